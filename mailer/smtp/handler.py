@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import smtplib
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -63,7 +62,7 @@ def _send_one(connection: smtplib.SMTP, mail: OutgoingMail) -> list[RecipientRes
         outcome = Outcome.DEFERRED if 400 <= exc.smtp_code < 500 else Outcome.FAILED
         code = None if outcome is Outcome.DEFERRED else ErrorCode.CONTENT_REJECTED
         return _all(mail, outcome, smtp_code=exc.smtp_code, response=_text(exc.smtp_error), error_code=code)
-    except (OSError, socket.timeout, smtplib.SMTPException) as exc:
+    except (TimeoutError, OSError, smtplib.SMTPException) as exc:
         return _all(mail, Outcome.DEFERRED, response=str(exc))
     results = []
     for rcpt in mail.recipients:
