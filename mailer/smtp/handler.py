@@ -45,8 +45,10 @@ def _open(server: SmtpServer) -> smtplib.SMTP:
         connection: smtplib.SMTP = smtplib.SMTP_SSL(server.host, server.port, timeout=server.timeout)
     else:
         connection = smtplib.SMTP(server.host, server.port, timeout=server.timeout)
+    connection.ehlo()
     if server.encryption is Encryption.STARTTLS:
         connection.starttls()
+        connection.ehlo()
     if server.username:
         connection.login(server.username, server.password or "")
     return connection
@@ -54,32 +56,48 @@ def _open(server: SmtpServer) -> smtplib.SMTP:
 
 def _send_one(connection: smtplib.SMTP, mail: OutgoingMail) -> list[RecipientResult]:
     try:
-        refused = connection.sendmail(mail.sender, list(mail.recipients), mail.message)
-    except smtplib.SMTPRecipientsRefused as exc:
-        refused = exc.recipients
-        return [_refusal(rcpt, *refused[rcpt]) for rcpt in mail.recipients]
+        code, reply = connection.mail(mail.sender)
+        if code != 250:
+            connection.rset()
+            outcome = Outcome.DEFERRED if 400 <= code < 500 else Outcome.FAILED
+            error = None if outcome is Outcome.DEFERRED else ErrorCode.SENDER_REJECTED
+            return _all(mail, outcome, smtp_code=code, response=_text(reply), error_code=error)
+        refused: dict[str, RecipientResult] = {}
+        for rcpt in mail.recipients:
+            code, reply = connection.rcpt(rcpt)
+            if code not in (250, 251):
+                refused[rcpt] = _refusal(rcpt, code, reply)
+        if len(refused) == len(mail.recipients):
+            connection.rset()
+            return [refused[rcpt] for rcpt in mail.recipients]
+        code, reply = connection.data(mail.message)
     except smtplib.SMTPResponseException as exc:
         outcome = Outcome.DEFERRED if 400 <= exc.smtp_code < 500 else Outcome.FAILED
-        code = None if outcome is Outcome.DEFERRED else ErrorCode.CONTENT_REJECTED
-        return _all(mail, outcome, smtp_code=exc.smtp_code, response=_text(exc.smtp_error), error_code=code)
-    except (TimeoutError, OSError, smtplib.SMTPException) as exc:
+        error = None if outcome is Outcome.DEFERRED else ErrorCode.CONTENT_REJECTED
+        return _all(mail, outcome, smtp_code=exc.smtp_code, response=_text(exc.smtp_error), error_code=error)
+    except (OSError, smtplib.SMTPException) as exc:
         return _all(mail, Outcome.DEFERRED, response=str(exc))
-    results = []
-    for rcpt in mail.recipients:
-        if rcpt in refused:
-            results.append(_refusal(rcpt, *refused[rcpt]))
-        else:
-            results.append(
-                RecipientResult(rcpt, Outcome.SENT, 250, None, "250 OK", message_id=mail.message_id)
-            )
-    return results
+    text = f"{code} {_text(reply)}"
+    if code != 250:
+        outcome = Outcome.DEFERRED if 400 <= code < 500 else Outcome.FAILED
+        error = None if outcome is Outcome.DEFERRED else ErrorCode.CONTENT_REJECTED
+        sent = RecipientResult("", outcome, code, None, text, error_code=error)
+    else:
+        sent = RecipientResult("", Outcome.SENT, code, None, text, message_id=mail.message_id)
+    return [refused.get(rcpt) or _with(sent, rcpt) for rcpt in mail.recipients]
+
+
+def _with(result: RecipientResult, recipient: str) -> RecipientResult:
+    from dataclasses import replace
+
+    return replace(result, recipient=recipient)
 
 
 def _refusal(recipient: str, code: int, reply: bytes | str) -> RecipientResult:
     if 400 <= code < 500:
-        return RecipientResult(recipient, Outcome.DEFERRED, code, None, _text(reply))
+        return RecipientResult(recipient, Outcome.DEFERRED, code, None, f"{code} {_text(reply)}")
     return RecipientResult(
-        recipient, Outcome.FAILED, code, None, _text(reply), error_code=ErrorCode.RECIPIENT_REJECTED
+        recipient, Outcome.FAILED, code, None, f"{code} {_text(reply)}", error_code=ErrorCode.RECIPIENT_REJECTED
     )
 
 

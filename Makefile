@@ -1,0 +1,42 @@
+# make run  — the whole service locally (web, worker, dev SMTP sink), SQLite by default.
+# make test — the whole test suite (SQLite; set TEST_DATABASE_URL for PostgreSQL).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export FLASK_APP := wsgi
+
+.PHONY: run test lint bench install clean-venv
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+.env:
+	cp .env.example .env
+
+run: $(STAMP) .env
+	$(VENV)/bin/flask db upgrade
+	@echo
+	@echo "Mailer is starting: web http://localhost:5000, dev SMTP sink 127.0.0.1:1025 (mail kept in instance/devmail/)."
+	@echo "Create a tenant and log in:"
+	@echo "  $(VENV)/bin/flask tenants create acme --name Acme --admin-email admin@acme.test --admin-password 'change me please'"
+	@echo "  curl -s localhost:5000/v1/auth/login -H 'Content-Type: application/json' \\"
+	@echo "       -d '{\"tenant\":\"acme\",\"email\":\"admin@acme.test\",\"password\":\"change me please\"}'"
+	@echo
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile.dev start
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	$(PY) bench/smtp_throughput.py
+
+clean-venv:
+	rm -rf $(VENV)

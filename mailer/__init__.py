@@ -1,0 +1,44 @@
+"""Mailer: a multi-tenant transactional email service."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from dotenv import load_dotenv
+from flask import Flask
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: config, extensions, blueprints, errors, CLI."""
+    from mailer import api, cli, errors, extensions, logs, queues
+    from mailer.config import load_config
+
+    load_dotenv(os.path.join(ROOT, ".env"), override=False)
+    app = Flask(__name__, template_folder=os.path.join(ROOT, "templates"), instance_path=os.path.join(ROOT, "instance"))
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    config = load_config(overrides).finalize(app.instance_path)
+    app.config.update(config.flask_settings())
+    logs.configure(config)
+
+    extensions.db.init_app(app)
+    extensions.migrate.init_app(app, extensions.db, directory=os.path.join(ROOT, "migrations"))
+    queues.init_redis(app)
+    api.init_request_ids(app)
+
+    from mailer import models  # noqa: F401 - registers every model
+    from mailer.auth import bp as auth_bp
+    from mailer.health import bp as health_bp
+    from mailer.notifications import bp as notifications_bp
+
+    app.register_blueprint(health_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(notifications_bp)
+
+    errors.register_error_handlers(app)
+    cli.register_cli(app)
+    return app

@@ -1,0 +1,95 @@
+"""Request plumbing shared by the blueprints: request ids, JSON bodies, pagination."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any, TypeVar
+
+from flask import Flask, Response, g, request
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import Select, func, select
+
+from mailer.errors import InvalidJsonError, UnsupportedMediaTypeError, ValidationError
+from mailer.extensions import db
+
+T = TypeVar("T", bound=BaseModel)
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+MAX_PER_PAGE = 100
+
+
+def init_request_ids(app: Flask) -> None:
+    @app.before_request
+    def _assign_request_id() -> None:
+        supplied = request.headers.get("X-Request-ID", "")
+        g.request_id = supplied if _SANE_REQUEST_ID.match(supplied) else uuid.uuid4().hex
+
+    @app.after_request
+    def _echo_request_id(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
+        return response
+
+
+def field_path(location: tuple[int | str, ...]) -> str:
+    """('to', 2, 'email') → 'to[2].email'."""
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "body"
+
+
+def validation_failed(exc: PydanticValidationError) -> ValidationError:
+    errors = [
+        {"field": field_path(tuple(err["loc"])), "message": err["msg"]}
+        for err in exc.errors(include_url=False)
+    ]
+    return ValidationError("One or more fields are invalid.", errors=errors)
+
+
+def json_body() -> Any:
+    """The request's JSON value: 415 if not declared as JSON, 400 if not parseable."""
+    if not request.is_json:
+        raise UnsupportedMediaTypeError()
+    data = request.get_json(silent=True)
+    if data is None:
+        raise InvalidJsonError()
+    return data
+
+
+def parse_body(model: type[T]) -> T:
+    data = json_body()
+    if not isinstance(data, dict):
+        raise ValidationError("The body must be a JSON object.", errors=[{"field": "body", "message": "not an object"}])
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as exc:
+        raise validation_failed(exc) from None
+
+
+def page_args() -> tuple[int, int]:
+    try:
+        page = max(1, int(request.args.get("page", 1)))
+        per_page = min(MAX_PER_PAGE, max(1, int(request.args.get("per_page", 50))))
+    except ValueError:
+        raise ValidationError(
+            "page and per_page must be integers.", errors=[{"field": "page", "message": "not an integer"}]
+        ) from None
+    return page, per_page
+
+
+def paginate(query: Select[Any], serialize: Any) -> dict[str, Any]:
+    page, per_page = page_args()
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    rows = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
+    return {"items": [serialize(row) for row in rows], "page": page, "per_page": per_page, "total": total}
+
+
+def iso(value: Any) -> str | None:
+    """ISO 8601 UTC with a Z, or None."""
+    if value is None:
+        return None
+    return value.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,145 @@
+"""Settings from the environment, validated once at start. The only module that reads os.environ."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable service."""
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _ints(value: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in _csv(value))
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of API.md §7 (and a few of our own), typed.
+
+    Field metadata ``env`` names the variable; defaults mirror `.env.example`.
+    """
+
+    DEBUG: bool = field(default=False, metadata={"env": "FLASK_DEBUG", "parse": _bool})
+    TESTING: bool = False
+    DATABASE_URL: str = ""
+    REDIS_URL: str = "redis://localhost:6379/0"
+    JWT_SECRET_KEY: str = field(default="", repr=False)
+    JWT_ISSUER: str = "mailer"
+    JWT_AUDIENCE: str = "mailer-api"
+    JWT_ALGORITHM: str = "HS256"
+    ACCESS_TOKEN_SECONDS: int = 15 * 60
+    REFRESH_TOKEN_SECONDS: int = 30 * 24 * 3600
+    PUBLIC_BASE_URL: str = "http://localhost:5000"
+    SMTP_HOST: str = "localhost"
+    SMTP_PORT: int = 1025
+    SMTP_USERNAME: str = ""
+    SMTP_PASSWORD: str = field(default="", repr=False)
+    SMTP_ENCRYPTION: str = "none"
+    SMTP_TIMEOUT_SECONDS: float = 15.0
+    SMTP_VERIFY_TLS: bool = True
+    SMTP_CA_FILE: str = ""
+    SMTP_MAX_ATTEMPTS: int = 8
+    SMTP_RETRY_DELAYS: tuple[int, ...] = (30, 120, 600, 1800, 3600, 7200, 14400, 28800)
+    DELIVERY_LEASE_SECONDS: int = 300
+    SWEEP_INTERVAL_SECONDS: int = 60
+    MAIL_FROM: str = "no-reply@localhost"
+    MAIL_FROM_NAME: str = "Mailer"
+    CORS_ORIGINS: tuple[str, ...] = ()
+    RATELIMIT_ENABLED: bool = True
+    RATELIMIT_STORAGE_URI: str = ""
+    PROXY_FIX_X_FOR: int = 0
+    TENANT_DAILY_QUOTA: int = 10000
+    MAX_MESSAGE_BYTES: int = 10 * 1024 * 1024
+    MAX_RECIPIENTS: int = 100
+    LOG_FORMAT: str = ""
+    DEVMAIL_DIR: str = ""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> Config:
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            name = spec.metadata.get("env", spec.name)
+            if name in environ:
+                values[spec.name] = _parse(spec, environ[name])
+        values.update(overrides or {})
+        return cls(**values)
+
+    def __post_init__(self) -> None:
+        if self.SMTP_ENCRYPTION not in {"none", "starttls", "ssl"}:
+            raise ConfigError("SMTP_ENCRYPTION must be none, starttls or ssl")
+        if not self.SMTP_RETRY_DELAYS:
+            raise ConfigError("SMTP_RETRY_DELAYS needs at least one delay")
+        if self.SMTP_MAX_ATTEMPTS < 1:
+            raise ConfigError("SMTP_MAX_ATTEMPTS must be at least 1")
+        if self.JWT_SECRET_KEY and len(self.JWT_SECRET_KEY.encode()) < 32:
+            raise ConfigError("JWT_SECRET_KEY must be at least 32 bytes")
+        if not self.JWT_SECRET_KEY and not (self.DEBUG or self.TESTING):
+            raise ConfigError("JWT_SECRET_KEY is required (at least 32 bytes) outside debug")
+
+    def finalize(self, instance_path: str) -> Config:
+        """Fill the defaults that depend on where the app lives or on other settings."""
+        updates: dict[str, Any] = {}
+        if not self.DATABASE_URL:
+            updates["DATABASE_URL"] = f"sqlite:///{os.path.join(instance_path, 'mailer.db')}"
+        if not self.JWT_SECRET_KEY:
+            updates["JWT_SECRET_KEY"] = secrets.token_urlsafe(48)  # debug only: a fresh key per run
+        if not self.RATELIMIT_STORAGE_URI:
+            updates["RATELIMIT_STORAGE_URI"] = self.REDIS_URL
+        if not self.LOG_FORMAT:
+            updates["LOG_FORMAT"] = "text" if self.DEBUG or self.TESTING else "json"
+        if not self.DEVMAIL_DIR:
+            updates["DEVMAIL_DIR"] = os.path.join(instance_path, "devmail")
+        return _replace(self, updates)
+
+    def flask_settings(self) -> dict[str, Any]:
+        """The subset Flask and its extensions read from app.config."""
+        return {
+            "SQLALCHEMY_DATABASE_URI": self.DATABASE_URL,
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+            "RATELIMIT_ENABLED": self.RATELIMIT_ENABLED,
+            "RATELIMIT_STORAGE_URI": self.RATELIMIT_STORAGE_URI,
+            "TESTING": self.TESTING,
+            "DEBUG": self.DEBUG,
+            "MAILER": self,
+        }
+
+
+def _parse(spec: Any, raw: str) -> Any:
+    parser = spec.metadata.get("parse")
+    if parser is None:
+        parser = {
+            "bool": _bool, "int": int, "float": float, "str": str,
+            "tuple[str, ...]": _csv, "tuple[int, ...]": _ints,
+        }[str(spec.type)]
+    try:
+        return parser(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{spec.metadata.get('env', spec.name)}: {exc}") from exc
+
+
+def _replace(config: Config, updates: dict[str, Any]) -> Config:
+    from dataclasses import replace
+
+    return replace(config, **updates) if updates else config
+
+
+def load_config(overrides: Mapping[str, Any] | None = None) -> Config:
+    return Config.from_env(os.environ, overrides)

@@ -1,0 +1,163 @@
+"""Client-visible failures and the one place that renders them as RFC 9457 problem JSON."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, g, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+class MailerError(Exception):
+    """A failure the client should see, with its HTTP status and contract code."""
+
+    status = 400
+    code = "bad_request"
+    title = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = errors
+        self.headers = headers or {}
+
+
+class InvalidJsonError(MailerError):
+    status, code, title = 400, "invalid_json", "Request body is not valid JSON"
+
+
+class InvalidTokenError(MailerError):
+    status, code, title = 400, "invalid_token", "The token is invalid or has been used"
+
+
+class TokenExpiredError(MailerError):
+    status, code, title = 400, "token_expired", "The token has expired"
+
+
+class UnauthorizedError(MailerError):
+    status, code, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+class InvalidCredentialsError(MailerError):
+    status, code, title = 401, "invalid_credentials", "Invalid email or password"
+
+
+class ForbiddenError(MailerError):
+    status, code, title = 403, "forbidden", "Your role does not allow this"
+
+
+class EmailNotVerifiedError(MailerError):
+    status, code, title = 403, "email_not_verified", "The email address has not been verified"
+
+
+class AccountDisabledError(MailerError):
+    status, code, title = 403, "account_disabled", "The account is disabled"
+
+
+class NotFoundError(MailerError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class IdempotencyConflictError(MailerError):
+    status, code, title = 409, "idempotency_conflict", "Idempotency-Key was used with a different body"
+
+
+class PayloadTooLargeError(MailerError):
+    status, code, title = 413, "payload_too_large", "Payload too large"
+
+
+class UnsupportedMediaTypeError(MailerError):
+    status, code, title = 415, "unsupported_media_type", "Content-Type must be application/json"
+
+
+class ValidationError(MailerError):
+    status, code, title = 422, "validation_error", "The request is not valid"
+
+
+class TemplateError(MailerError):
+    status, code, title = 422, "template_error", "The template cannot be rendered"
+
+
+class RateLimitedError(MailerError):
+    status, code, title = 429, "rate_limited", "Too many requests"
+
+
+class QuotaExceededError(MailerError):
+    status, code, title = 429, "quota_exceeded", "The tenant's daily quota is used up"
+
+
+class UnavailableError(MailerError):
+    status, code, title = 503, "unavailable", "A dependency is unavailable"
+
+
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": f"urn:mailer:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail or title,
+        "code": code,
+        "request_id": g.get("request_id"),
+    }
+    if errors is not None:
+        body["errors"] = errors
+    response = jsonify(body)
+    response.status_code = status
+    response.content_type = "application/problem+json"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(MailerError)
+    def _mailer_error(exc: MailerError) -> Response:
+        return problem(exc.status, exc.code, exc.title, exc.detail, exc.errors, exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        headers = {}
+        if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
+            headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+        if status == 429:
+            return problem(429, "rate_limited", "Too many requests", exc.description)
+        return problem(status, _HTTP_CODES.get(status, "error"), exc.name, exc.description, headers=headers)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return problem(500, "internal_error", "Internal server error", "An unexpected error occurred.")

@@ -1,0 +1,1 @@
+"""From a request to rows and jobs: templates, compose (MIME), outbox, sweeper."""

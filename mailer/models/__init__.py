@@ -1,0 +1,24 @@
+"""Every model, imported so that metadata (and Alembic) sees them all."""
+
+from mailer.models.message import (
+    DeliveryEvent,
+    Message,
+    MessageKind,
+    MessageStatus,
+    Recipient,
+    RecipientStatus,
+)
+from mailer.models.tenant import Tenant
+from mailer.models.user import Role, User
+
+__all__ = [
+    "DeliveryEvent",
+    "Message",
+    "MessageKind",
+    "MessageStatus",
+    "Recipient",
+    "RecipientStatus",
+    "Role",
+    "Tenant",
+    "User",
+]

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from mailer.extensions import db
+from mailer.models.types import UTCDateTime, created_at, utcnow, uuid_pk
+
+
+class MessageKind(StrEnum):
+    VERIFICATION = "verification"
+    PASSWORD_RESET = "password_reset"
+    PASSWORD_CHANGED = "password_changed"
+    ACCOUNT_EXISTS = "account_exists"
+    CUSTOM = "custom"
+    BROADCAST = "broadcast"
+
+
+class MessageStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    PARTIALLY_FAILED = "partially_failed"
+    FAILED = "failed"
+
+
+class RecipientStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+
+
+class Message(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_tenant_created", "tenant_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    # Who asked for it: a user id or an API key id (creator_type says which); None for system mail.
+    created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    creator_type: Mapped[str] = mapped_column(String(16), default="user", nullable=False)
+    subject: Mapped[str] = mapped_column(String(998), nullable=False)
+    sender: Mapped[str] = mapped_column(String(254), nullable=False)
+    # RFC 5322 Message-ID header; every copy of this message carries the same one.
+    message_id_header: Mapped[str] = mapped_column(String(255), nullable=False)
+    # The built message as it goes on the wire (no Bcc header). None when rendered per recipient.
+    raw_mime: Mapped[bytes | None] = mapped_column(LargeBinary)
+    queue: Mapped[str] = mapped_column(String(16), default="default", nullable=False)
+    status: Mapped[str] = mapped_column(String(20), default=MessageStatus.QUEUED.value, nullable=False)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict, nullable=False)
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+
+    recipients: Mapped[list[Recipient]] = relationship(
+        back_populates="message", order_by="Recipient.position", cascade="all, delete-orphan"
+    )
+
+
+class Recipient(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "recipients"
+    __table_args__ = (
+        Index("ix_recipients_due", "status", "next_attempt_at"),
+        Index("ix_recipients_tenant_created", "tenant_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), nullable=False, index=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), nullable=False)
+    position: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    email: Mapped[str] = mapped_column(String(254), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), default="", nullable=False)
+    status: Mapped[str] = mapped_column(String(16), default=RecipientStatus.QUEUED.value, nullable=False)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    smtp_code: Mapped[int | None] = mapped_column(Integer)
+    enhanced_code: Mapped[str | None] = mapped_column(String(16))
+    smtp_response: Mapped[str | None] = mapped_column(Text)
+    smtp_message_id: Mapped[str | None] = mapped_column(String(255))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+
+    message: Mapped[Message] = relationship(back_populates="recipients")
+    events: Mapped[list[DeliveryEvent]] = relationship(
+        back_populates="recipient", order_by="DeliveryEvent.at", cascade="all, delete-orphan"
+    )
+
+
+class DeliveryEvent(db.Model):  # type: ignore[name-defined]
+    """One attempt's outcome for one recipient."""
+
+    __tablename__ = "delivery_events"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    recipient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("recipients.id"), nullable=False, index=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)
+    smtp_code: Mapped[int | None] = mapped_column(Integer)
+    enhanced_code: Mapped[str | None] = mapped_column(String(16))
+    response: Mapped[str | None] = mapped_column(Text)
+
+    recipient: Mapped[Recipient] = relationship(back_populates="events")

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Boolean, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mailer.extensions import db
+from mailer.models.types import created_at, uuid_pk
+
+
+class Tenant(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "tenants"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    slug: Mapped[str] = mapped_column(String(63), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    frontend_url: Mapped[str | None] = mapped_column(String(500))
+    mail_from: Mapped[str | None] = mapped_column(String(254))
+    mail_from_name: Mapped[str | None] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    created_at: Mapped[datetime] = created_at()

@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+bp = Blueprint("notifications", __name__, url_prefix="/v1")
+
+from mailer.notifications import routes  # noqa: E402,F401

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from mailer.api import iso, paginate, parse_body
+from mailer.extensions import db
+from mailer.models import Message, Recipient
+from mailer.notifications import bp, service
+from mailer.notifications.schemas import MessageRequest
+from mailer.notifications.serializers import message_json, message_summary_json, recipient_json
+from mailer.security.principal import current_principal, require_role
+from mailer.security.scope import get_owned, tenant_select
+
+SENDERS = ("user", "admin", "service")
+
+
+def _visible_messages() -> Any:
+    """Admins see the tenant's messages; users and keys see the ones they created."""
+    principal = current_principal()
+    query = tenant_select(Message)
+    if principal.role != "admin":
+        query = query.where(Message.created_by == principal.id)
+    return query
+
+
+def _owned_message(message_id: str) -> Message:
+    principal = current_principal()
+    extra = () if principal.role == "admin" else (Message.created_by == principal.id,)
+    return get_owned(Message, message_id, *extra)
+
+
+def _counts(message: Message) -> dict[str, int]:
+    rows = db.session.execute(
+        select(Recipient.status, func.count()).where(Recipient.message_id == message.id).group_by(Recipient.status)
+    ).all()
+    return {status: count for status, count in rows}
+
+
+@bp.post("/messages")
+@require_role(*SENDERS)
+def create_message() -> Any:
+    body = parse_body(MessageRequest)
+    message = service.create_message(current_principal(), body)
+    return {
+        "id": str(message.id),
+        "status": message.status,
+        "recipients": [{"email": r.email, "status": r.status} for r in message.recipients],
+        "created_at": iso(message.created_at),
+    }, 202
+
+
+@bp.get("/messages")
+@require_role(*SENDERS)
+def list_messages() -> Any:
+    from flask import request
+
+    query = _visible_messages()
+    if status := request.args.get("status"):
+        query = query.where(Message.status == status)
+    if kind := request.args.get("kind"):
+        query = query.where(Message.kind == kind)
+    return paginate(query.order_by(Message.created_at.desc(), Message.id), message_summary_json)
+
+
+@bp.get("/messages/<message_id>")
+@require_role(*SENDERS)
+def get_message(message_id: str) -> Any:
+    message = _owned_message(message_id)
+    return message_json(message, _counts(message), list(message.recipients))
+
+
+@bp.get("/messages/<message_id>/recipients/<recipient_id>")
+@require_role(*SENDERS)
+def get_recipient(message_id: str, recipient_id: str) -> Any:
+    message = _owned_message(message_id)
+    recipient = get_owned(Recipient, recipient_id, Recipient.message_id == message.id)
+    from mailer.notifications.serializers import event_json
+
+    body = recipient_json(recipient)
+    body["events"] = [event_json(e) for e in recipient.events]
+    return body

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RecipientIn(Strict):
+    email: str = Field(max_length=320)
+    name: str = Field(default="", max_length=200)
+
+
+AddressIn = str | RecipientIn
+
+
+class AttachmentIn(Strict):
+    filename: str = Field(min_length=1, max_length=255)
+    content_type: str = Field(default="application/octet-stream", pattern=r"^[\w.+-]+/[\w.+-]+$", max_length=127)
+    content: str
+
+
+class MessageRequest(Strict):
+    to: list[AddressIn] = Field(default_factory=list)
+    cc: list[AddressIn] = Field(default_factory=list)
+    bcc: list[AddressIn] = Field(default_factory=list)
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+    template: str | None = Field(default=None, max_length=100)
+    data: dict[str, Any] = Field(default_factory=dict)
+    reply_to: AddressIn | None = None
+    attachments: list[AttachmentIn] = Field(default_factory=list)
+    headers: dict[str, str] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list, max_length=10)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    send_at: datetime | None = None

@@ -1,0 +1,84 @@
+"""Sending rules: compose a message for the caller's tenant and hand it to the outbox."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+
+from mailer.errors import ValidationError
+from mailer.extensions import db
+from mailer.mail.compose import address, compose, validation_errors
+from mailer.mail.outbox import commit_and_enqueue
+from mailer.models import Message, MessageKind, MessageStatus, Recipient, Tenant
+from mailer.notifications.schemas import AddressIn, MessageRequest
+from mailer.security.principal import Principal
+from mailer.smtp.mime import Address, Attachment
+from mailer.smtp.validation import check_custom_headers, check_recipient_count, decode_attachment
+
+MAX_SCHEDULE_AHEAD = timedelta(days=7)
+
+
+def _addresses(items: list[AddressIn], field: str) -> list[Address]:
+    result = []
+    for index, item in enumerate(items):
+        email, name = (item, "") if isinstance(item, str) else (item.email, item.name)
+        result.append(address(email, name, field=f"{field}[{index}]"))
+    return result
+
+
+def _check_send_at(send_at: datetime | None) -> datetime | None:
+    if send_at is None:
+        return None
+    if send_at.tzinfo is None:
+        raise ValidationError(errors=[{"field": "send_at", "message": "must include a time zone"}])
+    now = datetime.now(UTC)
+    if send_at > now + MAX_SCHEDULE_AHEAD:
+        raise ValidationError(errors=[{"field": "send_at", "message": "at most 7 days ahead"}])
+    return send_at.astimezone(UTC) if send_at > now else None
+
+
+def create_message(principal: Principal, body: MessageRequest) -> Message:
+    config = current_app.config["MAILER"]
+    tenant = db.session.get(Tenant, principal.tenant_id)
+    if body.template is not None:
+        raise ValidationError(errors=[{"field": "template", "message": "templates are not available yet"}])
+    if body.text is None and body.html is None:
+        raise ValidationError(errors=[{"field": "text", "message": "text, html or template is required"}])
+    if body.subject is None:
+        raise ValidationError(errors=[{"field": "subject", "message": "required"}])
+    with validation_errors():
+        to, cc, bcc = _addresses(body.to, "to"), _addresses(body.cc, "cc"), _addresses(body.bcc, "bcc")
+        check_recipient_count(len(to) + len(cc) + len(bcc), config.MAX_RECIPIENTS)
+        reply_to = _addresses([body.reply_to], "reply_to")[0] if body.reply_to else None
+        headers = check_custom_headers(body.headers)
+        attachments = [
+            Attachment(a.filename, a.content_type, decode_attachment(a.content, field=f"attachments[{i}].content"))
+            for i, a in enumerate(body.attachments)
+        ]
+    send_at = _check_send_at(body.send_at)
+    composed = compose(
+        config, tenant, to=to, cc=cc, bcc=bcc, subject=body.subject, text=body.text, html=body.html,
+        reply_to=reply_to, attachments=attachments, headers=headers,
+    )
+    message = Message(
+        tenant_id=tenant.id,
+        kind=MessageKind.CUSTOM.value,
+        created_by=principal.id,
+        creator_type=principal.kind,
+        subject=composed.subject,
+        sender=composed.sender,
+        message_id_header=composed.message_id,
+        raw_mime=composed.wire,
+        queue="default",
+        status=(MessageStatus.SCHEDULED if send_at else MessageStatus.QUEUED).value,
+        tags=body.tags,
+        meta=body.metadata,
+        send_at=send_at,
+    )
+    message.recipients = [
+        Recipient(tenant_id=tenant.id, position=i, email=r.email, name=r.name, next_attempt_at=send_at)
+        for i, r in enumerate(composed.recipients)
+    ]
+    commit_and_enqueue(message)
+    return message

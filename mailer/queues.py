@@ -1,0 +1,34 @@
+"""Redis and the RQ queues: critical ▸ default ▸ bulk. Jobs carry ids only (JSON serializer)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app
+from redis import Redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+QUEUE_NAMES = ("critical", "default", "bulk")
+
+
+def init_redis(app: Flask) -> None:
+    url = app.config["MAILER"].REDIS_URL
+    # Short timeouts: a request must not hang on a dead Redis; the outbox copes without it.
+    app.extensions["redis"] = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+
+
+def get_redis() -> Redis:
+    return current_app.extensions["redis"]
+
+
+def get_queue(name: str, connection: Redis | None = None) -> Queue:
+    if name not in QUEUE_NAMES:
+        raise ValueError(f"unknown queue {name!r}")
+    return Queue(name, connection=connection or get_redis(), serializer=JSONSerializer)
+
+
+def enqueue(queue: str, func: Callable[..., Any] | str, *args: Any, **options: Any) -> Any:
+    """Enqueue a job by function; arguments must be JSON values (ids, never objects)."""
+    return get_queue(queue).enqueue(func, *args, **options)

@@ -1,0 +1,1 @@
+"""Who is calling: passwords, tokens, and the principal behind a request."""

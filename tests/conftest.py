@@ -1,0 +1,231 @@
+"""Shared fixtures: app, client, runner, db, redis, smtp_server, worker — all real parts.
+
+The database is SQLite in a temp file by default, PostgreSQL when TEST_DATABASE_URL is
+set; either way its schema comes from the migrations. Redis is the real server on a
+spare database number (TEST_REDIS_URL), flushed before and after each test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from redis import Redis
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from mailer import create_app
+from mailer.queues import QUEUE_NAMES, get_queue
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+JWT_TEST_KEY = "test-secret-key-that-is-long-enough-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class ReceivedMail:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return message_from_bytes(self.data, policy=default_policy)  # type: ignore[return-value]
+
+
+@dataclass
+class RecordingHandler:
+    """Accepts everything and records each message; `rcpt_replies` refuses chosen recipients."""
+
+    messages: list[ReceivedMail] = field(default_factory=list)
+    rcpt_replies: dict[str, str] = field(default_factory=dict)
+    data_reply: str | None = None
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        reply = self.rcpt_replies.get(address)
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.data_reply:
+            return self.data_reply
+        self.messages.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        return "250 2.0.0 OK queued"
+
+
+@dataclass
+class SmtpSink:
+    host: str
+    port: int
+    handler: RecordingHandler
+
+    @property
+    def messages(self) -> list[ReceivedMail]:
+        return self.handler.messages
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpSink]:
+    handler = RecordingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield SmtpSink("127.0.0.1", port, handler)
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def redis() -> Iterator[Redis]:
+    connection = Redis.from_url(TEST_REDIS_URL)
+    connection.flushdb()
+    try:
+        yield connection
+    finally:
+        connection.flushdb()
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database brought to head by the migrations, once per session."""
+    if TEST_DATABASE_URL:
+        url = TEST_DATABASE_URL
+        _reset_postgres(url)
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'template.db'}"
+    app = create_app({"TESTING": True, "DATABASE_URL": url, "JWT_SECRET_KEY": JWT_TEST_KEY})
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+    return url
+
+
+def _reset_postgres(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def _database_for_test(template_url: str, tmp_path: Path) -> str:
+    if TEST_DATABASE_URL:
+        return template_url
+    path = tmp_path / "mailer.db"
+    shutil.copyfile(template_url.removeprefix("sqlite:///"), path)
+    return f"sqlite:///{path}"
+
+
+def _truncate_all(app: Flask) -> None:
+    from sqlalchemy import text
+
+    from mailer.extensions import db
+
+    with app.app_context():
+        tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+        db.session.execute(text(f"TRUNCATE {tables} CASCADE"))
+        db.session.commit()
+
+
+def make_app(url: str, smtp: SmtpSink | None, **overrides: Any) -> Flask:
+    settings: dict[str, Any] = {
+        "TESTING": True,
+        "DATABASE_URL": url,
+        "REDIS_URL": TEST_REDIS_URL,
+        "JWT_SECRET_KEY": JWT_TEST_KEY,
+        "SMTP_TIMEOUT_SECONDS": 5.0,
+        "PUBLIC_BASE_URL": "http://mailer.test",
+    }
+    if smtp is not None:
+        settings.update(SMTP_HOST=smtp.host, SMTP_PORT=smtp.port)
+    settings.update(overrides)
+    return create_app(settings)
+
+
+@pytest.fixture
+def app_factory(migrated_database: str, tmp_path: Path, smtp_server: SmtpSink, redis: Redis) -> Iterator[Any]:
+    """Builds apps on this test's database; every app built shares it (e.g. two web instances)."""
+    url = _database_for_test(migrated_database, tmp_path)
+    built: list[Flask] = []
+
+    def factory(**overrides: Any) -> Flask:
+        app = make_app(url, smtp_server, **overrides)
+        built.append(app)
+        return app
+
+    yield factory
+    if TEST_DATABASE_URL and built:
+        _truncate_all(built[0])
+    for app in built:
+        with app.app_context():
+            from mailer.extensions import db
+
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(app_factory: Any) -> Flask:
+    return app_factory()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator[Any]:
+    from mailer.extensions import db as database
+
+    with app.app_context():
+        yield database
+
+
+class Drainer:
+    """Runs every queued job to completion with a real RQ SimpleWorker."""
+
+    def __init__(self, app: Flask, redis: Redis) -> None:
+        self.app, self.redis = app, redis
+
+    def __call__(self, queues: tuple[str, ...] = QUEUE_NAMES) -> None:
+        with self.app.app_context():
+            worker = SimpleWorker(
+                [get_queue(name, self.redis) for name in queues], connection=self.redis, serializer=JSONSerializer
+            )
+            worker.work(burst=True)
+
+
+@pytest.fixture
+def worker(app: Flask, redis: Redis) -> Drainer:
+    return Drainer(app, redis)
