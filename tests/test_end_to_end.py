@@ -66,3 +66,10 @@ def test_rejected_recipient_fails_alone(app, client, smtp_server, worker):
     assert by_email["gone@example.com"]["smtp_code"] == 550
     assert body["status"] == "partially_failed"
     assert smtp_server.messages[0].rcpt_tos == ["ann@example.com"]
+
+
+def test_missing_template_and_template_errors_are_422(app, client):
+    create_tenant(app)
+    token = login(client, "acme", "admin@acme.test")
+    missing = client.post("/v1/messages", json={"to": ["a@example.com"], "template": "nope"}, headers=bearer(token))
+    assert missing.status_code == 422 and missing.get_json()["errors"][0]["field"] == "template"

@@ -1,5 +1,6 @@
 """Every model, imported so that metadata (and Alembic) sees them all."""
 
+from mailer.models.audit import AuditEvent
 from mailer.models.message import (
     DeliveryEvent,
     Message,
@@ -8,10 +9,12 @@ from mailer.models.message import (
     Recipient,
     RecipientStatus,
 )
+from mailer.models.template import Template
 from mailer.models.tenant import Tenant
 from mailer.models.user import Role, User
 
 __all__ = [
+    "AuditEvent",
     "DeliveryEvent",
     "Message",
     "MessageKind",
@@ -19,6 +22,7 @@ __all__ = [
     "Recipient",
     "RecipientStatus",
     "Role",
+    "Template",
     "Tenant",
     "User",
 ]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from flask import current_app
 
-from mailer.errors import ValidationError
+from mailer.audit import record_audit
+from mailer.errors import TemplateError, ValidationError
 from mailer.extensions import db
 from mailer.mail.compose import address, compose, validation_errors
 from mailer.mail.outbox import commit_and_enqueue
+from mailer.mail.templates import Rendered, TemplateNotFoundError, TemplateRenderError, find_template, render
 from mailer.models import Message, MessageKind, MessageStatus, Recipient, Tenant
 from mailer.notifications.schemas import AddressIn, MessageRequest
 from mailer.security.principal import Principal
@@ -38,15 +41,37 @@ def _check_send_at(send_at: datetime | None) -> datetime | None:
     return send_at.astimezone(UTC) if send_at > now else None
 
 
-def create_message(principal: Principal, body: MessageRequest) -> Message:
-    config = current_app.config["MAILER"]
-    tenant = db.session.get(Tenant, principal.tenant_id)
+def tenant_context(tenant: Tenant) -> dict[str, Any]:
+    return {"tenant": {"name": tenant.name, "slug": tenant.slug}}
+
+
+def render_for(tenant: Tenant, name: str, context: dict[str, Any], *, field: str = "template") -> Rendered:
+    """Render the tenant's (or the built-in) template; 422 naming the field, part and line."""
+    try:
+        return render(find_template(tenant.id, name), context)
+    except TemplateNotFoundError:
+        raise ValidationError(errors=[{"field": field, "message": f"no template named {name!r}"}]) from None
+    except TemplateRenderError as exc:
+        raise TemplateError(str(exc), errors=[{"field": f"{field}.{exc.part}", "message": str(exc)}]) from None
+
+
+def _content(tenant: Tenant, body: MessageRequest) -> tuple[str, str | None, str | None]:
     if body.template is not None:
-        raise ValidationError(errors=[{"field": "template", "message": "templates are not available yet"}])
+        if body.subject is not None or body.text is not None or body.html is not None:
+            raise ValidationError(errors=[{"field": "template", "message": "give a template or subject/text/html"}])
+        rendered = render_for(tenant, body.template, {**body.data, **tenant_context(tenant)})
+        return rendered.subject, rendered.text, rendered.html
     if body.text is None and body.html is None:
         raise ValidationError(errors=[{"field": "text", "message": "text, html or template is required"}])
     if body.subject is None:
         raise ValidationError(errors=[{"field": "subject", "message": "required"}])
+    return body.subject, body.text, body.html
+
+
+def create_message(principal: Principal, body: MessageRequest) -> Message:
+    config = current_app.config["MAILER"]
+    tenant = db.session.get(Tenant, principal.tenant_id)
+    subject, text, html = _content(tenant, body)
     with validation_errors():
         to, cc, bcc = _addresses(body.to, "to"), _addresses(body.cc, "cc"), _addresses(body.bcc, "bcc")
         check_recipient_count(len(to) + len(cc) + len(bcc), config.MAX_RECIPIENTS)
@@ -58,7 +83,7 @@ def create_message(principal: Principal, body: MessageRequest) -> Message:
         ]
     send_at = _check_send_at(body.send_at)
     composed = compose(
-        config, tenant, to=to, cc=cc, bcc=bcc, subject=body.subject, text=body.text, html=body.html,
+        config, tenant, to=to, cc=cc, bcc=bcc, subject=subject, text=text, html=html,
         reply_to=reply_to, attachments=attachments, headers=headers,
     )
     message = Message(
@@ -80,5 +105,9 @@ def create_message(principal: Principal, body: MessageRequest) -> Message:
         Recipient(tenant_id=tenant.id, position=i, email=r.email, name=r.name, next_attempt_at=send_at)
         for i, r in enumerate(composed.recipients)
     ]
+    db.session.add(message)
+    db.session.flush()
+    record_audit("message.created", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,
+                 details={"message_id": str(message.id), "recipients": len(message.recipients)})
     commit_and_enqueue(message)
     return message

@@ -1,0 +1,218 @@
+"""Renders email templates in a Jinja2 sandbox, bounded in time and output size.
+
+HTML parts are autoescaped; subject and text parts are not (they are not HTML).
+Undefined variables are errors. A tenant's template overrides the built-in one of
+the same name (top-level templates/email/<name>/{subject.txt,body.html,body.txt}).
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import FrameType, TracebackType
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from mailer import ROOT
+
+BUILTIN_DIR = os.path.join(ROOT, "templates", "email")
+MAX_OUTPUT_CHARS = 512 * 1024
+MAX_RENDER_SECONDS = 2.0
+MAX_RANGE = 10_000
+MAX_SEQUENCE_PRODUCT = 100_000
+_TEMPLATE_FILE = "<template>"
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    subject: str
+    html: str | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    html: str | None
+    text: str | None
+
+
+class TemplateRenderError(Exception):
+    """A template that cannot be compiled or rendered; `part` and `line` say where."""
+
+    def __init__(self, message: str, *, part: str, line: int | None = None) -> None:
+        where = f"{part}, line {line}" if line else part
+        super().__init__(f"{where}: {message}")
+        self.message, self.part, self.line = message, part, line
+
+
+class TemplateNotFoundError(LookupError):
+    pass
+
+
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    """Refuses the operators that can blow up memory: 'x' * 10**9, 2 ** 10**9."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
+        if operator_name == "**" and (abs(left) > 1_000 or abs(right) > 64):
+            raise SecurityError("exponent too large")
+        if operator_name == "*":
+            sized = [v for v in (left, right) if isinstance(v, str | list | tuple)]
+            numbers = [v for v in (left, right) if isinstance(v, int)]
+            if sized and numbers and len(sized[0]) * numbers[0] > MAX_SEQUENCE_PRODUCT:
+                raise SecurityError("product too large")
+        return super().call_binop(context, operator_name, left, right)
+
+
+def _bounded_range(*args: int) -> range:
+    result = range(*args)
+    if len(result) > MAX_RANGE:
+        raise SecurityError(f"range longer than {MAX_RANGE}")
+    return result
+
+
+def _environment(autoescape: bool) -> _BoundedSandbox:
+    env = _BoundedSandbox(autoescape=autoescape, undefined=StrictUndefined, keep_trailing_newline=True)
+    env.globals["range"] = _bounded_range
+    env.binop_table = {**env.binop_table, "*": operator.mul, "**": operator.pow}
+    return env
+
+
+_ENVIRONMENTS = {True: _environment(True), False: _environment(False)}
+
+
+def _template_line(tb: TracebackType | None) -> int | None:
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == _TEMPLATE_FILE:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+class _Deadline:
+    """Stops a render that runs too long, even one that produces no output (nested loops)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.until = time.monotonic() + seconds
+        self.ticks = 0
+
+    def _local(self, frame: FrameType, event: str, arg: Any) -> Any:
+        self.ticks += 1
+        if self.ticks % 256 == 0 and time.monotonic() > self.until:
+            raise TimeoutError("template rendering took too long")
+        return self._local
+
+    def _global(self, frame: FrameType, event: str, arg: Any) -> Any:
+        return self._local if frame.f_code.co_filename == _TEMPLATE_FILE else None
+
+    def __enter__(self) -> None:
+        self._previous = sys.gettrace()
+        sys.settrace(self._global)
+
+    def __exit__(self, *exc: object) -> None:
+        sys.settrace(self._previous)
+
+
+def _render_part(source: str | None, context: dict[str, Any], *, part: str, html: bool) -> str | None:
+    if source is None:
+        return None
+    env = _ENVIRONMENTS[html]
+    try:
+        template = env.from_string(source)
+    except TemplateError as exc:
+        raise TemplateRenderError(str(exc.message or exc), part=part, line=getattr(exc, "lineno", None)) from None
+    chunks: list[str] = []
+    size = 0
+    try:
+        with _Deadline(MAX_RENDER_SECONDS):
+            for chunk in template.generate(context):
+                size += len(chunk)
+                if size > MAX_OUTPUT_CHARS:
+                    raise TemplateRenderError("output too large", part=part)
+                chunks.append(chunk)
+    except TemplateRenderError:
+        raise
+    except SecurityError as exc:
+        raise TemplateRenderError(f"not allowed: {exc}", part=part, line=_template_line(exc.__traceback__)) from None
+    except TimeoutError as exc:
+        raise TemplateRenderError(str(exc), part=part) from None
+    except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError, AttributeError) as exc:
+        message = getattr(exc, "message", None) or str(exc)
+        raise TemplateRenderError(message, part=part, line=_template_line(exc.__traceback__)) from None
+    return "".join(chunks)
+
+
+def render(source: TemplateSource, context: dict[str, Any]) -> Rendered:
+    """Render every part. Raises TemplateRenderError naming the part and line."""
+    subject = _render_part(source.subject, context, part="subject", html=False) or ""
+    return Rendered(
+        subject=" ".join(subject.split()),  # a subject is one line, whatever the template did
+        html=_render_part(source.html, context, part="html", html=True),
+        text=_render_part(source.text, context, part="text", html=False),
+    )
+
+
+def check_syntax(source: TemplateSource) -> None:
+    for part, text, html in (("subject", source.subject, False), ("html", source.html, True),
+                             ("text", source.text, False)):
+        if text is None:
+            continue
+        try:
+            _ENVIRONMENTS[html].parse(text)
+        except TemplateError as exc:
+            raise TemplateRenderError(str(exc.message or exc), part=part, line=getattr(exc, "lineno", None)) from None
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def builtin_names() -> list[str]:
+    if not os.path.isdir(BUILTIN_DIR):
+        return []
+    return sorted(n for n in os.listdir(BUILTIN_DIR) if os.path.isdir(os.path.join(BUILTIN_DIR, n)))
+
+
+def load_builtin(name: str) -> TemplateSource | None:
+    if name not in builtin_names():
+        return None
+    folder = os.path.join(BUILTIN_DIR, name)
+    subject = _read(os.path.join(folder, "subject.txt"))
+    if subject is None:
+        return None
+    return TemplateSource(subject.strip(), _read(os.path.join(folder, "body.html")),
+                          _read(os.path.join(folder, "body.txt")))
+
+
+def find_template(tenant_id: uuid.UUID, name: str) -> TemplateSource:
+    """The tenant's template of that name, else the built-in one; TemplateNotFoundError otherwise."""
+    from sqlalchemy import select
+
+    from mailer.extensions import db
+    from mailer.models import Template
+
+    row = db.session.scalars(select(Template).where(Template.tenant_id == tenant_id, Template.name == name)).first()
+    if row is not None:
+        return TemplateSource(row.subject, row.html, row.text)
+    builtin = load_builtin(name)
+    if builtin is None:
+        raise TemplateNotFoundError(name)
+    return builtin
+
+
+def iter_parts(rendered: Rendered) -> Iterator[tuple[str, str | None]]:
+    yield from (("subject", rendered.subject), ("html", rendered.html), ("text", rendered.text))

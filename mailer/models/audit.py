@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mailer.extensions import db
+from mailer.models.types import UTCDateTime, utcnow, uuid_pk
+
+
+class AuditEvent(db.Model):  # type: ignore[name-defined]
+    """Who did what, when, from where. Never holds a password, token, key or message body."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_tenant_at", "tenant_id", "at"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), nullable=False)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor_type: Mapped[str] = mapped_column(String(16), default="user", nullable=False)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
