@@ -78,7 +78,11 @@ class _DeadlineReader(io.RawIOBase):
         if sock is None:
             return 0
         sock.settimeout(self._client.budget())
-        return sock.recv_into(buffer)
+        try:
+            return sock.recv_into(buffer)
+        except TimeoutError:
+            self._client.budget()  # says "deadline" rather than "timed out" when that is what ran out
+            raise
 
 
 class _Client(smtplib.SMTP):
@@ -116,7 +120,11 @@ class _Client(smtplib.SMTP):
         try:
             while view:
                 self.sock.settimeout(self.budget())
-                sent = self.sock.send(view)
+                try:
+                    sent = self.sock.send(view)
+                except TimeoutError:
+                    self.budget()
+                    raise
                 view = view[sent:]
         except OSError as exc:
             self.close()
