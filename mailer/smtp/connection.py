@@ -94,6 +94,7 @@ class _Client(smtplib.SMTP):
         encrypted = server.encryption is not Encryption.NONE
         self._context = tls_context(server.verify_tls, server.ca_file) if encrypted else None
         super().__init__(local_hostname=server.local_hostname or _local_fqdn(), timeout=server.timeout)
+        self._host = server.host  # the name STARTTLS verifies (smtplib sets it only when connecting in __init__)
 
     def budget(self) -> float:
         """Seconds the next socket operation may block; raises once the deadline passed."""
@@ -247,15 +248,19 @@ def _start_tls(client: _Client) -> None:
 def _authenticate(client: _Client, server: SmtpServer) -> None:
     if not may_authenticate(server.host, isinstance(client.sock, ssl.SSLSocket)):
         raise ServerFault(Reply.none("refusing to send credentials over plaintext to a non-loopback host"))
-    if not client.has_extn("auth"):
-        raise ServerFault(Reply.none("credentials are set but the server offers no AUTH"))
+    offered = client.esmtp_features.get("auth", "").upper().split()
+    mechanism = next((name for name in ("PLAIN", "LOGIN") if name in offered), None)
+    if mechanism is None:
+        raise ServerFault(Reply.none(f"no supported AUTH mechanism offered (offered: {' '.join(offered) or 'none'})"))
+    # One mechanism, once: retrying a refused password with another mechanism only risks a lockout.
+    client.user, client.password = server.username or "", server.password or ""
     try:
-        client.login(server.username or "", server.password or "")
+        client.auth(mechanism, getattr(client, f"auth_{mechanism.lower()}"))
     except smtplib.SMTPResponseException as exc:
         # smtplib's message holds the server's reply only, never the password.
         raise ServerFault(Reply.from_smtplib(exc.smtp_code, exc.smtp_error)) from exc
-    except smtplib.SMTPException as exc:
-        raise ServerFault(Reply.none(f"AUTH failed: {exc}")) from exc
+    finally:
+        client.password = ""
 
 
 def _describe(exc: BaseException) -> str:

@@ -109,7 +109,7 @@ class Authenticator:
         assert isinstance(data, LoginPassword)
         self.attempts.append(data.login.decode())
         ok = data.login.decode() == self.username and data.password.decode() == self.password
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)
 
 
 class ScriptedServer:
