@@ -81,6 +81,9 @@ class SmtpHandler:
                 if delivery.broken:
                     pool.discard(connection)
                     connection = None
+                elif pool.worn_out(connection):
+                    pool.release(connection)
+                    connection = None
                 results.append(_in_order(mail, delivery))
         except BaseException:
             if connection is not None:

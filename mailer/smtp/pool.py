@@ -144,6 +144,10 @@ class ConnectionPool:
         log.debug("opened SMTP connection to %s:%s", server.host, server.port)
         return connection
 
+    def worn_out(self, connection: Connection) -> bool:
+        """Due for recycling (by age or message count): give it back rather than use it again."""
+        return self._expired(connection)
+
     def _expired(self, connection: Connection) -> bool:
         return connection.messages >= self.max_messages or time.monotonic() - connection.opened_at >= self.max_age
 

@@ -119,7 +119,8 @@ class ScriptedServer:
     ``on_data``: "accept" | "drop_mid_data" (reset after the first bytes of data) |
     "drop_after_dot" (close after the whole data, no reply) | "trickle" (after the data,
     a never-ending reply one byte every ``interval``). ``trickle_greeting`` trickles
-    from the start.
+    from the start. ``drop_mail_after_noop`` closes the connection, unanswered, on a MAIL
+    that follows a NOOP (a connection dying just after the pool checked it).
     """
 
     def __init__(
@@ -129,7 +130,9 @@ class ScriptedServer:
         on_data: str = "accept",
         trickle_greeting: bool = False,
         interval: float = 0.05,
+        drop_mail_after_noop: bool = False,
     ) -> None:
+        self.drop_mail_after_noop = drop_mail_after_noop
         self.greeting = greeting
         self.on_data = on_data
         self.trickle_greeting = trickle_greeting
@@ -143,6 +146,7 @@ class ScriptedServer:
         self._listener.settimeout(0.1)
         self.port = self._listener.getsockname()[1]
         self._threads: list[threading.Thread] = []
+        self._open: list[socket.socket] = []
         self._acceptor = threading.Thread(target=self._accept, daemon=True)
 
     def __enter__(self) -> ScriptedServer:
@@ -152,6 +156,9 @@ class ScriptedServer:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._acceptor.join(2)
+        for conn in self._open:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
         for thread in self._threads:
             thread.join(2)
         self._listener.close()
@@ -163,6 +170,7 @@ class ScriptedServer:
             except TimeoutError:
                 continue
             self.connections += 1
+            self._open.append(conn)
             thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
             self._threads.append(thread)
             thread.start()
@@ -176,11 +184,15 @@ class ScriptedServer:
             conn.sendall(f"{self.greeting}\r\n".encode())
             if not self.greeting.startswith("2"):
                 return
+            noop_seen = False
             while not self._stop.is_set():
                 line = reader.readline()
                 if not line:
                     return
                 verb = line[:4].upper()
+                noop_seen = noop_seen or verb == b"NOOP"
+                if verb == b"MAIL" and noop_seen and self.drop_mail_after_noop:
+                    return
                 if verb == b"EHLO":
                     conn.sendall(b"250-scripted\r\n250-8BITMIME\r\n250 SIZE 50000000\r\n")
                 elif verb == b"QUIT":
