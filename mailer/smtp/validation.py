@@ -164,13 +164,17 @@ def check_filename(value: str, *, field: str) -> str:
 
 
 def decode_attachment(content_b64: str, *, field: str) -> bytes:
-    """Strict base64 (no line breaks, no stray characters, correct padding)."""
+    """Strict, canonical base64: no line breaks, stray characters, or extra padding."""
     if not isinstance(content_b64, str):
         raise MessageValidationError.single(field, "must be a base64 string")
     try:
-        return base64.b64decode(content_b64, validate=True)
+        data = base64.b64decode(content_b64, validate=True)
     except (binascii.Error, ValueError):
         raise MessageValidationError.single(field, "is not valid base64") from None
+    # b64decode forgives surplus "=" and non-zero padding bits; the round trip does not.
+    if base64.b64encode(data).decode("ascii") != content_b64:
+        raise MessageValidationError.single(field, "is not valid base64")
+    return data
 
 
 def check_recipient_count(n: int, max_recipients: int, *, field: str = "to") -> int:
