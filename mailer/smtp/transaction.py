@@ -15,7 +15,6 @@ from mailer.smtp.replies import Reply, ambiguous, classify, deferred, failed, se
 from mailer.smtp.results import ErrorCode, RecipientResult
 
 _BARE_EOL = re.compile(rb"\r\n|\n|\r(?!\n)")
-_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
@@ -187,7 +186,13 @@ def _mail_options(connection: Connection, mail: OutgoingMail) -> str:
 
 
 def _dot_stuffed(message: bytes) -> bytes:
-    data = _LEADING_DOT.sub(b"..", _BARE_EOL.sub(b"\r\n", message))
+    """CRLF line ends, leading dots doubled, the final "." line added."""
+    line_feeds = message.count(b"\n")
+    if message.count(b"\r\n") != line_feeds or message.count(b"\r") != line_feeds:
+        message = _BARE_EOL.sub(b"\r\n", message)  # rare: a regex pass costs ~0.25 ms per 30 KB
+    data = message.replace(b"\n.", b"\n..")
+    if data.startswith(b"."):
+        data = b"." + data
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data + b".\r\n"
