@@ -239,3 +239,35 @@ def test_duplicate_envelope_recipients_get_one_result_each(handler, server, reco
     assert [r.outcome for r in results] == [Outcome.SENT, Outcome.SENT]
     assert recorder.messages[0].rcpt_tos == ("b@example.com",)
     assert recorder.messages[0].content.endswith(b"\r\n.hi\r\n")  # dot-stuffing undone by the server
+
+
+def test_421_at_data_defers_and_replaces_the_connection(handler, server, recorder, make_mail, pool) -> None:
+    """421 means the server is closing: deferred, connection discarded, the next mail reconnects."""
+    recorder.data_replies = ["421 4.3.2 System shutting down"]
+
+    [[first], [second]] = handler.send_batch(server, [make_mail("a@example.com"), make_mail("b@example.com")])
+
+    assert (first.outcome, first.smtp_code) == (Outcome.DEFERRED, 421)
+    assert second.outcome is Outcome.SENT
+    assert len(recorder.peers) == 2 and pool.stats().discarded == 1
+
+
+def test_452_before_any_acceptance_is_a_plain_deferral(handler, server, recorder, make_mail) -> None:
+    """No recipient accepted yet: 452 is not "send the rest later" but a transient refusal."""
+    recorder.max_recipients = 0
+    results = handler.send(server, make_mail("a@example.com", "b@example.com"))
+    assert [(r.outcome, r.smtp_code) for r in results] == [(Outcome.DEFERRED, 452)] * 2
+    assert recorder.messages == []
+
+
+def test_size_refused_at_mail_from_is_message_too_large(
+    handler, smtpd_factory, recorder, make_server, make_mail
+) -> None:
+    """The server's SIZE limit, announced in EHLO, refuses at MAIL FROM with 552."""
+    smtpd = smtpd_factory(recorder, data_size_limit=2000)
+    [result] = handler.send(make_server(smtpd.port), make_mail("a@example.com", text="x" * 5000))
+    assert (result.outcome, result.smtp_code, result.error_code) == (
+        Outcome.FAILED,
+        552,
+        ErrorCode.MESSAGE_TOO_LARGE,
+    )
