@@ -1,109 +1,102 @@
-"""Delivers mail over SMTP and classifies every reply per recipient."""
+"""Delivers mail over pooled SMTP connections and returns a result per recipient."""
 
 from __future__ import annotations
 
-import smtplib
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
-from mailer.smtp.settings import Encryption, SmtpServer
+from mailer.smtp.connection import Connection, ServerFault
+from mailer.smtp.pool import ConnectionPool, PoolStats, default_pool
+from mailer.smtp.replies import Reply, deferred
+from mailer.smtp.results import RecipientResult
+from mailer.smtp.settings import SmtpServer
+from mailer.smtp.transaction import Delivery, OutgoingMail, deliver
 
-
-@dataclass(frozen=True)
-class OutgoingMail:
-    """One message to send: envelope plus the wire bytes (already without Bcc)."""
-
-    sender: str
-    recipients: tuple[str, ...]
-    message: bytes
-    message_id: str
+__all__ = ["OutgoingMail", "SmtpHandler"]
 
 
 class SmtpHandler:
-    """Sends OutgoingMail to a server; never reports sent without a 250."""
+    """Sends OutgoingMail to a server; never reports sent without a 250 to the data.
+
+    ``pool`` defaults to this process's pool (see pool.default_pool), so a handler made
+    before a fork is safe to use in the child. Nothing here raises for SMTP or network
+    trouble: every problem becomes a RecipientResult.
+    """
+
+    def __init__(self, pool: ConnectionPool | None = None) -> None:
+        self._pool = pool
+
+    @property
+    def pool(self) -> ConnectionPool:
+        return self._pool if self._pool is not None else default_pool()
+
+    def stats(self) -> PoolStats:
+        return self.pool.stats()
+
+    def close(self) -> None:
+        """QUIT the pooled idle connections (of this handler's pool)."""
+        self.pool.close()
+
+    @staticmethod
+    def max_duration(server: SmtpServer, n_mails: int) -> float:
+        """Upper bound, in seconds, of ``send_batch(server, <n_mails mails>)``.
+
+        Each message has ``server.attempt_deadline`` (a reused connection that turns
+        out dead adds one more attempt for one message), plus one timeout for a QUIT.
+        Job timeouts must be longer than this.
+        """
+        return (n_mails + 1) * server.attempt_deadline + server.timeout
 
     def send(self, server: SmtpServer, mail: OutgoingMail) -> list[RecipientResult]:
+        """One result per envelope recipient of ``mail``, in order."""
         return self.send_batch(server, [mail])[0]
 
     def send_batch(self, server: SmtpServer, mails: Sequence[OutgoingMail]) -> list[list[RecipientResult]]:
+        """Results for each mail (one per envelope recipient, in order), sharing one connection.
+
+        A mail's failure does not disturb the others: a connection lost between mails is
+        replaced. When the server cannot be reached at all, the remaining mails are
+        deferred without trying again (bounding the time a dead server costs).
+        """
+        pool = self.pool
+        results: list[list[RecipientResult]] = []
+        connection: Connection | None = None
         try:
-            connection = _open(server)
-        except (OSError, smtplib.SMTPException) as exc:
-            return [_all(mail, Outcome.DEFERRED, response=str(exc)) for mail in mails]
-        try:
-            return [_send_one(connection, mail) for mail in mails]
-        finally:
-            try:
-                connection.quit()
-            except (OSError, smtplib.SMTPException):
-                connection.close()
+            for index, mail in enumerate(mails):
+                deadline = time.monotonic() + server.attempt_deadline
+                try:
+                    if connection is None:
+                        connection = pool.acquire(server, deadline)
+                    delivery = deliver(connection, mail, deadline)
+                    if delivery.untouched and connection.reused:
+                        # Died between its NOOP check and our MAIL: nothing was sent, try a fresh one.
+                        pool.discard(connection)
+                        connection = None
+                        deadline = time.monotonic() + server.attempt_deadline
+                        connection = pool.acquire(server, deadline)
+                        delivery = deliver(connection, mail, deadline)
+                except ServerFault as fault:
+                    results.extend(_defer_all(later, fault.reply) for later in mails[index:])
+                    break
+                if delivery.broken:
+                    pool.discard(connection)
+                    connection = None
+                elif pool.worn_out(connection):
+                    pool.release(connection)
+                    connection = None
+                results.append(_in_order(mail, delivery))
+        except BaseException:
+            if connection is not None:
+                pool.discard(connection)
+            raise
+        if connection is not None:
+            pool.release(connection)
+        return results
 
 
-def _open(server: SmtpServer) -> smtplib.SMTP:
-    if server.encryption is Encryption.SSL:
-        connection: smtplib.SMTP = smtplib.SMTP_SSL(server.host, server.port, timeout=server.timeout)
-    else:
-        connection = smtplib.SMTP(server.host, server.port, timeout=server.timeout)
-    connection.ehlo()
-    if server.encryption is Encryption.STARTTLS:
-        connection.starttls()
-        connection.ehlo()
-    if server.username:
-        connection.login(server.username, server.password or "")
-    return connection
+def _in_order(mail: OutgoingMail, delivery: Delivery) -> list[RecipientResult]:
+    return [delivery.results[rcpt] for rcpt in mail.recipients]
 
 
-def _send_one(connection: smtplib.SMTP, mail: OutgoingMail) -> list[RecipientResult]:
-    try:
-        code, reply = connection.mail(mail.sender)
-        if code != 250:
-            connection.rset()
-            outcome = Outcome.DEFERRED if 400 <= code < 500 else Outcome.FAILED
-            error = None if outcome is Outcome.DEFERRED else ErrorCode.SENDER_REJECTED
-            return _all(mail, outcome, smtp_code=code, response=_text(reply), error_code=error)
-        refused: dict[str, RecipientResult] = {}
-        for rcpt in mail.recipients:
-            code, reply = connection.rcpt(rcpt)
-            if code not in (250, 251):
-                refused[rcpt] = _refusal(rcpt, code, reply)
-        if len(refused) == len(mail.recipients):
-            connection.rset()
-            return [refused[rcpt] for rcpt in mail.recipients]
-        code, reply = connection.data(mail.message)
-    except smtplib.SMTPResponseException as exc:
-        outcome = Outcome.DEFERRED if 400 <= exc.smtp_code < 500 else Outcome.FAILED
-        error = None if outcome is Outcome.DEFERRED else ErrorCode.CONTENT_REJECTED
-        return _all(mail, outcome, smtp_code=exc.smtp_code, response=_text(exc.smtp_error), error_code=error)
-    except (OSError, smtplib.SMTPException) as exc:
-        return _all(mail, Outcome.DEFERRED, response=str(exc))
-    text = f"{code} {_text(reply)}"
-    if code != 250:
-        outcome = Outcome.DEFERRED if 400 <= code < 500 else Outcome.FAILED
-        error = None if outcome is Outcome.DEFERRED else ErrorCode.CONTENT_REJECTED
-        sent = RecipientResult("", outcome, code, None, text, error_code=error)
-    else:
-        sent = RecipientResult("", Outcome.SENT, code, None, text, message_id=mail.message_id)
-    return [refused.get(rcpt) or _with(sent, rcpt) for rcpt in mail.recipients]
-
-
-def _with(result: RecipientResult, recipient: str) -> RecipientResult:
-    from dataclasses import replace
-
-    return replace(result, recipient=recipient)
-
-
-def _refusal(recipient: str, code: int, reply: bytes | str) -> RecipientResult:
-    if 400 <= code < 500:
-        return RecipientResult(recipient, Outcome.DEFERRED, code, None, f"{code} {_text(reply)}")
-    return RecipientResult(
-        recipient, Outcome.FAILED, code, None, f"{code} {_text(reply)}", error_code=ErrorCode.RECIPIENT_REJECTED
-    )
-
-
-def _all(mail: OutgoingMail, outcome: Outcome, **kwargs: object) -> list[RecipientResult]:
-    return [RecipientResult(rcpt, outcome, **kwargs) for rcpt in mail.recipients]  # type: ignore[arg-type]
-
-
-def _text(reply: bytes | str) -> str:
-    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+def _defer_all(mail: OutgoingMail, reply: Reply) -> list[RecipientResult]:
+    return [deferred(rcpt, reply, None) for rcpt in mail.recipients]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
+from email.policy import SMTPUTF8 as SMTPUTF8_POLICY
 from email.utils import formatdate
 
 import html2text
@@ -15,6 +16,8 @@ import html2text
 
 @dataclass(frozen=True)
 class Address:
+    """An address in envelope form (see validation.normalize_address) and a display name."""
+
     email: str
     name: str = ""
 
@@ -51,20 +54,36 @@ class MessageContent:
         return list(seen)
 
 
+_ADDRESS_HEADERS = ("From", "Sender", "To", "Cc", "Reply-To")
+
+
 def make_message_id(domain: str) -> str:
-    """A globally unique Message-ID on the sender's domain."""
+    """A globally unique Message-ID on the sender's domain (IDN domains in ASCII)."""
+    if not domain.isascii():
+        domain = domain.encode("idna").decode("ascii")
     return f"<{int(time.time() * 1000)}.{secrets.token_hex(12)}@{domain}>"
 
 
 def html_to_text(html: str) -> str:
+    """A readable plain-text rendering of ``html`` (html2text: lists, links, tables)."""
     converter = html2text.HTML2Text()
     converter.body_width = 0
     converter.ignore_images = True
+    converter.ignore_emphasis = True
+    converter.unicode_snob = True
     return converter.handle(html).strip() + "\n"
 
 
-def build_message(content: MessageContent, *, message_id: str) -> EmailMessage:
-    """The message as it goes on the wire; Bcc recipients appear in no header."""
+def build_message(content: MessageContent, *, message_id: str | None = None) -> EmailMessage:
+    """The message as it goes on the wire; Bcc recipients appear in no header.
+
+    Structure: ``mixed[alternative[text, html], attachments…]``, collapsing the
+    levels not needed; a text part is always present (derived from the HTML when
+    only HTML is given). ``message_id`` defaults to a new one on the sender's domain.
+    Header values must already be checked (see validation): CR/LF raise ValueError.
+    """
+    if message_id is None:
+        message_id = make_message_id(content.sender.email.rpartition("@")[2])
     message = EmailMessage()
     message["From"] = content.sender.header()
     message["To"] = [address.header() for address in content.to]
@@ -87,9 +106,27 @@ def build_message(content: MessageContent, *, message_id: str) -> EmailMessage:
         message.add_attachment(
             attachment.data, maintype=maintype, subtype=subtype or "octet-stream", filename=attachment.filename
         )
+    for part in message.walk():
+        # add_alternative/add_attachment stamp every sub-part; only the top needs it.
+        if part is not message:
+            del part["MIME-Version"]
     return message
 
 
+def needs_smtputf8(message: EmailMessage) -> bool:
+    """True when an address header holds a non-ASCII local part (RFC 6532 headers)."""
+    for name in _ADDRESS_HEADERS:
+        for header in message.get_all(name, ()):
+            if any(not address.username.isascii() for address in header.addresses):
+                return True
+    return False
+
+
 def to_bytes(message: EmailMessage) -> bytes:
-    """Wire form with CRLF line ends; UTF-8 headers are RFC 2047 encoded."""
-    return message.as_bytes(policy=SMTP_POLICY)
+    """Wire form with CRLF line ends; UTF-8 headers are RFC 2047 encoded.
+
+    A non-ASCII local part cannot be encoded that way: such a message is written as
+    UTF-8 (RFC 6532) and the handler sends it with SMTPUTF8.
+    """
+    policy = SMTPUTF8_POLICY if needs_smtputf8(message) else SMTP_POLICY
+    return message.as_bytes(policy=policy)

@@ -1,17 +1,36 @@
-"""Checks a message before anything is queued. Each violation names its field."""
+"""Checks a message's parts before anything is queued (API.md §3).
+
+Every check raises :class:`MessageValidationError` naming the offending field
+(``to[2]``, ``subject``, ``headers.X-Foo``, ``attachments[0].content``), except the
+size check, which raises the distinct :class:`MessageTooLargeError` (the API answers
+413 for it, 422 for the others). Use :class:`ErrorCollector` to report every violation
+of a request at once. Nothing here knows Flask.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 
-MAX_SUBJECT = 998
-_FORBIDDEN_HEADERS = {"from", "to", "cc", "bcc", "message-id", "date", "sender", "reply-to", "subject"}
-_HEADER_NAME = re.compile(r"^[!-9;-~]+$")
+MAX_ADDRESS_LENGTH = 254
+MAX_LOCAL_PART_LENGTH = 64
+MAX_HEADER_LINE = 998
+MAX_DISPLAY_NAME_LENGTH = 256
+MAX_CUSTOM_HEADERS = 50
+
+# RFC 7230 token characters: a safe subset of RFC 5322 ftext for header names.
+_HEADER_NAME = re.compile(r"X-[!#$%&'*+\-.^_`|~0-9A-Za-z]+", re.IGNORECASE)
+_CONTENT_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
+# CR, LF and NUL split or truncate header lines; the other C0 controls have no place in them.
+_FORBIDDEN_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -21,75 +40,156 @@ class FieldError:
 
 
 class MessageValidationError(Exception):
+    """One or more fields of a message are invalid; ``errors`` names each."""
+
     def __init__(self, errors: list[FieldError]) -> None:
-        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        super().__init__("; ".join(f"{error.field}: {error.message}" for error in errors))
         self.errors = errors
 
-
-class MessageTooLargeError(MessageValidationError):
-    pass
-
-
-def _fail(field: str, message: str) -> MessageValidationError:
-    return MessageValidationError([FieldError(field, message)])
+    @classmethod
+    def single(cls, field: str, message: str) -> MessageValidationError:
+        return cls([FieldError(field, message)])
 
 
-def check_header_value(value: str, *, field: str) -> str:
-    if "\r" in value or "\n" in value:
-        raise _fail(field, "must not contain CR or LF")
-    return value
+class MessageTooLargeError(Exception):
+    """The built message is over the limit (the API answers 413 payload_too_large)."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"message is {size} bytes, over the limit of {limit}")
+        self.size = size
+        self.limit = limit
 
 
-def check_display_name(value: str, *, field: str) -> str:
-    return check_header_value(value, field=field)
+class ErrorCollector:
+    """Runs checks and gathers their field errors, so a request learns all of them at once."""
 
+    def __init__(self) -> None:
+        self.errors: list[FieldError] = []
 
-def check_subject(value: str, *, field: str = "subject") -> str:
-    check_header_value(value, field=field)
-    if len(value) > MAX_SUBJECT:
-        raise _fail(field, f"at most {MAX_SUBJECT} characters")
-    return value
+    def check(self, step: Callable[..., T], *args: object, **kwargs: object) -> T | None:
+        """``step(*args, **kwargs)``, or None after recording its field errors."""
+        try:
+            return step(*args, **kwargs)
+        except MessageValidationError as exc:
+            self.errors.extend(exc.errors)
+            return None
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise MessageValidationError(list(self.errors))
 
 
 def normalize_address(value: str, *, field: str) -> str:
-    check_header_value(value, field=field)
+    """The address in its envelope form: local part as given, domain in IDNA ASCII.
+
+    Raises MessageValidationError for bad syntax, CR/LF, over 254 chars or a local part
+    over 64 octets. A non-ASCII local part stays (it needs SMTPUTF8 at delivery).
+    """
+    if not isinstance(value, str) or not value:
+        raise MessageValidationError.single(field, "must be a non-empty string")
+    if _FORBIDDEN_IN_HEADER.search(value):
+        raise MessageValidationError.single(field, "must not contain control characters or line breaks")
     try:
-        # test_environment admits the reserved .test domain (used in docs and tests); no DNS either way.
-        result = validate_email(value, check_deliverability=False, allow_smtputf8=True, test_environment=True)
+        # test_environment admits the reserved .test domain (used in docs and tests); there is no DNS check anyway.
+        checked = validate_email(value, check_deliverability=False, allow_smtputf8=True, test_environment=True)
     except EmailNotValidError as exc:
-        raise _fail(field, str(exc)) from None
-    address = f"{result.local_part}@{result.ascii_domain}"
-    if len(address) > 254:
-        raise _fail(field, "at most 254 characters")
-    if len(result.local_part) > 64:
-        raise _fail(field, "local part at most 64 characters")
+        raise MessageValidationError.single(field, f"not a valid email address: {exc}") from None
+    address = f"{checked.local_part}@{checked.ascii_domain}"
+    if len(checked.local_part.encode()) > MAX_LOCAL_PART_LENGTH:
+        raise MessageValidationError.single(field, f"local part is longer than {MAX_LOCAL_PART_LENGTH} octets")
+    if len(address.encode()) > MAX_ADDRESS_LENGTH:
+        raise MessageValidationError.single(field, f"address is longer than {MAX_ADDRESS_LENGTH} octets")
     return address
 
 
-def check_custom_headers(headers: dict[str, str], *, field: str = "headers") -> tuple[tuple[str, str], ...]:
-    checked = []
+def check_header_value(value: str, *, field: str, max_length: int = MAX_HEADER_LINE) -> str:
+    """The value unchanged if it is a string without line breaks or control characters."""
+    if not isinstance(value, str):
+        raise MessageValidationError.single(field, "must be a string")
+    if _FORBIDDEN_IN_HEADER.search(value):
+        raise MessageValidationError.single(field, "must not contain line breaks or control characters")
+    if len(value) > max_length:
+        raise MessageValidationError.single(field, f"must be at most {max_length} characters")
+    return value
+
+
+def check_subject(value: str, *, field: str = "subject") -> str:
+    return check_header_value(value, field=field, max_length=MAX_HEADER_LINE)
+
+
+def check_display_name(value: str, *, field: str) -> str:
+    return check_header_value(value, field=field, max_length=MAX_DISPLAY_NAME_LENGTH)
+
+
+def check_custom_headers(headers: Mapping[str, str], *, field: str = "headers") -> tuple[tuple[str, str], ...]:
+    """The caller's extra headers as pairs; only ``X-`` names, each once, values one line.
+
+    Every other name (From, To, Cc, Bcc, Message-ID, Date, Content-Type...) is refused,
+    so a caller can never override what the service sets.
+    """
+    if not isinstance(headers, Mapping):
+        raise MessageValidationError.single(field, "must be an object of header names to values")
+    if len(headers) > MAX_CUSTOM_HEADERS:
+        raise MessageValidationError.single(field, f"at most {MAX_CUSTOM_HEADERS} headers")
+    collector = ErrorCollector()
+    pairs: list[tuple[str, str]] = []
+    seen: set[str] = set()
     for name, value in headers.items():
         path = f"{field}.{name}"
-        if not _HEADER_NAME.match(name) or not name.lower().startswith("x-"):
-            raise _fail(path, "only X- headers may be set")
-        if name.lower() in _FORBIDDEN_HEADERS:
-            raise _fail(path, "this header cannot be set")
-        checked.append((name, check_header_value(str(value), field=path)))
-    return tuple(checked)
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            collector.errors.append(FieldError(path, "only X- headers made of letters, digits and -_. are allowed"))
+            continue
+        if name.lower() in seen:
+            collector.errors.append(FieldError(path, "header given twice"))
+            continue
+        seen.add(name.lower())
+        # The value shares its 998-char line with the name and ": ".
+        checked = collector.check(check_header_value, value, field=path, max_length=MAX_HEADER_LINE - len(name) - 2)
+        if checked is not None:
+            pairs.append((name, checked))
+    collector.raise_if_any()
+    return tuple(pairs)
 
 
-def decode_attachment(content: str, *, field: str) -> bytes:
+def check_content_type(value: str, *, field: str) -> str:
+    if not isinstance(value, str) or not _CONTENT_TYPE.fullmatch(value):
+        raise MessageValidationError.single(field, "must be a MIME type such as application/pdf")
+    return value.lower()
+
+
+def check_filename(value: str, *, field: str) -> str:
+    check_header_value(value, field=field, max_length=255)
+    if not value.strip() or "/" in value or "\\" in value:
+        raise MessageValidationError.single(field, "must be a plain file name")
+    return value
+
+
+def decode_attachment(content_b64: str, *, field: str) -> bytes:
+    """Strict, canonical base64: no line breaks, stray characters, or extra padding."""
+    if not isinstance(content_b64, str):
+        raise MessageValidationError.single(field, "must be a base64 string")
     try:
-        return base64.b64decode(content, validate=True)
+        data = base64.b64decode(content_b64, validate=True)
     except (binascii.Error, ValueError):
-        raise _fail(field, "not valid base64") from None
+        raise MessageValidationError.single(field, "is not valid base64") from None
+    # b64decode forgives surplus "=" and non-zero padding bits; the round trip does not.
+    if base64.b64encode(data).decode("ascii") != content_b64:
+        raise MessageValidationError.single(field, "is not valid base64")
+    return data
 
 
-def check_recipient_count(count: int, max_recipients: int, *, field: str = "to") -> None:
-    if not 1 <= count <= max_recipients:
-        raise _fail(field, f"between 1 and {max_recipients} recipients in to, cc and bcc together")
+def check_recipient_count(n: int, max_recipients: int, *, field: str = "to") -> int:
+    """to + cc + bcc together must be between 1 and ``max_recipients``."""
+    if n < 1:
+        raise MessageValidationError.single(field, "at least one recipient is required")
+    if n > max_recipients:
+        raise MessageValidationError.single(field, f"at most {max_recipients} recipients (to, cc and bcc together)")
+    return n
 
 
-def check_size(wire: bytes, max_bytes: int) -> None:
-    if len(wire) > max_bytes:
-        raise MessageTooLargeError([FieldError("body", f"the encoded message exceeds {max_bytes} bytes")])
+def check_size(wire_bytes: bytes, max_bytes: int) -> int:
+    """The encoded size; raises MessageTooLargeError when over ``max_bytes``."""
+    size = len(wire_bytes)
+    if size > max_bytes:
+        raise MessageTooLargeError(size, max_bytes)
+    return size
