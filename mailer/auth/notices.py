@@ -142,6 +142,8 @@ def process_auth_request(tenant_id: uuid.UUID, request_id: uuid.UUID) -> None:
                 message = _HANDLERS[row.kind](config, tenant, row, password_hash)
         except IntegrityError:
             db.session.rollback()  # the claim is undone too; the second pass sees the new account
+            log.info("concurrent sign-up of one address; processing the request again",
+                     extra={"auth_request_id": str(request_id)})
             continue
         if message is None:
             db.session.commit()

@@ -247,3 +247,41 @@ def test_concurrent_sign_ups_of_one_address_make_one_account(app, client, smtp_s
     assert kinds == ["Confirm", "You"]
     with app.app_context():
         assert db.session.scalar(select(db.func.count()).select_from(User).where(User.email == "ann@example.com")) == 1
+
+
+def test_sign_ups_processed_in_parallel_make_one_account(app, client, smtp_server, worker, redis, acme):
+    """Two workers process two sign-ups of one address at the same moment: still one account,
+    one verification mail and one 'account exists' notice (the loser of the unique key retries)."""
+    import threading
+
+    from mailer.auth.notices import process_auth_request
+
+    register(client, "ann@example.com")
+    register(client, "ann@example.com")
+    redis.flushdb()  # drop the queued jobs: the two threads below are the workers
+    with app.app_context():
+        rows = [(r.tenant_id, r.id) for r in db.session.scalars(select(AuthRequest))]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def process(tenant_id, request_id):
+        try:
+            with app.app_context():
+                barrier.wait()
+                process_auth_request(tenant_id, request_id)
+                db.session.remove()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=process, args=row) for row in rows]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    worker()
+    subjects = sorted(m["Subject"].split()[0] for m in mails_to(smtp_server, "ann@example.com"))
+    assert subjects == ["Confirm", "You"]
+    with app.app_context():
+        assert db.session.scalar(select(db.func.count()).select_from(User).where(User.email == "ann@example.com")) == 1
+        assert {r.status for r in db.session.scalars(select(AuthRequest))} == {"done"}
