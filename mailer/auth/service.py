@@ -9,6 +9,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from mailer.audit import record_audit
+from mailer.auth.accounts import active_tenant
 from mailer.errors import (
     AccountDisabledError,
     EmailNotVerifiedError,
@@ -40,10 +41,6 @@ class TokenPair:
         }
 
 
-def find_tenant(slug: str) -> Tenant | None:
-    return db.session.scalars(select(Tenant).where(Tenant.slug == slug, Tenant.is_active.is_(True))).first()
-
-
 def find_user(tenant: Tenant | None, email: str) -> User | None:
     if tenant is None:
         return None
@@ -62,7 +59,7 @@ def _login_failed(tenant: Tenant | None, user: User | None, reason: str) -> None
 def login(tenant_slug: str, email: str, password: str) -> TokenPair:
     """401 invalid_credentials alike (body and time) for unknown user and wrong password;
     403 only after a correct password."""
-    tenant = find_tenant(tenant_slug)
+    tenant = active_tenant(tenant_slug)
     user = find_user(tenant, email)
     if user is None:
         burn_verification_time(password)
