@@ -47,6 +47,8 @@ class Config:
     JWT_ALGORITHM: str = "HS256"
     ACCESS_TOKEN_SECONDS: int = 15 * 60
     REFRESH_TOKEN_SECONDS: int = 30 * 24 * 3600
+    VERIFICATION_TOKEN_SECONDS: int = 24 * 3600
+    RESET_TOKEN_SECONDS: int = 60 * 60
     PUBLIC_BASE_URL: str = "http://localhost:5000"
     SMTP_HOST: str = "localhost"
     SMTP_PORT: int = 1025

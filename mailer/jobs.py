@@ -33,3 +33,10 @@ def deliver_message(message_id: str) -> None:
 
     with app_context():
         deliver(uuid.UUID(message_id))
+
+
+def process_auth_request(tenant_id: str, request_id: str) -> None:
+    from mailer.auth.notices import process_auth_request as process
+
+    with app_context():
+        process(uuid.UUID(tenant_id), uuid.UUID(request_id))

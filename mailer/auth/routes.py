@@ -1,19 +1,80 @@
+"""The auth endpoints (API.md §2): parse → service → serialise."""
+
 from __future__ import annotations
 
 from typing import Any
 
+from flask import request
+
 from mailer.api import parse_body
-from mailer.auth import bp, service
-from mailer.auth.schemas import LoginRequest
+from mailer.auth import accounts, bp, service
+from mailer.auth.schemas import (
+    AddressRequest,
+    LoginRequest,
+    LogoutRequest,
+    RefreshRequest,
+    RegisterRequest,
+    ResetPasswordRequest,
+    TokenRequest,
+)
 from mailer.extensions import db
 from mailer.models import Tenant, User
 from mailer.security.principal import current_principal, require_role
+
+
+@bp.post("/register")
+def register() -> Any:
+    body = parse_body(RegisterRequest)
+    accounts.register(body.tenant, body.email, body.password, body.name)
+    return {"status": "verification_sent"}, 202
+
+
+@bp.post("/verify-email")
+def verify_email() -> Any:
+    body = parse_body(TokenRequest)
+    accounts.verify_email(body.token)
+    return {"status": "verified"}
+
+
+@bp.post("/resend-verification")
+def resend_verification() -> Any:
+    body = parse_body(AddressRequest)
+    accounts.resend_verification(body.tenant, body.email)
+    return {"status": "verification_sent"}, 202
+
+
+@bp.post("/forgot-password")
+def forgot_password() -> Any:
+    body = parse_body(AddressRequest)
+    accounts.forgot_password(body.tenant, body.email)
+    return {"status": "reset_requested"}, 202
+
+
+@bp.post("/reset-password")
+def reset_password() -> Any:
+    body = parse_body(ResetPasswordRequest)
+    accounts.reset_password(body.token, body.password)
+    return {"status": "password_reset"}
 
 
 @bp.post("/login")
 def login() -> Any:
     body = parse_body(LoginRequest)
     return service.login(body.tenant, body.email, body.password).as_json()
+
+
+@bp.post("/refresh")
+def refresh() -> Any:
+    body = parse_body(RefreshRequest)
+    return service.refresh(body.refresh_token).as_json()
+
+
+@bp.post("/logout")
+@require_role("user", "admin")
+def logout() -> Any:
+    refresh_token = parse_body(LogoutRequest).refresh_token if request.get_data() else None
+    service.logout(current_principal(), refresh_token)
+    return "", 204
 
 
 @bp.get("/me")

@@ -1,6 +1,15 @@
+"""Request bodies of the auth endpoints. Unknown fields are rejected (422)."""
+
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import unicodedata
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+PASSWORD = Field(min_length=8, max_length=128)
+TENANT = Field(min_length=1, max_length=63)
+EMAIL = Field(min_length=1, max_length=320)
+TOKEN = Field(min_length=1, max_length=4096)
 
 
 class Strict(BaseModel):
@@ -8,6 +17,44 @@ class Strict(BaseModel):
 
 
 class LoginRequest(Strict):
-    tenant: str = Field(min_length=1, max_length=63)
-    email: str = Field(min_length=1, max_length=320)
+    tenant: str = TENANT
+    email: str = EMAIL
     password: str = Field(min_length=1, max_length=1024)
+
+
+class RegisterRequest(Strict):
+    tenant: str = TENANT
+    email: str = EMAIL
+    password: str = PASSWORD
+    name: str = Field(default="", max_length=200)
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
+            raise ValueError("must not contain control characters")
+        return value.strip()
+
+
+class AddressRequest(Strict):
+    """resend-verification and forgot-password."""
+
+    tenant: str = TENANT
+    email: str = EMAIL
+
+
+class TokenRequest(Strict):
+    token: str = TOKEN
+
+
+class ResetPasswordRequest(Strict):
+    token: str = TOKEN
+    password: str = PASSWORD
+
+
+class RefreshRequest(Strict):
+    refresh_token: str = TOKEN
+
+
+class LogoutRequest(Strict):
+    refresh_token: str | None = Field(default=None, max_length=4096)

@@ -1,6 +1,7 @@
 """Every model, imported so that metadata (and Alembic) sees them all."""
 
 from mailer.models.audit import AuditEvent
+from mailer.models.auth_request import AuthRequest, AuthRequestKind, AuthRequestStatus
 from mailer.models.message import (
     DeliveryEvent,
     Message,
@@ -11,16 +12,23 @@ from mailer.models.message import (
 )
 from mailer.models.template import Template
 from mailer.models.tenant import Tenant
+from mailer.models.token import ActionPurpose, ActionToken, RefreshToken
 from mailer.models.user import Role, User
 
 __all__ = [
+    "ActionPurpose",
+    "ActionToken",
     "AuditEvent",
+    "AuthRequest",
+    "AuthRequestKind",
+    "AuthRequestStatus",
     "DeliveryEvent",
     "Message",
     "MessageKind",
     "MessageStatus",
     "Recipient",
     "RecipientStatus",
+    "RefreshToken",
     "Role",
     "Template",
     "Tenant",

@@ -13,6 +13,9 @@ from mailer.config import Config
 
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "tid", "role", "typ", "jti", "iat", "nbf", "exp", "ver"]
 MAX_TOKEN_LENGTH = 4096
+# We issue tokens with exactly these header parameters. Anything else (jku, jwk, x5u, x5c, kid,
+# crit, ...) marks a token we did not issue; it is refused without ever being acted upon.
+ALLOWED_HEADER_PARAMETERS = frozenset({"alg", "typ"})
 
 
 class TokenError(Exception):
@@ -68,11 +71,15 @@ def issue_token(
 def decode_token(config: Config, token: str, *, typ: str) -> TokenClaims:
     """Verify signature, pinned algorithm, issuer, audience, lifetime and type.
 
-    Header parameters such as jku/jwk/x5u/kid are never acted upon: the key is ours.
+    Header parameters such as jku/jwk/x5u/x5c/kid are never acted upon (the key is ours and
+    configured); a token carrying any of them is refused.
     """
-    if len(token) > MAX_TOKEN_LENGTH:
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
         raise TokenError("token too long")
     try:
+        header = jwt.get_unverified_header(token)
+        if not set(header) <= ALLOWED_HEADER_PARAMETERS or header.get("typ", "JWT") != "JWT":
+            raise TokenError("unexpected header parameters")
         payload = jwt.decode(
             token,
             config.JWT_SECRET_KEY,

@@ -1,0 +1,94 @@
+"""Account rules on the request path: sign-up, resend, forgot (uniform answers), verify, reset.
+
+Sign-up, resend-verification and forgot-password do the same work whatever the address:
+validate, (sign-up) hash the password, store a request row, enqueue its id. Whether an
+account exists is decided in the worker (mailer.auth.notices).
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+from sqlalchemy import func, select, update
+
+from mailer.audit import record_audit
+from mailer.auth.pending import submit_auth_request
+from mailer.errors import ValidationError
+from mailer.extensions import db
+from mailer.mail.compose import validation_errors
+from mailer.mail.system_mail import mail_context, send_system_mail
+from mailer.models import ActionPurpose, AuthRequestKind, MessageKind, Tenant, User
+from mailer.models.types import utcnow
+from mailer.security.action_tokens import find_action_token, redeem_action_token, void_action_tokens
+from mailer.security.passwords import hash_password
+from mailer.security.sessions import revoke_user_sessions
+from mailer.smtp.validation import normalize_address
+
+
+def normalized_email(value: str) -> str:
+    """The address as stored: validated (422 otherwise) and lower-cased."""
+    with validation_errors():
+        return normalize_address(value, field="email").lower()
+
+
+def active_tenant(slug: str) -> Tenant | None:
+    return db.session.scalars(select(Tenant).where(Tenant.slug == slug, Tenant.is_active.is_(True))).first()
+
+
+def register(tenant_slug: str, email: str, password: str, name: str) -> None:
+    address = normalized_email(email)
+    tenant = active_tenant(tenant_slug)
+    if tenant is None:
+        raise ValidationError(errors=[{"field": "tenant", "message": "unknown tenant"}])
+    password_hash = hash_password(password)  # always: the cost must not depend on the account
+    submit_auth_request(AuthRequestKind.REGISTER, tenant, address, name=name, password_hash=password_hash)
+
+
+def resend_verification(tenant_slug: str, email: str) -> None:
+    address = normalized_email(email)
+    tenant = active_tenant(tenant_slug)
+    if tenant is not None:
+        submit_auth_request(AuthRequestKind.RESEND_VERIFICATION, tenant, address)
+
+
+def forgot_password(tenant_slug: str, email: str) -> None:
+    address = normalized_email(email)
+    tenant = active_tenant(tenant_slug)
+    if tenant is not None:
+        submit_auth_request(AuthRequestKind.FORGOT_PASSWORD, tenant, address)
+
+
+def verify_email(token: str) -> None:
+    """Redeem a verification token. 400 invalid_token / token_expired."""
+    row, user = find_action_token(token, ActionPurpose.VERIFICATION)
+    redeem_action_token(row)
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+    record_audit("email.verified", tenant_id=user.tenant_id, actor_id=user.id, details={"user_id": str(user.id)})
+    db.session.commit()
+
+
+def reset_password(token: str, password: str) -> None:
+    """Redeem a reset token (once, atomically) and set the password.
+
+    Every outstanding access and refresh token of the user dies (token version bump, refresh
+    rows revoked), older reset links are voided, and a "password changed" notice is queued.
+    The mailbox owner proved control of the address, so an unverified address becomes verified.
+    No tokens are issued: the user logs in again.
+    """
+    row, user = find_action_token(token, ActionPurpose.PASSWORD_RESET)
+    new_hash = hash_password(password)  # before the claim, to keep the write transaction short
+    redeem_action_token(row)
+    now = utcnow()
+    db.session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(password_hash=new_hash, token_version=User.token_version + 1,
+                email_verified_at=func.coalesce(User.email_verified_at, now))
+        .execution_options(synchronize_session=False)
+    )
+    void_action_tokens(user.id, ActionPurpose.PASSWORD_RESET)
+    revoke_user_sessions(user.id)
+    record_audit("password.reset", tenant_id=user.tenant_id, actor_id=user.id, details={"user_id": str(user.id)})
+    config = current_app.config["MAILER"]
+    tenant = user.tenant
+    send_system_mail(config, tenant, user, MessageKind.PASSWORD_CHANGED, mail_context(tenant, user))
