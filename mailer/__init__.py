@@ -34,10 +34,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from mailer.auth import bp as auth_bp
     from mailer.health import bp as health_bp
     from mailer.notifications import bp as notifications_bp
+    from mailer.pages import bp as pages_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(pages_bp)
 
     errors.register_error_handlers(app)
     cli.register_cli(app)

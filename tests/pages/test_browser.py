@@ -1,0 +1,76 @@
+"""Verification and password reset clicked through in a real browser, from the real mail."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from selenium.webdriver.common.by import By
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "first password 123"
+NEW_PASSWORD = "second password 456"
+
+
+def _link(received, path: str) -> str:
+    text = received.message.get_body(("plain",)).get_content()
+    match = re.search(rf"(http://\S+{path}\?token=[A-Za-z0-9_\-]+)", text)
+    assert match, text
+    return match.group(1)
+
+
+def _login(client, password):
+    return client.post("/v1/auth/login", json={"tenant": "acme", "email": "ann@example.com", "password": password})
+
+
+def test_register_verify_in_browser_then_login(live_app, browser, smtp_server, worker):
+    from tests.helpers import create_tenant
+
+    app, base = live_app
+    create_tenant(app)
+    client = app.test_client()
+    assert client.post("/v1/auth/register", json={"tenant": "acme", "email": "ann@example.com",
+                                                  "password": PASSWORD, "name": "Ann"}).status_code == 202
+    assert _login(client, PASSWORD).status_code == 403
+    worker()
+    link = _link(smtp_server.messages[-1], "/verify-email")
+    assert link.startswith(base)
+
+    browser.get(link)
+    result = browser.find_element(By.ID, "result")
+    assert result.get_attribute("data-status") == "verified"
+    assert _login(client, PASSWORD).status_code == 200
+
+    browser.get(link)  # a used link says so, and changes nothing
+    assert browser.find_element(By.ID, "result").get_attribute("data-status") == "invalid_token"
+
+
+def test_forgot_then_reset_in_browser_then_login(live_app, browser, smtp_server, worker):
+    from tests.helpers import create_tenant
+
+    app, _ = live_app
+    create_tenant(app)
+    client = app.test_client()
+    client.post("/v1/auth/register", json={"tenant": "acme", "email": "ann@example.com", "password": PASSWORD})
+    worker()
+    browser.get(_link(smtp_server.messages[-1], "/verify-email"))
+    client.post("/v1/auth/forgot-password", json={"tenant": "acme", "email": "ann@example.com"})
+    worker()
+    link = _link(smtp_server.messages[-1], "/reset-password")
+
+    browser.get(link)
+    browser.find_element(By.ID, "password").send_keys(NEW_PASSWORD)
+    browser.find_element(By.ID, "password_confirm").send_keys(NEW_PASSWORD + "typo")
+    browser.find_element(By.ID, "submit").click()
+    assert "do not match" in browser.find_element(By.ID, "error").text
+
+    browser.find_element(By.ID, "password").send_keys(NEW_PASSWORD)
+    browser.find_element(By.ID, "password_confirm").send_keys(NEW_PASSWORD)
+    browser.find_element(By.ID, "submit").click()
+    assert browser.find_element(By.ID, "result").get_attribute("data-status") == "password_reset"
+
+    assert _login(client, PASSWORD).status_code == 401
+    assert _login(client, NEW_PASSWORD).status_code == 200
+    worker()
+    assert "password" in smtp_server.messages[-1].message["Subject"].lower()  # the "password changed" notice
