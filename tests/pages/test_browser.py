@@ -6,6 +6,11 @@ import re
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.conftest import Drainer
+from tests.helpers import create_tenant
 
 pytestmark = pytest.mark.browser
 
@@ -20,36 +25,39 @@ def _link(received, path: str) -> str:
     return match.group(1)
 
 
+def _element(browser, element_id: str):
+    """Waits for the element: a click returns before the next page has loaded."""
+    return WebDriverWait(browser, 10).until(expected_conditions.presence_of_element_located((By.ID, element_id)))
+
+
 def _login(client, password):
     return client.post("/v1/auth/login", json={"tenant": "acme", "email": "ann@example.com", "password": password})
 
 
-def test_register_verify_in_browser_then_login(live_app, browser, smtp_server, worker):
-    from tests.helpers import create_tenant
-
+def test_register_verify_in_browser_then_login(live_app, browser, smtp_server, redis):
     app, base = live_app
+    worker = Drainer(app, redis)  # jobs run with the live app's settings, so links point at it
     create_tenant(app)
     client = app.test_client()
     assert client.post("/v1/auth/register", json={"tenant": "acme", "email": "ann@example.com",
                                                   "password": PASSWORD, "name": "Ann"}).status_code == 202
-    assert _login(client, PASSWORD).status_code == 403
     worker()
+    assert _login(client, PASSWORD).status_code == 403
     link = _link(smtp_server.messages[-1], "/verify-email")
     assert link.startswith(base)
 
     browser.get(link)
-    result = browser.find_element(By.ID, "result")
+    result = _element(browser, "result")
     assert result.get_attribute("data-status") == "verified"
     assert _login(client, PASSWORD).status_code == 200
 
     browser.get(link)  # a used link says so, and changes nothing
-    assert browser.find_element(By.ID, "result").get_attribute("data-status") == "invalid_token"
+    assert _element(browser, "result").get_attribute("data-status") == "invalid_token"
 
 
-def test_forgot_then_reset_in_browser_then_login(live_app, browser, smtp_server, worker):
-    from tests.helpers import create_tenant
-
+def test_forgot_then_reset_in_browser_then_login(live_app, browser, smtp_server, redis):
     app, _ = live_app
+    worker = Drainer(app, redis)
     create_tenant(app)
     client = app.test_client()
     client.post("/v1/auth/register", json={"tenant": "acme", "email": "ann@example.com", "password": PASSWORD})
@@ -63,12 +71,12 @@ def test_forgot_then_reset_in_browser_then_login(live_app, browser, smtp_server,
     browser.find_element(By.ID, "password").send_keys(NEW_PASSWORD)
     browser.find_element(By.ID, "password_confirm").send_keys(NEW_PASSWORD + "typo")
     browser.find_element(By.ID, "submit").click()
-    assert "do not match" in browser.find_element(By.ID, "error").text
+    assert "do not match" in _element(browser, "error").text
 
     browser.find_element(By.ID, "password").send_keys(NEW_PASSWORD)
     browser.find_element(By.ID, "password_confirm").send_keys(NEW_PASSWORD)
     browser.find_element(By.ID, "submit").click()
-    assert browser.find_element(By.ID, "result").get_attribute("data-status") == "password_reset"
+    assert _element(browser, "result").get_attribute("data-status") == "password_reset"
 
     assert _login(client, PASSWORD).status_code == 401
     assert _login(client, NEW_PASSWORD).status_code == 200
