@@ -1,6 +1,7 @@
 """Every model, imported so that metadata (and Alembic) sees them all."""
 
 from mailer.models.audit import AuditEvent
+from mailer.models.idempotency import IdempotencyKey
 from mailer.models.message import (
     DeliveryEvent,
     Message,
@@ -16,6 +17,7 @@ from mailer.models.user import Role, User
 __all__ = [
     "AuditEvent",
     "DeliveryEvent",
+    "IdempotencyKey",
     "Message",
     "MessageKind",
     "MessageStatus",
