@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from mailer.extensions import db
@@ -74,6 +74,7 @@ def dev_smtp(host: str, port: int) -> None:
 
 
 @click.command("sweep")
+@with_appcontext
 def sweep_command() -> None:
     """Enqueue due work that has no job (the sweeper also runs periodically by itself)."""
     from redis.exceptions import RedisError

@@ -29,7 +29,6 @@ class _AppWorkerMixin:
 
     def __init__(self, *args: Any, app: Any = None, **kwargs: Any) -> None:
         kwargs["serializer"] = JSONSerializer
-        super().__init__(*args, **kwargs)
         if app is None:
             from mailer import create_app
 
@@ -37,6 +36,7 @@ class _AppWorkerMixin:
         self.app = app
         self._sweep_interval = int(app.config["MAILER"].SWEEP_INTERVAL_SECONDS)
         self._sweep_checked = 0.0
+        super().__init__(*args, **kwargs)
         engine_owner = app
 
         def _forget_parent_connections() -> None:
