@@ -119,6 +119,9 @@ def deliver_batch(recipient_ids: Sequence[uuid.UUID]) -> None:
     if not claim.ids:
         return
     run = _Run(claim, config)
+    session = db.session()
+    # The rows are ours for the run: keep what was loaded instead of reloading after every commit.
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
     recipients = _load(claim.ids)
     run.messages.update(r.message_id for r in recipients)
     with LeaseKeeper(db.engine, claim.token, config.DELIVERY_LEASE_SECONDS):
@@ -131,6 +134,8 @@ def deliver_batch(recipient_ids: Sequence[uuid.UUID]) -> None:
             raise
         finally:
             _finish(run)
+            session.expire_on_commit = expire_on_commit
+            session.expunge_all()
 
 
 def _load(ids: Sequence[uuid.UUID]) -> list[Recipient]:
@@ -223,9 +228,8 @@ def _finish(run: _Run) -> None:
     from mailer.mail.outbox import schedule_retries
 
     try:
-        for message_id in sorted(run.messages):
-            roll_up(message_id)
-            db.session.commit()
+        roll_up(sorted(run.messages))
+        db.session.commit()
     except Exception:
         db.session.rollback()
         log.exception("message roll-up failed")

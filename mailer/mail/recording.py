@@ -116,13 +116,17 @@ def mark_attempt_started(ids: Sequence[uuid.UUID], token: str, message_ids: dict
     )
 
 
-def roll_up(message_id: uuid.UUID) -> None:
-    """Derive the message's status from its recipients' in one statement. Caller commits.
+def roll_up(message_ids: Sequence[uuid.UUID]) -> None:
+    """Derive each message's status from its recipients', in one statement. Caller commits.
 
-    The message row is locked first (PostgreSQL), so of two concurrent roll-ups the later
-    one counts after the earlier committed; on SQLite the single UPDATE is atomic.
+    The message rows are locked first (PostgreSQL; in id order, so jobs never deadlock), so
+    of two concurrent roll-ups the later one counts after the earlier committed; on SQLite
+    the single UPDATE is atomic.
     """
-    db.session.execute(select(Message.id).where(Message.id == message_id).with_for_update())
+    ids = sorted(set(message_ids))
+    if not ids:
+        return
+    db.session.execute(select(Message.id).where(Message.id.in_(ids)).order_by(Message.id).with_for_update())
 
     def count(*statuses: RecipientStatus) -> Any:
         query = select(func.count()).select_from(_recipients).where(_recipients.c.message_id == Message.id)
@@ -142,6 +146,6 @@ def roll_up(message_id: uuid.UUID) -> None:
         else_=MessageStatus.QUEUED.value,
     )
     db.session.execute(
-        update(Message).where(Message.id == message_id).values(status=status)
+        update(Message).where(Message.id.in_(ids)).values(status=status)
         .execution_options(synchronize_session=False)
     )
