@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, errors, CLI."""
-    from mailer import api, cli, errors, extensions, logs, queues
+    from mailer import api, cli, errors, extensions, logs, queues, sqlite
     from mailer.config import load_config
 
     load_dotenv(os.path.join(ROOT, ".env"), override=False)
@@ -25,6 +25,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config.flask_settings())
     logs.configure(config)
 
+    sqlite.configure_sqlite()
     extensions.db.init_app(app)
     extensions.migrate.init_app(app, extensions.db, directory=os.path.join(ROOT, "migrations"))
     queues.init_redis(app)
@@ -43,4 +44,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     errors.register_error_handlers(app)
     cli.register_cli(app)
+    _register_sweep_hooks()
     return app
+
+
+def _register_sweep_hooks() -> None:
+    """Work other packages park in the database when Redis is down, picked up by every sweep."""
+    from mailer.auth.pending import enqueue_pending_auth_work
+    from mailer.mail.sweeper import register_sweep_hook
+
+    register_sweep_hook(enqueue_pending_auth_work)

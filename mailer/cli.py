@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from mailer.extensions import db
@@ -73,6 +73,24 @@ def dev_smtp(host: str, port: int) -> None:
     run_dev_smtp(Path(current_app.config["MAILER"].DEVMAIL_DIR), host, port)
 
 
+@click.command("sweep")
+@with_appcontext
+def sweep_command() -> None:
+    """Enqueue due work that has no job (the sweeper also runs periodically by itself)."""
+    from redis.exceptions import RedisError
+
+    from mailer.mail.sweeper import sweep
+    from mailer.queues import get_redis
+
+    try:
+        report = sweep(get_redis(), current_app.config["MAILER"].DELIVERY_LEASE_SECONDS)
+    except RedisError as exc:
+        raise click.ClickException(f"Redis is unavailable: {exc}") from None
+    click.echo(json.dumps({"recipients": report.recipients, "by_queue": report.by_queue,
+                           "skipped": report.skipped, "hooks_failed": report.hooks_failed}))
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(tenants)
     app.cli.add_command(dev_smtp)
+    app.cli.add_command(sweep_command)

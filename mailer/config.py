@@ -62,6 +62,7 @@ class Config:
     SMTP_RETRY_DELAYS: tuple[int, ...] = (30, 120, 600, 1800, 3600, 7200, 14400, 28800)
     DELIVERY_LEASE_SECONDS: int = 300
     SWEEP_INTERVAL_SECONDS: int = 60
+    DELIVERY_BATCH_SIZE: int = 100
     MAIL_FROM: str = "no-reply@localhost"
     MAIL_FROM_NAME: str = "Mailer"
     CORS_ORIGINS: tuple[str, ...] = ()
@@ -91,6 +92,8 @@ class Config:
             raise ConfigError("SMTP_RETRY_DELAYS needs at least one delay")
         if self.SMTP_MAX_ATTEMPTS < 1:
             raise ConfigError("SMTP_MAX_ATTEMPTS must be at least 1")
+        if self.DELIVERY_LEASE_SECONDS < 1 or self.SWEEP_INTERVAL_SECONDS < 1 or self.DELIVERY_BATCH_SIZE < 1:
+            raise ConfigError("DELIVERY_LEASE_SECONDS, SWEEP_INTERVAL_SECONDS and DELIVERY_BATCH_SIZE must be positive")
         if self.JWT_SECRET_KEY and len(self.JWT_SECRET_KEY.encode()) < 32:
             raise ConfigError("JWT_SECRET_KEY must be at least 32 bytes")
         if not self.JWT_SECRET_KEY and not (self.DEBUG or self.TESTING):

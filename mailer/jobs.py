@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Flask, has_app_context
+from flask import Flask, current_app, has_app_context
 
 _app: Flask | None = None
 _app_pid: int | None = None
@@ -28,11 +28,35 @@ def app_context() -> Iterator[None]:
         yield
 
 
-def deliver_message(message_id: str) -> None:
-    from mailer.mail.delivery import deliver
+def deliver_recipients(recipient_ids: list[str]) -> None:
+    """Deliver a bounded batch of recipients (those still due; the rest are skipped)."""
+    from mailer.mail.delivery import deliver_batch
 
     with app_context():
-        deliver(uuid.UUID(message_id))
+        deliver_batch([uuid.UUID(rid) for rid in recipient_ids])
+
+
+def deliver_message(message_id: str) -> None:
+    """Older job shape (a whole message): enqueue its waiting recipients as batches."""
+    from mailer.extensions import db
+    from mailer.mail.outbox import enqueue_delivery
+    from mailer.models import Message
+
+    with app_context():
+        message = db.session.get(Message, uuid.UUID(message_id))
+        if message is not None:
+            enqueue_delivery(message.id, message.queue)
+
+
+def sweep() -> dict[str, object]:
+    """The periodic sweep (see mailer.mail.sweeper)."""
+    from mailer.mail.sweeper import sweep as run_sweep
+    from mailer.queues import get_redis
+
+    with app_context():
+        report = run_sweep(get_redis(), current_app.config["MAILER"].DELIVERY_LEASE_SECONDS)
+        return {"recipients": report.recipients, "by_queue": report.by_queue, "skipped": report.skipped,
+                "hooks_failed": report.hooks_failed}
 
 
 def process_auth_request(tenant_id: str, request_id: str) -> None:

@@ -119,7 +119,10 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> str:
     with app.app_context():
         from flask_migrate import upgrade
 
+        from mailer.extensions import db
+
         upgrade()
+        db.engine.dispose()  # closes the last connection, so SQLite folds its WAL into the file we copy
     return url
 
 

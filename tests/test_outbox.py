@@ -26,12 +26,17 @@ def test_redis_down_still_accepts_and_keeps_rows_queued(app_factory, smtp_server
     assert smtp_server.messages == []
 
 
-def test_job_carries_only_the_message_id(app, client, redis):
-    """What sits in Redis is an id, never an address or a body."""
+def test_job_carries_only_recipient_ids(app, client, redis):
+    """What sits in Redis is ids, never an address or a body."""
     create_tenant(app)
     token = login(client, "acme", "admin@acme.test")
     message_id = client.post("/v1/messages", json={"to": ["ann@example.com"], "subject": "secret", "text": "body"},
                              headers=bearer(token)).get_json()["id"]
     dumped = b"".join(redis.dump(key) or b"" for key in redis.keys("rq:job:*"))
-    assert message_id.encode() in dumped
+    from mailer.extensions import db
+
+    with app.app_context():
+        recipient = db.session.scalars(select(Recipient)).one()
+        assert str(recipient.message_id) == message_id
+        assert str(recipient.id).encode() in dumped
     assert b"ann@example.com" not in dumped and b"secret" not in dumped

@@ -1,24 +1,38 @@
-"""Claims recipients, hands them to the SMTP handler, records every result.
+"""One delivery job: claim a batch of recipients, send it over pooled connections, write every result.
 
-The database decides what is due; a job only carries ids, so running one twice is harmless:
-recipients already sent, or claimed by a live lease, are skipped.
+The database decides what is due; a job carries recipient ids only, so running one twice
+is harmless: what is sent, failed, or held by another live lease is skipped. Results are
+committed a chunk at a time, so a worker killed mid-batch loses at most one chunk's
+results; those rows come back when their lease ends and their retry is recorded as
+``ambiguous`` (the one window in which a second copy may go out, with the same Message-ID).
 """
 
 from __future__ import annotations
 
-import random
+import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from mailer.config import Config
 from mailer.extensions import db
-from mailer.models import DeliveryEvent, Message, MessageStatus, Recipient, RecipientStatus
+from mailer.mail.leases import Claim, LeaseKeeper, claim_recipients, release_unattempted
+from mailer.mail.recording import Attempt, Deferral, mark_attempt_started, record_attempts, roll_up
+from mailer.models import Message, Recipient
 from mailer.smtp.handler import OutgoingMail, SmtpHandler
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
 from mailer.smtp.settings import Encryption, SmtpServer
+
+log = logging.getLogger(__name__)
+
+# Mails handed to the SMTP handler per call (one pooled connection); results are committed after each.
+CHUNK_MAILS = 20
+INTERRUPTED = "the worker stopped during this attempt; the message may have been delivered"
 
 _handler: SmtpHandler | None = None
 
@@ -45,121 +59,179 @@ def smtp_server(config: Config, owner: str) -> SmtpServer:
     )
 
 
-def _due(now: datetime) -> object:
-    waiting = and_(
-        Recipient.status.in_([RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value]),
-        or_(Recipient.next_attempt_at.is_(None), Recipient.next_attempt_at <= now),
-    )
-    lease_expired = and_(Recipient.status == RecipientStatus.SENDING.value, Recipient.lease_until < now)
-    return or_(waiting, lease_expired)
+def max_send_seconds(config: Config, n_mails: int) -> float:
+    """Upper bound of the SMTP handler's time for ``n_mails`` (its own bound when it offers one)."""
+    server = smtp_server(config, "")
+    bound = getattr(SmtpHandler, "max_duration", None)
+    if bound is not None:
+        return float(bound(server, n_mails))
+    return (n_mails + 1) * 4 * server.timeout + server.timeout
 
 
-def claim_recipients(message_id: uuid.UUID, config: Config) -> list[Recipient]:
-    """Atomically move the message's due recipients to `sending` with a lease; return them."""
-    now = datetime.now(UTC)
-    lease = now + timedelta(seconds=config.DELIVERY_LEASE_SECONDS)
-    token = uuid.uuid4().hex[:16]
-    db.session.execute(
-        update(Recipient)
-        .where(Recipient.message_id == message_id, _due(now))
-        .values(status=RecipientStatus.SENDING.value, lease_until=lease, last_error=token)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    claimed = db.session.scalars(
-        select(Recipient).where(
-            Recipient.message_id == message_id,
-            Recipient.status == RecipientStatus.SENDING.value,
-            Recipient.last_error == token,
-        ).order_by(Recipient.position)
-    ).all()
-    return list(claimed)
+def render_recipient_mail(message: Message, recipient: Recipient) -> tuple[bytes, str]:
+    """Wire bytes and Message-ID of a per-recipient message (a broadcast).
+
+    The renderer must reuse ``recipient.smtp_message_id`` when it is set, so every copy of
+    one recipient's mail carries one Message-ID.
+    """
+    from mailer.mail.broadcast import render_recipient_mail as render
+
+    return render(message, recipient)
 
 
-def deliver(message_id: uuid.UUID) -> None:
+@dataclass
+class _Item:
+    """One mail and the claimed rows it carries."""
+
+    sender: str
+    wire: bytes
+    message_id: str
+    recipients: list[Recipient]
+
+    @property
+    def mail(self) -> OutgoingMail:
+        return OutgoingMail(self.sender, tuple(r.email for r in self.recipients), self.wire, self.message_id)
+
+
+@dataclass
+class _Run:
+    claim: Claim
+    config: Config
+    deferrals: dict[str, list[Deferral]] = field(default_factory=lambda: defaultdict(list))
+    messages: set[uuid.UUID] = field(default_factory=set)
+    in_flight: list[Recipient] = field(default_factory=list)
+    done: set[uuid.UUID] = field(default_factory=set)
+
+    def record(self, pairs: Sequence[tuple[Recipient, RecipientResult]]) -> None:
+        attempts = [Attempt(r.id, r.tenant_id, r.attempts, result) for r, result in pairs]
+        deferrals = record_attempts(attempts, self.claim.token, self.config)
+        db.session.commit()
+        queues = {r.id: r.message.queue for r, _ in pairs}
+        for deferral in deferrals:
+            self.deferrals[queues[deferral.recipient_id]].append(deferral)
+        self.done.update(r.id for r, _ in pairs)
+
+
+def deliver_batch(recipient_ids: Sequence[uuid.UUID]) -> None:
+    """Deliver whichever of these recipients are due; every outcome ends up in the database."""
     config: Config = current_app.config["MAILER"]
-    message = db.session.get(Message, message_id)
-    if message is None or message.raw_mime is None:
+    claim = claim_recipients(recipient_ids, config.DELIVERY_LEASE_SECONDS)
+    if not claim.ids:
         return
-    recipients = claim_recipients(message.id, config)
-    if not recipients:
-        return
-    mail = OutgoingMail(
-        sender=message.sender,
-        recipients=tuple(r.email for r in recipients),
-        message=message.raw_mime,
-        message_id=message.message_id_header,
-    )
-    results = smtp_handler().send(smtp_server(config, str(message.tenant_id)), mail)
-    for recipient, result in zip(recipients, results, strict=True):
-        record_result(recipient, result, config)
-    roll_up(message)
+    run = _Run(claim, config)
+    session = db.session()
+    # The rows are ours for the run: keep what was loaded instead of reloading after every commit.
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+    recipients = _load(claim.ids)
+    run.messages.update(r.message_id for r in recipients)
+    with LeaseKeeper(db.engine, claim.token, config.DELIVERY_LEASE_SECONDS):
+        try:
+            interrupted = [r for r in recipients if r.id in claim.interrupted]
+            run.record([(r, RecipientResult(r.email, Outcome.AMBIGUOUS, response=INTERRUPTED)) for r in interrupted])
+            _send_all(run, [r for r in recipients if r.id not in claim.interrupted])
+        except BaseException as exc:
+            _abort(run, recipients, exc)
+            raise
+        finally:
+            _finish(run)
+            session.expire_on_commit = expire_on_commit
+            session.expunge_all()
+
+
+def _load(ids: Sequence[uuid.UUID]) -> list[Recipient]:
+    rows = db.session.scalars(
+        select(Recipient).where(Recipient.id.in_(list(ids))).options(selectinload(Recipient.message))
+    ).all()
+    order = {rid: index for index, rid in enumerate(ids)}
+    return sorted(rows, key=lambda r: order[r.id])
+
+
+def _send_all(run: _Run, recipients: list[Recipient]) -> None:
+    by_owner: dict[uuid.UUID, list[Recipient]] = defaultdict(list)
+    for recipient in recipients:
+        by_owner[recipient.tenant_id].append(recipient)
+    for owner, group in by_owner.items():
+        server = smtp_server(run.config, str(owner))
+        items, failures = _build_mails(group)
+        if failures:
+            run.record(failures)
+        for chunk in _chunks(items, CHUNK_MAILS):
+            _send_chunk(run, server, chunk)
+
+
+def _build_mails(recipients: list[Recipient]) -> tuple[list[_Item], list[tuple[Recipient, RecipientResult]]]:
+    """One mail per message for prebuilt MIME; one per recipient when rendered per recipient."""
+    shared: dict[uuid.UUID, _Item] = {}
+    items: list[_Item] = []
+    failures: list[tuple[Recipient, RecipientResult]] = []
+    for recipient in recipients:
+        message = recipient.message
+        if message.raw_mime is not None:
+            item = shared.get(message.id)
+            if item is None:
+                item = _Item(message.sender, message.raw_mime, message.message_id_header, [])
+                shared[message.id] = item
+                items.append(item)
+            item.recipients.append(recipient)
+            continue
+        try:
+            wire, message_id = render_recipient_mail(message, recipient)
+        except Exception as exc:  # a template that cannot render fails this recipient alone, at once
+            log.warning("per-recipient rendering failed", extra={"recipient_id": str(recipient.id)})
+            response = f"could not render the message: {type(exc).__name__}"
+            failures.append((recipient, RecipientResult(recipient.email, Outcome.FAILED, response=response,
+                                                        error_code=ErrorCode.INVALID_MESSAGE)))
+            continue
+        items.append(_Item(message.sender, wire, message_id, [recipient]))
+    return items, failures
+
+
+def _chunks(items: list[_Item], size: int) -> Iterator[list[_Item]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _send_chunk(run: _Run, server: SmtpServer, chunk: list[_Item]) -> None:
+    rows = [r for item in chunk for r in item.recipients]
+    mark_attempt_started([r.id for r in rows], run.claim.token,
+                         {r.id: item.message_id for item in chunk for r in item.recipients})
     db.session.commit()
+    run.in_flight = rows
+    results = smtp_handler().send_batch(server, [item.mail for item in chunk])
+    pairs = [
+        (recipient, result)
+        for item, mail_results in zip(chunk, results, strict=True)
+        for recipient, result in zip(item.recipients, mail_results, strict=True)
+    ]
+    run.record(pairs)
+    run.in_flight = []
 
 
-def retry_delay(config: Config, attempts: int, hint: float | None) -> float:
-    delays = config.SMTP_RETRY_DELAYS
-    base = delays[min(attempts, len(delays)) - 1]
-    if hint is not None:
-        base = max(base, hint) if hint > base else hint
-    return base + random.uniform(0, base * 0.1)
+def _abort(run: _Run, recipients: list[Recipient], exc: BaseException) -> None:
+    """The run was cut short (job timeout, shutdown, a bug): record the attempt in flight, release the rest."""
+    log.warning("delivery interrupted by %s", type(exc).__name__)
+    try:
+        db.session.rollback()
+        in_flight = [r for r in run.in_flight if r.id not in run.done]
+        response = f"delivery interrupted ({type(exc).__name__}); the message may have been delivered"
+        run.record([(r, RecipientResult(r.email, Outcome.AMBIGUOUS, response=response)) for r in in_flight])
+        untried = [r.id for r in recipients if r.id not in run.done]
+        release_unattempted(run.claim.token, untried)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("could not record the interrupted run; its leases will run out and the sweeper retries")
 
 
-def record_result(recipient: Recipient, result: RecipientResult, config: Config) -> None:
-    now = datetime.now(UTC)
-    recipient.attempts += 1
-    recipient.smtp_code = result.smtp_code
-    recipient.enhanced_code = result.enhanced_code
-    recipient.smtp_response = result.response
-    recipient.lease_until = None
-    recipient.last_error = None
-    db.session.add(
-        DeliveryEvent(
-            recipient_id=recipient.id, tenant_id=recipient.tenant_id, at=now, outcome=result.outcome.value,
-            smtp_code=result.smtp_code, enhanced_code=result.enhanced_code, response=result.response,
-        )
-    )
-    if result.outcome is Outcome.SENT:
-        recipient.status = RecipientStatus.SENT.value
-        recipient.smtp_message_id = result.message_id
-        recipient.sent_at = now
-        recipient.next_attempt_at = None
-    elif result.outcome is Outcome.FAILED:
-        recipient.status = RecipientStatus.FAILED.value
-        recipient.error_code = (result.error_code or ErrorCode.INVALID_MESSAGE).value
-        recipient.last_error = result.response
-        recipient.next_attempt_at = None
-    elif recipient.attempts >= config.SMTP_MAX_ATTEMPTS:
-        recipient.status = RecipientStatus.FAILED.value
-        recipient.error_code = ErrorCode.RETRIES_EXHAUSTED.value
-        recipient.last_error = result.response
-        recipient.next_attempt_at = None
-    else:
-        recipient.status = RecipientStatus.DEFERRED.value
-        recipient.last_error = result.response
-        delay = retry_delay(config, recipient.attempts, result.retry_after)
-        recipient.next_attempt_at = now + timedelta(seconds=delay)
+def _finish(run: _Run) -> None:
+    """Roll up the messages touched and schedule the retries (best effort: the sweeper backs both up)."""
+    from mailer.mail.outbox import schedule_retries
 
-
-def roll_up(message: Message) -> None:
-    """Derive the message's status from its recipients'."""
-    rows = dict(
-        db.session.execute(
-            select(Recipient.status, func.count()).where(Recipient.message_id == message.id).group_by(Recipient.status)
-        ).all()
-    )
-    total = sum(rows.values())
-    sent, failed = rows.get(RecipientStatus.SENT.value, 0), rows.get(RecipientStatus.FAILED.value, 0)
-    if total and sent == total:
-        status = MessageStatus.SENT
-    elif total and failed == total:
-        status = MessageStatus.FAILED
-    elif total and sent + failed == total:
-        status = MessageStatus.PARTIALLY_FAILED
-    elif rows.get(RecipientStatus.SENDING.value) or sent or failed or rows.get(RecipientStatus.DEFERRED.value):
-        status = MessageStatus.SENDING
-    elif message.status == MessageStatus.SCHEDULED.value:
-        status = MessageStatus.SCHEDULED
-    else:
-        status = MessageStatus.QUEUED
-    message.status = status.value
+    try:
+        roll_up(sorted(run.messages))
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("message roll-up failed")
+    for queue, deferrals in run.deferrals.items():
+        schedule_retries(deferrals, queue)

@@ -1,36 +1,154 @@
-"""The outbox rule: commit the message and its recipients, then enqueue ids.
+"""The outbox rule: commit the rows, then enqueue jobs that carry recipient ids.
 
-If Redis is unreachable the request still succeeds; the rows stay queued and the
-sweeper enqueues them once Redis is back.
+Every recipient row names the RQ job last enqueued for it (``job_id``, written before the
+job reaches Redis). If Redis is unreachable the request still succeeds: the job never
+existed, so the sweeper, which asks Redis whether a row's job is alive, enqueues the row
+once Redis is back. Jobs are bounded (DELIVERY_BATCH_SIZE recipients, one SMTP server).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 
+from flask import current_app
 from redis.exceptions import RedisError
+from sqlalchemy import select, update
 
+from mailer.config import Config
 from mailer.extensions import db
-from mailer.models import Message, MessageStatus
-from mailer.queues import enqueue
+from mailer.mail.recording import Deferral
+from mailer.models import Message, MessageStatus, Recipient, RecipientStatus
+from mailer.queues import get_queue
 
 log = logging.getLogger(__name__)
 
+DELIVER_JOB = "mailer.jobs.deliver_recipients"
+
 
 def commit_and_enqueue(message: Message) -> bool:
-    """Commit, then enqueue delivery. Returns whether the job reached Redis."""
+    """Commit the message and its recipients, then enqueue their delivery (at ``send_at`` when scheduled).
+
+    Returns whether every job reached Redis (the sweeper covers the rest).
+    """
+    config = _config()
+    batches = [list(batch) for batch in _batches(message.recipients, config.DELIVERY_BATCH_SIZE)]
+    job_ids = [new_job_id() for _ in batches]
+    for job_id, batch in zip(job_ids, batches, strict=True):
+        for recipient in batch:
+            recipient.job_id = job_id
     db.session.add(message)
     db.session.commit()
-    if message.status == MessageStatus.SCHEDULED:
-        return False
-    return enqueue_delivery(message.id, message.queue)
+    at = message.send_at if message.status == MessageStatus.SCHEDULED.value else None
+    ok = True
+    for job_id, batch in zip(job_ids, batches, strict=True):
+        ok = _enqueue_job(message.queue, job_id, [r.id for r in batch], at=at) and ok
+    return ok
+
+
+def enqueue_recipients(recipient_ids: Sequence[uuid.UUID], queue: str, at: datetime | None = None) -> bool:
+    """Enqueue delivery of committed recipients in bounded jobs, grouped by tenant (so by SMTP server).
+
+    For callers that insert recipients themselves (broadcasts). Commits the session (each
+    row's job id). ``at`` delays the jobs (RQ scheduler); the rows' next_attempt_at is what
+    actually decides when they are due. Returns whether every job reached Redis.
+    """
+    config = _config()
+    by_tenant: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for chunk in _batches(list(recipient_ids), 500):
+        for rid, tenant_id in db.session.execute(
+            select(Recipient.id, Recipient.tenant_id).where(Recipient.id.in_(chunk)).order_by(Recipient.position)
+        ):
+            by_tenant[tenant_id].append(rid)
+    ok = True
+    for ids in by_tenant.values():
+        for batch in _batches(ids, config.DELIVERY_BATCH_SIZE):
+            ok = _assign_and_enqueue(queue, list(batch), at) and ok
+    return ok
 
 
 def enqueue_delivery(message_id: uuid.UUID, queue: str) -> bool:
+    """Enqueue every recipient of a committed message that is still waiting (kept for older callers)."""
+    ids = db.session.scalars(
+        select(Recipient.id).where(
+            Recipient.message_id == message_id,
+            Recipient.status.in_([RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value]),
+        ).order_by(Recipient.position)
+    ).all()
+    return enqueue_recipients(list(ids), queue)
+
+
+def schedule_retries(deferrals: Sequence[Deferral], queue: str) -> bool:
+    """Enqueue deferred recipients at their next_attempt_at, a few jobs for many rows (time buckets)."""
+    ok = True
+    for at, ids in _time_buckets(deferrals, _config().DELIVERY_BATCH_SIZE):
+        ok = _assign_and_enqueue(queue, ids, at) and ok
+    return ok
+
+
+def new_job_id() -> str:
+    return f"deliver-{uuid.uuid4().hex}"
+
+
+def job_timeout(config: Config) -> int:
+    """Longer than the SMTP handler's whole deadline for a full batch, plus the bookkeeping."""
+    from mailer.mail.delivery import max_send_seconds
+
+    return int(max_send_seconds(config, config.DELIVERY_BATCH_SIZE)) + 60
+
+
+def _assign_and_enqueue(queue: str, ids: list[uuid.UUID], at: datetime | None) -> bool:
+    job_id = new_job_id()
+    db.session.execute(
+        update(Recipient).where(Recipient.id.in_(ids)).values(job_id=job_id)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return _enqueue_job(queue, job_id, ids, at=at)
+
+
+def _enqueue_job(queue: str, job_id: str, ids: list[uuid.UUID], at: datetime | None = None) -> bool:
+    args = ([str(rid) for rid in ids],)
+    options = {"job_id": job_id, "job_timeout": job_timeout(_config()), "result_ttl": 600, "failure_ttl": 7 * 86400}
     try:
-        enqueue(queue, "mailer.jobs.deliver_message", str(message_id))
+        rq_queue = get_queue(queue)
+        if at is not None and at > datetime.now(UTC):
+            rq_queue.enqueue_at(at, DELIVER_JOB, *args, **options)
+        else:
+            rq_queue.enqueue(DELIVER_JOB, *args, **options)
     except RedisError:
-        log.warning("enqueue failed; the sweeper will pick the message up", extra={"message_id": str(message_id)})
+        log.warning("enqueue failed; the sweeper will pick the recipients up", extra={"job_id": job_id})
         return False
     return True
+
+
+def _time_buckets(deferrals: Sequence[Deferral], size: int) -> Iterator[tuple[datetime, list[uuid.UUID]]]:
+    """Group retries whose times are close (within a tenth of the wait, at least a second); run at the latest."""
+    now = datetime.now(UTC)
+    ordered = sorted(deferrals, key=lambda d: d.next_attempt_at)
+    bucket: list[uuid.UUID] = []
+    start = last = now
+    for deferral in ordered:
+        at = deferral.next_attempt_at
+        width = max(timedelta(seconds=1), (start - now) / 10)
+        if bucket and (at - start > width or len(bucket) >= size):
+            yield last, bucket
+            bucket = []
+        if not bucket:
+            start = at
+        bucket.append(deferral.recipient_id)
+        last = at
+    if bucket:
+        yield last, bucket
+
+
+def _batches(items: Sequence[object], size: int) -> Iterator[Sequence[object]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _config() -> Config:
+    return current_app.config["MAILER"]

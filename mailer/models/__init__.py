@@ -2,6 +2,7 @@
 
 from mailer.models.audit import AuditEvent
 from mailer.models.auth_request import AuthRequest, AuthRequestKind, AuthRequestStatus
+from mailer.models.idempotency import IdempotencyKey
 from mailer.models.message import (
     DeliveryEvent,
     Message,
@@ -23,6 +24,7 @@ __all__ = [
     "AuthRequestKind",
     "AuthRequestStatus",
     "DeliveryEvent",
+    "IdempotencyKey",
     "Message",
     "MessageKind",
     "MessageStatus",

@@ -91,6 +91,13 @@ class Recipient(db.Model):  # type: ignore[name-defined]
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Which job run holds the lease (set by the claim, cleared with the result).
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    # Set just before the handler is given this row's mail; a lease that expires with it set
+    # means the worker died mid-attempt, so the retry is recorded as possibly a second copy.
+    attempt_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The RQ job last enqueued for this row; the sweeper asks Redis whether it is still alive.
+    job_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 

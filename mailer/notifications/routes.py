@@ -2,14 +2,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
-from mailer.api import iso, paginate, parse_body
+from mailer.api import paginate, parse_body
 from mailer.extensions import db
 from mailer.models import Message, Recipient
-from mailer.notifications import bp, service
+from mailer.notifications import bp, idempotency, service
 from mailer.notifications.schemas import MessageRequest
-from mailer.notifications.serializers import message_json, message_summary_json, recipient_json
+from mailer.notifications.serializers import accepted_json, message_json, message_summary_json, recipient_json
 from mailer.security.principal import current_principal, require_role
 from mailer.security.scope import get_owned, tenant_select
 
@@ -42,20 +44,23 @@ def _counts(message: Message) -> dict[str, int]:
 @require_role(*SENDERS)
 def create_message() -> Any:
     body = parse_body(MessageRequest)
-    message = service.create_message(current_principal(), body)
-    return {
-        "id": str(message.id),
-        "status": message.status,
-        "recipients": [{"email": r.email, "status": r.status} for r in message.recipients],
-        "created_at": iso(message.created_at),
-    }, 202
+    principal = current_principal()
+    keyed = idempotency.keyed_request(principal, request.get_json())
+    if keyed is not None and (replayed := idempotency.find_replay(principal.tenant_id, keyed)):
+        return replayed
+    try:
+        message = service.create_message(principal, body, keyed)
+    except IntegrityError:
+        db.session.rollback()
+        if keyed is not None and (replayed := idempotency.find_replay(principal.tenant_id, keyed)):
+            return replayed
+        raise
+    return accepted_json(message), 202
 
 
 @bp.get("/messages")
 @require_role(*SENDERS)
 def list_messages() -> Any:
-    from flask import request
-
     query = _visible_messages()
     if status := request.args.get("status"):
         query = query.where(Message.status == status)
@@ -81,3 +86,11 @@ def get_recipient(message_id: str, recipient_id: str) -> Any:
     body = recipient_json(recipient)
     body["events"] = [event_json(e) for e in recipient.events]
     return body
+
+
+@bp.get("/stats")
+@require_role(*SENDERS)
+def get_stats() -> Any:
+    from mailer.notifications.stats import tenant_stats
+
+    return tenant_stats(current_principal())

@@ -54,3 +54,13 @@ def message_json(message: Message, counts: dict[str, int], recipients: list[Reci
     if recipients is not None:
         body["recipients"] = [recipient_json(r) for r in recipients]
     return body
+
+
+def accepted_json(message: Message) -> dict[str, Any]:
+    """The 202 body of POST /v1/messages."""
+    return {
+        "id": str(message.id),
+        "status": message.status,
+        "recipients": [{"email": r.email, "status": r.status} for r in message.recipients],
+        "created_at": iso(message.created_at),
+    }

@@ -14,7 +14,9 @@ from mailer.mail.compose import address, compose, validation_errors
 from mailer.mail.outbox import commit_and_enqueue
 from mailer.mail.templates import Rendered, TemplateNotFoundError, TemplateRenderError, find_template, render
 from mailer.models import Message, MessageKind, MessageStatus, Recipient, Tenant
+from mailer.notifications.idempotency import KeyedRequest, remember
 from mailer.notifications.schemas import AddressIn, MessageRequest
+from mailer.notifications.serializers import accepted_json
 from mailer.security.principal import Principal
 from mailer.smtp.mime import Address, Attachment
 from mailer.smtp.validation import check_custom_headers, check_recipient_count, decode_attachment
@@ -68,7 +70,12 @@ def _content(tenant: Tenant, body: MessageRequest) -> tuple[str, str | None, str
     return body.subject, body.text, body.html
 
 
-def create_message(principal: Principal, body: MessageRequest) -> Message:
+def create_message(principal: Principal, body: MessageRequest, keyed: KeyedRequest | None = None) -> Message:
+    """Validate, build and commit the message, then enqueue it.
+
+    With ``keyed`` (an Idempotency-Key) the 202 body is stored in the same transaction; a
+    concurrent duplicate makes the commit raise IntegrityError (the caller replays).
+    """
     config = current_app.config["MAILER"]
     tenant = db.session.get(Tenant, principal.tenant_id)
     subject, text, html = _content(tenant, body)
@@ -109,5 +116,7 @@ def create_message(principal: Principal, body: MessageRequest) -> Message:
     db.session.flush()
     record_audit("message.created", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,
                  details={"message_id": str(message.id), "recipients": len(message.recipients)})
+    if keyed is not None:
+        remember(tenant.id, keyed, message.id, 202, accepted_json(message))
     commit_and_enqueue(message)
     return message

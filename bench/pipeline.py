@@ -1,0 +1,315 @@
+"""End-to-end delivery benchmark: `python bench/pipeline.py [--n 5000] [--database-url URL]`.
+
+Three ways to put N one-recipient mails into a local aiosmtpd sink (its own process):
+
+1. raw        — smtplib on one persistent connection, one process: the ceiling.
+2. pipeline   — Mailer: N messages committed through the outbox (chunks of 500, then
+                ``enqueue_recipients``), delivered by 2 real ``rq worker`` subprocesses
+                (``mailer.worker.MailerWorker`` by default) with leases, chunked result
+                commits and pooled connections. Password-reset-like critical mails are
+                sent during the run and their delivery latency measured.
+3. naive      — one RQ job per message, each opening a new SMTP connection, 2 plain
+                ``rq worker`` subprocesses (default forking Worker); --naive-n messages.
+
+The database is a temp SQLite file unless --database-url is given (its schema is reset!).
+Redis --redis-url (default db 13) is FLUSHED. The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import signal
+import smtplib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+JWT_KEY = "bench-secret-key-that-is-long-enough-0123456789"
+SENDER = "news@acme.test"
+
+
+# --- the sink, in its own process -------------------------------------------------------------
+
+def _sink_main(port: int, counter: Any, resets: Any, ready: Any) -> None:
+    import asyncio
+
+    from aiosmtpd.controller import Controller
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            with counter.get_lock():
+                counter.value += len(envelope.rcpt_tos)
+            for rcpt in envelope.rcpt_tos:
+                if rcpt.startswith("reset"):
+                    resets.put((rcpt, time.time()))
+            return "250 2.0.0 OK"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    try:
+        asyncio.run(asyncio.sleep(10**6))
+    finally:
+        controller.stop()
+
+
+class SinkProcess:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.counter = mp.Value("q", 0)
+        self.resets: Any = mp.Queue()
+        ready = mp.Event()
+        self.proc = mp.Process(target=_sink_main, args=(port, self.counter, self.resets, ready), daemon=True)
+        self.proc.start()
+        ready.wait(10)
+
+    @property
+    def received(self) -> int:
+        return int(self.counter.value)
+
+    def reset_arrivals(self) -> dict[str, float]:
+        arrivals = {}
+        while not self.resets.empty():
+            rcpt, at = self.resets.get()
+            arrivals.setdefault(rcpt, at)
+        return arrivals
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.join(5)
+
+
+def _wire(address: str, index: int) -> tuple[bytes, str]:
+    mid = f"<{uuid.uuid4().hex}@acme.test>"
+    body = f"Hello, this is message number {index}.\r\n" * 8
+    return (f"From: Acme <{SENDER}>\r\nTo: {address}\r\nSubject: Bench {index}\r\nMessage-ID: {mid}\r\n"
+            f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}").encode(), mid
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+# --- 1. raw smtplib, one persistent connection --------------------------------------------------
+
+def run_raw(sink: SinkProcess, n: int) -> float:
+    start_count = sink.received
+    wires = [_wire(f"raw{i}@example.com", i)[0] for i in range(n)]
+    started = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", sink.port) as smtp:
+        for i, wire in enumerate(wires):
+            smtp.sendmail(SENDER, [f"raw{i}@example.com"], wire)
+    _wait(lambda: sink.received - start_count >= n, 60, "raw mails")
+    return n / (time.perf_counter() - started)
+
+
+# --- 3. naive: one RQ job and one new SMTP connection per message --------------------------------
+
+def naive_send(host: str, port: int, index: int) -> None:
+    """The naive job: open a connection, send one message, quit."""
+    with smtplib.SMTP(host, port) as smtp:
+        smtp.sendmail(SENDER, [f"naive{index}@example.com"], _wire(f"naive{index}@example.com", index)[0])
+
+
+def _start_workers(count: int, redis_url: str, env: dict[str, str], worker_class: str | None,
+                   queues: list[str]) -> list[subprocess.Popen[bytes]]:
+    rq = str(Path(sys.executable).with_name("rq"))
+    level = os.environ.get("BENCH_WORKER_LOG", "WARNING")  # INFO shows each job's duration
+    args = [rq, "worker", "--url", redis_url, "--with-scheduler", "--logging_level", level]
+    if worker_class:
+        args += ["--worker-class", worker_class]
+    return [subprocess.Popen([*args, *queues], cwd=ROOT, env=env, start_new_session=True)
+            for _ in range(count)]
+
+
+def _stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def _wait_for_workers(redis: Any, count: int) -> None:
+    from rq import Worker
+
+    _wait(lambda: len(Worker.all(connection=redis)) >= count, 60, "workers to start")
+
+
+def run_naive(sink: SinkProcess, n: int, redis_url: str, env: dict[str, str]) -> float:
+    from redis import Redis
+    from rq import Queue
+
+    redis = Redis.from_url(redis_url)
+    redis.flushdb()
+    procs = _start_workers(2, redis_url, env, None, ["naive"])
+    try:
+        _wait_for_workers(redis, 2)
+        queue = Queue("naive", connection=redis)
+        start_count = sink.received
+        started = time.perf_counter()
+        for i in range(n):
+            queue.enqueue("bench.pipeline.naive_send", "127.0.0.1", sink.port, i)
+        _wait(lambda: sink.received - start_count >= n, 600, "naive mails")
+        return n / (time.perf_counter() - started)
+    finally:
+        _stop_workers(procs)
+
+
+# --- 2. the Mailer pipeline ----------------------------------------------------------------------
+
+def _prepare_database(url: str, redis_url: str) -> Any:
+    from mailer import create_app
+
+    if url.startswith("postgresql"):
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    app = create_app({"DATABASE_URL": url, "REDIS_URL": redis_url, "JWT_SECRET_KEY": JWT_KEY,
+                      "LOG_FORMAT": "text"})
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade()
+    result = app.test_cli_runner().invoke(args=["tenants", "create", "acme", "--name", "Acme", "--admin-email",
+                                                "admin@acme.test", "--admin-password", "bench password 1",
+                                                "--mail-from", SENDER])
+    assert result.exit_code == 0, result.output
+    return app
+
+
+def _messages(tenant_id: uuid.UUID, start: int, count: int, queue: str, prefix: str, kind: str) -> list[Any]:
+    from mailer.models import Message, Recipient
+
+    messages = []
+    for i in range(start, start + count):
+        address = f"{prefix}{i}@example.com"
+        wire, mid = _wire(address, i)
+        message = Message(tenant_id=tenant_id, kind=kind, subject=f"Bench {i}", sender=SENDER,
+                          message_id_header=mid, raw_mime=wire, queue=queue, tags=[], meta={})
+        message.recipients = [Recipient(id=uuid.uuid4(), tenant_id=tenant_id, position=0, email=address)]
+        messages.append(message)
+    return messages
+
+
+def run_pipeline(sink: SinkProcess, n: int, app: Any, redis_url: str, env: dict[str, str],
+                 worker_class: str, reset_every: float) -> tuple[float, list[float], dict[str, float]]:
+    from redis import Redis
+    from sqlalchemy import select
+
+    from mailer.extensions import db
+    from mailer.mail.outbox import commit_and_enqueue, enqueue_recipients
+    from mailer.models import Tenant
+
+    redis = Redis.from_url(redis_url)
+    redis.flushdb()
+    procs = _start_workers(2, redis_url, env, worker_class, ["critical", "default", "bulk"])
+    asked: dict[str, float] = {}
+    phases: dict[str, float] = {}
+    try:
+        _wait_for_workers(redis, 2)
+        time.sleep(1.0)  # let the first periodic sweep come and go
+        with app.app_context():
+            tenant_id = db.session.scalars(select(Tenant.id)).one()
+            start_count = sink.received
+            started = time.perf_counter()
+            next_reset = started + reset_every
+            for offset in range(0, n, 500):
+                batch = _messages(tenant_id, offset, min(500, n - offset), "default", "user", "custom")
+                ids = [m.recipients[0].id for m in batch]
+                db.session.add_all(batch)
+                db.session.commit()
+                enqueue_recipients(ids, "default")
+                db.session.expunge_all()
+            phases["committed_s"] = time.perf_counter() - started
+            while sink.received - start_count < n + len(asked):
+                now = time.perf_counter()
+                if now >= next_reset and sink.received - start_count < n * 0.9:
+                    [reset] = _messages(tenant_id, len(asked), 1, "critical", "reset", "password_reset")
+                    asked[f"reset{len(asked)}@example.com"] = time.time()
+                    commit_and_enqueue(reset)
+                    db.session.expunge_all()
+                    next_reset = now + reset_every
+                time.sleep(0.005)
+                if now - started > 600:
+                    raise SystemExit("pipeline timed out")
+            elapsed = time.perf_counter() - started
+    finally:
+        _stop_workers(procs)
+    arrivals = sink.reset_arrivals()
+    latencies = sorted(arrivals[a] - t for a, t in asked.items() if a in arrivals)
+    return n / elapsed, latencies, phases
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=5000, help="recipients through the pipeline and raw smtplib")
+    parser.add_argument("--naive-n", type=int, default=600, help="messages through the naive pipeline")
+    parser.add_argument("--database-url", default="", help="default: a temp SQLite file")
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
+    parser.add_argument("--worker-class", default="mailer.worker.MailerWorker")
+    parser.add_argument("--reset-every", type=float, default=0.25, help="seconds between reset mails")
+    args = parser.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="mailer-bench-")
+    url = args.database_url or f"sqlite:///{tmp}/bench.db"
+    port = _free_port()
+    sink = SinkProcess(port)
+    env = dict(os.environ, DATABASE_URL=url, REDIS_URL=args.redis_url, JWT_SECRET_KEY=JWT_KEY,
+               SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), PYTHONPATH=str(ROOT), LOG_FORMAT="text")
+    try:
+        app = _prepare_database(url, args.redis_url)
+        raw = run_raw(sink, args.n)
+        print(f"raw smtplib, one connection: {raw:8.1f} msgs/s  ({args.n} mails)", flush=True)
+        pipeline, latencies, phases = run_pipeline(sink, args.n, app, args.redis_url, env, args.worker_class,
+                                                   args.reset_every)
+        print(f"mailer pipeline, 2 workers:  {pipeline:8.1f} msgs/s  ({args.n} mails, "
+              f"committed in {phases['committed_s']:.2f}s, {len(latencies)} resets)", flush=True)
+        naive = run_naive(sink, args.naive_n, args.redis_url, env)
+        print(f"naive: job + connection/msg: {naive:8.1f} msgs/s  ({args.naive_n} mails)", flush=True)
+    finally:
+        sink.stop()
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    print(f"ratio vs raw {pipeline / raw:.2f}x (target >= 0.7), vs naive {pipeline / naive:.1f}x (target >= 10); "
+          f"reset latency p50 {p50:.3f}s p99 {p99:.3f}s (target p99 <= 2s)")
+    print(json.dumps({
+        "pipeline_msgs_per_s": round(pipeline, 1), "raw_persistent_msgs_per_s": round(raw, 1),
+        "naive_pipeline_msgs_per_s": round(naive, 1), "ratio_vs_raw": round(pipeline / raw, 3),
+        "ratio_vs_naive": round(pipeline / naive, 2), "reset_p50_s": round(p50, 3), "reset_p99_s": round(p99, 3),
+    }))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Claiming recipients for one job run, and keeping the claim alive while it sends.
+
+A claim is one conditional UPDATE to ``sending`` with a lease and a token; on PostgreSQL
+the candidate rows are first locked with ``FOR UPDATE SKIP LOCKED`` so concurrent jobs
+never wait on each other. Whatever another live job holds, or what is already sent or
+failed, is not due and so never claimed: running a job twice is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from mailer.extensions import db
+from mailer.models import Recipient, RecipientStatus
+
+log = logging.getLogger(__name__)
+
+WAITING = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value)
+
+
+def due_condition(now: datetime) -> ColumnElement[bool]:
+    """Rows a job may take: waiting and due, or `sending` under a lease that ran out."""
+    waiting = and_(
+        Recipient.status.in_(WAITING),
+        or_(Recipient.next_attempt_at.is_(None), Recipient.next_attempt_at <= now),
+    )
+    lease_expired = and_(Recipient.status == RecipientStatus.SENDING.value, Recipient.lease_until < now)
+    return or_(waiting, lease_expired)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The rows one job run holds: ``ids`` in claim order; ``interrupted`` had an attempt cut short."""
+
+    token: str
+    ids: list[uuid.UUID]
+    interrupted: set[uuid.UUID]
+
+
+def claim_recipients(recipient_ids: Sequence[uuid.UUID], lease_seconds: int) -> Claim:
+    """Atomically lease the due rows among ``recipient_ids``; commits. Skips everything else."""
+    now = datetime.now(UTC)
+    token = uuid.uuid4().hex
+    candidates = db.session.execute(
+        select(Recipient.id, Recipient.status, Recipient.attempt_started_at)
+        .where(Recipient.id.in_(list(recipient_ids)), due_condition(now))
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not candidates:
+        db.session.rollback()
+        return Claim(token, [], set())
+    claimed = set(
+        db.session.scalars(
+            update(Recipient)
+            .where(Recipient.id.in_([row.id for row in candidates]), due_condition(now))
+            .values(
+                status=RecipientStatus.SENDING.value,
+                lease_until=now + timedelta(seconds=lease_seconds),
+                claim_token=token,
+            )
+            .returning(Recipient.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+    )
+    db.session.commit()
+    interrupted = {
+        row.id for row in candidates
+        if row.id in claimed and row.status == RecipientStatus.SENDING.value and row.attempt_started_at is not None
+    }
+    order = {rid: index for index, rid in enumerate(recipient_ids)}
+    return Claim(token, sorted(claimed, key=lambda rid: order.get(rid, 0)), interrupted)
+
+
+def release_unattempted(token: str, ids: Sequence[uuid.UUID]) -> None:
+    """Give rows back (due now, no attempt counted) when a run stops before trying them."""
+    if not ids:
+        return
+    db.session.execute(
+        update(Recipient)
+        .where(Recipient.id.in_(list(ids)), Recipient.claim_token == token,
+               Recipient.status == RecipientStatus.SENDING.value)
+        .values(status=RecipientStatus.QUEUED.value, lease_until=None, claim_token=None,
+                attempt_started_at=None, next_attempt_at=datetime.now(UTC))
+        .execution_options(synchronize_session=False)
+    )
+
+
+class LeaseKeeper:
+    """Renews a claim's lease from a thread while the job is alive and sending.
+
+    A killed worker stops renewing, so its rows come back after at most one lease; a hung
+    job is ended by the RQ job timeout, which is longer than the SMTP handler's deadline.
+    """
+
+    def __init__(self, engine: Engine, token: str, lease_seconds: int) -> None:
+        self.engine, self.token, self.lease_seconds = engine, token, lease_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{token[:8]}", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        interval = max(self.lease_seconds / 3, 0.2)
+        while not self._stop.wait(interval):
+            try:
+                self.renew()
+            except SQLAlchemyError:
+                log.warning("lease renewal failed; rows may be taken back when the lease ends", exc_info=True)
+
+    def renew(self) -> None:
+        until = datetime.now(UTC) + timedelta(seconds=self.lease_seconds)
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(Recipient)
+                .where(Recipient.claim_token == self.token, Recipient.status == RecipientStatus.SENDING.value)
+                .values(lease_until=until)
+            )

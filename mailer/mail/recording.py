@@ -1,0 +1,151 @@
+"""Writing attempts down: a DeliveryEvent per attempt, the recipient's new state, the message roll-up.
+
+Results are written with the claim token in the WHERE clause, so a job whose lease was
+taken back cannot overwrite what the job now holding the row decides (its attempt is
+still recorded as an event: it happened).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, case, func, insert, select, update
+
+from mailer.config import Config
+from mailer.extensions import db
+from mailer.models import DeliveryEvent, Message, MessageStatus, Recipient, RecipientStatus
+from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
+
+_recipients = Recipient.__table__
+_events = DeliveryEvent.__table__
+_MAX_TEXT = 2000
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One recipient's result in one run, with what is needed to write it down."""
+
+    recipient_id: uuid.UUID
+    tenant_id: uuid.UUID
+    attempts_before: int
+    result: RecipientResult
+
+
+@dataclass(frozen=True)
+class Deferral:
+    recipient_id: uuid.UUID
+    next_attempt_at: datetime
+
+
+def retry_delay(config: Config, attempts: int, hint: float | None) -> float:
+    """Seconds before the next try after ``attempts`` attempts: the server's hint, else backoff + jitter."""
+    if hint is not None and hint > 0:
+        return float(hint)
+    delays = config.SMTP_RETRY_DELAYS
+    base = delays[min(max(attempts, 1), len(delays)) - 1]
+    return base + random.uniform(0, base * 0.1)
+
+
+def _row(attempt: Attempt, config: Config, now: datetime) -> dict[str, Any]:
+    result, attempts = attempt.result, attempt.attempts_before + 1
+    row: dict[str, Any] = {
+        "b_id": attempt.recipient_id, "attempts": attempts, "smtp_code": result.smtp_code,
+        "enhanced_code": result.enhanced_code, "smtp_response": (result.response or "")[:_MAX_TEXT] or None,
+        "status": RecipientStatus.DEFERRED.value, "error_code": None, "last_error": None,
+        "sent_at": None, "next_attempt_at": None,
+    }
+    if result.outcome is Outcome.SENT:
+        row.update(status=RecipientStatus.SENT.value, sent_at=now)
+    elif result.outcome is Outcome.FAILED:
+        code = (result.error_code or ErrorCode.INVALID_MESSAGE).value
+        row.update(status=RecipientStatus.FAILED.value, error_code=code, last_error=row["smtp_response"])
+    elif attempts >= config.SMTP_MAX_ATTEMPTS:
+        row.update(status=RecipientStatus.FAILED.value, error_code=ErrorCode.RETRIES_EXHAUSTED.value,
+                   last_error=row["smtp_response"])
+    else:  # deferred or ambiguous: try again later
+        delay = retry_delay(config, attempts, result.retry_after)
+        row.update(last_error=row["smtp_response"], next_attempt_at=now + timedelta(seconds=delay))
+    return row
+
+
+def record_attempts(attempts: Sequence[Attempt], token: str, config: Config) -> list[Deferral]:
+    """Add an event per attempt and move each recipient on; returns those to retry. Caller commits."""
+    if not attempts:
+        return []
+    now = datetime.now(UTC)
+    rows = [_row(a, config, now) for a in attempts]
+    db.session.execute(
+        update(_recipients)
+        .where(_recipients.c.id == bindparam("b_id"), _recipients.c.claim_token == token)
+        .values(
+            status=bindparam("status"), attempts=bindparam("attempts"), smtp_code=bindparam("smtp_code"),
+            enhanced_code=bindparam("enhanced_code"), smtp_response=bindparam("smtp_response"),
+            error_code=bindparam("error_code"), last_error=bindparam("last_error"), sent_at=bindparam("sent_at"),
+            next_attempt_at=bindparam("next_attempt_at"), lease_until=None, claim_token=None,
+            attempt_started_at=None,
+        ),
+        rows,
+    )
+    db.session.execute(
+        insert(_events),
+        [
+            {"id": uuid.uuid4(), "recipient_id": a.recipient_id, "tenant_id": a.tenant_id, "at": now,
+             "outcome": a.result.outcome.value, "smtp_code": a.result.smtp_code,
+             "enhanced_code": a.result.enhanced_code, "response": (a.result.response or "")[:_MAX_TEXT] or None}
+            for a in attempts
+        ],
+    )
+    return [Deferral(row["b_id"], row["next_attempt_at"]) for row in rows if row["next_attempt_at"] is not None]
+
+
+def mark_attempt_started(ids: Sequence[uuid.UUID], token: str, message_ids: dict[uuid.UUID, str]) -> None:
+    """Note, before the handler gets them, which rows are being tried (and the Message-ID they carry)."""
+    if not ids:
+        return
+    now = datetime.now(UTC)
+    db.session.execute(
+        update(_recipients)
+        .where(_recipients.c.id == bindparam("b_id"), _recipients.c.claim_token == token)
+        .values(attempt_started_at=now, smtp_message_id=bindparam("b_mid")),
+        [{"b_id": rid, "b_mid": message_ids[rid]} for rid in ids],
+    )
+
+
+def roll_up(message_ids: Sequence[uuid.UUID]) -> None:
+    """Derive each message's status from its recipients', in one statement. Caller commits.
+
+    The message rows are locked first (PostgreSQL; in id order, so jobs never deadlock), so
+    of two concurrent roll-ups the later one counts after the earlier committed; on SQLite
+    the single UPDATE is atomic.
+    """
+    ids = sorted(set(message_ids))
+    if not ids:
+        return
+    db.session.execute(select(Message.id).where(Message.id.in_(ids)).order_by(Message.id).with_for_update())
+
+    def count(*statuses: RecipientStatus) -> Any:
+        query = select(func.count()).select_from(_recipients).where(_recipients.c.message_id == Message.id)
+        if statuses:
+            query = query.where(_recipients.c.status.in_([s.value for s in statuses]))
+        return query.scalar_subquery()
+
+    total, sent, failed = count(), count(RecipientStatus.SENT), count(RecipientStatus.FAILED)
+    started = count(RecipientStatus.SENDING, RecipientStatus.DEFERRED, RecipientStatus.SENT, RecipientStatus.FAILED)
+    status = case(
+        (total == 0, Message.status),
+        (sent == total, MessageStatus.SENT.value),
+        (failed == total, MessageStatus.FAILED.value),
+        (sent + failed == total, MessageStatus.PARTIALLY_FAILED.value),
+        (started > 0, MessageStatus.SENDING.value),
+        (Message.status == MessageStatus.SCHEDULED.value, MessageStatus.SCHEDULED.value),
+        else_=MessageStatus.QUEUED.value,
+    )
+    db.session.execute(
+        update(Message).where(Message.id.in_(ids)).values(status=status)
+        .execution_options(synchronize_session=False)
+    )

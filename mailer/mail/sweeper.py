@@ -1,0 +1,171 @@
+"""The sweeper: rebuilds the work from the database, whatever happened to Redis or to workers.
+
+``sweep()`` enqueues every recipient that is due — ``queued``/``deferred`` past its
+``next_attempt_at``, or ``sending`` under a lease that ran out — and whose job is not
+alive in Redis (never enqueued because Redis was down, lost in a flush, or its worker was
+killed). It then runs the sweep hooks other packages registered for their own pending work.
+
+It runs every SWEEP_INTERVAL_SECONDS: each worker's heartbeat calls ``trigger_periodic_sweep``,
+and a Redis key with that TTL lets exactly one of them enqueue the sweep job per interval;
+the sweep itself holds a lock, so two sweeps (periodic or ``flask --app wsgi sweep``) never
+overlap. After a Redis flush the key is gone and the next heartbeat starts over.
+
+Hooks: ``register_sweep_hook(fn)`` with a callable taking no arguments, called inside an
+app context on every sweep (so at most every SWEEP_INTERVAL_SECONDS). Register it from
+code that ``create_app()`` runs (the worker builds the app with it); a failing hook is
+logged and never stops the others or the sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from redis import Redis
+from rq.job import Job
+from sqlalchemy import delete, select
+
+from mailer.extensions import db
+from mailer.mail.leases import due_condition
+from mailer.mail.outbox import enqueue_recipients
+from mailer.models import IdempotencyKey, Message, Recipient, RecipientStatus
+from mailer.queues import get_queue
+
+log = logging.getLogger(__name__)
+
+SweepHook = Callable[[], object]
+_hooks: list[SweepHook] = []
+
+NEXT_KEY = "mailer:sweep:next"
+LOCK_KEY = "mailer:sweep:running"
+SWEEP_JOB = "mailer.jobs.sweep"
+ROWS_PER_SWEEP = 20_000
+_WAITING_JOB = {"queued", "scheduled", "deferred"}
+
+
+def register_sweep_hook(hook: SweepHook) -> SweepHook:
+    """Have every sweep call ``hook()`` (in an app context). Idempotent; usable as a decorator."""
+    if hook not in _hooks:
+        _hooks.append(hook)
+    return hook
+
+
+def sweep_hooks() -> tuple[SweepHook, ...]:
+    return tuple(_hooks)
+
+
+@dataclass
+class SweepReport:
+    recipients: int = 0
+    by_queue: dict[str, int] = field(default_factory=dict)
+    hooks_failed: int = 0
+    skipped: bool = False
+
+
+def trigger_periodic_sweep(redis: Redis, interval: int) -> bool:
+    """Enqueue the sweep job if no one has this interval; True when this caller did."""
+    if not redis.set(NEXT_KEY, "1", nx=True, ex=interval):
+        return False
+    get_queue("critical", redis).enqueue(SWEEP_JOB, job_id=f"sweep-{uuid.uuid4().hex}", result_ttl=60,
+                                         failure_ttl=86400, job_timeout=max(300, interval * 5))
+    return True
+
+
+def sweep(redis: Redis, lease_seconds: int) -> SweepReport:
+    """One sweep, unless another is running (then ``skipped``). Needs Redis; raises RedisError without it."""
+    token = uuid.uuid4().hex
+    if not redis.set(LOCK_KEY, token, nx=True, ex=600):
+        return SweepReport(skipped=True)
+    try:
+        report = _enqueue_orphans(redis, lease_seconds)
+        _purge_idempotency_keys()
+        report.hooks_failed = _run_hooks()
+        return report
+    finally:
+        if redis.get(LOCK_KEY) == token.encode():
+            redis.delete(LOCK_KEY)
+
+
+def _enqueue_orphans(redis: Redis, lease_seconds: int) -> SweepReport:
+    now = datetime.now(UTC)
+    rows = db.session.execute(
+        select(Recipient.id, Recipient.job_id, Recipient.status, Message.queue)
+        .join(Message, Message.id == Recipient.message_id)
+        .where(due_condition(now))
+        .order_by(Recipient.next_attempt_at, Recipient.created_at)
+        .limit(ROWS_PER_SWEEP)
+    ).all()
+    db.session.rollback()
+    states = _job_states(redis, {row.job_id for row in rows if row.job_id})
+    orphans: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for row in rows:
+        if not _alive(states.get(row.job_id or ""), row.status, now, lease_seconds):
+            orphans[row.queue].append(row.id)
+    report = SweepReport()
+    for queue, ids in orphans.items():
+        enqueue_recipients(ids, queue)
+        report.by_queue[queue] = len(ids)
+        report.recipients += len(ids)
+    if report.recipients:
+        log.info("sweeper enqueued %d recipients", report.recipients, extra={"by_queue": report.by_queue})
+    return report
+
+
+def _job_states(redis: Redis, job_ids: set[str]) -> dict[str, tuple[str, str]]:
+    ordered = sorted(job_ids)
+    with redis.pipeline(transaction=False) as pipe:
+        for job_id in ordered:
+            pipe.hmget(Job.key_for(job_id), "status", "started_at")
+        replies = pipe.execute()
+    return {
+        job_id: ((status or b"").decode(), (started or b"").decode())
+        for job_id, (status, started) in zip(ordered, replies, strict=True)
+        if status is not None
+    }
+
+
+def _alive(state: tuple[str, str] | None, row_status: str, now: datetime, lease_seconds: int) -> bool:
+    """Whether the row's job will still come for it.
+
+    A row under an expired lease belongs to a job that died or hung: only a job still
+    waiting in Redis counts. A waiting row's job also counts while it runs, unless it
+    started longer than a lease ago without claiming (its worker died first).
+    """
+    if state is None:
+        return False
+    status, started_at = state
+    if status in _WAITING_JOB:
+        return True
+    if status != "started" or row_status == RecipientStatus.SENDING.value:
+        return False
+    try:
+        started = datetime.fromisoformat(started_at.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    return now - started < timedelta(seconds=lease_seconds)
+
+
+def _purge_idempotency_keys() -> None:
+    db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at < datetime.now(UTC)))
+    db.session.commit()
+
+
+def _run_hooks() -> int:
+    failed = 0
+    for hook in sweep_hooks():
+        try:
+            hook()
+        except Exception:
+            failed += 1
+            db.session.rollback()
+            log.exception("sweep hook %s failed", getattr(hook, "__qualname__", hook))
+    return failed
+
+
+__all__ = ["SweepReport", "register_sweep_hook", "sweep", "trigger_periodic_sweep"]

@@ -1,0 +1,72 @@
+"""Idempotency-Key on POST /v1/messages (API.md §3).
+
+The first keyed request stores its response with the message, in the same transaction,
+under a (tenant, key) unique constraint; a repeat within 24 h with the same body (and the
+same caller) gets that response again, a different body gets 409 idempotency_conflict.
+Two concurrent first requests cannot both create a message: the loser's commit violates
+the constraint, and it answers with the winner's response instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import request
+from sqlalchemy import select
+
+from mailer.errors import IdempotencyConflictError, ValidationError
+from mailer.extensions import db
+from mailer.models import IdempotencyKey
+from mailer.security.principal import Principal
+
+HEADER = "Idempotency-Key"
+KEY_LIFETIME = timedelta(hours=24)
+_SANE_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+@dataclass(frozen=True)
+class KeyedRequest:
+    key: str
+    fingerprint: str
+
+
+def keyed_request(principal: Principal, body: Any) -> KeyedRequest | None:
+    """The request's Idempotency-Key and body fingerprint, or None without the header."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    if not _SANE_KEY.match(key):
+        raise ValidationError(errors=[{"field": HEADER, "message": "1 to 255 printable ASCII characters"}])
+    canonical = json.dumps({"caller": str(principal.id), "body": body}, sort_keys=True, separators=(",", ":"))
+    return KeyedRequest(key, hashlib.sha256(canonical.encode()).hexdigest())
+
+
+def find_replay(tenant_id: uuid.UUID, keyed: KeyedRequest) -> tuple[dict[str, Any], int, dict[str, str]] | None:
+    """The stored response for this key, or None; IdempotencyConflictError for a different body."""
+    row = db.session.scalars(
+        select(IdempotencyKey).where(IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == keyed.key)
+    ).first()
+    if row is None:
+        return None
+    if row.expires_at <= datetime.now(UTC):
+        db.session.delete(row)
+        db.session.commit()
+        return None
+    if row.fingerprint != keyed.fingerprint:
+        raise IdempotencyConflictError("This Idempotency-Key was already used with a different request body.")
+    return row.response, row.status_code, {"Idempotent-Replayed": "true"}
+
+
+def remember(tenant_id: uuid.UUID, keyed: KeyedRequest, message_id: uuid.UUID, status: int,
+             response: dict[str, Any]) -> None:
+    """Store the response in the caller's transaction (the caller commits)."""
+    db.session.add(IdempotencyKey(
+        tenant_id=tenant_id, key=keyed.key, fingerprint=keyed.fingerprint, message_id=message_id,
+        status_code=status, response=response, expires_at=datetime.now(UTC) + KEY_LIFETIME,
+    ))

@@ -1,0 +1,54 @@
+"""GET /v1/stats: the tenant's delivery counts by status, for the last 24 hours and 30 days.
+
+Counts are per recipient (one delivery each), by the recipient's current status, for
+recipients created in the window; messages are counted by their rolled-up status.
+Admins and API keys see the tenant's; users see what they sent themselves.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select
+
+from mailer.api import iso
+from mailer.extensions import db
+from mailer.models import Message, MessageStatus, Recipient, RecipientStatus
+from mailer.security.principal import Principal
+from mailer.security.scope import tenant_select
+
+WINDOWS = {"last_24h": timedelta(hours=24), "last_30d": timedelta(days=30)}
+
+
+def _visible(principal: Principal) -> Select[Any]:
+    query = tenant_select(Message)
+    if principal.role not in ("admin", "service"):
+        query = query.where(Message.created_by == principal.id)
+    return query
+
+
+def tenant_stats(principal: Principal) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    messages = _visible(principal).subquery()
+    body: dict[str, Any] = {"generated_at": iso(now)}
+    for name, span in WINDOWS.items():
+        since = now - span
+        recipient_rows = db.session.execute(
+            select(Recipient.status, func.count())
+            .join(messages, messages.c.id == Recipient.message_id)
+            .where(Recipient.tenant_id == principal.tenant_id, Recipient.created_at >= since)
+            .group_by(Recipient.status)
+        ).all()
+        message_rows = db.session.execute(
+            select(messages.c.status, func.count()).where(messages.c.created_at >= since).group_by(messages.c.status)
+        ).all()
+        recipients = {status.value: 0 for status in RecipientStatus} | dict(recipient_rows)  # type: ignore[arg-type]
+        by_message = {status.value: 0 for status in MessageStatus} | dict(message_rows)  # type: ignore[arg-type]
+        body[name] = {
+            "since": iso(since),
+            **recipients,
+            "total": sum(recipients.values()),
+            "messages": {**by_message, "total": sum(by_message.values())},
+        }
+    return body

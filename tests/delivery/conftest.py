@@ -1,0 +1,214 @@
+"""Delivery fixtures: a scriptable SMTP sink, real `rq worker` subprocesses, rows made in bulk."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from flask import Flask
+from redis import Redis
+from sqlalchemy import select
+
+from mailer.models import DeliveryEvent, Message, MessageKind, Recipient
+from mailer.queues import QUEUE_NAMES, get_queue
+from mailer.worker import MailerSimpleWorker
+from tests.conftest import JWT_TEST_KEY, TEST_REDIS_URL, RecordingHandler, SmtpSink, free_port
+from tests.helpers import create_tenant
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = {"SMTP_RETRY_DELAYS": (1, 1, 1), "SMTP_MAX_ATTEMPTS": 4, "DELIVERY_LEASE_SECONDS": 2,
+        "SWEEP_INTERVAL_SECONDS": 1, "SMTP_TIMEOUT_SECONDS": 2.0}
+
+
+@dataclass
+class ScriptedHandler(RecordingHandler):
+    """RecordingHandler plus: a delay before each DATA reply, and scripted RCPT replies in turn."""
+
+    delay: float = 0.0
+    rcpt_script: dict[str, list[str]] = field(default_factory=dict)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        script = self.rcpt_script.get(address)
+        if script:
+            reply = script.pop(0)
+            if not reply.startswith("250"):
+                return reply
+            envelope.rcpt_tos.append(address)
+            return reply
+        return await super().handle_RCPT(server, session, envelope, address, options)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+    def count(self, address: str) -> int:
+        return sum(address in m.rcpt_tos for m in self.messages)
+
+
+class Sink(SmtpSink):
+    handler: ScriptedHandler
+
+    def __init__(self, port: int | None = None) -> None:
+        super().__init__("127.0.0.1", port or free_port(), ScriptedHandler())
+        self.controller: Controller | None = None
+
+    def start(self) -> Sink:
+        self.controller = Controller(self.handler, hostname=self.host, port=self.port)
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    server = Sink().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fast_app(app_factory: Callable[..., Flask], sink: Sink) -> Flask:
+    """An app with short retry delays and leases, sending to the scriptable sink."""
+    app = app_factory(**FAST, SMTP_PORT=sink.port)
+    create_tenant(app)
+    return app
+
+
+def drain(app: Flask, redis: Redis, queues: tuple[str, ...] = QUEUE_NAMES) -> None:
+    """Run every job now due (scheduled ones included) with a real MailerSimpleWorker, in this process."""
+    worker = MailerSimpleWorker([get_queue(q, redis) for q in queues], connection=redis, app=app)
+    worker.work(burst=True, with_scheduler=True)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+        time.sleep(interval)
+
+
+def make_messages(app: Flask, count: int, *, queue: str = "default", kind: str = MessageKind.CUSTOM.value,
+                  send_at: datetime | None = None, prefix: str = "user") -> list[uuid.UUID]:
+    """Commit ``count`` one-recipient messages (own MIME each) without enqueueing; returns recipient ids."""
+    from mailer.extensions import db
+    from mailer.models import Tenant
+
+    with app.app_context():
+        tenant = db.session.scalars(select(Tenant)).first()
+        assert tenant is not None
+        messages = []
+        for index in range(count):
+            address = f"{prefix}{index}@example.com"
+            mid = f"<{uuid.uuid4().hex}@acme.test>"
+            wire = (f"From: news@acme.test\r\nTo: {address}\r\nSubject: n{index}\r\nMessage-ID: {mid}\r\n"
+                    f"\r\nHello {index}\r\n").encode()
+            message = Message(tenant_id=tenant.id, kind=kind, subject=f"n{index}", sender="news@acme.test",
+                              message_id_header=mid, raw_mime=wire, queue=queue, tags=[], meta={},
+                              status="scheduled" if send_at else "queued", send_at=send_at)
+            message.recipients = [Recipient(tenant_id=tenant.id, position=0, email=address,
+                                            next_attempt_at=send_at)]
+            messages.append(message)
+        db.session.add_all(messages)
+        db.session.commit()
+        return [m.recipients[0].id for m in messages]
+
+
+def recipient_rows(app: Flask) -> list[Recipient]:
+    from mailer.extensions import db
+
+    with app.app_context():
+        db.session.expire_all()
+        rows = list(db.session.scalars(select(Recipient).order_by(Recipient.email)))
+        db.session.expunge_all()
+        return rows
+
+
+def events_of(app: Flask, recipient_id: uuid.UUID) -> list[str]:
+    from mailer.extensions import db
+
+    with app.app_context():
+        return list(db.session.scalars(
+            select(DeliveryEvent.outcome).where(DeliveryEvent.recipient_id == recipient_id).order_by(DeliveryEvent.at)
+        ))
+
+
+def statuses(app: Flask) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in recipient_rows(app):
+        counts[row.status] = counts.get(row.status, 0) + 1
+    return counts
+
+
+class WorkerProcesses:
+    """Real `rq worker --worker-class mailer.worker.MailerWorker --with-scheduler` subprocesses."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def env(self, **overrides: Any) -> dict[str, str]:
+        config = self.app.config["MAILER"]
+        env = dict(os.environ)
+        env.update({
+            "DATABASE_URL": config.DATABASE_URL, "REDIS_URL": TEST_REDIS_URL, "JWT_SECRET_KEY": JWT_TEST_KEY,
+            "SMTP_HOST": config.SMTP_HOST, "SMTP_PORT": str(config.SMTP_PORT),
+            "SMTP_TIMEOUT_SECONDS": str(config.SMTP_TIMEOUT_SECONDS),
+            "SMTP_RETRY_DELAYS": ",".join(map(str, config.SMTP_RETRY_DELAYS)),
+            "SMTP_MAX_ATTEMPTS": str(config.SMTP_MAX_ATTEMPTS),
+            "DELIVERY_LEASE_SECONDS": str(config.DELIVERY_LEASE_SECONDS),
+            "SWEEP_INTERVAL_SECONDS": str(config.SWEEP_INTERVAL_SECONDS),
+            "DELIVERY_BATCH_SIZE": str(config.DELIVERY_BATCH_SIZE),
+            "LOG_FORMAT": "text", "PYTHONPATH": str(ROOT),
+        })
+        env.update({k: str(v) for k, v in overrides.items()})
+        return env
+
+    def start(self, *queues: str, worker_class: str = "mailer.worker.MailerWorker",
+              **env: Any) -> subprocess.Popen[bytes]:
+        rq = str(Path(sys.executable).with_name("rq"))
+        args = [rq, "worker", "--url", TEST_REDIS_URL, "--worker-class", worker_class, "--with-scheduler",
+                *(queues or QUEUE_NAMES)]
+        proc = subprocess.Popen(args, cwd=ROOT, env=self.env(**env), start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(proc)
+        return proc
+
+    def kill(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+        """Signal the worker's whole process group (the worker and its work horse)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                self.kill(proc)
+            proc.wait(timeout=10)
+
+
+@pytest.fixture
+def workers(fast_app: Flask) -> Iterator[WorkerProcesses]:
+    pool = WorkerProcesses(fast_app)
+    yield pool
+    pool.stop_all()

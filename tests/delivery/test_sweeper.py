@@ -1,0 +1,142 @@
+"""The sweeper rebuilds lost work from the database: Redis flushes and outages lose nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+from mailer.mail import sweeper
+from mailer.mail.outbox import enqueue_recipients
+from mailer.mail.sweeper import register_sweep_hook, sweep, trigger_periodic_sweep
+from mailer.queues import get_queue
+from tests.delivery.conftest import drain, events_of, make_messages, recipient_rows, statuses, wait_for
+from tests.helpers import bearer, login
+
+
+def _sweep(app, redis):
+    with app.app_context():
+        return sweep(redis, app.config["MAILER"].DELIVERY_LEASE_SECONDS)
+
+
+def test_flushdb_with_queued_deferred_and_scheduled_work_still_delivers_each_once(fast_app, redis, sink):
+    """After FLUSHDB the sweeper re-enqueues queued, deferred and (once due) scheduled rows; one copy each."""
+    sink.handler.rcpt_script["user0@example.com"] = ["451 4.3.0 later", "250 OK"]
+    deferred = make_messages(fast_app, 1)
+    with fast_app.app_context():
+        enqueue_recipients(deferred, "default")
+    drain(fast_app, redis)
+    queued = make_messages(fast_app, 3, prefix="queued")
+    scheduled = make_messages(fast_app, 2, prefix="later", send_at=datetime.now(UTC) + timedelta(seconds=2))
+    with fast_app.app_context():
+        enqueue_recipients(queued, "default")
+        enqueue_recipients(scheduled, "default", at=datetime.now(UTC) + timedelta(seconds=2))
+    assert statuses(fast_app) == {"deferred": 1, "queued": 5}
+
+    redis.flushdb()
+    # The queued ones, maybe the deferral (its 1 s retry delay may be over), never the scheduled ones.
+    assert _sweep(fast_app, redis).recipients in (3, 4)
+    drain(fast_app, redis)
+    assert statuses(fast_app)["queued"] == 2
+    assert not any(m.rcpt_tos[0].startswith("later") for m in sink.messages)
+
+    def delivered():
+        _sweep(fast_app, redis)
+        drain(fast_app, redis)
+        return statuses(fast_app) == {"sent": 6}
+
+    wait_for(delivered, timeout=15, interval=0.3)
+    received = sorted(m.rcpt_tos[0] for m in sink.messages)
+    assert received == sorted({*received}) and len(received) == 6
+    assert events_of(fast_app, deferred[0]) == ["deferred", "sent"]
+
+
+def test_sweep_skips_rows_whose_job_is_alive(fast_app, redis, sink):
+    """A row whose job still waits in Redis is not enqueued again (no duplicate jobs)."""
+    ids = make_messages(fast_app, 5)
+    with fast_app.app_context():
+        enqueue_recipients(ids, "default")
+    assert _sweep(fast_app, redis).recipients == 0
+    assert get_queue("default", redis).count == 1
+
+
+def test_redis_down_at_request_time_is_202_and_delivered_after_a_sweep(app_factory, sink, redis):
+    """With Redis unreachable POST answers 202; once Redis is back `flask sweep` enqueues, a worker sends."""
+    from tests.delivery.conftest import FAST
+    from tests.helpers import create_tenant
+
+    down = app_factory(**FAST, SMTP_PORT=sink.port, REDIS_URL="redis://127.0.0.1:1/0")
+    create_tenant(down)
+    client = down.test_client()
+    token = login(client, "acme", "admin@acme.test")
+    response = client.post("/v1/messages", json={"to": ["ann@example.com", "bob@example.com"], "subject": "s",
+                                                 "text": "x"}, headers=bearer(token))
+    assert response.status_code == 202 and response.get_json()["status"] == "queued"
+
+    up = app_factory(**FAST, SMTP_PORT=sink.port)
+    result = up.test_cli_runner().invoke(args=["sweep"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["recipients"] == 2
+    drain(up, redis)
+    assert statuses(up) == {"sent": 2}
+    assert len(sink.messages) == 1 and sorted(sink.messages[0].rcpt_tos) == ["ann@example.com", "bob@example.com"]
+    body = up.test_client().get(f"/v1/messages/{response.get_json()['id']}", headers=bearer(token)).get_json()
+    assert body["status"] == "sent"
+
+
+def test_sweep_command_without_redis_fails_cleanly(app_factory, sink):
+    from tests.delivery.conftest import FAST
+
+    app = app_factory(**FAST, REDIS_URL="redis://127.0.0.1:1/0")
+    result = app.test_cli_runner().invoke(args=["sweep"])
+    assert result.exit_code != 0 and "Redis is unavailable" in result.output
+
+
+def test_expired_lease_is_taken_back_and_recorded_as_ambiguous(fast_app, redis, sink):
+    """A row left `sending` mid-attempt by a dead worker is retried once its lease ends, with an ambiguous event."""
+    from mailer.extensions import db
+    from mailer.models import Recipient
+
+    [rid] = make_messages(fast_app, 1)
+    with fast_app.app_context():
+        row = db.session.get(Recipient, rid)
+        row.status, row.claim_token = "sending", "deadbeef"
+        row.lease_until = datetime.now(UTC) + timedelta(seconds=1)
+        row.attempt_started_at = datetime.now(UTC)
+        db.session.commit()
+    assert _sweep(fast_app, redis).recipients == 0  # lease still running
+    time.sleep(1.1)
+    assert _sweep(fast_app, redis).recipients == 1
+
+    def sent():
+        drain(fast_app, redis)
+        return recipient_rows(fast_app)[0].status == "sent"
+
+    wait_for(sent, timeout=10, interval=0.3)
+    assert events_of(fast_app, rid) == ["ambiguous", "sent"]
+    assert recipient_rows(fast_app)[0].attempts == 2
+
+
+def test_hooks_run_on_every_sweep_and_a_failing_hook_does_not_stop_others(fast_app, redis, monkeypatch):
+    monkeypatch.setattr(sweeper, "_hooks", [])
+    calls = []
+
+    def broken():
+        raise RuntimeError("boom")
+
+    register_sweep_hook(broken)
+    register_sweep_hook(lambda: calls.append("ran"))
+    register_sweep_hook(broken)  # registering twice is harmless
+    report = _sweep(fast_app, redis)
+    assert calls == ["ran"] and report.hooks_failed == 1
+
+
+def test_only_one_sweep_at_a_time_and_one_trigger_per_interval(fast_app, redis):
+    redis.set(sweeper.LOCK_KEY, "someone-else")
+    assert _sweep(fast_app, redis).skipped
+    redis.delete(sweeper.LOCK_KEY)
+    assert not _sweep(fast_app, redis).skipped
+    assert [trigger_periodic_sweep(redis, 1) for _ in range(3)] == [True, False, False]
+    assert get_queue("critical", redis).count == 1
+    time.sleep(1.1)
+    assert trigger_periodic_sweep(redis, 1)

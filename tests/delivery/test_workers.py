@@ -1,0 +1,125 @@
+"""Real `rq worker` subprocesses: killed, stopped, duplicated, and an SMTP server that goes away."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import pytest
+
+from mailer.mail.outbox import enqueue_recipients
+from mailer.models import DeliveryEvent
+from tests.delivery.conftest import Sink, events_of, make_messages, recipient_rows, statuses, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def _enqueue(app, ids, queue="default"):
+    with app.app_context():
+        enqueue_recipients(ids, queue)
+
+
+def _ambiguous_ids(app):
+    from sqlalchemy import select
+
+    from mailer.extensions import db
+
+    with app.app_context():
+        return set(db.session.scalars(select(DeliveryEvent.recipient_id).where(DeliveryEvent.outcome == "ambiguous")))
+
+
+def test_worker_killed_mid_batch_loses_nothing_and_duplicates_only_recorded_ones(fast_app, sink, workers):
+    """SIGKILL while a 60-mail batch is being sent: a new worker and the sweeper finish it, each mail once
+    except the recorded ambiguous ones."""
+    sink.handler.delay = 0.05
+    ids = make_messages(fast_app, 60)
+    _enqueue(fast_app, ids)
+    first = workers.start()
+    wait_for(lambda: len(sink.messages) >= 25, timeout=30)
+    workers.kill(first)
+    first.wait(timeout=10)
+    sent_before = len(sink.messages)
+    assert sent_before < 60
+    assert statuses(fast_app).get("sending", 0) > 0
+
+    workers.start()
+    wait_for(lambda: statuses(fast_app) == {"sent": 60}, timeout=60, interval=0.2)
+    ambiguous = _ambiguous_ids(fast_app)
+    for row in recipient_rows(fast_app):
+        copies = sink.handler.count(row.email)
+        assert copies >= 1, row.email
+        assert copies == 1 or row.id in ambiguous, (row.email, copies)
+    assert len(ambiguous) <= 20  # at most the chunk that was in flight
+
+
+def test_same_job_enqueued_twice_and_run_by_two_workers_at_once_sends_one_mail(fast_app, sink, workers, redis):
+    """Two jobs over the same 30 recipients, two workers running them concurrently: each address gets one mail."""
+    sink.handler.delay = 0.03
+    ids = make_messages(fast_app, 30)
+    _enqueue(fast_app, ids)
+    _enqueue(fast_app, ids)
+    workers.start()
+    workers.start()
+    wait_for(lambda: statuses(fast_app) == {"sent": 30}, timeout=60, interval=0.2)
+    time.sleep(0.5)
+    assert sorted(m.rcpt_tos[0] for m in sink.messages) == sorted(f"user{i}@example.com" for i in range(30))
+    assert all(events_of(fast_app, rid) == ["sent"] for rid in ids)
+
+
+def test_smtp_server_down_for_a_while_defers_then_delivers_once(fast_app, sink, workers):
+    """Nothing listens at first: recipients are deferred; when the server comes up, each is sent once."""
+    sink.stop()
+    ids = make_messages(fast_app, 3)
+    _enqueue(fast_app, ids)
+    workers.start()
+    wait_for(lambda: statuses(fast_app).get("deferred") == 3, timeout=30)
+    revived = Sink(port=sink.port).start()
+    try:
+        wait_for(lambda: statuses(fast_app) == {"sent": 3}, timeout=30, interval=0.2)
+        assert sorted(m.rcpt_tos[0] for m in revived.messages) == ["user0@example.com", "user1@example.com",
+                                                                     "user2@example.com"]
+        for rid in ids:
+            outcomes = events_of(fast_app, rid)
+            assert outcomes[-1] == "sent" and set(outcomes[:-1]) == {"deferred"} and len(outcomes) >= 2
+    finally:
+        revived.stop()
+
+
+def test_sigterm_finishes_the_current_batch_and_commits(fast_app, sink, workers):
+    """SIGTERM to the worker group mid-batch: the batch completes, results are committed, the worker exits."""
+    sink.handler.delay = 0.05
+    ids = make_messages(fast_app, 30)
+    _enqueue(fast_app, ids)
+    proc = workers.start()
+    wait_for(lambda: len(sink.messages) >= 5, timeout=30)
+    workers.kill(proc, signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert statuses(fast_app) == {"sent": 30}
+    assert len(sink.messages) == 30
+
+
+def test_reset_during_a_big_bulk_send_is_delivered_first(fast_app, sink, workers):
+    """A critical mail enqueued while 1 500 bulk mails are being sent arrives within seconds, long before the bulk."""
+    sink.handler.delay = 0.002
+    bulk = make_messages(fast_app, 1500, queue="bulk", prefix="bulk")
+    _enqueue(fast_app, bulk, "bulk")
+    workers.start()
+    workers.start()
+    wait_for(lambda: len(sink.messages) >= 100, timeout=60)
+    reset = make_messages(fast_app, 1, queue="critical", kind="password_reset", prefix="reset")
+    asked = time.monotonic()
+    arrived: list[float] = []
+
+    def watch():
+        wait_for(lambda: sink.handler.count("reset0@example.com"), timeout=60, interval=0.01)
+        arrived.append(time.monotonic())
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    _enqueue(fast_app, reset, "critical")
+    watcher.join()
+    bulk_done_when_reset_arrived = len(sink.messages)
+    assert arrived[0] - asked < 3.0
+    assert bulk_done_when_reset_arrived < 1400
+    wait_for(lambda: statuses(fast_app) == {"sent": 1501}, timeout=120, interval=0.5)
