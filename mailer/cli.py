@@ -74,5 +74,8 @@ def dev_smtp(host: str, port: int) -> None:
 
 
 def register_cli(app: Flask) -> None:
+    from mailer.admin.cli import audit
+
     app.cli.add_command(tenants)
+    app.cli.add_command(audit)
     app.cli.add_command(dev_smtp)

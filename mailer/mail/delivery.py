@@ -79,18 +79,23 @@ def claim_recipients(message_id: uuid.UUID, config: Config) -> list[Recipient]:
 def deliver(message_id: uuid.UUID) -> None:
     config: Config = current_app.config["MAILER"]
     message = db.session.get(Message, message_id)
-    if message is None or message.raw_mime is None:
+    if message is None:
         return
     recipients = claim_recipients(message.id, config)
     if not recipients:
         return
-    mail = OutgoingMail(
-        sender=message.sender,
-        recipients=tuple(r.email for r in recipients),
-        message=message.raw_mime,
-        message_id=message.message_id_header,
-    )
-    results = smtp_handler().send(smtp_server(config, str(message.tenant_id)), mail)
+    if message.raw_mime is None:  # rendered per recipient (broadcasts)
+        from mailer.mail.broadcast import send_rendered
+
+        results = send_rendered(message, recipients, smtp_handler(), smtp_server(config, str(message.tenant_id)))
+    else:
+        mail = OutgoingMail(
+            sender=message.sender,
+            recipients=tuple(r.email for r in recipients),
+            message=message.raw_mime,
+            message_id=message.message_id_header,
+        )
+        results = smtp_handler().send(smtp_server(config, str(message.tenant_id)), mail)
     for recipient, result in zip(recipients, results, strict=True):
         record_result(recipient, result, config)
     roll_up(message)
