@@ -56,10 +56,17 @@ def account_key() -> str:
     return f"account:?:{client_ip()}"
 
 
-def _limit(app: Flask, limiter: Limiter, endpoint: str, value: str, key: Callable[[], str]) -> None:
+def _accepted(response: Response) -> bool:
+    return 200 <= response.status_code < 300
+
+
+def _limit(
+    app: Flask, limiter: Limiter, endpoint: str, value: str, key: Callable[[], str],
+    deduct_when: Callable[[Response], bool] | None = None,
+) -> None:
     view = app.view_functions.get(endpoint)
     if view is not None:  # endpoints of features not built yet are simply skipped
-        app.view_functions[endpoint] = limiter.limit(value, key_func=key)(view)
+        app.view_functions[endpoint] = limiter.limit(value, key_func=key, deduct_when=deduct_when)(view)
 
 
 def _storage_options(uri: str) -> dict[str, Any]:
@@ -89,7 +96,8 @@ def init_limits(app: Flask) -> Limiter:
         _limit(app, limiter, endpoint, config.RATELIMIT_ACCOUNT_MAIL_IP, client_ip)
         _limit(app, limiter, endpoint, config.RATELIMIT_ACCOUNT_MAIL_ADDRESS, account_key)
     _limit(app, limiter, "notifications.create_message", config.RATELIMIT_MESSAGES, sender_key)
-    _limit(app, limiter, "notifications.create_broadcast", config.RATELIMIT_BROADCASTS, tenant_key)
+    # A broadcast refused for a typo in its template does not spend the tenant's hourly budget.
+    _limit(app, limiter, "notifications.create_broadcast", config.RATELIMIT_BROADCASTS, tenant_key, _accepted)
     return limiter
 
 
