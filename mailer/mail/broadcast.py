@@ -175,6 +175,7 @@ def start_broadcast(principal: Principal, body: BroadcastRequest) -> tuple[Messa
         queue="bulk", status=MessageStatus.QUEUED.value, tags=body.tags, meta=body.metadata,
     )
     db.session.add(message)
+    db.session.flush()  # no ORM relationship orders these inserts: the message row goes first
     db.session.add(BroadcastContent(message_id=message_id, subject=source.subject, html=source.html,
                                     text=source.text, data=body.data))
     db.session.flush()
