@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, errors, CLI."""
-    from mailer import api, cli, errors, extensions, logs, queues, sqlite
+    from mailer import api, cli, edge, errors, extensions, limits, logs, queues, sqlite
     from mailer.config import load_config
 
     load_dotenv(os.path.join(ROOT, ".env"), override=False)
@@ -26,12 +26,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     logs.configure(config)
 
     sqlite.configure_sqlite()
+    edge.init_proxy_fix(app, config)
     extensions.db.init_app(app)
     extensions.migrate.init_app(app, extensions.db, directory=os.path.join(ROOT, "migrations"))
     queues.init_redis(app)
     api.init_request_ids(app)
 
     from mailer import models  # noqa: F401 - registers every model
+    from mailer.admin import bp as admin_bp
     from mailer.auth import bp as auth_bp
     from mailer.health import bp as health_bp
     from mailer.notifications import bp as notifications_bp
@@ -41,6 +43,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(admin_bp)
+    limits.init_limits(app)
+    edge.init_cors(app, config)
 
     errors.register_error_handlers(app)
     cli.register_cli(app)

@@ -91,6 +91,9 @@ def sweep_command() -> None:
 
 
 def register_cli(app: Flask) -> None:
+    from mailer.admin.cli import audit
+
     app.cli.add_command(tenants)
+    app.cli.add_command(audit)
     app.cli.add_command(dev_smtp)
     app.cli.add_command(sweep_command)

@@ -70,6 +70,13 @@ class Config:
     RATELIMIT_STORAGE_URI: str = ""
     PROXY_FIX_X_FOR: int = 0
     TENANT_DAILY_QUOTA: int = 10000
+    # Rate limits (API.md §5), in flask-limiter's notation: "10/minute", "5 per hour".
+    RATELIMIT_LOGIN_IP: str = "10/minute"
+    RATELIMIT_LOGIN_ACCOUNT: str = "5/minute"
+    RATELIMIT_ACCOUNT_MAIL_ADDRESS: str = "5/hour"
+    RATELIMIT_ACCOUNT_MAIL_IP: str = "20/hour"
+    RATELIMIT_MESSAGES: str = "50/minute"
+    RATELIMIT_BROADCASTS: str = "5/hour"
     MAX_MESSAGE_BYTES: int = 10 * 1024 * 1024
     MAX_RECIPIENTS: int = 100
     LOG_FORMAT: str = ""
@@ -98,6 +105,12 @@ class Config:
             raise ConfigError("JWT_SECRET_KEY must be at least 32 bytes")
         if not self.JWT_SECRET_KEY and not (self.DEBUG or self.TESTING):
             raise ConfigError("JWT_SECRET_KEY is required (at least 32 bytes) outside debug")
+        _check_rate_limits(self)
+        _check_cors_origins(self.CORS_ORIGINS)
+        if self.PROXY_FIX_X_FOR < 0:
+            raise ConfigError("PROXY_FIX_X_FOR must be 0 or more")
+        if self.TENANT_DAILY_QUOTA < 0:
+            raise ConfigError("TENANT_DAILY_QUOTA must be 0 or more")
 
     def finalize(self, instance_path: str) -> Config:
         """Fill the defaults that depend on where the app lives or on other settings."""
@@ -125,6 +138,26 @@ class Config:
             "DEBUG": self.DEBUG,
             "MAILER": self,
         }
+
+
+def _check_rate_limits(config: Config) -> None:
+    from limits import parse_many
+
+    for spec in fields(config):
+        if spec.name.startswith("RATELIMIT_") and spec.type == "str" and spec.name != "RATELIMIT_STORAGE_URI":
+            try:
+                parse_many(getattr(config, spec.name))
+            except ValueError as exc:
+                raise ConfigError(f"{spec.name}: {exc}") from exc
+
+
+def _check_cors_origins(origins: tuple[str, ...]) -> None:
+    """Exact origins only (scheme://host[:port]); no wildcard, no path."""
+    import re
+
+    for origin in origins:
+        if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+            raise ConfigError(f"CORS_ORIGINS: {origin!r} is not an exact origin like https://app.example.com")
 
 
 def _parse(spec: Any, raw: str) -> Any:

@@ -1,7 +1,9 @@
 """Every model, imported so that metadata (and Alembic) sees them all."""
 
+from mailer.models.api_key import ApiKey
 from mailer.models.audit import AuditEvent
 from mailer.models.auth_request import AuthRequest, AuthRequestKind, AuthRequestStatus
+from mailer.models.broadcast import BroadcastContent
 from mailer.models.idempotency import IdempotencyKey
 from mailer.models.message import (
     DeliveryEvent,
@@ -19,10 +21,12 @@ from mailer.models.user import Role, User
 __all__ = [
     "ActionPurpose",
     "ActionToken",
+    "ApiKey",
     "AuditEvent",
     "AuthRequest",
     "AuthRequestKind",
     "AuthRequestStatus",
+    "BroadcastContent",
     "DeliveryEvent",
     "IdempotencyKey",
     "Message",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, String
+from sqlalchemy import Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailer.extensions import db
@@ -21,3 +21,6 @@ class Tenant(db.Model):  # type: ignore[name-defined]
     mail_from_name: Mapped[str | None] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     created_at: Mapped[datetime] = created_at()
+    # Head of the tenant's audit hash chain (see mailer/audit.py); also the row locked per audit write.
+    audit_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    audit_head: Mapped[str] = mapped_column(String(64), default="", server_default="", nullable=False)

@@ -2,4 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("notifications", __name__, url_prefix="/v1")
 
-from mailer.notifications import routes  # noqa: E402,F401
+from mailer.notifications import broadcasts, routes, templates_routes  # noqa: E402,F401

@@ -73,7 +73,13 @@ def list_messages() -> Any:
 @require_role(*SENDERS)
 def get_message(message_id: str) -> Any:
     message = _owned_message(message_id)
-    return message_json(message, _counts(message), list(message.recipients))
+    if message.kind == "broadcast":  # thousands of recipients: the first page here, all at …/recipients
+        recipients = list(db.session.scalars(
+            select(Recipient).where(Recipient.message_id == message.id).order_by(Recipient.position).limit(100)
+        ))
+    else:
+        recipients = list(message.recipients)
+    return message_json(message, _counts(message), recipients)
 
 
 @bp.get("/messages/<message_id>/recipients/<recipient_id>")

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,3 +39,30 @@ class MessageRequest(Strict):
     tags: list[str] = Field(default_factory=list, max_length=10)
     metadata: dict[str, str] = Field(default_factory=dict)
     send_at: datetime | None = None
+
+
+class TemplateIn(Strict):
+    subject: str = Field(min_length=1, max_length=10_000)
+    html: str | None = Field(default=None, max_length=200_000)
+    text: str | None = Field(default=None, max_length=200_000)
+    description: str = Field(default="", max_length=500)
+
+
+class PreviewIn(Strict):
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class AudienceIn(Strict):
+    roles: list[Literal["user", "admin"]] = Field(default_factory=lambda: ["user", "admin"], min_length=1)
+    verified_only: bool = True
+
+
+class BroadcastRequest(Strict):
+    subject: str | None = Field(default=None, max_length=10_000)
+    text: str | None = Field(default=None, max_length=200_000)
+    html: str | None = Field(default=None, max_length=200_000)
+    template: str | None = Field(default=None, max_length=100)
+    data: dict[str, Any] = Field(default_factory=dict)
+    audience: AudienceIn = Field(default_factory=AudienceIn)
+    tags: list[str] = Field(default_factory=list, max_length=10)
+    metadata: dict[str, str] = Field(default_factory=dict)

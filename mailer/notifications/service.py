@@ -17,6 +17,7 @@ from mailer.models import Message, MessageKind, MessageStatus, Recipient, Tenant
 from mailer.notifications.idempotency import KeyedRequest, remember
 from mailer.notifications.schemas import AddressIn, MessageRequest
 from mailer.notifications.serializers import accepted_json
+from mailer.quota import reserve_recipients
 from mailer.security.principal import Principal
 from mailer.smtp.mime import Address, Attachment
 from mailer.smtp.validation import check_custom_headers, check_recipient_count, decode_attachment
@@ -93,6 +94,7 @@ def create_message(principal: Principal, body: MessageRequest, keyed: KeyedReque
         config, tenant, to=to, cc=cc, bcc=bcc, subject=subject, text=text, html=html,
         reply_to=reply_to, attachments=attachments, headers=headers,
     )
+    reserve_recipients(config, tenant.id, len(composed.recipients))
     message = Message(
         tenant_id=tenant.id,
         kind=MessageKind.CUSTOM.value,

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from typing import Any
+
+from mailer.admin import bp, service
+from mailer.admin.schemas import ApiKeyCreate
+from mailer.admin.serializers import api_key_json
+from mailer.api import paginate, parse_body
+from mailer.models import ApiKey
+from mailer.security.principal import current_principal, require_role
+from mailer.security.scope import tenant_select
+
+
+@bp.post("/api-keys")
+@require_role("admin")
+def create_api_key() -> Any:
+    body = parse_body(ApiKeyCreate)
+    key, secret = service.create_api_key(current_principal(), body.name)
+    # The only time the secret leaves the service; it is not stored.
+    return {**api_key_json(key), "key": secret}, 201, {"Cache-Control": "no-store"}
+
+
+@bp.get("/api-keys")
+@require_role("admin")
+def list_api_keys() -> Any:
+    query = tenant_select(ApiKey).where(ApiKey.revoked_at.is_(None)).order_by(ApiKey.created_at, ApiKey.id)
+    return paginate(query, api_key_json)
+
+
+@bp.delete("/api-keys/<key_id>")
+@require_role("admin")
+def delete_api_key(key_id: str) -> Any:
+    service.revoke_api_key(current_principal(), key_id)
+    return "", 204

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TenantPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    frontend_url: str | None = Field(default=None, max_length=500)
+    mail_from: str | None = Field(default=None, max_length=254)
+    mail_from_name: str | None = Field(default=None, max_length=200)
+
+
+class UserPatch(Strict):
+    role: Literal["user", "admin"] | None = None
+    is_active: bool | None = None
+
+
+class ApiKeyCreate(Strict):
+    name: str = Field(min_length=1, max_length=100)

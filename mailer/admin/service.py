@@ -1,0 +1,104 @@
+"""Tenant administration rules. Each function owns its commit and writes an audit event."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import func, select
+
+from mailer.audit import record_audit
+from mailer.errors import ValidationError
+from mailer.extensions import db
+from mailer.models import ApiKey, Role, Tenant, User
+from mailer.models.types import utcnow
+from mailer.security.api_keys import new_api_key
+from mailer.security.principal import Principal
+from mailer.security.scope import get_owned, tenant_select
+from mailer.smtp.validation import MessageValidationError, check_display_name, normalize_address
+
+_HTTP_URL = re.compile(r"https?://[^\s/?#@]+(?:[/?#][^\s]*)?", re.IGNORECASE)
+
+
+def _field_error(field: str, message: str) -> ValidationError:
+    return ValidationError("One or more fields are invalid.", errors=[{"field": field, "message": message}])
+
+
+def update_tenant(principal: Principal, changes: dict[str, Any]) -> Tenant:
+    tenant = db.session.get(Tenant, principal.tenant_id)
+    if "frontend_url" in changes and changes["frontend_url"] is not None:
+        url = changes["frontend_url"].strip().rstrip("/")
+        if not _HTTP_URL.fullmatch(url):
+            raise _field_error("frontend_url", "must be an http:// or https:// URL")
+        changes["frontend_url"] = url
+    try:
+        if changes.get("mail_from") is not None:
+            changes["mail_from"] = normalize_address(changes["mail_from"], field="mail_from")
+        if changes.get("mail_from_name") is not None:
+            changes["mail_from_name"] = check_display_name(changes["mail_from_name"], field="mail_from_name")
+    except MessageValidationError as exc:
+        errors = [{"field": e.field, "message": e.message} for e in exc.errors]
+        raise ValidationError("One or more fields are invalid.", errors=errors) from None
+    if "name" in changes and changes["name"] is None:
+        raise _field_error("name", "cannot be null")
+    for name, value in changes.items():
+        setattr(tenant, name, value)
+    record_audit("tenant.changed", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,
+                 details={"fields": sorted(changes)})
+    db.session.commit()
+    return tenant
+
+
+def _other_active_admins(user: User) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(
+            tenant_select(User, user.tenant_id)
+            .where(User.id != user.id, User.role == Role.ADMIN.value, User.is_active.is_(True))
+            .subquery()
+        )
+    ) or 0
+
+
+def update_user(principal: Principal, user_id: str, changes: dict[str, Any]) -> User:
+    """Change a user's role or active flag; either change ends the user's sessions at once."""
+    user = get_owned(User, user_id)
+    role, active = changes.get("role"), changes.get("is_active")
+    if role is None and "role" in changes:
+        raise _field_error("role", "cannot be null")
+    if active is None and "is_active" in changes:
+        raise _field_error("is_active", "cannot be null")
+    loses_admin = user.role == Role.ADMIN.value and user.is_active and (
+        (role is not None and role != Role.ADMIN.value) or active is False
+    )
+    if loses_admin and _other_active_admins(user) == 0:
+        raise _field_error("role" if role is not None else "is_active", "the tenant must keep an active admin")
+    before = {"role": user.role, "is_active": user.is_active}
+    if role is not None:
+        user.role = role
+    if active is not None:
+        user.is_active = active
+    after = {"role": user.role, "is_active": user.is_active}
+    if after != before:
+        # Tokens carry the role and the version; bumping the version voids every one of them.
+        user.token_version += 1
+        record_audit("user.changed", tenant_id=user.tenant_id, actor_id=principal.id, actor_type=principal.kind,
+                     details={"user_id": str(user.id), "before": before, "after": after})
+    db.session.commit()
+    return user
+
+
+def create_api_key(principal: Principal, name: str) -> tuple[ApiKey, str]:
+    key, secret = new_api_key(principal.tenant_id, name.strip() or name, principal.id)
+    db.session.flush()
+    record_audit("api_key.created", tenant_id=principal.tenant_id, actor_id=principal.id, actor_type=principal.kind,
+                 details={"api_key_id": str(key.id), "name": key.name})
+    db.session.commit()
+    return key, secret
+
+
+def revoke_api_key(principal: Principal, key_id: str) -> None:
+    key = get_owned(ApiKey, key_id, ApiKey.revoked_at.is_(None))
+    key.revoked_at = utcnow()
+    record_audit("api_key.revoked", tenant_id=principal.tenant_id, actor_id=principal.id, actor_type=principal.kind,
+                 details={"api_key_id": str(key.id), "name": key.name})
+    db.session.commit()

@@ -1,0 +1,38 @@
+"""The app's edge: which proxy hops are trusted for the client address, and which origins may call."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+from flask_cors import CORS
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from mailer.config import Config
+
+ALLOWED_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"]
+EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"]
+
+
+def init_proxy_fix(app: Flask, config: Config) -> None:
+    """Trust exactly PROXY_FIX_X_FOR hops of X-Forwarded-For (0: the socket peer is the client)."""
+    if config.PROXY_FIX_X_FOR > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.PROXY_FIX_X_FOR, x_proto=0, x_host=0, x_port=0,
+                                x_prefix=0)  # type: ignore[method-assign]
+
+
+def init_cors(app: Flask, config: Config) -> None:
+    """Only CORS_ORIGINS, echoed exactly; no credentials (the API uses bearer tokens, not cookies)."""
+    if not config.CORS_ORIGINS:
+        return
+    exact = [re.compile(re.escape(origin) + r"\Z", re.IGNORECASE) for origin in config.CORS_ORIGINS]
+    CORS(
+        app,
+        resources={r"/v1/*": {"origins": exact}},
+        supports_credentials=False,
+        allow_headers=ALLOWED_HEADERS,
+        expose_headers=EXPOSED_HEADERS,
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        max_age=600,
+        vary_header=True,
+    )

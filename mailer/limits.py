@@ -1,0 +1,130 @@
+"""Rate limits (flask-limiter on Redis), keyed by verified identity and tenant.
+
+Limits are attached to endpoints by name when the app is built, so the blueprints need
+no decorators. Keys never come from client-supplied headers: the client address is the
+socket peer (or what ProxyFix trusted, PROXY_FIX_X_FOR hops), identities come from the
+verified bearer token, and per-address auth limits from the request body's address.
+If the limiter's Redis is down, the same limits are kept in this process's memory
+(flask-limiter's in-memory fallback), never dropped; /readyz shows it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from flask_limiter import Limiter
+
+from mailer.config import Config
+from mailer.errors import MailerError
+
+log = logging.getLogger(__name__)
+EXTENSION = "mailer_limiter"
+
+
+def client_ip() -> str:
+    return f"ip:{request.remote_addr or 'unknown'}"
+
+
+def sender_key() -> str:
+    """The verified user or API key (per tenant); unauthenticated callers share their address's bucket."""
+    from mailer.security.principal import current_principal
+
+    try:
+        principal = current_principal()
+    except MailerError:
+        return f"anonymous:{client_ip()}"
+    return f"tenant:{principal.tenant_id}:{principal.kind}:{principal.id}"
+
+
+def tenant_key() -> str:
+    from mailer.security.principal import current_principal
+
+    try:
+        return f"tenant:{current_principal().tenant_id}"
+    except MailerError:
+        return f"anonymous:{client_ip()}"
+
+
+def account_key() -> str:
+    """The account a login or account-mail request is about: tenant slug + address, from the body."""
+    body = request.get_json(silent=True)
+    if isinstance(body, dict) and isinstance(body.get("email"), str) and isinstance(body.get("tenant"), str):
+        # Hashed: a rate-limit key in Redis must not hold an address.
+        account = f"{body['tenant'].strip().lower()}:{body['email'].strip().lower()}"
+        return "account:" + hashlib.sha256(account.encode()).hexdigest()[:32]
+    return f"account:?:{client_ip()}"
+
+
+def _accepted(response: Response) -> bool:
+    return 200 <= response.status_code < 300
+
+
+def _limit(
+    app: Flask, limiter: Limiter, endpoint: str, value: str, key: Callable[[], str],
+    deduct_when: Callable[[Response], bool] | None = None,
+) -> None:
+    view = app.view_functions.get(endpoint)
+    if view is not None:  # endpoints of features not built yet are simply skipped
+        app.view_functions[endpoint] = limiter.limit(value, key_func=key, deduct_when=deduct_when)(view)
+
+
+def _storage_options(uri: str) -> dict[str, Any]:
+    # A dead limiter Redis must cost a request milliseconds, not the default minutes.
+    if uri.startswith(("redis://", "rediss://", "unix://")):
+        return {"socket_connect_timeout": 1, "socket_timeout": 1}
+    return {}
+
+
+def init_limits(app: Flask) -> Limiter:
+    """Create this app's limiter and attach the limits of API.md §5. Call after the blueprints."""
+    config: Config = app.config["MAILER"]
+    app.after_request(_restore_quota_headers)  # registered first, so it runs after the limiter's own
+    limiter = Limiter(
+        key_func=client_ip,
+        headers_enabled=True,
+        in_memory_fallback_enabled=True,
+        storage_options=_storage_options(config.RATELIMIT_STORAGE_URI),
+        key_prefix="mailer",
+        strategy="fixed-window",
+    )
+    limiter.init_app(app)
+    app.extensions[EXTENSION] = limiter
+    _limit(app, limiter, "auth.login", config.RATELIMIT_LOGIN_IP, client_ip)
+    _limit(app, limiter, "auth.login", config.RATELIMIT_LOGIN_ACCOUNT, account_key)
+    for endpoint in ("auth.register", "auth.resend_verification", "auth.forgot_password"):
+        _limit(app, limiter, endpoint, config.RATELIMIT_ACCOUNT_MAIL_IP, client_ip)
+        _limit(app, limiter, endpoint, config.RATELIMIT_ACCOUNT_MAIL_ADDRESS, account_key)
+    _limit(app, limiter, "notifications.create_message", config.RATELIMIT_MESSAGES, sender_key)
+    # A broadcast refused for a typo in its template does not spend the tenant's hourly budget.
+    _limit(app, limiter, "notifications.create_broadcast", config.RATELIMIT_BROADCASTS, tenant_key, _accepted)
+    return limiter
+
+
+def limiter_health() -> str:
+    """"ok", "memory_fallback" (storage unreachable, limits kept per process) or "disabled"."""
+    limiter: Limiter | None = current_app.extensions.get(EXTENSION)
+    if limiter is None or not limiter.enabled or not limiter.initialized:
+        return "disabled"
+    try:
+        healthy = bool(limiter.storage.check())
+    except Exception:  # any storage failure means the same thing here
+        healthy = False
+    if healthy:
+        return "ok"
+    log.warning("rate limit storage unreachable; limits are enforced per process in memory")
+    return "memory_fallback"
+
+
+def set_quota_headers(headers: dict[str, str]) -> None:
+    """Headers of a quota answer, kept over the ones flask-limiter adds for the route's rate limit."""
+    g.quota_headers = headers
+
+
+def _restore_quota_headers(response: Response) -> Response:
+    for name, value in (g.get("quota_headers") or {}).items():
+        response.headers[name] = value
+    return response

@@ -1,0 +1,44 @@
+"""Broadcasts and a message's recipients: POST /v1/broadcasts, GET …/recipients, POST …/retry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from sqlalchemy import select
+
+from mailer.api import paginate, parse_body
+from mailer.mail import broadcast, retry
+from mailer.models import Recipient
+from mailer.notifications import bp
+from mailer.notifications.routes import SENDERS, _owned_message
+from mailer.notifications.schemas import BroadcastRequest
+from mailer.notifications.serializers import recipient_json
+from mailer.security.principal import current_principal, require_role
+
+
+@bp.post("/broadcasts")
+@require_role("admin")
+def create_broadcast() -> Any:
+    body = parse_body(BroadcastRequest)
+    message, count = broadcast.start_broadcast(current_principal(), body)
+    return {"id": str(message.id), "status": message.status, "recipient_count": count}, 202
+
+
+@bp.get("/messages/<message_id>/recipients")
+@require_role(*SENDERS)
+def list_recipients(message_id: str) -> Any:
+    message = _owned_message(message_id)
+    # Scoped by the message (already the caller's) and again by tenant, so no id can leak across.
+    query = select(Recipient).where(Recipient.message_id == message.id, Recipient.tenant_id == message.tenant_id)
+    if status := request.args.get("status"):
+        query = query.where(Recipient.status == status)
+    return paginate(query.order_by(Recipient.position, Recipient.id), recipient_json)
+
+
+@bp.post("/messages/<message_id>/retry")
+@require_role("admin")
+def retry_message(message_id: str) -> Any:
+    message = _owned_message(message_id)
+    requeued = retry.requeue_failed(current_principal(), message)
+    return {"id": str(message.id), "status": message.status, "requeued": requeued}, 202

@@ -1,0 +1,66 @@
+"""Templates (admin only): GET /v1/templates, GET|PUT|DELETE /v1/templates/{name}, POST …/preview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from mailer.api import iso, page_args, parse_body
+from mailer.notifications import bp
+from mailer.notifications import template_service as templates
+from mailer.notifications.schemas import PreviewIn, TemplateIn
+from mailer.security.principal import current_principal, require_role
+
+
+def template_json(view: templates.TemplateView) -> dict[str, Any]:
+    return {
+        "name": view.name,
+        "subject": view.source.subject,
+        "html": view.source.html,
+        "text": view.source.text,
+        "description": view.description,
+        "source": view.origin,
+        "created_at": iso(view.created_at),
+        "updated_at": iso(view.updated_at),
+    }
+
+
+@bp.get("/templates")
+@require_role("admin")
+def list_templates() -> Any:
+    page, per_page = page_args()
+    views = templates.list_templates(current_principal())
+    if source := request.args.get("source"):
+        views = [v for v in views if v.origin == source]
+    chunk = views[(page - 1) * per_page: page * per_page]
+    return {"items": [template_json(v) for v in chunk], "page": page, "per_page": per_page, "total": len(views)}
+
+
+@bp.get("/templates/<name>")
+@require_role("admin")
+def get_template(name: str) -> Any:
+    return template_json(templates.get_template(current_principal(), name))
+
+
+@bp.put("/templates/<name>")
+@require_role("admin")
+def put_template(name: str) -> Any:
+    body = parse_body(TemplateIn)
+    view, created = templates.put_template(current_principal(), name, body)
+    return template_json(view), 201 if created else 200
+
+
+@bp.delete("/templates/<name>")
+@require_role("admin")
+def delete_template(name: str) -> Any:
+    templates.delete_template(current_principal(), name)
+    return "", 204
+
+
+@bp.post("/templates/<name>/preview")
+@require_role("admin")
+def preview_template(name: str) -> Any:
+    body = parse_body(PreviewIn)
+    rendered = templates.preview_template(current_principal(), name, body.data)
+    return {"subject": rendered.subject, "html": rendered.html, "text": rendered.text}

@@ -1,0 +1,155 @@
+"""Broadcasts: audience of the caller's tenant, one personal mail each, bulk queue, retries of failures."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+
+from tests.admin.conftest import add_users, make_api_key
+from tests.helpers import bearer
+
+
+def mail_to(smtp_server, address):
+    found = [m for m in smtp_server.messages if m.rcpt_tos == [address]]
+    assert len(found) == 1, (address, len(found))
+    return found[0].message
+
+
+def test_300_recipient_broadcast_through_real_workers(app, client, acme, globex, smtp_server, worker, redis):
+    """Every matching user gets their own mail once; a rejected one fails alone; retry re-sends only it."""
+    emails = [f"member{i:03}@acme.test" for i in range(298)]
+    add_users(app, acme.tenant_id, emails, names=[f"Member {i}" for i in range(298)])
+    add_users(app, globex.tenant_id, ["outsider@globex.test"])
+    smtp_server.handler.rcpt_replies["member150@acme.test"] = "550 5.1.1 No such user"
+
+    response = client.post("/v1/broadcasts", json={
+        "subject": "News for {{ recipient.name }}", "text": "Dear {{ recipient.name }} ({{ recipient.email }}): "
+        "{{ data.topic }} at {{ tenant.name }}", "html": "<p>{{ topic }} for {{ recipient.email }}</p>",
+        "data": {"topic": "Q4 <results>"}, "audience": {"roles": ["user", "admin"], "verified_only": True},
+    }, headers=acme.admin)
+    assert response.status_code == 202, response.get_json()
+    accepted = response.get_json()
+    assert accepted["status"] == "queued" and accepted["recipient_count"] == 300  # 298 + user + admin
+    assert len(redis.lrange("rq:queue:bulk", 0, -1)) >= 1 and not redis.lrange("rq:queue:default", 0, -1)
+
+    worker()
+
+    assert len(smtp_server.messages) == 299
+    assert not any("outsider@globex.test" in m.rcpt_tos for m in smtp_server.messages)
+    mail = mail_to(smtp_server, "member007@acme.test")
+    assert mail["Subject"] == "News for Member 7"
+    assert mail["To"].addresses[0].addr_spec == "member007@acme.test"
+    assert mail["From"].addresses[0].addr_spec == "news@acme.test"
+    assert "Dear Member 7 (member007@acme.test): Q4 <results> at Acme" in mail.get_body(("plain",)).get_content()
+    assert "Q4 &lt;results&gt; for member007@acme.test" in mail.get_body(("html",)).get_content()
+    ids = {m.message["Message-ID"] for m in smtp_server.messages}
+    assert len(ids) == 299  # each recipient's own Message-ID
+
+    message = client.get(f"/v1/messages/{accepted['id']}", headers=acme.admin).get_json()
+    assert message["kind"] == "broadcast" and message["status"] == "partially_failed"
+    assert message["counts"]["sent"] == 299 and message["counts"]["failed"] == 1
+    failed = client.get(f"/v1/messages/{accepted['id']}/recipients?status=failed", headers=acme.admin).get_json()
+    assert failed["total"] == 1
+    rejected = failed["items"][0]
+    assert rejected["email"] == "member150@acme.test" and rejected["error_code"] == "recipient_rejected"
+    assert rejected["smtp_code"] == 550
+    page = client.get(f"/v1/messages/{accepted['id']}/recipients?per_page=100&page=3", headers=acme.admin).get_json()
+    assert page["total"] == 300 and len(page["items"]) == 100
+    listed = client.get("/v1/messages?kind=broadcast", headers=acme.admin).get_json()
+    assert [m["id"] for m in listed["items"]] == [accepted["id"]]
+
+    # The mailbox exists again; retry re-queues only the failed recipient and keeps its history.
+    del smtp_server.handler.rcpt_replies["member150@acme.test"]
+    retried = client.post(f"/v1/messages/{accepted['id']}/retry", headers=acme.admin)
+    assert retried.status_code == 202 and retried.get_json()["requeued"] == 1
+    worker()
+    assert len(smtp_server.messages) == 300
+    mail_to(smtp_server, "member150@acme.test")
+    final = client.get(f"/v1/messages/{accepted['id']}", headers=acme.admin).get_json()
+    assert final["status"] == "sent" and final["counts"]["sent"] == 300
+    detail = client.get(f"/v1/messages/{accepted['id']}/recipients/{rejected['id']}", headers=acme.admin).get_json()
+    assert [e["outcome"] for e in detail["events"]] == ["failed", "sent"]
+
+
+def test_audience_filters_roles_verification_and_activity(app, client, acme, smtp_server, worker):
+    add_users(app, acme.tenant_id, ["unverified@acme.test"], verified=False)
+    add_users(app, acme.tenant_id, ["gone@acme.test"], active=False)
+    add_users(app, acme.tenant_id, ["boss@acme.test"], role="admin")
+
+    def audience(**filters):
+        response = client.post("/v1/broadcasts", json={"subject": "s", "text": "t", "audience": filters},
+                               headers=acme.admin)
+        assert response.status_code == 202, response.get_json()
+        return response.get_json()["recipient_count"]
+
+    assert audience(roles=["admin"]) == 2
+    assert audience(roles=["user"]) == 1
+    assert audience(roles=["user"], verified_only=False) == 2
+    assert audience() == 3
+    worker()
+    assert not any(set(m.rcpt_tos) & {"gone@acme.test"} for m in smtp_server.messages)
+
+
+def test_broken_template_is_422_and_nothing_is_stored(app, client, acme):
+    for body in (
+        {"subject": "s", "text": "{{ recipient.nickname }}"},
+        {"subject": "s", "text": "{% for %}"},
+        {"template": "nope"},
+        {"subject": "s"},
+        {"subject": "s", "text": "t", "audience": {"roles": ["service"]}},
+        {"subject": "s", "text": "t", "audience": {"roles": ["user"], "tenant_id": acme.tenant_id}},
+        {"subject": "s", "text": "t", "to": ["x@evil.test"]},
+    ):
+        response = client.post("/v1/broadcasts", json=body, headers=acme.admin)
+        assert response.status_code == 422, body
+    with app.app_context():
+        from mailer.extensions import db
+        from mailer.models import Message, Recipient
+
+        assert db.session.scalar(select(func.count()).select_from(Message)) == 0
+        assert db.session.scalar(select(func.count()).select_from(Recipient)) == 0
+
+
+def test_template_edits_do_not_change_a_broadcast_in_flight(client, acme, smtp_server, worker):
+    client.put("/v1/templates/news", json={"subject": "Old {{ recipient.email }}", "text": "old {{ n }}"},
+               headers=acme.admin)
+    response = client.post("/v1/broadcasts", json={"template": "news", "data": {"n": 1},
+                                                   "audience": {"roles": ["user"]}}, headers=acme.admin)
+    assert response.status_code == 202, response.get_json()
+    client.put("/v1/templates/news", json={"subject": "New", "text": "new"}, headers=acme.admin)
+    client.delete("/v1/templates/news", headers=acme.admin)
+    worker()
+    mail = mail_to(smtp_server, "user@acme.test")
+    assert mail["Subject"] == "Old user@acme.test" and mail.get_body(("plain",)).get_content().strip() == "old 1"
+
+
+def test_builtin_broadcast_template(client, acme, smtp_server, worker):
+    response = client.post("/v1/broadcasts", json={"template": "broadcast", "data": {
+        "subject": "Maintenance tonight", "body": "We will be down.\n\nSorry."}, "audience": {"roles": ["user"]}},
+        headers=acme.admin)
+    assert response.status_code == 202, response.get_json()
+    worker()
+    mail = mail_to(smtp_server, "user@acme.test")
+    assert mail["Subject"] == "Maintenance tonight"
+    assert "Hello Uma User" in mail.get_body(("plain",)).get_content()
+    assert "<p>Sorry.</p>" in mail.get_body(("html",)).get_content()
+
+
+def test_only_admins_broadcast_and_retry(client, acme):
+    service = bearer(make_api_key(client, acme.admin)["key"])
+    body = {"subject": "s", "text": "t"}
+    sent = client.post("/v1/messages", json={"to": ["a@example.com"], **body}, headers=acme.user).get_json()["id"]
+    for headers in (acme.user, service):
+        assert client.post("/v1/broadcasts", json=body, headers=headers).status_code == 403
+        assert client.post(f"/v1/messages/{sent}/retry", headers=headers).status_code == 403
+
+
+def test_users_see_recipients_of_their_own_messages_only(client, acme):
+    mine = client.post("/v1/messages", json={"to": ["a@example.com"], "subject": "s", "text": "t"},
+                       headers=acme.user).get_json()["id"]
+    broadcast = client.post("/v1/broadcasts", json={"subject": "s", "text": "t"}, headers=acme.admin).get_json()["id"]
+    assert client.get(f"/v1/messages/{mine}/recipients", headers=acme.user).get_json()["total"] == 1
+    assert client.get(f"/v1/messages/{broadcast}/recipients", headers=acme.user).status_code == 404
+    assert client.get(f"/v1/messages/{mine}/recipients", headers=acme.admin).status_code == 200
+    assert client.get(f"/v1/messages/{uuid.uuid4()}/recipients", headers=acme.admin).status_code == 404
