@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, errors, CLI."""
-    from mailer import api, cli, edge, errors, extensions, limits, logs, queues, sqlite
+    from mailer import api, cli, edge, errors, extensions, limits, logs, metrics_export, queues, sqlite
     from mailer.config import load_config
 
     load_dotenv(os.path.join(ROOT, ".env"), override=False)
@@ -31,12 +31,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     extensions.migrate.init_app(app, extensions.db, directory=os.path.join(ROOT, "migrations"))
     queues.init_redis(app)
     api.init_request_ids(app)
+    logs.init_request_log(app)
 
     from mailer import models  # noqa: F401 - registers every model
     from mailer.admin import bp as admin_bp
     from mailer.auth import bp as auth_bp
     from mailer.health import bp as health_bp
     from mailer.notifications import bp as notifications_bp
+    from mailer.openapi import bp as openapi_bp
     from mailer.pages import bp as pages_bp
 
     app.register_blueprint(health_bp)
@@ -46,6 +48,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_bp)
     limits.init_limits(app)
     edge.init_cors(app, config)
+    app.register_blueprint(openapi_bp)
+    metrics_export.init_metrics(app)
+    if config.DEBUG:
+        from mailer.devinbox import bp as devinbox_bp
+
+        app.register_blueprint(devinbox_bp)
 
     errors.register_error_handlers(app)
     cli.register_cli(app)

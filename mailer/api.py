@@ -64,10 +64,35 @@ def parse_body(model: type[T]) -> T:
     data = json_body()
     if not isinstance(data, dict):
         raise ValidationError("The body must be a JSON object.", errors=[{"field": "body", "message": "not an object"}])
+    reject_nul(data)
     try:
         return model.model_validate(data)
     except PydanticValidationError as exc:
         raise validation_failed(exc) from None
+
+
+def parse_query(model: type[T]) -> T:
+    """The query string validated by ``model`` (the same model documents the parameters): 422 if not."""
+    data = {name: request.args.get(name) for name in request.args}
+    reject_nul(data)
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as exc:
+        raise validation_failed(exc) from None
+
+
+def reject_nul(value: Any, path: tuple[int | str, ...] = ()) -> None:
+    """422 for a NUL character in any string or key: no database stores it (PostgreSQL refuses it)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValidationError(errors=[{"field": field_path(path), "message": "must not contain NUL characters"}])
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            reject_nul(key, path)
+            reject_nul(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            reject_nul(item, (*path, index))
 
 
 def page_args() -> tuple[int, int]:

@@ -81,6 +81,7 @@ class Config:
     MAX_RECIPIENTS: int = 100
     LOG_FORMAT: str = ""
     DEVMAIL_DIR: str = ""
+    METRICS_TOKEN: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> Config:

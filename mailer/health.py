@@ -2,26 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint
+from pydantic import BaseModel
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailer.extensions import db
 from mailer.limits import limiter_health
+from mailer.openapi.registry import documented
 from mailer.queues import get_redis
 
 bp = Blueprint("health", __name__)
 
 
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, Literal["ok", "unavailable"]]
+
+
 @bp.get("/healthz")
+@documented("Liveness", response=Health, auth=False, tags=("operations",))
 def healthz() -> Any:
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
+@documented("Readiness: database and Redis", response=Readiness, responses={503: Readiness}, auth=False,
+           tags=("operations",))
 def readyz() -> Any:
     checks = {"database": "ok", "redis": "ok"}
     try:

@@ -1,15 +1,94 @@
-"""Logging set-up: text in debug, one JSON object per line otherwise."""
+"""Logging set-up: text in debug, one JSON object per line otherwise.
+
+Every line carries the ``request_id`` (and ``tenant_id`` once known) of the HTTP request it
+belongs to, or of the request that enqueued the job it runs in (``job.meta["request_id"]``),
+so one request can be followed from the API through the job to each SMTP attempt. Lines are
+scrubbed on the way out: addresses are masked (``a***@example.com``), bearer tokens, API keys
+and any field named like a secret are redacted.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+import time
 from datetime import UTC, datetime
+from typing import IO
+
+from flask import Flask, Response, g, has_request_context, request
 
 from mailer.config import Config
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+_EMAIL = re.compile(r"([\w!#$%&'*+?^`{|}~-])[\w.!#$%&'*+?^`{|}~-]*@([\w-]+(?:\.[\w-]+)+)")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+_API_KEY = re.compile(r"\bmk_[A-Za-z0-9_-]{6,}")
+_SECRET_PARTS = {"password", "passwd", "secret", "token", "key", "authorization", "cookie", "body", "html", "text"}
+_SAFE_FIELDS = {"request_id", "tenant_id", "message_id", "recipient_id", "job_id", "idempotency_key_id"}
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+
+
+def mask_email(address: str) -> str:
+    """ann@example.com → a***@example.com; anything without a domain → ***."""
+    local, at, domain = address.rpartition("@")
+    if not at or not local:
+        return "***"
+    return f"{local[0]}***@{domain}"
+
+
+def scrub(text: str) -> str:
+    """Mask addresses and redact bearer tokens and API keys inside free text."""
+    text = _EMAIL.sub(r"\1***@\2", text)
+    text = _JWT.sub("[jwt]", text)
+    return _API_KEY.sub("mk_[redacted]", text)
+
+
+def current_context() -> dict[str, str]:
+    """request_id/tenant_id of the HTTP request or RQ job running now (empty outside both)."""
+    context: dict[str, str] = {}
+    if has_request_context():
+        if g.get("request_id"):
+            context["request_id"] = g.request_id
+        principal = g.get("principal")
+        if principal is not None:
+            context["tenant_id"] = str(principal.tenant_id)
+        return context
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is not None:
+        context.update({k: str(v) for k, v in (job.meta or {}).items() if k in ("request_id", "tenant_id")})
+        context["job_id"] = job.id
+    return context
+
+
+class ContextFilter(logging.Filter):
+    """Adds request_id/tenant_id (and job_id in a worker) unless the call passed its own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in current_context().items():
+            if getattr(record, name, None) is None:
+                setattr(record, name, value)
+        if getattr(record, "request_id", None) is None:
+            record.request_id = "-"
+        return True
+
+
+class ScrubFilter(logging.Filter):
+    """Masks addresses and redacts secrets in the message and in every extra field."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = scrub(record.getMessage()), None
+        for name, value in list(record.__dict__.items()):
+            if name in _STANDARD or name in _SAFE_FIELDS or name.startswith("_"):
+                continue
+            if _SECRET_PARTS & set(name.lower().split("_")):
+                record.__dict__[name] = "[redacted]"
+            elif isinstance(value, str):
+                record.__dict__[name] = scrub(value)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -22,20 +101,45 @@ class JsonFormatter(logging.Formatter):
         }
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")})
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = scrub(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
+
+
+def build_handler(stream: IO[str], log_format: str) -> logging.Handler:
+    """A handler writing scrubbed, context-carrying lines as JSON or text."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.addFilter(ContextFilter())
+    handler.addFilter(ScrubFilter())
+    return handler
 
 
 def configure(config: Config) -> None:
     root = logging.getLogger()
     if any(getattr(h, "_mailer", False) for h in root.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = build_handler(sys.stderr, config.LOG_FORMAT)
     handler._mailer = True  # type: ignore[attr-defined]
-    if config.LOG_FORMAT == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     if root.level == logging.NOTSET or root.level > logging.INFO:
         root.setLevel(logging.INFO)
+
+
+def init_request_log(app: Flask) -> None:
+    """One line per HTTP request: method, path (never the query string), status, duration."""
+    log = logging.getLogger("mailer.request")
+
+    @app.before_request
+    def _start_clock() -> None:
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def _log_request(response: Response) -> Response:
+        started = g.get("request_started")
+        log.info("request", extra={
+            "method": request.method, "path": request.path, "status": response.status_code,
+            "endpoint": request.endpoint,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
+        })
+        return response
+

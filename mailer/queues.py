@@ -30,5 +30,18 @@ def get_queue(name: str, connection: Redis | None = None) -> Queue:
 
 
 def enqueue(queue: str, func: Callable[..., Any] | str, *args: Any, **options: Any) -> Any:
-    """Enqueue a job by function; arguments must be JSON values (ids, never objects)."""
+    """Enqueue a job by function; arguments must be JSON values (ids, never objects).
+
+    The job's meta carries the current request id, so the worker's log lines can be followed
+    back to the request that caused them.
+    """
+    options["meta"] = job_meta(options.get("meta"))
     return get_queue(queue).enqueue(func, *args, **options)
+
+
+def job_meta(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Meta for a new job: the current request id and tenant (for following logs), plus ``extra``."""
+    from mailer.logs import current_context
+
+    context = {k: v for k, v in current_context().items() if k in ("request_id", "tenant_id")}
+    return {**context, **(extra or {})}

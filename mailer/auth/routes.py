@@ -8,6 +8,7 @@ from flask import request
 
 from mailer.api import parse_body
 from mailer.auth import accounts, bp, service
+from mailer.auth.responses import MeOut, TokenPairOut
 from mailer.auth.schemas import (
     AddressRequest,
     LoginRequest,
@@ -19,6 +20,7 @@ from mailer.auth.schemas import (
 )
 from mailer.extensions import db
 from mailer.models import Tenant, User
+from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
 
 
@@ -58,6 +60,8 @@ def reset_password() -> Any:
 
 
 @bp.post("/login")
+@documented("Log in: an access and a refresh token", body=LoginRequest, response=TokenPairOut, auth=False,
+           errors=(401, 403))
 def login() -> Any:
     body = parse_body(LoginRequest)
     return service.login(body.tenant, body.email, body.password).as_json()
@@ -78,6 +82,7 @@ def logout() -> Any:
 
 
 @bp.get("/me")
+@documented("The caller's account and tenant", response=MeOut)
 @require_role("user", "admin")
 def me() -> Any:
     principal = current_principal()

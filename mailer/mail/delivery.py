@@ -10,6 +10,7 @@ results; those rows come back when their lease ends and their retry is recorded 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -24,6 +25,7 @@ from mailer.extensions import db
 from mailer.mail.leases import Claim, LeaseKeeper, claim_recipients, release_unattempted
 from mailer.mail.recording import Attempt, Deferral, mark_attempt_started, record_attempts, roll_up
 from mailer.models import Message, Recipient
+from mailer.observability import note_attempt
 from mailer.smtp.handler import OutgoingMail, SmtpHandler
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
 from mailer.smtp.settings import Encryption, SmtpServer
@@ -102,10 +104,12 @@ class _Run:
     in_flight: list[Recipient] = field(default_factory=list)
     done: set[uuid.UUID] = field(default_factory=set)
 
-    def record(self, pairs: Sequence[tuple[Recipient, RecipientResult]]) -> None:
+    def record(self, pairs: Sequence[tuple[Recipient, RecipientResult]], seconds: float | None = None) -> None:
         attempts = [Attempt(r.id, r.tenant_id, r.attempts, result) for r, result in pairs]
         deferrals = record_attempts(attempts, self.claim.token, self.config)
         db.session.commit()
+        for recipient, result in pairs:
+            note_attempt(recipient, result, seconds)
         queues = {r.id: r.message.queue for r, _ in pairs}
         for deferral in deferrals:
             self.deferrals[queues[deferral.recipient_id]].append(deferral)
@@ -197,13 +201,15 @@ def _send_chunk(run: _Run, server: SmtpServer, chunk: list[_Item]) -> None:
                          {r.id: item.message_id for item in chunk for r in item.recipients})
     db.session.commit()
     run.in_flight = rows
+    started = time.monotonic()
     results = smtp_handler().send_batch(server, [item.mail for item in chunk])
+    seconds = time.monotonic() - started
     pairs = [
         (recipient, result)
         for item, mail_results in zip(chunk, results, strict=True)
         for recipient, result in zip(item.recipients, mail_results, strict=True)
     ]
-    run.record(pairs)
+    run.record(pairs, seconds)
     run.in_flight = []
 
 

@@ -22,7 +22,7 @@ from mailer.config import Config
 from mailer.extensions import db
 from mailer.mail.recording import Deferral
 from mailer.models import Message, MessageStatus, Recipient, RecipientStatus
-from mailer.queues import get_queue
+from mailer.queues import get_queue, job_meta
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,8 @@ def _assign_and_enqueue(queue: str, ids: list[uuid.UUID], at: datetime | None) -
 
 def _enqueue_job(queue: str, job_id: str, ids: list[uuid.UUID], at: datetime | None = None) -> bool:
     args = ([str(rid) for rid in ids],)
-    options = {"job_id": job_id, "job_timeout": job_timeout(_config()), "result_ttl": 600, "failure_ttl": 7 * 86400}
+    options = {"job_id": job_id, "job_timeout": job_timeout(_config()), "result_ttl": 600, "failure_ttl": 7 * 86400,
+               "meta": job_meta()}
     try:
         rq_queue = get_queue(queue)
         if at is not None and at > datetime.now(UTC):

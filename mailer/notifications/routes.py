@@ -6,12 +6,21 @@ from flask import request
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from mailer.api import paginate, parse_body
+from mailer.api import paginate, parse_body, parse_query
 from mailer.extensions import db
 from mailer.models import Message, Recipient
 from mailer.notifications import bp, idempotency, service
+from mailer.notifications.responses import (
+    MessageAccepted,
+    MessageDetail,
+    MessageListQuery,
+    MessageSummary,
+    RecipientDetail,
+)
 from mailer.notifications.schemas import MessageRequest
 from mailer.notifications.serializers import accepted_json, message_json, message_summary_json, recipient_json
+from mailer.openapi.common import Page
+from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
 from mailer.security.scope import get_owned, tenant_select
 
@@ -41,6 +50,8 @@ def _counts(message: Message) -> dict[str, int]:
 
 
 @bp.post("/messages")
+@documented("Send a message", body=MessageRequest, response=MessageAccepted, status=202, errors=(409,),
+            headers={"Idempotency-Key": "The same key (per tenant, 24 h) returns the first message."})
 @require_role(*SENDERS)
 def create_message() -> Any:
     body = parse_body(MessageRequest)
@@ -59,17 +70,20 @@ def create_message() -> Any:
 
 
 @bp.get("/messages")
+@documented("List messages", query=MessageListQuery, response=Page[MessageSummary])
 @require_role(*SENDERS)
 def list_messages() -> Any:
+    filters = parse_query(MessageListQuery)
     query = _visible_messages()
-    if status := request.args.get("status"):
+    if status := filters.status:
         query = query.where(Message.status == status)
-    if kind := request.args.get("kind"):
+    if kind := filters.kind:
         query = query.where(Message.kind == kind)
     return paginate(query.order_by(Message.created_at.desc(), Message.id), message_summary_json)
 
 
 @bp.get("/messages/<message_id>")
+@documented("A message with its counts and recipients", response=MessageDetail)
 @require_role(*SENDERS)
 def get_message(message_id: str) -> Any:
     message = _owned_message(message_id)
@@ -83,6 +97,7 @@ def get_message(message_id: str) -> Any:
 
 
 @bp.get("/messages/<message_id>/recipients/<recipient_id>")
+@documented("One recipient with every delivery attempt", response=RecipientDetail)
 @require_role(*SENDERS)
 def get_recipient(message_id: str, recipient_id: str) -> Any:
     message = _owned_message(message_id)

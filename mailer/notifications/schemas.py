@@ -25,6 +25,12 @@ class AttachmentIn(Strict):
 
 
 class MessageRequest(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "to": ["ann@example.com", {"email": "bob@example.com", "name": "Bob"}],
+        "subject": "Your receipt", "text": "Thanks for your order.", "html": "<p>Thanks for your order.</p>",
+        "tags": ["receipt"], "metadata": {"order": "42"},
+    }]})
+
     to: list[AddressIn] = Field(default_factory=list)
     cc: list[AddressIn] = Field(default_factory=list)
     bcc: list[AddressIn] = Field(default_factory=list)

@@ -1,0 +1,34 @@
+"""Response bodies of the account endpoints (API.md §2); they document `/openapi.json`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenPairOut(Out):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+
+
+class TenantRef(Out):
+    id: uuid.UUID
+    slug: str
+    name: str
+
+
+class MeOut(Out):
+    id: uuid.UUID
+    email: str
+    name: str
+    role: Literal["user", "admin"]
+    email_verified: bool
+    tenant: TenantRef

@@ -1,0 +1,108 @@
+"""Counters that happen in any process (web or worker), mirrored in Redis.
+
+Web processes (gunicorn workers) and RQ workers (a forked horse per job) all count into the
+same Redis hashes under ``mailer:metrics:*`` with HINCRBY; `/metrics` reads them at scrape
+time (mailer.metrics_export). That keeps every counter process-independent and monotonic
+without prometheus-client's multiprocess directory. Counting never fails the caller: with
+Redis down an increment is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import has_app_context
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+PREFIX = "mailer:metrics:"
+ATTEMPTS = PREFIX + "smtp_attempts"  # field "<outcome>|<reply class>"
+LATENCY = PREFIX + "smtp_latency"  # fields: one per bucket bound (non-cumulative), "sum", "count"
+POOL = PREFIX + "smtp_pool"  # fields "opened", "reused", "discarded"
+RATE_LIMITED = PREFIX + "rate_limited"  # field: the scope (endpoint) refused
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+POOL_EVENTS = ("opened", "reused", "discarded")
+
+_pool_seen: dict[str, int] = {}
+
+
+def reply_class(smtp_code: int | None) -> str:
+    """250 → "2xx", 451 → "4xx", no reply at all (refused, timeout) → "none"."""
+    if smtp_code is None or not 100 <= smtp_code <= 599:
+        return "none"
+    return f"{smtp_code // 100}xx"
+
+
+def latency_bucket(seconds: float) -> str:
+    for bound in LATENCY_BUCKETS:
+        if seconds <= bound:
+            return str(bound)
+    return "+Inf"
+
+
+def observe_attempt(outcome: str, smtp_code: int | None, seconds: float | None = None) -> None:
+    """Count one recipient's SMTP attempt; ``seconds`` is the SMTP transaction that carried it."""
+    def write(pipe: Any) -> None:
+        pipe.hincrby(ATTEMPTS, f"{outcome}|{reply_class(smtp_code)}", 1)
+        if seconds is not None:
+            pipe.hincrby(LATENCY, latency_bucket(seconds), 1)
+            pipe.hincrbyfloat(LATENCY, "sum", float(seconds))
+            pipe.hincrby(LATENCY, "count", 1)
+
+    _pipeline(write)
+
+
+def observe_rate_limited(scope: str) -> None:
+    """Count one request refused by a rate limit or quota (``scope``: what was limited)."""
+    _pipeline(lambda pipe: pipe.hincrby(RATE_LIMITED, scope, 1))
+
+
+def observe_pool(handler: Any) -> None:
+    """Mirror the SMTP connection pool's counts (opened/reused/discarded) into Redis.
+
+    Reads ``handler.stats()`` or ``handler.pool.stats()`` when the handler offers one (a mapping
+    or an object with those attributes) and adds what grew since this process last looked.
+    """
+    stats = _pool_stats(handler)
+    deltas = {name: value - _pool_seen.get(name, 0) for name, value in stats.items()}
+    deltas = {name: delta for name, delta in deltas.items() if delta > 0}
+    if not deltas:
+        return
+
+    def write(pipe: Any) -> None:
+        for name, delta in deltas.items():
+            pipe.hincrby(POOL, name, delta)
+
+    if _pipeline(write):
+        _pool_seen.update(stats)
+
+
+def _pool_stats(handler: Any) -> dict[str, int]:
+    source = getattr(handler, "stats", None) or getattr(getattr(handler, "pool", None), "stats", None)
+    try:
+        raw = source() if callable(source) else None
+    except Exception:  # a broken stats() must not break delivery
+        log.debug("pool stats unavailable", exc_info=True)
+        return {}
+    if raw is None:
+        return {}
+    values = raw if isinstance(raw, Mapping) else {name: getattr(raw, name, None) for name in POOL_EVENTS}
+    return {name: int(values[name]) for name in POOL_EVENTS if isinstance(values.get(name), int)}
+
+
+def _pipeline(write: Any) -> bool:
+    if not has_app_context():
+        return False
+    from mailer.queues import get_redis
+
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        write(pipe)
+        pipe.execute()
+    except RedisError:
+        log.debug("metrics not recorded: Redis unavailable")
+        return False
+    return True

@@ -1,0 +1,86 @@
+"""Response bodies of the sending endpoints (API.md §3, §4); they document `/openapi.json`."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from mailer.models import MessageKind, MessageStatus, RecipientStatus
+from mailer.openapi.common import PageQuery
+from mailer.smtp.results import ErrorCode, Outcome
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AcceptedRecipient(Out):
+    email: str
+    status: RecipientStatus
+
+
+class MessageAccepted(Out):
+    id: uuid.UUID
+    status: Literal["queued", "scheduled"]
+    recipients: list[AcceptedRecipient]
+    created_at: datetime
+
+
+class RecipientCounts(Out):
+    queued: int
+    sending: int
+    sent: int
+    deferred: int
+    failed: int
+
+
+class RecipientOut(Out):
+    id: uuid.UUID
+    email: str
+    status: RecipientStatus
+    error_code: ErrorCode | None
+    attempts: int
+    smtp_code: int | None
+    smtp_response: str | None
+    message_id: str | None
+    last_error: str | None
+    sent_at: datetime | None
+    next_attempt_at: datetime | None
+
+
+class DeliveryEventOut(Out):
+    at: datetime
+    outcome: Outcome
+    smtp_code: int | None
+    enhanced_code: str | None
+    response: str | None
+
+
+class RecipientDetail(RecipientOut):
+    events: list[DeliveryEventOut]
+
+
+class MessageSummary(Out):
+    id: uuid.UUID
+    kind: MessageKind
+    subject: str
+    status: MessageStatus
+    created_by: uuid.UUID | None
+    created_at: datetime
+    send_at: datetime | None
+    tags: list[str]
+    metadata: dict[str, Any]
+
+
+class MessageDetail(MessageSummary):
+    counts: RecipientCounts
+    recipients: list[RecipientOut] | None = None
+
+
+class MessageListQuery(PageQuery):
+    status: MessageStatus | None = None
+    kind: MessageKind | None = None
+    tag: str | None = None
