@@ -25,6 +25,8 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"me
 _EMAIL = re.compile(r"([\w!#$%&'*+?^`{|}~-])[\w.!#$%&'*+?^`{|}~-]*@([\w-]+(?:\.[\w-]+)+)")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _API_KEY = re.compile(r"\bmk_[A-Za-z0-9_-]{6,}")
+# Secrets in a URL's query string, e.g. the request line of GET /verify-email?token=… in an access log.
+_QUERY_SECRET = re.compile(r"([?&][\w-]*(?:token|key|password|secret)[\w-]*=)[^&\s\"']+", re.IGNORECASE)
 _SECRET_PARTS = {"password", "passwd", "secret", "token", "key", "authorization", "cookie", "body", "html", "text"}
 _SAFE_FIELDS = {"request_id", "tenant_id", "message_id", "recipient_id", "job_id", "idempotency_key_id"}
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
@@ -42,6 +44,7 @@ def scrub(text: str) -> str:
     """Mask addresses and redact bearer tokens and API keys inside free text."""
     text = _EMAIL.sub(r"\1***@\2", text)
     text = _JWT.sub("[jwt]", text)
+    text = _QUERY_SECRET.sub(r"\1[redacted]", text)
     return _API_KEY.sub("mk_[redacted]", text)
 
 
