@@ -73,3 +73,31 @@ def test_missing_template_and_template_errors_are_422(app, client):
     token = login(client, "acme", "admin@acme.test")
     missing = client.post("/v1/messages", json={"to": ["a@example.com"], "template": "nope"}, headers=bearer(token))
     assert missing.status_code == 422 and missing.get_json()["errors"][0]["field"] == "template"
+
+
+def test_messages_are_listed_by_tag_status_and_kind(app, client):
+    """?tag= matches a whole tag exactly (no LIKE wildcards leak through), on both databases."""
+    create_tenant(app)
+    token = login(client, "acme", "admin@acme.test")
+
+    def send(tags):
+        body = {"to": ["a@example.com"], "subject": "s", "text": "t", "tags": tags}
+        response = client.post("/v1/messages", json=body, headers=bearer(token))
+        assert response.status_code == 202, response.get_json()
+        return response.get_json()["id"]
+
+    receipt = send(["receipt", "q4"])
+    percent = send(["100%_off"])
+    send(["receipts"])
+
+    def listed(query):
+        return [m["id"] for m in client.get(f"/v1/messages?{query}", headers=bearer(token)).get_json()["items"]]
+
+    assert listed("tag=receipt") == [receipt]
+    assert listed("tag=100%25_off") == [percent]
+    assert listed("tag=100%25") == []
+    assert listed("tag=_") == []
+    assert len(listed("kind=custom&status=queued")) == 3
+    bad = client.post("/v1/messages", json={"to": ["a@example.com"], "subject": "s", "text": "t",
+                                            "tags": ['say "hi"']}, headers=bearer(token))
+    assert bad.status_code == 422 and bad.get_json()["errors"][0]["field"] == "tags[0]"

@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from mailer.models import MessageKind, MessageStatus, RecipientStatus
+from mailer.notifications.schemas import TAG_PATTERN
 from mailer.openapi.common import PageQuery
 from mailer.smtp.results import ErrorCode, Outcome
 
@@ -83,4 +84,4 @@ class MessageDetail(MessageSummary):
 class MessageListQuery(PageQuery):
     status: MessageStatus | None = None
     kind: MessageKind | None = None
-    tag: str | None = None
+    tag: str | None = Field(default=None, pattern=TAG_PATTERN)

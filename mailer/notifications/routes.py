@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.exc import IntegrityError
 
 from mailer.api import paginate, parse_body, parse_query
@@ -40,6 +40,12 @@ def _owned_message(message_id: str) -> Message:
     principal = current_principal()
     extra = () if principal.role == "admin" else (Message.created_by == principal.id,)
     return get_owned(Message, message_id, *extra)
+
+
+def tag_filter(tag: str) -> Any:
+    """Messages carrying the tag: its JSON-quoted form inside the stored list (the same text on both databases)."""
+    escaped = tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return cast(Message.tags, String).like(f'%"{escaped}"%', escape="\\")
 
 
 def _counts(message: Message) -> dict[str, int]:
@@ -79,6 +85,8 @@ def list_messages() -> Any:
         query = query.where(Message.status == status)
     if kind := filters.kind:
         query = query.where(Message.kind == kind)
+    if tag := filters.tag:
+        query = query.where(tag_filter(tag))
     return paginate(query.order_by(Message.created_at.desc(), Message.id), message_summary_json)
 
 

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# Printable ASCII without quote or backslash: what a tag filter can match exactly (see routes.tag_filter).
+TAG_PATTERN = r"^[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}$"
+Tag = Annotated[str, Field(pattern=TAG_PATTERN)]
 
 
 class Strict(BaseModel):
@@ -42,7 +46,7 @@ class MessageRequest(Strict):
     reply_to: AddressIn | None = None
     attachments: list[AttachmentIn] = Field(default_factory=list)
     headers: dict[str, str] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list, max_length=10)
+    tags: list[Tag] = Field(default_factory=list, max_length=10)
     metadata: dict[str, str] = Field(default_factory=dict)
     send_at: datetime | None = None
 
@@ -70,5 +74,5 @@ class BroadcastRequest(Strict):
     template: str | None = Field(default=None, max_length=100)
     data: dict[str, Any] = Field(default_factory=dict)
     audience: AudienceIn = Field(default_factory=AudienceIn)
-    tags: list[str] = Field(default_factory=list, max_length=10)
+    tags: list[Tag] = Field(default_factory=list, max_length=10)
     metadata: dict[str, str] = Field(default_factory=dict)
