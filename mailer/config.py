@@ -133,6 +133,8 @@ class Config:
         return {
             "SQLALCHEMY_DATABASE_URI": self.DATABASE_URL,
             "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+            # A request may carry a whole message with base64 attachments (4/3 of their size) and JSON around it.
+            "MAX_CONTENT_LENGTH": self.MAX_MESSAGE_BYTES * 3 // 2 + 1024 * 1024,
             "RATELIMIT_ENABLED": self.RATELIMIT_ENABLED,
             "RATELIMIT_STORAGE_URI": self.RATELIMIT_STORAGE_URI,
             "TESTING": self.TESTING,

@@ -108,3 +108,24 @@ def test_request_id_is_echoed_when_sane(client):
     assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
     generated = client.get("/healthz", headers={"X-Request-ID": "bad id\twith junk"}).headers["X-Request-ID"]
     assert generated != "bad id\twith junk" and len(generated) == 32
+
+
+def test_oversized_request_and_oversized_message_are_413(app_factory, smtp_server, worker):
+    """A request body past the limit is refused before parsing; a built message past MAX_MESSAGE_BYTES too."""
+    import base64
+
+    app = app_factory(MAX_MESSAGE_BYTES=200_000)
+    client = app.test_client()
+    create_tenant(app)
+    token = login(client, "acme", "admin@acme.test")
+    huge = client.post("/v1/messages", data=b'{"to": "' + b"x" * 2_000_000 + b'"}',
+                       content_type="application/json", headers=bearer(token))
+    assert_problem(huge, 413, "payload_too_large")
+    attachment = base64.b64encode(b"\0" * 180_000).decode()
+    built = client.post("/v1/messages", json={"to": ["a@example.com"], "subject": "s", "text": "x", "attachments": [
+        {"filename": "a.bin", "content_type": "application/octet-stream", "content": attachment}]},
+        headers=bearer(token))
+    assert_problem(built, 413, "payload_too_large")
+    assert _count(app, Message) == 0
+    worker()
+    assert smtp_server.messages == []
