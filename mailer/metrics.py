@@ -10,7 +10,8 @@ Redis down an increment is dropped.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import has_app_context
@@ -43,14 +44,22 @@ def latency_bucket(seconds: float) -> str:
     return "+Inf"
 
 
-def observe_attempt(outcome: str, smtp_code: int | None, seconds: float | None = None) -> None:
-    """Count one recipient's SMTP attempt; ``seconds`` is the SMTP transaction that carried it."""
+def observe_attempts(attempts: Sequence[tuple[str, int | None]], seconds: float | None = None) -> None:
+    """Count recipients' SMTP attempts, each (outcome, smtp_code), in one Redis round trip.
+
+    ``seconds`` is the SMTP transaction that carried them; each attempt is observed with it.
+    """
+    if not attempts:
+        return
+    counts = Counter(f"{outcome}|{reply_class(code)}" for outcome, code in attempts)
+
     def write(pipe: Any) -> None:
-        pipe.hincrby(ATTEMPTS, f"{outcome}|{reply_class(smtp_code)}", 1)
+        for field, count in counts.items():
+            pipe.hincrby(ATTEMPTS, field, count)
         if seconds is not None:
-            pipe.hincrby(LATENCY, latency_bucket(seconds), 1)
-            pipe.hincrbyfloat(LATENCY, "sum", float(seconds))
-            pipe.hincrby(LATENCY, "count", 1)
+            pipe.hincrby(LATENCY, latency_bucket(seconds), len(attempts))
+            pipe.hincrbyfloat(LATENCY, "sum", float(seconds) * len(attempts))
+            pipe.hincrby(LATENCY, "count", len(attempts))
 
     _pipeline(write)
 

@@ -25,7 +25,7 @@ from mailer.extensions import db
 from mailer.mail.leases import Claim, LeaseKeeper, claim_recipients, release_unattempted
 from mailer.mail.recording import Attempt, Deferral, mark_attempt_started, record_attempts, roll_up
 from mailer.models import Message, Recipient
-from mailer.observability import note_attempt
+from mailer.observability import note_attempts
 from mailer.smtp.handler import OutgoingMail, SmtpHandler
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
 from mailer.smtp.settings import Encryption, SmtpServer
@@ -108,8 +108,7 @@ class _Run:
         attempts = [Attempt(r.id, r.tenant_id, r.attempts, result) for r, result in pairs]
         deferrals = record_attempts(attempts, self.claim.token, self.config)
         db.session.commit()
-        for recipient, result in pairs:
-            note_attempt(recipient, result, seconds)
+        note_attempts(pairs, seconds)
         queues = {r.id: r.message.queue for r, _ in pairs}
         for deferral in deferrals:
             self.deferrals[queues[deferral.recipient_id]].append(deferral)
