@@ -3,8 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from sqlalchemy import ColumnElement, cast, exists, func, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from mailer.api import paginate, parse_body, parse_query
@@ -36,14 +35,6 @@ def _visible_messages() -> Any:
     if principal.role != "admin":
         query = query.where(Message.created_by == principal.id)
     return query
-
-
-def _tagged(tag: str) -> ColumnElement[bool]:
-    """Messages whose ``tags`` list holds ``tag`` exactly (a JSON column: containment on each database)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return cast(Message.tags, JSONB).contains([tag])
-    each = func.json_each(Message.tags).table_valued("value")
-    return exists(select(1).select_from(each).where(each.c.value == tag))
 
 
 def _owned_message(message_id: str) -> Message:
@@ -89,8 +80,6 @@ def list_messages() -> Any:
         query = query.where(Message.status == status)
     if kind := filters.kind:
         query = query.where(Message.kind == kind)
-    if (tag := filters.tag) is not None:
-        query = query.where(_tagged(tag))
     return paginate(query.order_by(Message.created_at.desc(), Message.id), message_summary_json)
 
 

@@ -171,21 +171,3 @@ def test_spec_states_success_statuses_and_the_optional_logout_body(client):
     assert audit == {"page", "per_page", "action"}
     assert {p["name"] for p in paths["/v1/messages/{message_id}/recipients"]["get"]["parameters"]} >= {
         "message_id", "status", "page"}
-
-
-def test_messages_are_filtered_by_tag(app, client):
-    """?tag= (API.md §3) keeps the messages carrying exactly that tag, alongside status and kind."""
-    admin = _admin(app, client)
-    for tags in (["receipt", "q4"], ["receipt"], ["news"], []):
-        response = client.post("/v1/messages", headers=admin, json={
-            "to": ["ann@example.com"], "subject": "Hi", "text": "x", "tags": tags})
-        assert response.status_code == 202
-
-    def tagged(query: str) -> list[list[str]]:
-        page = client.get(f"/v1/messages?{query}", headers=admin).get_json()
-        return sorted(sorted(m["tags"]) for m in page["items"])
-
-    assert tagged("tag=receipt") == [["q4", "receipt"], ["receipt"]]
-    assert tagged("tag=q4&kind=custom") == [["q4", "receipt"]]
-    assert tagged("tag=rec") == [] and tagged("tag=%22receipt%22") == []
-    assert len(tagged("")) == 4
