@@ -80,12 +80,6 @@ class MessageDetail(MessageSummary):
     recipients: list[RecipientOut] | None = None
 
 
-class MessageListQuery(PageQuery):
-    status: MessageStatus | None = None
-    kind: MessageKind | None = None
-    tag: str | None = None
-
-
 class RecipientListQuery(PageQuery):
     status: RecipientStatus | None = None
 
@@ -149,3 +143,9 @@ class RenderedOut(Out):
     subject: str
     html: str | None
     text: str | None
+
+
+class MessageListQuery(PageQuery):
+    status: MessageStatus | None = None
+    kind: MessageKind | None = None
+    tag: str | None = None
