@@ -31,6 +31,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     extensions.migrate.init_app(app, extensions.db, directory=os.path.join(ROOT, "migrations"))
     queues.init_redis(app)
     api.init_request_ids(app)
+    api.init_json(app)
     logs.init_request_log(app)
 
     from mailer import models  # noqa: F401 - registers every model

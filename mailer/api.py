@@ -7,6 +7,7 @@ import uuid
 from typing import Any, TypeVar
 
 from flask import Flask, Response, g, request
+from flask.json.provider import DefaultJSONProvider
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import Select, func, select
@@ -16,7 +17,62 @@ from mailer.extensions import db
 
 T = TypeVar("T", bound=BaseModel)
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_PER_PAGE = 100
+MAX_JSON_DEPTH = 64
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """Request bodies are read as interoperable JSON (I-JSON, RFC 7493) or refused as malformed.
+
+    Python's parser is more lenient than JSON, and each leniency reached a database or a mail
+    as a 500: ``NaN``/``Infinity`` and overflowing numbers (``1e999``) are not JSON and
+    PostgreSQL's json type refuses them; ``"\\udc00"`` parses to a lone surrogate, which is not
+    text and cannot be encoded for the database, a hash or a header; and a document nested
+    thousands deep exhausts the recursion of the parser and of everything that walks it.
+    Any of these makes ``get_json`` fail like a syntax error (400 invalid_json; None when silent),
+    so nothing downstream ever sees one.
+    """
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        kwargs.setdefault("parse_constant", _refuse_constant)
+        kwargs.setdefault("parse_float", _finite_float)
+        try:
+            value = super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("the document is nested too deeply") from None
+        _check_values(value)
+        return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def _check_values(document: Any) -> None:
+    """Refuse lone surrogates in strings and keys, and nesting deeper than MAX_JSON_DEPTH (no recursion)."""
+    stack = [(document, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise ValueError("a string holds a lone surrogate, which is not Unicode text")
+        elif isinstance(value, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                raise ValueError(f"the document is nested deeper than {MAX_JSON_DEPTH} levels")
+            items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+
+
+def init_json(app: Flask) -> None:
+    app.json = StrictJSONProvider(app)
 
 
 def init_request_ids(app: Flask) -> None:

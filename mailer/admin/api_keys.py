@@ -3,15 +3,20 @@ from __future__ import annotations
 from typing import Any
 
 from mailer.admin import bp, service
+from mailer.admin.responses import ApiKeyCreated, ApiKeyOut
 from mailer.admin.schemas import ApiKeyCreate
 from mailer.admin.serializers import api_key_json
-from mailer.api import paginate, parse_body
+from mailer.api import paginate, parse_body, parse_query
 from mailer.models import ApiKey
+from mailer.openapi.common import Page, PageQuery
+from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
 from mailer.security.scope import tenant_select
 
 
 @bp.post("/api-keys")
+@documented("Create an API key (role service); its secret is shown once", body=ApiKeyCreate,
+            response=ApiKeyCreated, status=201)
 @require_role("admin")
 def create_api_key() -> Any:
     body = parse_body(ApiKeyCreate)
@@ -21,13 +26,16 @@ def create_api_key() -> Any:
 
 
 @bp.get("/api-keys")
+@documented("The tenant's API keys (no secrets)", query=PageQuery, response=Page[ApiKeyOut])
 @require_role("admin")
 def list_api_keys() -> Any:
+    parse_query(PageQuery)
     query = tenant_select(ApiKey).where(ApiKey.revoked_at.is_(None)).order_by(ApiKey.created_at, ApiKey.id)
     return paginate(query, api_key_json)
 
 
 @bp.delete("/api-keys/<key_id>")
+@documented("Revoke an API key: it stops working at once", status=204)
 @require_role("admin")
 def delete_api_key(key_id: str) -> Any:
     service.revoke_api_key(current_principal(), key_id)

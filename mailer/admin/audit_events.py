@@ -2,20 +2,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
-
 from mailer.admin import bp
+from mailer.admin.responses import AuditEventOut, AuditEventQuery
 from mailer.admin.serializers import audit_event_json
-from mailer.api import paginate
+from mailer.api import paginate, parse_query
 from mailer.models import AuditEvent
+from mailer.openapi.common import Page
+from mailer.openapi.registry import documented
 from mailer.security.principal import require_role
 from mailer.security.scope import tenant_select
 
 
 @bp.get("/audit-events")
+@documented("The tenant's audit trail, newest first", query=AuditEventQuery, response=Page[AuditEventOut])
 @require_role("admin")
 def list_audit_events() -> Any:
+    filters = parse_query(AuditEventQuery)
     query = tenant_select(AuditEvent)
-    if action := request.args.get("action"):
+    if action := filters.action:
         query = query.where(AuditEvent.action == action)
     return paginate(query.order_by(AuditEvent.seq.desc()), audit_event_json)

@@ -3,22 +3,27 @@ from __future__ import annotations
 from typing import Any
 
 from mailer.admin import bp, service
+from mailer.admin.responses import TenantOut, UserListQuery, UserOut
 from mailer.admin.schemas import TenantPatch, UserPatch
 from mailer.admin.serializers import tenant_json, user_json
-from mailer.api import paginate, parse_body
+from mailer.api import paginate, parse_body, parse_query
 from mailer.extensions import db
 from mailer.models import Tenant, User
+from mailer.openapi.common import Page
+from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
 from mailer.security.scope import tenant_select
 
 
 @bp.get("/tenant")
+@documented("The caller's tenant", response=TenantOut)
 @require_role("admin")
 def get_tenant() -> Any:
     return tenant_json(db.session.get(Tenant, current_principal().tenant_id))
 
 
 @bp.patch("/tenant")
+@documented("Change the tenant's name, frontend URL or sender", body=TenantPatch, response=TenantOut)
 @require_role("admin")
 def patch_tenant() -> Any:
     body = parse_body(TenantPatch)
@@ -26,12 +31,20 @@ def patch_tenant() -> Any:
 
 
 @bp.get("/users")
+@documented("The tenant's users", query=UserListQuery, response=Page[UserOut])
 @require_role("admin")
 def list_users() -> Any:
-    return paginate(tenant_select(User).order_by(User.created_at, User.id), user_json)
+    filters = parse_query(UserListQuery)
+    query = tenant_select(User)
+    if filters.role is not None:
+        query = query.where(User.role == filters.role)
+    if filters.is_active is not None:
+        query = query.where(User.is_active.is_(filters.is_active))
+    return paginate(query.order_by(User.created_at, User.id), user_json)
 
 
 @bp.patch("/users/<user_id>")
+@documented("Change a user's role or active flag; ends the user's sessions", body=UserPatch, response=UserOut)
 @require_role("admin")
 def patch_user(user_id: str) -> Any:
     body = parse_body(UserPatch)

@@ -32,3 +32,23 @@ class MeOut(Out):
     role: Literal["user", "admin"]
     email_verified: bool
     tenant: TenantRef
+
+
+class VerificationSentOut(Out):
+    """202 of register and resend-verification: the same whether or not the account exists."""
+
+    status: Literal["verification_sent"]
+
+
+class VerifiedOut(Out):
+    status: Literal["verified"]
+
+
+class ResetRequestedOut(Out):
+    """202 of forgot-password: the same whether or not the account exists."""
+
+    status: Literal["reset_requested"]
+
+
+class PasswordResetOut(Out):
+    status: Literal["password_reset"]

@@ -8,7 +8,14 @@ from flask import request
 
 from mailer.api import parse_body
 from mailer.auth import accounts, bp, service
-from mailer.auth.responses import MeOut, TokenPairOut
+from mailer.auth.responses import (
+    MeOut,
+    PasswordResetOut,
+    ResetRequestedOut,
+    TokenPairOut,
+    VerificationSentOut,
+    VerifiedOut,
+)
 from mailer.auth.schemas import (
     AddressRequest,
     LoginRequest,
@@ -25,6 +32,8 @@ from mailer.security.principal import current_principal, require_role
 
 
 @bp.post("/register")
+@documented("Sign up: a verification mail (or an \"account exists\" notice) is sent", body=RegisterRequest,
+            response=VerificationSentOut, status=202, auth=False)
 def register() -> Any:
     body = parse_body(RegisterRequest)
     accounts.register(body.tenant, body.email, body.password, body.name)
@@ -32,6 +41,8 @@ def register() -> Any:
 
 
 @bp.post("/verify-email")
+@documented("Verify an address with the token from its mail", body=TokenRequest, response=VerifiedOut,
+            auth=False, description="400 `invalid_token` (unknown or used) or `token_expired`.")
 def verify_email() -> Any:
     body = parse_body(TokenRequest)
     accounts.verify_email(body.token)
@@ -39,6 +50,8 @@ def verify_email() -> Any:
 
 
 @bp.post("/resend-verification")
+@documented("Send the verification mail again (uniform answer)", body=AddressRequest,
+            response=VerificationSentOut, status=202, auth=False)
 def resend_verification() -> Any:
     body = parse_body(AddressRequest)
     accounts.resend_verification(body.tenant, body.email)
@@ -46,6 +59,8 @@ def resend_verification() -> Any:
 
 
 @bp.post("/forgot-password")
+@documented("Request a password reset mail (uniform answer)", body=AddressRequest, response=ResetRequestedOut,
+            status=202, auth=False)
 def forgot_password() -> Any:
     body = parse_body(AddressRequest)
     accounts.forgot_password(body.tenant, body.email)
@@ -53,6 +68,9 @@ def forgot_password() -> Any:
 
 
 @bp.post("/reset-password")
+@documented("Set a new password with the token from the reset mail; ends every session",
+            body=ResetPasswordRequest, response=PasswordResetOut, auth=False,
+            description="400 `invalid_token` (unknown or used) or `token_expired`.")
 def reset_password() -> Any:
     body = parse_body(ResetPasswordRequest)
     accounts.reset_password(body.token, body.password)
@@ -68,12 +86,16 @@ def login() -> Any:
 
 
 @bp.post("/refresh")
+@documented("Rotate a refresh token: a new pair of the same session", body=RefreshRequest, response=TokenPairOut,
+            auth=False, errors=(401, 403))
 def refresh() -> Any:
     body = parse_body(RefreshRequest)
     return service.refresh(body.refresh_token).as_json()
 
 
 @bp.post("/logout")
+@documented("End the session: revoke the access token and, if given, the refresh token's family",
+            body=LogoutRequest, body_required=False, status=204, errors=(503,))
 @require_role("user", "admin")
 def logout() -> Any:
     refresh_token = parse_body(LogoutRequest).refresh_token if request.get_data() else None

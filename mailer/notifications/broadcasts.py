@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
 from sqlalchemy import select
 
-from mailer.api import paginate, parse_body
+from mailer.api import paginate, parse_body, parse_query
 from mailer.mail import broadcast, retry
 from mailer.models import Recipient
 from mailer.notifications import bp
+from mailer.notifications.responses import BroadcastAccepted, RecipientListQuery, RecipientOut, RetryAccepted
 from mailer.notifications.routes import SENDERS, _owned_message
 from mailer.notifications.schemas import BroadcastRequest
 from mailer.notifications.serializers import recipient_json
+from mailer.openapi.common import Page
+from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
 
 
 @bp.post("/broadcasts")
+@documented("Send one mail to every active user matching the audience", body=BroadcastRequest,
+            response=BroadcastAccepted, status=202)
 @require_role("admin")
 def create_broadcast() -> Any:
     body = parse_body(BroadcastRequest)
@@ -26,17 +30,20 @@ def create_broadcast() -> Any:
 
 
 @bp.get("/messages/<message_id>/recipients")
+@documented("A message's recipients, paged", query=RecipientListQuery, response=Page[RecipientOut])
 @require_role(*SENDERS)
 def list_recipients(message_id: str) -> Any:
+    filters = parse_query(RecipientListQuery)
     message = _owned_message(message_id)
     # Scoped by the message (already the caller's) and again by tenant, so no id can leak across.
     query = select(Recipient).where(Recipient.message_id == message.id, Recipient.tenant_id == message.tenant_id)
-    if status := request.args.get("status"):
+    if status := filters.status:
         query = query.where(Recipient.status == status)
     return paginate(query.order_by(Recipient.position, Recipient.id), recipient_json)
 
 
 @bp.post("/messages/<message_id>/retry")
+@documented("Queue a message's failed recipients again", response=RetryAccepted, status=202)
 @require_role("admin")
 def retry_message(message_id: str) -> Any:
     message = _owned_message(message_id)

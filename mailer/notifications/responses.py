@@ -81,6 +81,71 @@ class MessageDetail(MessageSummary):
     recipients: list[RecipientOut] | None = None
 
 
+class RecipientListQuery(PageQuery):
+    status: RecipientStatus | None = None
+
+
+class BroadcastAccepted(Out):
+    id: uuid.UUID
+    status: Literal["queued"]
+    recipient_count: int
+
+
+class RetryAccepted(Out):
+    """202 of POST /v1/messages/{id}/retry: how many failed recipients were queued again."""
+
+    id: uuid.UUID
+    status: MessageStatus
+    requeued: int
+
+
+class MessageStatusCounts(Out):
+    scheduled: int
+    queued: int
+    sending: int
+    sent: int
+    partially_failed: int
+    failed: int
+    total: int
+
+
+class StatsWindow(RecipientCounts):
+    """Recipients created since ``since`` by their current status, and their messages by status."""
+
+    since: datetime
+    total: int
+    messages: MessageStatusCounts
+
+
+class StatsOut(Out):
+    generated_at: datetime
+    last_24h: StatsWindow
+    last_30d: StatsWindow
+
+
+class TemplateListQuery(PageQuery):
+    source: Literal["tenant", "builtin"] | None = None
+
+
+class TemplateOut(Out):
+    """A tenant template (``source`` "tenant") or the built-in one it would override ("builtin", no dates)."""
+
+    name: str
+    subject: str
+    html: str | None
+    text: str | None
+    description: str
+    source: Literal["tenant", "builtin"]
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class RenderedOut(Out):
+    subject: str
+    html: str | None
+    text: str | None
+
+
 class MessageListQuery(PageQuery):
     status: MessageStatus | None = None
     kind: MessageKind | None = None

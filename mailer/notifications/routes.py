@@ -16,6 +16,7 @@ from mailer.notifications.responses import (
     MessageListQuery,
     MessageSummary,
     RecipientDetail,
+    StatsOut,
 )
 from mailer.notifications.schemas import MessageRequest
 from mailer.notifications.serializers import accepted_json, message_json, message_summary_json, recipient_json
@@ -118,6 +119,8 @@ def get_recipient(message_id: str, recipient_id: str) -> Any:
 
 
 @bp.get("/stats")
+@documented("Delivery counts by status for the last 24 hours and 30 days", response=StatsOut,
+            description="Admins and API keys see the tenant's; users see what they sent.")
 @require_role(*SENDERS)
 def get_stats() -> Any:
     from mailer.notifications.stats import tenant_stats

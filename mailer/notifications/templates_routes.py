@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
-
-from mailer.api import iso, page_args, parse_body
+from mailer.api import iso, parse_body, parse_query
 from mailer.notifications import bp
 from mailer.notifications import template_service as templates
+from mailer.notifications.responses import RenderedOut, TemplateListQuery, TemplateOut
 from mailer.notifications.schemas import PreviewIn, TemplateIn
+from mailer.openapi.common import Page
+from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
 
 
@@ -27,23 +28,28 @@ def template_json(view: templates.TemplateView) -> dict[str, Any]:
 
 
 @bp.get("/templates")
+@documented("The tenant's templates and the built-in ones", query=TemplateListQuery, response=Page[TemplateOut])
 @require_role("admin")
 def list_templates() -> Any:
-    page, per_page = page_args()
+    filters = parse_query(TemplateListQuery)
+    page, per_page = filters.page, filters.per_page
     views = templates.list_templates(current_principal())
-    if source := request.args.get("source"):
+    if source := filters.source:
         views = [v for v in views if v.origin == source]
     chunk = views[(page - 1) * per_page: page * per_page]
     return {"items": [template_json(v) for v in chunk], "page": page, "per_page": per_page, "total": len(views)}
 
 
 @bp.get("/templates/<name>")
+@documented("A template: the tenant's, else the built-in one", response=TemplateOut)
 @require_role("admin")
 def get_template(name: str) -> Any:
     return template_json(templates.get_template(current_principal(), name))
 
 
 @bp.put("/templates/<name>")
+@documented("Create (201) or replace (200) a tenant template", body=TemplateIn, response=TemplateOut,
+            responses={201: TemplateOut})
 @require_role("admin")
 def put_template(name: str) -> Any:
     body = parse_body(TemplateIn)
@@ -52,6 +58,7 @@ def put_template(name: str) -> Any:
 
 
 @bp.delete("/templates/<name>")
+@documented("Delete a tenant template (the built-in one, if any, applies again)", status=204)
 @require_role("admin")
 def delete_template(name: str) -> Any:
     templates.delete_template(current_principal(), name)
@@ -59,6 +66,7 @@ def delete_template(name: str) -> Any:
 
 
 @bp.post("/templates/<name>/preview")
+@documented("Render a template with the given data", body=PreviewIn, response=RenderedOut)
 @require_role("admin")
 def preview_template(name: str) -> Any:
     body = parse_body(PreviewIn)

@@ -10,6 +10,7 @@ class FieldError(BaseModel):
 
     field: str = Field(description="Path of the offending field, e.g. `to[2].email`.")
     message: str
+    line: int | None = Field(default=None, description="`template_error` only: the line of the template part.")
 
 
 class Problem(BaseModel):

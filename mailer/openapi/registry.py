@@ -34,6 +34,7 @@ class Operation:
 
     summary: str
     body: type[BaseModel] | None = None
+    body_required: bool = True
     response: type[BaseModel] | None = None
     status: int = 200
     errors: tuple[int, ...] = ()
@@ -50,6 +51,7 @@ def documented(
     summary: str,
     *,
     body: type[BaseModel] | None = None,
+    body_required: bool = True,
     response: type[BaseModel] | None = None,
     status: int = 200,
     errors: Iterable[int] = (),
@@ -66,11 +68,12 @@ def documented(
     (for a view that serves several), otherwise it covers every method of the route.
 
     ``responses`` adds statuses answered with a body other than problem+json (e.g. /readyz's 503).
+    ``body_required=False`` documents a body the route also accepts being absent (an empty request).
     """
     operation = Operation(
-        summary=summary, body=body, response=response, status=status, errors=tuple(errors), auth=auth,
-        query=query, headers=dict(headers or {}), tags=tuple(tags), description=description,
-        content_type=content_type, responses=dict(responses or {}),
+        summary=summary, body=body, body_required=body_required, response=response, status=status,
+        errors=tuple(errors), auth=auth, query=query, headers=dict(headers or {}), tags=tuple(tags),
+        description=description, content_type=content_type, responses=dict(responses or {}),
     )
 
     def decorator(view: F) -> F:

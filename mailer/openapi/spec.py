@@ -121,7 +121,7 @@ def _operation(
         body["description"] = op.description
     if op.body is not None:
         body["requestBody"] = {
-            "required": True,
+            "required": op.body_required,
             "content": {"application/json": {"schema": refs[(op.body, "validation")]}},
         }
     if not body["parameters"]:

@@ -27,9 +27,12 @@ def test_every_v1_route_is_documented(app):
 
 
 def test_an_undocumented_route_is_reported(app):
-    """The check above can fail: a bare new route is named."""
+    """The check above can fail: a bare new route is named (whatever else is undocumented at the time)."""
+    before = undocumented_api_routes(app)
     app.add_url_rule("/v1/things/<thing_id>", "things", lambda thing_id: {}, methods=["GET", "DELETE"])
-    assert undocumented_api_routes(app) == ["DELETE /v1/things/<thing_id>", "GET /v1/things/<thing_id>"]
+    after = undocumented_api_routes(app)
+    assert sorted(set(after) - set(before)) == ["DELETE /v1/things/<thing_id>", "GET /v1/things/<thing_id>"]
+    assert set(before) <= set(after)
 
 
 def test_spec_describes_routes_models_errors_and_security(client):
