@@ -4,7 +4,7 @@ forgot-password and register, for known and unknown addresses.
     .venv/bin/python bench/enumeration.py [--requests 300]
 
 Builds its own app on a temporary SQLite database; uses the Redis database named by
-BENCH_REDIS_URL (default redis://127.0.0.1:6379/15), flushed before and after. Requests go
+BENCH_REDIS_URL (default redis://127.0.0.1:6379/12), flushed before and after. Requests go
 through the Flask test client, interleaved in random order so that drift hits all four alike.
 The last line printed is one JSON object: forgot_known_ms, forgot_unknown_ms, register_new_ms,
 register_existing_ms. A benchmark, not a test: it reports, it does not assert.
@@ -29,7 +29,7 @@ from redis import Redis
 
 from mailer import create_app
 
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 PASSWORD = "a long enough passw0rd"
 KNOWN = "known@example.com"
 

@@ -23,6 +23,15 @@ from rq.serializers import JSONSerializer
 log = logging.getLogger(__name__)
 
 
+def _log_through_the_app() -> None:
+    """RQ's CLI gave its loggers their own stdout handlers before our app configured logging;
+    drop them so every line goes once, through the app's (JSON, scrubbed) root handler."""
+    if not logging.getLogger().handlers:
+        return
+    for name in ("rq.worker", "rq.job", "rq.scheduler"):
+        logging.getLogger(name).handlers.clear()
+
+
 class _AppWorkerMixin:
     _is_horse: bool
     connection: Any
@@ -33,6 +42,7 @@ class _AppWorkerMixin:
             from mailer import create_app
 
             app = create_app()
+        _log_through_the_app()
         self.app = app
         self._sweep_interval = int(app.config["MAILER"].SWEEP_INTERVAL_SECONDS)
         self._sweep_checked = 0.0
