@@ -197,7 +197,7 @@ def test_trickling_server_cannot_hold_past_deadline(handler, make_server, make_m
         started = time.monotonic()
         [result] = handler.send(server, make_mail("a@example.com"))
         elapsed = time.monotonic() - started
-    assert 0.9 < elapsed < 2.0
+    assert 0.9 < elapsed < 5.0  # the 1 s deadline, with room for a loaded machine
     assert result.outcome is (Outcome.DEFERRED if trickle_greeting else Outcome.AMBIGUOUS)
     assert "deadline" in result.response
 
