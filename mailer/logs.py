@@ -14,8 +14,11 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, Any
 
 from flask import Flask, Response, g, has_request_context, request
 
@@ -48,6 +51,27 @@ def scrub(text: str) -> str:
     return _API_KEY.sub("mk_[redacted]", text)
 
 
+# The running job's context, set once per job by the worker (mailer.worker) so that log lines
+# need not fetch the job from Redis each time.
+_job_context: ContextVar[dict[str, str] | None] = ContextVar("mailer_job_context", default=None)
+
+
+def job_context(job: Any) -> dict[str, str]:
+    context = {k: str(v) for k, v in (job.meta or {}).items() if k in ("request_id", "tenant_id")}
+    context["job_id"] = job.id
+    return context
+
+
+@contextmanager
+def running_job(job: Any) -> Iterator[None]:
+    """Log lines inside carry the job's request_id, tenant_id and job_id."""
+    token = _job_context.set(job_context(job))
+    try:
+        yield
+    finally:
+        _job_context.reset(token)
+
+
 def current_context() -> dict[str, str]:
     """request_id/tenant_id of the HTTP request or RQ job running now (empty outside both)."""
     context: dict[str, str] = {}
@@ -58,13 +82,13 @@ def current_context() -> dict[str, str]:
         if principal is not None:
             context["tenant_id"] = str(principal.tenant_id)
         return context
+    known = _job_context.get()
+    if known is not None:
+        return dict(known)
     from rq import get_current_job
 
-    job = get_current_job()
-    if job is not None:
-        context.update({k: str(v) for k, v in (job.meta or {}).items() if k in ("request_id", "tenant_id")})
-        context["job_id"] = job.id
-    return context
+    job = get_current_job()  # a worker that is not ours: ask Redis
+    return job_context(job) if job is not None else context
 
 
 class ContextFilter(logging.Filter):

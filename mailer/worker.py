@@ -63,7 +63,9 @@ class _AppWorkerMixin:
         return max(1, min(super().dequeue_timeout, self._sweep_interval))  # type: ignore[misc]
 
     def perform_job(self, job: Any, queue: Any) -> bool:
-        with self.app.app_context():
+        from mailer.logs import running_job
+
+        with self.app.app_context(), running_job(job):
             return super().perform_job(job, queue)  # type: ignore[misc]
 
     def heartbeat(self, *args: Any, **kwargs: Any) -> Any:
