@@ -74,6 +74,13 @@ def _check_values(document: Any) -> None:
 def init_json(app: Flask) -> None:
     app.json = StrictJSONProvider(app)
 
+    @app.after_request
+    def _no_content_type_without_content(response: Response) -> Response:
+        # A 204 has no body, so no media type (Flask would label the empty string text/html).
+        if response.status_code == 204:
+            response.headers.pop("Content-Type", None)
+        return response
+
 
 def init_request_ids(app: Flask) -> None:
     @app.before_request

@@ -127,4 +127,7 @@ def set_quota_headers(headers: dict[str, str]) -> None:
 def _restore_quota_headers(response: Response) -> Response:
     for name, value in (g.get("quota_headers") or {}).items():
         response.headers[name] = value
+    # flask-limiter adds Retry-After to every limited route's answer; it means "wait" only on a 429/503.
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
     return response

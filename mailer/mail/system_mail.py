@@ -34,6 +34,22 @@ def mail_context(tenant: Tenant, user: User, **extra: Any) -> dict[str, Any]:
             "user": {"email": user.email, "name": user.name}, **extra}
 
 
+def preview_context(config: Config, tenant: Tenant, name: str, user: dict[str, str]) -> dict[str, Any]:
+    """What the auth mail template `name` is given when sent, with a placeholder token; {} for other names."""
+    reset = {"reset_url": action_url(tenant, config, "reset-password", "preview"),
+             "expires_in_minutes": config.RESET_TOKEN_SECONDS // 60}
+    extras: dict[str, dict[str, Any]] = {
+        MessageKind.VERIFICATION.value: {"verification_url": action_url(tenant, config, "verify-email", "preview"),
+                                         "expires_in_hours": config.VERIFICATION_TOKEN_SECONDS // 3600},
+        MessageKind.PASSWORD_RESET.value: reset,
+        MessageKind.ACCOUNT_EXISTS.value: reset,
+        MessageKind.PASSWORD_CHANGED.value: {},
+    }
+    if name not in extras:
+        return {}
+    return {"user": user, **extras[name]}
+
+
 def _render(tenant: Tenant, name: str, context: dict[str, Any]) -> Rendered:
     try:
         return render(find_template(tenant.id, name), context)

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flask import current_app
 from jinja2 import Environment, TemplateSyntaxError, nodes
 from sqlalchemy import select
 
 from mailer.audit import record_audit
 from mailer.errors import NotFoundError, TemplateError
 from mailer.extensions import db
+from mailer.mail.system_mail import preview_context
 from mailer.mail.templates import (
     Rendered,
     TemplateNotFoundError,
@@ -166,7 +168,10 @@ def preview_template(principal: Principal, name: str, data: dict[str, Any]) -> R
     check_template(source)
     user = db.session.get(User, principal.id) if principal.kind == "user" else None
     sample = {"email": user.email, "name": user.name} if user else {"email": "recipient@example.com", "name": ""}
-    context = {"recipient": sample, **data, "data": data, "tenant": {"name": tenant.name, "slug": tenant.slug}}
+    # Auth mail templates see what they are sent with (user, links, lifetimes); the caller's data wins.
+    system = preview_context(current_app.config["MAILER"], tenant, name, sample)
+    context = {"recipient": sample, **system, **data, "data": data,
+               "tenant": {"name": tenant.name, "slug": tenant.slug}}
     try:
         return render(source, context)
     except TemplateRenderError as exc:
