@@ -20,7 +20,12 @@ from mailer.notifications.serializers import accepted_json
 from mailer.quota import reserve_recipients
 from mailer.security.principal import Principal
 from mailer.smtp.mime import Address, Attachment
-from mailer.smtp.validation import check_custom_headers, check_recipient_count, decode_attachment
+from mailer.smtp.validation import (
+    check_custom_headers,
+    check_filename,
+    check_recipient_count,
+    decode_attachment,
+)
 
 MAX_SCHEDULE_AHEAD = timedelta(days=7)
 
@@ -86,7 +91,8 @@ def create_message(principal: Principal, body: MessageRequest, keyed: KeyedReque
         reply_to = _addresses([body.reply_to], "reply_to")[0] if body.reply_to else None
         headers = check_custom_headers(body.headers)
         attachments = [
-            Attachment(a.filename, a.content_type, decode_attachment(a.content, field=f"attachments[{i}].content"))
+            Attachment(check_filename(a.filename, field=f"attachments[{i}].filename"), a.content_type,
+                       decode_attachment(a.content, field=f"attachments[{i}].content"))
             for i, a in enumerate(body.attachments)
         ]
     send_at = _check_send_at(body.send_at)

@@ -113,6 +113,16 @@ def test_any_validation_failure_stores_nothing_and_queues_nothing(client, acme, 
     assert all(get_queue(name, redis).count == 0 for name in QUEUE_NAMES)
 
 
+@pytest.mark.parametrize("filename", ["a\r\n.pdf", "a\nContent-Type: text/html", "../etc/passwd", " "])
+def test_an_attachment_filename_is_one_plain_header_value(client, acme, filename):
+    pdf = base64.b64encode(b"%PDF").decode()
+    response = message(client, acme.admin,
+                       attachments=[{"filename": filename, "content_type": "application/pdf", "content": pdf}])
+    assert response.status_code == 422, response.get_json()
+    assert response.get_json()["errors"][0]["field"] == "attachments[0].filename"
+    assert client.get("/v1/messages", headers=acme.admin).get_json()["total"] == 0
+
+
 def test_idempotency_key_replays_the_first_answer_and_conflicts_on_a_new_body(client, acme):
     headers = {**acme.admin, "Idempotency-Key": "order-42"}
     first = message(client, headers)
