@@ -74,6 +74,13 @@ def _check_values(document: Any) -> None:
 def init_json(app: Flask) -> None:
     app.json = StrictJSONProvider(app)
 
+    @app.before_request
+    def _api_bodies_are_json() -> None:
+        # Also on routes that read no body (retry, logout): a form or text body is a client error, not ignored.
+        if (request.path.startswith("/v1/") and request.method in ("POST", "PUT", "PATCH")
+                and request.content_length and not request.is_json):
+            raise UnsupportedMediaTypeError()
+
     @app.after_request
     def _no_content_type_without_content(response: Response) -> Response:
         # A 204 has no body, so no media type (Flask would label the empty string text/html).

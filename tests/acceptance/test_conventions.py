@@ -30,6 +30,14 @@ def test_a_body_that_is_not_application_json_is_415(client, acme, method, path):
     assert response.get_json()["code"] == "unsupported_media_type"
 
 
+def test_a_non_json_body_is_415_even_where_the_route_reads_no_body(client, acme):
+    sent = message(client, acme.admin).get_json()["id"]
+    retried = client.post(f"/v1/messages/{sent}/retry", data="all=1", content_type="application/x-www-form-urlencoded",
+                          headers=acme.admin)
+    assert retried.status_code == 415 and retried.get_json()["code"] == "unsupported_media_type"
+    assert client.post(f"/v1/messages/{sent}/retry", headers=acme.admin).status_code == 202  # no body: fine
+
+
 @pytest.mark.parametrize(("method", "path", "body"), [
     ("patch", "/v1/tenant", {"name": "A", "id": str(uuid.uuid4())}),
     ("patch", "/v1/tenant", {"slug": "other"}),
