@@ -268,3 +268,14 @@ def test_an_auth_mail_override_previews_with_every_documented_variable(client, a
                                                      "{{ expires_in_minutes }}"}, headers=acme.admin)
     reset = client.post("/v1/templates/password_reset/preview", json={"data": {}}, headers=acme.admin).get_json()
     assert reset["text"].endswith(" 60") and "/reset-password?token=" in reset["text"]
+
+
+def test_auth_mail_is_listed_to_admins_by_kind(client, acme, worker):
+    client.post("/v1/auth/register", json={"tenant": "acme", "email": "new@example.com", "password": "long enough"})
+    client.post("/v1/auth/register", json={"tenant": "acme", "email": acme.user_email, "password": "long enough"})
+    client.post("/v1/auth/forgot-password", json={"tenant": "acme", "email": acme.user_email})
+    worker()
+    for kind in ("verification", "account_exists", "password_reset"):
+        items = client.get(f"/v1/messages?kind={kind}", headers=acme.admin).get_json()["items"]
+        assert [m["kind"] for m in items] == [kind]
+    assert client.get("/v1/messages", headers=acme.user).get_json()["total"] == 0

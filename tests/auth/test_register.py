@@ -117,7 +117,7 @@ def test_existing_account_gets_account_exists_notice_with_working_reset_link(app
     assert response.status_code == 202 and response.get_json() == {"status": "verification_sent"}
     worker()
     notice = mails_to(smtp_server, "ann@example.com")[-1]
-    assert notice["Subject"] == "You already have a Acme account"
+    assert notice["Subject"] == "You already have an account with Acme"
     token = token_in(notice, "/reset-password")
     assert link_in(notice, "/reset-password").startswith("https://app.acme.test/reset-password?token=")
 
