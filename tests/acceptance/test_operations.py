@@ -1,0 +1,65 @@
+"""API.md §6: the operator commands, run as an operator runs them (the real `flask` executable)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import JWT_TEST_KEY, TEST_REDIS_URL
+
+ROOT = Path(__file__).resolve().parents[2]
+FLASK = str(Path(sys.executable).with_name("flask"))
+
+
+def _flask(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([FLASK, "--app", "wsgi", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+@pytest.mark.parametrize("mode", [{"FLASK_DEBUG": "1"}, {"JWT_SECRET_KEY": JWT_TEST_KEY}], ids=["debug", "prod"])
+def test_tenants_create_prints_exactly_one_json_object_on_stdout(tmp_path, mode):
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"FLASK_DEBUG", "JWT_SECRET_KEY", "LOG_FORMAT", "DATABASE_URL", "FLASK_APP"}}
+    env.update(mode, DATABASE_URL=f"sqlite:///{tmp_path / 'mailer.db'}", REDIS_URL=TEST_REDIS_URL,
+               DEVMAIL_DIR=str(tmp_path / "devmail"))
+    upgraded = _flask(env, "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+
+    created = _flask(env, "tenants", "create", "acme", "--name", "Acme", "--admin-email", "admin@acme.test",
+                     "--admin-password", "correct horse battery", "--frontend-url", "https://app.acme.test",
+                     "--mail-from", "news@acme.test")
+    assert created.returncode == 0, created.stderr
+    [line] = created.stdout.splitlines()
+    ids = json.loads(line)
+    assert set(ids) == {"tenant_id", "admin_id"}
+
+    listed = _flask(env, "tenants", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert ids["tenant_id"] in listed.stdout and "acme" in listed.stdout
+
+    swept = _flask(env, "sweep")
+    assert swept.returncode == 0, swept.stderr
+
+
+def test_healthz_readyz_and_openapi(client):
+    health = client.get("/healthz")
+    assert (health.status_code, health.get_json()) == (200, {"status": "ok"})
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.get_json()["checks"] == {"database": "ok", "redis": "ok"}
+    spec = client.get("/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.1")
+    for path in ("/healthz", "/readyz", "/v1/messages", "/v1/messages/{message_id}/recipients/{recipient_id}",
+                 "/v1/broadcasts", "/v1/stats", "/v1/templates/{name}/preview"):
+        assert path in spec["paths"], path
+
+
+def test_readyz_is_503_when_the_database_is_down(app_factory, tmp_path):
+    client = app_factory(DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none").test_client()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {"database": "unavailable", "redis": "ok"}
