@@ -173,3 +173,41 @@ def test_default_backoff_is_the_contracts_schedule_with_jitter():
     for attempts, base in enumerate(config.SMTP_RETRY_DELAYS, start=1):
         assert base <= retry_delay(config, attempts, None) <= base * 1.1
     assert retry_delay(config, 3, 90.0) == 90.0
+
+
+def test_redis_down_broadcast_and_retry_still_succeed_and_a_sweep_delivers(app_factory, sink, redis):
+    """If Redis is down the request still succeeds and a sweeper enqueues the work once Redis is back."""
+    from tests.delivery.conftest import FAST, statuses
+    from tests.helpers import create_tenant
+
+    sink.handler.rcpt_replies["admin@acme.test"] = "550 5.1.1 no such user"
+    down = app_factory(**FAST, SMTP_PORT=sink.port, REDIS_URL="redis://127.0.0.1:1/0")
+    create_tenant(down)
+    client = down.test_client()
+    token = login(client, "acme", "admin@acme.test")
+    broadcast = client.post("/v1/broadcasts", headers=bearer(token), json={"subject": "s", "text": "t"})
+    assert broadcast.status_code == 202, broadcast.get_json()
+
+    up = app_factory(**FAST, SMTP_PORT=sink.port)
+    assert up.test_cli_runner().invoke(args=["sweep"]).exit_code == 0
+    drain(up, redis)
+    assert statuses(up) == {"failed": 1}
+
+    del sink.handler.rcpt_replies["admin@acme.test"]
+    retried = client.post(f"/v1/messages/{broadcast.get_json()['id']}/retry", headers=bearer(token))
+    assert retried.status_code in (200, 202), retried.get_json()
+    assert up.test_cli_runner().invoke(args=["sweep"]).exit_code == 0
+    drain(up, redis)
+    assert statuses(up) == {"sent": 1}
+
+
+def test_after_452_too_many_recipients_the_rest_go_in_a_new_transaction(fast_app, redis, sink):
+    """452 to the third RCPT: the first two go in one transaction, the rest in another; each once."""
+    sink.handler.rcpt_script["c@example.com"] = ["452 4.5.3 too many recipients", "250 OK"]
+    to = ["a@example.com", "b@example.com", "c@example.com", "d@example.com"]
+    client, token, message_id = _send(fast_app, to=to)
+    drain(fast_app, redis)
+    body = _message(client, token, message_id)
+    assert body["status"] == "sent", body
+    assert [sorted(m.rcpt_tos) for m in sink.messages] == [to[:2], to[2:]]
+    assert all(r["attempts"] == 1 for r in body["recipients"])

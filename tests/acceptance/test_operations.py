@@ -63,3 +63,37 @@ def test_readyz_is_503_when_the_database_is_down(app_factory, tmp_path):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"] == {"database": "unavailable", "redis": "ok"}
+
+
+def test_dev_smtp_keeps_what_it_receives(tmp_path):
+    """`flask --app wsgi dev-smtp --port N`: a local sink keeping each mail as a file (instance/devmail/ by default)."""
+    import smtplib
+    import socket
+    import time
+
+    from mailer.config import Config
+    from tests.conftest import free_port
+
+    assert Config(TESTING=True).finalize(str(tmp_path)).DEVMAIL_DIR == str(tmp_path / "devmail")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"JWT_SECRET_KEY", "DATABASE_URL", "FLASK_APP"}}
+    env.update(FLASK_DEBUG="1", DATABASE_URL=f"sqlite:///{tmp_path / 'mailer.db'}", REDIS_URL=TEST_REDIS_URL,
+               DEVMAIL_DIR=str(tmp_path / "devmail"))
+    proc = subprocess.Popen([FLASK, "--app", "wsgi", "dev-smtp", "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "dev-smtp did not start"
+                time.sleep(0.1)
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+            smtp.sendmail("a@example.com", ["b@example.com"], b"Subject: hello\r\n\r\nbody\r\n")
+        [kept] = list((tmp_path / "devmail").glob("*.eml"))
+        assert b"Subject: hello" in kept.read_bytes()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
