@@ -74,7 +74,7 @@ def test_dev_smtp_keeps_what_it_receives(tmp_path):
     from mailer.config import Config
     from tests.conftest import free_port
 
-    assert Config(TESTING=True).finalize(str(tmp_path)).DEVMAIL_DIR == str(tmp_path / "devmail")
+    assert Path(Config(TESTING=True).finalize(str(tmp_path)).DEVMAIL_DIR) == tmp_path / "devmail"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"JWT_SECRET_KEY", "DATABASE_URL", "FLASK_APP"}}
     env.update(FLASK_DEBUG="1", DATABASE_URL=f"sqlite:///{tmp_path / 'mailer.db'}", REDIS_URL=TEST_REDIS_URL,
@@ -97,3 +97,11 @@ def test_dev_smtp_keeps_what_it_receives(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_openapi_documents_the_rate_limit_headers_of_a_429(client):
+    """§1/§5: 429 rate_limited | quota_exceeded comes with Retry-After and X-RateLimit-* headers."""
+    spec = client.get("/openapi.json").get_json()
+    for path, method in (("/v1/messages", "post"), ("/v1/broadcasts", "post"), ("/v1/auth/login", "post")):
+        headers = spec["paths"][path][method]["responses"]["429"]["headers"]
+        assert {"Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} <= set(headers)
