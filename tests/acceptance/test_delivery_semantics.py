@@ -211,3 +211,16 @@ def test_after_452_too_many_recipients_the_rest_go_in_a_new_transaction(fast_app
     assert body["status"] == "sent", body
     assert [sorted(m.rcpt_tos) for m in sink.messages] == [to[:2], to[2:]]
     assert all(r["attempts"] == 1 for r in body["recipients"])
+
+
+def test_a_relay_that_requires_auth_defers_everyone_and_fails_no_one(fast_app, redis, sink):
+    """530 "authentication required" at MAIL is the server's fault as a whole (like AUTH 535): defer, never fail."""
+    async def require_auth(server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        return "530 5.7.0 Authentication required"
+
+    sink.handler.handle_MAIL = require_auth  # type: ignore[attr-defined]
+    client, token, message_id = _send(fast_app, to=["a@example.com", "b@example.com"])
+    drain(fast_app, redis)
+    body = _message(client, token, message_id)
+    assert body["counts"]["failed"] == 0 and body["counts"]["deferred"] == 2
+    assert {(r["status"], r["error_code"], r["smtp_code"]) for r in body["recipients"]} == {("deferred", None, 530)}
