@@ -224,3 +224,29 @@ def test_a_relay_that_requires_auth_defers_everyone_and_fails_no_one(fast_app, r
     body = _message(client, token, message_id)
     assert body["counts"]["failed"] == 0 and body["counts"]["deferred"] == 2
     assert {(r["status"], r["error_code"], r["smtp_code"]) for r in body["recipients"]} == {("deferred", None, 530)}
+
+
+@pytest.mark.parametrize("encryption", ["starttls", "ssl"])
+def test_smtp_encryption_setting_is_honoured_without_plaintext_fallback(app_factory, redis, sink, encryption):
+    """SMTP_ENCRYPTION=starttls|ssl against a plaintext-only server: every recipient deferred, nothing sent."""
+    from tests.delivery.conftest import FAST
+    from tests.helpers import create_tenant
+
+    app = app_factory(**FAST, SMTP_PORT=sink.port, SMTP_ENCRYPTION=encryption)
+    create_tenant(app)
+    client, token, message_id = _send(app, to=["a@example.com"])
+    drain(app, redis, ("default",))
+    [recipient] = _message(client, token, message_id)["recipients"]
+    assert (recipient["status"], recipient["error_code"]) == ("deferred", None)
+    assert sink.messages == []
+
+
+def test_queues_critical_for_account_mail_default_for_messages_bulk_for_broadcasts(fast_app, redis):
+    from mailer.queues import QUEUE_NAMES, get_queue
+
+    assert QUEUE_NAMES == ("critical", "default", "bulk")
+    client, token, _ = _send(fast_app, to=["a@example.com"])
+    assert client.post("/v1/broadcasts", headers=bearer(token), json={"subject": "s", "text": "t"}).status_code == 202
+    client.post("/v1/auth/forgot-password", json={"tenant": "acme", "email": "admin@acme.test"})
+    counts = {name: get_queue(name, redis).count for name in QUEUE_NAMES}
+    assert counts == {"critical": 1, "default": 1, "bulk": 1}
