@@ -105,3 +105,19 @@ def test_openapi_documents_the_rate_limit_headers_of_a_429(client):
     for path, method in (("/v1/messages", "post"), ("/v1/broadcasts", "post"), ("/v1/auth/login", "post")):
         headers = spec["paths"][path][method]["responses"]["429"]["headers"]
         assert {"Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} <= set(headers)
+
+
+def test_retry_after_only_on_a_429(app_factory):
+    """§5: over a limit → 429 with Retry-After; an answer within the limit carries X-RateLimit-*, not Retry-After."""
+    from tests.helpers import create_tenant
+
+    app = app_factory(RATELIMIT_LOGIN_IP="1/minute")
+    create_tenant(app)
+    client = app.test_client()
+    body = {"tenant": "acme", "email": "admin@acme.test", "password": "wrong password!"}
+    first = client.post("/v1/auth/login", json=body)
+    assert first.status_code == 401 and "Retry-After" not in first.headers
+    assert first.headers["X-RateLimit-Limit"] == "1" and first.headers["X-RateLimit-Remaining"] == "0"
+    second = client.post("/v1/auth/login", json=body)
+    assert second.status_code == 429 and second.get_json()["code"] == "rate_limited"
+    assert int(second.headers["Retry-After"]) > 0
