@@ -58,7 +58,8 @@ def test_healthz_readyz_and_openapi(client):
         assert path in spec["paths"], path
 
 
-def test_readyz_is_503_when_the_database_is_down(app_factory, tmp_path):
+def test_readyz_is_503_when_the_database_is_down(app, app_factory):
+    # `app` is built first: the fixture's PostgreSQL clean-up runs through the first app built.
     client = app_factory(DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none").test_client()
     response = client.get("/readyz")
     assert response.status_code == 503
