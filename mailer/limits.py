@@ -127,7 +127,8 @@ def set_quota_headers(headers: dict[str, str]) -> None:
 def _restore_quota_headers(response: Response) -> Response:
     for name, value in (g.get("quota_headers") or {}).items():
         response.headers[name] = value
-    # flask-limiter adds Retry-After to every limited route's answer; it means "wait" only on a 429/503.
+    # flask-limiter puts Retry-After on every answer of a limited route; it means "wait" only on a 429
+    # (or 503). On a success it would also tell, to the second, when another caller's window began.
     if response.status_code not in (429, 503):
         response.headers.pop("Retry-After", None)
     return response

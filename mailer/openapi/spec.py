@@ -178,6 +178,14 @@ def _header_parameters(op: Operation) -> list[dict[str, Any]]:
     ]
 
 
+RATE_LIMIT_HEADERS = {
+    "X-RateLimit-Limit": {"description": "Requests (or, for quota_exceeded, recipients) allowed in the window.",
+                          "schema": {"type": "string"}},
+    "X-RateLimit-Remaining": {"description": "What is left of it.", "schema": {"type": "string"}},
+    "X-RateLimit-Reset": {"description": "When the window resets, Unix time in seconds.", "schema": {"type": "string"}},
+}
+
+
 def error_statuses(rule: Rule, op: Operation) -> set[int]:
     """The problem+json statuses a route can answer, derived from what it takes plus its own."""
     statuses = set(op.errors)
@@ -211,6 +219,7 @@ def _responses(rule: Rule, op: Operation, refs: dict[Any, dict[str, Any]]) -> di
             headers["WWW-Authenticate"] = {"description": 'Bearer error="invalid_token"', "schema": {"type": "string"}}
         if status == 429:
             headers["Retry-After"] = {"description": "Seconds to wait.", "schema": {"type": "string"}}
+            headers.update(RATE_LIMIT_HEADERS)
         responses[str(status)] = {
             "description": HTTPStatus(status).phrase, "headers": headers, "content": {PROBLEM_JSON: problem},
         }

@@ -69,6 +69,11 @@ class Reply:
         return float(match.group(1)) * _UNIT_SECONDS[match.group(2)[0].lower()]
 
     @property
+    def authentication_required(self) -> bool:
+        """530 "authentication required" (RFC 4954 §6): the relay as a whole wants AUTH, not a fault of the mail."""
+        return self.code == 530
+
+    @property
     def too_many_recipients(self) -> bool:
         """452/552 at RCPT meaning "no more in this transaction" (RFC 5321 §4.5.3.1.10)."""
         if self.code == 452:
@@ -109,12 +114,12 @@ def ambiguous(recipient: str, reply: Reply, message_id: str) -> RecipientResult:
 
 
 def classify(recipient: str, reply: Reply, refusal: ErrorCode, message_id: str | None = None) -> RecipientResult:
-    """A refusal at a transaction step: deferred when transient, else failed with ``refusal``.
+    """A refusal at a transaction step: deferred when transient (or 530), else failed with ``refusal``.
 
     ``refusal`` is the step's code: RECIPIENT_REJECTED at RCPT, SENDER_REJECTED at MAIL,
     CONTENT_REJECTED at DATA (turned into MESSAGE_TOO_LARGE for a size refusal).
     """
-    if reply.transient:
+    if reply.transient or reply.authentication_required:  # a server-wide fault defers, like AUTH 535
         return deferred(recipient, reply, message_id)
     if refusal is not ErrorCode.RECIPIENT_REJECTED and reply.size_exceeded:
         refusal = ErrorCode.MESSAGE_TOO_LARGE
