@@ -43,10 +43,13 @@ class Deferral:
 
 
 def retry_delay(config: Config, attempts: int, hint: float | None) -> float:
-    """Seconds before the next try after ``attempts`` attempts: the server's hint, else backoff + jitter."""
-    if hint is not None and hint > 0:
-        return float(hint)
+    """Seconds before the next try after ``attempts`` attempts: the server's hint, else backoff + jitter.
+
+    A hint is honoured up to the longest backoff step, so a server asking for days cannot park mail.
+    """
     delays = config.SMTP_RETRY_DELAYS
+    if hint is not None and hint > 0:
+        return float(min(hint, max(delays)))
     base = delays[min(max(attempts, 1), len(delays)) - 1]
     return base + random.uniform(0, base * 0.1)
 
