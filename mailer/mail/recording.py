@@ -42,14 +42,18 @@ class Deferral:
     next_attempt_at: datetime
 
 
+MAX_HINT_SECONDS = 24 * 3600
+
+
 def retry_delay(config: Config, attempts: int, hint: float | None) -> float:
     """Seconds before the next try after ``attempts`` attempts: the server's hint, else backoff + jitter.
 
-    A hint is honoured up to the longest backoff step, so a server asking for days cannot park mail.
+    A hint is honoured up to a day (or the longest backoff step, if longer), so a server asking for
+    weeks cannot park mail.
     """
     delays = config.SMTP_RETRY_DELAYS
     if hint is not None and hint > 0:
-        return float(min(hint, max(delays)))
+        return float(min(hint, max(MAX_HINT_SECONDS, *delays)))
     base = delays[min(max(attempts, 1), len(delays)) - 1]
     return base + random.uniform(0, base * 0.1)
 
