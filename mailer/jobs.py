@@ -36,18 +36,6 @@ def deliver_recipients(recipient_ids: list[str]) -> None:
         deliver_batch([uuid.UUID(rid) for rid in recipient_ids])
 
 
-def deliver_message(message_id: str) -> None:
-    """Older job shape (a whole message): enqueue its waiting recipients as batches."""
-    from mailer.extensions import db
-    from mailer.mail.outbox import enqueue_delivery
-    from mailer.models import Message
-
-    with app_context():
-        message = db.session.get(Message, uuid.UUID(message_id))
-        if message is not None:
-            enqueue_delivery(message.id, message.queue)
-
-
 def sweep() -> dict[str, object]:
     """The periodic sweep (see mailer.mail.sweeper)."""
     from mailer.mail.sweeper import sweep as run_sweep
