@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from mailer.config import Config
@@ -73,15 +74,13 @@ def _unique(addresses: Sequence[Address]) -> tuple[Address, ...]:
     return tuple(seen.values())
 
 
-class validation_errors:
-    """Maps the SMTP package's typed validation errors onto problem responses."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        if isinstance(exc, MessageTooLargeError):
-            raise PayloadTooLargeError(str(exc)) from None
-        if isinstance(exc, MessageValidationError):
-            errors = [{"field": e.field, "message": e.message} for e in exc.errors]
-            raise ValidationError("One or more fields are invalid.", errors=errors) from None
+@contextmanager
+def validation_errors() -> Iterator[None]:
+    """Maps the SMTP package's typed validation errors onto problem responses (422, or 413 for size)."""
+    try:
+        yield
+    except MessageTooLargeError as exc:
+        raise PayloadTooLargeError(str(exc)) from None
+    except MessageValidationError as exc:
+        errors = [{"field": e.field, "message": e.message} for e in exc.errors]
+        raise ValidationError("One or more fields are invalid.", errors=errors) from None

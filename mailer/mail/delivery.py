@@ -24,7 +24,7 @@ from mailer.config import Config
 from mailer.extensions import db
 from mailer.mail.leases import Claim, LeaseKeeper, claim_recipients, release_unattempted
 from mailer.mail.recording import Attempt, Deferral, mark_attempt_started, record_attempts, roll_up
-from mailer.models import Message, Recipient
+from mailer.models import Recipient
 from mailer.observability import note_attempts
 from mailer.smtp.handler import OutgoingMail, SmtpHandler
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
@@ -62,23 +62,8 @@ def smtp_server(config: Config, owner: str) -> SmtpServer:
 
 
 def max_send_seconds(config: Config, n_mails: int) -> float:
-    """Upper bound of the SMTP handler's time for ``n_mails`` (its own bound when it offers one)."""
-    server = smtp_server(config, "")
-    bound = getattr(SmtpHandler, "max_duration", None)
-    if bound is not None:
-        return float(bound(server, n_mails))
-    return (n_mails + 1) * 4 * server.timeout + server.timeout
-
-
-def render_recipient_mail(message: Message, recipient: Recipient) -> tuple[bytes, str]:
-    """Wire bytes and Message-ID of a per-recipient message (a broadcast).
-
-    The renderer must reuse ``recipient.smtp_message_id`` when it is set, so every copy of
-    one recipient's mail carries one Message-ID.
-    """
-    from mailer.mail.broadcast import render_recipient_mail as render
-
-    return render(message, recipient)
+    """Upper bound of the SMTP handler's time for ``n_mails``; job timeouts are set above it."""
+    return SmtpHandler.max_duration(smtp_server(config, ""), n_mails)
 
 
 @dataclass
@@ -163,6 +148,9 @@ def _send_all(run: _Run, recipients: list[Recipient]) -> None:
 
 
 def _build_mails(recipients: list[Recipient]) -> tuple[list[_Item], list[tuple[Recipient, RecipientResult]]]:
+    # Imported here: broadcast belongs to the API layer, which imports this module's callers.
+    from mailer.mail.broadcast import RecipientRenderError, render_recipient_mail
+
     """One mail per message for prebuilt MIME; one per recipient when rendered per recipient."""
     shared: dict[uuid.UUID, _Item] = {}
     items: list[_Item] = []
@@ -179,7 +167,7 @@ def _build_mails(recipients: list[Recipient]) -> tuple[list[_Item], list[tuple[R
             continue
         try:
             wire, message_id = render_recipient_mail(message, recipient)
-        except Exception as exc:  # a template that cannot render fails this recipient alone, at once
+        except RecipientRenderError as exc:  # a mail that cannot be built fails this recipient alone, at once
             log.warning("per-recipient rendering failed", extra={"recipient_id": str(recipient.id)})
             response = f"could not render the message: {type(exc).__name__}"
             failures.append((recipient, RecipientResult(recipient.email, Outcome.FAILED, response=response,

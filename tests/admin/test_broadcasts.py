@@ -153,3 +153,23 @@ def test_users_see_recipients_of_their_own_messages_only(client, acme):
     assert client.get(f"/v1/messages/{broadcast}/recipients", headers=acme.user).status_code == 404
     assert client.get(f"/v1/messages/{mine}/recipients", headers=acme.admin).status_code == 200
     assert client.get(f"/v1/messages/{uuid.uuid4()}/recipients", headers=acme.admin).status_code == 404
+
+
+def test_a_recipient_whose_mail_cannot_be_built_fails_alone_as_invalid_message(app, client, acme, smtp_server,
+                                                                                worker):
+    """The template renders for the first member (checked up front) but not for one other: only that one fails."""
+    add_users(app, acme.tenant_id, ["zed@acme.test"])
+    response = client.post("/v1/broadcasts", json={
+        "subject": "Hi", "text": "{% if recipient.email.startswith('zed') %}{{ not_given }}{% endif %}ok",
+    }, headers=acme.admin)
+    assert response.status_code == 202, response.get_json()
+    worker()
+
+    body = client.get(f"/v1/messages/{response.get_json()['id']}/recipients?per_page=100",
+                      headers=acme.admin).get_json()
+    by_email = {r["email"]: r for r in body["items"]}
+    assert by_email["zed@acme.test"]["status"] == "failed"
+    assert by_email["zed@acme.test"]["error_code"] == "invalid_message"
+    others = [r for e, r in by_email.items() if e != "zed@acme.test"]
+    assert others and all(r["status"] == "sent" for r in others)
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == sorted(r["email"] for r in others)
