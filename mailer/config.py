@@ -58,6 +58,8 @@ class Config:
     SMTP_TIMEOUT_SECONDS: float = 15.0
     SMTP_VERIFY_TLS: bool = True
     SMTP_CA_FILE: str = ""
+    # The name sent in EHLO; empty means the host's FQDN. "localhost" is refused outside debug.
+    SMTP_HELO_NAME: str = ""
     SMTP_MAX_ATTEMPTS: int = 8
     SMTP_RETRY_DELAYS: tuple[int, ...] = (30, 120, 600, 1800, 3600, 7200, 14400, 28800)
     DELIVERY_LEASE_SECONDS: int = 300
@@ -70,6 +72,7 @@ class Config:
     RATELIMIT_STORAGE_URI: str = ""
     PROXY_FIX_X_FOR: int = 0
     TENANT_DAILY_QUOTA: int = 10000
+    USER_DAILY_QUOTA: int = 500
     # Rate limits (API.md §5), in flask-limiter's notation: "10/minute", "5 per hour".
     RATELIMIT_LOGIN_IP: str = "10/minute"
     RATELIMIT_LOGIN_ACCOUNT: str = "5/minute"
@@ -82,6 +85,18 @@ class Config:
     LOG_FORMAT: str = ""
     DEVMAIL_DIR: str = ""
     METRICS_TOKEN: str = field(default="", repr=False)
+    # Feedback (API.md §8): the VERP return-path domain and the inbound receiver's address.
+    BOUNCE_DOMAIN: str = ""
+    INBOUND_SMTP_HOST: str = "127.0.0.1"
+    INBOUND_SMTP_PORT: int = 2525
+    # Fernet keys, newest first, that encrypt stored secrets; in debug an empty value means instance/secrets.key.
+    SECRETS_KEY: tuple[str, ...] = field(default=(), repr=False)
+    DNS_RESOLVERS: tuple[str, ...] = ()
+    WEBHOOK_TIMEOUT_SECONDS: float = 10.0
+    WEBHOOK_RETRY_DELAYS: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    WEBHOOK_ALLOW_PRIVATE: bool = False
+    RELAY_ALLOW_PRIVATE: bool = False
+    MESSAGE_RETENTION_DAYS: int = 30
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> Config:
@@ -110,8 +125,19 @@ class Config:
         _check_cors_origins(self.CORS_ORIGINS)
         if self.PROXY_FIX_X_FOR < 0:
             raise ConfigError("PROXY_FIX_X_FOR must be 0 or more")
-        if self.TENANT_DAILY_QUOTA < 0:
-            raise ConfigError("TENANT_DAILY_QUOTA must be 0 or more")
+        if self.TENANT_DAILY_QUOTA < 0 or self.USER_DAILY_QUOTA < 0:
+            raise ConfigError("TENANT_DAILY_QUOTA and USER_DAILY_QUOTA must be 0 or more")
+        if self.SMTP_HELO_NAME.strip().lower().rstrip(".") in {"localhost", "localhost.localdomain"} and not (
+            self.DEBUG or self.TESTING
+        ):
+            raise ConfigError("SMTP_HELO_NAME must name this host, not localhost, outside debug")
+        if not self.SECRETS_KEY and not (self.DEBUG or self.TESTING):
+            raise ConfigError("SECRETS_KEY is required outside debug (Fernet keys, comma-separated, newest first)")
+        _check_fernet_keys(self.SECRETS_KEY)
+        if self.MESSAGE_RETENTION_DAYS < 1:
+            raise ConfigError("MESSAGE_RETENTION_DAYS must be at least 1")
+        if self.WEBHOOK_TIMEOUT_SECONDS <= 0:
+            raise ConfigError("WEBHOOK_TIMEOUT_SECONDS must be positive")
 
     def finalize(self, instance_path: str) -> Config:
         """Fill the defaults that depend on where the app lives or on other settings."""
@@ -126,6 +152,8 @@ class Config:
             updates["LOG_FORMAT"] = "text" if self.DEBUG or self.TESTING else "json"
         if not self.DEVMAIL_DIR:
             updates["DEVMAIL_DIR"] = os.path.join(instance_path, "devmail")
+        if not self.SECRETS_KEY:
+            updates["SECRETS_KEY"] = (_development_secrets_key(instance_path),)  # debug/testing only (__post_init__)
         return _replace(self, updates)
 
     def flask_settings(self) -> dict[str, Any]:
@@ -161,6 +189,36 @@ def _check_cors_origins(origins: tuple[str, ...]) -> None:
     for origin in origins:
         if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
             raise ConfigError(f"CORS_ORIGINS: {origin!r} is not an exact origin like https://app.example.com")
+
+
+def _check_fernet_keys(keys: tuple[str, ...]) -> None:
+    from cryptography.fernet import Fernet
+
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"SECRETS_KEY: key {position} is not a Fernet key (32 url-safe base64 bytes)") from exc
+
+
+def _development_secrets_key(instance_path: str) -> str:
+    """One key per checkout, kept in the instance folder, so web and worker processes read each other's secrets.
+
+    Only reached in debug or testing: outside them SECRETS_KEY is required.
+    """
+    from cryptography.fernet import Fernet
+
+    path = os.path.join(instance_path, "secrets.key")
+    try:
+        with open(path, encoding="ascii") as handle:
+            return handle.read().strip()
+    except FileNotFoundError:
+        key = Fernet.generate_key().decode("ascii")
+        os.makedirs(instance_path, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(key)
+        return key
 
 
 def _parse(spec: Any, raw: str) -> Any:

@@ -32,6 +32,7 @@ from mailer.queues import QUEUE_NAMES, get_queue
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 JWT_TEST_KEY = "test-secret-key-that-is-long-enough-0123456789"
+FERNET_KEY = "kGmQyPtK0lDN6xJ0a2Y4Zk1vJc8f1VcYq5oPz5jX0mU="  # a fixed Fernet key for Config(...) outside debug
 
 
 def free_port() -> int:

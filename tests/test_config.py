@@ -3,14 +3,15 @@ from __future__ import annotations
 import pytest
 
 from mailer.config import Config, ConfigError
+from tests.conftest import FERNET_KEY
 
 
 def test_refuses_to_start_without_a_strong_jwt_key_outside_debug():
     with pytest.raises(ConfigError):
         Config.from_env({})
     with pytest.raises(ConfigError):
-        Config.from_env({"JWT_SECRET_KEY": "short"})
-    assert Config.from_env({"JWT_SECRET_KEY": "x" * 32}).JWT_SECRET_KEY == "x" * 32
+        Config.from_env({"JWT_SECRET_KEY": "short", "SECRETS_KEY": FERNET_KEY})
+    assert Config.from_env({"JWT_SECRET_KEY": "x" * 32, "SECRETS_KEY": FERNET_KEY}).JWT_SECRET_KEY == "x" * 32
 
 
 def test_debug_generates_a_key_per_run(tmp_path):
@@ -20,11 +21,11 @@ def test_debug_generates_a_key_per_run(tmp_path):
 
 
 def test_parses_typed_values():
-    config = Config.from_env({"JWT_SECRET_KEY": "k" * 40, "SMTP_RETRY_DELAYS": "1, 2,3", "SMTP_VERIFY_TLS": "false",
+    config = Config.from_env({"JWT_SECRET_KEY": "k" * 40, "SECRETS_KEY": FERNET_KEY, "SMTP_RETRY_DELAYS": "1, 2,3", "SMTP_VERIFY_TLS": "false",
                               "CORS_ORIGINS": "https://a.test,https://b.test", "SMTP_PORT": "2525"})
     assert config.SMTP_RETRY_DELAYS == (1, 2, 3)
     assert config.SMTP_VERIFY_TLS is False
     assert config.CORS_ORIGINS == ("https://a.test", "https://b.test")
     assert config.SMTP_PORT == 2525
     with pytest.raises(ConfigError):
-        Config.from_env({"JWT_SECRET_KEY": "k" * 40, "SMTP_ENCRYPTION": "tls-please"})
+        Config.from_env({"JWT_SECRET_KEY": "k" * 40, "SECRETS_KEY": FERNET_KEY, "SMTP_ENCRYPTION": "tls-please"})

@@ -13,7 +13,7 @@ import pytest
 
 from mailer.config import Config
 from mailer.mail.recording import retry_delay
-from tests.conftest import free_port
+from tests.conftest import FERNET_KEY, free_port
 from tests.delivery.conftest import drain
 from tests.helpers import bearer, login
 
@@ -167,7 +167,7 @@ def test_a_554_greeting_defers_everyone_and_fails_no_one(app_factory, redis, ref
 
 def test_default_backoff_is_the_contracts_schedule_with_jitter():
     """Default 30 s, 2 m, 10 m, 30 m, 1 h, 2 h, 4 h, 8 h; SMTP_MAX_ATTEMPTS = 8."""
-    config = Config(JWT_SECRET_KEY="k" * 32)
+    config = Config(JWT_SECRET_KEY="k" * 32, SECRETS_KEY=(FERNET_KEY,))
     assert config.SMTP_RETRY_DELAYS == (30, 120, 600, 1800, 3600, 7200, 14400, 28800)
     assert config.SMTP_MAX_ATTEMPTS == 8
     for attempts, base in enumerate(config.SMTP_RETRY_DELAYS, start=1):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mailer.config import Config, ConfigError
+from tests.conftest import FERNET_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,6 +41,18 @@ CONTRACT = {
     "MAX_MESSAGE_BYTES": ("10485760", 10485760),
     "MAX_RECIPIENTS": ("100", 100),
     "LOG_FORMAT": ("", ""),
+    "USER_DAILY_QUOTA": ("500", 500),
+    "SMTP_HELO_NAME": ("", ""),
+    "BOUNCE_DOMAIN": ("", ""),
+    "INBOUND_SMTP_HOST": ("127.0.0.1", "127.0.0.1"),
+    "INBOUND_SMTP_PORT": ("2525", 2525),
+    "SECRETS_KEY": ("", ()),
+    "DNS_RESOLVERS": ("", ()),
+    "WEBHOOK_TIMEOUT_SECONDS": ("10", 10),
+    "WEBHOOK_RETRY_DELAYS": ("5,300,1800,7200,18000,36000,36000", (5, 300, 1800, 7200, 18000, 36000, 36000)),
+    "WEBHOOK_ALLOW_PRIVATE": ("false", False),
+    "RELAY_ALLOW_PRIVATE": ("false", False),
+    "MESSAGE_RETENTION_DAYS": ("30", 30),
 }
 
 
@@ -67,12 +80,19 @@ def test_config_reads_every_variable_by_its_name():
                  "SMTP_RETRY_DELAYS": "5,10", "DELIVERY_LEASE_SECONDS": "30", "SWEEP_INTERVAL_SECONDS": "9",
                  "MAIL_FROM": "a@b.test", "MAIL_FROM_NAME": "B", "CORS_ORIGINS": "https://a.test",
                  "RATELIMIT_ENABLED": "false", "RATELIMIT_STORAGE_URI": "memory://", "PROXY_FIX_X_FOR": "1",
-                 "TENANT_DAILY_QUOTA": "5", "MAX_MESSAGE_BYTES": "1000", "MAX_RECIPIENTS": "3", "LOG_FORMAT": "text"}
+                 "TENANT_DAILY_QUOTA": "5", "MAX_MESSAGE_BYTES": "1000", "MAX_RECIPIENTS": "3", "LOG_FORMAT": "text",
+                 "USER_DAILY_QUOTA": "7", "SMTP_HELO_NAME": "mx.m.test", "BOUNCE_DOMAIN": "bounces.m.test",
+                 "INBOUND_SMTP_HOST": "0.0.0.0", "INBOUND_SMTP_PORT": "2626", "SECRETS_KEY": FERNET_KEY,
+                 "DNS_RESOLVERS": "127.0.0.1:5353", "WEBHOOK_TIMEOUT_SECONDS": "3", "WEBHOOK_RETRY_DELAYS": "1,2",
+                 "WEBHOOK_ALLOW_PRIVATE": "true", "RELAY_ALLOW_PRIVATE": "true", "MESSAGE_RETENTION_DAYS": "9"}
     config = Config.from_env({"JWT_SECRET_KEY": "k" * 32, **overrides})
     expected = {"SMTP_PORT": 2525, "SMTP_TIMEOUT_SECONDS": 7, "SMTP_VERIFY_TLS": False, "SMTP_MAX_ATTEMPTS": 3,
                 "SMTP_RETRY_DELAYS": (5, 10), "DELIVERY_LEASE_SECONDS": 30, "SWEEP_INTERVAL_SECONDS": 9,
                 "CORS_ORIGINS": ("https://a.test",), "RATELIMIT_ENABLED": False, "PROXY_FIX_X_FOR": 1,
-                "TENANT_DAILY_QUOTA": 5, "MAX_MESSAGE_BYTES": 1000, "MAX_RECIPIENTS": 3}
+                "TENANT_DAILY_QUOTA": 5, "MAX_MESSAGE_BYTES": 1000, "MAX_RECIPIENTS": 3, "USER_DAILY_QUOTA": 7,
+                "INBOUND_SMTP_PORT": 2626, "SECRETS_KEY": (FERNET_KEY,), "DNS_RESOLVERS": ("127.0.0.1:5353",),
+                "WEBHOOK_TIMEOUT_SECONDS": 3, "WEBHOOK_RETRY_DELAYS": (1, 2), "WEBHOOK_ALLOW_PRIVATE": True,
+                "RELAY_ALLOW_PRIVATE": True, "MESSAGE_RETENTION_DAYS": 9}
     assert set(overrides) | {"JWT_SECRET_KEY"} == set(CONTRACT)
     for name, raw in overrides.items():
         assert getattr(config, name) == expected.get(name, raw), name
@@ -91,19 +111,19 @@ def test_jwt_secret_key_is_required_and_32_bytes_outside_debug(tmp_path):
     with pytest.raises(ConfigError):
         Config.from_env({})
     with pytest.raises(ConfigError):
-        Config.from_env({"JWT_SECRET_KEY": "é" * 15})  # 30 bytes
-    assert Config.from_env({"JWT_SECRET_KEY": "é" * 16}).JWT_SECRET_KEY == "é" * 16  # 32 bytes
+        Config.from_env({"JWT_SECRET_KEY": "é" * 15, "SECRETS_KEY": FERNET_KEY})  # 30 bytes
+    assert Config.from_env({"JWT_SECRET_KEY": "é" * 16, "SECRETS_KEY": FERNET_KEY}).JWT_SECRET_KEY == "é" * 16  # 32 bytes
 
 
 def test_log_format_is_text_in_debug_and_json_otherwise(tmp_path):
     assert Config.from_env({"FLASK_DEBUG": "1"}).finalize(str(tmp_path)).LOG_FORMAT == "text"
-    assert Config.from_env({"JWT_SECRET_KEY": "k" * 32}).finalize(str(tmp_path)).LOG_FORMAT == "json"
-    assert Config.from_env({"JWT_SECRET_KEY": "k" * 32, "LOG_FORMAT": "text"}).finalize(str(tmp_path)).LOG_FORMAT \
+    assert Config.from_env({"JWT_SECRET_KEY": "k" * 32, "SECRETS_KEY": FERNET_KEY}).finalize(str(tmp_path)).LOG_FORMAT == "json"
+    assert Config.from_env({"JWT_SECRET_KEY": "k" * 32, "SECRETS_KEY": FERNET_KEY, "LOG_FORMAT": "text"}).finalize(str(tmp_path)).LOG_FORMAT \
         == "text"
 
 
 def test_ratelimit_storage_defaults_to_redis_url(tmp_path):
-    config = Config.from_env({"JWT_SECRET_KEY": "k" * 32, "REDIS_URL": "redis://elsewhere:6379/4"})
+    config = Config.from_env({"JWT_SECRET_KEY": "k" * 32, "SECRETS_KEY": FERNET_KEY, "REDIS_URL": "redis://elsewhere:6379/4"})
     assert config.finalize(str(tmp_path)).RATELIMIT_STORAGE_URI == "redis://elsewhere:6379/4"
     assert config.finalize(str(tmp_path)).flask_settings()["RATELIMIT_STORAGE_URI"] == "redis://elsewhere:6379/4"
 
@@ -111,7 +131,7 @@ def test_ratelimit_storage_defaults_to_redis_url(tmp_path):
 def test_rate_limit_defaults_are_the_contracts():
     """§5: login 10/min per IP, 5/min per account; account mail 5/h per address, 20/h per IP;
     messages 50/min per user or key; broadcasts 5/h per tenant; TENANT_DAILY_QUOTA 10 000."""
-    config = Config(JWT_SECRET_KEY="k" * 32)
+    config = Config(JWT_SECRET_KEY="k" * 32, SECRETS_KEY=(FERNET_KEY,))
     assert (config.RATELIMIT_LOGIN_IP, config.RATELIMIT_LOGIN_ACCOUNT) == ("10/minute", "5/minute")
     assert (config.RATELIMIT_ACCOUNT_MAIL_ADDRESS, config.RATELIMIT_ACCOUNT_MAIL_IP) == ("5/hour", "20/hour")
     assert (config.RATELIMIT_MESSAGES, config.RATELIMIT_BROADCASTS) == ("50/minute", "5/hour")
