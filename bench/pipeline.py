@@ -35,6 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 JWT_KEY = "bench-secret-key-that-is-long-enough-0123456789"
+SECRETS_KEY = "B6Iq4bYl0zjNnqZ3cMHfu3d8r5LxQ8y1cN6qGm2T0kA="  # a fixed Fernet key: benchmarks run outside debug
 SENDER = "news@acme.test"
 
 
@@ -181,7 +182,8 @@ def _prepare_database(url: str, redis_url: str) -> Any:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
         engine.dispose()
-    app = create_app({"DATABASE_URL": url, "REDIS_URL": redis_url, "JWT_SECRET_KEY": JWT_KEY,
+    app = create_app({"DATABASE_URL": url, "REDIS_URL": redis_url,
+                      "JWT_SECRET_KEY": JWT_KEY, "SECRETS_KEY": (SECRETS_KEY,),
                       "LOG_FORMAT": "text"})
     with app.app_context():
         from flask_migrate import upgrade
@@ -279,7 +281,7 @@ def main() -> None:
     url = args.database_url or f"sqlite:///{tmp}/bench.db"
     port = _free_port()
     sink = SinkProcess(port)
-    env = dict(os.environ, DATABASE_URL=url, REDIS_URL=args.redis_url, JWT_SECRET_KEY=JWT_KEY,
+    env = dict(os.environ, DATABASE_URL=url, REDIS_URL=args.redis_url, JWT_SECRET_KEY=JWT_KEY, SECRETS_KEY=SECRETS_KEY,
                SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), PYTHONPATH=str(ROOT), LOG_FORMAT="text")
     try:
         app = _prepare_database(url, args.redis_url)

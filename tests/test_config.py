@@ -21,7 +21,8 @@ def test_debug_generates_a_key_per_run(tmp_path):
 
 
 def test_parses_typed_values():
-    config = Config.from_env({"JWT_SECRET_KEY": "k" * 40, "SECRETS_KEY": FERNET_KEY, "SMTP_RETRY_DELAYS": "1, 2,3", "SMTP_VERIFY_TLS": "false",
+    config = Config.from_env({"JWT_SECRET_KEY": "k" * 40, "SECRETS_KEY": FERNET_KEY,
+                              "SMTP_RETRY_DELAYS": "1, 2,3", "SMTP_VERIFY_TLS": "false",
                               "CORS_ORIGINS": "https://a.test,https://b.test", "SMTP_PORT": "2525"})
     assert config.SMTP_RETRY_DELAYS == (1, 2, 3)
     assert config.SMTP_VERIFY_TLS is False

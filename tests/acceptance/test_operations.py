@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import JWT_TEST_KEY, TEST_REDIS_URL
+from tests.conftest import FERNET_KEY, JWT_TEST_KEY, TEST_REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 FLASK = str(Path(sys.executable).with_name("flask"))
@@ -21,10 +21,13 @@ def _flask(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=120, check=False)
 
 
-@pytest.mark.parametrize("mode", [{"FLASK_DEBUG": "1"}, {"JWT_SECRET_KEY": JWT_TEST_KEY}], ids=["debug", "prod"])
+PROD = {"JWT_SECRET_KEY": JWT_TEST_KEY, "SECRETS_KEY": FERNET_KEY}
+
+
+@pytest.mark.parametrize("mode", [{"FLASK_DEBUG": "1"}, PROD], ids=["debug", "prod"])
 def test_tenants_create_prints_exactly_one_json_object_on_stdout(tmp_path, mode):
     env = {k: v for k, v in os.environ.items()
-           if k not in {"FLASK_DEBUG", "JWT_SECRET_KEY", "LOG_FORMAT", "DATABASE_URL", "FLASK_APP"}}
+           if k not in {"FLASK_DEBUG", "JWT_SECRET_KEY", "SECRETS_KEY", "LOG_FORMAT", "DATABASE_URL", "FLASK_APP"}}
     env.update(mode, DATABASE_URL=f"sqlite:///{tmp_path / 'mailer.db'}", REDIS_URL=TEST_REDIS_URL,
                DEVMAIL_DIR=str(tmp_path / "devmail"))
     upgraded = _flask(env, "db", "upgrade")

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from mailer.models import DeliveryEvent, Message, MessageKind, Recipient
 from mailer.queues import QUEUE_NAMES, get_queue
 from mailer.worker import MailerSimpleWorker
-from tests.conftest import JWT_TEST_KEY, TEST_REDIS_URL, RecordingHandler, SmtpSink, free_port
+from tests.conftest import FERNET_KEY, JWT_TEST_KEY, TEST_REDIS_URL, RecordingHandler, SmtpSink, free_port
 from tests.helpers import create_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,6 +173,7 @@ class WorkerProcesses:
         env = dict(os.environ)
         env.update({
             "DATABASE_URL": config.DATABASE_URL, "REDIS_URL": TEST_REDIS_URL, "JWT_SECRET_KEY": JWT_TEST_KEY,
+            "SECRETS_KEY": FERNET_KEY,
             "SMTP_HOST": config.SMTP_HOST, "SMTP_PORT": str(config.SMTP_PORT),
             "SMTP_TIMEOUT_SECONDS": str(config.SMTP_TIMEOUT_SECONDS),
             "SMTP_RETRY_DELAYS": ",".join(map(str, config.SMTP_RETRY_DELAYS)),
