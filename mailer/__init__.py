@@ -14,8 +14,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, errors, CLI."""
-    from mailer import api, cli, edge, errors, extensions, limits, logs, metrics_export, queues, sqlite
+    from mailer import api, cli, edge, errors, extensions, limits, logs, metrics_export, sqlite
     from mailer.config import load_config
+    from mailer.worker import queues
 
     load_dotenv(os.path.join(ROOT, ".env"), override=False)
     app = Flask(__name__, template_folder=os.path.join(ROOT, "templates"), instance_path=os.path.join(ROOT, "instance"))

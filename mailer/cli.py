@@ -80,7 +80,7 @@ def sweep_command() -> None:
     from redis.exceptions import RedisError
 
     from mailer.mail.sweeper import sweep
-    from mailer.queues import get_redis
+    from mailer.worker.queues import get_redis
 
     try:
         report = sweep(get_redis(), current_app.config["MAILER"].DELIVERY_LEASE_SECONDS)

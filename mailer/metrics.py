@@ -105,7 +105,7 @@ def _pool_stats(handler: Any) -> dict[str, int]:
 def _pipeline(write: Any) -> bool:
     if not has_app_context():
         return False
-    from mailer.queues import get_redis
+    from mailer.worker.queues import get_redis
 
     try:
         pipe = get_redis().pipeline(transaction=False)

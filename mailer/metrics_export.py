@@ -27,7 +27,7 @@ from mailer.errors import NotFoundError, UnauthorizedError
 from mailer.extensions import db
 from mailer.models import Message, Recipient, RecipientStatus, Tenant
 from mailer.openapi.registry import documented
-from mailer.queues import QUEUE_NAMES, get_queue, get_redis
+from mailer.worker.queues import QUEUE_NAMES, get_queue, get_redis
 
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)

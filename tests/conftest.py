@@ -27,7 +27,7 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from mailer import create_app
-from mailer.queues import QUEUE_NAMES, get_queue
+from mailer.worker.queues import QUEUE_NAMES, get_queue
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")

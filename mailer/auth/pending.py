@@ -1,6 +1,6 @@
 """Sign-up, resend-verification and forgot-password requests, handed from the web to the worker.
 
-The web side stores an AuthRequest row and enqueues `mailer.jobs.process_auth_request(tenant_id,
+The web side stores an AuthRequest row and enqueues `mailer.worker.jobs.process_auth_request(tenant_id,
 request_id)` on the critical queue: ids only, never the address or the password hash. If Redis
 is down the row simply stays `pending`; `enqueue_pending_auth_work()` (called by the sweeper)
 enqueues it again later.
@@ -18,10 +18,10 @@ from sqlalchemy import select, update
 from mailer.extensions import db
 from mailer.models import AuthRequest, AuthRequestKind, AuthRequestStatus, Tenant
 from mailer.models.types import utcnow
-from mailer.queues import enqueue
+from mailer.worker.queues import enqueue
 
 log = logging.getLogger(__name__)
-JOB = "mailer.jobs.process_auth_request"
+JOB = "mailer.worker.jobs.process_auth_request"
 QUEUE = "critical"
 # A request older than this is dropped instead of processed: a sign-up mail a day late helps no one.
 PENDING_MAX_AGE = timedelta(hours=24)

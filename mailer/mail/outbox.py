@@ -22,11 +22,11 @@ from mailer.config import Config
 from mailer.extensions import db
 from mailer.mail.recording import Deferral
 from mailer.models import Message, MessageStatus, Recipient, RecipientStatus
-from mailer.queues import get_queue, job_meta
+from mailer.worker.queues import get_queue, job_meta
 
 log = logging.getLogger(__name__)
 
-DELIVER_JOB = "mailer.jobs.deliver_recipients"
+DELIVER_JOB = "mailer.worker.jobs.deliver_recipients"
 
 
 def commit_and_enqueue(message: Message) -> bool:

@@ -33,7 +33,7 @@ from mailer.extensions import db
 from mailer.mail.leases import due_condition
 from mailer.mail.outbox import enqueue_recipients
 from mailer.models import IdempotencyKey, Message, Recipient, RecipientStatus
-from mailer.queues import get_queue
+from mailer.worker.queues import get_queue
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ _hooks: list[SweepHook] = []
 
 NEXT_KEY = "mailer:sweep:next"
 LOCK_KEY = "mailer:sweep:running"
-SWEEP_JOB = "mailer.jobs.sweep"
+SWEEP_JOB = "mailer.worker.jobs.sweep"
 ROWS_PER_SWEEP = 20_000
 _WAITING_JOB = {"queued", "scheduled", "deferred"}
 

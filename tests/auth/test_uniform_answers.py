@@ -67,7 +67,7 @@ def test_request_path_does_the_same_work_for_known_and_unknown_addresses(app, cl
         client.post("/v1/auth/forgot-password", json={"tenant": "acme", "email": email})
     queue = Queue("critical", connection=redis, serializer=JSONSerializer)
     jobs = queue.get_jobs()
-    assert [job.func_name for job in jobs] == ["mailer.jobs.process_auth_request"] * 2
+    assert [job.func_name for job in jobs] == ["mailer.worker.jobs.process_auth_request"] * 2
     with app.app_context():
         rows = db.session.scalars(select(AuthRequest).order_by(AuthRequest.created_at)).all()
         assert [list(job.args) for job in jobs] == [[str(r.tenant_id), str(r.id)] for r in rows]

@@ -23,8 +23,8 @@ from redis import Redis
 from sqlalchemy import select
 
 from mailer.models import DeliveryEvent, Message, MessageKind, Recipient
-from mailer.queues import QUEUE_NAMES, get_queue
-from mailer.worker import MailerSimpleWorker
+from mailer.worker.fast import MailerSimpleWorker
+from mailer.worker.queues import QUEUE_NAMES, get_queue
 from tests.conftest import FERNET_KEY, JWT_TEST_KEY, TEST_REDIS_URL, RecordingHandler, SmtpSink, free_port
 from tests.helpers import create_tenant
 

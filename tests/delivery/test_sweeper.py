@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from mailer.mail import sweeper
 from mailer.mail.outbox import enqueue_recipients
 from mailer.mail.sweeper import register_sweep_hook, sweep, trigger_periodic_sweep
-from mailer.queues import get_queue
+from mailer.worker.queues import get_queue
 from tests.delivery.conftest import drain, events_of, make_messages, recipient_rows, statuses, wait_for
 from tests.helpers import bearer, login
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from mailer.logs import build_handler, mask_email, scrub
-from mailer.queues import get_queue
+from mailer.worker.queues import get_queue
 from tests.helpers import ADMIN_PASSWORD, bearer, create_tenant, login
 
 
@@ -100,7 +100,7 @@ def test_mask_email():
 
 def test_our_worker_carries_the_request_id_without_asking_redis_per_line(app, client, redis, json_lines):
     """MailerWorker sets the job's context once per job; every attempt line still carries it."""
-    from mailer.worker import MailerSimpleWorker
+    from mailer.worker.fast import MailerSimpleWorker
 
     create_tenant(app)
     token = login(client, "acme", "admin@acme.test")

@@ -39,7 +39,7 @@ def deliver_recipients(recipient_ids: list[str]) -> None:
 def sweep() -> dict[str, object]:
     """The periodic sweep (see mailer.mail.sweeper)."""
     from mailer.mail.sweeper import sweep as run_sweep
-    from mailer.queues import get_redis
+    from mailer.worker.queues import get_redis
 
     with app_context():
         report = run_sweep(get_redis(), current_app.config["MAILER"].DELIVERY_LEASE_SECONDS)
