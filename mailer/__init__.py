@@ -12,9 +12,14 @@ from flask import Flask
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app: config, extensions, blueprints, errors, CLI."""
-    from mailer import api, cli, edge, errors, extensions, limits, logs, metrics_export, sqlite
+def create_app(overrides: Mapping[str, Any] | None = None, *, http: bool = True) -> Flask:
+    """Build the app: config, extensions, blueprints, errors, CLI.
+
+    ``http=False`` builds what jobs need and nothing else (config, logging, database, Redis,
+    models, sweep hooks): a bare ``rq worker`` builds the app in every work horse, so the job
+    path skips the blueprints, OpenAPI, rate limits and migrations (see mailer.worker.jobs).
+    """
+    from mailer import extensions, logs, sqlite
     from mailer.config import load_config
     from mailer.worker import queues
 
@@ -27,15 +32,30 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     logs.configure(config)
 
     sqlite.configure_sqlite()
-    edge.init_proxy_fix(app, config)
     extensions.db.init_app(app)
-    extensions.migrate.init_app(app, extensions.db, directory=os.path.join(ROOT, "migrations"))
     queues.init_redis(app)
+    from mailer import models  # noqa: F401 - registers every model
+
+    if http:
+        _init_http(app, config)
+    _register_sweep_hooks()
+    return app
+
+
+def _init_http(app: Flask, config: Any) -> None:
+    """The web half: request handling, blueprints, limits, errors, CLI, the sweep clock."""
+    from mailer import api, cli, edge, errors, extensions, limits, logs, metrics_export
+    from mailer.worker import clock
+
+    edge.init_proxy_fix(app, config)
+    from flask_migrate import Migrate
+
+    Migrate(app, extensions.db, directory=os.path.join(ROOT, "migrations"), render_as_batch=True, compare_type=True)
+    clock.init_clock(app)
     api.init_request_ids(app)
     api.init_json(app)
     logs.init_request_log(app)
 
-    from mailer import models  # noqa: F401 - registers every model
     from mailer.admin import bp as admin_bp
     from mailer.auth import bp as auth_bp
     from mailer.health import bp as health_bp
@@ -59,13 +79,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     errors.register_error_handlers(app)
     cli.register_cli(app)
-    _register_sweep_hooks()
-    return app
 
 
 def _register_sweep_hooks() -> None:
-    """Work other packages park in the database when Redis is down, picked up by every sweep."""
-    from mailer.auth.pending import enqueue_pending_auth_work
+    """Work other packages park in the database when Redis is down, picked up by every sweep.
+
+    Hooks are named by dotted path ("module:function"), imported when a sweep runs: building
+    the app (in every work horse of a bare worker) stays cheap.
+    """
     from mailer.mail.sweeper import register_sweep_hook
 
-    register_sweep_hook(enqueue_pending_auth_work)
+    register_sweep_hook("mailer.auth.pending:enqueue_pending_auth_work")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -86,8 +87,7 @@ def sweep_command() -> None:
         report = sweep(get_redis(), current_app.config["MAILER"].DELIVERY_LEASE_SECONDS)
     except RedisError as exc:
         raise click.ClickException(f"Redis is unavailable: {exc}") from None
-    click.echo(json.dumps({"recipients": report.recipients, "by_queue": report.by_queue,
-                           "skipped": report.skipped, "hooks_failed": report.hooks_failed}))
+    click.echo(json.dumps(asdict(report)))
 
 
 def register_cli(app: Flask) -> None:

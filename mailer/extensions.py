@@ -1,8 +1,11 @@
-"""Unbound extension objects; bound to the app in create_app()."""
+"""Unbound extension objects; bound to the app in create_app().
+
+Flask-Migrate (Alembic, ~0.2 s of imports) is bound in the web half of create_app only: the
+job path of a bare worker never needs it.
+"""
 
 from __future__ import annotations
 
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -22,4 +25,3 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate(render_as_batch=True, compare_type=True)

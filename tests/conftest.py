@@ -24,7 +24,6 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from redis import Redis
 from rq import SimpleWorker
-from rq.serializers import JSONSerializer
 
 from mailer import create_app
 from mailer.worker.queues import QUEUE_NAMES, get_queue
@@ -224,9 +223,7 @@ class Drainer:
 
     def __call__(self, queues: tuple[str, ...] = QUEUE_NAMES) -> None:
         with self.app.app_context():
-            worker = SimpleWorker(
-                [get_queue(name, self.redis) for name in queues], connection=self.redis, serializer=JSONSerializer
-            )
+            worker = SimpleWorker([get_queue(name, self.redis) for name in queues], connection=self.redis)
             worker.work(burst=True)
 
 

@@ -22,7 +22,7 @@ from mailer.config import Config
 from mailer.extensions import db
 from mailer.mail.recording import Deferral
 from mailer.models import Message, MessageStatus, Recipient, RecipientStatus
-from mailer.worker.queues import get_queue, job_meta
+from mailer.worker.queues import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -111,15 +111,9 @@ def _assign_and_enqueue(queue: str, ids: list[uuid.UUID], at: datetime | None) -
 
 
 def _enqueue_job(queue: str, job_id: str, ids: list[uuid.UUID], at: datetime | None = None) -> bool:
-    args = ([str(rid) for rid in ids],)
-    options = {"job_id": job_id, "job_timeout": job_timeout(_config()), "result_ttl": 600, "failure_ttl": 7 * 86400,
-               "meta": job_meta()}
     try:
-        rq_queue = get_queue(queue)
-        if at is not None and at > datetime.now(UTC):
-            rq_queue.enqueue_at(at, DELIVER_JOB, *args, **options)
-        else:
-            rq_queue.enqueue(DELIVER_JOB, *args, **options)
+        enqueue(queue, DELIVER_JOB, [str(rid) for rid in ids], at=at, job_id=job_id,
+                job_timeout=job_timeout(_config()), result_ttl=600, failure_ttl=7 * 86400)
     except RedisError:
         log.warning("enqueue failed; the sweeper will pick the recipients up", extra={"job_id": job_id})
         return False

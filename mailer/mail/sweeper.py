@@ -5,19 +5,27 @@
 alive in Redis (never enqueued because Redis was down, lost in a flush, or its worker was
 killed). It then runs the sweep hooks other packages registered for their own pending work.
 
-It runs every SWEEP_INTERVAL_SECONDS: each worker's heartbeat calls ``trigger_periodic_sweep``,
-and a Redis key with that TTL lets exactly one of them enqueue the sweep job per interval;
-the sweep itself holds a lock, so two sweeps (periodic or ``flask --app wsgi sweep``) never
-overlap. After a Redis flush the key is gone and the next heartbeat starts over.
+It runs every SWEEP_INTERVAL_SECONDS: jobs, the web processes and MailerWorker's heartbeat offer
+it (mailer.worker.clock → ``trigger_periodic_sweep``), and a Redis key with that TTL lets exactly
+one offer enqueue the sweep job per interval; the sweep itself holds a lock, so two sweeps
+(periodic or ``flask --app wsgi sweep``) never overlap. After a Redis flush the key is gone and
+the next offer starts over.
 
-Hooks: ``register_sweep_hook(fn)`` with a callable taking no arguments, called inside an
-app context on every sweep (so at most every SWEEP_INTERVAL_SECONDS). Register it from
-code that ``create_app()`` runs (the worker builds the app with it); a failing hook is
-logged and never stops the others or the sweep.
+The database, not RQ's scheduler, decides when a row is due: a job RQ still holds as scheduled
+more than ``SCHEDULED_GRACE_SECONDS`` after its time counts as no live job (its scheduler may be
+a killed worker holding the scheduler locks), so the sweep enqueues the row at once; claims make
+the second copy of the nudge harmless.
+
+Hooks: ``register_sweep_hook(fn)`` with a callable taking no arguments, or its dotted path
+``"package.module:function"`` (imported at the first sweep, so building the app stays cheap),
+called inside an app context on every sweep (so at most every SWEEP_INTERVAL_SECONDS).
+Register it from code that ``create_app()`` runs (the worker builds the app with it); a failing
+hook is logged and never stops the others or the sweep.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import uuid
 from collections import defaultdict
@@ -27,35 +35,48 @@ from datetime import UTC, datetime, timedelta
 
 from redis import Redis
 from rq.job import Job
+from rq.registry import ScheduledJobRegistry
 from sqlalchemy import delete, select
 
 from mailer.extensions import db
 from mailer.mail.leases import due_condition
 from mailer.mail.outbox import enqueue_recipients
 from mailer.models import IdempotencyKey, Message, Recipient, RecipientStatus
-from mailer.worker.queues import get_queue
+from mailer.worker.queues import enqueue
 
 log = logging.getLogger(__name__)
 
 SweepHook = Callable[[], object]
-_hooks: list[SweepHook] = []
+_hooks: list[SweepHook | str] = []
 
 NEXT_KEY = "mailer:sweep:next"
 LOCK_KEY = "mailer:sweep:running"
 SWEEP_JOB = "mailer.worker.jobs.sweep"
+PERIODIC_SWEEP_ID = "sweep-periodic"
 ROWS_PER_SWEEP = 20_000
+SCHEDULED_GRACE_SECONDS = 3.0
 _WAITING_JOB = {"queued", "scheduled", "deferred"}
 
 
-def register_sweep_hook(hook: SweepHook) -> SweepHook:
-    """Have every sweep call ``hook()`` (in an app context). Idempotent; usable as a decorator."""
+def register_sweep_hook(hook: SweepHook | str) -> SweepHook | str:
+    """Have every sweep call ``hook()`` (in an app context); ``hook`` may be "module:function".
+
+    Idempotent; usable as a decorator.
+    """
     if hook not in _hooks:
         _hooks.append(hook)
     return hook
 
 
 def sweep_hooks() -> tuple[SweepHook, ...]:
-    return tuple(_hooks)
+    return tuple(_resolve(hook) for hook in _hooks)
+
+
+def _resolve(hook: SweepHook | str) -> SweepHook:
+    if callable(hook):
+        return hook
+    module, _, name = hook.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 @dataclass
@@ -67,11 +88,17 @@ class SweepReport:
 
 
 def trigger_periodic_sweep(redis: Redis, interval: int) -> bool:
-    """Enqueue the sweep job if no one has this interval; True when this caller did."""
+    """Enqueue the sweep job if no one has this interval and none is waiting; True when this caller did.
+
+    The job has one id, so a sweep slower than the interval never piles up copies behind it.
+    """
     if not redis.set(NEXT_KEY, "1", nx=True, ex=interval):
         return False
-    get_queue("critical", redis).enqueue(SWEEP_JOB, job_id=f"sweep-{uuid.uuid4().hex}", result_ttl=60,
-                                         failure_ttl=86400, job_timeout=max(300, interval * 5))
+    status = redis.hget(Job.key_for(PERIODIC_SWEEP_ID), "status")
+    if status in (b"queued", b"started"):
+        return False
+    enqueue("critical", SWEEP_JOB, connection=redis, job_id=PERIODIC_SWEEP_ID, result_ttl=60,
+            failure_ttl=86400, job_timeout=max(300, interval * 5))
     return True
 
 
@@ -100,7 +127,7 @@ def _enqueue_orphans(redis: Redis, lease_seconds: int) -> SweepReport:
         .limit(ROWS_PER_SWEEP)
     ).all()
     db.session.rollback()
-    states = _job_states(redis, {row.job_id for row in rows if row.job_id})
+    states = _job_states(redis, {row.job_id: row.queue for row in rows if row.job_id})
     orphans: dict[str, list[uuid.UUID]] = defaultdict(list)
     for row in rows:
         if not _alive(states.get(row.job_id or ""), row.status, now, lease_seconds):
@@ -115,35 +142,46 @@ def _enqueue_orphans(redis: Redis, lease_seconds: int) -> SweepReport:
     return report
 
 
-def _job_states(redis: Redis, job_ids: set[str]) -> dict[str, tuple[str, str]]:
-    ordered = sorted(job_ids)
+@dataclass(frozen=True)
+class _JobState:
+    status: str
+    started_at: str
+    scheduled_for: float | None  # epoch seconds, when RQ holds the job as scheduled
+
+
+def _job_states(redis: Redis, queue_of: dict[str, str]) -> dict[str, _JobState]:
+    ordered = sorted(queue_of)
     with redis.pipeline(transaction=False) as pipe:
         for job_id in ordered:
             pipe.hmget(Job.key_for(job_id), "status", "started_at")
+            pipe.zscore(ScheduledJobRegistry.key_template.format(queue_of[job_id]), job_id)
         replies = pipe.execute()
-    return {
-        job_id: ((status or b"").decode(), (started or b"").decode())
-        for job_id, (status, started) in zip(ordered, replies, strict=True)
-        if status is not None
-    }
+    states = {}
+    for index, job_id in enumerate(ordered):
+        (status, started), score = replies[2 * index], replies[2 * index + 1]
+        if status is not None:
+            states[job_id] = _JobState(status.decode(), (started or b"").decode(), score)
+    return states
 
 
-def _alive(state: tuple[str, str] | None, row_status: str, now: datetime, lease_seconds: int) -> bool:
+def _alive(state: _JobState | None, row_status: str, now: datetime, lease_seconds: int) -> bool:
     """Whether the row's job will still come for it.
 
     A row under an expired lease belongs to a job that died or hung: only a job still
     waiting in Redis counts. A waiting row's job also counts while it runs, unless it
-    started longer than a lease ago without claiming (its worker died first).
+    started longer than a lease ago without claiming (its worker died first). A scheduled
+    job overdue by more than the grace period counts as none (no live scheduler moves it).
     """
     if state is None:
         return False
-    status, started_at = state
-    if status in _WAITING_JOB:
+    if state.status == "scheduled" and state.scheduled_for is not None:
+        return now.timestamp() - state.scheduled_for < SCHEDULED_GRACE_SECONDS
+    if state.status in _WAITING_JOB:
         return True
-    if status != "started" or row_status == RecipientStatus.SENDING.value:
+    if state.status != "started" or row_status == RecipientStatus.SENDING.value:
         return False
     try:
-        started = datetime.fromisoformat(started_at.replace("Z", "+00:00"))
+        started = datetime.fromisoformat(state.started_at.replace("Z", "+00:00"))
     except ValueError:
         return False
     if started.tzinfo is None:

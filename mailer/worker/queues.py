@@ -1,14 +1,19 @@
-"""Redis and the RQ queues: critical ▸ default ▸ bulk. Jobs carry ids only (JSON serializer)."""
+"""Redis and the RQ queues: critical ▸ default ▸ bulk, and the one ``enqueue`` everything uses.
+
+Jobs are written with RQ's default serializer, so a bare ``rq worker`` reads them, and they
+carry ids only (plain str/int): never addresses, secrets or objects. What protects workers is a
+Redis that only they and the web app can reach (RQ runs whatever a job names), not a serializer.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, current_app
 from redis import Redis
 from rq import Queue
-from rq.serializers import JSONSerializer
+from rq.job import Job
 
 QUEUE_NAMES = ("critical", "default", "bulk")
 
@@ -26,22 +31,26 @@ def get_redis() -> Redis:
 def get_queue(name: str, connection: Redis | None = None) -> Queue:
     if name not in QUEUE_NAMES:
         raise ValueError(f"unknown queue {name!r}")
-    return Queue(name, connection=connection or get_redis(), serializer=JSONSerializer)
+    return Queue(name, connection=connection or get_redis())
 
 
-def enqueue(queue: str, func: Callable[..., Any] | str, *args: Any, **options: Any) -> Any:
-    """Enqueue a job by function; arguments must be JSON values (ids, never objects).
+def enqueue(queue: str, func: str, *args: str | int | list[str], at: datetime | None = None,
+            connection: Redis | None = None, **options: Any) -> Job:
+    """Enqueue ``func`` (a dotted path in mailer.worker.jobs) with id arguments; at ``at`` when in the future.
 
-    The job's meta carries the current request id, so the worker's log lines can be followed
-    back to the request that caused them.
+    The job's meta carries the current request id and tenant, so the worker's log lines can be
+    followed back to the request that caused them. Raises RedisError when Redis is unreachable.
     """
     options["meta"] = job_meta(options.get("meta"))
-    return get_queue(queue).enqueue(func, *args, **options)
+    rq_queue = get_queue(queue, connection)
+    if at is not None and at > datetime.now(UTC):
+        return rq_queue.enqueue_at(at, func, *args, **options)
+    return rq_queue.enqueue(func, *args, **options)
 
 
 def job_meta(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Meta for a new job: the current request id and tenant (for following logs), plus ``extra``."""
-    from mailer.logs import current_context
+    from mailer.logs import current_context  # logs imports this package's callers; read at call time
 
     context = {k: v for k, v in current_context().items() if k in ("request_id", "tenant_id")}
     return {**context, **(extra or {})}

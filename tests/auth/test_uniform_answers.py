@@ -4,7 +4,6 @@ not the account exists; the work is keyed by ids in the worker, and survives Red
 from __future__ import annotations
 
 from rq import Queue
-from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
 from mailer.auth.pending import enqueue_pending_auth_work
@@ -65,7 +64,7 @@ def test_request_path_does_the_same_work_for_known_and_unknown_addresses(app, cl
     """Both answers leave exactly one stored request and one queued job carrying two ids."""
     for email in ("admin@acme.test", "nobody@example.com"):
         client.post("/v1/auth/forgot-password", json={"tenant": "acme", "email": email})
-    queue = Queue("critical", connection=redis, serializer=JSONSerializer)
+    queue = Queue("critical", connection=redis)  # RQ's default serializer, as a bare worker and rq-dashboard read it
     jobs = queue.get_jobs()
     assert [job.func_name for job in jobs] == ["mailer.worker.jobs.process_auth_request"] * 2
     with app.app_context():

@@ -30,7 +30,7 @@ from tests.helpers import create_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = {"SMTP_RETRY_DELAYS": (1, 1, 1), "SMTP_MAX_ATTEMPTS": 4, "DELIVERY_LEASE_SECONDS": 2,
-        "SWEEP_INTERVAL_SECONDS": 1, "SMTP_TIMEOUT_SECONDS": 2.0}
+        "SWEEP_INTERVAL_SECONDS": 2, "SMTP_TIMEOUT_SECONDS": 2.0}
 
 
 @dataclass
@@ -162,7 +162,7 @@ def statuses(app: Flask) -> dict[str, int]:
 
 
 class WorkerProcesses:
-    """Real `rq worker --worker-class mailer.worker.MailerWorker --with-scheduler` subprocesses."""
+    """Real `rq worker --with-scheduler` subprocesses: bare (the contract's line) unless a class is named."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -186,26 +186,72 @@ class WorkerProcesses:
         env.update({k: str(v) for k, v in overrides.items()})
         return env
 
-    def start(self, *queues: str, worker_class: str = "mailer.worker.MailerWorker",
-              **env: Any) -> subprocess.Popen[bytes]:
+    def start(self, *queues: str, worker_class: str | None = None, **env: Any) -> subprocess.Popen[bytes]:
         rq = str(Path(sys.executable).with_name("rq"))
-        args = [rq, "worker", "--url", TEST_REDIS_URL, "--worker-class", worker_class, "--with-scheduler",
-                *(queues or QUEUE_NAMES)]
+        args = [rq, "worker", "--url", TEST_REDIS_URL, "--with-scheduler", *(queues or QUEUE_NAMES)]
+        if worker_class:
+            args[2:2] = ["--worker-class", worker_class]
         proc = subprocess.Popen(args, cwd=ROOT, env=self.env(**env), start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=_log_file("worker"), stderr=subprocess.STDOUT)
         self.procs.append(proc)
         return proc
 
     def kill(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
-        """Signal the worker's whole process group (the worker and its work horse)."""
+        """Signal the worker's process group and its work horse (RQ puts a horse in its own group)."""
+        horses = _children(proc.pid)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
+        for pid in horses:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def start_web(self, **env: Any) -> subprocess.Popen[bytes]:
+        """gunicorn serving the app (its processes keep the periodic sweep going); waits until it answers."""
+        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+        port = free_port()
+        proc = subprocess.Popen([gunicorn, "-w", "1", "-b", f"127.0.0.1:{port}", "wsgi:app"], cwd=ROOT,
+                                env=self.env(**env), start_new_session=True,
+                                stdout=_log_file("web"), stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        self.web_url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _answers(f"{self.web_url}/healthz"), timeout=30, interval=0.1)
+        return proc
 
     def stop_all(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
                 self.kill(proc)
             proc.wait(timeout=10)
+
+
+def _log_file(kind: str) -> Any:
+    """Where a subprocess writes its output: $TEST_PROCESS_LOGS/<kind>-<n>.log when set, else nowhere."""
+    folder = os.environ.get("TEST_PROCESS_LOGS")
+    if not folder:
+        return subprocess.DEVNULL
+    os.makedirs(folder, exist_ok=True)
+    return open(os.path.join(folder, f"{kind}-{time.time_ns()}.log"), "wb")
+
+
+def _answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    found.append(int(entry.name))
+    return found
 
 
 @pytest.fixture

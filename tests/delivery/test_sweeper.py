@@ -139,4 +139,8 @@ def test_only_one_sweep_at_a_time_and_one_trigger_per_interval(fast_app, redis):
     assert [trigger_periodic_sweep(redis, 1) for _ in range(3)] == [True, False, False]
     assert get_queue("critical", redis).count == 1
     time.sleep(1.1)
+    assert not trigger_periodic_sweep(redis, 1)  # the last sweep still waits: no copy piles up behind it
+    assert get_queue("critical", redis).count == 1
+    get_queue("critical", redis).empty()
+    time.sleep(1.1)
     assert trigger_periodic_sweep(redis, 1)

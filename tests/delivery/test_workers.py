@@ -35,6 +35,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_duplicates_only_recorded_ones
     sink.handler.delay = 0.05
     ids = make_messages(fast_app, 60)
     _enqueue(fast_app, ids)
+    workers.start_web()
     first = workers.start()
     wait_for(lambda: len(sink.messages) >= 25, timeout=30)
     workers.kill(first)

@@ -1,0 +1,81 @@
+"""The periodic sweep's clock, with no cron and no custom worker class.
+
+Three things offer the sweep, each offer one Redis SET NX: every job on its way out, a thread in
+every serving web process (gunicorn), and MailerWorker's heartbeat. The key
+``mailer:sweep:next`` with a TTL of SWEEP_INTERVAL_SECONDS lets one offer per interval, across
+all processes and hosts, enqueue the sweep job (on ``critical``, at once: it never waits for
+RQ's scheduler); the sweep itself holds a lock, so two sweeps never overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+
+from flask import Flask, current_app
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+OFFER_EVERY_SECONDS = 1.0
+_last_offer = 0.0
+
+
+def offer_sweep() -> bool:
+    """Enqueue the periodic sweep if this interval has none yet (in an app context); True if we did.
+
+    At most one Redis round trip per second per process; never raises for Redis trouble.
+    """
+    global _last_offer
+    if time.monotonic() - _last_offer < OFFER_EVERY_SECONDS:
+        return False
+    _last_offer = time.monotonic()
+    from mailer.mail.sweeper import trigger_periodic_sweep  # the pipeline imports this package
+    from mailer.worker.queues import get_redis
+
+    try:
+        return trigger_periodic_sweep(get_redis(), current_app.config["MAILER"].SWEEP_INTERVAL_SECONDS)
+    except RedisError:
+        log.warning("could not offer the periodic sweep; the next offer tries again")
+        return False
+
+
+class SweepClock:
+    """A daemon thread offering the sweep every second, one per serving process."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.pid: int | None = None
+        self._lock = threading.Lock()
+
+    def ensure_running(self) -> None:
+        if self.pid == os.getpid():
+            return
+        with self._lock:
+            if self.pid == os.getpid():
+                return
+            self.pid = os.getpid()
+            threading.Thread(target=self._run, name="mailer-sweep-clock", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self.app.app_context():
+                offer_sweep()
+            time.sleep(OFFER_EVERY_SECONDS)
+
+
+def init_clock(app: Flask) -> None:
+    """Start the clock in every gunicorn process at once, and in any other server at its first request.
+
+    Not under TESTING, and not in a CLI command (which serves no request).
+    """
+    if app.testing:
+        return
+    clock = SweepClock(app)
+    app.extensions["mailer_sweep_clock"] = clock
+    app.before_request(clock.ensure_running)
+    if "gunicorn" in sys.modules:
+        clock.ensure_running()
