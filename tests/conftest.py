@@ -230,3 +230,14 @@ class Drainer:
 @pytest.fixture
 def worker(app: Flask, redis: Redis) -> Drainer:
     return Drainer(app, redis)
+
+
+@pytest.fixture(autouse=True)
+def _no_linger_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process drains run each job once: a delivery loop leaves as soon as nothing is due.
+
+    Real `rq worker` subprocesses keep the production linger; tests of the loop itself set it back.
+    """
+    from mailer.mail import delivery_loop
+
+    monkeypatch.setattr(delivery_loop, "LINGER_SECONDS", 0.0)

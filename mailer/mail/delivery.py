@@ -1,9 +1,10 @@
-"""One delivery job: claim a batch of recipients, send it over pooled connections, write every result.
+"""One claim's run: send the claimed recipients over pooled connections, write every result.
 
 The database decides what is due; a job carries recipient ids only, so running one twice
-is harmless: what is sent, failed, or held by another live lease is skipped. Results are
-committed a chunk at a time, so a worker killed mid-batch loses at most one chunk's
-results; those rows come back when their lease ends and their retry is recorded as
+is harmless: what is sent, failed, or held by another live lease is skipped. Each mail's
+result is committed as soon as its reply arrives, in the same commit that marks the next mail
+as in flight, so a worker killed mid-transfer leaves exactly the one mail in flight on its
+connection unknown; that row comes back when its lease ends and its retry is recorded as
 ``ambiguous`` (the one window in which a second copy may go out, with the same Message-ID).
 """
 
@@ -32,8 +33,8 @@ from mailer.smtp.settings import Encryption, SmtpServer
 
 log = logging.getLogger(__name__)
 
-# Mails handed to the SMTP handler per call (one pooled connection); results are committed after each.
-CHUNK_MAILS = 20
+# Mails handed to the SMTP handler per call (one pooled connection); each result is committed at once.
+CHUNK_MAILS = 100
 INTERRUPTED = "the worker stopped during this attempt; the message may have been delivered"
 
 _handler: SmtpHandler | None = None
@@ -58,6 +59,7 @@ def smtp_server(config: Config, owner: str) -> SmtpServer:
         verify_tls=config.SMTP_VERIFY_TLS,
         ca_file=config.SMTP_CA_FILE or None,
         owner=owner,
+        local_hostname=config.SMTP_HELO_NAME or None,
     )
 
 
@@ -103,7 +105,11 @@ class _Run:
 def deliver_batch(recipient_ids: Sequence[uuid.UUID]) -> None:
     """Deliver whichever of these recipients are due; every outcome ends up in the database."""
     config: Config = current_app.config["MAILER"]
-    claim = claim_recipients(recipient_ids, config.DELIVERY_LEASE_SECONDS)
+    deliver_claim(claim_recipients(recipient_ids, config.DELIVERY_LEASE_SECONDS), config)
+
+
+def deliver_claim(claim: Claim, config: Config) -> None:
+    """Send what ``claim`` holds and record every outcome (its rows are ours until then)."""
     if not claim.ids:
         return
     run = _Run(claim, config)
@@ -115,7 +121,9 @@ def deliver_batch(recipient_ids: Sequence[uuid.UUID]) -> None:
     with LeaseKeeper(db.engine, claim.token, config.DELIVERY_LEASE_SECONDS):
         try:
             interrupted = [r for r in recipients if r.id in claim.interrupted]
-            run.record([(r, RecipientResult(r.email, Outcome.AMBIGUOUS, response=INTERRUPTED)) for r in interrupted])
+            if interrupted:
+                run.record([(r, RecipientResult(r.email, Outcome.AMBIGUOUS, response=INTERRUPTED))
+                            for r in interrupted])
             _send_all(run, [r for r in recipients if r.id not in claim.interrupted])
         except BaseException as exc:
             _abort(run, recipients, exc)
@@ -183,20 +191,27 @@ def _chunks(items: list[_Item], size: int) -> Iterator[list[_Item]]:
 
 
 def _send_chunk(run: _Run, server: SmtpServer, chunk: list[_Item]) -> None:
-    rows = [r for item in chunk for r in item.recipients]
-    mark_attempt_started([r.id for r in rows], run.claim.token,
-                         {r.id: item.message_id for item in chunk for r in item.recipients})
-    db.session.commit()
-    run.in_flight = rows
+    """Send the chunk on one connection; each mail's result and the next mail's start share one commit."""
+    def mark_started(index: int) -> None:
+        item = chunk[index]
+        mark_attempt_started([r.id for r in item.recipients], run.claim.token,
+                             {r.id: item.message_id for r in item.recipients})
+        run.in_flight = list(item.recipients)
+
     started = time.monotonic()
-    results = smtp_handler().send_batch(server, [item.mail for item in chunk])
-    seconds = time.monotonic() - started
-    pairs = [
-        (recipient, result)
-        for item, mail_results in zip(chunk, results, strict=True)
-        for recipient, result in zip(item.recipients, mail_results, strict=True)
-    ]
-    run.record(pairs, seconds)
+
+    def on_result(index: int, results: list[RecipientResult]) -> None:
+        nonlocal started
+        seconds = time.monotonic() - started
+        if index + 1 < len(chunk):
+            mark_started(index + 1)
+        run.record(list(zip(chunk[index].recipients, results, strict=True)), seconds)  # commits both
+        started = time.monotonic()
+
+    mark_started(0)
+    db.session.commit()
+    started = time.monotonic()
+    smtp_handler().send_batch(server, [item.mail for item in chunk], on_result=on_result)
     run.in_flight = []
 
 

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailer.extensions import db
-from mailer.models import Recipient, RecipientStatus
+from mailer.models import Message, Recipient, RecipientStatus
 
 log = logging.getLogger(__name__)
 
@@ -50,35 +50,72 @@ class Claim:
 def claim_recipients(recipient_ids: Sequence[uuid.UUID], lease_seconds: int) -> Claim:
     """Atomically lease the due rows among ``recipient_ids``; commits. Skips everything else."""
     now = datetime.now(UTC)
-    token = uuid.uuid4().hex
-    candidates = db.session.execute(
+    candidates = (
         select(Recipient.id, Recipient.status, Recipient.attempt_started_at)
         .where(Recipient.id.in_(list(recipient_ids)), due_condition(now))
         .with_for_update(skip_locked=True)
-    ).all()
-    if not candidates:
+    )
+    claim = _claim(candidates, now, lease_seconds)
+    order = {rid: index for index, rid in enumerate(recipient_ids)}
+    return Claim(claim.token, sorted(claim.ids, key=lambda rid: order.get(rid, 0)), claim.interrupted)
+
+
+def claim_due_for_owner(owner: uuid.UUID, limit: int, lease_seconds: int) -> Claim:
+    """Lease up to ``limit`` due rows of one tenant (one SMTP server), critical mail first; commits."""
+    now = datetime.now(UTC)
+    priority = case((Message.queue == "critical", 0), (Message.queue == "default", 1), else_=2)
+    candidates = (
+        select(Recipient.id, Recipient.status, Recipient.attempt_started_at)
+        .join(Message, Message.id == Recipient.message_id)
+        .where(Recipient.tenant_id == owner, due_condition(now))
+        .order_by(priority, Recipient.next_attempt_at, Recipient.created_at, Recipient.position)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=Recipient)
+    )
+    return _claim(candidates, now, lease_seconds)
+
+
+def next_due_in(owner: uuid.UUID, within: float) -> float | None:
+    """Seconds until the tenant's next waiting row is due, if that is within ``within`` seconds."""
+    now = datetime.now(UTC)
+    soonest = db.session.scalar(
+        select(func.min(Recipient.next_attempt_at)).where(
+            Recipient.tenant_id == owner, Recipient.status.in_(WAITING),
+            Recipient.next_attempt_at <= now + timedelta(seconds=within),
+        )
+    )
+    db.session.rollback()
+    if soonest is None:
+        return None
+    if soonest.tzinfo is None:
+        soonest = soonest.replace(tzinfo=UTC)
+    return max(0.0, (soonest - now).total_seconds())
+
+
+def _claim(candidates: Select[Any], now: datetime, lease_seconds: int) -> Claim:
+    token = uuid.uuid4().hex
+    rows = db.session.execute(candidates).all()
+    if not rows:
         db.session.rollback()
         return Claim(token, [], set())
-    claimed = set(
-        db.session.scalars(
-            update(Recipient)
-            .where(Recipient.id.in_([row.id for row in candidates]), due_condition(now))
-            .values(
-                status=RecipientStatus.SENDING.value,
-                lease_until=now + timedelta(seconds=lease_seconds),
-                claim_token=token,
-            )
-            .returning(Recipient.id)
-            .execution_options(synchronize_session=False)
-        ).all()
-    )
+    claimed = db.session.scalars(
+        update(Recipient)
+        .where(Recipient.id.in_([row.id for row in rows]), due_condition(now))
+        .values(
+            status=RecipientStatus.SENDING.value,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            claim_token=token,
+        )
+        .returning(Recipient.id)
+        .execution_options(synchronize_session=False)
+    ).all()
     db.session.commit()
+    taken = set(claimed)
     interrupted = {
-        row.id for row in candidates
-        if row.id in claimed and row.status == RecipientStatus.SENDING.value and row.attempt_started_at is not None
+        row.id for row in rows
+        if row.id in taken and row.status == RecipientStatus.SENDING.value and row.attempt_started_at is not None
     }
-    order = {rid: index for index, rid in enumerate(recipient_ids)}
-    return Claim(token, sorted(claimed, key=lambda rid: order.get(rid, 0)), interrupted)
+    return Claim(token, [row.id for row in rows if row.id in taken], interrupted)
 
 
 def release_unattempted(token: str, ids: Sequence[uuid.UUID]) -> None:

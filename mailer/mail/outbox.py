@@ -4,6 +4,9 @@ Every recipient row names the RQ job last enqueued for it (``job_id``, written b
 job reaches Redis). If Redis is unreachable the request still succeeds: the job never
 existed, so the sweeper, which asks Redis whether a row's job is alive, enqueues the row
 once Redis is back. Jobs are bounded (DELIVERY_BATCH_SIZE recipients, one SMTP server).
+While a delivery loop runs for the tenant (mail/delivery_loop.py), due mail other than
+``critical`` is handed to it with a nudge instead of a job; should that loop die first, the
+row's job never existed and the sweeper enqueues it, as after a Redis outage.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from sqlalchemy import select, update
 
 from mailer.config import Config
 from mailer.extensions import db
+from mailer.mail import nudges
 from mailer.mail.recording import Deferral
 from mailer.models import Message, MessageStatus, Recipient, RecipientStatus
 from mailer.worker.queues import enqueue
@@ -45,7 +49,7 @@ def commit_and_enqueue(message: Message) -> bool:
     at = message.send_at if message.status == MessageStatus.SCHEDULED.value else None
     ok = True
     for job_id, batch in zip(job_ids, batches, strict=True):
-        ok = _enqueue_job(message.queue, job_id, [r.id for r in batch], at=at) and ok
+        ok = _enqueue_job(message.queue, job_id, [r.id for r in batch], at=at, owner=message.tenant_id) and ok
     return ok
 
 
@@ -64,9 +68,9 @@ def enqueue_recipients(recipient_ids: Sequence[uuid.UUID], queue: str, at: datet
         ):
             by_tenant[tenant_id].append(rid)
     ok = True
-    for ids in by_tenant.values():
+    for tenant_id, ids in by_tenant.items():
         for batch in _batches(ids, config.DELIVERY_BATCH_SIZE):
-            ok = _assign_and_enqueue(queue, list(batch), at) and ok
+            ok = _assign_and_enqueue(queue, list(batch), at, owner=tenant_id) and ok
     return ok
 
 
@@ -100,22 +104,39 @@ def job_timeout(config: Config) -> int:
     return int(max_send_seconds(config, config.DELIVERY_BATCH_SIZE)) + 60
 
 
-def _assign_and_enqueue(queue: str, ids: list[uuid.UUID], at: datetime | None) -> bool:
+def _assign_and_enqueue(queue: str, ids: list[uuid.UUID], at: datetime | None,
+                        owner: uuid.UUID | None = None) -> bool:
     job_id = new_job_id()
     db.session.execute(
         update(Recipient).where(Recipient.id.in_(ids)).values(job_id=job_id)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    return _enqueue_job(queue, job_id, ids, at=at)
+    return _enqueue_job(queue, job_id, ids, at=at, owner=owner)
 
 
-def _enqueue_job(queue: str, job_id: str, ids: list[uuid.UUID], at: datetime | None = None) -> bool:
+def _enqueue_job(queue: str, job_id: str, ids: list[uuid.UUID], at: datetime | None = None,
+                 owner: uuid.UUID | None = None) -> bool:
+    due_now = at is None or at <= datetime.now(UTC)
+    if due_now and owner is not None and queue != "critical" and _handed_to_a_running_loop(owner):
+        return True
     try:
         enqueue(queue, DELIVER_JOB, [str(rid) for rid in ids], at=at, job_id=job_id,
                 job_timeout=job_timeout(_config()), result_ttl=600, failure_ttl=7 * 86400)
     except RedisError:
         log.warning("enqueue failed; the sweeper will pick the recipients up", extra={"job_id": job_id})
+        return False
+    return True
+
+
+def _handed_to_a_running_loop(owner: uuid.UUID) -> bool:
+    """Nudge the tenant's running delivery loop, if there is one (then no job is needed)."""
+    redis = current_app.extensions["redis"]
+    try:
+        if not nudges.loop_running(redis, owner):
+            return False
+        nudges.nudge(redis, owner)
+    except RedisError:
         return False
     return True
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from mailer.smtp.connection import Connection, ServerFault
 from mailer.smtp.pool import ConnectionPool, PoolStats, default_pool
@@ -12,7 +12,9 @@ from mailer.smtp.results import RecipientResult
 from mailer.smtp.settings import SmtpServer
 from mailer.smtp.transaction import Delivery, OutgoingMail, deliver
 
-__all__ = ["OutgoingMail", "SmtpHandler"]
+__all__ = ["OutgoingMail", "ResultCallback", "SmtpHandler"]
+
+ResultCallback = Callable[[int, list[RecipientResult]], None]
 
 
 class SmtpHandler:
@@ -51,16 +53,25 @@ class SmtpHandler:
         """One result per envelope recipient of ``mail``, in order."""
         return self.send_batch(server, [mail])[0]
 
-    def send_batch(self, server: SmtpServer, mails: Sequence[OutgoingMail]) -> list[list[RecipientResult]]:
+    def send_batch(self, server: SmtpServer, mails: Sequence[OutgoingMail],
+                   on_result: ResultCallback | None = None) -> list[list[RecipientResult]]:
         """Results for each mail (one per envelope recipient, in order), sharing one connection.
 
         A mail's failure does not disturb the others: a connection lost between mails is
         replaced. When the server cannot be reached at all, the remaining mails are
         deferred without trying again (bounding the time a dead server costs).
+        ``on_result(index, results)`` is called as soon as each mail's results are known (before
+        the next mail is tried), so a caller can make them durable one mail at a time.
         """
         pool = self.pool
         results: list[list[RecipientResult]] = []
         connection: Connection | None = None
+
+        def add(mail_results: list[RecipientResult]) -> None:
+            results.append(mail_results)
+            if on_result is not None:
+                on_result(len(results) - 1, mail_results)
+
         try:
             for index, mail in enumerate(mails):
                 deadline = time.monotonic() + server.attempt_deadline
@@ -76,7 +87,8 @@ class SmtpHandler:
                         connection = pool.acquire(server, deadline)
                         delivery = deliver(connection, mail, deadline)
                 except ServerFault as fault:
-                    results.extend(_defer_all(later, fault.reply) for later in mails[index:])
+                    for later in mails[index:]:
+                        add(_defer_all(later, fault.reply))
                     break
                 if delivery.broken:
                     pool.discard(connection)
@@ -84,7 +96,7 @@ class SmtpHandler:
                 elif pool.worn_out(connection):
                     pool.release(connection)
                     connection = None
-                results.append(_in_order(mail, delivery))
+                add(_in_order(mail, delivery))
         except BaseException:
             if connection is not None:
                 pool.discard(connection)

@@ -114,10 +114,13 @@ def _offer_sweep() -> None:
 
 def deliver_recipients(recipient_ids: list[str]) -> None:
     """Deliver these recipients when due, then whatever else of their server keeps coming (delivery loop)."""
-    from mailer.mail.delivery import deliver_batch
+    from rq import get_current_job
 
+    from mailer.mail.delivery_loop import deliver_and_keep_going
+
+    job = get_current_job()
     with job_scope():
-        deliver_batch([uuid.UUID(rid) for rid in recipient_ids])
+        deliver_and_keep_going([uuid.UUID(rid) for rid in recipient_ids], job.id if job else None, stop_requested)
 
 
 def sweep() -> dict[str, object]:

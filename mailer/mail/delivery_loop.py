@@ -1,0 +1,129 @@
+"""A delivery job that keeps going: after its own recipients, whatever comes due for their server.
+
+Real traffic is one message per request. Forking a work horse, building the app and opening an
+SMTP session per message would cost far more than the message; so a delivery job, once it has
+paid for all that, keeps claiming its tenant's due rows (critical first) while they keep coming,
+over the same pooled connection, and leaves after ``LINGER_SECONDS`` without any. While it runs,
+requests nudge it instead of enqueueing jobs (mail/nudges.py). It also stops at
+``MAX_LOOP_SECONDS`` (well inside the job timeout), when asked to stop (SIGTERM) and when its
+worker is gone (a work horse whose parent was killed), and it ends every SMTP session with QUIT.
+
+A retry job RQ wakes early (its clock has whole seconds) waits for its rows here, and rows not
+due before the loop ends are rescheduled at their time, never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from flask import current_app
+from redis.exceptions import RedisError
+from sqlalchemy import select
+
+from mailer.config import Config
+from mailer.extensions import db
+from mailer.mail import nudges
+from mailer.mail.delivery import deliver_claim, smtp_handler
+from mailer.mail.leases import WAITING, claim_due_for_owner, claim_recipients, next_due_in
+from mailer.mail.recording import Deferral
+from mailer.models import Message, Recipient
+
+log = logging.getLogger(__name__)
+
+LINGER_SECONDS = 2.0
+MAX_LOOP_SECONDS = 60.0
+POLL_SECONDS = 0.25
+
+
+def deliver_and_keep_going(recipient_ids: Sequence[uuid.UUID], job_id: str | None = None,
+                           should_stop: Callable[[], bool] = lambda: False) -> None:
+    """Deliver these recipients when due, then keep delivering their tenants' due mail while it comes."""
+    config: Config = current_app.config["MAILER"]
+    owners = _owners(recipient_ids)
+    try:
+        deliver_claim(claim_recipients(recipient_ids, config.DELIVERY_LEASE_SECONDS), config)
+        for owner in owners:
+            _keep_delivering(owner, config, should_stop)
+    finally:
+        _reschedule_early(recipient_ids, job_id)
+        smtp_handler().close()  # QUIT: a work horse's sessions die with it otherwise
+
+
+def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[], bool]) -> None:
+    redis = current_app.extensions["redis"]
+    started = idle_since = time.monotonic()
+    parent = os.getppid()
+    _mark(redis, owner)
+    try:
+        while not should_stop() and time.monotonic() - started < MAX_LOOP_SECONDS and os.getppid() == parent:
+            claim = claim_due_for_owner(owner, config.DELIVERY_BATCH_SIZE, config.DELIVERY_LEASE_SECONDS)
+            if claim.ids:
+                deliver_claim(claim, config)
+                idle_since = time.monotonic()
+                _mark(redis, owner)
+                continue
+            soon = next_due_in(owner, LINGER_SECONDS)
+            if soon is None and time.monotonic() - idle_since >= LINGER_SECONDS:
+                _unmark(redis, owner)
+                if next_due_in(owner, 0) is None:
+                    return  # nothing was committed before the mark went: any later row has its own job
+                _mark(redis, owner)
+                continue
+            _wait(redis, owner, min(POLL_SECONDS, soon) if soon is not None else POLL_SECONDS)
+    finally:
+        _unmark(redis, owner)
+
+
+def _owners(recipient_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    owners = list(db.session.scalars(
+        select(Recipient.tenant_id).where(Recipient.id.in_(list(recipient_ids))).distinct()
+    ))
+    db.session.rollback()
+    return owners
+
+
+def _reschedule_early(recipient_ids: Sequence[uuid.UUID], job_id: str | None) -> None:
+    """Rows this job was for that are still not due (it woke early, or stopped first): enqueue them at their time."""
+    if job_id is None:
+        return
+    from mailer.mail.outbox import schedule_retries  # the outbox sizes its jobs from delivery's bounds
+
+    rows = db.session.execute(
+        select(Recipient.id, Recipient.next_attempt_at, Message.queue)
+        .join(Message, Message.id == Recipient.message_id)
+        .where(Recipient.id.in_(list(recipient_ids)), Recipient.job_id == job_id,
+               Recipient.status.in_(WAITING), Recipient.next_attempt_at > datetime.now(UTC))
+    ).all()
+    db.session.rollback()
+    by_queue: dict[str, list[Deferral]] = {}
+    for row in rows:
+        by_queue.setdefault(row.queue, []).append(Deferral(row.id, row.next_attempt_at))
+    for queue, deferrals in by_queue.items():
+        log.info("retry woke before its rows were due; rescheduled", extra={"recipients": len(deferrals)})
+        schedule_retries(deferrals, queue)
+
+
+def _mark(redis: object, owner: uuid.UUID) -> None:
+    try:
+        nudges.mark_looping(redis, owner)  # type: ignore[arg-type]
+    except RedisError:
+        log.debug("could not mark the delivery loop; requests enqueue jobs instead")
+
+
+def _unmark(redis: object, owner: uuid.UUID) -> None:
+    try:
+        nudges.unmark_looping(redis, owner)  # type: ignore[arg-type]
+    except RedisError:
+        log.debug("could not unmark the delivery loop; the mark lapses by itself")
+
+
+def _wait(redis: object, owner: uuid.UUID, seconds: float) -> None:
+    try:
+        nudges.wait_for_nudge(redis, owner, seconds)  # type: ignore[arg-type]
+    except RedisError:
+        time.sleep(seconds)
