@@ -32,12 +32,15 @@ from mailer.mail.delivery import deliver_claim, smtp_handler
 from mailer.mail.leases import WAITING, claim_due_for_owner, claim_recipients, next_due_in
 from mailer.mail.recording import Deferral
 from mailer.models import Message, Recipient
+from mailer.worker.queues import discard_waiting_jobs
 
 log = logging.getLogger(__name__)
 
 LINGER_SECONDS = 2.0
 MAX_LOOP_SECONDS = 60.0
 POLL_SECONDS = 0.25
+# Rows per claim inside the loop: small, so critical mail arriving meanwhile waits for at most this many.
+LOOP_CLAIM_ROWS = 20
 
 
 def deliver_and_keep_going(recipient_ids: Sequence[uuid.UUID], job_id: str | None = None,
@@ -46,23 +49,30 @@ def deliver_and_keep_going(recipient_ids: Sequence[uuid.UUID], job_id: str | Non
     config: Config = current_app.config["MAILER"]
     owners = _owners(recipient_ids)
     try:
-        deliver_claim(claim_recipients(recipient_ids, config.DELIVERY_LEASE_SECONDS), config)
+        claim = claim_recipients(recipient_ids, config.DELIVERY_LEASE_SECONDS)
+        deliver_claim(claim, config)
         for owner in owners:
-            _keep_delivering(owner, config, should_stop)
+            _keep_delivering(owner, config, should_stop, linger=bool(claim.ids), own_job=job_id)
     finally:
         _reschedule_early(recipient_ids, job_id)
         smtp_handler().close()  # QUIT: a work horse's sessions die with it otherwise
 
 
-def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[], bool]) -> None:
+def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[], bool], *, linger: bool,
+                     own_job: str | None) -> None:
+    """Claim and send the tenant's due rows until none has come for LINGER_SECONDS (at once: ``linger``
+    false, a job that found its work taken), except for rows about to come due (an early retry)."""
     redis = current_app.extensions["redis"]
-    started = idle_since = time.monotonic()
+    started = time.monotonic()
+    idle_since = started if linger else started - LINGER_SECONDS
     parent = os.getppid()
     _mark(redis, owner)
     try:
         while not should_stop() and time.monotonic() - started < MAX_LOOP_SECONDS and os.getppid() == parent:
-            claim = claim_due_for_owner(owner, config.DELIVERY_BATCH_SIZE, config.DELIVERY_LEASE_SECONDS)
+            claim = claim_due_for_owner(owner, min(LOOP_CLAIM_ROWS, config.DELIVERY_BATCH_SIZE),
+                                        config.DELIVERY_LEASE_SECONDS)
             if claim.ids:
+                _discard_jobs(redis, claim.job_ids - {own_job or ""})
                 deliver_claim(claim, config)
                 idle_since = time.monotonic()
                 _mark(redis, owner)
@@ -75,6 +85,7 @@ def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[],
                 _mark(redis, owner)
                 continue
             _wait(redis, owner, min(POLL_SECONDS, soon) if soon is not None else POLL_SECONDS)
+            _mark(redis, owner)
     finally:
         _unmark(redis, owner)
 
@@ -120,6 +131,14 @@ def _unmark(redis: object, owner: uuid.UUID) -> None:
         nudges.unmark_looping(redis, owner)  # type: ignore[arg-type]
     except RedisError:
         log.debug("could not unmark the delivery loop; the mark lapses by itself")
+
+
+def _discard_jobs(redis: object, job_ids: frozenset[str]) -> None:
+    """The jobs of rows this loop took would only fork a work horse to find nothing: take them off."""
+    try:
+        discard_waiting_jobs(redis, job_ids)  # type: ignore[arg-type]
+    except RedisError:
+        log.debug("could not discard redundant jobs; they will find nothing to claim")
 
 
 def _wait(redis: object, owner: uuid.UUID, seconds: float) -> None:

@@ -40,35 +40,38 @@ def due_condition(now: datetime) -> ColumnElement[bool]:
 
 @dataclass(frozen=True)
 class Claim:
-    """The rows one job run holds: ``ids`` in claim order; ``interrupted`` had an attempt cut short."""
+    """The rows one job run holds: ``ids`` in claim order; ``interrupted`` had an attempt cut short;
+    ``job_ids``: the jobs last enqueued for them (now redundant: these rows are taken)."""
 
     token: str
     ids: list[uuid.UUID]
     interrupted: set[uuid.UUID]
+    job_ids: frozenset[str] = frozenset()
 
 
 def claim_recipients(recipient_ids: Sequence[uuid.UUID], lease_seconds: int) -> Claim:
     """Atomically lease the due rows among ``recipient_ids``; commits. Skips everything else."""
     now = datetime.now(UTC)
     candidates = (
-        select(Recipient.id, Recipient.status, Recipient.attempt_started_at)
+        select(Recipient.id, Recipient.status, Recipient.attempt_started_at, Recipient.job_id)
         .where(Recipient.id.in_(list(recipient_ids)), due_condition(now))
         .with_for_update(skip_locked=True)
     )
     claim = _claim(candidates, now, lease_seconds)
     order = {rid: index for index, rid in enumerate(recipient_ids)}
-    return Claim(claim.token, sorted(claim.ids, key=lambda rid: order.get(rid, 0)), claim.interrupted)
+    return Claim(claim.token, sorted(claim.ids, key=lambda rid: order.get(rid, 0)), claim.interrupted,
+                 claim.job_ids)
 
 
 def claim_due_for_owner(owner: uuid.UUID, limit: int, lease_seconds: int) -> Claim:
-    """Lease up to ``limit`` due rows of one tenant (one SMTP server), critical mail first; commits."""
+    """Lease up to ``limit`` due rows of one tenant (one SMTP server), critical mail first, then oldest; commits."""
     now = datetime.now(UTC)
     priority = case((Message.queue == "critical", 0), (Message.queue == "default", 1), else_=2)
     candidates = (
-        select(Recipient.id, Recipient.status, Recipient.attempt_started_at)
+        select(Recipient.id, Recipient.status, Recipient.attempt_started_at, Recipient.job_id)
         .join(Message, Message.id == Recipient.message_id)
         .where(Recipient.tenant_id == owner, due_condition(now))
-        .order_by(priority, Recipient.next_attempt_at, Recipient.created_at, Recipient.position)
+        .order_by(priority, Recipient.created_at, Recipient.position)
         .limit(limit)
         .with_for_update(skip_locked=True, of=Recipient)
     )
@@ -115,7 +118,8 @@ def _claim(candidates: Select[Any], now: datetime, lease_seconds: int) -> Claim:
         row.id for row in rows
         if row.id in taken and row.status == RecipientStatus.SENDING.value and row.attempt_started_at is not None
     }
-    return Claim(token, [row.id for row in rows if row.id in taken], interrupted)
+    job_ids = frozenset(row.job_id for row in rows if row.id in taken and row.job_id)
+    return Claim(token, [row.id for row in rows if row.id in taken], interrupted, job_ids)
 
 
 def release_unattempted(token: str, ids: Sequence[uuid.UUID]) -> None:

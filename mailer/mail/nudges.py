@@ -16,7 +16,7 @@ from redis import Redis
 
 LOOP_KEY = "mailer:loop:{owner}"
 NUDGE_KEY = "mailer:nudge:{owner}"
-LOOP_MARK_SECONDS = 10
+LOOP_MARK_SECONDS = 5
 _NUDGES_KEPT = 16
 
 

@@ -53,12 +53,14 @@ def commit_and_enqueue(message: Message) -> bool:
     return ok
 
 
-def enqueue_recipients(recipient_ids: Sequence[uuid.UUID], queue: str, at: datetime | None = None) -> bool:
+def enqueue_recipients(recipient_ids: Sequence[uuid.UUID], queue: str, at: datetime | None = None,
+                       *, nudge: bool = True) -> bool:
     """Enqueue delivery of committed recipients in bounded jobs, grouped by tenant (so by SMTP server).
 
     For callers that insert recipients themselves (broadcasts). Commits the session (each
     row's job id). ``at`` delays the jobs (RQ scheduler); the rows' next_attempt_at is what
-    actually decides when they are due. Returns whether every job reached Redis.
+    actually decides when they are due. ``nudge=False`` always makes jobs (the sweeper: a loop
+    that looks alive may be a killed one). Returns whether every job reached Redis.
     """
     config = _config()
     by_tenant: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
@@ -70,7 +72,7 @@ def enqueue_recipients(recipient_ids: Sequence[uuid.UUID], queue: str, at: datet
     ok = True
     for tenant_id, ids in by_tenant.items():
         for batch in _batches(ids, config.DELIVERY_BATCH_SIZE):
-            ok = _assign_and_enqueue(queue, list(batch), at, owner=tenant_id) and ok
+            ok = _assign_and_enqueue(queue, list(batch), at, owner=tenant_id if nudge else None) and ok
     return ok
 
 

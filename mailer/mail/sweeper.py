@@ -5,11 +5,13 @@
 alive in Redis (never enqueued because Redis was down, lost in a flush, or its worker was
 killed). It then runs the sweep hooks other packages registered for their own pending work.
 
-It runs every SWEEP_INTERVAL_SECONDS: jobs, the web processes and MailerWorker's heartbeat offer
-it (mailer.worker.clock → ``trigger_periodic_sweep``), and a Redis key with that TTL lets exactly
-one offer enqueue the sweep job per interval; the sweep itself holds a lock, so two sweeps
-(periodic or ``flask --app wsgi sweep``) never overlap. After a Redis flush the key is gone and
-the next offer starts over.
+It runs every SWEEP_INTERVAL_SECONDS: the web processes, every job on its way out and
+MailerWorker's heartbeat offer it (mailer.worker.clock), and a Redis key with that TTL
+(``periodic_sweep_due``) lets exactly one offer per interval run it, there and then, in a
+process that has the app already (never a job of its own: on a bare worker that would cost a
+work horse every interval). The sweep itself holds a lock, so two sweeps (periodic or
+``flask --app wsgi sweep``) never overlap. After a Redis flush the key is gone and the next
+offer starts over.
 
 The database, not RQ's scheduler, decides when a row is due: a job RQ still holds as scheduled
 more than ``SCHEDULED_GRACE_SECONDS`` after its time counts as no live job (its scheduler may be
@@ -42,7 +44,6 @@ from mailer.extensions import db
 from mailer.mail.leases import due_condition
 from mailer.mail.outbox import enqueue_recipients
 from mailer.models import IdempotencyKey, Message, Recipient, RecipientStatus
-from mailer.worker.queues import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,6 @@ _hooks: list[SweepHook | str] = []
 
 NEXT_KEY = "mailer:sweep:next"
 LOCK_KEY = "mailer:sweep:running"
-SWEEP_JOB = "mailer.worker.jobs.sweep"
-PERIODIC_SWEEP_ID = "sweep-periodic"
 ROWS_PER_SWEEP = 20_000
 SCHEDULED_GRACE_SECONDS = 3.0
 _WAITING_JOB = {"queued", "scheduled", "deferred"}
@@ -87,19 +86,9 @@ class SweepReport:
     skipped: bool = False
 
 
-def trigger_periodic_sweep(redis: Redis, interval: int) -> bool:
-    """Enqueue the sweep job if no one has this interval and none is waiting; True when this caller did.
-
-    The job has one id, so a sweep slower than the interval never piles up copies behind it.
-    """
-    if not redis.set(NEXT_KEY, "1", nx=True, ex=interval):
-        return False
-    status = redis.hget(Job.key_for(PERIODIC_SWEEP_ID), "status")
-    if status in (b"queued", b"started"):
-        return False
-    enqueue("critical", SWEEP_JOB, connection=redis, job_id=PERIODIC_SWEEP_ID, result_ttl=60,
-            failure_ttl=86400, job_timeout=max(300, interval * 5))
-    return True
+def periodic_sweep_due(redis: Redis, interval: int) -> bool:
+    """True for exactly one caller per ``interval`` seconds across every process and host."""
+    return bool(redis.set(NEXT_KEY, "1", nx=True, ex=interval))
 
 
 def sweep(redis: Redis, lease_seconds: int) -> SweepReport:
@@ -134,7 +123,7 @@ def _enqueue_orphans(redis: Redis, lease_seconds: int) -> SweepReport:
             orphans[row.queue].append(row.id)
     report = SweepReport()
     for queue, ids in orphans.items():
-        enqueue_recipients(ids, queue)
+        enqueue_recipients(ids, queue, nudge=False)
         report.by_queue[queue] = len(ids)
         report.recipients += len(ids)
     if report.recipients:
@@ -206,4 +195,4 @@ def _run_hooks() -> int:
     return failed
 
 
-__all__ = ["SweepReport", "register_sweep_hook", "sweep", "trigger_periodic_sweep"]
+__all__ = ["SweepReport", "periodic_sweep_due", "register_sweep_hook", "sweep"]

@@ -1,10 +1,10 @@
 """The periodic sweep's clock, with no cron and no custom worker class.
 
-Three things offer the sweep, each offer one Redis SET NX: every job on its way out, a thread in
-every serving web process (gunicorn), and MailerWorker's heartbeat. The key
-``mailer:sweep:next`` with a TTL of SWEEP_INTERVAL_SECONDS lets one offer per interval, across
-all processes and hosts, enqueue the sweep job (on ``critical``, at once: it never waits for
-RQ's scheduler); the sweep itself holds a lock, so two sweeps never overlap.
+Three things offer the sweep, each offer one Redis SET NX: a thread in every serving web process
+(gunicorn), every job on its way out, and MailerWorker's heartbeat. The key ``mailer:sweep:next``
+with a TTL of SWEEP_INTERVAL_SECONDS lets one offer per interval, across all processes and hosts,
+run the sweep at once where it is (it never waits for RQ's scheduler, nor takes a worker's turn);
+the sweep itself holds a lock, so two sweeps never overlap.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 
 from flask import Flask, current_app
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 log = logging.getLogger(__name__)
 
@@ -25,22 +26,32 @@ _last_offer = 0.0
 
 
 def offer_sweep() -> bool:
-    """Enqueue the periodic sweep if this interval has none yet (in an app context); True if we did.
+    """Run the periodic sweep here if this interval has had none yet (in an app context); True if we did.
 
-    At most one Redis round trip per second per process; never raises for Redis trouble.
+    At most one Redis round trip per second per process; never raises for Redis or database trouble.
     """
     global _last_offer
     if time.monotonic() - _last_offer < OFFER_EVERY_SECONDS:
         return False
     _last_offer = time.monotonic()
-    from mailer.mail.sweeper import trigger_periodic_sweep  # the pipeline imports this package
+    from mailer.mail.sweeper import periodic_sweep_due, sweep  # the pipeline imports this package
     from mailer.worker.queues import get_redis
 
+    config = current_app.config["MAILER"]
     try:
-        return trigger_periodic_sweep(get_redis(), current_app.config["MAILER"].SWEEP_INTERVAL_SECONDS)
+        if not periodic_sweep_due(get_redis(), config.SWEEP_INTERVAL_SECONDS):
+            return False
+        sweep(get_redis(), config.DELIVERY_LEASE_SECONDS)
     except RedisError:
-        log.warning("could not offer the periodic sweep; the next offer tries again")
+        log.warning("could not run the periodic sweep; the next offer tries again")
         return False
+    except SQLAlchemyError:
+        from mailer.extensions import db
+
+        db.session.rollback()
+        log.exception("the periodic sweep failed; the next interval tries again")
+        return False
+    return True
 
 
 class SweepClock:
@@ -62,8 +73,11 @@ class SweepClock:
 
     def _run(self) -> None:
         while True:
-            with self.app.app_context():
-                offer_sweep()
+            try:
+                with self.app.app_context():
+                    offer_sweep()
+            except Exception:  # the clock must outlive any one sweep's failure
+                log.exception("sweep clock tick failed")
             time.sleep(OFFER_EVERY_SECONDS)
 
 

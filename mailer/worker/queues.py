@@ -14,6 +14,7 @@ from flask import Flask, current_app
 from redis import Redis
 from rq import Queue
 from rq.job import Job
+from rq.registry import ScheduledJobRegistry
 
 QUEUE_NAMES = ("critical", "default", "bulk")
 
@@ -54,3 +55,24 @@ def job_meta(extra: dict[str, Any] | None = None) -> dict[str, Any]:
 
     context = {k: v for k, v in current_context().items() if k in ("request_id", "tenant_id")}
     return {**context, **(extra or {})}
+
+
+def discard_waiting_jobs(redis: Redis, job_ids: set[str] | frozenset[str]) -> int:
+    """Remove jobs still waiting (queued or scheduled) whose work someone already took; how many went.
+
+    A job that already started is left alone (it finds nothing to claim). Raises RedisError.
+    """
+    ordered = sorted(job_ids)
+    if not ordered:
+        return 0
+    with redis.pipeline(transaction=False) as pipe:
+        for job_id in ordered:
+            for name in QUEUE_NAMES:
+                pipe.lrem(f"rq:queue:{name}", 0, job_id)
+                pipe.zrem(ScheduledJobRegistry.key_template.format(name), job_id)
+        removed = pipe.execute()
+    per_job = 2 * len(QUEUE_NAMES)
+    gone = [job_id for index, job_id in enumerate(ordered) if any(removed[index * per_job:(index + 1) * per_job])]
+    if gone:
+        redis.delete(*(Job.key_for(job_id) for job_id in gone))
+    return len(gone)

@@ -39,6 +39,19 @@ class ScriptedHandler(RecordingHandler):
 
     delay: float = 0.0
     rcpt_script: dict[str, list[str]] = field(default_factory=dict)
+    sessions: dict[int, str] = field(default_factory=dict)  # id(session) -> the EHLO name it gave
+    quits: set[int] = field(default_factory=set)  # sessions that ended with QUIT
+    arrivals: dict[str, float] = field(default_factory=dict)  # first DATA time (epoch) per recipient
+
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        self.sessions[id(session)] = hostname
+        return responses
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        self.quits.add(id(session))
+        return "221 Bye"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         script = self.rcpt_script.get(address)
@@ -53,7 +66,10 @@ class ScriptedHandler(RecordingHandler):
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.delay:
             await asyncio.sleep(self.delay)
-        return await super().handle_DATA(server, session, envelope)
+        reply = await super().handle_DATA(server, session, envelope)
+        for rcpt in envelope.rcpt_tos:
+            self.arrivals.setdefault(rcpt, time.time())
+        return reply
 
     def count(self, address: str) -> int:
         return sum(address in m.rcpt_tos for m in self.messages)
@@ -259,3 +275,20 @@ def workers(fast_app: Flask) -> Iterator[WorkerProcesses]:
     pool = WorkerProcesses(fast_app)
     yield pool
     pool.stop_all()
+
+
+@pytest.fixture
+def workers_for(app_factory: Callable[..., Flask],
+                sink: Sink) -> Iterator[Callable[..., tuple[Flask, WorkerProcesses]]]:
+    """(app, its worker processes) for FAST settings plus ``overrides``; the processes stop at teardown."""
+    pools: list[WorkerProcesses] = []
+
+    def build(**overrides: Any) -> tuple[Flask, WorkerProcesses]:
+        app = app_factory(**{**FAST, **overrides}, SMTP_PORT=sink.port)
+        create_tenant(app)
+        pools.append(WorkerProcesses(app))
+        return app, pools[-1]
+
+    yield build
+    for pool in pools:
+        pool.stop_all()
