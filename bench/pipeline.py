@@ -11,6 +11,12 @@ Three ways to put N one-recipient mails into a local aiosmtpd sink (its own proc
 3. naive      — one RQ job per message, each opening a new SMTP connection, 2 plain
                 ``rq worker`` subprocesses (default forking Worker); --naive-n messages.
 
+``--arrival api`` measures real transactional traffic instead: N messages POSTed one at a time
+to /v1/messages by --clients concurrent clients through gunicorn while 2 workers run, end to
+end (first POST to last arrival at the sink), with the mean and p99 latency from POST to the
+sink and the reset (critical mail) p99 during the run; once with bare ``rq worker``s and once
+with the Procfile's ``MailerWorker``, against raw smtplib on one persistent connection.
+
 The database is a temp SQLite file unless --database-url is given (its schema is reset!).
 Redis --redis-url (default db 13) is FLUSHED. The last line printed is one JSON object.
 """
@@ -41,17 +47,24 @@ SENDER = "news@acme.test"
 
 # --- the sink, in its own process -------------------------------------------------------------
 
-def _sink_main(port: int, counter: Any, resets: Any, ready: Any) -> None:
+def _sink_main(port: int, counter: Any, resets: Any, ready: Any, sessions: Any) -> None:
     import asyncio
 
     from aiosmtpd.controller import Controller
 
     class Handler:
+        async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                              responses: list[str]) -> list[str]:
+            session.host_name = hostname  # what aiosmtpd's own EHLO does when no hook is set
+            with sessions.get_lock():
+                sessions.value += 1
+            return responses
+
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
             with counter.get_lock():
                 counter.value += len(envelope.rcpt_tos)
             for rcpt in envelope.rcpt_tos:
-                if rcpt.startswith("reset"):
+                if rcpt.startswith(("reset", "api")):
                     resets.put((rcpt, time.time()))
             return "250 2.0.0 OK"
 
@@ -68,9 +81,12 @@ class SinkProcess:
     def __init__(self, port: int) -> None:
         self.port = port
         self.counter = mp.Value("q", 0)
+        self.sessions = mp.Value("q", 0)
         self.resets: Any = mp.Queue()
+        self.arrivals: dict[str, float] = {}
         ready = mp.Event()
-        self.proc = mp.Process(target=_sink_main, args=(port, self.counter, self.resets, ready), daemon=True)
+        self.proc = mp.Process(target=_sink_main, args=(port, self.counter, self.resets, ready, self.sessions),
+                               daemon=True)
         self.proc.start()
         ready.wait(10)
 
@@ -79,11 +95,11 @@ class SinkProcess:
         return int(self.counter.value)
 
     def reset_arrivals(self) -> dict[str, float]:
-        arrivals = {}
+        """First arrival time of every reset*/api* recipient seen so far."""
         while not self.resets.empty():
             rcpt, at = self.resets.get()
-            arrivals.setdefault(rcpt, at)
-        return arrivals
+            self.arrivals.setdefault(rcpt, at)
+        return self.arrivals
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -259,6 +275,124 @@ def run_pipeline(sink: SinkProcess, n: int, app: Any, redis_url: str, env: dict[
     return n / elapsed, latencies, phases
 
 
+# --- 4. real traffic: one message per request, through gunicorn -------------------------------
+
+def _start_web(port: int, env: dict[str, str], processes: int) -> subprocess.Popen[bytes]:
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    proc = subprocess.Popen([gunicorn, "-w", str(processes), "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+                             "wsgi:app"], cwd=ROOT, env=env, start_new_session=True)
+    _wait(lambda: _http("GET", port, "/healthz")[0] == 200, 60, "gunicorn")
+    return proc
+
+
+def _http(method: str, port: int, path: str, body: Any = None, token: str | None = None,
+          connection: Any = None) -> tuple[int, Any]:
+    import http.client
+
+    conn = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+    except OSError:
+        return 0, None
+    finally:
+        if connection is None:
+            conn.close()
+    return response.status, json.loads(data) if data else None
+
+
+def run_api(sink: SinkProcess, n: int, clients: int, app: Any, redis_url: str, env: dict[str, str],
+            worker_class: str | None, reset_every: float) -> dict[str, float]:
+    """N one-message POSTs by ``clients`` threads through gunicorn while 2 workers run; figures in seconds."""
+    import http.client
+    import threading
+
+    from redis import Redis
+
+    from mailer.extensions import db
+    from mailer.mail.outbox import commit_and_enqueue
+    from mailer.models import Tenant
+
+    redis = Redis.from_url(redis_url)
+    redis.flushdb()
+    port = _free_port()
+    web = _start_web(port, env, processes=2)
+    procs = _start_workers(2, redis_url, env, worker_class, ["critical", "default", "bulk"])
+    posted: dict[str, float] = {}
+    asked: dict[str, float] = {}
+    sessions_before = int(sink.sessions.value)
+    try:
+        _wait_for_workers(redis, 2)
+        status, body = _http("POST", port, "/v1/auth/login", {"tenant": "acme", "email": "admin@acme.test",
+                                                              "password": "bench password 1"})
+        assert status == 200, body
+        token = body["access_token"]
+        start_count = sink.received
+        prefix = f"api{uuid.uuid4().hex[:6]}-"
+
+        def client(index: int) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            for i in range(index, n, clients):
+                address = f"{prefix}{i}@example.com"
+                posted[address] = time.time()
+                code, _ = _http("POST", port, "/v1/messages", {"to": [address], "subject": f"API {i}",
+                                                               "text": "Hello, one message per request.\n" * 8},
+                                token, conn)
+                if code != 202:
+                    raise SystemExit(f"POST answered {code}")
+            conn.close()
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        started = time.time()
+        for thread in threads:
+            thread.start()
+        with app.app_context():
+            tenant_id = db.session.scalars(db.select(Tenant.id)).one()
+            next_reset = time.monotonic() + reset_every
+            while any(t.is_alive() for t in threads):
+                if time.monotonic() >= next_reset:
+                    [reset] = _messages(tenant_id, len(asked), 1, "critical", f"reset{prefix}", "password_reset")
+                    asked[f"reset{prefix}{len(asked)}@example.com"] = time.time()
+                    commit_and_enqueue(reset)
+                    db.session.expunge_all()
+                    next_reset = time.monotonic() + reset_every
+                time.sleep(0.01)
+        posted_s = time.time() - started
+        _wait(lambda: sink.received - start_count >= n + len(asked), 300, "API mails")
+        arrivals = sink.reset_arrivals()
+    finally:
+        _stop_workers(procs)
+        os.killpg(web.pid, signal.SIGKILL)
+        web.wait()
+    latencies = sorted(arrivals[a] - t for a, t in posted.items())
+    resets = sorted(arrivals[a] - t for a, t in asked.items() if a in arrivals)
+    last = max(arrivals[a] for a in posted)
+    return {"msgs_per_s": n / (last - started), "posted_in_s": posted_s, "mean_s": statistics.fmean(latencies),
+            "p99_s": percentile(latencies, 99), "reset_p99_s": percentile(resets, 99), "resets": len(resets),
+            "smtp_sessions": int(sink.sessions.value) - sessions_before}
+
+
+def main_api(args: Any, sink: SinkProcess, app: Any, env: dict[str, str]) -> None:
+    api_env = dict(env, RATELIMIT_ENABLED="false", TENANT_DAILY_QUOTA="1000000", USER_DAILY_QUOTA="1000000",
+                   SMTP_HELO_NAME="bench.mailer.test")
+    raw = run_raw(sink, args.n)
+    print(f"raw smtplib, one connection: {raw:8.1f} msgs/s  ({args.n} mails)", flush=True)
+    figures: dict[str, Any] = {"raw_persistent_msgs_per_s": round(raw, 1), "clients": args.clients, "n": args.n}
+    for label, worker_class in (("bare", None), ("procfile", "mailer.worker.MailerWorker")):
+        result = run_api(sink, args.n, args.clients, app, args.redis_url, api_env, worker_class, args.reset_every)
+        print(f"api arrival, {label:8} workers: {result['msgs_per_s']:8.1f} msgs/s end to end "
+              f"({result['msgs_per_s'] / raw:.2f}x raw), POST->sent mean {result['mean_s']:.3f}s "
+              f"p99 {result['p99_s']:.3f}s, reset p99 {result['reset_p99_s']:.3f}s ({result['resets']} resets), "
+              f"{result['smtp_sessions']} SMTP sessions, POSTs took {result['posted_in_s']:.1f}s", flush=True)
+        figures[label] = {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}
+        figures[label]["ratio_vs_raw"] = round(result["msgs_per_s"] / raw, 3)
+    print(json.dumps(figures))
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -275,6 +409,9 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
     parser.add_argument("--worker-class", default="mailer.worker.MailerWorker")
     parser.add_argument("--reset-every", type=float, default=0.25, help="seconds between reset mails")
+    parser.add_argument("--arrival", choices=("backlog", "api"), default="backlog",
+                        help="backlog: N mails committed first; api: N POSTs, one message each, while workers run")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent API clients (--arrival api)")
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="mailer-bench-")
@@ -283,6 +420,12 @@ def main() -> None:
     sink = SinkProcess(port)
     env = dict(os.environ, DATABASE_URL=url, REDIS_URL=args.redis_url, JWT_SECRET_KEY=JWT_KEY, SECRETS_KEY=SECRETS_KEY,
                SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), PYTHONPATH=str(ROOT), LOG_FORMAT="text")
+    if args.arrival == "api":
+        try:
+            main_api(args, sink, _prepare_database(url, args.redis_url), env)
+        finally:
+            sink.stop()
+        return
     try:
         app = _prepare_database(url, args.redis_url)
         raw = run_raw(sink, args.n)
