@@ -98,17 +98,17 @@ def test_mask_email():
     assert scrub("550 <x.y@mail.example.com> unknown") == "550 <x***@mail.example.com> unknown"
 
 
-def test_our_worker_carries_the_request_id_without_asking_redis_per_line(app, client, redis, json_lines):
-    """MailerWorker sets the job's context once per job; every attempt line still carries it."""
-    from mailer.worker.fast import MailerSimpleWorker
+def test_a_bare_workers_attempt_lines_carry_the_request_id(app, client, redis, json_lines):
+    """A plain RQ SimpleWorker (no Mailer class): the job scope sets the request id once, every line has it."""
+    from rq import SimpleWorker
 
     create_tenant(app)
     token = login(client, "acme", "admin@acme.test")
     client.post("/v1/messages", headers={**bearer(token), "X-Request-ID": "trace-ours"},
                 json={"to": ["ann@example.com", "bob@example.org"], "subject": "Hi", "text": "x"})
     [job] = get_queue("default", redis).get_jobs()
-    MailerSimpleWorker([get_queue(q, redis) for q in ("critical", "default", "bulk")], connection=redis,
-                       app=app).work(burst=True)
+    with app.app_context():
+        SimpleWorker([get_queue(q, redis) for q in ("critical", "default", "bulk")], connection=redis).work(burst=True)
     attempts = [e for e in events(json_lines) if e["event"] == "smtp attempt"]
     assert len(attempts) == 2
     assert {(a["request_id"], a["job_id"], a["outcome"]) for a in attempts} == {("trace-ours", job.id, "sent")}
