@@ -6,7 +6,8 @@ from mailer.admin import bp, service
 from mailer.admin.responses import ApiKeyCreated, ApiKeyOut
 from mailer.admin.schemas import ApiKeyCreate
 from mailer.admin.serializers import api_key_json
-from mailer.api import paginate, parse_body, parse_query
+from mailer.http.json import parse_body, parse_query
+from mailer.http.pagination import paginate
 from mailer.models import ApiKey
 from mailer.openapi.common import Page, PageQuery
 from mailer.openapi.registry import documented

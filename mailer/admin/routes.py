@@ -6,8 +6,9 @@ from mailer.admin import bp, service
 from mailer.admin.responses import TenantOut, UserListQuery, UserOut
 from mailer.admin.schemas import TenantPatch, UserPatch
 from mailer.admin.serializers import tenant_json, user_json
-from mailer.api import paginate, parse_body, parse_query
 from mailer.extensions import db
+from mailer.http.json import parse_body, parse_query
+from mailer.http.pagination import paginate
 from mailer.models import Tenant, User
 from mailer.openapi.common import Page
 from mailer.openapi.registry import documented

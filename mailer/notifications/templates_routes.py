@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailer.api import iso, parse_body, parse_query
+from mailer.http.json import iso, parse_body, parse_query
 from mailer.notifications import bp
 from mailer.notifications import template_service as templates
 from mailer.notifications.responses import RenderedOut, TemplateListQuery, TemplateOut
