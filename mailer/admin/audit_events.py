@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailer.admin import bp
 from mailer.admin.responses import AuditEventOut, AuditEventQuery
+from mailer.admin.routes import bp
 from mailer.admin.serializers import audit_event_json
 from mailer.http.json import parse_query
 from mailer.http.pagination import paginate

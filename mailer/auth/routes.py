@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import Blueprint, request
 
 from mailer.accounts import sessions, signup
-from mailer.auth import bp
 from mailer.auth.responses import (
     MeOut,
     PasswordResetOut,
@@ -30,6 +29,8 @@ from mailer.http.json import parse_body
 from mailer.models import Tenant, User
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
+
+bp = Blueprint("auth", __name__, url_prefix="/v1/auth")
 
 
 @bp.post("/register")

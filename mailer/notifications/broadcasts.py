@@ -10,9 +10,9 @@ from mailer.http.json import parse_body, parse_query
 from mailer.http.pagination import paginate
 from mailer.mail import retry
 from mailer.models import Recipient
-from mailer.notifications import bp, broadcast_service
+from mailer.notifications import broadcast_service
 from mailer.notifications.responses import BroadcastAccepted, RecipientListQuery, RecipientOut, RetryAccepted
-from mailer.notifications.routes import SENDERS, _owned_message
+from mailer.notifications.routes import SENDERS, _owned_message, bp
 from mailer.notifications.schemas import BroadcastRequest
 from mailer.notifications.serializers import recipient_json
 from mailer.openapi.common import Page

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import Blueprint, request
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -10,7 +10,7 @@ from mailer.extensions import db
 from mailer.http.json import parse_body, parse_query
 from mailer.http.pagination import paginate
 from mailer.models import Message, Recipient
-from mailer.notifications import bp, idempotency, service
+from mailer.notifications import idempotency, service
 from mailer.notifications.responses import (
     MessageAccepted,
     MessageDetail,
@@ -32,6 +32,8 @@ from mailer.openapi.common import Page
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
 from mailer.security.scope import get_owned, tenant_select
+
+bp = Blueprint("notifications", __name__, url_prefix="/v1")
 
 SENDERS = ("user", "admin", "service")
 

@@ -4,11 +4,12 @@ import hmac
 import secrets
 from typing import Any
 
-from flask import Response, render_template, request
+from flask import Blueprint, Response, render_template, request
 
 from mailer.accounts import signup
 from mailer.errors import MailerError
-from mailer.pages import bp
+
+bp = Blueprint("pages", __name__)
 
 CSRF_COOKIE = "mailer_csrf"
 MIN_PASSWORD, MAX_PASSWORD = 8, 128
