@@ -9,76 +9,71 @@ from typing import Any
 from dotenv import load_dotenv
 from flask import Flask
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from mailer.config import ROOT, Config, load_config
 
 
 def create_app(overrides: Mapping[str, Any] | None = None, *, http: bool = True) -> Flask:
-    """Build the app: config, extensions, blueprints, errors, CLI.
+    """Build the app: config → extensions → http → observability → blueprints → errors → cli.
 
     ``http=False`` builds what jobs need and nothing else (config, logging, database, Redis,
     models, sweep hooks): a bare ``rq worker`` builds the app in every work horse, so the job
     path skips the blueprints, OpenAPI, rate limits and migrations (see mailer.worker.jobs).
     """
-    from mailer import extensions, logs, sqlite
-    from mailer.config import load_config
-    from mailer.worker import queues
+    # The app's modules are imported here, not at the top: `mailer.smtp`, `mailer.config` and the
+    # models must import without building the whole web app (workers, CLI tools, the SMTP tests).
+    from mailer import extensions  # noqa: PLC0415 - see above
+    from mailer.observability import logs  # noqa: PLC0415 - see above
 
-    load_dotenv(os.path.join(ROOT, ".env"), override=False)
-    app = Flask(__name__, template_folder=os.path.join(ROOT, "templates"), instance_path=os.path.join(ROOT, "instance"))
-    os.makedirs(app.instance_path, exist_ok=True)
-
-    config = load_config(overrides).finalize(app.instance_path)
-    app.config.update(config.flask_settings())
-    logs.configure(config)
-
-    sqlite.configure_sqlite()
-    extensions.db.init_app(app)
-    queues.init_redis(app)
-    from mailer import models  # noqa: F401 - registers every model
-
+    app, config = _configured_app(overrides)
+    extensions.init_extensions(app, migrations=http)
     if http:
-        _init_http(app, config)
+        _init_web(app, config)
+    else:
+        logs.configure(config)
+        from mailer import models  # noqa: F401, PLC0415 - registers every model
     _register_sweep_hooks()
     return app
 
 
-def _init_http(app: Flask, config: Any) -> None:
-    """The web half: request handling, blueprints, limits, errors, CLI, the sweep clock."""
-    from mailer import api, cli, edge, errors, extensions, limits, logs, metrics_export
-    from mailer.worker import clock
+def _init_web(app: Flask, config: Config) -> None:
+    from mailer import cli, errors, http, observability  # noqa: PLC0415 - see create_app
+    from mailer.worker import clock  # noqa: PLC0415 - see create_app
 
-    edge.init_proxy_fix(app, config)
-    from flask_migrate import Migrate
-
-    Migrate(app, extensions.db, directory=os.path.join(ROOT, "migrations"), render_as_batch=True, compare_type=True)
-    clock.init_clock(app)
-    api.init_request_ids(app)
-    api.init_json(app)
-    logs.init_request_log(app)
-
-    from mailer.admin import bp as admin_bp
-    from mailer.auth import bp as auth_bp
-    from mailer.health import bp as health_bp
-    from mailer.notifications import bp as notifications_bp
-    from mailer.openapi import bp as openapi_bp
-    from mailer.pages import bp as pages_bp
-
-    app.register_blueprint(health_bp)
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(notifications_bp)
-    app.register_blueprint(pages_bp)
-    app.register_blueprint(admin_bp)
-    limits.init_limits(app)
-    edge.init_cors(app, config)
-    app.register_blueprint(openapi_bp)
-    metrics_export.init_metrics(app)
-    if config.DEBUG:
-        from mailer.devinbox import bp as devinbox_bp
-
-        app.register_blueprint(devinbox_bp)
-
+    http.init_http(app, config)
+    observability.init_observability(app, config)
+    _register_blueprints(app, config)
+    http.init_http_edge(app, config)
     errors.register_error_handlers(app)
     cli.register_cli(app)
+    clock.init_clock(app)
+
+
+def _configured_app(overrides: Mapping[str, Any] | None) -> tuple[Flask, Config]:
+    load_dotenv(os.path.join(ROOT, ".env"), override=False)
+    app = Flask(__name__, template_folder=os.path.join(ROOT, "templates"), instance_path=os.path.join(ROOT, "instance"))
+    os.makedirs(app.instance_path, exist_ok=True)
+    config = load_config(overrides).finalize(app.instance_path)
+    app.config.update(config.flask_settings())
+    return app, config
+
+
+def _register_blueprints(app: Flask, config: Config) -> None:
+    # Blueprints import models, services and the pipeline: see create_app for why here.
+    from mailer import models  # noqa: F401, PLC0415 - registers every model
+    from mailer.admin import bp as admin_bp  # noqa: PLC0415
+    from mailer.auth import bp as auth_bp  # noqa: PLC0415
+    from mailer.notifications import bp as notifications_bp  # noqa: PLC0415
+    from mailer.observability.exporter import bp as metrics_bp  # noqa: PLC0415
+    from mailer.observability.health import bp as health_bp  # noqa: PLC0415
+    from mailer.openapi import bp as openapi_bp  # noqa: PLC0415
+    from mailer.pages import bp as pages_bp  # noqa: PLC0415
+
+    for bp in (health_bp, auth_bp, notifications_bp, pages_bp, admin_bp, openapi_bp, metrics_bp):
+        app.register_blueprint(bp)
+    if config.DEBUG:
+        from mailer.dev.inbox import bp as devinbox_bp  # noqa: PLC0415 - development only
+
+        app.register_blueprint(devinbox_bp)
 
 
 def _register_sweep_hooks() -> None:
@@ -87,6 +82,6 @@ def _register_sweep_hooks() -> None:
     Hooks are named by dotted path ("module:function"), imported when a sweep runs: building
     the app (in every work horse of a bare worker) stays cheap.
     """
-    from mailer.mail.sweeper import register_sweep_hook
+    from mailer.mail.sweeper import register_sweep_hook  # noqa: PLC0415 - see create_app
 
-    register_sweep_hook("mailer.auth.pending:enqueue_pending_auth_work")
+    register_sweep_hook("mailer.accounts.pending:enqueue_pending_auth_work")

@@ -30,6 +30,7 @@ from mailer.extensions import db
 from mailer.mail import nudges
 from mailer.mail.delivery import deliver_claim, smtp_handler
 from mailer.mail.leases import WAITING, claim_due_for_owner, claim_recipients, next_due_in
+from mailer.mail.outbox import schedule_retries
 from mailer.mail.recording import Deferral
 from mailer.models import Message, Recipient
 from mailer.worker.queues import discard_waiting_jobs
@@ -102,8 +103,6 @@ def _reschedule_early(recipient_ids: Sequence[uuid.UUID], job_id: str | None) ->
     """Rows this job was for that are still not due (it woke early, or stopped first): enqueue them at their time."""
     if job_id is None:
         return
-    from mailer.mail.outbox import schedule_retries  # the outbox sizes its jobs from delivery's bounds
-
     rows = db.session.execute(
         select(Recipient.id, Recipient.next_attempt_at, Message.queue)
         .join(Message, Message.id == Recipient.message_id)

@@ -15,7 +15,7 @@ __all__ = ["MailerSimpleWorker", "MailerWorker"]
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from mailer.worker import fast
+        from mailer.worker import fast  # noqa: PLC0415 - lazily: the job path never loads the worker class
 
         return getattr(fast, name)
     raise AttributeError(f"module 'mailer.worker' has no attribute {name!r}")

@@ -34,7 +34,7 @@ class _AppWorkerMixin:
     connection: Any
 
     def __init__(self, *args: Any, app: Any = None, **kwargs: Any) -> None:
-        from mailer.worker import jobs
+        from mailer.worker import jobs  # noqa: PLC0415 - jobs builds the app; imported when a worker starts
 
         if app is not None:
             jobs.use_app(app)
@@ -51,7 +51,7 @@ class _AppWorkerMixin:
     def heartbeat(self, *args: Any, **kwargs: Any) -> Any:
         result = super().heartbeat(*args, **kwargs)  # type: ignore[misc]
         if not getattr(self, "_is_horse", False):
-            from mailer.worker.clock import offer_sweep
+            from mailer.worker.clock import offer_sweep  # noqa: PLC0415 - clock imports the pipeline
 
             with self.app.app_context():
                 offer_sweep()

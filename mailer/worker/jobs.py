@@ -68,7 +68,7 @@ def job_scope() -> Iterator[None]:
     """The app context (unless the caller has one), the running job's log context, warm SIGTERM."""
     from rq import get_current_job
 
-    from mailer.logs import running_job
+    from mailer.observability.logs import running_job
 
     with ExitStack() as stack:
         if not has_app_context():
@@ -133,7 +133,7 @@ def sweep() -> dict[str, object]:
 
 
 def process_auth_request(tenant_id: str, request_id: str) -> None:
-    from mailer.auth.notices import process_auth_request as process
+    from mailer.accounts.notices import process_auth_request as process
 
     with job_scope():
         process(uuid.UUID(tenant_id), uuid.UUID(request_id))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, current_app
+from flask import current_app
 from redis import Redis
 from rq import Queue
 from rq.job import Job
@@ -19,13 +19,8 @@ from rq.registry import ScheduledJobRegistry
 QUEUE_NAMES = ("critical", "default", "bulk")
 
 
-def init_redis(app: Flask) -> None:
-    url = app.config["MAILER"].REDIS_URL
-    # Short timeouts: a request must not hang on a dead Redis; the outbox copes without it.
-    app.extensions["redis"] = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
-
-
 def get_redis() -> Redis:
+    """This app's Redis client (made in mailer.extensions.init_redis)."""
     return current_app.extensions["redis"]
 
 
@@ -51,7 +46,7 @@ def enqueue(queue: str, func: str, *args: str | int | list[str], at: datetime | 
 
 def job_meta(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Meta for a new job: the current request id and tenant (for following logs), plus ``extra``."""
-    from mailer.logs import current_context  # logs imports this package's callers; read at call time
+    from mailer.observability.logs import current_context  # noqa: PLC0415 - logs imports this package's callers
 
     context = {k: v for k, v in current_context().items() if k in ("request_id", "tenant_id")}
     return {**context, **(extra or {})}
