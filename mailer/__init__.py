@@ -16,6 +16,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, errors, CLI."""
     from mailer import api, cli, edge, errors, extensions, limits, logs, metrics_export, queues, sqlite
     from mailer.config import load_config
+    from mailer.security.body_limits import init_body_limits
 
     load_dotenv(os.path.join(ROOT, ".env"), override=False)
     app = Flask(__name__, template_folder=os.path.join(ROOT, "templates"), instance_path=os.path.join(ROOT, "instance"))
@@ -31,6 +32,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     extensions.migrate.init_app(app, extensions.db, directory=os.path.join(ROOT, "migrations"))
     queues.init_redis(app)
     api.init_request_ids(app)
+    init_body_limits(app)
     api.init_json(app)
     logs.init_request_log(app)
 
