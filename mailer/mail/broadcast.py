@@ -90,8 +90,8 @@ def render_recipient_mail(message: Message, recipient: Recipient) -> tuple[bytes
     try:
         wire = build_mail(config, tenant, message.sender, source, content.data,
                           Member(recipient.email, recipient.name), message_id)
-    except (TemplateRenderError, MessageValidationError) as exc:
-        raise RecipientRenderError(str(exc)) from None
+    except Exception as exc:  # building touches no database or queue: any failure is this mail's, for good
+        raise RecipientRenderError(str(exc) or type(exc).__name__) from None
     return wire, message_id
 
 
