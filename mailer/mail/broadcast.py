@@ -24,6 +24,7 @@ from mailer.errors import TemplateError, ValidationError
 from mailer.extensions import db
 from mailer.mail.compose import sender_of, validation_errors
 from mailer.mail.outbox import enqueue_delivery
+from mailer.mail.per_recipient import RecipientRenderError
 from mailer.mail.templates import TemplateNotFoundError, TemplateRenderError, TemplateSource, find_template, render
 from mailer.models import BroadcastContent, Message, MessageKind, MessageStatus, Recipient, Tenant, User
 from mailer.notifications.schemas import AudienceIn, BroadcastRequest
@@ -34,10 +35,6 @@ from mailer.smtp.validation import MessageValidationError, check_display_name, c
 
 log = logging.getLogger(__name__)
 MAX_SUBJECT_COLUMN = 998
-
-
-class RecipientRenderError(Exception):
-    """This recipient's mail cannot be built (template or size); it fails alone."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +75,7 @@ def recipient_message_id(message: Message, recipient_id: uuid.UUID) -> str:
     return f"<{recipient_id.hex}.{message.id.hex[:12]}@{domain}>"
 
 
-def render_recipient_mail(message: Message, recipient: Recipient) -> tuple[bytes, str]:
+def render_broadcast_mail(message: Message, recipient: Recipient) -> tuple[bytes, str]:
     """(wire bytes, Message-ID) of a per-recipient message; RecipientRenderError if it cannot be built."""
     config: Config = current_app.config["MAILER"]
     content = db.session.get(BroadcastContent, message.id)

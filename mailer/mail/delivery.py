@@ -149,7 +149,7 @@ def _send_all(run: _Run, recipients: list[Recipient]) -> None:
 
 def _build_mails(recipients: list[Recipient]) -> tuple[list[_Item], list[tuple[Recipient, RecipientResult]]]:
     # Imported here: broadcast belongs to the API layer, which imports this module's callers.
-    from mailer.mail.broadcast import RecipientRenderError, render_recipient_mail
+    from mailer.mail.per_recipient import RecipientRenderError, render_recipient_mail
 
     """One mail per message for prebuilt MIME; one per recipient when rendered per recipient."""
     shared: dict[uuid.UUID, _Item] = {}
