@@ -65,9 +65,8 @@ def _register(config: Config, tenant: Tenant, row: AuthRequest, password_hash: s
                     role=Role.USER.value, email_verified_at=None)
         db.session.add(user)
         db.session.flush()  # IntegrityError here: a concurrent sign-up created the address first
-        event = record_audit("user.registered", tenant_id=tenant.id, actor_id=user.id,
-                             details={"user_id": str(user.id)})
-        event.ip = row.ip
+        record_audit("user.registered", tenant_id=tenant.id, actor_id=user.id, details={"user_id": str(user.id)},
+                     ip=row.ip)
         return verification_mail(config, tenant, user)
     if not user.is_active:
         return None
@@ -85,9 +84,8 @@ def _forgot(config: Config, tenant: Tenant, row: AuthRequest, password_hash: str
     user = _find_user(tenant, row.email)
     if user is None or not user.is_active:
         return None
-    event = record_audit("password.reset_requested", tenant_id=tenant.id, actor_id=user.id,
-                         details={"user_id": str(user.id)})
-    event.ip = row.ip
+    record_audit("password.reset_requested", tenant_id=tenant.id, actor_id=user.id,
+                 details={"user_id": str(user.id)}, ip=row.ip)
     return reset_mail(config, tenant, user)
 
 
