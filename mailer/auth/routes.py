@@ -33,7 +33,8 @@ from mailer.security.principal import current_principal, require_role
 
 @bp.post("/register")
 @documented("Sign up: a verification mail (or an \"account exists\" notice) is sent", body=RegisterRequest,
-            response=VerificationSentOut, status=202, auth=False)
+            response=VerificationSentOut, status=202, auth=False, errors=(403,),
+            description="403 `signup_disabled` when the tenant's admin has closed sign-up.")
 def register() -> Any:
     body = parse_body(RegisterRequest)
     accounts.register(body.tenant, body.email, body.password, body.name)

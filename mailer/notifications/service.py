@@ -100,7 +100,8 @@ def create_message(principal: Principal, body: MessageRequest, keyed: KeyedReque
         config, tenant, to=to, cc=cc, bcc=bcc, subject=subject, text=text, html=html,
         reply_to=reply_to, attachments=attachments, headers=headers,
     )
-    reserve_recipients(config, tenant.id, len(composed.recipients))
+    reserve_recipients(config, tenant.id, len(composed.recipients),
+                       user_id=principal.id if principal.kind == "user" and principal.role == "user" else None)
     message = Message(
         tenant_id=tenant.id,
         kind=MessageKind.CUSTOM.value,
