@@ -7,20 +7,16 @@ A message of either kind is stored with no wire form (raw_mime None); delivery a
 
 from __future__ import annotations
 
+from mailer.mail.account_links import LINKS
+from mailer.mail.personalize import RecipientRenderError, render_broadcast_mail
+from mailer.mail.system_mail import render_account_mail
 from mailer.models import Message, MessageKind, Recipient
 
-
-class RecipientRenderError(Exception):
-    """This recipient's mail cannot be built (template, size, or the account is gone); it fails alone."""
+__all__ = ["RecipientRenderError", "render_recipient_mail"]
 
 
 def render_recipient_mail(message: Message, recipient: Recipient) -> tuple[bytes, str]:
     """(wire bytes, Message-ID) of one recipient's mail; RecipientRenderError if it cannot be built."""
-    # Imported here: both build on the API layer's pieces, which import the delivery code that calls this.
-    from mailer.mail.account_links import LINKS
-    from mailer.mail.broadcast import render_broadcast_mail
-    from mailer.mail.system_mail import render_account_mail
-
     if message.kind == MessageKind.BROADCAST.value:
         return render_broadcast_mail(message, recipient)
     if message.kind in LINKS:

@@ -28,7 +28,7 @@ from mailer.extensions import db
 from mailer.mail.account_links import LINKS, action_url, link_context
 from mailer.mail.compose import ComposedMessage, address, compose
 from mailer.mail.outbox import commit_and_enqueue
-from mailer.mail.per_recipient import RecipientRenderError
+from mailer.mail.personalize import RecipientRenderError
 from mailer.mail.templates import Rendered, TemplateRenderError, TemplateSource, find_template, load_builtin, render
 from mailer.models import Message, MessageKind, MessageStatus, Recipient, Tenant, User
 from mailer.security.action_tokens import TOKEN_BYTES, issue_action_token

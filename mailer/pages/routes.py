@@ -4,10 +4,12 @@ import hmac
 import secrets
 from typing import Any
 
-from flask import Response, render_template, request
+from flask import Blueprint, Response, render_template, request
 
+from mailer.accounts import signup
 from mailer.errors import MailerError
-from mailer.pages import bp
+
+bp = Blueprint("pages", __name__)
 
 CSRF_COOKIE = "mailer_csrf"
 MIN_PASSWORD, MAX_PASSWORD = 8, 128
@@ -43,11 +45,8 @@ def _csrf_ok() -> bool:
 
 def _verify_page(token: str, status: int = 200, error: str | None = None) -> Any:
     """The confirmation button: opening the link (GET) changes nothing, mail scanners open links too."""
-    from mailer.models import ActionPurpose
-    from mailer.security.action_tokens import find_action_token
-
     try:
-        find_action_token(token, ActionPurpose.VERIFICATION)  # read only: tells a dead link at once
+        signup.check_verification_token(token)  # read only: tells a dead link at once
     except MailerError as exc:
         return _page("verify_email.html", 400, ok=False, code=exc.code)
     csrf = secrets.token_urlsafe(32)
@@ -62,13 +61,11 @@ def verify_email_page() -> Any:
 
 @bp.post("/verify-email")
 def verify_email() -> Any:
-    from mailer.auth import accounts
-
     token = request.form.get("token", "")
     if not _csrf_ok():
         return _verify_page(token, 400, error="Your form expired. Please press the button again.")
     try:
-        accounts.verify_email(token)
+        signup.verify_email(token)
     except MailerError as exc:
         return _page("verify_email.html", 400, ok=False, code=exc.code)
     response = Response(render_template("pages/verify_email.html", ok=True), mimetype="text/html")
@@ -90,8 +87,6 @@ def reset_password_form() -> Any:
 
 @bp.post("/reset-password")
 def reset_password() -> Any:
-    from mailer.auth import accounts
-
     token = request.form.get("token", "")
     if not _csrf_ok():
         return _form(token, 400, error="Your form expired. Please submit it again.")
@@ -101,7 +96,7 @@ def reset_password() -> Any:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         return _form(token, 400, error=f"Use {MIN_PASSWORD} to {MAX_PASSWORD} characters.")
     try:
-        accounts.reset_password(token, password)
+        signup.reset_password(token, password)
     except MailerError as exc:
         return _page("reset_password.html", 400, done=False, failed=True, code=exc.code)
     response = Response(render_template("pages/reset_password.html", done=True), mimetype="text/html")

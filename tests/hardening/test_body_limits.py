@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from mailer.security.body_limits import AUTHENTICATED_BODY_BYTES, PUBLIC_BODY_BYTES
+from mailer.http.body_limits import AUTHENTICATED_BODY_BYTES, PUBLIC_BODY_BYTES
 
 JSON = {"Content-Type": "application/json"}
 

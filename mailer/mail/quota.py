@@ -5,7 +5,7 @@ account cannot spend its tenant's day.
 Counts the recipients of API messages and broadcasts the tenant had accepted since
 midnight UTC, in the database (the source of truth). The tenant row is locked first
 (SELECT … FOR UPDATE on PostgreSQL) so two requests of one tenant are counted one
-after the other; the lock lasts until the caller commits. Account mail (verification,
+after the other; the lock lasts until the caller commits or rolls back. Account mail (verification,
 reset, notices) is never counted, so a full quota cannot lock users out.
 """
 
@@ -19,7 +19,6 @@ from sqlalchemy import func, select
 from mailer.config import Config
 from mailer.errors import QuotaExceededError
 from mailer.extensions import db
-from mailer.limits import set_quota_headers
 from mailer.models import Message, MessageKind, Recipient, Tenant
 
 COUNTED_KINDS = (MessageKind.CUSTOM.value, MessageKind.BROADCAST.value)
@@ -37,8 +36,11 @@ def used_today(tenant_id: uuid.UUID, since: datetime, created_by: uuid.UUID | No
 
 
 def reserve_recipients(config: Config, tenant_id: uuid.UUID, count: int, *, user_id: uuid.UUID | None = None) -> None:
-    """Raise QuotaExceededError (429) unless `count` more recipients fit in today's quota: the tenant's,
-    and the user's own when `user_id` (a caller of role `user`) is given."""
+    """Raise QuotaExceededError (429, with its limit headers) unless `count` more recipients fit in today's
+    quota: the tenant's, and the user's own when `user_id` (a caller of role `user`) is given.
+
+    On a refusal the tenant row stays locked: the caller rolls its transaction back.
+    """
     if config.TENANT_DAILY_QUOTA <= 0 and (user_id is None or config.USER_DAILY_QUOTA <= 0):
         return
     db.session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
@@ -60,8 +62,6 @@ def _check(quota: int, used: int, count: int, now: datetime, midnight: datetime,
         "X-RateLimit-Remaining": str(max(0, quota - used)),
         "X-RateLimit-Reset": str(int(reset.timestamp())),
     }
-    set_quota_headers(headers)
-    db.session.rollback()
     raise QuotaExceededError(
         f"{count} recipient(s) would pass the {whose} daily quota of {quota} ({max(0, quota - used)} left today).",
         headers=headers,
