@@ -1,24 +1,39 @@
-"""Records audit events in a per-tenant hash chain. Callers pass ids and facts, never secrets.
+"""Records audit events in a per-tenant keyed hash chain. Callers pass ids and facts, never secrets.
 
-Each event stores the hash of the tenant's previous event and its own hash over its
+Each event stores the hash of the tenant's previous event and its own HMAC-SHA256 over its
 content plus that link, and the tenant row keeps the chain's head. Altering, deleting
 or reordering a stored event breaks the chain, which `flask audit verify TENANT` reports.
 Writers lock the tenant row (SELECT … FOR UPDATE on PostgreSQL) so concurrent events
 never fork the chain; a unique (tenant_id, seq) is the backstop on every database.
+
+The HMAC key is not in the database, so write access to it is not enough to recompute a
+rewritten chain. It is derived from SECRETS_KEY, not JWT_SECRET_KEY: SECRETS_KEY is the key
+for data at rest and a keyring (newest first, old keys kept while rotating), so events signed
+with an older key still verify during a rotation; the JWT key is for sessions and an operator
+may replace it at any time (logging everyone out), which must not make the audit trail
+unverifiable. New events are signed with the newest key. Events written before the chain was
+keyed (plain SHA-256) do not verify: accepting them would let a writer recompute a whole chain.
+Truncating the chain and resetting the head stays possible for a database writer, so every new
+head is logged (`audit chain head`, after commit) to the log pipeline, outside the database:
+a head the log shows and the database no longer has is a rewrite.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import has_request_context, request
+from flask import current_app, has_request_context, request
+from sqlalchemy import event as orm_event
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from mailer.extensions import db
 from mailer.models import AuditEvent, Tenant
@@ -27,6 +42,9 @@ from mailer.models.types import utcnow
 # Keys that must never reach an audit record, whatever a caller passes.
 _SECRET_KEYS = ("password", "token", "secret", "key", "hash", "authorization", "body", "html", "text")
 GENESIS = "0" * 64
+_KEY_LABEL = b"mailer audit chain v1"
+_PENDING_HEADS = "audit_heads"
+log = logging.getLogger(__name__)
 
 
 def _clean(details: dict[str, Any]) -> dict[str, Any]:
@@ -43,27 +61,44 @@ def _at(value: datetime) -> str:
     return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def event_hash(
+def audit_keys(secrets_keys: Iterable[str]) -> list[bytes]:
+    """One HMAC key per configured SECRETS_KEY (newest first), derived so it is used for nothing else."""
+    return [hmac.new(key.encode(), _KEY_LABEL, hashlib.sha256).digest() for key in secrets_keys]
+
+
+def _configured_keys() -> list[bytes]:
+    return audit_keys(current_app.config["MAILER"].SECRETS_KEY)
+
+
+def canonical_content(
     *, tenant_id: Any, seq: int, prev_hash: str, action: str, actor_id: Any, actor_type: str,
     ip: str | None, at: datetime, details: dict[str, Any],
-) -> str:
-    """SHA-256 over the event's canonical JSON, including the previous event's hash."""
-    canonical = json.dumps(
+) -> bytes:
+    """The event's canonical JSON, including the previous event's hash."""
+    return json.dumps(
         {
             "tenant_id": str(tenant_id), "seq": seq, "prev_hash": prev_hash, "action": action,
             "actor_id": str(actor_id) if actor_id else None, "actor_type": actor_type, "ip": ip,
             "at": _at(at), "details": details,
         },
         sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    ).encode()
 
 
-def _hash_of(event: AuditEvent) -> str:
-    return event_hash(
+def _content_of(event: AuditEvent) -> bytes:
+    return canonical_content(
         tenant_id=event.tenant_id, seq=event.seq, prev_hash=event.prev_hash, action=event.action,
         actor_id=event.actor_id, actor_type=event.actor_type, ip=event.ip, at=event.at, details=event.details,
     )
+
+
+def keyed_hash(content: bytes, key: bytes) -> str:
+    return hmac.new(key, content, hashlib.sha256).hexdigest()
+
+
+def _matches_key(event: AuditEvent, keys: list[bytes]) -> bool:
+    content = _content_of(event)
+    return any(hmac.compare_digest(keyed_hash(content, key), event.hash) for key in keys)
 
 
 def record_audit(
@@ -73,9 +108,11 @@ def record_audit(
     actor_id: uuid.UUID | None = None,
     actor_type: str = "user",
     details: dict[str, Any] | None = None,
+    ip: str | None = None,
 ) -> AuditEvent:
     """Add an audit event to the session, chained to the tenant's last one; the caller commits.
 
+    ``ip`` defaults to the request's client address (a worker passes the one it stored).
     Holds the tenant row's lock until the caller's transaction ends.
     """
     db.session.flush()  # pending changes first: the locked read below must not discard them
@@ -88,19 +125,31 @@ def record_audit(
         action=action,
         actor_id=actor_id,
         actor_type=actor_type,
-        ip=request.remote_addr if has_request_context() else None,
+        ip=ip if ip is not None else (request.remote_addr if has_request_context() else None),
         at=utcnow(),
         details=_clean(details or {}),
         seq=seq + 1,
         prev_hash=head or GENESIS,
     )
-    event.hash = _hash_of(event)
+    event.hash = keyed_hash(_content_of(event), _configured_keys()[0])  # every field is set: nothing may change now
     db.session.add(event)
     db.session.execute(
         update(Tenant).where(Tenant.id == tenant_id).values(audit_seq=event.seq, audit_head=event.hash)
         .execution_options(synchronize_session=False)
     )
+    db.session.info.setdefault(_PENDING_HEADS, {})[str(tenant_id)] = (event.seq, event.hash)
     return event
+
+
+@orm_event.listens_for(Session, "after_commit")
+def _log_committed_heads(session: Session) -> None:
+    for tenant_id, (seq, head) in session.info.pop(_PENDING_HEADS, {}).items():
+        log.info("audit chain head", extra={"tenant_id": tenant_id, "audit_seq": seq, "audit_head": head})
+
+
+@orm_event.listens_for(Session, "after_rollback")
+def _forget_rolled_back_heads(session: Session) -> None:
+    session.info.pop(_PENDING_HEADS, None)
 
 
 @dataclass(frozen=True)
@@ -116,6 +165,7 @@ def verify_chain(tenant: Tenant, events: Iterable[AuditEvent] | None = None) -> 
         events = db.session.scalars(
             select(AuditEvent).where(AuditEvent.tenant_id == tenant.id).order_by(AuditEvent.seq)
         )
+    keys = _configured_keys()
     expected_prev, count = GENESIS, 0
     for event in events:
         count += 1
@@ -123,7 +173,7 @@ def verify_chain(tenant: Tenant, events: Iterable[AuditEvent] | None = None) -> 
             return count, ChainBreak(str(event.id), event.seq, f"expected sequence {count}, found {event.seq}")
         if event.prev_hash != expected_prev:
             return count, ChainBreak(str(event.id), event.seq, "does not link to the previous event")
-        if _hash_of(event) != event.hash:
+        if not _matches_key(event, keys):
             return count, ChainBreak(str(event.id), event.seq, "content does not match its hash")
         expected_prev = event.hash
     if count != tenant.audit_seq or (count and expected_prev != tenant.audit_head):

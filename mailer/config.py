@@ -37,6 +37,9 @@ def _ints(value: str) -> tuple[int, ...]:
     return tuple(int(part) for part in _csv(value))
 
 
+# HMAC algorithms only: "none" would accept unsigned tokens, and an asymmetric one has no use for a shared secret.
+JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
+
 @dataclass(frozen=True)
 class Config:
     """Every setting of API.md §7 (and a few of our own), typed.
@@ -124,6 +127,8 @@ class Config:
             raise ConfigError("SMTP_MAX_ATTEMPTS must be at least 1")
         if self.DELIVERY_LEASE_SECONDS < 1 or self.SWEEP_INTERVAL_SECONDS < 1 or self.DELIVERY_BATCH_SIZE < 1:
             raise ConfigError("DELIVERY_LEASE_SECONDS, SWEEP_INTERVAL_SECONDS and DELIVERY_BATCH_SIZE must be positive")
+        if self.JWT_ALGORITHM not in JWT_ALGORITHMS:
+            raise ConfigError(f"JWT_ALGORITHM must be one of {', '.join(JWT_ALGORITHMS)} (tokens are HMAC-signed)")
         if self.JWT_SECRET_KEY and len(self.JWT_SECRET_KEY.encode()) < 32:
             raise ConfigError("JWT_SECRET_KEY must be at least 32 bytes")
         if not self.JWT_SECRET_KEY and not (self.DEBUG or self.TESTING):
@@ -167,7 +172,9 @@ class Config:
         """The subset Flask and its extensions read from app.config."""
         return {
             "SQLALCHEMY_DATABASE_URI": self.DATABASE_URL,
-            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+            # hide_parameters: a database error's text must not carry the bound values (password hashes)
+            # into logs or into the exc_info RQ keeps in Redis.
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
             # A request may carry a whole message with base64 attachments (4/3 of their size) and JSON around it.
             "MAX_CONTENT_LENGTH": self.MAX_MESSAGE_BYTES * 3 // 2 + 1024 * 1024,
             "RATELIMIT_ENABLED": self.RATELIMIT_ENABLED,

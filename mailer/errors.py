@@ -80,6 +80,10 @@ class AccountDisabledError(MailerError):
     status, code, title = 403, "account_disabled", "The account is disabled"
 
 
+class SignupDisabledError(MailerError):
+    status, code, title = 403, "signup_disabled", "Sign-up is closed for this tenant"
+
+
 class NotFoundError(MailerError):
     status, code, title = 404, "not_found", "Not found"
 

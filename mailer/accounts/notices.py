@@ -24,9 +24,8 @@ from mailer.audit import record_audit
 from mailer.config import Config
 from mailer.extensions import db
 from mailer.mail.outbox import commit_and_enqueue
-from mailer.mail.system_mail import action_url, build_system_message, mail_context
+from mailer.mail.system_mail import build_system_message, mail_context
 from mailer.models import (
-    ActionPurpose,
     AuthRequest,
     AuthRequestKind,
     AuthRequestStatus,
@@ -37,30 +36,21 @@ from mailer.models import (
     User,
 )
 from mailer.models.types import utcnow
-from mailer.security.action_tokens import issue_action_token
 
 log = logging.getLogger(__name__)
 
 
 def verification_mail(config: Config, tenant: Tenant, user: User) -> Message:
-    token = issue_action_token(user, ActionPurpose.VERIFICATION, config.VERIFICATION_TOKEN_SECONDS)
-    context = mail_context(tenant, user, verification_url=action_url(tenant, config, "verify-email", token),
-                           expires_in_hours=config.VERIFICATION_TOKEN_SECONDS // 3600)
-    return build_system_message(config, tenant, user, MessageKind.VERIFICATION, context)
-
-
-def _reset_context(config: Config, tenant: Tenant, user: User) -> dict[str, object]:
-    token = issue_action_token(user, ActionPurpose.PASSWORD_RESET, config.RESET_TOKEN_SECONDS)
-    return mail_context(tenant, user, reset_url=action_url(tenant, config, "reset-password", token),
-                        expires_in_minutes=config.RESET_TOKEN_SECONDS // 60)
+    """Its link and token are made at delivery (mail/system_mail.py), never stored."""
+    return build_system_message(config, tenant, user, MessageKind.VERIFICATION, mail_context(tenant, user))
 
 
 def reset_mail(config: Config, tenant: Tenant, user: User) -> Message:
-    return build_system_message(config, tenant, user, MessageKind.PASSWORD_RESET, _reset_context(config, tenant, user))
+    return build_system_message(config, tenant, user, MessageKind.PASSWORD_RESET, mail_context(tenant, user))
 
 
 def account_exists_mail(config: Config, tenant: Tenant, user: User) -> Message:
-    return build_system_message(config, tenant, user, MessageKind.ACCOUNT_EXISTS, _reset_context(config, tenant, user))
+    return build_system_message(config, tenant, user, MessageKind.ACCOUNT_EXISTS, mail_context(tenant, user))
 
 
 def _find_user(tenant: Tenant, email: str) -> User | None:
@@ -76,9 +66,8 @@ def _register(config: Config, tenant: Tenant, row: AuthRequest, password_hash: s
                     role=Role.USER.value, email_verified_at=None)
         db.session.add(user)
         db.session.flush()  # IntegrityError here: a concurrent sign-up created the address first
-        event = record_audit("user.registered", tenant_id=tenant.id, actor_id=user.id,
-                             details={"user_id": str(user.id)})
-        event.ip = row.ip
+        record_audit("user.registered", tenant_id=tenant.id, actor_id=user.id, details={"user_id": str(user.id)},
+                     ip=row.ip)
         return verification_mail(config, tenant, user)
     if not user.is_active:
         return None
@@ -96,9 +85,8 @@ def _forgot(config: Config, tenant: Tenant, row: AuthRequest, password_hash: str
     user = _find_user(tenant, row.email)
     if user is None or not user.is_active:
         return None
-    event = record_audit("password.reset_requested", tenant_id=tenant.id, actor_id=user.id,
-                         details={"user_id": str(user.id)})
-    event.ip = row.ip
+    record_audit("password.reset_requested", tenant_id=tenant.id, actor_id=user.id,
+                 details={"user_id": str(user.id)}, ip=row.ip)
     return reset_mail(config, tenant, user)
 
 

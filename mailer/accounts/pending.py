@@ -25,6 +25,8 @@ JOB = "mailer.worker.jobs.process_auth_request"
 QUEUE = "critical"
 # A request older than this is dropped instead of processed: a sign-up mail a day late helps no one.
 PENDING_MAX_AGE = timedelta(hours=24)
+# A failed job's exc_info stays in Redis this long (RQ's default is a year): long enough to look into.
+FAILURE_TTL_SECONDS = 86400
 
 
 def submit_auth_request(
@@ -43,7 +45,7 @@ def submit_auth_request(
 
 def enqueue_auth_request(row: AuthRequest) -> bool:
     try:
-        enqueue(QUEUE, JOB, str(row.tenant_id), str(row.id))
+        enqueue(QUEUE, JOB, str(row.tenant_id), str(row.id), failure_ttl=FAILURE_TTL_SECONDS)
     except RedisError:
         log.warning("enqueue failed; the sweeper will pick the auth request up", extra={"auth_request_id": str(row.id)})
         return False
@@ -72,5 +74,5 @@ def enqueue_pending_auth_work(min_age_seconds: float = 30.0) -> int:
         .order_by(AuthRequest.created_at)
     ).all()
     for row in rows:
-        enqueue(QUEUE, JOB, str(row.tenant_id), str(row.id))
+        enqueue(QUEUE, JOB, str(row.tenant_id), str(row.id), failure_ttl=FAILURE_TTL_SECONDS)
     return len(rows)

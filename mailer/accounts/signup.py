@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 
 from mailer.accounts.pending import submit_auth_request
 from mailer.audit import record_audit
-from mailer.errors import ValidationError
+from mailer.errors import SignupDisabledError, ValidationError
 from mailer.extensions import db
 from mailer.mail.compose import validation_errors
 from mailer.mail.system_mail import mail_context, send_system_mail
@@ -39,6 +39,8 @@ def register(tenant_slug: str, email: str, password: str, name: str) -> None:
     tenant = active_tenant(tenant_slug)
     if tenant is None:
         raise ValidationError(errors=[{"field": "tenant", "message": "unknown tenant"}])
+    if not tenant.signup_enabled:
+        raise SignupDisabledError()
     password_hash = hash_password(password)  # always: the cost must not depend on the account
     submit_auth_request(AuthRequestKind.REGISTER, tenant, address, name=name, password_hash=password_hash)
 
@@ -55,6 +57,11 @@ def forgot_password(tenant_slug: str, email: str) -> None:
     tenant = active_tenant(tenant_slug)
     if tenant is not None:
         submit_auth_request(AuthRequestKind.FORGOT_PASSWORD, tenant, address)
+
+
+def check_verification_token(token: str) -> None:
+    """InvalidTokenError or TokenExpiredError if ``token`` cannot verify an address; changes nothing."""
+    find_action_token(token, ActionPurpose.VERIFICATION)
 
 
 def verify_email(token: str) -> None:

@@ -22,6 +22,7 @@ class TenantOut(Out):
     frontend_url: str | None
     mail_from: str | None
     mail_from_name: str | None
+    signup_enabled: bool
 
 
 class UserOut(Out):

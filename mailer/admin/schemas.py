@@ -14,6 +14,7 @@ class TenantPatch(Strict):
     frontend_url: str | None = Field(default=None, max_length=500)
     mail_from: str | None = Field(default=None, max_length=254)
     mail_from_name: str | None = Field(default=None, max_length=200)
+    signup_enabled: bool | None = None
 
 
 class UserPatch(Strict):

@@ -16,6 +16,7 @@ def tenant_json(tenant: Tenant) -> dict[str, Any]:
         "frontend_url": tenant.frontend_url,
         "mail_from": tenant.mail_from,
         "mail_from_name": tenant.mail_from_name,
+        "signup_enabled": tenant.signup_enabled,
     }
 
 

@@ -37,8 +37,11 @@ def update_tenant(principal: Principal, changes: dict[str, Any]) -> Tenant:
             changes["mail_from"] = normalize_address(changes["mail_from"], field="mail_from")
         if changes.get("mail_from_name") is not None:
             changes["mail_from_name"] = check_display_name(changes["mail_from_name"], field="mail_from_name")
-    if "name" in changes and changes["name"] is None:
-        raise _field_error("name", "cannot be null")
+        if changes.get("name") is not None:  # it is in every account mail's subject: a header's rules
+            changes["name"] = check_display_name(changes["name"], field="name")
+    for field in ("name", "signup_enabled"):
+        if field in changes and changes[field] is None:
+            raise _field_error(field, "cannot be null")
     for name, value in changes.items():
         setattr(tenant, name, value)
     record_audit("tenant.changed", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,

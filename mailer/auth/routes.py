@@ -35,7 +35,8 @@ bp = Blueprint("auth", __name__, url_prefix="/v1/auth")
 
 @bp.post("/register")
 @documented("Sign up: a verification mail (or an \"account exists\" notice) is sent", body=RegisterRequest,
-            response=VerificationSentOut, status=202, auth=False)
+            response=VerificationSentOut, status=202, auth=False, errors=(403,),
+            description="403 `signup_disabled` when the tenant's admin has closed sign-up.")
 def register() -> Any:
     body = parse_body(RegisterRequest)
     signup.register(body.tenant, body.email, body.password, body.name)

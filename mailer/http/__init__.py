@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from mailer.config import Config
+from mailer.http.body_limits import init_body_limits
 from mailer.http.cors import init_cors
 from mailer.http.json import init_json
 from mailer.http.proxy import init_proxy_fix
@@ -13,9 +14,11 @@ from mailer.http.request_ids import init_request_ids
 
 
 def init_http(app: Flask, config: Config) -> None:
-    """What every request passes before a blueprint sees it: proxy hops, a request id, JSON-only API bodies."""
+    """What every request passes before a blueprint sees it: proxy hops, a request id, a bounded body,
+    JSON-only API bodies."""
     init_proxy_fix(app, config)
     init_request_ids(app)
+    init_body_limits(app)  # before any hook that may read the body (the rate limiter's key functions)
     init_json(app)
 
 

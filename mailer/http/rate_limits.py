@@ -11,6 +11,7 @@ If the limiter's Redis is down, the same limits are kept in this process's memor
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 from collections.abc import Callable
 
@@ -21,13 +22,27 @@ from mailer.config import Config
 from mailer.errors import MailerError
 from mailer.extensions import current_limiter, init_limiter
 from mailer.security.principal import current_principal
+from mailer.smtp.validation import MessageValidationError, normalize_address
 
 log = logging.getLogger(__name__)
 LIMIT_HEADERS = ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
 
+def ip_bucket(address: str | None) -> str:
+    """The unit one client controls: an IPv4 address, or the /64 of an IPv6 one (one host gets a whole /64)."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def client_ip() -> str:
-    return f"ip:{request.remote_addr or 'unknown'}"
+    return f"ip:{ip_bucket(request.remote_addr)}"
 
 
 def sender_key() -> str:
@@ -46,12 +61,21 @@ def tenant_key() -> str:
         return f"anonymous:{client_ip()}"
 
 
+def _mailbox(email: str) -> str:
+    """The address as the service stores it (IDNA, width and case folded), so each variant of one
+    mailbox (a full-width `e`, `EXAMPLE.com`) shares its bucket; the raw text if it is not an address."""
+    try:
+        return normalize_address(email, field="email").lower()
+    except MessageValidationError:
+        return email.strip().lower()
+
+
 def account_key() -> str:
     """The account a login or account-mail request is about: tenant slug + address, from the body."""
-    body = request.get_json(silent=True)
+    body = request.get_json(silent=True)  # at most 64 KiB here: auth bodies are bounded before any hook reads them
     if isinstance(body, dict) and isinstance(body.get("email"), str) and isinstance(body.get("tenant"), str):
         # Hashed: a rate-limit key in Redis must not hold an address.
-        account = f"{body['tenant'].strip().lower()}:{body['email'].strip().lower()}"
+        account = f"{body['tenant'].strip().lower()}:{_mailbox(body['email'])}"
         return "account:" + hashlib.sha256(account.encode()).hexdigest()[:32]
     return f"account:?:{client_ip()}"
 

@@ -51,8 +51,10 @@ def compose(
     reply_to: Address | None = None,
     attachments: Sequence[Attachment] = (),
     headers: tuple[tuple[str, str], ...] = (),
+    message_id: str | None = None,
 ) -> ComposedMessage:
-    """Validate and build. Raises ValidationError (422) or PayloadTooLargeError (413)."""
+    """Validate and build (with a new Message-ID unless given). Raises ValidationError (422) or
+    PayloadTooLargeError (413)."""
     with validation_errors():
         check_subject(subject)
         sender = sender_of(tenant, config)
@@ -60,7 +62,7 @@ def compose(
             sender=sender, to=tuple(to), cc=tuple(cc), bcc=tuple(bcc), subject=subject, text=text, html=html,
             reply_to=reply_to, attachments=tuple(attachments), headers=headers,
         )
-        message_id = make_message_id(sender.email.rpartition("@")[2] or "localhost")
+        message_id = message_id or make_message_id(sender.email.rpartition("@")[2] or "localhost")
         wire = to_bytes(build_message(content, message_id=message_id))
         check_size(wire, config.MAX_MESSAGE_BYTES)
     recipients = _unique((*to, *cc, *bcc))

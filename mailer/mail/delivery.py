@@ -25,7 +25,7 @@ from mailer.config import Config
 from mailer.extensions import db
 from mailer.mail.leases import Claim, LeaseKeeper, claim_recipients, release_unattempted
 from mailer.mail.outbox import schedule_retries
-from mailer.mail.personalize import RecipientRenderError, render_recipient_mail
+from mailer.mail.per_recipient import RecipientRenderError, render_recipient_mail
 from mailer.mail.recording import Attempt, Deferral, mark_attempt_started, record_attempts, roll_up
 from mailer.mail.transport import smtp_server
 from mailer.models import Recipient

@@ -1,8 +1,8 @@
 """Per-recipient mail of a broadcast: its frozen template rendered for one recipient, then built.
 
 A broadcast stores no wire form (raw_mime None), only a frozen copy of its template source and
-data (BroadcastContent). Workers call `render_recipient_mail` for each recipient; one that cannot
-be rendered fails alone (`invalid_message`) and never stops the others. The broadcast service
+data (BroadcastContent). Workers call `render_broadcast_mail` (through mail/per_recipient.py) for each
+recipient; one that cannot be rendered fails alone (`invalid_message`) and never stops the others. The broadcast service
 (mailer.notifications.broadcast_service) builds the first recipient's mail with `build_mail` as a probe.
 """
 
@@ -18,7 +18,7 @@ from flask import current_app
 from mailer.config import Config
 from mailer.extensions import db
 from mailer.mail.compose import sender_of
-from mailer.mail.templates import TemplateRenderError, TemplateSource, render
+from mailer.mail.templates import TemplateSource, render
 from mailer.models import BroadcastContent, Message, Recipient, Tenant
 from mailer.smtp.mime import Address, MessageContent, build_message, to_bytes
 from mailer.smtp.validation import MessageValidationError, check_display_name, check_size, check_subject
@@ -28,7 +28,7 @@ MAX_SUBJECT_COLUMN = 998
 
 
 class RecipientRenderError(Exception):
-    """This recipient's mail cannot be built (template or size); it fails alone."""
+    """This recipient's mail cannot be built (template, size, or an account mail's account is gone); it fails alone."""
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,8 @@ def recipient_message_id(message: Message, recipient_id: uuid.UUID) -> str:
     return f"<{recipient_id.hex}.{message.id.hex[:12]}@{domain}>"
 
 
-def render_recipient_mail(message: Message, recipient: Recipient) -> tuple[bytes, str]:
-    """(wire bytes, Message-ID) of a per-recipient message; RecipientRenderError if it cannot be built."""
+def render_broadcast_mail(message: Message, recipient: Recipient) -> tuple[bytes, str]:
+    """(wire bytes, Message-ID) of one broadcast recipient's mail; RecipientRenderError if it cannot be built."""
     config: Config = current_app.config["MAILER"]
     content = db.session.get(BroadcastContent, message.id)
     tenant = db.session.get(Tenant, message.tenant_id)
@@ -81,6 +81,6 @@ def render_recipient_mail(message: Message, recipient: Recipient) -> tuple[bytes
     try:
         wire = build_mail(config, tenant, message.sender, source, content.data,
                           Member(recipient.email, recipient.name), message_id)
-    except (TemplateRenderError, MessageValidationError) as exc:
-        raise RecipientRenderError(str(exc)) from None
+    except Exception as exc:  # building touches no database or queue: any failure is this mail's, for good
+        raise RecipientRenderError(str(exc) or type(exc).__name__) from None
     return wire, message_id

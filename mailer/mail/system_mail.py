@@ -2,31 +2,47 @@
 on the `critical` queue so that bulk mail never delays it.
 
 The tenant's template of the same name overrides the built-in one; if the tenant's copy cannot
-be rendered, the built-in one is used, because a user must still get their link.
+be rendered, the built-in one is used, because a user must still get their link. An override
+gets a short render budget, and one that failed is skipped for a while, so that a bad override
+cannot hold up the critical queue that every tenant's account mail shares.
+
+A mail with a link (verification, reset, account exists) is never stored whole: its token would
+be in clear in `messages.raw_mime`. Such a message is checked when it is created (rendered and
+built with a placeholder token of the real length) and stored without a wire form; each delivery
+attempt issues a fresh token (voiding the previous one) and builds the mail in memory.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from typing import Any
-from urllib.parse import urlencode
+
+from flask import current_app
+from sqlalchemy import select
 
 from mailer.config import Config
-from mailer.errors import ValidationError
-from mailer.mail.compose import address, compose
+from mailer.errors import MailerError, ValidationError
+from mailer.extensions import db
+from mailer.mail.account_links import LINKS, action_url, link_context
+from mailer.mail.compose import ComposedMessage, address, compose
 from mailer.mail.outbox import commit_and_enqueue
-from mailer.mail.templates import Rendered, TemplateRenderError, find_template, load_builtin, render
+from mailer.mail.personalize import RecipientRenderError
+from mailer.mail.templates import Rendered, TemplateRenderError, TemplateSource, find_template, load_builtin, render
 from mailer.models import Message, MessageKind, MessageStatus, Recipient, Tenant, User
+from mailer.security.action_tokens import TOKEN_BYTES, issue_action_token
 from mailer.smtp.mime import Address
+
+__all__ = ["action_url", "build_system_message", "mail_context", "preview_context", "render_account_mail",
+           "send_system_mail"]
 
 log = logging.getLogger(__name__)
 SYSTEM_QUEUE = "critical"
-
-
-def action_url(tenant: Tenant, config: Config, path: str, token: str) -> str:
-    """A link into the tenant's front end, built from configuration only (never the request's Host)."""
-    base = (tenant.frontend_url or config.PUBLIC_BASE_URL).rstrip("/")
-    return f"{base}/{path}?{urlencode({'token': token})}"
+OVERRIDE_RENDER_SECONDS = 0.5
+FAILED_OVERRIDE_SKIP_SECONDS = 600.0
+PLACEHOLDER_TOKEN = "x" * ((TOKEN_BYTES * 4 + 2) // 3)  # as long as a real token, so size checks see the real size
+_failed_overrides: dict[tuple[uuid.UUID, str, TemplateSource], float] = {}
 
 
 def mail_context(tenant: Tenant, user: User, **extra: Any) -> dict[str, Any]:
@@ -36,27 +52,26 @@ def mail_context(tenant: Tenant, user: User, **extra: Any) -> dict[str, Any]:
 
 def preview_context(config: Config, tenant: Tenant, name: str, user: dict[str, str]) -> dict[str, Any]:
     """What the auth mail template `name` is given when sent, with a placeholder token; {} for other names."""
-    reset = {"reset_url": action_url(tenant, config, "reset-password", "preview"),
-             "expires_in_minutes": config.RESET_TOKEN_SECONDS // 60}
-    extras: dict[str, dict[str, Any]] = {
-        MessageKind.VERIFICATION.value: {"verification_url": action_url(tenant, config, "verify-email", "preview"),
-                                         "expires_in_hours": config.VERIFICATION_TOKEN_SECONDS // 3600},
-        MessageKind.PASSWORD_RESET.value: reset,
-        MessageKind.ACCOUNT_EXISTS.value: reset,
-        MessageKind.PASSWORD_CHANGED.value: {},
-    }
-    if name not in extras:
+    if name == MessageKind.PASSWORD_CHANGED.value:
+        return {"user": user}
+    if name not in LINKS:
         return {}
-    return {"user": user, **extras[name]}
+    return {"user": user, **link_context(config, tenant, name, "preview")}
 
 
 def _render(tenant: Tenant, name: str, context: dict[str, Any]) -> Rendered:
+    source, builtin = find_template(tenant.id, name), load_builtin(name)
+    if builtin is None or source == builtin:
+        return render(source, context)
+    key = (tenant.id, name, source)
+    if _failed_overrides.get(key, 0.0) > time.monotonic():
+        return render(builtin, context)
     try:
-        return render(find_template(tenant.id, name), context)
+        return render(source, context, seconds=OVERRIDE_RENDER_SECONDS)
     except TemplateRenderError as exc:
-        builtin = load_builtin(name)
-        if builtin is None:
-            raise
+        if len(_failed_overrides) > 1000:
+            _failed_overrides.clear()
+        _failed_overrides[key] = time.monotonic() + FAILED_OVERRIDE_SKIP_SECONDS
         log.warning("tenant template failed, using the built-in one",
                     extra={"template": name, "tenant_id": str(tenant.id), "part": exc.part, "line": exc.line})
         return render(builtin, context)
@@ -69,13 +84,25 @@ def _recipient(user: User) -> Address:
         return address(user.email, "", field="to")
 
 
+def _compose(config: Config, tenant: Tenant, user: User, kind: MessageKind, context: dict[str, Any],
+             message_id: str | None = None) -> ComposedMessage:
+    rendered = _render(tenant, kind.value, context)
+    return compose(config, tenant, to=[_recipient(user)], subject=rendered.subject, text=rendered.text,
+                   html=rendered.html, message_id=message_id)
+
+
 def build_system_message(
     config: Config, tenant: Tenant, user: User, kind: MessageKind, context: dict[str, Any]
 ) -> Message:
-    """A queued Message (kind, queue critical, creator "system") with the user as its one recipient."""
-    rendered = _render(tenant, kind.value, context)
-    composed = compose(config, tenant, to=[_recipient(user)], subject=rendered.subject,
-                       text=rendered.text, html=rendered.html)
+    """A queued Message (kind, queue critical, creator "system") with the user as its one recipient.
+
+    For a mail with a link, ``context`` has no link: the check uses a placeholder token and the
+    message is stored without its wire form (see the module docstring).
+    """
+    with_link = kind.value in LINKS
+    if with_link:
+        context = {**context, **link_context(config, tenant, kind.value, PLACEHOLDER_TOKEN)}
+    composed = _compose(config, tenant, user, kind, context)
     message = Message(
         tenant_id=tenant.id,
         kind=kind.value,
@@ -84,7 +111,7 @@ def build_system_message(
         subject=composed.subject,
         sender=composed.sender,
         message_id_header=composed.message_id,
-        raw_mime=composed.wire,
+        raw_mime=None if with_link else composed.wire,
         queue=SYSTEM_QUEUE,
         status=MessageStatus.QUEUED.value,
         tags=[],
@@ -95,6 +122,28 @@ def build_system_message(
         for i, r in enumerate(composed.recipients)
     ]
     return message
+
+
+def render_account_mail(message: Message, recipient: Recipient) -> tuple[bytes, str]:
+    """This attempt's mail: a fresh token (added to the session, committed before sending) in a new build."""
+    config: Config = current_app.config["MAILER"]
+    tenant = db.session.get(Tenant, message.tenant_id)
+    user = db.session.scalars(
+        select(User).where(User.tenant_id == message.tenant_id, User.email == recipient.email)
+    ).first()
+    if tenant is None or user is None or not user.is_active:
+        raise RecipientRenderError("the account no longer exists or is disabled")
+    kind = MessageKind(message.kind)
+    if kind is MessageKind.VERIFICATION and user.email_verified:
+        raise RecipientRenderError("the address is already verified")
+    link = LINKS[kind.value]
+    token = issue_action_token(user, link.purpose, link.lifetime(config))
+    context = mail_context(tenant, user, **link_context(config, tenant, kind.value, token))
+    try:
+        composed = _compose(config, tenant, user, kind, context, message_id=message.message_id_header)
+    except (MailerError, TemplateRenderError) as exc:
+        raise RecipientRenderError(str(exc)) from None
+    return composed.wire, message.message_id_header
 
 
 def send_system_mail(

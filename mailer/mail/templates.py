@@ -1,4 +1,4 @@
-"""Renders email templates in a Jinja2 sandbox, bounded in time and output size.
+"""Renders email templates in a Jinja2 sandbox (mail/sandbox.py), bounded in time, size and depth.
 
 HTML parts are autoescaped; subject and text parts are not (they are not HTML).
 Undefined variables are errors. A tenant's template overrides the built-in one of
@@ -7,30 +7,27 @@ the same name (top-level templates/email/<name>/{subject.txt,body.html,body.txt}
 
 from __future__ import annotations
 
-import operator
+import functools
 import os
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any
 
-from jinja2 import Environment, StrictUndefined, TemplateError, TemplateSyntaxError, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+import jinja2
+from jinja2 import Environment, TemplateError, TemplateSyntaxError, nodes
+from jinja2.sandbox import SecurityError
 from sqlalchemy import select
 
 from mailer.config import ROOT
 from mailer.extensions import db
+from mailer.mail.sandbox import TEMPLATE_FILE, BoundedSandbox, RenderBudget
 from mailer.models import Template
 
 BUILTIN_DIR = os.path.join(ROOT, "templates", "email")
 MAX_OUTPUT_CHARS = 512 * 1024
 MAX_RENDER_SECONDS = 2.0
-MAX_RANGE = 10_000
-MAX_SEQUENCE_PRODUCT = 100_000
-_TEMPLATE_FILE = "<template>"
 _FORBIDDEN_FILTERS = frozenset({"attr"})
 _PARSER = Environment(autoescape=True)  # parsing only; never renders
 
@@ -62,109 +59,72 @@ class TemplateNotFoundError(LookupError):
     pass
 
 
-class _BoundedSandbox(ImmutableSandboxedEnvironment):
-    """Refuses the operators that can blow up memory: 'x' * 10**9, 2 ** 10**9."""
-
-    intercepted_binops = frozenset(["*", "**"])
-
-    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
-        if operator_name == "**" and (abs(left) > 1_000 or abs(right) > 64):
-            raise SecurityError("exponent too large")
-        if operator_name == "*":
-            sized = [v for v in (left, right) if isinstance(v, str | list | tuple)]
-            numbers = [v for v in (left, right) if isinstance(v, int)]
-            if sized and numbers and len(sized[0]) * numbers[0] > MAX_SEQUENCE_PRODUCT:
-                raise SecurityError("product too large")
-        return super().call_binop(context, operator_name, left, right)
-
-
-def _bounded_range(*args: int) -> range:
-    result = range(*args)
-    if len(result) > MAX_RANGE:
-        raise SecurityError(f"range longer than {MAX_RANGE}")
-    return result
-
-
-def _environment(autoescape: bool) -> _BoundedSandbox:
-    env = _BoundedSandbox(autoescape=autoescape, undefined=StrictUndefined, keep_trailing_newline=True)
-    env.globals["range"] = _bounded_range
-    env.binop_table = {**env.binop_table, "*": operator.mul, "**": operator.pow}
-    return env
-
-
-_ENVIRONMENTS = {True: _environment(True), False: _environment(False)}
+_ENVIRONMENTS = {True: BoundedSandbox(autoescape=True), False: BoundedSandbox(autoescape=False)}
 
 
 def _template_line(tb: TracebackType | None) -> int | None:
     line = None
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename == _TEMPLATE_FILE:
+        if tb.tb_frame.f_code.co_filename == TEMPLATE_FILE:
             line = tb.tb_lineno
         tb = tb.tb_next
     return line
 
 
-class _Deadline:
-    """Stops a render that runs too long, even one that produces no output (nested loops)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.until = time.monotonic() + seconds
-        self.ticks = 0
-
-    def _local(self, frame: FrameType, event: str, arg: Any) -> Any:
-        self.ticks += 1
-        if self.ticks % 256 == 0 and time.monotonic() > self.until:
-            raise TimeoutError("template rendering took too long")
-        return self._local
-
-    def _global(self, frame: FrameType, event: str, arg: Any) -> Any:
-        return self._local if frame.f_code.co_filename == _TEMPLATE_FILE else None
-
-    def __enter__(self) -> None:
-        self._previous = sys.gettrace()
-        sys.settrace(self._global)
-
-    def __exit__(self, *exc: object) -> None:
-        sys.settrace(self._previous)
+@functools.lru_cache(maxsize=64)
+def _compiled(source: str, html: bool) -> jinja2.Template:
+    """Compiled once per source: a broadcast renders the same template for every recipient."""
+    return _ENVIRONMENTS[html].from_string(source)
 
 
-def _render_part(source: str | None, context: dict[str, Any], *, part: str, html: bool) -> str | None:
+def _compile(source: str | None, *, part: str, html: bool) -> jinja2.Template | None:
     if source is None:
         return None
-    env = _ENVIRONMENTS[html]
     try:
-        template = env.from_string(source)
+        return _compiled(source, html)
     except TemplateError as exc:
         raise TemplateRenderError(str(exc.message or exc), part=part, line=getattr(exc, "lineno", None)) from None
+
+
+def _render_part(template: jinja2.Template | None, context: dict[str, Any], *, part: str) -> str | None:
+    if template is None:
+        return None
     chunks: list[str] = []
     size = 0
     try:
-        with _Deadline(MAX_RENDER_SECONDS):
-            for chunk in template.generate(context):
-                size += len(chunk)
-                if size > MAX_OUTPUT_CHARS:
-                    raise TemplateRenderError("output too large", part=part)
-                chunks.append(chunk)
+        for chunk in template.generate(context):
+            size += len(chunk)
+            if size > MAX_OUTPUT_CHARS:
+                raise TemplateRenderError("output too large", part=part)
+            chunks.append(chunk)
     except TemplateRenderError:
         raise
     except SecurityError as exc:
         raise TemplateRenderError(f"not allowed: {exc}", part=part, line=_template_line(exc.__traceback__)) from None
     except TimeoutError as exc:
         raise TemplateRenderError(str(exc), part=part) from None
-    except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError, AttributeError) as exc:
-        message = getattr(exc, "message", None) or str(exc)
+    except RecursionError:
+        raise TemplateRenderError("recursion too deep", part=part) from None
+    except MemoryError:
+        raise TemplateRenderError("out of memory", part=part) from None
+    except Exception as exc:  # whatever template code raises is the template's fault, never a 500 or a stuck job
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         raise TemplateRenderError(message, part=part, line=_template_line(exc.__traceback__)) from None
     return "".join(chunks)
 
 
-def render(source: TemplateSource, context: dict[str, Any]) -> Rendered:
-    """Render every part. Raises TemplateRenderError naming the part and line."""
-    subject = _render_part(source.subject, context, part="subject", html=False) or ""
-    return Rendered(
-        subject=" ".join(subject.split()),  # a subject is one line, whatever the template did
-        html=_render_part(source.html, context, part="html", html=True),
-        text=_render_part(source.text, context, part="text", html=False),
-    )
+def render(source: TemplateSource, context: dict[str, Any], *, seconds: float = MAX_RENDER_SECONDS) -> Rendered:
+    """Render every part within one budget of time and size. Raises TemplateRenderError naming the part and line."""
+    subject_template = _compile(source.subject, part="subject", html=False)
+    html_template = _compile(source.html, part="html", html=True)
+    text_template = _compile(source.text, part="text", html=False)
+    with RenderBudget(seconds):
+        subject = _render_part(subject_template, context, part="subject") or ""
+        return Rendered(
+            subject=" ".join(subject.split()),  # a subject is one line, whatever the template did
+            html=_render_part(html_template, context, part="html"),
+            text=_render_part(text_template, context, part="text"),
+        )
 
 
 def check_syntax(source: TemplateSource) -> None:

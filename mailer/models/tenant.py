@@ -4,6 +4,7 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import Boolean, Integer, String
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailer.extensions import db
@@ -20,6 +21,8 @@ class Tenant(db.Model):  # type: ignore[name-defined]
     mail_from: Mapped[str | None] = mapped_column(String(254))
     mail_from_name: Mapped[str | None] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    # Whether anyone may register on this tenant (POST /v1/auth/register); an admin may close it.
+    signup_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true(), nullable=False)
     created_at: Mapped[datetime] = created_at()
     # Head of the tenant's audit hash chain (see mailer/audit.py); also the row locked per audit write.
     audit_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)

@@ -1,13 +1,51 @@
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from mailer.mail.account_links import ACCOUNT_TEMPLATES
 
 # Printable ASCII without quote or backslash: what a tag filter can match exactly (see routes.tag_filter).
 TAG_PATTERN = r"^[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}$"
 Tag = Annotated[str, Field(pattern=TAG_PATTERN)]
+MAX_METADATA_ENTRIES = 20
+MAX_METADATA_JSON_BYTES = 4 * 1024
+MAX_DATA_JSON_BYTES = 64 * 1024
+
+
+def json_bytes(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _bounded_metadata(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > MAX_METADATA_ENTRIES:
+        raise ValueError(f"at most {MAX_METADATA_ENTRIES} entries")
+    if json_bytes(value) > MAX_METADATA_JSON_BYTES:
+        raise ValueError(f"at most {MAX_METADATA_JSON_BYTES} bytes as JSON")
+    return value
+
+
+def _bounded_data(value: dict[str, Any]) -> dict[str, Any]:
+    if json_bytes(value) > MAX_DATA_JSON_BYTES:
+        raise ValueError(f"at most {MAX_DATA_JSON_BYTES} bytes as JSON")
+    return value
+
+
+def _sendable_template(name: str | None) -> str | None:
+    if name in ACCOUNT_TEMPLATES:
+        raise ValueError("this template is only for the service's own account mail")
+    return name
+
+
+# Stored with every message and listed on every page of GET /v1/messages (metadata), or stored and
+# rendered for every recipient (data): both bounded (API.md §3).
+Metadata = Annotated[dict[str, str], AfterValidator(_bounded_metadata)]
+TemplateData = Annotated[dict[str, Any], AfterValidator(_bounded_data)]
+# The four account templates carry links the service made itself: no sender may fill them in (API.md §3).
+SendableTemplate = Annotated[str | None, Field(max_length=100), AfterValidator(_sendable_template)]
 
 
 class Strict(BaseModel):
@@ -41,13 +79,13 @@ class MessageRequest(Strict):
     subject: str | None = None
     text: str | None = None
     html: str | None = None
-    template: str | None = Field(default=None, max_length=100)
-    data: dict[str, Any] = Field(default_factory=dict)
+    template: SendableTemplate = None
+    data: TemplateData = Field(default_factory=dict)
     reply_to: AddressIn | None = None
     attachments: list[AttachmentIn] = Field(default_factory=list)
     headers: dict[str, str] = Field(default_factory=dict)
     tags: list[Tag] = Field(default_factory=list, max_length=10)
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
     send_at: datetime | None = None
 
 
@@ -59,7 +97,7 @@ class TemplateIn(Strict):
 
 
 class PreviewIn(Strict):
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: TemplateData = Field(default_factory=dict)
 
 
 class AudienceIn(Strict):
@@ -71,8 +109,8 @@ class BroadcastRequest(Strict):
     subject: str | None = Field(default=None, max_length=10_000)
     text: str | None = Field(default=None, max_length=200_000)
     html: str | None = Field(default=None, max_length=200_000)
-    template: str | None = Field(default=None, max_length=100)
-    data: dict[str, Any] = Field(default_factory=dict)
+    template: SendableTemplate = None
+    data: TemplateData = Field(default_factory=dict)
     audience: AudienceIn = Field(default_factory=AudienceIn)
     tags: list[Tag] = Field(default_factory=list, max_length=10)
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)

@@ -101,7 +101,8 @@ def create_message(principal: Principal, body: MessageRequest, keyed: KeyedReque
         reply_to=reply_to, attachments=attachments, headers=headers,
     )
     try:
-        reserve_recipients(config, tenant.id, len(composed.recipients))
+        reserve_recipients(config, tenant.id, len(composed.recipients),
+                           user_id=principal.id if principal.kind == "user" and principal.role == "user" else None)
     except QuotaExceededError:
         db.session.rollback()  # releases the tenant row the quota check locked
         raise

@@ -29,6 +29,7 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"me
 _EMAIL = re.compile(r"([\w!#$%&'*+?^`{|}~-])[\w.!#$%&'*+?^`{|}~-]*@([\w-]+(?:\.[\w-]+)+)")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _API_KEY = re.compile(r"\bmk_[A-Za-z0-9_-]{6,}")
+_PASSWORD_HASH = re.compile(r"\$argon2(?:id|i|d)\$[A-Za-z0-9+/=$,.-]+")
 # Secrets in a URL's query string, e.g. the request line of GET /verify-email?token=… in an access log.
 _QUERY_SECRET = re.compile(r"([?&][\w-]*(?:token|key|password|secret)[\w-]*=)[^&\s\"']+", re.IGNORECASE)
 _SECRET_PARTS = {"password", "passwd", "secret", "token", "key", "authorization", "cookie", "body", "html", "text"}
@@ -45,7 +46,8 @@ def mask_email(address: str) -> str:
 
 
 def scrub(text: str) -> str:
-    """Mask addresses and redact bearer tokens and API keys inside free text."""
+    """Mask addresses and redact bearer tokens, API keys and password hashes inside free text."""
+    text = _PASSWORD_HASH.sub("[password hash]", text)
     text = _EMAIL.sub(r"\1***@\2", text)
     text = _JWT.sub("[jwt]", text)
     text = _QUERY_SECRET.sub(r"\1[redacted]", text)

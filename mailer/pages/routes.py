@@ -30,24 +30,54 @@ def _page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     return render_template(f"pages/{template}", **context), status
 
 
+def _with_csrf(body: str, status: int, path: str, csrf: str) -> Response:
+    response = Response(body, status=status, mimetype="text/html")
+    response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="Strict", secure=request.is_secure,
+                        path=path, max_age=3600)
+    return response
+
+
+def _csrf_ok() -> bool:
+    """The form's CSRF field matches its cookie (compared as bytes: any text may be submitted)."""
+    submitted, expected = request.form.get("csrf", ""), request.cookies.get(CSRF_COOKIE, "")
+    return bool(expected) and hmac.compare_digest(submitted.encode(), expected.encode())
+
+
+def _verify_page(token: str, status: int = 200, error: str | None = None) -> Any:
+    """The confirmation button: opening the link (GET) changes nothing, mail scanners open links too."""
+    try:
+        signup.check_verification_token(token)  # read only: tells a dead link at once
+    except MailerError as exc:
+        return _page("verify_email.html", 400, ok=False, code=exc.code)
+    csrf = secrets.token_urlsafe(32)
+    body, status = _page("verify_email.html", status, confirm=True, token=token, csrf=csrf, error=error)
+    return _with_csrf(body, status, "/verify-email", csrf)
+
+
 @bp.get("/verify-email")
+def verify_email_page() -> Any:
+    return _verify_page(request.args.get("token", ""))
+
+
+@bp.post("/verify-email")
 def verify_email() -> Any:
-    token = request.args.get("token", "")
+    token = request.form.get("token", "")
+    if not _csrf_ok():
+        return _verify_page(token, 400, error="Your form expired. Please press the button again.")
     try:
         signup.verify_email(token)
     except MailerError as exc:
         return _page("verify_email.html", 400, ok=False, code=exc.code)
-    return _page("verify_email.html", ok=True)
+    response = Response(render_template("pages/verify_email.html", ok=True), mimetype="text/html")
+    response.delete_cookie(CSRF_COOKIE, path="/verify-email")
+    return response
 
 
 def _form(token: str, status: int = 200, error: str | None = None) -> Any:
     csrf = secrets.token_urlsafe(32)
     body, status = _page("reset_password.html", status, token=token, csrf=csrf, error=error, done=False,
                          min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
-    response = Response(body, status=status, mimetype="text/html")
-    response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="Strict", secure=request.is_secure,
-                        path="/reset-password", max_age=3600)
-    return response
+    return _with_csrf(body, status, "/reset-password", csrf)
 
 
 @bp.get("/reset-password")
@@ -58,8 +88,7 @@ def reset_password_form() -> Any:
 @bp.post("/reset-password")
 def reset_password() -> Any:
     token = request.form.get("token", "")
-    submitted, expected = request.form.get("csrf", ""), request.cookies.get(CSRF_COOKIE, "")
-    if not expected or not hmac.compare_digest(submitted, expected):
+    if not _csrf_ok():
         return _form(token, 400, error="Your form expired. Please submit it again.")
     password, confirm = request.form.get("password", ""), request.form.get("password_confirm", "")
     if password != confirm:

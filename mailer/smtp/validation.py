@@ -27,8 +27,10 @@ MAX_CUSTOM_HEADERS = 50
 # RFC 7230 token characters: a safe subset of RFC 5322 ftext for header names.
 _HEADER_NAME = re.compile(r"X-[!#$%&'*+\-.^_`|~0-9A-Za-z]+", re.IGNORECASE)
 _CONTENT_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
-# CR, LF and NUL split or truncate header lines; the other C0 controls have no place in them.
-_FORBIDDEN_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# CR, LF and NUL split or truncate header lines; the other C0 controls have no place in them. NEL and
+# the Unicode line and paragraph separators are line breaks to str.splitlines(), which the email
+# package uses to fold headers (it refuses them with a ValueError).
+_FORBIDDEN_IN_HEADER = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
 
 T = TypeVar("T")
 

@@ -66,8 +66,13 @@ def upgrade():
 
 def _chain_existing_events():
     """Events written before the chain existed are chained in their recorded order."""
-    from mailer.audit import GENESIS, event_hash
+    import hashlib
+
+    from mailer.audit import GENESIS, canonical_content
     from mailer.models.types import UTCDateTime
+
+    def event_hash(**fields):  # the chain as it was first written, unkeyed; a later revision keys it
+        return hashlib.sha256(canonical_content(**fields)).hexdigest()
 
     events = sa.table(
         'audit_events', sa.column('id', sa.Uuid()), sa.column('tenant_id', sa.Uuid()), sa.column('action'),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -30,6 +31,12 @@ def _element(browser, element_id: str):
     return WebDriverWait(browser, 10).until(expected_conditions.presence_of_element_located((By.ID, element_id)))
 
 
+def _wait_for_status(browser, status: str) -> None:
+    """Waits until the page's result says ``status`` (the page before a click has a result too)."""
+    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda b: b.find_element(By.ID, "result").get_attribute("data-status") == status)
+
+
 def _login(client, password):
     return client.post("/v1/auth/login", json={"tenant": "acme", "email": "ann@example.com", "password": password})
 
@@ -46,9 +53,11 @@ def test_register_verify_in_browser_then_login(live_app, browser, smtp_server, r
     link = _link(smtp_server.messages[-1], "/verify-email")
     assert link.startswith(base)
 
-    browser.get(link)
-    result = _element(browser, "result")
-    assert result.get_attribute("data-status") == "verified"
+    browser.get(link)  # opening the link only shows the button (mail scanners open links too)
+    assert _element(browser, "result").get_attribute("data-status") == "confirm"
+    assert _login(client, PASSWORD).status_code == 403
+    _element(browser, "confirm").click()
+    _wait_for_status(browser, "verified")
     assert _login(client, PASSWORD).status_code == 200
 
     browser.get(link)  # a used link says so, and changes nothing
@@ -63,6 +72,8 @@ def test_forgot_then_reset_in_browser_then_login(live_app, browser, smtp_server,
     client.post("/v1/auth/register", json={"tenant": "acme", "email": "ann@example.com", "password": PASSWORD})
     worker()
     browser.get(_link(smtp_server.messages[-1], "/verify-email"))
+    _element(browser, "confirm").click()
+    _wait_for_status(browser, "verified")
     client.post("/v1/auth/forgot-password", json={"tenant": "acme", "email": "ann@example.com"})
     worker()
     link = _link(smtp_server.messages[-1], "/reset-password")

@@ -1,0 +1,24 @@
+"""Mails built at delivery time, one per recipient: broadcasts (rendered for each member) and account
+mail with a link (its token is issued at each attempt and exists only in that job's memory).
+
+A message of either kind is stored with no wire form (raw_mime None); delivery asks
+`render_recipient_mail` for each recipient's mail.
+"""
+
+from __future__ import annotations
+
+from mailer.mail.account_links import LINKS
+from mailer.mail.personalize import RecipientRenderError, render_broadcast_mail
+from mailer.mail.system_mail import render_account_mail
+from mailer.models import Message, MessageKind, Recipient
+
+__all__ = ["RecipientRenderError", "render_recipient_mail"]
+
+
+def render_recipient_mail(message: Message, recipient: Recipient) -> tuple[bytes, str]:
+    """(wire bytes, Message-ID) of one recipient's mail; RecipientRenderError if it cannot be built."""
+    if message.kind == MessageKind.BROADCAST.value:
+        return render_broadcast_mail(message, recipient)
+    if message.kind in LINKS:
+        return render_account_mail(message, recipient)
+    raise RecipientRenderError(f"a {message.kind} message has no stored mail")
