@@ -37,6 +37,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from mailer import models  # noqa: F401 - registers every model
     from mailer.admin import bp as admin_bp
     from mailer.auth import bp as auth_bp
+    from mailer.feedback import bp as feedback_bp
     from mailer.health import bp as health_bp
     from mailer.notifications import bp as notifications_bp
     from mailer.openapi import bp as openapi_bp
@@ -47,6 +48,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(notifications_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(feedback_bp)
     limits.init_limits(app)
     edge.init_cors(app, config)
     app.register_blueprint(openapi_bp)
@@ -65,6 +67,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 def _register_sweep_hooks() -> None:
     """Work other packages park in the database when Redis is down, picked up by every sweep."""
     from mailer.auth.pending import enqueue_pending_auth_work
+    from mailer.feedback.inbox import enqueue_pending_reports
     from mailer.mail.sweeper import register_sweep_hook
 
     register_sweep_hook(enqueue_pending_auth_work)
+    register_sweep_hook(enqueue_pending_reports)

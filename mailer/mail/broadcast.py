@@ -22,6 +22,8 @@ from mailer.audit import record_audit
 from mailer.config import Config
 from mailer.errors import TemplateError, ValidationError
 from mailer.extensions import db
+from mailer.feedback.suppressions import add_suppressed_events, screen_new_rows
+from mailer.feedback.unsubscribe import unsubscribe_headers
 from mailer.mail.compose import sender_of, validation_errors
 from mailer.mail.outbox import enqueue_delivery
 from mailer.mail.templates import TemplateNotFoundError, TemplateRenderError, TemplateSource, find_template, render
@@ -54,7 +56,7 @@ def context_for(tenant: Tenant, data: dict[str, Any], email: str, name: str) -> 
 
 def build_mail(
     config: Config, tenant: Tenant, sender: str, source: TemplateSource, data: dict[str, Any],
-    member: Member, message_id: str,
+    member: Member, message_id: str, headers: tuple[tuple[str, str], ...] = (),
 ) -> bytes:
     """Render and build one recipient's mail. Raises TemplateRenderError or MessageValidationError."""
     rendered = render(source, context_for(tenant, data, member.email, member.name))
@@ -65,7 +67,7 @@ def build_mail(
         name = ""  # a display name we cannot put in a header is dropped, not fatal
     content = MessageContent(
         sender=Address(sender, sender_of(tenant, config).name), to=(Address(member.email, name),),
-        subject=rendered.subject, text=rendered.text, html=rendered.html,
+        subject=rendered.subject, text=rendered.text, html=rendered.html, headers=headers,
     )
     wire = to_bytes(build_message(content, message_id=message_id))
     check_size(wire, config.MAX_MESSAGE_BYTES)
@@ -89,7 +91,8 @@ def render_recipient_mail(message: Message, recipient: Recipient) -> tuple[bytes
     message_id = recipient_message_id(message, recipient.id)
     try:
         wire = build_mail(config, tenant, message.sender, source, content.data,
-                          Member(recipient.email, recipient.name), message_id)
+                          Member(recipient.email, recipient.name), message_id,
+                          unsubscribe_headers(config, recipient.id))
     except (TemplateRenderError, MessageValidationError) as exc:
         raise RecipientRenderError(str(exc)) from None
     return wire, message_id
@@ -156,11 +159,15 @@ def start_broadcast(principal: Principal, body: BroadcastRequest) -> tuple[Messa
     db.session.add(BroadcastContent(message_id=message_id, subject=source.subject, html=source.html,
                                     text=source.text, data=body.data))
     db.session.flush()
-    db.session.execute(insert(Recipient), [
+    rows: list[dict[str, Any]] = [
         {"id": uuid.uuid4(), "message_id": message_id, "tenant_id": tenant.id, "position": i, "email": email,
          "name": name or ""}
         for i, (_, email, name) in enumerate(members)
-    ])
+    ]
+    if screen_new_rows(tenant.id, MessageKind.BROADCAST.value, rows) == len(rows):
+        message.status = MessageStatus.FAILED.value  # every member is suppressed: no delivery will roll it up
+    db.session.execute(insert(Recipient), rows)
+    add_suppressed_events(rows)
     record_audit("broadcast.created", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,
                  details={"message_id": str(message_id), "recipient_count": len(members),
                           "template": body.template, "roles": list(body.audience.roles),
