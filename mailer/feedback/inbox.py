@@ -28,22 +28,26 @@ QUEUE = "default"
 SWEEP_GRACE = timedelta(minutes=2)
 
 
-def store_reports(targets: Sequence[TokenAddress], raw: bytes) -> list[uuid.UUID]:
-    """Commit one report row per accepted token address; their ids."""
+def store_reports(targets: Sequence[TokenAddress], raws: Sequence[bytes]) -> list[uuid.UUID]:
+    """Commit one report row per accepted token address (``raws[i]`` is what came for ``targets[i]``); their ids."""
     reports = [InboundReport(id=uuid.uuid4(), token_kind=t.kind.value, recipient_id=t.recipient_id, raw=raw)
-               for t in targets]
+               for t, raw in zip(targets, raws, strict=True)]
     db.session.add_all(reports)
     db.session.commit()
     return [r.id for r in reports]
 
 
 def enqueue_processing(report_ids: Sequence[uuid.UUID]) -> bool:
-    """Enqueue a processing job per report; False (logged) when Redis refuses: the sweep retries."""
+    """Enqueue a processing job per report, in one round trip; False (logged) when Redis refuses: the sweep retries."""
+    if not report_ids:
+        return True
     try:
         queue = get_queue(QUEUE)
-        for report_id in report_ids:
-            queue.enqueue(PROCESS_JOB, str(report_id), job_id=f"feedback-{report_id.hex}", result_ttl=600,
-                          failure_ttl=7 * 86400)
+        queue.enqueue_many([
+            queue.prepare_data(PROCESS_JOB, [str(report_id)], job_id=f"feedback-{report_id.hex}", result_ttl=600,
+                               failure_ttl=7 * 86400)
+            for report_id in report_ids
+        ])
     except RedisError:
         log.warning("feedback report not enqueued; the sweeper will", extra={"reports": len(report_ids)})
         return False

@@ -3,7 +3,8 @@
 Only ``b-``/``u-`` addresses on BOUNCE_DOMAIN with a genuine token are accepted, so it is never a
 relay: another domain gets ``550 5.7.1``, a forged or unknown token ``550 5.1.1``, a mail over
 MAX_REPORT_BYTES ``552`` (aiosmtpd's data size limit). Storing runs in a thread, so a slow database
-write never blocks other sessions' SMTP dialogue.
+write never blocks other sessions' SMTP dialogue, and reports arriving together share one commit
+(feedback.writer).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from flask import Flask
 
-from mailer.feedback.inbox import enqueue_processing, store_reports
 from mailer.feedback.tokens import TokenAddress, read_address
+from mailer.feedback.writer import ReportWriter
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +29,8 @@ class ReportReceiver:
     """aiosmtpd handler: RCPT checks the token, DATA stores the raw mail and enqueues its processing."""
 
     def __init__(self, app: Flask) -> None:
-        self.app = app
         self.config = app.config["MAILER"]
+        self.writer = ReportWriter(app)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         domain = address.rpartition("@")[2].lower()
@@ -49,22 +50,23 @@ class ReportReceiver:
         targets: list[TokenAddress] = getattr(envelope, "feedback_targets", [])
         raw = envelope.original_content or b""
         try:
-            count = await asyncio.get_running_loop().run_in_executor(None, self._store, targets, raw)
-        except Exception:
-            log.exception("could not store an inbound report")
+            count = await asyncio.wrap_future(self.writer.submit(targets, raw))
+        except Exception:  # logged by the writer
             return "451 4.3.0 temporary failure, try again later"
         return f"250 2.0.0 OK: {count} report(s) queued"
 
-    def _store(self, targets: list[TokenAddress], raw: bytes) -> int:
-        with self.app.app_context():
-            ids = store_reports(targets, raw)
-            enqueue_processing(ids)
-            return len(ids)
+
+class ReceiverController(Controller):
+    """The aiosmtpd controller; stopping it also stops the handler's writer thread."""
+
+    def stop(self, *args: Any, **kwargs: Any) -> None:
+        super().stop(*args, **kwargs)
+        self.handler.writer.close()
 
 
 def make_controller(app: Flask, host: str, port: int) -> Controller:
-    return Controller(ReportReceiver(app), hostname=host, port=port, data_size_limit=MAX_REPORT_BYTES,
-                      ident="Mailer feedback receiver")
+    return ReceiverController(ReportReceiver(app), hostname=host, port=port, data_size_limit=MAX_REPORT_BYTES,
+                              ident="Mailer feedback receiver")
 
 
 def run_receiver(app: Flask, host: str, port: int) -> None:

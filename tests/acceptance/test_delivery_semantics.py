@@ -63,7 +63,7 @@ def test_every_recipient_refused_permanently_makes_the_message_failed(fast_app, 
     drain(fast_app, redis)
     body = _message(client, token, message_id)
     assert body["status"] == "failed"
-    assert body["counts"] == {"queued": 0, "sending": 0, "sent": 0, "deferred": 0, "failed": 2}
+    assert body["counts"] == {"queued": 0, "sending": 0, "sent": 0, "deferred": 0, "failed": 2, "bounced": 0}
     for recipient in body["recipients"]:
         assert (recipient["status"], recipient["error_code"], recipient["attempts"], recipient["smtp_code"]) == (
             "failed", "recipient_rejected", 1, 550)
