@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,6 +18,7 @@ from sqlalchemy import func, insert, or_, select
 
 from mailer.extensions import db
 from mailer.feedback.events import feedback_recorded
+from mailer.feedback.metrics import observe_report
 from mailer.feedback.reports import Finding, parse_report, report_identity
 from mailer.feedback.suppressions import add_suppression, is_hard_bounce
 from mailer.feedback.tokens import TokenKind
@@ -62,7 +64,7 @@ def process_report(report_id: uuid.UUID) -> ReportStatus | None:
         return _unmatched(report, "the token's recipient no longer exists")
     if report.token_kind == TokenKind.UNSUBSCRIBE.value:
         unsubscribe(anchor, via="mailto")
-        return _finish(report, ReportStatus.PROCESSED, "unsubscribed")
+        return _finish(report, ReportStatus.PROCESSED, "unsubscribed", [FeedbackOutcome.UNSUBSCRIBED.value])
     findings = [f for f in parse_report(report.raw) if f.outcome is not None]
     if not findings:
         return _unmatched(report, "no bounce or complaint found in the report")
@@ -78,7 +80,7 @@ def process_report(report_id: uuid.UUID) -> ReportStatus | None:
         return _unmatched(report, "the report names no recipient of the token's tenant")
     roll_up(sorted({db.session.get(Recipient, a.recipient_id).message_id for a in applied}))
     summary = ", ".join(f"{a.outcome.value}{'' if a.new else ' (duplicate)'}" for a in applied)
-    return _finish(report, ReportStatus.PROCESSED, summary)
+    return _finish(report, ReportStatus.PROCESSED, summary, [a.outcome.value for a in applied if a.new])
 
 
 def match_recipient(anchor: Recipient, finding: Finding, *, single: bool) -> Recipient | None:
@@ -134,14 +136,12 @@ def apply_finding(recipient: Recipient, finding: Finding, report_key: str) -> Ap
 
 
 def _unmatched(report: InboundReport, why: str) -> ReportStatus:
-    from mailer.feedback.metrics import observe_unmatched
-
     log.warning("feedback report unmatched: %s", why, extra={"report_id": str(report.id)})
-    observe_unmatched()
     return _finish(report, ReportStatus.UNMATCHED, why)
 
 
-def _finish(report: InboundReport, status: ReportStatus, result: str) -> ReportStatus:
+def _finish(report: InboundReport, status: ReportStatus, result: str, outcomes: Sequence[str] = ()) -> ReportStatus:
     report.status, report.result, report.processed_at = status.value, result[:2000], datetime.now(UTC)
     db.session.commit()
+    observe_report(status.value, outcomes)
     return status

@@ -115,6 +115,7 @@ def test_the_same_report_twice_records_one_event(bounce_app: Flask, redis: Redis
     assert outcomes(bounce_app, rid) == ["sent", "bounced"]
     assert suppressions(bounce_app) == [("gone@example.com", "all", "hard_bounce")]
     assert report_statuses(bounce_app) == ["processed", "processed"]
+    assert redis.hget("mailer:metrics:feedback", "outcome|bounced") == b"1"
 
 
 def test_a_policy_bounce_bounces_but_never_suppresses(bounce_app: Flask, redis: Redis, admin: Admin,
@@ -201,11 +202,13 @@ def test_an_unmatched_report_is_counted_and_changes_nothing(bounce_app: Flask, r
     """An auto-reply to a genuine VERP address: status unmatched, the metric counts it, the recipient stays sent."""
     message = _sent(bounce_app, redis, admin, ["ann@example.com"])
     verp = envelope_of(smtp_server, "ann@example.com")
-    receiver.send(verp, samples.auto_reply(to=verp))
+    assert receiver.send(verp, samples.auto_reply(to=verp))[0] == 250
     drain(bounce_app, redis)
     assert report_statuses(bounce_app) == ["unmatched"]
     assert recipient_row(bounce_app, message["recipients"][0]["id"]).status == "sent"
-    assert redis.hget("mailer:metrics:feedback_reports", "unmatched") == b"1"
+    assert redis.hget("mailer:metrics:feedback", "report|unmatched") == b"1"
+    scrape = bounce_app.test_client().get("/metrics").get_data(as_text=True)
+    assert 'mailer_feedback_reports_total{status="unmatched"} 1.0' in scrape
 
 
 def test_a_genuine_token_for_a_deleted_recipient_is_unmatched(bounce_app: Flask, redis: Redis,
