@@ -181,7 +181,8 @@ def test_redis_down_broadcast_and_retry_still_succeed_and_a_sweep_delivers(app_f
     from tests.delivery.conftest import FAST, statuses
     from tests.helpers import create_tenant
 
-    sink.handler.rcpt_replies["admin@acme.test"] = "550 5.1.1 no such user"
+    # Not a hard-bounce code: a 5.1.1 would suppress the address (§8) and the retry below would not send.
+    sink.handler.rcpt_replies["admin@acme.test"] = "550 5.2.2 mailbox full"
     down = app_factory(**FAST, SMTP_PORT=sink.port, REDIS_URL="redis://127.0.0.1:1/0")
     create_tenant(down)
     client = down.test_client()
