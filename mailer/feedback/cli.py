@@ -8,6 +8,8 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from mailer.feedback.receiver import run_receiver
+
 
 @click.command("inbound-smtp")
 @click.option("--host", default=None, help="Address to listen on (default INBOUND_SMTP_HOST).")
@@ -15,8 +17,6 @@ from flask.cli import with_appcontext
 @with_appcontext
 def inbound_smtp(host: str | None, port: int | None) -> None:
     """Receive bounces, complaints and mailto unsubscribes for BOUNCE_DOMAIN; processing happens in workers."""
-    from mailer.feedback.receiver import run_receiver
-
     config = current_app.config["MAILER"]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if not config.BOUNCE_DOMAIN:

@@ -1,4 +1,4 @@
-"""Feedback counters, in the same Redis hashes as the other metrics (see mailer.metrics), and their export.
+"""Feedback counters in the Redis hashes of mailer.observability.metrics, and their export.
 
 ``mailer:metrics:feedback`` fields: ``report|<status>`` (processed, unmatched, failed) and
 ``outcome|<outcome>`` (bounced, delayed, complained, unsubscribed) for each new finding applied.
@@ -14,7 +14,7 @@ from prometheus_client.core import CounterMetricFamily
 from redis import Redis
 from redis.exceptions import RedisError
 
-from mailer.metrics import PREFIX, _pipeline
+from mailer.observability.metrics import PREFIX, _pipeline
 
 FEEDBACK = PREFIX + "feedback"
 log = logging.getLogger(__name__)

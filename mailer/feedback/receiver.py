@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import threading
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -71,9 +73,6 @@ def make_controller(app: Flask, host: str, port: int) -> Controller:
 
 def run_receiver(app: Flask, host: str, port: int) -> None:
     """Serve until interrupted (SIGINT/SIGTERM)."""
-    import signal
-    import threading
-
     controller = make_controller(app, host, port)
     controller.start()
     log.info("inbound SMTP receiver listening on %s:%s for %s", host, port, app.config["MAILER"].BOUNCE_DOMAIN)

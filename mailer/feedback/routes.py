@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 
-from mailer.api import iso, paginate, parse_body, parse_query
 from mailer.extensions import db
-from mailer.feedback import bp, service
+from mailer.feedback import service
 from mailer.feedback.schemas import (
     SuppressionCreate,
     SuppressionDeleteQuery,
@@ -17,11 +16,15 @@ from mailer.feedback.schemas import (
     SuppressionOut,
 )
 from mailer.feedback.unsubscribe import UnknownUnsubscribeTokenError, broadcast_recipient, unsubscribe
+from mailer.http.json import iso, parse_body, parse_query
+from mailer.http.pagination import paginate
 from mailer.models import Suppression, Tenant
 from mailer.openapi.common import Page
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
 from mailer.security.scope import tenant_select
+
+bp = Blueprint("feedback", __name__)
 
 
 def suppression_json(entry: Suppression) -> dict[str, Any]:

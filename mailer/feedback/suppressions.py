@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -30,9 +29,6 @@ from mailer.models import (
 )
 from mailer.models.types import utcnow
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
-
-if TYPE_CHECKING:
-    from mailer.mail.recording import Attempt
 
 log = logging.getLogger(__name__)
 
@@ -98,18 +94,21 @@ def _find(tenant_id: uuid.UUID, email: str, scope: SuppressionScope) -> Suppress
     )).first()
 
 
-def suppress_hard_failures(attempts: Sequence[Attempt]) -> None:
-    """Synchronous permanent failures whose code says the mailbox is gone suppress the address (scope all)."""
-    hard = [a for a in attempts if a.result.outcome is Outcome.FAILED and is_hard_bounce(a.result.enhanced_code)]
+def suppress_hard_failures(results: Sequence[tuple[uuid.UUID, uuid.UUID, RecipientResult]]) -> None:
+    """Synchronous permanent failures whose code says the mailbox is gone suppress the address (scope all).
+
+    ``results``: (recipient id, tenant id, result) of each attempt just recorded.
+    """
+    hard = [(rid, tid, r) for rid, tid, r in results if r.outcome is Outcome.FAILED and is_hard_bounce(r.enhanced_code)]
     if not hard:
         return
     rows = dict(db.session.execute(
-        select(Recipient.id, Recipient.message_id).where(Recipient.id.in_([a.recipient_id for a in hard]))
+        select(Recipient.id, Recipient.message_id).where(Recipient.id.in_([rid for rid, _, _ in hard]))
     ).tuples().all())
-    for attempt in hard:
-        add_suppression(attempt.tenant_id, attempt.result.recipient, scope=SuppressionScope.ALL,
-                        reason=SuppressionReason.HARD_BOUNCE, source_message_id=rows.get(attempt.recipient_id),
-                        enhanced_code=attempt.result.enhanced_code, detail=attempt.result.response)
+    for recipient_id, tenant_id, result in hard:
+        add_suppression(tenant_id, result.recipient, scope=SuppressionScope.ALL,
+                        reason=SuppressionReason.HARD_BOUNCE, source_message_id=rows.get(recipient_id),
+                        enhanced_code=result.enhanced_code, detail=result.response)
 
 
 def screen_before_send(

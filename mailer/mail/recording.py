@@ -109,7 +109,7 @@ def record_attempts(attempts: Sequence[Attempt], token: str, config: Config) -> 
             for a in attempts
         ],
     )
-    suppress_hard_failures(attempts)
+    suppress_hard_failures([(a.recipient_id, a.tenant_id, a.result) for a in attempts])
     return [Deferral(row["b_id"], row["next_attempt_at"]) for row in rows if row["next_attempt_at"] is not None]
 
 
