@@ -10,7 +10,7 @@ from mailer.extensions import db
 from mailer.feedback.suppressions import add_suppression
 from mailer.mail.compose import validation_errors
 from mailer.models import Suppression, SuppressionReason, SuppressionScope
-from mailer.security.principal import Principal
+from mailer.security.types import Principal
 from mailer.smtp.validation import normalize_address
 
 
