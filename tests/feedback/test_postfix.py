@@ -137,8 +137,9 @@ def test_a_dead_mailbox_behind_postfix_ends_bounced_and_the_next_message_is_supp
                                              "text": "x"}, headers=headers).get_json()
     drain(app, redis)
     rows = {r["email"]: r for r in client.get(f"/v1/messages/{sent['id']}", headers=headers).get_json()["recipients"]}
-    assert rows["gone@example.com"]["status"] == "sent"  # Postfix queued it: 250
     gone = rows["gone@example.com"]["id"]
+    # Postfix queued it (250); its bounce may already be back and processed within the same drain.
+    assert rows["gone@example.com"]["status"] in ("sent", "bounced") and outcomes(app, gone)[0] == "sent"
     seconds = _wait(app, redis, lambda: recipient_row(app, gone).status == "bounced")
     assert seconds < 30
     assert recipient_row(app, rows["ann@example.com"]["id"]).status == "sent"
