@@ -62,13 +62,14 @@ def _register_blueprints(app: Flask, config: Config) -> None:
     from mailer import models  # noqa: F401, PLC0415 - registers every model
     from mailer.admin import bp as admin_bp  # noqa: PLC0415
     from mailer.auth import bp as auth_bp  # noqa: PLC0415
+    from mailer.feedback.routes import bp as feedback_bp  # noqa: PLC0415
     from mailer.notifications import bp as notifications_bp  # noqa: PLC0415
     from mailer.observability.exporter import bp as metrics_bp  # noqa: PLC0415
     from mailer.observability.health import bp as health_bp  # noqa: PLC0415
     from mailer.openapi import bp as openapi_bp  # noqa: PLC0415
     from mailer.pages import bp as pages_bp  # noqa: PLC0415
 
-    for bp in (health_bp, auth_bp, notifications_bp, pages_bp, admin_bp, openapi_bp, metrics_bp):
+    for bp in (health_bp, auth_bp, notifications_bp, pages_bp, admin_bp, feedback_bp, openapi_bp, metrics_bp):
         app.register_blueprint(bp)
     if config.DEBUG:
         from mailer.dev.inbox import bp as devinbox_bp  # noqa: PLC0415 - development only
@@ -85,3 +86,4 @@ def _register_sweep_hooks() -> None:
     from mailer.mail.sweeper import register_sweep_hook  # noqa: PLC0415 - see create_app
 
     register_sweep_hook("mailer.accounts.pending:enqueue_pending_auth_work")
+    register_sweep_hook("mailer.feedback.inbox:enqueue_pending_reports")

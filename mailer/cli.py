@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from mailer.admin.cli import audit
 from mailer.extensions import db
+from mailer.feedback.cli import inbound_smtp
 from mailer.mail.sweeper import sweep
 from mailer.models import Role, Tenant, User
 from mailer.security.passwords import hash_password
@@ -94,3 +95,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(audit)
     app.cli.add_command(dev_smtp)
     app.cli.add_command(sweep_command)
+    app.cli.add_command(inbound_smtp)

@@ -23,6 +23,8 @@ from sqlalchemy.orm import selectinload
 
 from mailer.config import Config
 from mailer.extensions import db
+from mailer.feedback.suppressions import screen_before_send
+from mailer.feedback.tokens import envelope_sender
 from mailer.mail.leases import Claim, LeaseKeeper, claim_recipients, release_unattempted
 from mailer.mail.outbox import schedule_retries
 from mailer.mail.per_recipient import RecipientRenderError, render_recipient_mail
@@ -131,25 +133,35 @@ def _send_all(run: _Run, recipients: list[Recipient]) -> None:
         by_owner[recipient.tenant_id].append(recipient)
     for owner, group in by_owner.items():
         server = smtp_server(run.config, str(owner))
-        items, failures = _build_mails(group)
+        group, suppressed = screen_before_send(group)
+        if suppressed:
+            run.record(suppressed)
+        items, failures = _build_mails(group, run.config)
         if failures:
             run.record(failures)
         for chunk in _chunks(items, CHUNK_MAILS):
             _send_chunk(run, server, chunk)
 
 
-def _build_mails(recipients: list[Recipient]) -> tuple[list[_Item], list[tuple[Recipient, RecipientResult]]]:
-    """One mail per message for prebuilt MIME; one per recipient when rendered per recipient."""
+def _build_mails(
+    recipients: list[Recipient], config: Config
+) -> tuple[list[_Item], list[tuple[Recipient, RecipientResult]]]:
+    """One mail per message for prebuilt MIME; one per recipient when rendered per recipient.
+
+    With BOUNCE_DOMAIN each recipient has its own return path (VERP), so each gets its own mail.
+    """
     shared: dict[uuid.UUID, _Item] = {}
     items: list[_Item] = []
     failures: list[tuple[Recipient, RecipientResult]] = []
     for recipient in recipients:
         message = recipient.message
+        sender = envelope_sender(config, message.sender, recipient.id)
         if message.raw_mime is not None:
-            item = shared.get(message.id)
+            key = message.id if sender == message.sender else recipient.id
+            item = shared.get(key)
             if item is None:
-                item = _Item(message.sender, message.raw_mime, message.message_id_header, [])
-                shared[message.id] = item
+                item = _Item(sender, message.raw_mime, message.message_id_header, [])
+                shared[key] = item
                 items.append(item)
             item.recipients.append(recipient)
             continue
@@ -161,7 +173,7 @@ def _build_mails(recipients: list[Recipient]) -> tuple[list[_Item], list[tuple[R
             failures.append((recipient, RecipientResult(recipient.email, Outcome.FAILED, response=response,
                                                         error_code=ErrorCode.INVALID_MESSAGE)))
             continue
-        items.append(_Item(message.sender, wire, message_id, [recipient]))
+        items.append(_Item(sender, wire, message_id, [recipient]))
     return items, failures
 
 

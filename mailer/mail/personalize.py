@@ -17,6 +17,7 @@ from flask import current_app
 
 from mailer.config import Config
 from mailer.extensions import db
+from mailer.feedback.unsubscribe import unsubscribe_headers
 from mailer.mail.compose import sender_of
 from mailer.mail.templates import TemplateSource, render
 from mailer.models import BroadcastContent, Message, Recipient, Tenant
@@ -45,7 +46,7 @@ def context_for(tenant: Tenant, data: dict[str, Any], email: str, name: str) -> 
 
 def build_mail(
     config: Config, tenant: Tenant, sender: str, source: TemplateSource, data: dict[str, Any],
-    member: Member, message_id: str,
+    member: Member, message_id: str, headers: tuple[tuple[str, str], ...] = (),
 ) -> bytes:
     """Render and build one recipient's mail. Raises TemplateRenderError or MessageValidationError."""
     rendered = render(source, context_for(tenant, data, member.email, member.name))
@@ -56,7 +57,7 @@ def build_mail(
         name = ""  # a display name we cannot put in a header is dropped, not fatal
     content = MessageContent(
         sender=Address(sender, sender_of(tenant, config).name), to=(Address(member.email, name),),
-        subject=rendered.subject, text=rendered.text, html=rendered.html,
+        subject=rendered.subject, text=rendered.text, html=rendered.html, headers=headers,
     )
     wire = to_bytes(build_message(content, message_id=message_id))
     check_size(wire, config.MAX_MESSAGE_BYTES)
@@ -80,7 +81,8 @@ def render_broadcast_mail(message: Message, recipient: Recipient) -> tuple[bytes
     message_id = recipient_message_id(message, recipient.id)
     try:
         wire = build_mail(config, tenant, message.sender, source, content.data,
-                          Member(recipient.email, recipient.name), message_id)
+                          Member(recipient.email, recipient.name), message_id,
+                          unsubscribe_headers(config, recipient.id))
     except Exception as exc:  # building touches no database or queue: any failure is this mail's, for good
         raise RecipientRenderError(str(exc) or type(exc).__name__) from None
     return wire, message_id

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, case, func, insert, select, update
 
 from mailer.config import Config
 from mailer.extensions import db
+from mailer.feedback.suppressions import suppress_hard_failures
 from mailer.models import DeliveryEvent, Message, MessageStatus, Recipient, RecipientStatus
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
 
@@ -59,7 +60,8 @@ def retry_delay(config: Config, attempts: int, hint: float | None) -> float:
 
 
 def _row(attempt: Attempt, config: Config, now: datetime) -> dict[str, Any]:
-    result, attempts = attempt.result, attempt.attempts_before + 1
+    result = attempt.result
+    attempts = attempt.attempts_before + (0 if result.outcome is Outcome.SUPPRESSED else 1)
     row: dict[str, Any] = {
         "b_id": attempt.recipient_id, "attempts": attempts, "smtp_code": result.smtp_code,
         "enhanced_code": result.enhanced_code, "smtp_response": (result.response or "")[:_MAX_TEXT] or None,
@@ -68,7 +70,7 @@ def _row(attempt: Attempt, config: Config, now: datetime) -> dict[str, Any]:
     }
     if result.outcome is Outcome.SENT:
         row.update(status=RecipientStatus.SENT.value, sent_at=now)
-    elif result.outcome is Outcome.FAILED:
+    elif result.outcome in (Outcome.FAILED, Outcome.SUPPRESSED):
         code = (result.error_code or ErrorCode.INVALID_MESSAGE).value
         row.update(status=RecipientStatus.FAILED.value, error_code=code, last_error=row["smtp_response"])
     elif attempts >= config.SMTP_MAX_ATTEMPTS:
@@ -107,6 +109,7 @@ def record_attempts(attempts: Sequence[Attempt], token: str, config: Config) -> 
             for a in attempts
         ],
     )
+    suppress_hard_failures([(a.recipient_id, a.tenant_id, a.result) for a in attempts])
     return [Deferral(row["b_id"], row["next_attempt_at"]) for row in rows if row["next_attempt_at"] is not None]
 
 
@@ -141,8 +144,10 @@ def roll_up(message_ids: Sequence[uuid.UUID]) -> None:
             query = query.where(_recipients.c.status.in_([s.value for s in statuses]))
         return query.scalar_subquery()
 
-    total, sent, failed = count(), count(RecipientStatus.SENT), count(RecipientStatus.FAILED)
-    started = count(RecipientStatus.SENDING, RecipientStatus.DEFERRED, RecipientStatus.SENT, RecipientStatus.FAILED)
+    # A bounced recipient was sent, then refused: it counts as failed for the message.
+    total, sent, failed = count(), count(RecipientStatus.SENT), count(RecipientStatus.FAILED, RecipientStatus.BOUNCED)
+    started = count(RecipientStatus.SENDING, RecipientStatus.DEFERRED, RecipientStatus.SENT, RecipientStatus.FAILED,
+                    RecipientStatus.BOUNCED)
     status = case(
         (total == 0, Message.status),
         (sent == total, MessageStatus.SENT.value),

@@ -4,6 +4,15 @@ from mailer.models.api_key import ApiKey
 from mailer.models.audit import AuditEvent
 from mailer.models.auth_request import AuthRequest, AuthRequestKind, AuthRequestStatus
 from mailer.models.broadcast import BroadcastContent
+from mailer.models.feedback import (
+    FeedbackOutcome,
+    FeedbackRecord,
+    InboundReport,
+    ReportStatus,
+    Suppression,
+    SuppressionReason,
+    SuppressionScope,
+)
 from mailer.models.idempotency import IdempotencyKey
 from mailer.models.message import (
     DeliveryEvent,
@@ -28,14 +37,21 @@ __all__ = [
     "AuthRequestStatus",
     "BroadcastContent",
     "DeliveryEvent",
+    "FeedbackOutcome",
+    "FeedbackRecord",
     "IdempotencyKey",
+    "InboundReport",
     "Message",
     "MessageKind",
     "MessageStatus",
     "Recipient",
     "RecipientStatus",
     "RefreshToken",
+    "ReportStatus",
     "Role",
+    "Suppression",
+    "SuppressionReason",
+    "SuppressionScope",
     "Template",
     "Tenant",
     "User",

@@ -36,6 +36,7 @@ class RecipientStatus(StrEnum):
     SENT = "sent"
     DEFERRED = "deferred"
     FAILED = "failed"
+    BOUNCED = "bounced"  # was sent; a bounce report came back later (API.md §8)
 
 
 class Message(db.Model):  # type: ignore[name-defined]

@@ -10,6 +10,7 @@ commits, then enqueues; workers render each recipient's mail (mailer.mail.person
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import insert, select
@@ -18,6 +19,7 @@ from mailer.audit import record_audit
 from mailer.config import Config
 from mailer.errors import QuotaExceededError, TemplateError, ValidationError
 from mailer.extensions import db
+from mailer.feedback.suppressions import add_suppressed_events, screen_new_rows
 from mailer.mail.compose import sender_of, validation_errors
 from mailer.mail.outbox import enqueue_delivery
 from mailer.mail.personalize import MAX_SUBJECT_COLUMN, Member, build_mail
@@ -92,11 +94,15 @@ def start_broadcast(principal: Principal, body: BroadcastRequest) -> tuple[Messa
     db.session.add(BroadcastContent(message_id=message_id, subject=source.subject, html=source.html,
                                     text=source.text, data=body.data))
     db.session.flush()
-    db.session.execute(insert(Recipient), [
+    rows: list[dict[str, Any]] = [
         {"id": uuid.uuid4(), "message_id": message_id, "tenant_id": tenant.id, "position": i, "email": email,
          "name": name or ""}
         for i, (_, email, name) in enumerate(members)
-    ])
+    ]
+    if screen_new_rows(tenant.id, MessageKind.BROADCAST.value, rows) == len(rows):
+        message.status = MessageStatus.FAILED.value  # every member is suppressed: no delivery will roll it up
+    db.session.execute(insert(Recipient), rows)
+    add_suppressed_events(rows)
     record_audit("broadcast.created", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,
                  details={"message_id": str(message_id), "recipient_count": len(members),
                           "template": body.template, "roles": list(body.audience.roles),

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailer.models import MessageKind, MessageStatus, RecipientStatus
+from mailer.models import FeedbackOutcome, MessageKind, MessageStatus, RecipientStatus
 from mailer.notifications.schemas import TAG_PATTERN
 from mailer.openapi.common import PageQuery
 from mailer.smtp.results import ErrorCode, Outcome
@@ -25,7 +25,7 @@ class AcceptedRecipient(Out):
 
 class MessageAccepted(Out):
     id: uuid.UUID
-    status: Literal["queued", "scheduled"]
+    status: Literal["queued", "scheduled", "failed"]  # failed: every recipient is suppressed (API.md §8)
     recipients: list[AcceptedRecipient]
     created_at: datetime
 
@@ -36,6 +36,7 @@ class RecipientCounts(Out):
     sent: int
     deferred: int
     failed: int
+    bounced: int
 
 
 class RecipientOut(Out):
@@ -54,7 +55,7 @@ class RecipientOut(Out):
 
 class DeliveryEventOut(Out):
     at: datetime
-    outcome: Outcome
+    outcome: Outcome | FeedbackOutcome
     smtp_code: int | None
     enhanced_code: str | None
     response: str | None

@@ -10,6 +10,7 @@ from flask import current_app
 from mailer.audit import record_audit
 from mailer.errors import QuotaExceededError, TemplateError, ValidationError
 from mailer.extensions import db
+from mailer.feedback.suppressions import screen_new_message
 from mailer.mail.compose import address, compose, validation_errors
 from mailer.mail.outbox import commit_and_enqueue
 from mailer.mail.quota import reserve_recipients
@@ -127,6 +128,7 @@ def create_message(principal: Principal, body: MessageRequest, keyed: KeyedReque
     ]
     db.session.add(message)
     db.session.flush()
+    screen_new_message(message)
     record_audit("message.created", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,
                  details={"message_id": str(message.id), "recipients": len(message.recipients)})
     if keyed is not None:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mailer.errors import NotFoundError, UnauthorizedError
 from mailer.extensions import db
+from mailer.feedback.metrics import feedback_metrics
 from mailer.models import Message, Recipient, RecipientStatus, Tenant
 from mailer.observability import metrics
 from mailer.openapi.registry import documented
@@ -129,6 +130,7 @@ def _redis_metrics() -> Iterator[Metric]:
     for scope, value in sorted(limited.items()):
         rejected.add_metric([scope], float(value))
     yield rejected
+    yield from feedback_metrics(redis)
 
 
 def _latency_histogram(latency: dict[str, str]) -> Metric:

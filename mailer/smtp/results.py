@@ -13,6 +13,8 @@ class Outcome(StrEnum):
     # The connection was lost after the final "." and before the reply: the server
     # may or may not have taken the message. Retried like a deferral, but recorded.
     AMBIGUOUS = "ambiguous"
+    # No SMTP attempt: the address is on the tenant's suppression list (API.md §8). Final, like FAILED.
+    SUPPRESSED = "suppressed"
 
 
 class ErrorCode(StrEnum):
@@ -25,6 +27,8 @@ class ErrorCode(StrEnum):
     SMTPUTF8_UNSUPPORTED = "smtputf8_unsupported"
     RETRIES_EXHAUSTED = "retries_exhausted"
     INVALID_MESSAGE = "invalid_message"
+    SUPPRESSED = "suppressed"
+    BOUNCED = "bounced"
 
 
 @dataclass(frozen=True)

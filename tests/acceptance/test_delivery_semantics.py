@@ -63,7 +63,7 @@ def test_every_recipient_refused_permanently_makes_the_message_failed(fast_app, 
     drain(fast_app, redis)
     body = _message(client, token, message_id)
     assert body["status"] == "failed"
-    assert body["counts"] == {"queued": 0, "sending": 0, "sent": 0, "deferred": 0, "failed": 2}
+    assert body["counts"] == {"queued": 0, "sending": 0, "sent": 0, "deferred": 0, "failed": 2, "bounced": 0}
     for recipient in body["recipients"]:
         assert (recipient["status"], recipient["error_code"], recipient["attempts"], recipient["smtp_code"]) == (
             "failed", "recipient_rejected", 1, 550)
@@ -181,7 +181,8 @@ def test_redis_down_broadcast_and_retry_still_succeed_and_a_sweep_delivers(app_f
     from tests.delivery.conftest import FAST, statuses
     from tests.helpers import create_tenant
 
-    sink.handler.rcpt_replies["admin@acme.test"] = "550 5.1.1 no such user"
+    # Not a hard-bounce code: a 5.1.1 would suppress the address (§8) and the retry below would not send.
+    sink.handler.rcpt_replies["admin@acme.test"] = "550 5.2.2 mailbox full"
     down = app_factory(**FAST, SMTP_PORT=sink.port, REDIS_URL="redis://127.0.0.1:1/0")
     create_tenant(down)
     client = down.test_client()

@@ -141,7 +141,7 @@ def test_message_detail_has_every_contract_member(client, acme, worker):
             "recipients"} <= set(body)
     assert body["kind"] == "custom" and body["status"] == "sent" and body["subject"] == "Hi"
     assert body["created_by"] == acme.admin_id and body["tags"] == ["receipt"] and body["metadata"] == {"order": "42"}
-    assert body["counts"] == {"queued": 0, "sending": 0, "sent": 1, "deferred": 0, "failed": 0}
+    assert body["counts"] == {"queued": 0, "sending": 0, "sent": 1, "deferred": 0, "failed": 0, "bounced": 0}
     [recipient] = body["recipients"]
     assert set(recipient) == RECIPIENT_KEYS
     assert recipient["status"] == "sent" and recipient["attempts"] == 1 and recipient["smtp_code"] == 250

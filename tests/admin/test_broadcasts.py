@@ -21,7 +21,8 @@ def test_300_recipient_broadcast_through_real_workers(app, client, acme, globex,
     emails = [f"member{i:03}@acme.test" for i in range(298)]
     add_users(app, acme.tenant_id, emails, names=[f"Member {i}" for i in range(298)])
     add_users(app, globex.tenant_id, ["outsider@globex.test"])
-    smtp_server.handler.rcpt_replies["member150@acme.test"] = "550 5.1.1 No such user"
+    # Not a hard-bounce code (5.1.x would suppress the address): the retry below may send.
+    smtp_server.handler.rcpt_replies["member150@acme.test"] = "550 5.2.2 Mailbox full"
 
     response = client.post("/v1/broadcasts", json={
         "subject": "News for {{ recipient.name }}", "text": "Dear {{ recipient.name }} ({{ recipient.email }}): "

@@ -78,7 +78,7 @@ def test_message_status_and_events_through_the_api(fast_app, redis, sink):
     drain(fast_app, redis)
     body = client.get(f"/v1/messages/{message_id}", headers=bearer(token)).get_json()
     assert body["status"] == "sending"
-    assert body["counts"] == {"queued": 0, "sending": 0, "sent": 1, "deferred": 1, "failed": 1}
+    assert body["counts"] == {"queued": 0, "sending": 0, "sent": 1, "deferred": 1, "failed": 1, "bounced": 0}
     _drain_until(fast_app, redis, lambda: client.get(f"/v1/messages/{message_id}", headers=bearer(token))
                  .get_json()["status"] == "partially_failed")
     slow = next(r for r in client.get(f"/v1/messages/{message_id}", headers=bearer(token)).get_json()["recipients"]

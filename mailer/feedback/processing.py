@@ -1,0 +1,147 @@
+"""Applying a stored report: match each finding to a recipient row, record it once, suppress when the rules say.
+
+Matching is scoped by the token: the recipient it names, or (when the report speaks of other
+addresses) a recipient of that same tenant with the returned Message-ID and address. A report
+can therefore never touch another tenant's rows. The same report twice records one event
+(FeedbackRecord is unique per recipient and report).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, insert, or_, select
+
+from mailer.extensions import db
+from mailer.feedback.events import feedback_recorded
+from mailer.feedback.metrics import observe_report
+from mailer.feedback.reports import Finding, parse_report, report_identity
+from mailer.feedback.suppressions import add_suppression, is_hard_bounce
+from mailer.feedback.tokens import TokenKind
+from mailer.feedback.unsubscribe import unsubscribe
+from mailer.mail.recording import roll_up
+from mailer.models import (
+    DeliveryEvent,
+    FeedbackOutcome,
+    FeedbackRecord,
+    InboundReport,
+    Message,
+    Recipient,
+    RecipientStatus,
+    ReportStatus,
+    SuppressionReason,
+    SuppressionScope,
+)
+from mailer.models.types import utcnow
+from mailer.smtp.results import ErrorCode
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Applied:
+    recipient_id: uuid.UUID
+    outcome: FeedbackOutcome
+    new: bool
+
+
+def process_report(report_id: uuid.UUID) -> ReportStatus | None:
+    """Process one stored report (idempotent); returns its final status, None if there is no such report."""
+    report = db.session.get(InboundReport, report_id)
+    if report is None or report.status != ReportStatus.PENDING.value:
+        return ReportStatus(report.status) if report else None
+    report.attempts += 1
+    db.session.commit()
+    if report.attempts > MAX_ATTEMPTS:
+        return _finish(report, ReportStatus.FAILED, "gave up after repeated processing errors")
+    anchor = db.session.get(Recipient, report.recipient_id)
+    if anchor is None:
+        return _unmatched(report, "the token's recipient no longer exists")
+    if report.token_kind == TokenKind.UNSUBSCRIBE.value:
+        unsubscribe(anchor, via="mailto")
+        return _finish(report, ReportStatus.PROCESSED, "unsubscribed", [FeedbackOutcome.UNSUBSCRIBED.value])
+    findings = [f for f in parse_report(report.raw) if f.outcome is not None]
+    if not findings:
+        return _unmatched(report, "no bounce or complaint found in the report")
+    key = report_identity(report.raw)
+    applied: list[Applied] = []
+    for finding in findings:
+        recipient = match_recipient(anchor, finding, single=len(findings) == 1)
+        if recipient is None:
+            log.info("feedback finding matched no recipient", extra={"report_id": str(report.id)})
+            continue
+        applied.append(apply_finding(recipient, finding, key))
+    if not applied:
+        return _unmatched(report, "the report names no recipient of the token's tenant")
+    roll_up(sorted({db.session.get(Recipient, a.recipient_id).message_id for a in applied}))
+    summary = ", ".join(f"{a.outcome.value}{'' if a.new else ' (duplicate)'}" for a in applied)
+    return _finish(report, ReportStatus.PROCESSED, summary, [a.outcome.value for a in applied if a.new])
+
+
+def match_recipient(anchor: Recipient, finding: Finding, *, single: bool) -> Recipient | None:
+    """The row a finding is about: the token's own recipient, else the tenant's by Message-ID and address.
+
+    A VERP return path belongs to one recipient's copy, so a report with a single finding is about
+    that recipient even when the final address differs (a forward, an alias).
+    """
+    addresses = {a for a in (finding.email, finding.original_recipient) if a}
+    if not addresses or anchor.email.lower() in addresses or single:
+        return anchor
+    if not finding.original_message_id:
+        return None
+    lowered = [a.lower() for a in addresses]
+    return db.session.scalars(
+        select(Recipient).join(Message, Message.id == Recipient.message_id).where(
+            Recipient.tenant_id == anchor.tenant_id,
+            func.lower(Recipient.email).in_(lowered),
+            or_(Message.message_id_header == finding.original_message_id,
+                Recipient.smtp_message_id == finding.original_message_id),
+        )
+    ).first()
+
+
+def apply_finding(recipient: Recipient, finding: Finding, report_key: str) -> Applied:
+    """Record the finding on the recipient once; a failure after ``sent`` makes it ``bounced``. Caller commits."""
+    seen = db.session.scalar(select(FeedbackRecord.id).where(
+        FeedbackRecord.recipient_id == recipient.id, FeedbackRecord.report_key == report_key))
+    if seen is not None:
+        return Applied(recipient.id, finding.outcome, False)
+    db.session.add(FeedbackRecord(tenant_id=recipient.tenant_id, recipient_id=recipient.id, report_key=report_key,
+                                  kind=finding.outcome.value))
+    db.session.execute(insert(DeliveryEvent.__table__), [{
+        "id": uuid.uuid4(), "recipient_id": recipient.id, "tenant_id": recipient.tenant_id, "at": utcnow(),
+        "outcome": finding.outcome.value, "smtp_code": finding.smtp_code, "enhanced_code": finding.status,
+        "response": finding.response,
+    }])
+    if finding.outcome is FeedbackOutcome.BOUNCED and recipient.status == RecipientStatus.SENT.value:
+        recipient.status = RecipientStatus.BOUNCED.value
+        recipient.error_code = ErrorCode.BOUNCED.value
+        recipient.last_error = finding.response
+    if finding.outcome is FeedbackOutcome.BOUNCED and is_hard_bounce(finding.status):
+        add_suppression(recipient.tenant_id, recipient.email, scope=SuppressionScope.ALL,
+                        reason=SuppressionReason.HARD_BOUNCE, source_message_id=recipient.message_id,
+                        enhanced_code=finding.status, detail=finding.response)
+    elif finding.outcome is FeedbackOutcome.COMPLAINED:
+        add_suppression(recipient.tenant_id, recipient.email, scope=SuppressionScope.ALL,
+                        reason=SuppressionReason.COMPLAINT, source_message_id=recipient.message_id,
+                        detail=finding.response)
+    feedback_recorded(recipient_id=recipient.id, outcome=finding.outcome.value, smtp_code=finding.smtp_code,
+                      enhanced_code=finding.status, response=finding.response)
+    return Applied(recipient.id, finding.outcome, True)
+
+
+def _unmatched(report: InboundReport, why: str) -> ReportStatus:
+    log.warning("feedback report unmatched: %s", why, extra={"report_id": str(report.id)})
+    return _finish(report, ReportStatus.UNMATCHED, why)
+
+
+def _finish(report: InboundReport, status: ReportStatus, result: str, outcomes: Sequence[str] = ()) -> ReportStatus:
+    report.status, report.result, report.processed_at = status.value, result[:2000], datetime.now(UTC)
+    db.session.commit()
+    observe_report(status.value, outcomes)
+    return status

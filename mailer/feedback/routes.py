@@ -1,0 +1,110 @@
+"""/v1/suppressions (admin) and the one-click unsubscribe page /unsubscribe/<token> (API.md §8)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, render_template, request
+
+from mailer.extensions import db
+from mailer.feedback import service
+from mailer.feedback.schemas import (
+    SuppressionCreate,
+    SuppressionDeleteQuery,
+    SuppressionEntries,
+    SuppressionListQuery,
+    SuppressionOut,
+)
+from mailer.feedback.unsubscribe import UnknownUnsubscribeTokenError, broadcast_recipient, unsubscribe
+from mailer.http.json import iso, parse_body, parse_query
+from mailer.http.pagination import paginate
+from mailer.models import Suppression, Tenant
+from mailer.openapi.common import Page
+from mailer.openapi.registry import documented
+from mailer.security.principal import current_principal, require_role
+from mailer.security.scope import tenant_select
+
+bp = Blueprint("feedback", __name__)
+
+
+def suppression_json(entry: Suppression) -> dict[str, Any]:
+    return {
+        "email": entry.email, "scope": entry.scope, "reason": entry.reason,
+        "source_message_id": str(entry.source_message_id) if entry.source_message_id else None,
+        "enhanced_code": entry.enhanced_code, "detail": entry.detail, "created_at": iso(entry.created_at),
+    }
+
+
+@bp.get("/v1/suppressions")
+@documented("The tenant's suppressed addresses", query=SuppressionListQuery, response=Page[SuppressionOut])
+@require_role("admin")
+def list_suppressions() -> Any:
+    filters = parse_query(SuppressionListQuery)
+    query = tenant_select(Suppression)
+    if filters.reason is not None:
+        query = query.where(Suppression.reason == filters.reason.value)
+    if filters.scope is not None:
+        query = query.where(Suppression.scope == filters.scope.value)
+    if filters.email is not None:
+        query = query.where(Suppression.email == filters.email.strip().lower())
+    return paginate(query.order_by(Suppression.created_at.desc(), Suppression.id), suppression_json)
+
+
+@bp.post("/v1/suppressions")
+@documented("Suppress an address (reason manual); an existing entry of that scope is returned as is",
+            body=SuppressionCreate, response=SuppressionOut, status=201)
+@require_role("admin")
+def create_suppression() -> Any:
+    body = parse_body(SuppressionCreate)
+    return suppression_json(service.create_manual(current_principal(), body.email, body.scope)), 201
+
+
+@bp.get("/v1/suppressions/<email>")
+@documented("An address's suppression entries, one per scope", response=SuppressionEntries)
+@require_role("admin")
+def get_suppression(email: str) -> Any:
+    return {"items": [suppression_json(e) for e in service.entries_for(current_principal(), email)]}
+
+
+@bp.delete("/v1/suppressions/<email>")
+@documented("Stop suppressing an address (one scope, or every scope)", query=SuppressionDeleteQuery, status=204)
+@require_role("admin")
+def delete_suppression(email: str) -> Any:
+    query = parse_query(SuppressionDeleteQuery)
+    service.delete_entries(current_principal(), email, query.scope)
+    return "", 204
+
+
+def _page(status: int = 200, **context: Any) -> Response:
+    response = Response(render_template("pages/unsubscribe.html", **context), status=status, mimetype="text/html")
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return response
+
+
+@bp.get("/unsubscribe/<token>")
+def unsubscribe_page(token: str) -> Response:
+    """Shows a button; a GET alone changes nothing (link scanners follow GETs)."""
+    try:
+        recipient = broadcast_recipient(current_app.config["MAILER"], token)
+    except UnknownUnsubscribeTokenError:
+        return _page(404, state="invalid")
+    tenant = db.session.get(Tenant, recipient.tenant_id)
+    return _page(state="confirm", token=token, tenant_name=tenant.name if tenant else "")
+
+
+@bp.post("/unsubscribe/<token>")
+def unsubscribe_post(token: str) -> Response:
+    """RFC 8058 one-click (form body ``List-Unsubscribe=One-Click``) or the page's button: suppress for broadcasts."""
+    try:
+        recipient = broadcast_recipient(current_app.config["MAILER"], token)
+    except UnknownUnsubscribeTokenError:
+        return _page(404, state="invalid")
+    tenant = db.session.get(Tenant, recipient.tenant_id)
+    unsubscribe(recipient, via="one-click" if request.form.get("List-Unsubscribe") == "One-Click" else "page")
+    db.session.commit()
+    return _page(state="done", tenant_name=tenant.name if tenant else "")

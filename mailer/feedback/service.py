@@ -1,0 +1,51 @@
+"""Suppression administration: the rules behind /v1/suppressions (tenant-scoped, audited). Owns the commit."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from mailer.audit import record_audit
+from mailer.errors import NotFoundError
+from mailer.extensions import db
+from mailer.feedback.suppressions import add_suppression
+from mailer.mail.compose import validation_errors
+from mailer.models import Suppression, SuppressionReason, SuppressionScope
+from mailer.security.types import Principal
+from mailer.smtp.validation import normalize_address
+
+
+def canonical_email(email: str, field: str = "email") -> str:
+    """The address as suppressions store it (validated, lower-cased); 422 if it is not an address."""
+    with validation_errors():
+        return normalize_address(email, field=field).lower()
+
+
+def entries_for(principal: Principal, email: str) -> list[Suppression]:
+    """The tenant's entries for this address (one per scope); NotFoundError when there is none."""
+    rows = db.session.scalars(select(Suppression).where(
+        Suppression.tenant_id == principal.tenant_id, Suppression.email == email.strip().lower()
+    ).order_by(Suppression.scope)).all()
+    if not rows:
+        raise NotFoundError()
+    return list(rows)
+
+
+def create_manual(principal: Principal, email: str, scope: SuppressionScope) -> Suppression:
+    entry, _ = add_suppression(principal.tenant_id, canonical_email(email), scope=scope,
+                               reason=SuppressionReason.MANUAL, actor_id=principal.id, actor_type=principal.kind)
+    db.session.commit()
+    return entry
+
+
+def delete_entries(principal: Principal, email: str, scope: SuppressionScope | None) -> None:
+    """Remove the address's entries (of one scope, or all); audited. NotFoundError when none matched."""
+    rows = [r for r in entries_for(principal, email) if scope is None or r.scope == scope.value]
+    if not rows:
+        raise NotFoundError()
+    db.session.execute(delete(Suppression).where(Suppression.id.in_([r.id for r in rows])))
+    for row in rows:
+        record_audit("suppression.deleted", tenant_id=principal.tenant_id, actor_id=principal.id,
+                     actor_type=principal.kind,
+                     details={"suppression_id": str(row.id), "email": row.email, "scope": row.scope,
+                              "reason": row.reason})
+    db.session.commit()

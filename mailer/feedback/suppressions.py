@@ -1,0 +1,188 @@
+"""Suppression rules: which failures suppress, adding entries, and the checks before sending.
+
+Lookups go by (tenant_id, email) through the unique index, a chunk of addresses per query,
+so checking a recipient costs one index probe whatever the list's size.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from mailer.audit import record_audit
+from mailer.extensions import db
+from mailer.feedback.events import feedback_recorded, suppression_created
+from mailer.models import (
+    DeliveryEvent,
+    Message,
+    MessageKind,
+    MessageStatus,
+    Recipient,
+    RecipientStatus,
+    Suppression,
+    SuppressionReason,
+    SuppressionScope,
+)
+from mailer.models.types import utcnow
+from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
+
+log = logging.getLogger(__name__)
+
+# Enhanced codes saying the mailbox does not exist or is disabled (API.md §8). 5.7.x never suppresses.
+HARD_BOUNCE_CODES = frozenset({"5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.2.1"})
+SUPPRESSED_RESPONSE = "not sent: the address is on the tenant's suppression list"
+_CHUNK = 500
+
+
+def is_hard_bounce(enhanced_code: str | None) -> bool:
+    return enhanced_code is not None and enhanced_code.strip() in HARD_BOUNCE_CODES
+
+
+def scopes_for(kind: str) -> tuple[str, ...]:
+    """Scopes that block a message of this kind: ``all`` always, ``broadcast`` for broadcasts only."""
+    if kind == MessageKind.BROADCAST.value:
+        return (SuppressionScope.ALL.value, SuppressionScope.BROADCAST.value)
+    return (SuppressionScope.ALL.value,)
+
+
+def suppressed_among(tenant_id: uuid.UUID, emails: Iterable[str], scopes: Sequence[str]) -> set[str]:
+    """The lower-cased addresses among ``emails`` that the tenant suppresses in one of ``scopes``."""
+    wanted = sorted({email.lower() for email in emails})
+    found: set[str] = set()
+    for start in range(0, len(wanted), _CHUNK):
+        found.update(db.session.scalars(
+            select(Suppression.email).where(
+                Suppression.tenant_id == tenant_id, Suppression.email.in_(wanted[start:start + _CHUNK]),
+                Suppression.scope.in_(list(scopes)),
+            )
+        ))
+    return found
+
+
+def add_suppression(
+    tenant_id: uuid.UUID, email: str, *, scope: SuppressionScope, reason: SuppressionReason,
+    source_message_id: uuid.UUID | None = None, enhanced_code: str | None = None, detail: str | None = None,
+    actor_id: uuid.UUID | None = None, actor_type: str = "system",
+) -> tuple[Suppression, bool]:
+    """The tenant's entry for (email, scope), added (and audited) if missing: (entry, created). Caller commits."""
+    email = email.lower()
+    existing = _find(tenant_id, email, scope)
+    if existing is not None:
+        return existing, False
+    entry = Suppression(tenant_id=tenant_id, email=email, scope=scope.value, reason=reason.value,
+                        source_message_id=source_message_id, enhanced_code=enhanced_code,
+                        detail=(detail or None) and detail[:2000])
+    try:
+        with db.session.begin_nested():
+            db.session.add(entry)
+    except IntegrityError:  # added concurrently: theirs stands
+        return _find(tenant_id, email, scope), False  # type: ignore[return-value]
+    record_audit("suppression.created", tenant_id=tenant_id, actor_id=actor_id, actor_type=actor_type,
+                 details={"suppression_id": str(entry.id), "email": email, "scope": scope.value,
+                          "reason": reason.value, "message_id": str(source_message_id) if source_message_id else None})
+    suppression_created(entry)
+    return entry, True
+
+
+def _find(tenant_id: uuid.UUID, email: str, scope: SuppressionScope) -> Suppression | None:
+    return db.session.scalars(select(Suppression).where(
+        Suppression.tenant_id == tenant_id, Suppression.email == email, Suppression.scope == scope.value
+    )).first()
+
+
+def suppress_hard_failures(results: Sequence[tuple[uuid.UUID, uuid.UUID, RecipientResult]]) -> None:
+    """Synchronous permanent failures whose code says the mailbox is gone suppress the address (scope all).
+
+    ``results``: (recipient id, tenant id, result) of each attempt just recorded.
+    """
+    hard = [(rid, tid, r) for rid, tid, r in results if r.outcome is Outcome.FAILED and is_hard_bounce(r.enhanced_code)]
+    if not hard:
+        return
+    rows = dict(db.session.execute(
+        select(Recipient.id, Recipient.message_id).where(Recipient.id.in_([rid for rid, _, _ in hard]))
+    ).tuples().all())
+    for recipient_id, tenant_id, result in hard:
+        add_suppression(tenant_id, result.recipient, scope=SuppressionScope.ALL,
+                        reason=SuppressionReason.HARD_BOUNCE, source_message_id=rows.get(recipient_id),
+                        enhanced_code=result.enhanced_code, detail=result.response)
+
+
+def screen_before_send(
+    recipients: Sequence[Recipient],
+) -> tuple[list[Recipient], list[tuple[Recipient, RecipientResult]]]:
+    """Split claimed rows into those to send and suppressed ones (with their ``suppressed`` result).
+
+    Called right before SMTP, so retries, ``send_at`` and broadcasts made before a suppression obey it.
+    """
+    blocked: set[uuid.UUID] = set()
+    groups: dict[tuple[uuid.UUID, tuple[str, ...]], list[Recipient]] = {}
+    for recipient in recipients:
+        groups.setdefault((recipient.tenant_id, scopes_for(recipient.message.kind)), []).append(recipient)
+    for (tenant_id, scopes), group in groups.items():
+        hits = suppressed_among(tenant_id, (r.email for r in group), scopes)
+        blocked.update(r.id for r in group if r.email.lower() in hits)
+    keep = [r for r in recipients if r.id not in blocked]
+    results = [(r, suppressed_result(r.email)) for r in recipients if r.id in blocked]
+    for recipient, result in results:
+        _announce(recipient.id, result)
+    return keep, results
+
+
+def suppressed_result(email: str) -> RecipientResult:
+    return RecipientResult(email, Outcome.SUPPRESSED, response=SUPPRESSED_RESPONSE, error_code=ErrorCode.SUPPRESSED)
+
+
+def screen_new_message(message: Message) -> None:
+    """At accept time: fail the suppressed recipients of a flushed message at once (the 202 shows them)."""
+    hits = suppressed_among(message.tenant_id, (r.email for r in message.recipients), scopes_for(message.kind))
+    blocked = [r for r in message.recipients if r.email.lower() in hits]
+    for recipient in blocked:
+        recipient.status, recipient.error_code = RecipientStatus.FAILED.value, ErrorCode.SUPPRESSED.value
+        recipient.last_error = SUPPRESSED_RESPONSE
+        recipient.next_attempt_at = None
+    _add_events([(r.id, r.tenant_id) for r in blocked])
+    if blocked and len(blocked) == len(message.recipients):
+        message.status = MessageStatus.FAILED.value
+
+
+def screen_new_rows(tenant_id: uuid.UUID, kind: str, rows: list[dict[str, object]]) -> int:
+    """At accept time, for bulk-inserted recipient rows (broadcasts): mark the suppressed ones. Returns how many.
+
+    Mutates ``rows`` before the insert; their events are added by ``add_suppressed_events`` after it.
+    """
+    hits = suppressed_among(tenant_id, (str(row["email"]) for row in rows), scopes_for(kind))
+    count = 0
+    for row in rows:
+        if str(row["email"]).lower() in hits:
+            row.update(status=RecipientStatus.FAILED.value, error_code=ErrorCode.SUPPRESSED.value,
+                       last_error=SUPPRESSED_RESPONSE)
+            count += 1
+    return count
+
+
+def add_suppressed_events(rows: Sequence[dict[str, object]]) -> None:
+    _add_events([(row["id"], row["tenant_id"]) for row in rows  # type: ignore[misc]
+                 if row.get("error_code") == ErrorCode.SUPPRESSED.value])
+
+
+def _add_events(pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
+    if not pairs:
+        return
+    now = utcnow()
+    db.session.flush()
+    db.session.execute(insert(DeliveryEvent.__table__), [
+        {"id": uuid.uuid4(), "recipient_id": rid, "tenant_id": tid, "at": now, "outcome": Outcome.SUPPRESSED.value,
+         "smtp_code": None, "enhanced_code": None, "response": SUPPRESSED_RESPONSE}
+        for rid, tid in pairs
+    ])
+    for rid, _ in pairs:
+        _announce(rid, suppressed_result(""))
+
+
+def _announce(recipient_id: uuid.UUID, result: RecipientResult) -> None:
+    feedback_recorded(recipient_id=recipient_id, outcome=Outcome.SUPPRESSED.value, smtp_code=None,
+                      enhanced_code=None, response=result.response)

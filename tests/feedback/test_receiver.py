@@ -1,0 +1,101 @@
+"""The inbound receiver (real aiosmtpd on a free port): only genuine token addresses, bounded, store then enqueue."""
+
+from __future__ import annotations
+
+import smtplib
+import uuid
+
+from flask import Flask
+from redis import Redis
+from sqlalchemy import select
+
+from mailer.extensions import db
+from mailer.feedback.tokens import TokenKind, token_address
+from mailer.models import InboundReport
+from tests.feedback import samples
+from tests.feedback.conftest import BOUNCE_DOMAIN, Receiver, report_statuses
+
+
+def _verp(app: Flask, rid: uuid.UUID | None = None) -> str:
+    return token_address(app.config["MAILER"], TokenKind.BOUNCE, rid or uuid.uuid4())
+
+
+def test_other_domains_are_refused_so_it_is_never_a_relay(bounce_app: Flask, receiver: Receiver) -> None:
+    """RCPT to any other domain → 550 5.7.1, and nothing is stored."""
+    code, text = receiver.send("ann@example.com", b"Subject: x\r\n\r\nhi\r\n")
+    assert code == 550 and text.startswith(b"5.7.1")
+    code, _ = receiver.send(f"b-x@sub.{BOUNCE_DOMAIN}", b"Subject: x\r\n\r\nhi\r\n")
+    assert code == 550
+    assert report_statuses(bounce_app) == []
+
+
+def test_forged_and_unknown_tokens_are_refused(bounce_app: Flask, receiver: Receiver) -> None:
+    """A token with a changed character, a made-up one, or a bare address on the domain → 550 5.1.1."""
+    genuine = _verp(bounce_app)
+    local, _, domain = genuine.partition("@")
+    forged = f"{local[:-1]}{'a' if local[-1] != 'a' else 'b'}@{domain}"
+    for address in (forged, f"b-{'a' * 42}@{BOUNCE_DOMAIN}", f"postmaster@{BOUNCE_DOMAIN}"):
+        code, text = receiver.send(address, b"Subject: x\r\n\r\nhi\r\n")
+        assert (code, text[:5]) == (550, b"5.1.1"), address
+    assert report_statuses(bounce_app) == []
+
+
+def test_a_report_over_10_mib_is_refused_with_552(bounce_app: Flask, receiver: Receiver) -> None:
+    """The data size limit answers 552; nothing is stored."""
+    big = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * (11 * 1024)
+    try:
+        code, _ = receiver.send(_verp(bounce_app), big)
+    except smtplib.SMTPResponseException as exc:  # the server may answer before the client finishes
+        code = exc.smtp_code
+    except smtplib.SMTPServerDisconnected:
+        code = 552
+    assert code == 552
+    assert report_statuses(bounce_app) == []
+
+
+def test_a_genuine_report_is_stored_raw_and_enqueued_by_id(bounce_app: Flask, receiver: Receiver,
+                                                           redis: Redis) -> None:
+    """250, one pending row with the exact bytes, one job whose only argument is the row's id."""
+    rid = uuid.uuid4()
+    raw = samples.auto_reply(to="x")
+    code, _ = receiver.send(_verp(bounce_app, rid), raw)
+    assert code == 250
+    with bounce_app.app_context():
+        [report] = db.session.scalars(select(InboundReport)).all()
+        assert (report.status, report.token_kind, report.recipient_id) == ("pending", "b", rid)
+        assert report.raw.replace(b"\r\n", b"\n").rstrip() == raw.replace(b"\r\n", b"\n").rstrip()
+        from mailer.queues import get_queue
+
+        [job] = get_queue("default", redis).get_jobs()
+        assert job.func_name == "mailer.feedback.jobs.process_inbound_report" and list(job.args) == [str(report.id)]
+
+
+def test_with_redis_down_the_report_is_kept_and_the_sweep_enqueues_it(app_factory, redis: Redis) -> None:
+    """The receiver stores the report even when Redis is unreachable; a later sweep hook enqueues it."""
+    from datetime import timedelta
+
+    from mailer.feedback import inbox
+    from mailer.feedback.receiver import make_controller
+    from tests.conftest import free_port
+    from tests.helpers import create_tenant
+
+    down = app_factory(BOUNCE_DOMAIN=BOUNCE_DOMAIN, REDIS_URL="redis://127.0.0.1:1/0")
+    create_tenant(down)
+    port = free_port()
+    controller = make_controller(down, "127.0.0.1", port)
+    controller.start()
+    try:
+        code, _ = Receiver("127.0.0.1", port).send(_verp(down), samples.auto_reply(to="x"))
+    finally:
+        controller.stop()
+    assert code == 250 and report_statuses(down) == ["pending"]
+    up = app_factory(BOUNCE_DOMAIN=BOUNCE_DOMAIN)
+    grace, inbox.SWEEP_GRACE = inbox.SWEEP_GRACE, timedelta(0)
+    try:
+        with up.app_context():
+            inbox.enqueue_pending_reports()
+    finally:
+        inbox.SWEEP_GRACE = grace
+    from mailer.queues import get_queue
+
+    assert len(get_queue("default", redis).get_jobs()) == 1
