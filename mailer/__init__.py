@@ -41,12 +41,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from mailer.notifications import bp as notifications_bp
     from mailer.openapi import bp as openapi_bp
     from mailer.pages import bp as pages_bp
+    from mailer.webhooks.routes import bp as webhooks_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(webhooks_bp)
     limits.init_limits(app)
     edge.init_cors(app, config)
     app.register_blueprint(openapi_bp)
@@ -68,3 +70,6 @@ def _register_sweep_hooks() -> None:
     from mailer.mail.sweeper import register_sweep_hook
 
     register_sweep_hook(enqueue_pending_auth_work)
+    from mailer.webhooks.wakeup import sweep_webhooks
+
+    register_sweep_hook(sweep_webhooks)

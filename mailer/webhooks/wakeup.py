@@ -1,0 +1,34 @@
+"""Nudging the dispatcher after a commit that wrote webhook events (and never before it: a job that
+ran before the commit would not see them)."""
+
+from __future__ import annotations
+
+from flask import current_app, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from mailer.webhooks.events import NUDGE_FLAG
+
+
+@event.listens_for(Session, "after_commit")
+def _nudge_after_commit(session: Session) -> None:
+    if not session.info.pop(NUDGE_FLAG, False) or not has_app_context():
+        return
+    from mailer.queues import get_redis
+    from mailer.webhooks.dispatcher import nudge  # the dispatcher imports the queues, which need the app
+
+    nudge(get_redis(), current_app.config["MAILER"])
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(NUDGE_FLAG, None)
+
+
+def sweep_webhooks() -> int:
+    """Sweep hook (mailer.mail.sweeper): nudge the dispatcher when deliveries are due."""
+    from mailer.extensions import db
+    from mailer.queues import get_redis
+    from mailer.webhooks.dispatcher import sweep_deliveries
+
+    return sweep_deliveries(db.session, get_redis(), current_app.config["MAILER"])
