@@ -66,9 +66,33 @@ def lease_seconds(config: Config) -> float:
     return ROUND_SECONDS + 2 * config.WEBHOOK_TIMEOUT_SECONDS + 5
 
 
-def run_ttl(config: Config) -> int:
-    """Longer than one run: how long the lock and the queued marker live if their job dies."""
-    return int(RUN_SECONDS + lease_seconds(config) + 15)
+def key_ttl(config: Config) -> int:
+    """How long the lock and the queued marker outlive a dispatcher killed mid-run (a run refreshes them)."""
+    return int(lease_seconds(config) + 5)
+
+
+def job_timeout(config: Config) -> int:
+    """Longer than a whole run: RUN_SECONDS, then one round and its POSTs."""
+    return int(RUN_SECONDS + lease_seconds(config) + 30)
+
+
+class _Keeper:
+    """Refreshes the run's Redis keys while it works, so that only a dead run lets them lapse."""
+
+    def __init__(self, redis: Redis, config: Config) -> None:
+        self.redis, self.ttl, self.last = redis, key_ttl(config), time.monotonic()
+
+    def touch(self) -> None:
+        if time.monotonic() - self.last < 1:
+            return
+        self.last = time.monotonic()
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.expire(LOCK_KEY, self.ttl)
+                pipe.expire(QUEUED_KEY, self.ttl)
+                pipe.execute()
+        except RedisError:
+            log.warning("could not refresh the webhook dispatcher's lock")
 
 
 # -- waking the dispatcher -------------------------------------------------------------------------
@@ -76,9 +100,9 @@ def run_ttl(config: Config) -> int:
 def nudge(redis: Redis, config: Config) -> bool:
     """Enqueue a dispatcher run unless one is queued already; False when Redis is unreachable."""
     try:
-        if redis.set(QUEUED_KEY, "1", nx=True, ex=run_ttl(config)):
+        if redis.set(QUEUED_KEY, "1", nx=True, ex=key_ttl(config)):
             get_queue(QUEUE, redis).enqueue(DISPATCH_JOB, job_id=f"webhooks-{uuid.uuid4().hex}",
-                                            job_timeout=run_ttl(config) + 30, result_ttl=60, failure_ttl=86400)
+                                            job_timeout=job_timeout(config), result_ttl=60, failure_ttl=86400)
         return True
     except RedisError:
         log.warning("could not enqueue the webhook dispatcher; the sweep will")
@@ -92,7 +116,7 @@ def schedule(redis: Redis, config: Config, at: datetime) -> None:
         if redis.set(SCHEDULED_KEY, "1", nx=True, px=int(seconds * 1000)):
             get_queue(QUEUE, redis).enqueue_in(timedelta(seconds=seconds), DISPATCH_JOB,
                                                job_id=f"webhooks-{uuid.uuid4().hex}",
-                                               job_timeout=run_ttl(config) + 30, result_ttl=60, failure_ttl=86400)
+                                               job_timeout=job_timeout(config), result_ttl=60, failure_ttl=86400)
     except RedisError:
         log.warning("could not schedule the webhook dispatcher; the sweep will")
 
@@ -132,16 +156,17 @@ def run(session: Session, redis: Redis, config: Config, *, should_yield: Callabl
         run_seconds: float = RUN_SECONDS) -> RunReport:
     """One dispatcher run (the job's body), unless another holds the lock."""
     token = uuid.uuid4().hex
-    if not redis.set(LOCK_KEY, token, nx=True, ex=run_ttl(config)):
+    if not redis.set(LOCK_KEY, token, nx=True, ex=key_ttl(config)):
         return RunReport(skipped=True)
     report = RunReport()
+    keeper = _Keeper(redis, config)
     yield_now = should_yield or (lambda: mail_waiting(redis))
     pools = Pools(CONNECTIONS_PER_ENDPOINT)
     executor = ThreadPoolExecutor(THREADS, thread_name_prefix="webhook")
     started = time.monotonic()
     try:
         while time.monotonic() - started < run_seconds:
-            outcome = run_round(session, config, pools, executor, yield_now)
+            outcome = run_round(session, config, pools, executor, yield_now, keeper.touch)
             report.rounds += 1
             report.attempted += outcome.attempted
             report.succeeded += outcome.succeeded
@@ -207,7 +232,7 @@ class RoundOutcome:
 
 
 def run_round(session: Session, config: Config, pools: Pools, executor: ThreadPoolExecutor,
-              should_yield: Callable[[], bool]) -> RoundOutcome:
+              should_yield: Callable[[], bool], on_poll: Callable[[], None] = lambda: None) -> RoundOutcome:
     now = datetime.now(UTC)
     token, ids = claim_due(session, now, ROUND_SIZE, lease_seconds(config))
     outcome = RoundOutcome(claimed=len(ids))
@@ -225,6 +250,7 @@ def run_round(session: Session, config: Config, pools: Pools, executor: ThreadPo
         done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
         for future in done:
             future.result()  # a bug in a lane is a bug: let the job fail loudly
+        on_poll()
         if pending and should_yield():
             stop.set()
             outcome.yielded = True
