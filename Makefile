@@ -47,11 +47,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 # Each benchmark prints its figures as ratios to a baseline measured in the same run; the last line is JSON.
-# They flush Redis databases 12 (enumeration) and 13 (pipeline).
+# They flush Redis databases 11 (webhooks), 12 (enumeration) and 13 (pipeline).
 bench: $(STAMP)
 	$(PY) bench/smtp_throughput.py
 	$(PY) bench/pipeline.py
 	$(PY) bench/enumeration.py
+	$(PY) bench/webhooks.py
 
 clean-venv:
 	rm -rf $(VENV)
