@@ -173,15 +173,14 @@ def _prepare(app: Any, redis_url: str, n: int, receiver_url: str, secret: str) -
 def _bodies(app: Any) -> list[tuple[str, str]]:
     from sqlalchemy import select
 
-    from mailer.api import iso
     from mailer.extensions import db
     from mailer.models import WebhookEvent
+    from mailer.webhooks.events import event_body
 
     with app.app_context():
         rows = db.session.execute(select(WebhookEvent.id, WebhookEvent.type, WebhookEvent.created_at,
                                          WebhookEvent.data)).all()
-        return [(str(r.id), json.dumps({"type": r.type, "timestamp": iso(r.created_at), "data": r.data},
-                                       separators=(",", ":"))) for r in rows]
+        return [(str(r.id), event_body(r.type, r.created_at, r.data)) for r in rows]
 
 
 # --- the two runs -------------------------------------------------------------------------------

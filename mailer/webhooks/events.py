@@ -10,6 +10,7 @@ A tenant with no subscribing endpoint costs one query and gets no rows.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -44,6 +45,13 @@ class EventDraft:
     type: EventType
     data: dict[str, Any]
     subject_id: uuid.UUID | None = None
+
+
+def event_body(event_type: str, at: datetime, data: dict[str, Any]) -> str:
+    """What one POST carries: `{"type", "timestamp", "data"}` (API.md §9), compact JSON."""
+    timestamp = at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return json.dumps({"type": event_type, "timestamp": timestamp, "data": data}, separators=(",", ":"),
+                      ensure_ascii=False)
 
 
 def record_event(session: Session, tenant_id: uuid.UUID, event_type: EventType | str, data: dict[str, Any],

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from mailer.api import iso, paginate, parse_body, parse_query
+from mailer.api import iso, page_args, paginate, parse_body, parse_query
 from mailer.extensions import db
 from mailer.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from mailer.openapi.common import Page, PageQuery
@@ -128,9 +128,7 @@ def list_deliveries(webhook_id: str) -> Any:
 
 def _paginate_rows(query: Any) -> dict[str, Any]:
     # paginate() reads scalars; a delivery comes with its event's type, so page the rows here.
-    from sqlalchemy import func
 
-    from mailer.api import page_args
 
     page, per_page = page_args()
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0

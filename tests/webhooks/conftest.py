@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
-from tests.admin.conftest import Seeded, seed
+from tests.admin.conftest import Seeded, acme, globex, seed  # noqa: F401 - acme, globex: fixtures, on this app
 from tests.webhooks.receiver import Receiver
 
 FAST = {"WEBHOOK_ALLOW_PRIVATE": True, "WEBHOOK_RETRY_DELAYS": (1, 1), "WEBHOOK_TIMEOUT_SECONDS": 1.0}
@@ -21,16 +21,6 @@ FAST = {"WEBHOOK_ALLOW_PRIVATE": True, "WEBHOOK_RETRY_DELAYS": (1, 1), "WEBHOOK_
 @pytest.fixture
 def app(app_factory: Callable[..., Flask]) -> Flask:
     return app_factory(**FAST)
-
-
-@pytest.fixture
-def acme(app: Flask, client: FlaskClient) -> Seeded:
-    return seed(app, client, "acme")
-
-
-@pytest.fixture
-def globex(app: Flask, client: FlaskClient) -> Seeded:
-    return seed(app, client, "globex")
 
 
 @pytest.fixture

@@ -81,12 +81,15 @@ class Receiver:
                 location = None
                 if isinstance(action, tuple) and action[0] == "redirect":
                     action, location = 302, action[1]
-                self.send_response(action)
-                if location:
-                    self.send_header("Location", location)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                try:
+                    self.send_response(action)
+                    if location:
+                        self.send_header("Location", location)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout): what the hang was for
 
             def log_message(self, *args: Any) -> None:
                 pass
