@@ -8,6 +8,7 @@ headers, body and which of ``secrets`` verified it.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -40,11 +41,14 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
+    tls: ssl.SSLContext | None = None  # serve https with this context
+    host: str = "127.0.0.1"  # the host name URLs name (resolved elsewhere, e.g. by a test DNS server)
 
     @property
     def url(self) -> str:
         assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/mailer"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.host}:{self.server.server_address[1]}/hooks/mailer"
 
     def next_action(self) -> Any:
         with self.lock:
@@ -95,6 +99,8 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.tls is not None:
+            self.server.socket = self.tls.wrap_socket(self.server.socket, server_side=True)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self

@@ -254,3 +254,39 @@ def test_broadcast_finished_once(app: Flask, client: FlaskClient, acme: Seeded, 
     assert event["type"] == "broadcast.finished" and received.verified_by
     assert event["data"]["message_id"] == message_id and event["data"]["status"] == "sent"
     assert event["data"]["counts"]["total"] == event["data"]["counts"]["sent"] == 2
+
+
+def test_https_connects_to_the_checked_address_and_verifies_the_name(client_factory: Any, dns_server: Any,
+                                                                      redis: Redis, tmp_path: Any,
+                                                                      monkeypatch: Any) -> None:
+    """An https URL whose name resolves (real DNS server) to the receiver: the POST goes to that address with
+    the name as SNI and a verified certificate; a certificate for another name is refused, nothing is sent."""
+    import ssl
+
+    import trustme
+
+    authority = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))  # the CA the dispatcher's default context trusts
+    right = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    wrong = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("hooks.test").configure_cert(right)
+    authority.issue_cert("other.test").configure_cert(wrong)
+    good = Receiver(tls=right, host="hooks.test").start()
+    bad = Receiver(tls=wrong, host="hooks.test").start()
+    try:
+        dns_server.records["hooks.test"] = "127.0.0.1"
+        app, client, tenant = client_factory(DNS_RESOLVERS=(dns_server.address,))
+        hooks = [subscribe(client, tenant, receiver, events=["webhook.test"]) for receiver in (good, bad)]
+        for hook in hooks:
+            client.post(f"/v1/webhooks/{hook['id']}/test", headers=tenant.admin)
+        dispatch(app, redis)
+        assert len(good.requests) == 1 and good.requests[0].verified_by
+        assert good.requests[0].headers["host"] == f"hooks.test:{good.server.server_address[1]}"
+        assert bad.requests == []
+        [refused] = deliveries(client, tenant, hooks[1]["id"])
+        assert refused["status"] == "pending" and "SSL" in refused["last_error"]
+    finally:
+        good.stop()
+        bad.stop()
