@@ -23,8 +23,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from mailer.models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
-
-NUDGE_FLAG = "mailer.webhooks.nudge"
+from mailer.webhooks.wakeup import NUDGE_FLAG
 
 
 class EventType(StrEnum):

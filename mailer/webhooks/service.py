@@ -20,9 +20,10 @@ from mailer.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDeliver
 from mailer.security.principal import Principal
 from mailer.security.scope import get_owned
 from mailer.security.secret_box import secret_box
-from mailer.webhooks.events import NUDGE_FLAG, EventDraft, EventType, record_events
+from mailer.webhooks.events import EventDraft, EventType, record_events
 from mailer.webhooks.guard import UnsafeUrlError, check_url
 from mailer.webhooks.signing import new_secret
+from mailer.webhooks.wakeup import NUDGE_FLAG
 
 ROTATION_OVERLAP = timedelta(hours=24)
 

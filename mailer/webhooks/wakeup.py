@@ -1,5 +1,9 @@
 """Nudging the dispatcher after a commit that wrote webhook events (and never before it: a job that
-ran before the commit would not see them)."""
+ran before the commit would not see them).
+
+The listeners are installed when this module is imported, which ``events`` does: wherever events
+can be recorded (web or job-only app), the nudge follows their commit.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from mailer.webhooks.events import NUDGE_FLAG
+NUDGE_FLAG = "mailer.webhooks.nudge"  # in Session.info: this transaction wrote webhook deliveries
 
 
 @event.listens_for(Session, "after_commit")
