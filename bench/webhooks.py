@@ -237,7 +237,7 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11"))
     args = parser.parse_args()
 
-    from mailer.webhooks.dispatcher import CONNECTIONS_PER_ENDPOINT
+    from mailer.webhooks.bounds import CONNECTIONS_PER_ENDPOINT
     from mailer.webhooks.signing import new_secret
 
     tmp = tempfile.mkdtemp(prefix="mailer-bench-")

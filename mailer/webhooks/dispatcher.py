@@ -24,38 +24,20 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 
 from mailer.config import Config
-from mailer.queues import QUEUE_NAMES, get_queue
+from mailer.webhooks.bounds import CONNECTIONS_PER_ENDPOINT, RUN_SECONDS, THREADS, key_ttl
 from mailer.webhooks.claims import count_due, next_due_at
-from mailer.webhooks.rounds import CONNECTIONS_PER_ENDPOINT, lease_seconds, run_round
+from mailer.webhooks.rounds import run_round
 from mailer.webhooks.transport import Pools
+from mailer.webhooks.wakeup import LOCK_KEY, QUEUED_KEY, mail_waiting, nudge, schedule
 
 log = logging.getLogger(__name__)
-
-QUEUE = "bulk"
-DISPATCH_JOB = "mailer.webhooks.jobs.dispatch_webhooks"
-QUEUED_KEY = "mailer:webhooks:queued"
-SCHEDULED_KEY = "mailer:webhooks:scheduled"
-LOCK_KEY = "mailer:webhooks:running"
-RUN_SECONDS = 30.0
-THREADS = 16
-
-
-def key_ttl(config: Config) -> int:
-    """How long the lock and the queued marker outlive a dispatcher killed mid-run (a run refreshes them)."""
-    return int(lease_seconds(config) + 5)
-
-
-def job_timeout(config: Config) -> int:
-    """Longer than a whole run: RUN_SECONDS, then one round and its POSTs."""
-    return int(RUN_SECONDS + lease_seconds(config) + 30)
-
 
 class _Keeper:
     """Refreshes the run's Redis keys while it works, so that only a dead run lets them lapse."""
@@ -74,52 +56,6 @@ class _Keeper:
                 pipe.execute()
         except RedisError:
             log.warning("could not refresh the webhook dispatcher's lock")
-
-
-# -- waking the dispatcher -------------------------------------------------------------------------
-
-def nudge(redis: Redis, config: Config) -> bool:
-    """Enqueue a dispatcher run unless one is queued already; False when Redis is unreachable."""
-    try:
-        if redis.set(QUEUED_KEY, "1", nx=True, ex=key_ttl(config)):
-            get_queue(QUEUE, redis).enqueue(DISPATCH_JOB, job_id=f"webhooks-{uuid.uuid4().hex}",
-                                            job_timeout=job_timeout(config), result_ttl=60, failure_ttl=86400)
-        return True
-    except RedisError:
-        log.warning("could not enqueue the webhook dispatcher; the sweep will")
-        return False
-
-
-def schedule(redis: Redis, config: Config, at: datetime) -> None:
-    """A run at ``at`` (one scheduled at a time; an earlier nudge runs sooner anyway)."""
-    seconds = max(1.0, (at - datetime.now(UTC)).total_seconds())
-    try:
-        if redis.set(SCHEDULED_KEY, "1", nx=True, px=int(seconds * 1000)):
-            get_queue(QUEUE, redis).enqueue_in(timedelta(seconds=seconds), DISPATCH_JOB,
-                                               job_id=f"webhooks-{uuid.uuid4().hex}",
-                                               job_timeout=job_timeout(config), result_ttl=60, failure_ttl=86400)
-    except RedisError:
-        log.warning("could not schedule the webhook dispatcher; the sweep will")
-
-
-def sweep_deliveries(session: Session, redis: Redis, config: Config) -> int:
-    """The sweep hook: nudge the dispatcher when deliveries are due. Returns how many are."""
-    due = count_due(session, datetime.now(UTC))
-    session.rollback()
-    if due:
-        nudge(redis, config)
-    return due
-
-
-def mail_waiting(redis: Redis) -> bool:
-    """Whether a job waits in a mail queue (then the dispatcher gives its worker back)."""
-    try:
-        with redis.pipeline(transaction=False) as pipe:
-            for name in QUEUE_NAMES:
-                pipe.llen(get_queue(name, redis).key)
-            return any(pipe.execute())
-    except RedisError:
-        return False
 
 
 # -- one run ---------------------------------------------------------------------------------------
@@ -180,4 +116,4 @@ def _follow_up(session: Session, redis: Redis, config: Config) -> None:
         session.rollback()
 
 
-__all__ = ["CONNECTIONS_PER_ENDPOINT", "RunReport", "nudge", "run", "sweep_deliveries"]
+__all__ = ["CONNECTIONS_PER_ENDPOINT", "RunReport", "run"]

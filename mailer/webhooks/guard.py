@@ -14,6 +14,9 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import dns.exception
+import dns.resolver
+
 from mailer.config import Config
 
 _METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
@@ -90,9 +93,6 @@ def _resolve_system(host: str, port: int) -> list[str]:
 
 
 def _resolve_with_dns(host: str, resolvers: tuple[str, ...]) -> list[str]:
-    import dns.exception
-    import dns.resolver
-
     resolver = dns.resolver.Resolver(configure=False)
     resolver.nameservers, ports = [], set()
     for entry in resolvers:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from flask import current_app
 
+from mailer.extensions import db
+from mailer.jobs import app_context
+from mailer.queues import get_redis
+from mailer.webhooks.dispatcher import run
+
 
 def dispatch_webhooks() -> dict[str, object]:
     """One dispatcher run (see mailer.webhooks.dispatcher)."""
-    from mailer.jobs import app_context
-
     with app_context():
-        from mailer.extensions import db
-        from mailer.queues import get_redis
-        from mailer.webhooks.dispatcher import run
-
         report = run(db.session, get_redis(), current_app.config["MAILER"])
         return {"skipped": report.skipped, "rounds": report.rounds, "attempted": report.attempted,
                 "succeeded": report.succeeded, "yielded": report.yielded}

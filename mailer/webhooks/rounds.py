@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from mailer.config import Config
 from mailer.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from mailer.security.secret_box import secret_box
+from mailer.webhooks.bounds import CONNECTIONS_PER_ENDPOINT, ROUND_SECONDS, ROUND_SIZE, lease_seconds
 from mailer.webhooks.claims import claim_due
 from mailer.webhooks.events import event_body
 from mailer.webhooks.guard import UnsafeUrlError, check_url
@@ -33,17 +34,9 @@ from mailer.webhooks.transport import Pools, PostResult, post
 
 log = logging.getLogger(__name__)
 
-ROUND_SIZE = 500
-ROUND_SECONDS = 5.0
-CONNECTIONS_PER_ENDPOINT = 4
 POLL_SECONDS = 0.2
 _MAX_TEXT = 500
 EXPIRED = "not attempted: the endpoint kept failing for longer than the whole retry schedule"
-
-
-def lease_seconds(config: Config) -> float:
-    """Longer than one round can hold a delivery (the round, one POST, the bookkeeping)."""
-    return ROUND_SECONDS + 2 * config.WEBHOOK_TIMEOUT_SECONDS + 5
 
 
 @dataclass

@@ -11,7 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
-from mailer.webhooks.rounds import CONNECTIONS_PER_ENDPOINT, EXPIRED
+from mailer.webhooks.bounds import CONNECTIONS_PER_ENDPOINT
+from mailer.webhooks.rounds import EXPIRED
 from tests.admin.conftest import Seeded
 from tests.webhooks.conftest import deliveries, dispatch, subscribe
 from tests.webhooks.receiver import Receiver

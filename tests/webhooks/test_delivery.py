@@ -190,7 +190,7 @@ def test_dispatcher_gives_the_worker_back_when_mail_waits(app: Flask, client: Fl
                                                          receiver: Receiver, redis: Redis) -> None:
     """While a POST hangs, a waiting mail job makes the run stop at once; the abandoned delivery is tried
     again after its lease, with the same webhook-id."""
-    from mailer.webhooks.dispatcher import mail_waiting
+    from mailer.webhooks.wakeup import mail_waiting
 
     hook = subscribe(client, acme, receiver)
     receiver.script = [("hang", 3)]
