@@ -92,8 +92,11 @@ def run(session: Session, redis: Redis, config: Config, *, should_yield: Callabl
                 break
             if not outcome.claimed:
                 break
+            if yield_now():  # between rounds too: nothing is in flight, the worker goes back at once
+                report.yielded = True
+                break
     finally:
-        # Abandoned POSTs (after a yield) may still be running: do not wait for them.
+        # POSTs abandoned by a yield mid-round may still be running: do not wait for them.
         executor.shutdown(wait=not report.yielded, cancel_futures=True)
         pools.close()
         if redis.get(LOCK_KEY) == token.encode():

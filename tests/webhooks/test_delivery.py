@@ -290,3 +290,17 @@ def test_https_connects_to_the_checked_address_and_verifies_the_name(client_fact
     finally:
         good.stop()
         bad.stop()
+
+
+def test_dispatcher_yields_between_rounds(app: Flask, client: FlaskClient, acme: Seeded, receiver: Receiver,
+                                          redis: Redis, monkeypatch: Any) -> None:
+    """A run whose rounds end quickly still gives its worker back once mail waits: not every due delivery
+    is sent in that run; the next run sends the rest."""
+    monkeypatch.setattr("mailer.webhooks.rounds.ROUND_SIZE", 1)  # one delivery per round
+    hook = subscribe(client, acme, receiver)
+    for _ in range(3):
+        client.post(f"/v1/webhooks/{hook['id']}/test", headers=acme.admin)
+    report = dispatch(app, redis, should_yield=lambda: len(receiver.requests) >= 1)
+    assert report.yielded and 1 <= len(receiver.requests) < 3
+    dispatch(app, redis)
+    assert len(receiver.requests) == 3 and len({r.webhook_id for r in receiver.requests}) == 3
