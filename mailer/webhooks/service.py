@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from mailer.audit import record_audit
 from mailer.config import Config
@@ -18,7 +18,7 @@ from mailer.errors import NotFoundError, ValidationError
 from mailer.extensions import db
 from mailer.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from mailer.security.principal import Principal
-from mailer.security.scope import get_owned
+from mailer.security.scope import get_owned, tenant_select
 from mailer.security.secret_box import secret_box
 from mailer.webhooks.events import EventDraft, EventType, record_events
 from mailer.webhooks.guard import UnsafeUrlError, check_url
@@ -26,6 +26,7 @@ from mailer.webhooks.signing import new_secret
 from mailer.webhooks.wakeup import NUDGE_FLAG
 
 ROTATION_OVERLAP = timedelta(hours=24)
+MAX_ENDPOINTS = 20  # per tenant: every event fans out to each subscribing endpoint
 
 
 def _config() -> Config:
@@ -49,6 +50,10 @@ def _audit(principal: Principal, action: str, endpoint: WebhookEndpoint, **detai
 def create_endpoint(principal: Principal, url: str, events: list[str], description: str | None
                     ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its secret (the only time the plaintext leaves the service)."""
+    count = db.session.scalar(select(func.count()).select_from(tenant_select(WebhookEndpoint).subquery())) or 0
+    if count >= MAX_ENDPOINTS:
+        raise ValidationError(f"A tenant has at most {MAX_ENDPOINTS} webhook endpoints.",
+                              errors=[{"field": "url", "message": f"at most {MAX_ENDPOINTS} endpoints per tenant"}])
     secret = new_secret()
     endpoint = WebhookEndpoint(
         id=uuid.uuid4(), tenant_id=principal.tenant_id, url=_checked_url(url), events=sorted(set(events)),

@@ -46,13 +46,20 @@ def nudge(redis: Redis, config: Config) -> bool:
 
 
 def schedule(redis: Redis, config: Config, at: datetime) -> None:
-    """A run at ``at`` (one scheduled at a time; an earlier nudge runs sooner anyway)."""
+    """A run at ``at``, unless one is already scheduled no later than that (a nudge runs sooner anyway).
+
+    The key holds the time of the earliest scheduled run; an earlier retry schedules another run.
+    """
     seconds = max(1.0, (at - datetime.now(UTC)).total_seconds())
+    when = datetime.now(UTC).timestamp() + seconds
     try:
-        if redis.set(SCHEDULED_KEY, "1", nx=True, px=int(seconds * 1000)):
-            get_queue(QUEUE, redis).enqueue_in(timedelta(seconds=seconds), DISPATCH_JOB,
-                                               job_id=f"webhooks-{uuid.uuid4().hex}",
-                                               job_timeout=job_timeout(config), result_ttl=60, failure_ttl=86400)
+        planned = redis.get(SCHEDULED_KEY)
+        if planned is not None and float(planned) <= when + 1:
+            return
+        redis.set(SCHEDULED_KEY, f"{when:.3f}", px=int(seconds * 1000))
+        get_queue(QUEUE, redis).enqueue_in(timedelta(seconds=seconds), DISPATCH_JOB,
+                                           job_id=f"webhooks-{uuid.uuid4().hex}",
+                                           job_timeout=job_timeout(config), result_ttl=60, failure_ttl=86400)
     except RedisError:
         log.warning("could not schedule the webhook dispatcher; the sweep will")
 

@@ -67,3 +67,26 @@ def test_killed_worker_loses_no_event(app_factory: Callable[..., Flask], receive
     [delivery] = deliveries(client, acme, hook["id"])
     assert delivery["status"] == "succeeded" and delivery["event_id"] == cut.webhook_id
     assert delivery["attempts"] == 1  # the cut attempt was never recorded: its run died with it
+
+
+@pytest.mark.slow
+def test_a_retry_runs_on_time_through_the_rq_scheduler(app_factory: Callable[..., Flask], receiver: Receiver,
+                                                       smtp_server: SmtpSink) -> None:
+    """A real `rq worker --with-scheduler` subprocess: a 500 is retried after WEBHOOK_RETRY_DELAYS' first step
+    (1 s), long before the next sweep (60 s), because the run schedules itself for the retry."""
+    app = app_factory(**FAST, SECRETS_KEY=(FERNET_KEY,), SWEEP_INTERVAL_SECONDS=60)
+    client = app.test_client()
+    acme = seed(app, client, "acme")
+    hook = subscribe(client, acme, receiver, events=["webhook.test"])
+    receiver.script = [500]
+    workers = WorkerProcesses(app)
+    try:
+        workers.start(**WORKER_ENV)
+        assert client.post(f"/v1/webhooks/{hook['id']}/test", headers=acme.admin).status_code == 202
+        wait_for(lambda: len(receiver.requests) >= 2, timeout=30, interval=0.1)
+    finally:
+        workers.stop_all()
+    first, second = receiver.requests[:2]
+    assert first.webhook_id == second.webhook_id and second.verified_by
+    [delivery] = deliveries(client, acme, hook["id"])
+    assert delivery["status"] == "succeeded" and delivery["attempts"] == 2

@@ -129,3 +129,13 @@ def test_ssrf_guard_resolves_names(client_factory: Any, dns_server: Any) -> None
     response = client.post("/v1/webhooks", json={"url": "https://public.hooks.test/hook", "events": ["message.sent"]},
                            headers=tenant.admin)
     assert response.status_code == 201, response.get_json()
+
+
+def test_a_tenant_has_a_bounded_number_of_endpoints(client: FlaskClient, acme: Seeded, receiver: Receiver) -> None:
+    """Past MAX_ENDPOINTS a new endpoint is 422 (each event fans out to every endpoint)."""
+    from mailer.webhooks.service import MAX_ENDPOINTS
+
+    for _ in range(MAX_ENDPOINTS):
+        subscribe(client, acme, receiver)
+    response = client.post("/v1/webhooks", json={"url": receiver.url, "events": ["message.sent"]}, headers=acme.admin)
+    assert response.status_code == 422 and response.get_json()["errors"][0]["field"] == "url"
