@@ -7,8 +7,9 @@ from typing import Any
 from flask import Blueprint
 from sqlalchemy import func, select
 
-from mailer.api import iso, page_args, paginate, parse_body, parse_query
 from mailer.extensions import db
+from mailer.http.json import iso, parse_body, parse_query
+from mailer.http.pagination import page_args, paginate
 from mailer.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from mailer.openapi.common import Page, PageQuery
 from mailer.openapi.registry import documented

@@ -17,9 +17,9 @@ from mailer.config import Config
 from mailer.errors import NotFoundError, ValidationError
 from mailer.extensions import db
 from mailer.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from mailer.security.principal import Principal
 from mailer.security.scope import get_owned, tenant_select
 from mailer.security.secret_box import secret_box
+from mailer.security.types import Principal
 from mailer.webhooks.events import EventDraft, EventType, record_events
 from mailer.webhooks.guard import UnsafeUrlError, check_url
 from mailer.webhooks.signing import new_secret

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Callable
@@ -32,6 +33,15 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _stop(workers: WorkerProcesses) -> None:
+    """Stop the workers and their work horses (which ``stop_all`` alone would leave running)."""
+    for proc in workers.procs:
+        for pid in _children(proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    workers.stop_all()
+
+
 @pytest.mark.slow
 def test_killed_worker_loses_no_event(app_factory: Callable[..., Flask], receiver: Receiver,
                                       smtp_server: SmtpSink) -> None:
@@ -59,7 +69,7 @@ def test_killed_worker_loses_no_event(app_factory: Callable[..., Flask], receive
         workers.start(**WORKER_ENV)
         wait_for(lambda: len(receiver.requests) >= 2, timeout=90, interval=0.2)
     finally:
-        workers.stop_all()
+        _stop(workers)
     cut, delivered = receiver.requests[0], receiver.requests[1]
     assert delivered.webhook_id == cut.webhook_id and delivered.verified_by
     assert delivered.json["type"] == "message.sent"
@@ -83,9 +93,9 @@ def test_a_retry_runs_on_time_through_the_rq_scheduler(app_factory: Callable[...
     try:
         workers.start(**WORKER_ENV)
         assert client.post(f"/v1/webhooks/{hook['id']}/test", headers=acme.admin).status_code == 202
-        wait_for(lambda: len(receiver.requests) >= 2, timeout=30, interval=0.1)
+        wait_for(lambda: len(receiver.requests) >= 2, timeout=60, interval=0.1)
     finally:
-        workers.stop_all()
+        _stop(workers)
     first, second = receiver.requests[:2]
     assert first.webhook_id == second.webhook_id and second.verified_by
     [delivery] = deliveries(client, acme, hook["id"])
