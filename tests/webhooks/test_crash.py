@@ -68,6 +68,7 @@ def test_killed_worker_loses_no_event(app_factory: Callable[..., Flask], receive
         assert len(smtp_server.messages) == 1
         workers.start(**WORKER_ENV)
         wait_for(lambda: len(receiver.requests) >= 2, timeout=90, interval=0.2)
+        wait_for(lambda: deliveries(client, acme, hook["id"])[0]["status"] == "succeeded", timeout=30, interval=0.2)
     finally:
         _stop(workers)
     cut, delivered = receiver.requests[0], receiver.requests[1]
@@ -94,6 +95,7 @@ def test_a_retry_runs_on_time_through_the_rq_scheduler(app_factory: Callable[...
         workers.start(**WORKER_ENV)
         assert client.post(f"/v1/webhooks/{hook['id']}/test", headers=acme.admin).status_code == 202
         wait_for(lambda: len(receiver.requests) >= 2, timeout=60, interval=0.1)
+        wait_for(lambda: deliveries(client, acme, hook["id"])[0]["status"] == "succeeded", timeout=30, interval=0.2)
     finally:
         _stop(workers)
     first, second = receiver.requests[:2]
