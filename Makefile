@@ -49,13 +49,14 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 # Each benchmark prints its figures as ratios to a baseline measured in the same run; the last line is JSON.
-# They flush Redis databases 12 (enumeration), 13 (pipeline) and 10 (inbound, BENCH_REDIS_URL).
+# They flush Redis databases 10 (inbound), 11 (webhooks), 12 (enumeration) and 13 (pipeline).
 bench: $(STAMP)
 	$(PY) bench/smtp_throughput.py
 	$(PY) bench/pipeline.py
 	$(PY) bench/enumeration.py
 	$(PY) bench/inbound.py
 	$(PY) bench/suppressions.py
+	$(PY) bench/webhooks.py
 
 clean-venv:
 	rm -rf $(VENV)

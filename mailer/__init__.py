@@ -68,8 +68,11 @@ def _register_blueprints(app: Flask, config: Config) -> None:
     from mailer.observability.health import bp as health_bp  # noqa: PLC0415
     from mailer.openapi import bp as openapi_bp  # noqa: PLC0415
     from mailer.pages import bp as pages_bp  # noqa: PLC0415
+    from mailer.webhooks.routes import bp as webhooks_bp  # noqa: PLC0415
 
-    for bp in (health_bp, auth_bp, notifications_bp, pages_bp, admin_bp, feedback_bp, openapi_bp, metrics_bp):
+    blueprints = (health_bp, auth_bp, notifications_bp, pages_bp, admin_bp, feedback_bp, webhooks_bp, openapi_bp,
+                  metrics_bp)
+    for bp in blueprints:
         app.register_blueprint(bp)
     if config.DEBUG:
         from mailer.dev.inbox import bp as devinbox_bp  # noqa: PLC0415 - development only
@@ -87,3 +90,4 @@ def _register_sweep_hooks() -> None:
 
     register_sweep_hook("mailer.accounts.pending:enqueue_pending_auth_work")
     register_sweep_hook("mailer.feedback.inbox:enqueue_pending_reports")
+    register_sweep_hook("mailer.webhooks.wakeup:sweep_webhooks")

@@ -21,6 +21,7 @@ from mailer.extensions import db
 from mailer.feedback.suppressions import suppress_hard_failures
 from mailer.models import DeliveryEvent, Message, MessageStatus, Recipient, RecipientStatus
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
+from mailer.webhooks.pipeline import record_finished_broadcasts, record_result_events
 
 _recipients = Recipient.__table__
 _events = DeliveryEvent.__table__
@@ -110,6 +111,7 @@ def record_attempts(attempts: Sequence[Attempt], token: str, config: Config) -> 
         ],
     )
     suppress_hard_failures([(a.recipient_id, a.tenant_id, a.result) for a in attempts])
+    record_result_events(db.session, attempts, rows)  # webhook events, in this transaction
     return [Deferral(row["b_id"], row["next_attempt_at"]) for row in rows if row["next_attempt_at"] is not None]
 
 
@@ -161,3 +163,4 @@ def roll_up(message_ids: Sequence[uuid.UUID]) -> None:
         update(Message).where(Message.id.in_(ids)).values(status=status)
         .execution_options(synchronize_session=False)
     )
+    record_finished_broadcasts(db.session, ids)  # webhook broadcast.finished, in this transaction

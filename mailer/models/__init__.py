@@ -26,6 +26,7 @@ from mailer.models.template import Template
 from mailer.models.tenant import Tenant
 from mailer.models.token import ActionPurpose, ActionToken, RefreshToken
 from mailer.models.user import Role, User
+from mailer.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
     "ActionPurpose",
@@ -37,6 +38,7 @@ __all__ = [
     "AuthRequestStatus",
     "BroadcastContent",
     "DeliveryEvent",
+    "DeliveryStatus",
     "FeedbackOutcome",
     "FeedbackRecord",
     "IdempotencyKey",
@@ -55,4 +57,8 @@ __all__ = [
     "Template",
     "Tenant",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

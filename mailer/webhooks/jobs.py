@@ -1,0 +1,18 @@
+"""RQ entry point of webhook delivery (thin; takes no arguments: the database says what is due)."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from mailer.extensions import db
+from mailer.jobs import app_context
+from mailer.queues import get_redis
+from mailer.webhooks.dispatcher import run
+
+
+def dispatch_webhooks() -> dict[str, object]:
+    """One dispatcher run (see mailer.webhooks.dispatcher)."""
+    with app_context():
+        report = run(db.session, get_redis(), current_app.config["MAILER"])
+        return {"skipped": report.skipped, "rounds": report.rounds, "attempted": report.attempted,
+                "succeeded": report.succeeded, "yielded": report.yielded}

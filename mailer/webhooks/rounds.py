@@ -1,0 +1,260 @@
+"""One dispatcher round: claim due deliveries, POST them in lanes per endpoint, write every result.
+
+Lanes: an endpoint's deliveries are split over at most CONNECTIONS_PER_ENDPOINT lanes, each POSTing
+in turn on the endpoint's pool; lanes run on the run's thread pool. A lane stops at the round's end,
+when the run yields to mail, or when its endpoint fails (timeout, connection error, 429, 5xx — the
+endpoint then backs off and its untried deliveries wait) or answers 410 (it is disabled).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from mailer.config import Config
+from mailer.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from mailer.security.secret_box import secret_box
+from mailer.webhooks.bounds import CONNECTIONS_PER_ENDPOINT, ROUND_SECONDS, ROUND_SIZE, lease_seconds
+from mailer.webhooks.claims import claim_due
+from mailer.webhooks.events import event_body
+from mailer.webhooks.guard import UnsafeUrlError, check_url
+from mailer.webhooks.signing import signed_headers
+from mailer.webhooks.transport import Pools, PostResult, post
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.2
+_MAX_TEXT = 500
+EXPIRED = "not attempted: the endpoint kept failing for longer than the whole retry schedule"
+
+
+@dataclass
+class _Item:
+    delivery_id: uuid.UUID
+    webhook_id: str
+    body: str
+    schedule_attempts: int  # attempts already made in the current schedule
+    created_at: datetime
+    replayed: bool
+    result: PostResult | None = None
+    attempted_at: datetime | None = None
+
+
+@dataclass
+class _Group:
+    """One endpoint's share of a round."""
+
+    endpoint_id: uuid.UUID
+    url: str
+    secrets: list[str]
+    items: list[_Item] = field(default_factory=list)
+    tripped: threading.Event = field(default_factory=threading.Event)
+    gone: bool = False
+
+
+@dataclass
+class RoundOutcome:
+    claimed: int = 0
+    attempted: int = 0
+    succeeded: int = 0
+    yielded: bool = False
+
+
+def run_round(session: Session, config: Config, pools: Pools, executor: ThreadPoolExecutor,
+              should_yield: Callable[[], bool], on_poll: Callable[[], None] = lambda: None) -> RoundOutcome:
+    now = datetime.now(UTC)
+    token, ids = claim_due(session, now, ROUND_SIZE, lease_seconds(config))
+    outcome = RoundOutcome(claimed=len(ids))
+    if not ids:
+        return outcome
+    groups = _load(session, config, ids, now)
+    stop = threading.Event()
+    deadline = time.monotonic() + ROUND_SECONDS
+    futures = [
+        executor.submit(_lane, group, group.items[lane::CONNECTIONS_PER_ENDPOINT], config, pools, stop, deadline)
+        for group in groups for lane in range(min(CONNECTIONS_PER_ENDPOINT, len(group.items)))
+    ]
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+        for future in done:
+            future.result()  # a bug in a lane is a bug: let the job fail loudly
+        on_poll()
+        if pending and should_yield():
+            stop.set()
+            outcome.yielded = True
+            break
+    _record(session, config, token, groups)
+    items = [item for group in groups for item in group.items if item.result is not None]
+    outcome.attempted = len(items)
+    outcome.succeeded = sum(item.result.succeeded for item in items if item.result is not None)
+    return outcome
+
+
+def _load(session: Session, config: Config, ids: list[uuid.UUID], now: datetime) -> list[_Group]:
+    rows = session.execute(
+        select(WebhookDelivery.id, WebhookDelivery.endpoint_id, WebhookDelivery.attempts,
+               WebhookDelivery.replayed_after, WebhookDelivery.created_at.label("delivery_created_at"),
+               WebhookEvent.id.label("event_id"), WebhookEvent.type,
+               WebhookEvent.created_at, WebhookEvent.data)
+        .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+        .where(WebhookDelivery.id.in_(ids))
+    ).all()
+    endpoints = {e.id: e for e in session.scalars(
+        select(WebhookEndpoint).where(WebhookEndpoint.id.in_({row.endpoint_id for row in rows}))
+    )}
+    box = secret_box(config.SECRETS_KEY)
+    groups: dict[uuid.UUID, _Group] = {}
+    for row in rows:
+        group = groups.get(row.endpoint_id)
+        if group is None:
+            endpoint = endpoints[row.endpoint_id]
+            secrets = [box.open(endpoint.secret_sealed)]
+            if endpoint.previous_secret_sealed and (endpoint.previous_secret_expires_at or now) > now:
+                secrets.append(box.open(endpoint.previous_secret_sealed))
+            group = groups[row.endpoint_id] = _Group(endpoint.id, endpoint.url, secrets)
+        body = event_body(row.type, row.created_at, row.data)
+        group.items.append(_Item(row.id, str(row.event_id), body, row.attempts - row.replayed_after,
+                                 row.delivery_created_at, row.replayed_after > 0))
+    session.commit()
+    return list(groups.values())
+
+
+def _lane(group: _Group, items: list[_Item], config: Config, pools: Pools, stop: threading.Event,
+          deadline: float) -> None:
+    """POST these items in turn, until the round ends, the run yields, or the endpoint fails."""
+    target = None
+    for item in items:
+        if stop.is_set() or group.tripped.is_set() or group.gone or time.monotonic() > deadline:
+            return
+        item.attempted_at = datetime.now(UTC)
+        if target is None:
+            try:
+                target = check_url(group.url, config)  # again at delivery: DNS may have changed
+            except UnsafeUrlError as exc:
+                item.result = PostResult(None, 0, f"refused: {exc}")
+                group.tripped.set()
+                return
+        headers = signed_headers(group.secrets, item.webhook_id, item.attempted_at, item.body)
+        item.result = post(pools, target, headers, item.body.encode("utf-8"), config.WEBHOOK_TIMEOUT_SECONDS)
+        code = item.result.status_code
+        if code == 410:
+            group.gone = True
+        elif code is None or code == 429 or code >= 500:
+            group.tripped.set()
+
+
+def _delay(config: Config, attempts: int) -> float:
+    delays = config.WEBHOOK_RETRY_DELAYS
+    base = delays[min(max(attempts, 1), len(delays)) - 1]
+    return base + random.uniform(0, base * 0.1)
+
+
+def _record(session: Session, config: Config, token: str, groups: list[_Group]) -> None:
+    """Write every attempt, move each delivery on, release what was not tried, back off endpoints."""
+    now = datetime.now(UTC)
+    known = {row.id: row for row in session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.tenant_id, WebhookEndpoint.failure_streak)
+        .where(WebhookEndpoint.id.in_([g.endpoint_id for g in groups]))
+    )}
+    blocked = {
+        g.endpoint_id: now + timedelta(seconds=_delay(config, known[g.endpoint_id].failure_streak + 1))
+        for g in groups if g.tripped.is_set()
+    }
+    writes = _Writes()
+    for group in groups:
+        for item in group.items:
+            if item.result is None and item.attempted_at is not None:
+                continue  # abandoned in flight (a yield): its lease runs out, then it is tried again
+            if item.result is None:
+                writes.hold(item, blocked.get(group.endpoint_id), now, config)
+            else:
+                writes.attempted(item, item.result, known[group.endpoint_id].tenant_id, now, config)
+    writes.execute(session, token)
+    _write_endpoints(session, groups, blocked, {k: row.failure_streak for k, row in known.items()})
+    session.commit()
+
+
+@dataclass
+class _Writes:
+    """The statements one round's results turn into (each an executemany)."""
+
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    released: list[dict[str, Any]] = field(default_factory=list)
+    held: list[dict[str, Any]] = field(default_factory=list)
+    expired: list[dict[str, Any]] = field(default_factory=list)
+
+    def attempted(self, item: _Item, result: PostResult, tenant_id: uuid.UUID, now: datetime, config: Config) -> None:
+        error = (result.error or "")[:_MAX_TEXT] or None
+        self.attempts.append({"id": uuid.uuid4(), "delivery_id": item.delivery_id, "tenant_id": tenant_id,
+                              "at": item.attempted_at, "status_code": result.status_code,
+                              "latency_ms": result.latency_ms, "error": error})
+        made = item.schedule_attempts + 1
+        status, next_at, finished = DeliveryStatus.PENDING.value, None, None
+        if result.succeeded:
+            status, finished = DeliveryStatus.SUCCEEDED.value, now
+        elif result.status_code == 410 or made > len(config.WEBHOOK_RETRY_DELAYS):
+            status, finished = DeliveryStatus.FAILED.value, now
+        else:
+            next_at = now + timedelta(seconds=_delay(config, made))
+        self.updates.append({"b_id": item.delivery_id, "b_status": status, "b_code": result.status_code,
+                             "b_error": error, "b_next": next_at, "b_finished": finished})
+
+    def hold(self, item: _Item, blocked_until: datetime | None, now: datetime, config: Config) -> None:
+        """Not tried this round: due again at once (the round ended), or after its endpoint's backoff —
+        unless the endpoint has failed for longer than a whole retry schedule: then it is `failed`."""
+        if blocked_until is None:
+            self.released.append({"b_id": item.delivery_id})
+        elif not item.replayed and now - item.created_at > timedelta(seconds=sum(config.WEBHOOK_RETRY_DELAYS)):
+            self.expired.append({"b_id": item.delivery_id, "b_finished": now})
+        else:
+            self.held.append({"b_id": item.delivery_id, "b_next": blocked_until})
+
+    def execute(self, session: Session, token: str) -> None:
+        table = WebhookDelivery.__table__
+        mine = update(table).where(table.c.id == bindparam("b_id"), table.c.claim_token == token)
+        free = {"lease_until": None, "claim_token": None}
+        if self.updates:
+            session.execute(mine.values(
+                status=bindparam("b_status"), attempts=table.c.attempts + 1, last_status_code=bindparam("b_code"),
+                last_error=bindparam("b_error"), next_attempt_at=bindparam("b_next"),
+                finished_at=bindparam("b_finished"), **free,
+            ), self.updates)
+        if self.attempts:
+            session.execute(insert(WebhookAttempt), self.attempts)
+        if self.held:
+            session.execute(mine.values(next_attempt_at=bindparam("b_next"), **free), self.held)
+        if self.released:
+            session.execute(mine.values(**free), self.released)
+        if self.expired:
+            session.execute(mine.values(status=DeliveryStatus.FAILED.value, next_attempt_at=None, last_error=EXPIRED,
+                                        finished_at=bindparam("b_finished"), **free), self.expired)
+
+
+def _write_endpoints(session: Session, groups: list[_Group], blocked: dict[uuid.UUID, datetime],
+                     streaks: dict[uuid.UUID, int]) -> None:
+    for group in groups:
+        changes: dict[str, Any] = {}
+        if group.gone:
+            changes.update(enabled=False, disabled_reason="the endpoint answered 410 Gone")
+            log.info("webhook endpoint disabled after 410", extra={"endpoint_id": str(group.endpoint_id)})
+        if group.endpoint_id in blocked:
+            changes.update(failure_streak=streaks[group.endpoint_id] + 1, blocked_until=blocked[group.endpoint_id])
+        elif streaks[group.endpoint_id] and any(i.result is not None and i.result.succeeded for i in group.items):
+            changes.update(failure_streak=0, blocked_until=None)
+        if changes:
+            session.execute(update(WebhookEndpoint).where(WebhookEndpoint.id == group.endpoint_id).values(**changes)
+                            .execution_options(synchronize_session=False))
+

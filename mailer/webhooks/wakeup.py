@@ -1,0 +1,100 @@
+"""Waking the dispatcher: a nudge after each commit that wrote webhook events (never before it: a job
+that ran before the commit would not see them), a run scheduled for the next retry, and the sweep hook.
+
+The commit listeners are installed when this module is imported, which ``events`` does: wherever
+events can be recorded (web or job-only app), the nudge follows their commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app, has_app_context
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from mailer.config import Config
+from mailer.extensions import db
+from mailer.queues import QUEUE_NAMES, get_queue, get_redis
+from mailer.webhooks.bounds import job_timeout, key_ttl
+from mailer.webhooks.claims import count_due
+
+log = logging.getLogger(__name__)
+
+NUDGE_FLAG = "mailer.webhooks.nudge"  # in Session.info: this transaction wrote webhook deliveries
+QUEUE = "bulk"
+DISPATCH_JOB = "mailer.webhooks.jobs.dispatch_webhooks"
+QUEUED_KEY = "mailer:webhooks:queued"
+SCHEDULED_KEY = "mailer:webhooks:scheduled"
+LOCK_KEY = "mailer:webhooks:running"
+
+
+def nudge(redis: Redis, config: Config) -> bool:
+    """Enqueue a dispatcher run unless one is queued already; False when Redis is unreachable."""
+    try:
+        if redis.set(QUEUED_KEY, "1", nx=True, ex=key_ttl(config)):
+            get_queue(QUEUE, redis).enqueue(DISPATCH_JOB, job_id=f"webhooks-{uuid.uuid4().hex}",
+                                            job_timeout=job_timeout(config), result_ttl=60, failure_ttl=86400)
+        return True
+    except RedisError:
+        log.warning("could not enqueue the webhook dispatcher; the sweep will")
+        return False
+
+
+def schedule(redis: Redis, config: Config, at: datetime) -> None:
+    """A run at ``at``, unless one is already scheduled no later than that (a nudge runs sooner anyway).
+
+    The key holds the time of the earliest scheduled run; an earlier retry schedules another run.
+    """
+    seconds = max(1.0, (at - datetime.now(UTC)).total_seconds())
+    when = datetime.now(UTC).timestamp() + seconds
+    try:
+        planned = redis.get(SCHEDULED_KEY)
+        if planned is not None and float(planned) <= when + 1:
+            return
+        redis.set(SCHEDULED_KEY, f"{when:.3f}", px=int(seconds * 1000))
+        get_queue(QUEUE, redis).enqueue_in(timedelta(seconds=seconds), DISPATCH_JOB,
+                                           job_id=f"webhooks-{uuid.uuid4().hex}",
+                                           job_timeout=job_timeout(config), result_ttl=60, failure_ttl=86400)
+    except RedisError:
+        log.warning("could not schedule the webhook dispatcher; the sweep will")
+
+
+def sweep_deliveries(session: Session, redis: Redis, config: Config) -> int:
+    """The sweep hook: nudge the dispatcher when deliveries are due. Returns how many are."""
+    due = count_due(session, datetime.now(UTC))
+    session.rollback()
+    if due:
+        nudge(redis, config)
+    return due
+
+
+def mail_waiting(redis: Redis) -> bool:
+    """Whether a job waits in a mail queue (then the dispatcher gives its worker back)."""
+    try:
+        with redis.pipeline(transaction=False) as pipe:
+            for name in QUEUE_NAMES:
+                pipe.llen(get_queue(name, redis).key)
+            return any(pipe.execute())
+    except RedisError:
+        return False
+
+
+@event.listens_for(Session, "after_commit")
+def _nudge_after_commit(session: Session) -> None:
+    if session.info.pop(NUDGE_FLAG, False) and has_app_context():
+        nudge(get_redis(), current_app.config["MAILER"])
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(NUDGE_FLAG, None)
+
+
+def sweep_webhooks() -> int:
+    """Sweep hook (mailer.mail.sweeper): nudge the dispatcher when deliveries are due."""
+    return sweep_deliveries(db.session, get_redis(), current_app.config["MAILER"])
