@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 
 from mailer.feedback.processing import process_report
-from mailer.jobs import app_context
+from mailer.worker.jobs import job_scope
 
 
 def process_inbound_report(report_id: str) -> str | None:
     """Parse, match and apply one report; returns its final status."""
-    with app_context():
+    with job_scope():
         status = process_report(uuid.UUID(report_id))
         return status.value if status else None

@@ -5,14 +5,14 @@ from __future__ import annotations
 from flask import current_app
 
 from mailer.extensions import db
-from mailer.jobs import app_context
-from mailer.queues import get_redis
 from mailer.webhooks.dispatcher import run
+from mailer.worker.jobs import job_scope
+from mailer.worker.queues import get_redis
 
 
 def dispatch_webhooks() -> dict[str, object]:
     """One dispatcher run (see mailer.webhooks.dispatcher)."""
-    with app_context():
+    with job_scope():
         report = run(db.session, get_redis(), current_app.config["MAILER"])
         return {"skipped": report.skipped, "rounds": report.rounds, "attempted": report.attempted,
                 "succeeded": report.succeeded, "yielded": report.yielded}

@@ -45,8 +45,8 @@ def _stop(workers: WorkerProcesses) -> None:
 @pytest.mark.slow
 def test_killed_worker_loses_no_event(app_factory: Callable[..., Flask], receiver: Receiver,
                                       smtp_server: SmtpSink) -> None:
-    """Worker A records `sent` and starts the POST; it is SIGKILLed mid-request. Worker B, started after,
-    delivers the same event (same webhook-id), signed, once the lease has run out."""
+    """Worker A records `sent` and starts the POST; it is SIGKILLed mid-request. A bare worker B and a web process,
+    started after, deliver the same event (same webhook-id), signed, once the lease has run out."""
     app = app_factory(**{**FAST, "WEBHOOK_TIMEOUT_SECONDS": 2.0}, SECRETS_KEY=(FERNET_KEY,), SWEEP_INTERVAL_SECONDS=1)
     client = app.test_client()
     acme = seed(app, client, "acme")
@@ -67,6 +67,7 @@ def test_killed_worker_loses_no_event(app_factory: Callable[..., Flask], receive
         first.wait(timeout=10)
         assert len(smtp_server.messages) == 1
         workers.start(**WORKER_ENV)
+        workers.start_web(**WORKER_ENV)  # the fleet as deployed: its web process keeps the sweep going
         wait_for(lambda: len(receiver.requests) >= 2, timeout=90, interval=0.2)
         wait_for(lambda: deliveries(client, acme, hook["id"])[0]["status"] == "succeeded", timeout=30, interval=0.2)
     finally:
