@@ -37,16 +37,20 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from mailer import models  # noqa: F401 - registers every model
     from mailer.admin import bp as admin_bp
     from mailer.auth import bp as auth_bp
+    from mailer.domains.routes import bp as domains_bp
     from mailer.health import bp as health_bp
     from mailer.notifications import bp as notifications_bp
     from mailer.openapi import bp as openapi_bp
     from mailer.pages import bp as pages_bp
+    from mailer.relays.routes import bp as relays_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(domains_bp)
+    app.register_blueprint(relays_bp)
     limits.init_limits(app)
     edge.init_cors(app, config)
     app.register_blueprint(openapi_bp)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from mailer.audit import record_audit
+from mailer.domains.policy import may_send_as
 from mailer.errors import ValidationError
 from mailer.extensions import db
 from mailer.mail.compose import validation_errors
@@ -37,6 +39,9 @@ def update_tenant(principal: Principal, changes: dict[str, Any]) -> Tenant:
             changes["mail_from"] = normalize_address(changes["mail_from"], field="mail_from")
         if changes.get("mail_from_name") is not None:
             changes["mail_from_name"] = check_display_name(changes["mail_from_name"], field="mail_from_name")
+    if changes.get("mail_from") is not None and not may_send_as(current_app.config["MAILER"], tenant,
+                                                                changes["mail_from"]):
+        raise _field_error("mail_from", "must be on a verified sending domain of the tenant (POST /v1/domains)")
     if "name" in changes and changes["name"] is None:
         raise _field_error("name", "cannot be null")
     for name, value in changes.items():

@@ -20,6 +20,7 @@ from sqlalchemy import insert, select
 
 from mailer.audit import record_audit
 from mailer.config import Config
+from mailer.domains.signing import dkim_sign
 from mailer.errors import TemplateError, ValidationError
 from mailer.extensions import db
 from mailer.mail.compose import sender_of, validation_errors
@@ -92,7 +93,7 @@ def render_recipient_mail(message: Message, recipient: Recipient) -> tuple[bytes
                           Member(recipient.email, recipient.name), message_id)
     except (TemplateRenderError, MessageValidationError) as exc:
         raise RecipientRenderError(str(exc)) from None
-    return wire, message_id
+    return dkim_sign(config, tenant.id, message.sender, wire), message_id
 
 
 def _source(tenant: Tenant, body: BroadcastRequest) -> tuple[TemplateSource, str]:

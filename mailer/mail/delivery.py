@@ -26,6 +26,7 @@ from mailer.mail.leases import Claim, LeaseKeeper, claim_recipients, release_una
 from mailer.mail.recording import Attempt, Deferral, mark_attempt_started, record_attempts, roll_up
 from mailer.models import Recipient
 from mailer.observability import note_attempts
+from mailer.relays.routing import tenant_relay_server
 from mailer.smtp.handler import OutgoingMail, SmtpHandler
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
 from mailer.smtp.settings import Encryption, SmtpServer
@@ -48,6 +49,10 @@ def smtp_handler() -> SmtpHandler:
 
 
 def smtp_server(config: Config, owner: str) -> SmtpServer:
+    """The tenant's own relay when it has one (never a fallback to ours), else the operator's."""
+    tenant_relay = tenant_relay_server(config, owner) if owner else None
+    if tenant_relay is not None:
+        return tenant_relay
     return SmtpServer(
         host=config.SMTP_HOST,
         port=config.SMTP_PORT,

@@ -4,6 +4,7 @@ from mailer.models.api_key import ApiKey
 from mailer.models.audit import AuditEvent
 from mailer.models.auth_request import AuthRequest, AuthRequestKind, AuthRequestStatus
 from mailer.models.broadcast import BroadcastContent
+from mailer.models.domain import DkimKey, RecordStatus, SendingDomain
 from mailer.models.idempotency import IdempotencyKey
 from mailer.models.message import (
     DeliveryEvent,
@@ -13,6 +14,7 @@ from mailer.models.message import (
     Recipient,
     RecipientStatus,
 )
+from mailer.models.relay import TenantRelay
 from mailer.models.template import Template
 from mailer.models.tenant import Tenant
 from mailer.models.token import ActionPurpose, ActionToken, RefreshToken
@@ -28,15 +30,19 @@ __all__ = [
     "AuthRequestStatus",
     "BroadcastContent",
     "DeliveryEvent",
+    "DkimKey",
     "IdempotencyKey",
     "Message",
     "MessageKind",
     "MessageStatus",
     "Recipient",
     "RecipientStatus",
+    "RecordStatus",
     "RefreshToken",
     "Role",
+    "SendingDomain",
     "Template",
     "Tenant",
+    "TenantRelay",
     "User",
 ]

@@ -16,6 +16,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
+from mailer.smtp.addresses import public_addresses
 from mailer.smtp.replies import Reply
 from mailer.smtp.settings import Encryption, SmtpServer
 
@@ -95,6 +96,7 @@ class _Client(smtplib.SMTP):
         self._context = tls_context(server.verify_tls, server.ca_file) if encrypted else None
         super().__init__(local_hostname=server.local_hostname or _local_fqdn(), timeout=server.timeout)
         self._host = server.host  # the name STARTTLS verifies (smtplib sets it only when connecting in __init__)
+        self._allow_private = server.allow_private
 
     def budget(self) -> float:
         """Seconds the next socket operation may block; raises once the deadline passed."""
@@ -104,7 +106,9 @@ class _Client(smtplib.SMTP):
         return min(self.timeout, left)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        sock = socket.create_connection((host, port), self.budget(), self.source_address)
+        # A tenant's host: connect to the very address that was checked (no second lookup to rebind).
+        target = host if self._allow_private else public_addresses(host, port)[0]
+        sock = socket.create_connection((target, port), self.budget(), self.source_address)
         # Without it, Nagle + delayed ACK stall each small command ~40 ms.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._implicit_tls:
@@ -199,6 +203,8 @@ def open_connection(server: SmtpServer, deadline: float) -> Connection:
     Raises ServerFault; never falls back to plaintext and never sends credentials in clear
     to a non-loopback host.
     """
+    if server.unusable:
+        raise ServerFault(Reply.none(server.unusable))
     client = _Client(server, deadline)
     try:
         _greet(client, server)
