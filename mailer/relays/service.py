@@ -35,6 +35,7 @@ def _checked_host(config: Config, host: str, port: int) -> str:
     host = host.strip().rstrip(".").lower()
     if not _HOST.fullmatch(host):
         raise _invalid("host", "must be a host name or an IP address")
+    host = host.strip("[]")
     if not config.RELAY_ALLOW_PRIVATE:
         try:
             public_addresses(host, port)

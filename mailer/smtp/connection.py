@@ -251,13 +251,19 @@ def _start_tls(client: _Client) -> None:
         raise ServerFault(Reply.from_smtplib(code, message))
 
 
-def _authenticate(client: _Client, server: SmtpServer) -> None:
+def auth_mechanism(client: _Client, server: SmtpServer) -> str:
+    """The mechanism to log in with; ServerFault when credentials may not (plaintext) or cannot be sent."""
     if not may_authenticate(server.host, isinstance(client.sock, ssl.SSLSocket)):
         raise ServerFault(Reply.none("refusing to send credentials over plaintext to a non-loopback host"))
     offered = client.esmtp_features.get("auth", "").upper().split()
     mechanism = next((name for name in ("PLAIN", "LOGIN") if name in offered), None)
     if mechanism is None:
         raise ServerFault(Reply.none(f"no supported AUTH mechanism offered (offered: {' '.join(offered) or 'none'})"))
+    return mechanism
+
+
+def _authenticate(client: _Client, server: SmtpServer) -> None:
+    mechanism = auth_mechanism(client, server)
     # One mechanism, once: retrying a refused password with another mechanism only risks a lockout.
     client.user, client.password = server.username or "", server.password or ""
     try:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mailer.smtp.connection import NETWORK_ERRORS, _Client, may_authenticate
+from mailer.smtp.connection import NETWORK_ERRORS, ServerFault, _Client, auth_mechanism
 from mailer.smtp.settings import Encryption, SmtpServer
 
 Step = Callable[[str, int, bytes | str, bool], None]
@@ -88,12 +88,10 @@ def probe_server(server: SmtpServer) -> ProbeResult:
 
 
 def _authenticate(client: _Client, server: SmtpServer, step: Step) -> None:
-    if not may_authenticate(server.host, isinstance(client.sock, ssl.SSLSocket)):
-        raise _StepFailedError("refusing to send credentials over plaintext to a non-loopback host")
-    offered = client.esmtp_features.get("auth", "").upper().split()
-    mechanism = next((name for name in ("PLAIN", "LOGIN") if name in offered), None)
-    if mechanism is None:
-        raise _StepFailedError(f"no supported AUTH mechanism offered (offered: {' '.join(offered) or 'none'})")
+    try:
+        mechanism = auth_mechanism(client, server)
+    except ServerFault as fault:
+        raise _StepFailedError(fault.reply.line) from None
     client.user, client.password = server.username or "", server.password or ""
     try:
         code, message = client.auth(mechanism, getattr(client, f"auth_{mechanism.lower()}"))
