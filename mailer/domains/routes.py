@@ -4,11 +4,12 @@ from typing import Any
 
 from flask import Blueprint
 
-from mailer.api import paginate, parse_body, parse_query
 from mailer.domains import service
 from mailer.domains.responses import DomainOut
 from mailer.domains.schemas import DomainCreate
 from mailer.domains.serializers import domain_json
+from mailer.http.json import parse_body, parse_query
+from mailer.http.pagination import paginate
 from mailer.models import SendingDomain
 from mailer.openapi.common import Page, PageQuery
 from mailer.openapi.registry import documented

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import current_app
 
-from mailer.api import iso
 from mailer.domains.records import records_for
+from mailer.http.json import iso
 from mailer.models import SendingDomain
 
 

@@ -16,9 +16,9 @@ from mailer.errors import UnavailableError, ValidationError
 from mailer.extensions import db
 from mailer.models import DkimKey, RecordStatus, SendingDomain
 from mailer.models.types import utcnow
-from mailer.security.principal import Principal
 from mailer.security.scope import get_owned, tenant_select
 from mailer.security.secret_box import secret_box
+from mailer.security.types import Principal
 
 
 def _config() -> Config:

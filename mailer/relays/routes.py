@@ -4,7 +4,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from mailer.api import iso, parse_body
+from mailer.http.json import iso, parse_body
 from mailer.models import TenantRelay
 from mailer.openapi.registry import documented
 from mailer.relays import service

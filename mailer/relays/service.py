@@ -14,8 +14,8 @@ from mailer.models import TenantRelay
 from mailer.models.types import utcnow
 from mailer.relays.routing import relay_server
 from mailer.relays.schemas import RelayPut
-from mailer.security.principal import Principal
 from mailer.security.secret_box import secret_box
+from mailer.security.types import Principal
 from mailer.smtp.addresses import PrivateAddressError, public_addresses
 from mailer.smtp.connection import may_authenticate
 from mailer.smtp.probe import ProbeResult, probe_server

@@ -8,6 +8,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from mailer.security.sealed import reseal_all
 from mailer.security.secret_box import secret_box
 
 secrets_group = AppGroup("secrets", help="Secrets at rest (SECRETS_KEY).")
@@ -19,8 +20,6 @@ def rotate_secrets() -> None:
 
     Exits 1 when some value cannot be opened with any listed key (left unchanged).
     """
-    from mailer.security.sealed import reseal_all
-
     report = reseal_all(secret_box(current_app.config["MAILER"].SECRETS_KEY))
     click.echo(json.dumps({"resealed": report.resealed, "unreadable": report.unreadable}))
     if report.unreadable:
