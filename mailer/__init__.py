@@ -62,16 +62,18 @@ def _register_blueprints(app: Flask, config: Config) -> None:
     from mailer import models  # noqa: F401, PLC0415 - registers every model
     from mailer.admin import bp as admin_bp  # noqa: PLC0415
     from mailer.auth import bp as auth_bp  # noqa: PLC0415
+    from mailer.domains.routes import bp as domains_bp  # noqa: PLC0415
     from mailer.feedback.routes import bp as feedback_bp  # noqa: PLC0415
     from mailer.notifications import bp as notifications_bp  # noqa: PLC0415
     from mailer.observability.exporter import bp as metrics_bp  # noqa: PLC0415
     from mailer.observability.health import bp as health_bp  # noqa: PLC0415
     from mailer.openapi import bp as openapi_bp  # noqa: PLC0415
     from mailer.pages import bp as pages_bp  # noqa: PLC0415
+    from mailer.relays.routes import bp as relays_bp  # noqa: PLC0415
     from mailer.webhooks.routes import bp as webhooks_bp  # noqa: PLC0415
 
-    blueprints = (health_bp, auth_bp, notifications_bp, pages_bp, admin_bp, feedback_bp, webhooks_bp, openapi_bp,
-                  metrics_bp)
+    blueprints = (health_bp, auth_bp, notifications_bp, pages_bp, admin_bp, feedback_bp, webhooks_bp, domains_bp,
+                  relays_bp, openapi_bp, metrics_bp)
     for bp in blueprints:
         app.register_blueprint(bp)
     if config.DEBUG:

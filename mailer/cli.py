@@ -21,6 +21,7 @@ from mailer.feedback.cli import inbound_smtp
 from mailer.mail.sweeper import sweep
 from mailer.models import Role, Tenant, User
 from mailer.security.passwords import hash_password
+from mailer.security.secrets_cli import secrets_group
 from mailer.smtp.validation import MessageValidationError, normalize_address
 from mailer.worker.queues import get_redis
 
@@ -96,3 +97,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(dev_smtp)
     app.cli.add_command(sweep_command)
     app.cli.add_command(inbound_smtp)
+    app.cli.add_command(secrets_group)

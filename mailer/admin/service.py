@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from mailer.audit import record_audit
+from mailer.domains.policy import may_send_as
 from mailer.errors import ValidationError
 from mailer.extensions import db
 from mailer.mail.compose import validation_errors
@@ -39,6 +41,9 @@ def update_tenant(principal: Principal, changes: dict[str, Any]) -> Tenant:
             changes["mail_from_name"] = check_display_name(changes["mail_from_name"], field="mail_from_name")
         if changes.get("name") is not None:  # it is in every account mail's subject: a header's rules
             changes["name"] = check_display_name(changes["name"], field="name")
+    if changes.get("mail_from") is not None and not may_send_as(current_app.config["MAILER"], tenant,
+                                                                changes["mail_from"]):
+        raise _field_error("mail_from", "must be on a verified sending domain of the tenant (POST /v1/domains)")
     for field in ("name", "signup_enabled"):
         if field in changes and changes[field] is None:
             raise _field_error(field, "cannot be null")

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from mailer.config import Config
+from mailer.domains.signing import dkim_sign
 from mailer.errors import PayloadTooLargeError, ValidationError
 from mailer.models import Tenant
 from mailer.smtp.mime import Address, Attachment, MessageContent, build_message, make_message_id, to_bytes
@@ -63,7 +64,7 @@ def compose(
             reply_to=reply_to, attachments=tuple(attachments), headers=headers,
         )
         message_id = message_id or make_message_id(sender.email.rpartition("@")[2] or "localhost")
-        wire = to_bytes(build_message(content, message_id=message_id))
+        wire = dkim_sign(config, tenant.id, sender.email, to_bytes(build_message(content, message_id=message_id)))
         check_size(wire, config.MAX_MESSAGE_BYTES)
     recipients = _unique((*to, *cc, *bcc))
     return ComposedMessage(sender.email, subject, message_id, wire, recipients)

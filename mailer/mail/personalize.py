@@ -16,6 +16,7 @@ from typing import Any
 from flask import current_app
 
 from mailer.config import Config
+from mailer.domains.signing import dkim_sign
 from mailer.extensions import db
 from mailer.feedback.unsubscribe import unsubscribe_headers
 from mailer.mail.compose import sender_of
@@ -85,4 +86,4 @@ def render_broadcast_mail(message: Message, recipient: Recipient) -> tuple[bytes
                           unsubscribe_headers(config, recipient.id))
     except Exception as exc:  # building touches no database or queue: any failure is this mail's, for good
         raise RecipientRenderError(str(exc) or type(exc).__name__) from None
-    return wire, message_id
+    return dkim_sign(config, tenant.id, message.sender, wire), message_id

@@ -7,11 +7,16 @@ server it connects to), so neither imports the other.
 from __future__ import annotations
 
 from mailer.config import Config
+from mailer.relays.routing import tenant_relay_server
 from mailer.smtp.handler import SmtpHandler
 from mailer.smtp.settings import Encryption, SmtpServer
 
 
 def smtp_server(config: Config, owner: str) -> SmtpServer:
+    """The tenant's own relay when it has one (never a fallback to ours), else the operator's."""
+    tenant_relay = tenant_relay_server(config, owner) if owner else None
+    if tenant_relay is not None:
+        return tenant_relay
     return SmtpServer(
         host=config.SMTP_HOST,
         port=config.SMTP_PORT,

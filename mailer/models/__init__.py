@@ -4,6 +4,7 @@ from mailer.models.api_key import ApiKey
 from mailer.models.audit import AuditEvent
 from mailer.models.auth_request import AuthRequest, AuthRequestKind, AuthRequestStatus
 from mailer.models.broadcast import BroadcastContent
+from mailer.models.domain import DkimKey, RecordStatus, SendingDomain
 from mailer.models.feedback import (
     FeedbackOutcome,
     FeedbackRecord,
@@ -22,6 +23,7 @@ from mailer.models.message import (
     Recipient,
     RecipientStatus,
 )
+from mailer.models.relay import TenantRelay
 from mailer.models.template import Template
 from mailer.models.tenant import Tenant
 from mailer.models.token import ActionPurpose, ActionToken, RefreshToken
@@ -39,6 +41,7 @@ __all__ = [
     "BroadcastContent",
     "DeliveryEvent",
     "DeliveryStatus",
+    "DkimKey",
     "FeedbackOutcome",
     "FeedbackRecord",
     "IdempotencyKey",
@@ -48,14 +51,17 @@ __all__ = [
     "MessageStatus",
     "Recipient",
     "RecipientStatus",
+    "RecordStatus",
     "RefreshToken",
     "ReportStatus",
     "Role",
+    "SendingDomain",
     "Suppression",
     "SuppressionReason",
     "SuppressionScope",
     "Template",
     "Tenant",
+    "TenantRelay",
     "User",
     "WebhookAttempt",
     "WebhookDelivery",

@@ -16,6 +16,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
+from mailer.smtp.addresses import public_addresses
 from mailer.smtp.replies import Reply
 from mailer.smtp.settings import Encryption, SmtpServer
 
@@ -95,6 +96,7 @@ class _Client(smtplib.SMTP):
         self._context = tls_context(server.verify_tls, server.ca_file) if encrypted else None
         super().__init__(local_hostname=server.local_hostname or _local_fqdn(), timeout=server.timeout)
         self._host = server.host  # the name STARTTLS verifies (smtplib sets it only when connecting in __init__)
+        self._allow_private = server.allow_private
 
     def budget(self) -> float:
         """Seconds the next socket operation may block; raises once the deadline passed."""
@@ -104,7 +106,9 @@ class _Client(smtplib.SMTP):
         return min(self.timeout, left)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        sock = socket.create_connection((host, port), self.budget(), self.source_address)
+        # A tenant's host: connect to the very address that was checked (no second lookup to rebind).
+        target = host if self._allow_private else public_addresses(host, port)[0]
+        sock = socket.create_connection((target, port), self.budget(), self.source_address)
         # Without it, Nagle + delayed ACK stall each small command ~40 ms.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._implicit_tls:
@@ -199,6 +203,8 @@ def open_connection(server: SmtpServer, deadline: float) -> Connection:
     Raises ServerFault; never falls back to plaintext and never sends credentials in clear
     to a non-loopback host.
     """
+    if server.unusable:
+        raise ServerFault(Reply.none(server.unusable))
     client = _Client(server, deadline)
     try:
         _greet(client, server)
@@ -245,13 +251,19 @@ def _start_tls(client: _Client) -> None:
         raise ServerFault(Reply.from_smtplib(code, message))
 
 
-def _authenticate(client: _Client, server: SmtpServer) -> None:
+def auth_mechanism(client: _Client, server: SmtpServer) -> str:
+    """The mechanism to log in with; ServerFault when credentials may not (plaintext) or cannot be sent."""
     if not may_authenticate(server.host, isinstance(client.sock, ssl.SSLSocket)):
         raise ServerFault(Reply.none("refusing to send credentials over plaintext to a non-loopback host"))
     offered = client.esmtp_features.get("auth", "").upper().split()
     mechanism = next((name for name in ("PLAIN", "LOGIN") if name in offered), None)
     if mechanism is None:
         raise ServerFault(Reply.none(f"no supported AUTH mechanism offered (offered: {' '.join(offered) or 'none'})"))
+    return mechanism
+
+
+def _authenticate(client: _Client, server: SmtpServer) -> None:
+    mechanism = auth_mechanism(client, server)
     # One mechanism, once: retrying a refused password with another mechanism only risks a lockout.
     client.user, client.password = server.username or "", server.password or ""
     try:

@@ -44,6 +44,10 @@ class SmtpServer:
     owner: str = ""
     deadline: float | None = None
     local_hostname: str | None = None
+    # False for a host a tenant chose: connect only to public addresses (smtp/addresses.py).
+    allow_private: bool = True
+    # Set when the server must not be contacted (its settings cannot be used): every mail is deferred with it.
+    unusable: str | None = None
 
     @property
     def attempt_deadline(self) -> float:
@@ -52,7 +56,7 @@ class SmtpServer:
 
     @property
     def pool_key(self) -> tuple[object, ...]:
-        """(owner, host, port, username, encryption, password fingerprint, verify_tls, ca_file)."""
+        """(owner, host, port, username, encryption, password fingerprint, verify_tls, ca_file, guards)."""
         return (
             self.owner,
             self.host,
@@ -62,6 +66,8 @@ class SmtpServer:
             self._password_fingerprint(),
             self.verify_tls,
             self.ca_file,
+            self.allow_private,
+            self.unusable,
         )
 
     def _password_fingerprint(self) -> str | None:

@@ -1,0 +1,130 @@
+"""Sending domain rules. Each function owns its commit and writes an audit event (never a key)."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import current_app
+
+from mailer.audit import record_audit
+from mailer.config import Config
+from mailer.domains.keys import new_dkim_key
+from mailer.domains.lookup import DnsUnavailableError, config_resolver
+from mailer.domains.names import DomainNameError, normalize_domain
+from mailer.domains.records import check_dkim, check_dmarc, check_return_path, check_spf
+from mailer.errors import UnavailableError, ValidationError
+from mailer.extensions import db
+from mailer.models import DkimKey, RecordStatus, SendingDomain
+from mailer.models.types import utcnow
+from mailer.security.scope import get_owned, tenant_select
+from mailer.security.secret_box import secret_box
+from mailer.security.types import Principal
+
+
+def _config() -> Config:
+    return current_app.config["MAILER"]
+
+
+def _audit(principal: Principal, action: str, domain: SendingDomain, **details: object) -> None:
+    record_audit(action, tenant_id=principal.tenant_id, actor_id=principal.id, actor_type=principal.kind,
+                 details={"domain_id": str(domain.id), "name": domain.name, **details})
+
+
+def _add_key(config: Config, domain: SendingDomain) -> DkimKey:
+    taken = {key.selector for key in domain.keys}
+    key = new_dkim_key()
+    while key.selector in taken:
+        key = new_dkim_key()
+    row = DkimKey(id=uuid.uuid4(), tenant_id=domain.tenant_id, selector=key.selector, public_key=key.public_key,
+                  private_key_sealed=secret_box(config.SECRETS_KEY).seal(key.private_pem),
+                  status=RecordStatus.PENDING.value, created_at=utcnow())
+    domain.keys.append(row)
+    return row
+
+
+def create_domain(principal: Principal, name: str) -> SendingDomain:
+    try:
+        normalized = normalize_domain(name)
+    except DomainNameError as exc:
+        raise ValidationError(errors=[{"field": "name", "message": str(exc)}]) from None
+    exists = db.session.scalars(tenant_select(SendingDomain).where(SendingDomain.name == normalized)).first()
+    if exists is not None:
+        raise ValidationError(errors=[{"field": "name", "message": "the tenant already has this domain"}])
+    domain = SendingDomain(id=uuid.uuid4(), tenant_id=principal.tenant_id, name=normalized,
+                           status=RecordStatus.PENDING.value, created_at=utcnow())
+    db.session.add(domain)
+    key = _add_key(_config(), domain)
+    db.session.flush()
+    _audit(principal, "domain.created", domain, dkim_selector=key.selector)
+    db.session.commit()
+    return domain
+
+
+def verify_domain(principal: Principal, domain_id: str) -> SendingDomain:
+    """Look every record up now and store what was found; 503 (nothing changed) when DNS cannot answer."""
+    config = _config()
+    domain = get_owned(SendingDomain, domain_id)
+    try:
+        resolver = config_resolver(config)
+        found = {key.id: check_dkim(resolver, domain, key) for key in domain.keys}
+        others = (check_return_path(resolver, config, domain), check_spf(resolver, config, domain),
+                  check_dmarc(resolver, domain))
+    except DnsUnavailableError as exc:
+        raise UnavailableError(f"{exc}; nothing was changed, try again later") from None
+    before = domain.status
+    _apply(domain, found)
+    domain.return_path_status, domain.spf_status, domain.dmarc_status = (status.value for status in others)
+    if domain.status != before:
+        _audit(principal, "domain.status_changed", domain, before=before, after=domain.status)
+    db.session.commit()
+    return domain
+
+
+def _apply(domain: SendingDomain, found: dict[uuid.UUID, RecordStatus]) -> None:
+    """Key and domain statuses; once the newest key verifies, the keys it replaces are dropped."""
+    now = utcnow()
+    for key in domain.keys:
+        status = found[key.id]
+        if status is RecordStatus.VERIFIED and key.status != status.value:
+            key.verified_at = now
+        key.status = status.value
+    newest = domain.keys[-1]
+    if newest.status == RecordStatus.VERIFIED.value:
+        for old in domain.keys[:-1]:
+            domain.keys.remove(old)
+    if any(key.status == RecordStatus.VERIFIED.value for key in domain.keys):
+        status = RecordStatus.VERIFIED
+    else:
+        status = RecordStatus.FAILED if newest.status == RecordStatus.FAILED.value else RecordStatus.PENDING
+    if status is RecordStatus.VERIFIED and domain.status != status.value:
+        domain.verified_at = now
+    elif status is not RecordStatus.VERIFIED:
+        domain.verified_at = None
+    domain.status = status.value
+    domain.checked_at = now
+
+
+def rotate_dkim(principal: Principal, domain_id: str) -> SendingDomain:
+    """A new selector and key; verified keys keep signing until the new one verifies (unverified ones go)."""
+    domain = get_owned(SendingDomain, domain_id)
+    for key in list(domain.keys):
+        if key.status != RecordStatus.VERIFIED.value:
+            domain.keys.remove(key)
+    key = _add_key(_config(), domain)
+    if not any(k.status == RecordStatus.VERIFIED.value for k in domain.keys):
+        domain.status = RecordStatus.PENDING.value
+    db.session.flush()
+    _audit(principal, "domain.dkim_rotated", domain, dkim_selector=key.selector)
+    db.session.commit()
+    return domain
+
+
+def delete_domain(principal: Principal, domain_id: str) -> None:
+    """The domain and its keys; mail From it is no longer signed."""
+    domain = get_owned(SendingDomain, domain_id)
+    _audit(principal, "domain.deleted", domain)
+    db.session.delete(domain)
+    db.session.commit()
+
+
+

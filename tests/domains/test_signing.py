@@ -1,0 +1,112 @@
+"""DKIM signing (API.md §10): mail From a verified tenant domain leaves signed, and dkimpy's stock verifier,
+fetching the key from a real DNS server, accepts it as the SMTP server received it."""
+
+from __future__ import annotations
+
+import dkim
+
+from tests.domains.conftest import dkim_verifies, publish_dkim, verified_domain, verify
+
+
+def _signature_tags(data: bytes) -> dict[bytes, bytes]:
+    sig = [value for name, value in dkim.DKIM(data).headers if name.lower() == b"dkim-signature"]
+    assert len(sig) == 1
+    return dict(dkim.util.parse_tag_value(sig[0]))
+
+
+def _send(client, admin, **extra):
+    body = {"to": ["ann@example.com"], "subject": "Grüße", "text": "Hello\n.\nline after a dot\n", **extra}
+    response = client.post("/v1/messages", json=body, headers=admin)
+    assert response.status_code == 202, response.get_json()
+    return response.get_json()
+
+
+def _use_domain(client, admin, dns_server, name="acme.com"):
+    domain = verified_domain(client, admin, dns_server, name)
+    assert client.patch("/v1/tenant", json={"mail_from": f"hello@{name}"}, headers=admin).status_code == 200
+    return domain
+
+
+def test_mail_from_a_verified_domain_passes_dkim_verification(client, acme, dns_server, smtp_server, worker):
+    """rsa-sha256, relaxed/relaxed, d= the domain, the receivers' headers signed (From twice); verify() is True."""
+    domain = _use_domain(client, acme, dns_server)
+    _send(client, acme, cc=["cc@example.com"], reply_to="support@acme.com", html="<p>Hi</p>",
+          headers={"X-Campaign": "q4"},
+          attachments=[{"filename": "a.txt", "content_type": "text/plain", "content": "aGVsbG8="}])
+    worker()
+    [received] = smtp_server.messages
+    assert received.data.startswith(b"DKIM-Signature:")
+    tags = _signature_tags(received.data)
+    assert tags[b"a"] == b"rsa-sha256" and tags[b"c"] == b"relaxed/relaxed"
+    assert tags[b"d"] == b"acme.com" and tags[b"s"] == domain["dkim_selector"].encode()
+    signed = b"".join(tags[b"h"].split()).split(b":")
+    assert signed == [b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"mime-version", b"content-type",
+                      b"reply-to", b"from"]
+    assert dkim_verifies(received.data, dns_server)
+
+
+def test_a_changed_message_fails_verification(client, acme, dns_server, smtp_server, worker):
+    """The check can fail: the received mail with its subject or body altered does not verify."""
+    _use_domain(client, acme, dns_server)
+    _send(client, acme, subject="Original")
+    worker()
+    data = smtp_server.messages[0].data
+    assert dkim_verifies(data, dns_server)
+    assert not dkim_verifies(data.replace(b"Subject: Original", b"Subject: Altered"), dns_server)
+    assert not dkim_verifies(data.replace(b"line after a dot", b"line after a dog"), dns_server)
+
+
+def test_mail_from_other_domains_is_not_signed(client, acme, dns_server, smtp_server, worker):
+    """The operator-given sender (no verified domain) goes unsigned; so does a domain whose record was withdrawn."""
+    _send(client, acme)
+    domain = verified_domain(client, acme, dns_server, "acme.com")
+    _send(client, acme)  # From is still news@acme.test
+    client.patch("/v1/tenant", json={"mail_from": "hello@acme.com"}, headers=acme)
+    dns_server.withdraw(f"{domain['dkim_selector']}._domainkey.acme.com")
+    assert verify(client, acme, domain["id"])["status"] == "pending"
+    _send(client, acme)
+    worker()
+    assert len(smtp_server.messages) == 3
+    assert all(b"DKIM-Signature" not in m.data for m in smtp_server.messages)
+
+
+def test_broadcasts_are_signed_per_recipient(app, client, acme, dns_server, smtp_server, worker):
+    """Each rendered copy carries its own valid signature (the body differs per recipient)."""
+    from tests.admin.conftest import add_users
+
+    _use_domain(client, acme, dns_server)
+    tenant_id = client.get("/v1/auth/me", headers=acme).get_json()["tenant"]["id"]
+    add_users(app, tenant_id, ["ann@example.com", "bob@example.com"], names=["Ann", "Bob"])
+    response = client.post("/v1/broadcasts", headers=acme, json={
+        "subject": "News for {{ recipient.name }}", "text": "Dear {{ recipient.name }}",
+        "audience": {"roles": ["user"]}})
+    assert response.status_code == 202, response.get_json()
+    worker()
+    assert len(smtp_server.messages) == 2
+    hashes = {_signature_tags(m.data)[b"bh"] for m in smtp_server.messages}
+    assert len(hashes) == 2
+    assert all(dkim_verifies(m.data, dns_server) for m in smtp_server.messages)
+
+
+def test_account_mail_is_signed_too(client, acme, dns_server, smtp_server, worker):
+    """A password-reset mail built by the service itself carries a valid signature of the tenant's domain."""
+    _use_domain(client, acme, dns_server)
+    response = client.post("/v1/auth/forgot-password", json={"tenant": "acme", "email": "admin@acme.test"})
+    assert response.status_code == 202
+    worker()
+    [received] = smtp_server.messages
+    assert _signature_tags(received.data)[b"d"] == b"acme.com" and dkim_verifies(received.data, dns_server)
+
+
+def test_after_rotation_the_new_key_signs_once_verified(client, acme, dns_server, smtp_server, worker):
+    """During a rotation the old selector signs; once the new record verifies, the new selector does."""
+    domain = _use_domain(client, acme, dns_server)
+    rotated = client.post(f"/v1/domains/{domain['id']}/rotate-dkim", headers=acme).get_json()
+    _send(client, acme)
+    publish_dkim(dns_server, rotated)
+    verify(client, acme, domain["id"])
+    _send(client, acme)
+    worker()
+    selectors = [_signature_tags(m.data)[b"s"].decode() for m in smtp_server.messages]
+    assert selectors == [domain["dkim_selector"], rotated["dkim_selector"]]
+    assert all(dkim_verifies(m.data, dns_server) for m in smtp_server.messages)
