@@ -1,6 +1,7 @@
 """Every column that holds a secret sealed with SECRETS_KEY, and their re-encryption under the newest key.
 
-``SEALED_COLUMNS`` is the one list `flask --app wsgi secrets rotate` walks: a new sealed column is added here, in one line, and rotation covers it.
+``SEALED_COLUMNS`` is the one list `flask --app wsgi secrets rotate` walks: a new sealed column is added
+here, in one line, and rotation covers it.
 """
 
 from __future__ import annotations
