@@ -4,6 +4,8 @@ from mailer.models.api_key import ApiKey
 from mailer.models.audit import AuditEvent
 from mailer.models.auth_request import AuthRequest, AuthRequestKind, AuthRequestStatus
 from mailer.models.broadcast import BroadcastContent
+from mailer.models.delivery_stat import DeliveryStat, StatScope
+from mailer.models.erasure import Erasure, ErasureStatus
 from mailer.models.idempotency import IdempotencyKey
 from mailer.models.message import (
     DeliveryEvent,
@@ -28,6 +30,9 @@ __all__ = [
     "AuthRequestStatus",
     "BroadcastContent",
     "DeliveryEvent",
+    "DeliveryStat",
+    "Erasure",
+    "ErasureStatus",
     "IdempotencyKey",
     "Message",
     "MessageKind",
@@ -36,6 +41,7 @@ __all__ = [
     "RecipientStatus",
     "RefreshToken",
     "Role",
+    "StatScope",
     "Template",
     "Tenant",
     "User",

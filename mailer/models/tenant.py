@@ -19,6 +19,8 @@ class Tenant(db.Model):  # type: ignore[name-defined]
     frontend_url: Mapped[str | None] = mapped_column(String(500))
     mail_from: Mapped[str | None] = mapped_column(String(254))
     mail_from_name: Mapped[str | None] = mapped_column(String(200))
+    # Days finished messages are kept (API.md §11); None: MESSAGE_RETENTION_DAYS.
+    retention_days: Mapped[int | None] = mapped_column(Integer)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     created_at: Mapped[datetime] = created_at()
     # Head of the tenant's audit hash chain (see mailer/audit.py); also the row locked per audit write.
