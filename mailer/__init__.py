@@ -37,6 +37,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from mailer import models  # noqa: F401 - registers every model
     from mailer.admin import bp as admin_bp
     from mailer.auth import bp as auth_bp
+    from mailer.batch import bp as batch_bp
     from mailer.health import bp as health_bp
     from mailer.notifications import bp as notifications_bp
     from mailer.openapi import bp as openapi_bp
@@ -45,6 +46,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(batch_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(admin_bp)
     limits.init_limits(app)

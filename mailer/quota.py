@@ -32,7 +32,10 @@ def used_today(tenant_id: uuid.UUID, since: datetime) -> int:
 
 
 def reserve_recipients(config: Config, tenant_id: uuid.UUID, count: int) -> None:
-    """Raise QuotaExceededError (429) unless `count` more recipients fit in today's quota."""
+    """Raise QuotaExceededError (429) unless `count` more recipients fit in today's quota.
+
+    Counts what the session has flushed, so a batch counts its earlier messages; writes nothing.
+    """
     quota = config.TENANT_DAILY_QUOTA
     if quota <= 0:
         return
@@ -50,7 +53,7 @@ def reserve_recipients(config: Config, tenant_id: uuid.UUID, count: int) -> None
         "X-RateLimit-Reset": str(int(reset.timestamp())),
     }
     set_quota_headers(headers)
-    db.session.rollback()
+    # No rollback here: a batch (POST /v1/messages/batch) keeps the messages it accepted before this one.
     raise QuotaExceededError(
         f"{count} recipient(s) would pass the tenant's daily quota of {quota} ({max(0, quota - used)} left today).",
         headers=headers,

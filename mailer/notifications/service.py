@@ -8,6 +8,7 @@ from typing import Any
 from flask import current_app
 
 from mailer.audit import record_audit
+from mailer.config import Config
 from mailer.errors import TemplateError, ValidationError
 from mailer.extensions import db
 from mailer.mail.compose import address, compose, validation_errors
@@ -84,6 +85,20 @@ def create_message(principal: Principal, body: MessageRequest, keyed: KeyedReque
     """
     config = current_app.config["MAILER"]
     tenant = db.session.get(Tenant, principal.tenant_id)
+    message = build_message(config, principal, tenant, body)
+    reserve_recipients(config, tenant.id, len(message.recipients))
+    add_message(principal, message)
+    if keyed is not None:
+        remember(tenant.id, keyed, message.id, 202, accepted_json(message))
+    commit_and_enqueue(message)
+    return message
+
+
+def build_message(config: Config, principal: Principal, tenant: Tenant, body: MessageRequest) -> Message:
+    """Validate and compose ``body``: the message with its recipients, not yet in the session.
+
+    Raises ValidationError, TemplateError (422) or PayloadTooLargeError (413); writes nothing.
+    """
     subject, text, html = _content(tenant, body)
     with validation_errors():
         to, cc, bcc = _addresses(body.to, "to"), _addresses(body.cc, "cc"), _addresses(body.bcc, "bcc")
@@ -100,7 +115,6 @@ def create_message(principal: Principal, body: MessageRequest, keyed: KeyedReque
         config, tenant, to=to, cc=cc, bcc=bcc, subject=subject, text=text, html=html,
         reply_to=reply_to, attachments=attachments, headers=headers,
     )
-    reserve_recipients(config, tenant.id, len(composed.recipients))
     message = Message(
         tenant_id=tenant.id,
         kind=MessageKind.CUSTOM.value,
@@ -120,11 +134,12 @@ def create_message(principal: Principal, body: MessageRequest, keyed: KeyedReque
         Recipient(tenant_id=tenant.id, position=i, email=r.email, name=r.name, next_attempt_at=send_at)
         for i, r in enumerate(composed.recipients)
     ]
+    return message
+
+
+def add_message(principal: Principal, message: Message) -> None:
+    """Add a built message to the session and audit it (the caller commits and enqueues)."""
     db.session.add(message)
     db.session.flush()
-    record_audit("message.created", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,
+    record_audit("message.created", tenant_id=message.tenant_id, actor_id=principal.id, actor_type=principal.kind,
                  details={"message_id": str(message.id), "recipients": len(message.recipients)})
-    if keyed is not None:
-        remember(tenant.id, keyed, message.id, 202, accepted_json(message))
-    commit_and_enqueue(message)
-    return message

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from sqlalchemy.exc import IntegrityError
+
+from mailer.api import parse_body
+from mailer.batch import bp, service
+from mailer.batch.schemas import BatchIn, BatchRequest, BatchResult
+from mailer.extensions import db
+from mailer.notifications import idempotency
+from mailer.openapi.registry import documented
+from mailer.security.principal import current_principal, require_role
+
+
+@bp.post("/messages/batch")
+@documented(
+    "Send up to 500 messages in one request", body=BatchRequest, response=BatchResult, errors=(409,),
+    headers={"Idempotency-Key": "The same key (per tenant, 24 h) returns the first answer of the whole batch."},
+    description="Each item is validated and accepted on its own, exactly as POST /v1/messages would: "
+                "`status` 202 with the message id, or the problem it would have answered. Every item "
+                "counts against the per-message rate limit and the daily quotas.",
+)
+@require_role("user", "admin", "service")
+def send_batch() -> Any:
+    body = parse_body(BatchIn)
+    principal = current_principal()
+    keyed = idempotency.keyed_request(principal, request.get_json())
+    if keyed is not None and (replayed := idempotency.find_replay(principal.tenant_id, keyed)):
+        return replayed
+    try:
+        return service.send_batch(principal, body.messages, keyed)
+    except IntegrityError:
+        db.session.rollback()
+        if keyed is not None and (replayed := idempotency.find_replay(principal.tenant_id, keyed)):
+            return replayed
+        raise

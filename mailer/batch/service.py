@@ -1,0 +1,84 @@
+"""Batch sending: each item goes through the single-message rules, all accepted ones commit together.
+
+Per item, in the order POST /v1/messages applies them: the rate limit, validation and composition
+(``notifications.service.build_message``), the daily quota, then the row and its audit event are
+flushed — an item that fails raises before it writes anything, so the items accepted before it stay.
+One commit for the whole batch (with the Idempotency-Key's stored answer), then one enqueue step.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from flask import current_app, g
+from pydantic import ValidationError as PydanticValidationError
+
+from mailer.api import reject_nul, validation_failed
+from mailer.batch.rate import spend_message_rate
+from mailer.errors import MailerError, problem_body
+from mailer.extensions import db
+from mailer.mail.outbox import enqueue_recipients
+from mailer.models import Message, MessageStatus, Tenant
+from mailer.notifications.idempotency import KeyedRequest, remember
+from mailer.notifications.schemas import MessageRequest
+from mailer.notifications.service import add_message, build_message
+from mailer.quota import reserve_recipients
+from mailer.security.principal import Principal
+
+
+def send_batch(principal: Principal, items: list[Any], keyed: KeyedRequest | None = None) -> dict[str, Any]:
+    """Accept what can be accepted; the 200 body with one entry per item, in order.
+
+    With ``keyed`` the body is stored in the same transaction; a concurrent duplicate makes the
+    commit raise IntegrityError (the caller replays).
+    """
+    config = current_app.config["MAILER"]
+    tenant = db.session.get(Tenant, principal.tenant_id)
+    results: list[dict[str, Any]] = []
+    accepted: list[Message] = []
+    for index, item in enumerate(items):
+        try:
+            message = _accept(config, principal, tenant, item)
+        except MailerError as exc:
+            results.append({"index": index, "status": exc.status,
+                            "error": problem_body(exc.status, exc.code, exc.title, exc.detail, exc.errors)})
+            continue
+        accepted.append(message)
+        results.append({"index": index, "status": 202, "id": str(message.id),
+                        "recipients": [{"email": r.email, "status": r.status} for r in message.recipients]})
+    g.pop("quota_headers", None)  # a refused item's quota headers are not the batch answer's
+    body = {"items": results}
+    if keyed is not None:
+        remember(tenant.id, keyed, None, 200, body)
+    db.session.commit()
+    _enqueue(accepted)
+    return body
+
+
+def _accept(config: Any, principal: Principal, tenant: Tenant, item: Any) -> Message:
+    spend_message_rate()
+    body = _parse(item)
+    message = build_message(config, principal, tenant, body)
+    reserve_recipients(config, tenant.id, len(message.recipients))
+    add_message(principal, message)
+    return message
+
+
+def _parse(item: Any) -> MessageRequest:
+    reject_nul(item)
+    try:
+        return MessageRequest.model_validate(item)
+    except PydanticValidationError as exc:
+        raise validation_failed(exc) from None
+
+
+def _enqueue(messages: list[Message]) -> None:
+    """One step for the batch: recipients grouped by start time, in jobs of DELIVERY_BATCH_SIZE."""
+    by_start: dict[datetime | None, list[Any]] = defaultdict(list)
+    for message in messages:
+        at = message.send_at if message.status == MessageStatus.SCHEDULED.value else None
+        by_start[at].extend(r.id for r in message.recipients)
+    for at, ids in by_start.items():
+        enqueue_recipients(ids, "default", at)
