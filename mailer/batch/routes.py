@@ -2,13 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
-from sqlalchemy.exc import IntegrityError
-
 from mailer.api import parse_body
 from mailer.batch import bp, service
 from mailer.batch.schemas import BatchIn, BatchRequest, BatchResult
-from mailer.extensions import db
 from mailer.notifications import idempotency
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
@@ -26,13 +22,4 @@ from mailer.security.principal import current_principal, require_role
 def send_batch() -> Any:
     body = parse_body(BatchIn)
     principal = current_principal()
-    keyed = idempotency.keyed_request(principal, request.get_json())
-    if keyed is not None and (replayed := idempotency.find_replay(principal.tenant_id, keyed)):
-        return replayed
-    try:
-        return service.send_batch(principal, body.messages, keyed)
-    except IntegrityError:
-        db.session.rollback()
-        if keyed is not None and (replayed := idempotency.find_replay(principal.tenant_id, keyed)):
-            return replayed
-        raise
+    return idempotency.replay_or_create(principal, lambda keyed: service.send_batch(principal, body.messages, keyed))

@@ -13,9 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app, g
-from pydantic import ValidationError as PydanticValidationError
 
-from mailer.api import reject_nul, validation_failed
+from mailer.api import validate_value
 from mailer.batch.rate import spend_message_rate
 from mailer.errors import MailerError, problem_body
 from mailer.extensions import db
@@ -59,19 +58,11 @@ def send_batch(principal: Principal, items: list[Any], keyed: KeyedRequest | Non
 
 def _accept(config: Any, principal: Principal, tenant: Tenant, item: Any) -> Message:
     spend_message_rate()
-    body = _parse(item)
+    body = validate_value(MessageRequest, item)
     message = build_message(config, principal, tenant, body)
     reserve_recipients(config, tenant.id, len(message.recipients))
     add_message(principal, message)
     return message
-
-
-def _parse(item: Any) -> MessageRequest:
-    reject_nul(item)
-    try:
-        return MessageRequest.model_validate(item)
-    except PydanticValidationError as exc:
-        raise validation_failed(exc) from None
 
 
 def _enqueue(messages: list[Message]) -> None:

@@ -2,9 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
 from sqlalchemy import String, cast, func, select
-from sqlalchemy.exc import IntegrityError
 
 from mailer.api import paginate, parse_body, parse_query
 from mailer.extensions import db
@@ -63,17 +61,9 @@ def _counts(message: Message) -> dict[str, int]:
 def create_message() -> Any:
     body = parse_body(MessageRequest)
     principal = current_principal()
-    keyed = idempotency.keyed_request(principal, request.get_json())
-    if keyed is not None and (replayed := idempotency.find_replay(principal.tenant_id, keyed)):
-        return replayed
-    try:
-        message = service.create_message(principal, body, keyed)
-    except IntegrityError:
-        db.session.rollback()
-        if keyed is not None and (replayed := idempotency.find_replay(principal.tenant_id, keyed)):
-            return replayed
-        raise
-    return accepted_json(message), 202
+    return idempotency.replay_or_create(
+        principal, lambda keyed: (accepted_json(service.create_message(principal, body, keyed)), 202)
+    )
 
 
 @bp.get("/messages")
