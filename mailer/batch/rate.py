@@ -1,8 +1,10 @@
 """The per-message rate limit (RATELIMIT_MESSAGES), spent once per batch item.
 
 A batch item spends from the very bucket POST /v1/messages spends from (same limiter storage,
-key and scope), so sending in batches neither dodges the limit nor gets a second one. If the
-limiter's storage is down, this process's memory keeps the count, as flask-limiter does.
+key and scope), so sending in batches neither dodges the limit nor gets a second one. A batch
+reads what is left and takes it in one step (a concurrent request that got there first makes it
+take one at a time). If the limiter's storage is down, this process's memory keeps the count, as
+flask-limiter does.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ from flask import current_app
 from flask_limiter import Limiter
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
-from limits.strategies import FixedWindowRateLimiter
+from limits.strategies import FixedWindowRateLimiter, RateLimiter
 
-from mailer.errors import RateLimitedError
 from mailer.limits import EXTENSION, sender_key
 
 log = logging.getLogger(__name__)
@@ -24,20 +25,30 @@ SINGLE_SEND_SCOPE = "notifications.create_message"
 _memory = FixedWindowRateLimiter(MemoryStorage())
 
 
-def spend_message_rate() -> None:
-    """Count one message against the caller's RATELIMIT_MESSAGES; RateLimitedError when it is spent."""
+def spend_message_rate(count: int) -> int:
+    """Spend up to ``count`` messages of the caller's RATELIMIT_MESSAGES; how many the limit allowed.
+
+    The allowed ones are the first ones of the batch; the rest are refused (429) by the caller.
+    """
     limiter: Limiter | None = current_app.extensions.get(EXTENSION)
     if limiter is None or not limiter.enabled:
-        return
+        return count
     identifiers = ("mailer", sender_key(), SINGLE_SEND_SCOPE)
+    allowed = count
     for item in parse_many(current_app.config["MAILER"].RATELIMIT_MESSAGES):
-        if not _hit(limiter, item, identifiers):
-            raise RateLimitedError(f"More than {item} messages; this one was not accepted.")
+        try:
+            allowed = _spend(limiter.limiter, item, identifiers, allowed)
+        except Exception:  # any storage failure: keep counting in memory, never stop limiting
+            log.warning("rate limit storage unreachable; counting batch messages in memory")
+            allowed = _spend(_memory, item, identifiers, allowed)
+    return allowed
 
 
-def _hit(limiter: Limiter, item: RateLimitItem, identifiers: tuple[str, ...]) -> bool:
-    try:
-        return limiter.limiter.hit(item, *identifiers)
-    except Exception:  # any storage failure: keep counting in memory, never stop limiting
-        log.warning("rate limit storage unreachable; counting batch messages in memory")
-        return _memory.hit(item, *identifiers)
+def _spend(strategy: RateLimiter, item: RateLimitItem, identifiers: tuple[str, ...], wanted: int) -> int:
+    take = min(wanted, strategy.get_window_stats(item, *identifiers).remaining)
+    if take <= 0 or strategy.hit(item, *identifiers, cost=take):
+        return max(take, 0)
+    taken = 0
+    while taken < wanted and strategy.hit(item, *identifiers):
+        taken += 1
+    return taken

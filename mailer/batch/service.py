@@ -1,6 +1,7 @@
 """Batch sending: each item goes through the single-message rules, all accepted ones commit together.
 
-Per item, in the order POST /v1/messages applies them: the rate limit, validation and composition
+Per item, in the order POST /v1/messages applies them: the rate limit (spent for the whole batch at
+once, ``batch.rate``), validation and composition
 (``notifications.service.build_message``), the daily quota, then the row and its audit event are
 flushed — an item that fails raises before it writes anything, so the items accepted before it stay.
 One commit for the whole batch (with the Idempotency-Key's stored answer), then one enqueue step.
@@ -16,7 +17,7 @@ from flask import current_app, g
 
 from mailer.api import validate_value
 from mailer.batch.rate import spend_message_rate
-from mailer.errors import MailerError, problem_body
+from mailer.errors import MailerError, RateLimitedError, problem_body
 from mailer.extensions import db
 from mailer.mail.outbox import enqueue_recipients
 from mailer.models import Message, MessageStatus, Tenant
@@ -37,8 +38,11 @@ def send_batch(principal: Principal, items: list[Any], keyed: KeyedRequest | Non
     tenant = db.session.get(Tenant, principal.tenant_id)
     results: list[dict[str, Any]] = []
     accepted: list[Message] = []
+    within_rate = spend_message_rate(len(items))
     for index, item in enumerate(items):
         try:
+            if index >= within_rate:
+                raise RateLimitedError("Over the per-message rate limit; this message was not accepted.")
             message = _accept(config, principal, tenant, item)
         except MailerError as exc:
             results.append({"index": index, "status": exc.status,
@@ -57,7 +61,6 @@ def send_batch(principal: Principal, items: list[Any], keyed: KeyedRequest | Non
 
 
 def _accept(config: Any, principal: Principal, tenant: Tenant, item: Any) -> Message:
-    spend_message_rate()
     body = validate_value(MessageRequest, item)
     message = build_message(config, principal, tenant, body)
     reserve_recipients(config, tenant.id, len(message.recipients))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -116,6 +117,7 @@ def build_message(config: Config, principal: Principal, tenant: Tenant, body: Me
         reply_to=reply_to, attachments=attachments, headers=headers,
     )
     message = Message(
+        id=uuid.uuid4(),  # known before any flush: add_message audits it in the same flush
         tenant_id=tenant.id,
         kind=MessageKind.CUSTOM.value,
         created_by=principal.id,
@@ -140,6 +142,5 @@ def build_message(config: Config, principal: Principal, tenant: Tenant, body: Me
 def add_message(principal: Principal, message: Message) -> None:
     """Add a built message to the session and audit it (the caller commits and enqueues)."""
     db.session.add(message)
-    db.session.flush()
     record_audit("message.created", tenant_id=message.tenant_id, actor_id=principal.id, actor_type=principal.kind,
                  details={"message_id": str(message.id), "recipients": len(message.recipients)})
