@@ -7,7 +7,7 @@ from sqlalchemy import String, cast, func, select
 from mailer.api import paginate, parse_body, parse_query
 from mailer.extensions import db
 from mailer.models import Message, Recipient
-from mailer.notifications import bp, idempotency, service
+from mailer.notifications import bp, idempotency, search, service
 from mailer.notifications.responses import (
     MessageAccepted,
     MessageDetail,
@@ -78,6 +78,11 @@ def list_messages() -> Any:
         query = query.where(Message.kind == kind)
     if tag := filters.tag:
         query = query.where(tag_filter(tag))
+    if email := filters.email:
+        query = search.with_recipient(query, current_principal().tenant_id, email)
+    if subject := filters.subject:
+        query = search.subject_contains(query, subject)
+    query = search.created_between(query, filters.since, filters.until)
     return paginate(query.order_by(Message.created_at.desc(), Message.id), message_summary_json)
 
 
