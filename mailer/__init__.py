@@ -68,5 +68,7 @@ def _register_sweep_hooks() -> None:
     """Work other packages park in the database when Redis is down, picked up by every sweep."""
     from mailer.auth.pending import enqueue_pending_auth_work
     from mailer.mail.sweeper import register_sweep_hook
+    from mailer.retention.schedule import run_daily_purge
 
     register_sweep_hook(enqueue_pending_auth_work)
+    register_sweep_hook(run_daily_purge)

@@ -92,8 +92,10 @@ def sweep_command() -> None:
 
 def register_cli(app: Flask) -> None:
     from mailer.admin.cli import audit
+    from mailer.retention.cli import purge_command
 
     app.cli.add_command(tenants)
     app.cli.add_command(audit)
     app.cli.add_command(dev_smtp)
     app.cli.add_command(sweep_command)
+    app.cli.add_command(purge_command)

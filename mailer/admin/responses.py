@@ -22,6 +22,7 @@ class TenantOut(Out):
     frontend_url: str | None
     mail_from: str | None
     mail_from_name: str | None
+    retention_days: int = Field(description="Days finished messages are kept before they are purged.")
 
 
 class UserOut(Out):

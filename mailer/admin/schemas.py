@@ -14,6 +14,7 @@ class TenantPatch(Strict):
     frontend_url: str | None = Field(default=None, max_length=500)
     mail_from: str | None = Field(default=None, max_length=254)
     mail_from_name: str | None = Field(default=None, max_length=200)
+    retention_days: int | None = Field(default=None, ge=1, description="1 to MESSAGE_RETENTION_DAYS; null: that.")
 
 
 class UserPatch(Strict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from mailer.audit import record_audit
@@ -13,6 +14,7 @@ from mailer.extensions import db
 from mailer.mail.compose import validation_errors
 from mailer.models import ApiKey, Role, Tenant, User
 from mailer.models.types import utcnow
+from mailer.retention.policy import check_retention_days
 from mailer.security.api_keys import new_api_key
 from mailer.security.principal import Principal
 from mailer.security.scope import get_owned, tenant_select
@@ -39,6 +41,8 @@ def update_tenant(principal: Principal, changes: dict[str, Any]) -> Tenant:
             changes["mail_from_name"] = check_display_name(changes["mail_from_name"], field="mail_from_name")
     if "name" in changes and changes["name"] is None:
         raise _field_error("name", "cannot be null")
+    if "retention_days" in changes:
+        check_retention_days(current_app.config["MAILER"], changes["retention_days"])
     for name, value in changes.items():
         setattr(tenant, name, value)
     record_audit("tenant.changed", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,
