@@ -38,6 +38,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from mailer.admin import bp as admin_bp
     from mailer.auth import bp as auth_bp
     from mailer.batch import bp as batch_bp
+    from mailer.erasure import bp as erasure_bp
     from mailer.health import bp as health_bp
     from mailer.notifications import bp as notifications_bp
     from mailer.openapi import bp as openapi_bp
@@ -47,6 +48,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(batch_bp)
+    app.register_blueprint(erasure_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(admin_bp)
     limits.init_limits(app)
@@ -65,10 +67,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _register_sweep_hooks() -> None:
-    """Work other packages park in the database when Redis is down, picked up by every sweep."""
+    """Work other packages park in the database when Redis is down, picked up by every sweep; and the
+    daily retention purge, which also finishes pending erasures."""
     from mailer.auth.pending import enqueue_pending_auth_work
+    from mailer.erasure.service import apply_pending_erasures
     from mailer.mail.sweeper import register_sweep_hook
+    from mailer.retention.run import register_purge_companion
     from mailer.retention.schedule import run_daily_purge
 
     register_sweep_hook(enqueue_pending_auth_work)
     register_sweep_hook(run_daily_purge)
+    register_purge_companion(apply_pending_erasures)

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Sequence
+from typing import Any
 
 DOMAIN = "erased.invalid"
 _CONTEXT = b"mailer address digest v1:"
+_ADDRESS = re.compile(r"[^\s@<>\"',;:()\[\]]+@[^\s@<>\"',;:()\[\]]+\.[^\s@<>\"',;:()\[\]]+")
 
 
 def _digest(key: str, address: str) -> str:
@@ -34,3 +37,14 @@ def address_digests(keys: Sequence[str], address: str) -> list[str]:
 
 def is_digest(value: str) -> bool:
     return value.lower().endswith("@" + DOMAIN)
+
+
+def mask_addresses(value: Any, keys: Sequence[str]) -> Any:
+    """``value`` (JSON-like) with every address in its strings replaced by its digest (for audit details)."""
+    if isinstance(value, str):
+        return _ADDRESS.sub(lambda m: m.group(0) if is_digest(m.group(0)) else address_digest(keys, m.group(0)), value)
+    if isinstance(value, dict):
+        return {key: mask_addresses(item, keys) for key, item in value.items()}
+    if isinstance(value, list):
+        return [mask_addresses(item, keys) for item in value]
+    return value
