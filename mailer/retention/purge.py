@@ -12,6 +12,7 @@ callable given the ids about to be deleted, run in the same transaction before t
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,26 +52,34 @@ class PurgeReport:
     messages: int = 0
     recipients: int = 0
     by_tenant: dict[str, int] = field(default_factory=dict)
+    complete: bool = True  # False: the time budget ran out first; a later purge goes on from there
 
 
-def purge_expired(config: Config, now: datetime | None = None) -> PurgeReport:
-    """Apply every tenant's retention now; commits as it goes."""
+def purge_expired(config: Config, now: datetime | None = None, budget_seconds: float | None = None) -> PurgeReport:
+    """Apply every tenant's retention now; commits as it goes. With a budget, stops between
+    transactions once it is spent (``complete`` False)."""
     now = now or datetime.now(UTC)
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
     report = PurgeReport()
     for tenant in db.session.scalars(select(Tenant).order_by(Tenant.created_at)).all():
         cutoff = retention_cutoff(config, tenant, now)
-        purged = _purge_tenant(tenant.id, cutoff, report)
+        purged = _purge_tenant(tenant.id, cutoff, report, deadline)
         if purged:
             report.by_tenant[tenant.slug] = purged
+        if not report.complete:
+            break
     if report.messages:
         log.info("retention purged %d messages, %d recipients", report.messages, report.recipients,
                  extra={"by_tenant": report.by_tenant})
     return report
 
 
-def _purge_tenant(tenant_id: uuid.UUID, cutoff: datetime, report: PurgeReport) -> int:
+def _purge_tenant(tenant_id: uuid.UUID, cutoff: datetime, report: PurgeReport, deadline: float | None) -> int:
     purged = 0
     while ids := _finished_before(tenant_id, cutoff):
+        if deadline is not None and time.monotonic() > deadline:
+            report.complete = False
+            break
         report.recipients += _purge_recipients(ids)
         _delete(ids, archive_messages, _message_purgers,
                 delete(BroadcastContent).where(BroadcastContent.message_id.in_(ids)),

@@ -18,10 +18,11 @@ def register_purge_companion(task: Callable[[Config], dict[str, Any]]) -> None:
         _companions.append(task)
 
 
-def purge_now(config: Config) -> dict[str, Any]:
-    report = purge_expired(config)
+def purge_now(config: Config, budget_seconds: float | None = None) -> dict[str, Any]:
+    """Retention, then the companions; ``complete`` is False when the budget ran out during retention."""
+    report = purge_expired(config, budget_seconds=budget_seconds)
     result: dict[str, Any] = {"messages": report.messages, "recipients": report.recipients,
-                              "by_tenant": report.by_tenant}
+                              "by_tenant": report.by_tenant, "complete": report.complete}
     for task in _companions:
         result.update(task(config))
     return result

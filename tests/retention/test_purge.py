@@ -132,3 +132,19 @@ def test_retention_days_is_1_to_the_operators_ceiling(app, value, status):
     assert shown == (value if status == 200 and value is not None else 30)
     if status == 422:
         assert response.get_json()["errors"][0]["field"] == "retention_days"
+
+
+def test_a_daily_purge_cut_short_by_its_budget_goes_on_at_the_next_sweep(app, redis, monkeypatch):
+    """Out of time, the daily purge stops between transactions and leaves the day open; the next sweep finishes."""
+    from mailer.retention import schedule
+
+    _sent_long_ago(app, redis, bearer(login(app.test_client(), "acme", "admin@acme.test")))
+    redis.delete(DAY_KEY)
+    monkeypatch.setattr(schedule, "BUDGET_SECONDS", 0.0)
+    with app.app_context():
+        assert run_daily_purge() is True
+    assert _count(app, Message) == 1 and not redis.exists(DAY_KEY)
+    monkeypatch.setattr(schedule, "BUDGET_SECONDS", 60.0)
+    with app.app_context():
+        assert run_daily_purge() is True
+    assert _count(app, Message) == 0 and redis.exists(DAY_KEY)
