@@ -132,3 +132,19 @@ def test_an_empty_or_oversized_batch_is_refused_whole(fast_app, count):
     assert response.status_code == 422
     assert response.get_json()["errors"][0]["field"] == "messages"
     assert _count(fast_app) == 0
+
+
+def test_redis_down_still_accepts_the_batch_and_the_sweeper_delivers_it_later(app_factory, sink, redis):
+    """Queues and limiter unreachable: items still 202 (rate counted in memory), rows committed and queued;
+    once Redis is back, a sweep enqueues them and they are delivered."""
+    down = app_factory(SMTP_PORT=sink.port, REDIS_URL="redis://127.0.0.1:1/0",
+                       RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0", RATELIMIT_MESSAGES="2/minute")
+    create_tenant(down)
+    messages = [{**VALID, "to": [f"user{i}@example.com"]} for i in range(3)]
+    response = down.test_client().post("/v1/messages/batch", json={"messages": messages}, headers=_headers(down))
+    assert response.status_code == 200
+    assert [item["status"] for item in response.get_json()["items"]] == [202, 202, 429]
+    up = app_factory(SMTP_PORT=sink.port)
+    assert up.test_cli_runner().invoke(args=["sweep"]).exit_code == 0
+    drain(up, redis)
+    assert sorted(m.rcpt_tos[0] for m in sink.messages) == ["user0@example.com", "user1@example.com"]
