@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(PY) bench/smtp_throughput.py
 	$(PY) bench/pipeline.py
 	$(PY) bench/enumeration.py
+	$(PY) bench/batch.py
 
 clean-venv:
 	rm -rf $(VENV)
