@@ -43,8 +43,10 @@ run: $(STAMP) .env
 test: $(STAMP) $(BROWSER_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff, then the import layers (pyproject.toml [tool.importlinter]).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 # Each benchmark prints its figures as ratios to a baseline measured in the same run; the last line is JSON.
 # They flush Redis databases 12 (enumeration) and 13 (pipeline).

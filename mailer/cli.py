@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from redis.exceptions import RedisError
 from sqlalchemy import select
 
+from mailer.admin.cli import audit
 from mailer.extensions import db
+from mailer.mail.sweeper import sweep
 from mailer.models import Role, Tenant, User
+from mailer.queues import get_redis
+from mailer.retention.cli import purge_command
 from mailer.security.passwords import hash_password
 from mailer.smtp.validation import MessageValidationError, normalize_address
 
@@ -31,8 +37,6 @@ def create_tenant(
     slug: str, name: str, admin_email: str, admin_password: str, frontend_url: str | None, mail_from: str | None
 ) -> None:
     """Create a tenant and its verified admin; prints {"tenant_id", "admin_id"} as JSON."""
-    import re
-
     if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", slug):
         raise click.BadParameter("lower-case letters, digits and dashes", param_hint="SLUG")
     if not 8 <= len(admin_password) <= 128:
@@ -68,7 +72,7 @@ def list_tenants() -> None:
 def dev_smtp(host: str, port: int) -> None:
     """Run a local SMTP sink that keeps what it receives under instance/devmail/."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    from mailer.devsmtp import run_dev_smtp
+    from mailer.dev.smtp_sink import run_dev_smtp  # noqa: PLC0415 - development only: production never loads the sink
 
     run_dev_smtp(Path(current_app.config["MAILER"].DEVMAIL_DIR), host, port)
 
@@ -77,10 +81,6 @@ def dev_smtp(host: str, port: int) -> None:
 @with_appcontext
 def sweep_command() -> None:
     """Enqueue due work that has no job (the sweeper also runs periodically by itself)."""
-    from redis.exceptions import RedisError
-
-    from mailer.mail.sweeper import sweep
-    from mailer.queues import get_redis
 
     try:
         report = sweep(get_redis(), current_app.config["MAILER"].DELIVERY_LEASE_SECONDS)
@@ -91,11 +91,9 @@ def sweep_command() -> None:
 
 
 def register_cli(app: Flask) -> None:
-    from mailer.admin.cli import audit
-    from mailer.retention.cli import purge_command
-
     app.cli.add_command(tenants)
     app.cli.add_command(audit)
     app.cli.add_command(dev_smtp)
     app.cli.add_command(sweep_command)
+    app.cli.add_command(purge_command)
     app.cli.add_command(purge_command)

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
+
+from cryptography.fernet import Fernet
+from limits import parse_many
+
+# The checkout: templates/, migrations/, instance/ and .env live here.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class ConfigError(RuntimeError):
@@ -172,8 +179,6 @@ class Config:
 
 
 def _check_rate_limits(config: Config) -> None:
-    from limits import parse_many
-
     for spec in fields(config):
         if spec.name.startswith("RATELIMIT_") and spec.type == "str" and spec.name != "RATELIMIT_STORAGE_URI":
             try:
@@ -184,16 +189,12 @@ def _check_rate_limits(config: Config) -> None:
 
 def _check_cors_origins(origins: tuple[str, ...]) -> None:
     """Exact origins only (scheme://host[:port]); no wildcard, no path."""
-    import re
-
     for origin in origins:
         if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
             raise ConfigError(f"CORS_ORIGINS: {origin!r} is not an exact origin like https://app.example.com")
 
 
 def _check_fernet_keys(keys: tuple[str, ...]) -> None:
-    from cryptography.fernet import Fernet
-
     for position, key in enumerate(keys, start=1):
         try:
             Fernet(key)
@@ -206,8 +207,6 @@ def _development_secrets_key(instance_path: str) -> str:
 
     Only reached in debug or testing: outside them SECRETS_KEY is required.
     """
-    from cryptography.fernet import Fernet
-
     path = os.path.join(instance_path, "secrets.key")
     try:
         with open(path, encoding="ascii") as handle:
@@ -235,8 +234,6 @@ def _parse(spec: Any, raw: str) -> Any:
 
 
 def _replace(config: Config, updates: dict[str, Any]) -> Config:
-    from dataclasses import replace
-
     return replace(config, **updates) if updates else config
 
 

@@ -1,11 +1,26 @@
-"""Unbound extension objects; bound to the app in create_app()."""
+"""The app's extensions: the database (with SQLite pragmas), migrations, Redis and the rate limiter.
+
+`db` and `migrate` are unbound objects, bound in init_extensions(). Redis and the limiter are made
+per app (each app may point at its own servers) and kept in ``app.extensions``.
+"""
 
 from __future__ import annotations
 
+import os
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app
+from flask_limiter import Limiter
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
+from redis import Redis
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
+
+from mailer.config import ROOT, Config
 
 # Named constraints so that migrations are portable (SQLite batch mode needs names).
 NAMING_CONVENTION = {
@@ -15,6 +30,9 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+REDIS = "redis"
+LIMITER = "mailer_limiter"
 
 
 class Base(DeclarativeBase):
@@ -23,3 +41,65 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True, compare_type=True)
+
+
+def init_extensions(app: Flask) -> None:
+    """Bind the database and migrations, and open this app's Redis client."""
+    configure_sqlite()
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(ROOT, "migrations"))
+    init_redis(app)
+
+
+def init_redis(app: Flask) -> None:
+    url = app.config["MAILER"].REDIS_URL
+    # Short timeouts: a request must not hang on a dead Redis; the outbox copes without it.
+    app.extensions[REDIS] = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+
+
+def init_limiter(app: Flask, default_key: Callable[[], str]) -> Limiter:
+    """This app's flask-limiter on RATELIMIT_STORAGE_URI, falling back to process memory if that is down."""
+    config: Config = app.config["MAILER"]
+    limiter = Limiter(
+        key_func=default_key,
+        headers_enabled=True,
+        in_memory_fallback_enabled=True,
+        storage_options=_storage_options(config.RATELIMIT_STORAGE_URI),
+        key_prefix="mailer",
+        strategy="fixed-window",
+    )
+    limiter.init_app(app)
+    app.extensions[LIMITER] = limiter
+    return limiter
+
+
+def current_limiter() -> Limiter | None:
+    return current_app.extensions.get(LIMITER)
+
+
+def _storage_options(uri: str) -> dict[str, Any]:
+    # A dead limiter Redis must cost a request milliseconds, not the default minutes.
+    if uri.startswith(("redis://", "rediss://", "unix://")):
+        return {"socket_connect_timeout": 1, "socket_timeout": 1}
+    return {}
+
+
+# SQLite settings for several processes on one file (web, workers, sweeper): WAL and a busy timeout.
+# PostgreSQL is the production database; this keeps the default SQLite setup honest when a worker and
+# the web app write at the same time.
+def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def configure_sqlite() -> None:
+    """Apply the pragmas to every new SQLite connection (idempotent)."""
+    if not event.contains(Engine, "connect", _on_connect):
+        event.listen(Engine, "connect", _on_connect)

@@ -48,7 +48,7 @@ def sweep() -> dict[str, object]:
 
 
 def process_auth_request(tenant_id: str, request_id: str) -> None:
-    from mailer.auth.notices import process_auth_request as process
+    from mailer.accounts.notices import process_auth_request as process
 
     with app_context():
         process(uuid.UUID(tenant_id), uuid.UUID(request_id))

@@ -5,18 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, current_app
+from flask import current_app
 from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
 QUEUE_NAMES = ("critical", "default", "bulk")
-
-
-def init_redis(app: Flask) -> None:
-    url = app.config["MAILER"].REDIS_URL
-    # Short timeouts: a request must not hang on a dead Redis; the outbox copes without it.
-    app.extensions["redis"] = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
 
 
 def get_redis() -> Redis:
@@ -41,7 +35,7 @@ def enqueue(queue: str, func: Callable[..., Any] | str, *args: Any, **options: A
 
 def job_meta(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Meta for a new job: the current request id and tenant (for following logs), plus ``extra``."""
-    from mailer.logs import current_context
+    from mailer.observability.logs import current_context
 
     context = {k: v for k, v in current_context().items() if k in ("request_id", "tenant_id")}
     return {**context, **(extra or {})}

@@ -63,7 +63,7 @@ class _AppWorkerMixin:
         return max(1, min(super().dequeue_timeout, self._sweep_interval))  # type: ignore[misc]
 
     def perform_job(self, job: Any, queue: Any) -> bool:
-        from mailer.logs import running_job
+        from mailer.observability.logs import running_job
 
         with self.app.app_context(), running_job(job):
             return super().perform_job(job, queue)  # type: ignore[misc]

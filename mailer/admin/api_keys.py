@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailer.admin import bp, service
+from mailer.admin import service
 from mailer.admin.responses import ApiKeyCreated, ApiKeyOut
+from mailer.admin.routes import bp
 from mailer.admin.schemas import ApiKeyCreate
 from mailer.admin.serializers import api_key_json
-from mailer.api import paginate, parse_body, parse_query
+from mailer.http.json import parse_body, parse_query
+from mailer.http.pagination import paginate
 from mailer.models import ApiKey
 from mailer.openapi.common import Page, PageQuery
 from mailer.openapi.registry import documented

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailer.admin import bp
 from mailer.admin.responses import AuditEventOut, AuditEventQuery
+from mailer.admin.routes import bp
 from mailer.admin.serializers import audit_event_json
-from mailer.api import paginate, parse_query
+from mailer.http.json import parse_query
+from mailer.http.pagination import paginate
 from mailer.models import AuditEvent
 from mailer.openapi.common import Page
 from mailer.openapi.registry import documented

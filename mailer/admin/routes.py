@@ -2,17 +2,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailer.admin import bp, service
+from flask import Blueprint
+
+from mailer.admin import service
 from mailer.admin.responses import TenantOut, UserListQuery, UserOut
 from mailer.admin.schemas import TenantPatch, UserPatch
 from mailer.admin.serializers import tenant_json, user_json
-from mailer.api import paginate, parse_body, parse_query
 from mailer.extensions import db
+from mailer.http.json import parse_body, parse_query
+from mailer.http.pagination import paginate
 from mailer.models import Tenant, User
 from mailer.openapi.common import Page
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
 from mailer.security.scope import tenant_select
+
+bp = Blueprint("admin", __name__, url_prefix="/v1")
 
 
 @bp.get("/tenant")

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import current_app
 
-from mailer.api import iso
+from mailer.http.json import iso
 from mailer.models import ApiKey, AuditEvent, Tenant, User
 from mailer.retention.policy import retention_days
 

@@ -16,8 +16,8 @@ from mailer.models import ApiKey, Role, Tenant, User
 from mailer.models.types import utcnow
 from mailer.retention.policy import check_retention_days
 from mailer.security.api_keys import new_api_key
-from mailer.security.principal import Principal
 from mailer.security.scope import get_owned, tenant_select
+from mailer.security.types import Principal
 from mailer.smtp.validation import check_display_name, normalize_address
 
 _HTTP_URL = re.compile(r"https?://[^\s/?#@]+(?:[/?#][^\s]*)?", re.IGNORECASE)

@@ -1,5 +1,3 @@
-from flask import Blueprint
+from mailer.auth.routes import bp
 
-bp = Blueprint("auth", __name__, url_prefix="/v1/auth")
-
-from mailer.auth import routes  # noqa: E402,F401
+__all__ = ["bp"]

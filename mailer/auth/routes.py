@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import Blueprint, request
 
-from mailer.api import parse_body
-from mailer.auth import accounts, bp, service
+from mailer.accounts import sessions, signup
 from mailer.auth.responses import (
     MeOut,
     PasswordResetOut,
@@ -26,9 +25,12 @@ from mailer.auth.schemas import (
     TokenRequest,
 )
 from mailer.extensions import db
+from mailer.http.json import parse_body
 from mailer.models import Tenant, User
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
+
+bp = Blueprint("auth", __name__, url_prefix="/v1/auth")
 
 
 @bp.post("/register")
@@ -36,7 +38,7 @@ from mailer.security.principal import current_principal, require_role
             response=VerificationSentOut, status=202, auth=False)
 def register() -> Any:
     body = parse_body(RegisterRequest)
-    accounts.register(body.tenant, body.email, body.password, body.name)
+    signup.register(body.tenant, body.email, body.password, body.name)
     return {"status": "verification_sent"}, 202
 
 
@@ -45,7 +47,7 @@ def register() -> Any:
             auth=False, description="400 `invalid_token` (unknown or used) or `token_expired`.")
 def verify_email() -> Any:
     body = parse_body(TokenRequest)
-    accounts.verify_email(body.token)
+    signup.verify_email(body.token)
     return {"status": "verified"}
 
 
@@ -54,7 +56,7 @@ def verify_email() -> Any:
             response=VerificationSentOut, status=202, auth=False)
 def resend_verification() -> Any:
     body = parse_body(AddressRequest)
-    accounts.resend_verification(body.tenant, body.email)
+    signup.resend_verification(body.tenant, body.email)
     return {"status": "verification_sent"}, 202
 
 
@@ -63,7 +65,7 @@ def resend_verification() -> Any:
             status=202, auth=False)
 def forgot_password() -> Any:
     body = parse_body(AddressRequest)
-    accounts.forgot_password(body.tenant, body.email)
+    signup.forgot_password(body.tenant, body.email)
     return {"status": "reset_requested"}, 202
 
 
@@ -73,7 +75,7 @@ def forgot_password() -> Any:
             description="400 `invalid_token` (unknown or used) or `token_expired`.")
 def reset_password() -> Any:
     body = parse_body(ResetPasswordRequest)
-    accounts.reset_password(body.token, body.password)
+    signup.reset_password(body.token, body.password)
     return {"status": "password_reset"}
 
 
@@ -82,7 +84,7 @@ def reset_password() -> Any:
            errors=(401, 403))
 def login() -> Any:
     body = parse_body(LoginRequest)
-    return service.login(body.tenant, body.email, body.password).as_json()
+    return sessions.login(body.tenant, body.email, body.password).as_json()
 
 
 @bp.post("/refresh")
@@ -90,7 +92,7 @@ def login() -> Any:
             auth=False, errors=(401, 403))
 def refresh() -> Any:
     body = parse_body(RefreshRequest)
-    return service.refresh(body.refresh_token).as_json()
+    return sessions.refresh(body.refresh_token).as_json()
 
 
 @bp.post("/logout")
@@ -99,7 +101,7 @@ def refresh() -> Any:
 @require_role("user", "admin")
 def logout() -> Any:
     refresh_token = parse_body(LogoutRequest).refresh_token if request.get_data() else None
-    service.logout(current_principal(), refresh_token)
+    sessions.logout(current_principal(), refresh_token)
     return "", 204
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 
 from flask import current_app
-from flask_limiter import Limiter
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter, RateLimiter
 
-from mailer.limits import EXTENSION, sender_key
+from mailer.extensions import current_limiter
+from mailer.http.rate_limits import sender_key
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def spend_message_rate(count: int) -> int:
 
     The allowed ones are the first ones of the batch; the rest are refused (429) by the caller.
     """
-    limiter: Limiter | None = current_app.extensions.get(EXTENSION)
+    limiter = current_limiter()
     if limiter is None or not limiter.enabled:
         return count
     identifiers = ("mailer", sender_key(), SINGLE_SEND_SCOPE)

@@ -2,12 +2,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailer.api import parse_body
-from mailer.batch import bp, service
+from flask import Blueprint
+
+from mailer.batch import service
 from mailer.batch.schemas import BatchIn, BatchRequest, BatchResult
+from mailer.http.json import parse_body
 from mailer.notifications import idempotency
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
+
+bp = Blueprint("batch", __name__, url_prefix="/v1")
 
 
 @bp.post("/messages/batch")

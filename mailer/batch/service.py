@@ -13,19 +13,19 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, g
+from flask import current_app
 
-from mailer.api import validate_value
 from mailer.batch.rate import spend_message_rate
 from mailer.errors import MailerError, RateLimitedError, problem_body
 from mailer.extensions import db
+from mailer.http.json import validate_value
 from mailer.mail.outbox import enqueue_recipients
+from mailer.mail.quota import reserve_recipients
 from mailer.models import Message, MessageStatus, Tenant
 from mailer.notifications.idempotency import KeyedRequest, remember
 from mailer.notifications.schemas import MessageRequest
 from mailer.notifications.service import add_message, build_message
-from mailer.quota import reserve_recipients
-from mailer.security.principal import Principal
+from mailer.security.types import Principal
 
 
 def send_batch(principal: Principal, items: list[Any], keyed: KeyedRequest | None = None) -> dict[str, Any]:
@@ -51,7 +51,6 @@ def send_batch(principal: Principal, items: list[Any], keyed: KeyedRequest | Non
         accepted.append(message)
         results.append({"index": index, "status": 202, "id": str(message.id),
                         "recipients": [{"email": r.email, "status": r.status} for r in message.recipients]})
-    g.pop("quota_headers", None)  # a refused item's quota headers are not the batch answer's
     body = {"items": results}
     if keyed is not None:
         remember(tenant.id, keyed, None, 200, body)

@@ -6,8 +6,6 @@ finishes: the erasure stays pending and every purge (``flask --app wsgi purge``,
 what has finished since.
 """
 
-from flask import Blueprint
+from mailer.erasure.routes import bp
 
-bp = Blueprint("erasure", __name__, url_prefix="/v1")
-
-from mailer.erasure import routes  # noqa: E402,F401
+__all__ = ["bp"]

@@ -2,11 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailer.api import parse_body
-from mailer.erasure import bp, service
+from flask import Blueprint
+
+from mailer.erasure import service
 from mailer.erasure.schemas import ErasureAccepted, ErasureRequest
+from mailer.http.json import parse_body
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
+
+bp = Blueprint("erasure", __name__, url_prefix="/v1")
 
 
 @bp.post("/erasures")

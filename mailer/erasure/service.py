@@ -17,8 +17,8 @@ from mailer.mail.compose import validation_errors
 from mailer.models import Erasure, ErasureStatus
 from mailer.models.types import utcnow
 from mailer.security.address_digest import address_digest, address_digests
-from mailer.security.principal import Principal
 from mailer.security.secret_box import secret_box
+from mailer.security.types import Principal
 from mailer.smtp.validation import normalize_address
 
 log = logging.getLogger(__name__)

@@ -23,12 +23,15 @@ from sqlalchemy.orm import selectinload
 from mailer.config import Config
 from mailer.extensions import db
 from mailer.mail.leases import Claim, LeaseKeeper, claim_recipients, release_unattempted
+from mailer.mail.outbox import schedule_retries
+from mailer.mail.personalize import RecipientRenderError, render_recipient_mail
 from mailer.mail.recording import Attempt, Deferral, mark_attempt_started, record_attempts, roll_up
+from mailer.mail.transport import smtp_server
 from mailer.models import Recipient
-from mailer.observability import note_attempts
+from mailer.observability.attempts import note_attempts
 from mailer.smtp.handler import OutgoingMail, SmtpHandler
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
-from mailer.smtp.settings import Encryption, SmtpServer
+from mailer.smtp.settings import SmtpServer
 
 log = logging.getLogger(__name__)
 
@@ -45,25 +48,6 @@ def smtp_handler() -> SmtpHandler:
     if _handler is None:
         _handler = SmtpHandler()
     return _handler
-
-
-def smtp_server(config: Config, owner: str) -> SmtpServer:
-    return SmtpServer(
-        host=config.SMTP_HOST,
-        port=config.SMTP_PORT,
-        username=config.SMTP_USERNAME or None,
-        password=config.SMTP_PASSWORD or None,
-        encryption=Encryption(config.SMTP_ENCRYPTION),
-        timeout=config.SMTP_TIMEOUT_SECONDS,
-        verify_tls=config.SMTP_VERIFY_TLS,
-        ca_file=config.SMTP_CA_FILE or None,
-        owner=owner,
-    )
-
-
-def max_send_seconds(config: Config, n_mails: int) -> float:
-    """Upper bound of the SMTP handler's time for ``n_mails``; job timeouts are set above it."""
-    return SmtpHandler.max_duration(smtp_server(config, ""), n_mails)
 
 
 @dataclass
@@ -93,7 +77,7 @@ class _Run:
         attempts = [Attempt(r.id, r.tenant_id, r.attempts, result) for r, result in pairs]
         deferrals = record_attempts(attempts, self.claim.token, self.config)
         db.session.commit()
-        note_attempts(pairs, seconds)
+        note_attempts(pairs, seconds, pool=_handler)
         queues = {r.id: r.message.queue for r, _ in pairs}
         for deferral in deferrals:
             self.deferrals[queues[deferral.recipient_id]].append(deferral)
@@ -148,9 +132,6 @@ def _send_all(run: _Run, recipients: list[Recipient]) -> None:
 
 
 def _build_mails(recipients: list[Recipient]) -> tuple[list[_Item], list[tuple[Recipient, RecipientResult]]]:
-    # Imported here: broadcast belongs to the API layer, which imports this module's callers.
-    from mailer.mail.broadcast import RecipientRenderError, render_recipient_mail
-
     """One mail per message for prebuilt MIME; one per recipient when rendered per recipient."""
     shared: dict[uuid.UUID, _Item] = {}
     items: list[_Item] = []
@@ -218,8 +199,6 @@ def _abort(run: _Run, recipients: list[Recipient], exc: BaseException) -> None:
 
 def _finish(run: _Run) -> None:
     """Roll up the messages touched and schedule the retries (best effort: the sweeper backs both up)."""
-    from mailer.mail.outbox import schedule_retries
-
     try:
         roll_up(sorted(run.messages))
         db.session.commit()

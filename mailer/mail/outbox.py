@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from mailer.config import Config
 from mailer.extensions import db
 from mailer.mail.recording import Deferral
+from mailer.mail.transport import job_timeout
 from mailer.models import Message, MessageStatus, Recipient, RecipientStatus
 from mailer.queues import get_queue, job_meta
 
@@ -91,13 +92,6 @@ def schedule_retries(deferrals: Sequence[Deferral], queue: str) -> bool:
 
 def new_job_id() -> str:
     return f"deliver-{uuid.uuid4().hex}"
-
-
-def job_timeout(config: Config) -> int:
-    """Longer than the SMTP handler's whole deadline for a full batch, plus the bookkeeping."""
-    from mailer.mail.delivery import max_send_seconds
-
-    return int(max_send_seconds(config, config.DELIVERY_BATCH_SIZE)) + 60
 
 
 def _assign_and_enqueue(queue: str, ids: list[uuid.UUID], at: datetime | None) -> bool:

@@ -6,15 +6,14 @@ from sqlalchemy import update
 
 from mailer.audit import record_audit
 from mailer.extensions import db
+from mailer.mail.outbox import enqueue_delivery
+from mailer.mail.recording import roll_up
 from mailer.models import Message, MessageStatus, Recipient, RecipientStatus
-from mailer.security.principal import Principal
+from mailer.security.types import Principal
 
 
 def requeue_failed(principal: Principal, message: Message) -> int:
     """Failed → queued with a fresh attempt budget, then enqueue; returns how many were re-queued."""
-    from mailer.mail.outbox import enqueue_delivery
-    from mailer.mail.recording import roll_up
-
     result = db.session.execute(
         update(Recipient)
         .where(Recipient.message_id == message.id, Recipient.tenant_id == message.tenant_id,

@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import Environment, StrictUndefined, TemplateError, TemplateSyntaxError, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from sqlalchemy import select
 
-from mailer import ROOT
+from mailer.config import ROOT
+from mailer.extensions import db
+from mailer.models import Template
 
 BUILTIN_DIR = os.path.join(ROOT, "templates", "email")
 MAX_OUTPUT_CHARS = 512 * 1024
@@ -28,6 +31,8 @@ MAX_RENDER_SECONDS = 2.0
 MAX_RANGE = 10_000
 MAX_SEQUENCE_PRODUCT = 100_000
 _TEMPLATE_FILE = "<template>"
+_FORBIDDEN_FILTERS = frozenset({"attr"})
+_PARSER = Environment(autoescape=True)  # parsing only; never renders
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,37 @@ def check_syntax(source: TemplateSource) -> None:
             raise TemplateRenderError(str(exc.message or exc), part=part, line=getattr(exc, "lineno", None)) from None
 
 
+def _refusal(node: nodes.Node) -> str | None:
+    """Why a node is refused: the building blocks of sandbox escapes are never needed in mail."""
+    if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
+        return f"attribute {node.attr!r} is not allowed"
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and \
+            isinstance(node.arg.value, str) and node.arg.value.startswith("_"):
+        return f"item {node.arg.value!r} is not allowed"
+    if isinstance(node, nodes.Filter) and node.name in _FORBIDDEN_FILTERS:
+        return f"filter {node.name!r} is not allowed"
+    return None
+
+
+def check_template(source: TemplateSource) -> None:
+    """Syntax and static safety of every part, checked when a template is saved or sent; raises TemplateRenderError.
+
+    A static refusal of the constructs SSTI payloads rely on (underscore attributes, the `attr` filter).
+    """
+    check_syntax(source)
+    for part, text in (("subject", source.subject), ("html", source.html), ("text", source.text)):
+        if text is None:
+            continue
+        try:
+            tree = _PARSER.parse(text)
+        except TemplateSyntaxError as exc:
+            raise TemplateRenderError(str(exc.message), part=part, line=exc.lineno) from None
+        for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+            reason = _refusal(node)
+            if reason:
+                raise TemplateRenderError(reason, part=part, line=node.lineno)
+
+
 def _read(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8") as handle:
@@ -200,11 +236,6 @@ def load_builtin(name: str) -> TemplateSource | None:
 
 def find_template(tenant_id: uuid.UUID, name: str) -> TemplateSource:
     """The tenant's template of that name, else the built-in one; TemplateNotFoundError otherwise."""
-    from sqlalchemy import select
-
-    from mailer.extensions import db
-    from mailer.models import Template
-
     row = db.session.scalars(select(Template).where(Template.tenant_id == tenant_id, Template.name == name)).first()
     if row is not None:
         return TemplateSource(row.subject, row.html, row.text)

@@ -1,5 +1,4 @@
-from flask import Blueprint
+from mailer.notifications import broadcasts, templates_routes  # noqa: F401 - their views join the blueprint
+from mailer.notifications.routes import bp
 
-bp = Blueprint("notifications", __name__, url_prefix="/v1")
-
-from mailer.notifications import broadcasts, routes, templates_routes  # noqa: E402,F401
+__all__ = ["bp"]

@@ -6,12 +6,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from mailer.api import paginate, parse_body, parse_query
-from mailer.mail import broadcast, retry
+from mailer.http.json import parse_body, parse_query
+from mailer.http.pagination import paginate
+from mailer.mail import retry
 from mailer.models import Recipient
-from mailer.notifications import bp
+from mailer.notifications import broadcast_service
 from mailer.notifications.responses import BroadcastAccepted, RecipientListQuery, RecipientOut, RetryAccepted
-from mailer.notifications.routes import SENDERS, _owned_message
+from mailer.notifications.routes import SENDERS, _owned_message, bp
 from mailer.notifications.schemas import BroadcastRequest
 from mailer.notifications.serializers import recipient_json
 from mailer.openapi.common import Page
@@ -25,7 +26,7 @@ from mailer.security.principal import current_principal, require_role
 @require_role("admin")
 def create_broadcast() -> Any:
     body = parse_body(BroadcastRequest)
-    message, count = broadcast.start_broadcast(current_principal(), body)
+    message, count = broadcast_service.start_broadcast(current_principal(), body)
     return {"id": str(message.id), "status": message.status, "recipient_count": count}, 202
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from mailer.errors import IdempotencyConflictError, ValidationError
 from mailer.extensions import db
 from mailer.models import IdempotencyKey
-from mailer.security.principal import Principal
+from mailer.security.types import Principal
 
 HEADER = "Idempotency-Key"
 KEY_LIFETIME = timedelta(hours=24)

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Blueprint
 from sqlalchemy import String, cast, func, select
 
-from mailer.api import paginate, parse_body, parse_query
 from mailer.extensions import db
+from mailer.http.json import parse_body, parse_query
+from mailer.http.pagination import paginate
 from mailer.models import Message, Recipient
-from mailer.notifications import bp, idempotency, search, service
+from mailer.notifications import idempotency, search, service
 from mailer.notifications.responses import (
     MessageAccepted,
     MessageDetail,
@@ -17,11 +19,20 @@ from mailer.notifications.responses import (
     StatsOut,
 )
 from mailer.notifications.schemas import MessageRequest
-from mailer.notifications.serializers import accepted_json, message_json, message_summary_json, recipient_json
+from mailer.notifications.serializers import (
+    accepted_json,
+    event_json,
+    message_json,
+    message_summary_json,
+    recipient_json,
+)
+from mailer.notifications.stats import tenant_stats
 from mailer.openapi.common import Page
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
 from mailer.security.scope import get_owned, tenant_select
+
+bp = Blueprint("notifications", __name__, url_prefix="/v1")
 
 SENDERS = ("user", "admin", "service")
 
@@ -106,8 +117,6 @@ def get_message(message_id: str) -> Any:
 def get_recipient(message_id: str, recipient_id: str) -> Any:
     message = _owned_message(message_id)
     recipient = get_owned(Recipient, recipient_id, Recipient.message_id == message.id)
-    from mailer.notifications.serializers import event_json
-
     body = recipient_json(recipient)
     body["events"] = [event_json(e) for e in recipient.events]
     return body
@@ -118,6 +127,4 @@ def get_recipient(message_id: str, recipient_id: str) -> Any:
             description="Admins and API keys see the tenant's; users see what they sent.")
 @require_role(*SENDERS)
 def get_stats() -> Any:
-    from mailer.notifications.stats import tenant_stats
-
     return tenant_stats(current_principal())

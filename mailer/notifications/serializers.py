@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailer.api import iso
+from mailer.http.json import iso
 from mailer.models import DeliveryEvent, Message, Recipient, RecipientStatus
 
 

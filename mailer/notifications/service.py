@@ -10,17 +10,17 @@ from flask import current_app
 
 from mailer.audit import record_audit
 from mailer.config import Config
-from mailer.errors import TemplateError, ValidationError
+from mailer.errors import QuotaExceededError, TemplateError, ValidationError
 from mailer.extensions import db
 from mailer.mail.compose import address, compose, validation_errors
 from mailer.mail.outbox import commit_and_enqueue
+from mailer.mail.quota import reserve_recipients
 from mailer.mail.templates import Rendered, TemplateNotFoundError, TemplateRenderError, find_template, render
 from mailer.models import Message, MessageKind, MessageStatus, Recipient, Tenant
 from mailer.notifications.idempotency import KeyedRequest, remember
 from mailer.notifications.schemas import AddressIn, MessageRequest
 from mailer.notifications.serializers import accepted_json
-from mailer.quota import reserve_recipients
-from mailer.security.principal import Principal
+from mailer.security.types import Principal
 from mailer.smtp.mime import Address, Attachment
 from mailer.smtp.validation import (
     check_custom_headers,
@@ -87,7 +87,11 @@ def create_message(principal: Principal, body: MessageRequest, keyed: KeyedReque
     config = current_app.config["MAILER"]
     tenant = db.session.get(Tenant, principal.tenant_id)
     message = build_message(config, principal, tenant, body)
-    reserve_recipients(config, tenant.id, len(message.recipients))
+    try:
+        reserve_recipients(config, tenant.id, len(message.recipients))
+    except QuotaExceededError:
+        db.session.rollback()  # releases the tenant row the quota check locked
+        raise
     add_message(principal, message)
     if keyed is not None:
         remember(tenant.id, keyed, message.id, 202, accepted_json(message))

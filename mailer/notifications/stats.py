@@ -13,12 +13,12 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
-from mailer.api import iso
 from mailer.extensions import db
+from mailer.http.json import iso
 from mailer.models import Message, MessageStatus, Recipient, RecipientStatus, StatScope
 from mailer.retention.archive import archived_counts
-from mailer.security.principal import Principal
 from mailer.security.scope import tenant_select
+from mailer.security.types import Principal
 
 WINDOWS = {"last_24h": timedelta(hours=24), "last_30d": timedelta(days=30)}
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mailer.api import iso, parse_body, parse_query
-from mailer.notifications import bp
+from mailer.http.json import iso, parse_body, parse_query
 from mailer.notifications import template_service as templates
 from mailer.notifications.responses import RenderedOut, TemplateListQuery, TemplateOut
+from mailer.notifications.routes import bp
 from mailer.notifications.schemas import PreviewIn, TemplateIn
 from mailer.openapi.common import Page
 from mailer.openapi.registry import documented

@@ -1,7 +1,5 @@
 """The API's own description: `/openapi.json` (generated) and a Redoc page at `/docs`."""
 
-from flask import Blueprint
+from mailer.openapi.routes import bp
 
-bp = Blueprint("openapi", __name__)
-
-from mailer.openapi import routes  # noqa: E402,F401
+__all__ = ["bp"]

@@ -6,7 +6,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mailer.api import MAX_PER_PAGE
+from mailer.http.pagination import MAX_PER_PAGE
 
 T = TypeVar("T")
 

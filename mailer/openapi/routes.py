@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, jsonify, render_template
+from flask import Blueprint, current_app, jsonify, render_template
 
-from mailer.openapi import bp
 from mailer.openapi.spec import build_spec
+
+bp = Blueprint("openapi", __name__)
 
 
 def current_spec() -> dict[str, Any]:

@@ -6,8 +6,6 @@ Server-rendered, no build step. Tokens come only from the link the user clicked;
 the reset form carries a CSRF token bound to a SameSite=Strict cookie.
 """
 
-from flask import Blueprint
+from mailer.pages.routes import bp
 
-bp = Blueprint("pages", __name__)
-
-from mailer.pages import routes  # noqa: E402,F401
+__all__ = ["bp"]

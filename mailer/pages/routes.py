@@ -4,10 +4,12 @@ import hmac
 import secrets
 from typing import Any
 
-from flask import Response, render_template, request
+from flask import Blueprint, Response, render_template, request
 
+from mailer.accounts import signup
 from mailer.errors import MailerError
-from mailer.pages import bp
+
+bp = Blueprint("pages", __name__)
 
 CSRF_COOKIE = "mailer_csrf"
 MIN_PASSWORD, MAX_PASSWORD = 8, 128
@@ -30,11 +32,9 @@ def _page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
 
 @bp.get("/verify-email")
 def verify_email() -> Any:
-    from mailer.auth import accounts
-
     token = request.args.get("token", "")
     try:
-        accounts.verify_email(token)
+        signup.verify_email(token)
     except MailerError as exc:
         return _page("verify_email.html", 400, ok=False, code=exc.code)
     return _page("verify_email.html", ok=True)
@@ -57,8 +57,6 @@ def reset_password_form() -> Any:
 
 @bp.post("/reset-password")
 def reset_password() -> Any:
-    from mailer.auth import accounts
-
     token = request.form.get("token", "")
     submitted, expected = request.form.get("csrf", ""), request.cookies.get(CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(submitted, expected):
@@ -69,7 +67,7 @@ def reset_password() -> Any:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         return _form(token, 400, error=f"Use {MIN_PASSWORD} to {MAX_PASSWORD} characters.")
     try:
-        accounts.reset_password(token, password)
+        signup.reset_password(token, password)
     except MailerError as exc:
         return _page("reset_password.html", 400, done=False, failed=True, code=exc.code)
     response = Response(render_template("pages/reset_password.html", done=True), mimetype="text/html")

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from mailer.extensions import db
 from mailer.models import ApiKey, Role, Tenant
 from mailer.models.types import utcnow
-from mailer.security.principal import API_KEY_PREFIX, Principal
+from mailer.security.types import API_KEY_PREFIX, Principal
 
 MAX_KEY_LENGTH = 128
 LAST_USED_RESOLUTION = timedelta(minutes=1)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -14,30 +11,14 @@ from flask import current_app, g, request
 from mailer.errors import ForbiddenError, UnauthorizedError
 from mailer.extensions import db
 from mailer.models import Tenant, User
+from mailer.security.api_keys import resolve_api_key
 from mailer.security.revocation import is_revoked
 from mailer.security.tokens import TokenError, decode_token
+from mailer.security.types import API_KEY_PREFIX, Principal
+
+__all__ = ["API_KEY_PREFIX", "Principal", "authenticate", "bearer_token", "current_principal", "require_role"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-# Resolves an API key to a principal, or None; installed by the admin package.
-ApiKeyResolver = Callable[[str], "Principal | None"]
-_api_key_resolvers: list[ApiKeyResolver] = []
-API_KEY_PREFIX = "mk_"
-
-
-@dataclass(frozen=True)
-class Principal:
-    kind: str  # "user" or "api_key"
-    id: uuid.UUID
-    tenant_id: uuid.UUID
-    role: str
-    jti: str | None = None
-    expires_at: datetime | None = None
-
-
-def register_api_key_resolver(resolver: ApiKeyResolver) -> None:
-    if resolver not in _api_key_resolvers:
-        _api_key_resolvers.append(resolver)
 
 
 def bearer_token() -> str | None:
@@ -51,11 +32,10 @@ def bearer_token() -> str | None:
 def authenticate(token: str) -> Principal:
     """Turn a bearer token into a principal, or raise UnauthorizedError."""
     if token.startswith(API_KEY_PREFIX):
-        for resolve in _api_key_resolvers:
-            principal = resolve(token)
-            if principal is not None:
-                return principal
-        raise UnauthorizedError("Invalid API key.")
+        principal = resolve_api_key(token)
+        if principal is None:
+            raise UnauthorizedError("Invalid API key.")
+        return principal
     try:
         claims = decode_token(current_app.config["MAILER"], token, typ="access")
     except TokenError:

@@ -254,7 +254,7 @@ def test_sign_ups_processed_in_parallel_make_one_account(app, client, smtp_serve
     one verification mail and one 'account exists' notice (the loser of the unique key retries)."""
     import threading
 
-    from mailer.auth.notices import process_auth_request
+    from mailer.accounts.notices import process_auth_request
 
     register(client, "ann@example.com")
     register(client, "ann@example.com")

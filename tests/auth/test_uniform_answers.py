@@ -7,7 +7,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
-from mailer.auth.pending import enqueue_pending_auth_work
+from mailer.accounts.pending import enqueue_pending_auth_work
 from mailer.extensions import db
 from mailer.models import AuthRequest
 from tests.auth.conftest import PASSWORD, mails_to, sign_up, token_in

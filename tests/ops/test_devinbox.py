@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from mailer.devsmtp import DevMailHandler
+from mailer.dev.smtp_sink import DevMailHandler
 from tests.conftest import Drainer, free_port
 from tests.helpers import bearer, create_tenant, login
 
@@ -20,7 +20,7 @@ HOSTILE_HTML = '<p onclick="x()">Hi "there"</p><script>alert(document.cookie)</s
 
 @pytest.fixture
 def devmail(tmp_path: Path) -> Iterator[tuple[Path, int]]:
-    """The real development sink (mailer.devsmtp) on a free port, writing into a temp folder."""
+    """The real development sink (mailer.dev.smtp_sink) on a free port, writing into a temp folder."""
     directory = tmp_path / "devmail"
     port = free_port()
     controller = Controller(DevMailHandler(directory), hostname="127.0.0.1", port=port)

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
-from mailer import metrics
 from mailer.errors import RateLimitedError
 from mailer.models import Recipient
+from mailer.observability import metrics
 from tests.helpers import bearer, create_tenant, login
 
 

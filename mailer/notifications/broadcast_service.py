@@ -3,102 +3,34 @@
 A broadcast is a message with kind `broadcast`, no stored wire form (raw_mime None), the
 `bulk` queue, and a frozen copy of its template source and data (BroadcastContent).
 Everything that can be checked is checked before anything is stored: the template's
-safety, a full render and build for the first recipient, the daily quota.
-Workers call `render_recipient_mail` for each recipient; one that cannot be rendered
-fails alone (`invalid_message`) and never stops the others.
+safety, a full render and build for the first recipient, the daily quota. The service
+commits, then enqueues; workers render each recipient's mail (mailer.mail.personalize).
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
-from dataclasses import dataclass
-from typing import Any
 
 from flask import current_app
 from sqlalchemy import insert, select
 
 from mailer.audit import record_audit
 from mailer.config import Config
-from mailer.errors import TemplateError, ValidationError
+from mailer.errors import QuotaExceededError, TemplateError, ValidationError
 from mailer.extensions import db
 from mailer.mail.compose import sender_of, validation_errors
 from mailer.mail.outbox import enqueue_delivery
-from mailer.mail.templates import TemplateNotFoundError, TemplateRenderError, TemplateSource, find_template, render
+from mailer.mail.personalize import MAX_SUBJECT_COLUMN, Member, build_mail
+from mailer.mail.quota import reserve_recipients
+from mailer.mail.templates import TemplateNotFoundError, TemplateRenderError, TemplateSource, find_template
 from mailer.models import BroadcastContent, Message, MessageKind, MessageStatus, Recipient, Tenant, User
 from mailer.notifications.schemas import AudienceIn, BroadcastRequest
-from mailer.quota import reserve_recipients
-from mailer.security.principal import Principal
-from mailer.smtp.mime import Address, MessageContent, build_message, to_bytes
-from mailer.smtp.validation import MessageValidationError, check_display_name, check_size, check_subject
-
-log = logging.getLogger(__name__)
-MAX_SUBJECT_COLUMN = 998
-
-
-class RecipientRenderError(Exception):
-    """This recipient's mail cannot be built (template or size); it fails alone."""
-
-
-@dataclass(frozen=True)
-class Member:
-    email: str
-    name: str
-
-
-def context_for(tenant: Tenant, data: dict[str, Any], email: str, name: str) -> dict[str, Any]:
-    """What a broadcast template sees: its data (also as `data`), `recipient` and `tenant`."""
-    return {**data, "data": data, "recipient": {"email": email, "name": name},
-            "tenant": {"name": tenant.name, "slug": tenant.slug}}
-
-
-def build_mail(
-    config: Config, tenant: Tenant, sender: str, source: TemplateSource, data: dict[str, Any],
-    member: Member, message_id: str,
-) -> bytes:
-    """Render and build one recipient's mail. Raises TemplateRenderError or MessageValidationError."""
-    rendered = render(source, context_for(tenant, data, member.email, member.name))
-    check_subject(rendered.subject)
-    try:
-        name = check_display_name(member.name, field="name")
-    except MessageValidationError:
-        name = ""  # a display name we cannot put in a header is dropped, not fatal
-    content = MessageContent(
-        sender=Address(sender, sender_of(tenant, config).name), to=(Address(member.email, name),),
-        subject=rendered.subject, text=rendered.text, html=rendered.html,
-    )
-    wire = to_bytes(build_message(content, message_id=message_id))
-    check_size(wire, config.MAX_MESSAGE_BYTES)
-    return wire
-
-
-def recipient_message_id(message: Message, recipient_id: uuid.UUID) -> str:
-    """Stable per recipient, so a retried copy carries the same Message-ID."""
-    domain = message.sender.rpartition("@")[2] or "localhost"
-    return f"<{recipient_id.hex}.{message.id.hex[:12]}@{domain}>"
-
-
-def render_recipient_mail(message: Message, recipient: Recipient) -> tuple[bytes, str]:
-    """(wire bytes, Message-ID) of a per-recipient message; RecipientRenderError if it cannot be built."""
-    config: Config = current_app.config["MAILER"]
-    content = db.session.get(BroadcastContent, message.id)
-    tenant = db.session.get(Tenant, message.tenant_id)
-    if content is None or tenant is None:
-        raise RecipientRenderError("the broadcast's content is missing")
-    source = TemplateSource(content.subject, content.html, content.text)
-    message_id = recipient_message_id(message, recipient.id)
-    try:
-        wire = build_mail(config, tenant, message.sender, source, content.data,
-                          Member(recipient.email, recipient.name), message_id)
-    except (TemplateRenderError, MessageValidationError) as exc:
-        raise RecipientRenderError(str(exc)) from None
-    return wire, message_id
+from mailer.notifications.template_service import refuse_unsafe
+from mailer.security.types import Principal
 
 
 def _source(tenant: Tenant, body: BroadcastRequest) -> tuple[TemplateSource, str]:
     """The template to freeze, and the field name errors are reported under."""
-    from mailer.notifications.template_service import check_template
-
     if body.template is not None:
         if body.subject is not None or body.text is not None or body.html is not None:
             raise ValidationError(errors=[{"field": "template", "message": "give a template or subject/text/html"}])
@@ -112,7 +44,7 @@ def _source(tenant: Tenant, body: BroadcastRequest) -> tuple[TemplateSource, str
     if body.subject is None:
         raise ValidationError(errors=[{"field": "subject", "message": "required"}])
     source = TemplateSource(body.subject, body.html, body.text)
-    check_template(source)
+    refuse_unsafe(source)
     return source, ""
 
 
@@ -144,7 +76,11 @@ def start_broadcast(principal: Principal, body: BroadcastRequest) -> tuple[Messa
         where = f"{field}.{exc.part}" if field else exc.part
         raise TemplateError(str(exc), errors=[{"field": where, "message": str(exc)}]) from None
 
-    reserve_recipients(config, tenant.id, len(members))
+    try:
+        reserve_recipients(config, tenant.id, len(members))
+    except QuotaExceededError:
+        db.session.rollback()  # releases the tenant row the quota check locked
+        raise
     message = Message(
         id=message_id, tenant_id=tenant.id, kind=MessageKind.BROADCAST.value, created_by=principal.id,
         creator_type=principal.kind, subject=" ".join(source.subject.split())[:MAX_SUBJECT_COLUMN], sender=sender,

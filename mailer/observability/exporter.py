@@ -2,7 +2,7 @@
 
 Everything is read at scrape time: message and recipient gauges and the oldest due recipient
 from the database, queue depths and the counters of every process from Redis (see
-mailer.metrics). With ``METRICS_TOKEN`` set the scraper must send it as a bearer token;
+mailer.observability.metrics). With ``METRICS_TOKEN`` set the scraper must send it as a bearer token;
 without it only direct loopback requests (no proxy headers) are answered.
 """
 
@@ -22,10 +22,10 @@ from redis.exceptions import RedisError
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from mailer import metrics
 from mailer.errors import NotFoundError, UnauthorizedError
 from mailer.extensions import db
 from mailer.models import Message, Recipient, RecipientStatus, Tenant
+from mailer.observability import metrics
 from mailer.openapi.registry import documented
 from mailer.queues import QUEUE_NAMES, get_queue, get_redis
 
@@ -176,11 +176,10 @@ def metrics_view() -> Response:
 
 
 def init_metrics(app: Flask) -> None:
-    """Register /metrics, its collector, and the count of 429 answers."""
+    """The collector /metrics (this module's blueprint) reads, and the count of 429 answers."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(MailerCollector())
     app.extensions["metrics_registry"] = registry
-    app.register_blueprint(bp)
 
     @app.after_request
     def _count_rate_limited(response: Response) -> Response:

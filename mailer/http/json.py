@@ -1,24 +1,19 @@
-"""Request plumbing shared by the blueprints: request ids, JSON bodies, pagination."""
+"""JSON in and out: the strict request parser, body and query validation, and JSON values (iso)."""
 
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any, TypeVar
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from flask.json.provider import DefaultJSONProvider
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import Select, func, select
 
 from mailer.errors import InvalidJsonError, UnsupportedMediaTypeError, ValidationError
-from mailer.extensions import db
 
 T = TypeVar("T", bound=BaseModel)
-_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-MAX_PER_PAGE = 100
 MAX_JSON_DEPTH = 64
 
 
@@ -89,18 +84,6 @@ def init_json(app: Flask) -> None:
         return response
 
 
-def init_request_ids(app: Flask) -> None:
-    @app.before_request
-    def _assign_request_id() -> None:
-        supplied = request.headers.get("X-Request-ID", "")
-        g.request_id = supplied if _SANE_REQUEST_ID.match(supplied) else uuid.uuid4().hex
-
-    @app.after_request
-    def _echo_request_id(response: Response) -> Response:
-        response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
-        return response
-
-
 def field_path(location: tuple[int | str, ...]) -> str:
     """('to', 2, 'email') → 'to[2].email'."""
     path = ""
@@ -168,24 +151,6 @@ def reject_nul(value: Any, path: tuple[int | str, ...] = ()) -> None:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             reject_nul(item, (*path, index))
-
-
-def page_args() -> tuple[int, int]:
-    try:
-        page = max(1, int(request.args.get("page", 1)))
-        per_page = min(MAX_PER_PAGE, max(1, int(request.args.get("per_page", 50))))
-    except ValueError:
-        raise ValidationError(
-            "page and per_page must be integers.", errors=[{"field": "page", "message": "not an integer"}]
-        ) from None
-    return page, per_page
-
-
-def paginate(query: Select[Any], serialize: Any) -> dict[str, Any]:
-    page, per_page = page_args()
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    rows = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
-    return {"items": [serialize(row) for row in rows], "page": page, "per_page": per_page, "total": total}
 
 
 def iso(value: Any) -> str | None:

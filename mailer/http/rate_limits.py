@@ -13,16 +13,17 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from flask_limiter import Limiter
 
 from mailer.config import Config
 from mailer.errors import MailerError
+from mailer.extensions import current_limiter, init_limiter
+from mailer.security.principal import current_principal
 
 log = logging.getLogger(__name__)
-EXTENSION = "mailer_limiter"
+LIMIT_HEADERS = ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
 
 def client_ip() -> str:
@@ -31,8 +32,6 @@ def client_ip() -> str:
 
 def sender_key() -> str:
     """The verified user or API key (per tenant); unauthenticated callers share their address's bucket."""
-    from mailer.security.principal import current_principal
-
     try:
         principal = current_principal()
     except MailerError:
@@ -41,8 +40,6 @@ def sender_key() -> str:
 
 
 def tenant_key() -> str:
-    from mailer.security.principal import current_principal
-
     try:
         return f"tenant:{current_principal().tenant_id}"
     except MailerError:
@@ -63,36 +60,30 @@ def _accepted(response: Response) -> bool:
     return 200 <= response.status_code < 300
 
 
+class UnknownEndpointError(RuntimeError):
+    """A rate limit names an endpoint no blueprint registered (renamed or removed): it would silently vanish."""
+
+
 def _limit(
     app: Flask, limiter: Limiter, endpoint: str, value: str, key: Callable[[], str],
     deduct_when: Callable[[Response], bool] | None = None,
 ) -> None:
     view = app.view_functions.get(endpoint)
-    if view is not None:  # endpoints of features not built yet are simply skipped
-        app.view_functions[endpoint] = limiter.limit(value, key_func=key, deduct_when=deduct_when)(view)
+    if view is None:
+        raise UnknownEndpointError(f"a rate limit is attached to {endpoint!r}, which no blueprint registers")
+    app.view_functions[endpoint] = limiter.limit(value, key_func=key, deduct_when=deduct_when)(view)
 
 
-def _storage_options(uri: str) -> dict[str, Any]:
-    # A dead limiter Redis must cost a request milliseconds, not the default minutes.
-    if uri.startswith(("redis://", "rediss://", "unix://")):
-        return {"socket_connect_timeout": 1, "socket_timeout": 1}
-    return {}
+def init_rate_limits(app: Flask) -> Limiter:
+    """Create this app's limiter and attach the limits of API.md §5. Call after the blueprints.
 
-
-def init_limits(app: Flask) -> Limiter:
-    """Create this app's limiter and attach the limits of API.md §5. Call after the blueprints."""
+    The limits replace view functions by endpoint name, so the endpoints must exist; and the
+    limiter's checks run after the request id and JSON checks, which are registered before it.
+    """
     config: Config = app.config["MAILER"]
-    app.after_request(_restore_quota_headers)  # registered first, so it runs after the limiter's own
-    limiter = Limiter(
-        key_func=client_ip,
-        headers_enabled=True,
-        in_memory_fallback_enabled=True,
-        storage_options=_storage_options(config.RATELIMIT_STORAGE_URI),
-        key_prefix="mailer",
-        strategy="fixed-window",
-    )
-    limiter.init_app(app)
-    app.extensions[EXTENSION] = limiter
+    app.after_request(_restore_answer_headers)  # registered first, so it runs after the limiter's own
+    limiter = init_limiter(app, client_ip)
+    app.after_request(_remember_answer_headers)  # registered last, so it runs before the limiter's own
     _limit(app, limiter, "auth.login", config.RATELIMIT_LOGIN_IP, client_ip)
     _limit(app, limiter, "auth.login", config.RATELIMIT_LOGIN_ACCOUNT, account_key)
     for endpoint in ("auth.register", "auth.resend_verification", "auth.forgot_password"):
@@ -106,7 +97,7 @@ def init_limits(app: Flask) -> Limiter:
 
 def limiter_health() -> str:
     """"ok", "memory_fallback" (storage unreachable, limits kept per process) or "disabled"."""
-    limiter: Limiter | None = current_app.extensions.get(EXTENSION)
+    limiter = current_limiter()
     if limiter is None or not limiter.enabled or not limiter.initialized:
         return "disabled"
     try:
@@ -119,13 +110,14 @@ def limiter_health() -> str:
     return "memory_fallback"
 
 
-def set_quota_headers(headers: dict[str, str]) -> None:
-    """Headers of a quota answer, kept over the ones flask-limiter adds for the route's rate limit."""
-    g.quota_headers = headers
+def _remember_answer_headers(response: Response) -> Response:
+    # An answer that states its own limits (the daily quota's 429) keeps them over the limiter's.
+    g.answer_limit_headers = {name: response.headers[name] for name in LIMIT_HEADERS if name in response.headers}
+    return response
 
 
-def _restore_quota_headers(response: Response) -> Response:
-    for name, value in (g.get("quota_headers") or {}).items():
+def _restore_answer_headers(response: Response) -> Response:
+    for name, value in (g.get("answer_limit_headers") or {}).items():
         response.headers[name] = value
     # flask-limiter puts Retry-After on every answer of a limited route; it means "wait" only on a 429
     # (or 503). On a success it would also tell, to the second, when another caller's window began.

@@ -2,7 +2,7 @@
 
 Web processes (gunicorn workers) and RQ workers (a forked horse per job) all count into the
 same Redis hashes under ``mailer:metrics:*`` with HINCRBY; `/metrics` reads them at scrape
-time (mailer.metrics_export). That keeps every counter process-independent and monotonic
+time (mailer.observability.exporter). That keeps every counter process-independent and monotonic
 without prometheus-client's multiprocess directory. Counting never fails the caller: with
 Redis down an increment is dropped.
 """
@@ -16,6 +16,8 @@ from typing import Any
 
 from flask import has_app_context
 from redis.exceptions import RedisError
+
+from mailer.queues import get_redis
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +107,6 @@ def _pool_stats(handler: Any) -> dict[str, int]:
 def _pipeline(write: Any) -> bool:
     if not has_app_context():
         return False
-    from mailer.queues import get_redis
-
     try:
         pipe = get_redis().pipeline(transaction=False)
         write(pipe)

@@ -19,6 +19,7 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from mailer.accounts.pending import PENDING_MAX_AGE
 from mailer.audit import record_audit
 from mailer.config import Config
 from mailer.extensions import db
@@ -122,8 +123,6 @@ def _claim(row: AuthRequest, status: AuthRequestStatus) -> bool:
 def process_auth_request(tenant_id: uuid.UUID, request_id: uuid.UUID) -> None:
     """Do what the stored request asks, once. The claim, the account and token rows and the
     message commit together; delivery is enqueued after the commit (the outbox rule)."""
-    from mailer.auth.pending import PENDING_MAX_AGE
-
     config: Config = current_app.config["MAILER"]
     for _attempt in range(2):
         db.session.expire_all()

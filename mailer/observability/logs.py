@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from flask import Flask, Response, g, has_request_context, request
+from rq import get_current_job
 
 from mailer.config import Config
 
@@ -85,8 +86,6 @@ def current_context() -> dict[str, str]:
     known = _job_context.get()
     if known is not None:
         return dict(known)
-    from rq import get_current_job
-
     job = get_current_job()  # a worker that is not ours: ask Redis
     return job_context(job) if job is not None else context
 

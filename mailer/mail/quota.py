@@ -3,7 +3,7 @@
 Counts the recipients of API messages and broadcasts the tenant had accepted since
 midnight UTC, in the database (the source of truth). The tenant row is locked first
 (SELECT … FOR UPDATE on PostgreSQL) so two requests of one tenant are counted one
-after the other; the lock lasts until the caller commits. Account mail (verification,
+after the other; the lock lasts until the caller commits or rolls back. Account mail (verification,
 reset, notices) is never counted, so a full quota cannot lock users out.
 """
 
@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 from mailer.config import Config
 from mailer.errors import QuotaExceededError
 from mailer.extensions import db
-from mailer.limits import set_quota_headers
 from mailer.models import Message, MessageKind, Recipient, Tenant
 
 COUNTED_KINDS = (MessageKind.CUSTOM.value, MessageKind.BROADCAST.value)
@@ -32,9 +31,9 @@ def used_today(tenant_id: uuid.UUID, since: datetime) -> int:
 
 
 def reserve_recipients(config: Config, tenant_id: uuid.UUID, count: int) -> None:
-    """Raise QuotaExceededError (429) unless `count` more recipients fit in today's quota.
+    """Raise QuotaExceededError (429, with its limit headers) unless `count` more recipients fit in today's quota.
 
-    Counts what the session has flushed, so a batch counts its earlier messages; writes nothing.
+    On a refusal the tenant row stays locked: the caller rolls its transaction back.
     """
     quota = config.TENANT_DAILY_QUOTA
     if quota <= 0:
@@ -52,8 +51,6 @@ def reserve_recipients(config: Config, tenant_id: uuid.UUID, count: int) -> None
         "X-RateLimit-Remaining": str(max(0, quota - used)),
         "X-RateLimit-Reset": str(int(reset.timestamp())),
     }
-    set_quota_headers(headers)
-    # No rollback here: a batch (POST /v1/messages/batch) keeps the messages it accepted before this one.
     raise QuotaExceededError(
         f"{count} recipient(s) would pass the tenant's daily quota of {quota} ({max(0, quota - used)} left today).",
         headers=headers,

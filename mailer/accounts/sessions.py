@@ -8,8 +8,8 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
+from mailer.accounts.signup import active_tenant
 from mailer.audit import record_audit
-from mailer.auth.accounts import active_tenant
 from mailer.errors import (
     AccountDisabledError,
     EmailNotVerifiedError,
@@ -20,10 +20,10 @@ from mailer.errors import (
 from mailer.extensions import db
 from mailer.models import RefreshToken, Tenant, User
 from mailer.security.passwords import burn_verification_time, hash_password, needs_rehash, verify_password
-from mailer.security.principal import Principal
 from mailer.security.revocation import revoke_jti
 from mailer.security.sessions import new_family, record_refresh_token, revoke_family, rotate_refresh_token
 from mailer.security.tokens import TokenClaims, TokenError, decode_token, issue_token
+from mailer.security.types import Principal
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,17 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from mailer import metrics
-from mailer.logs import mask_email
+from mailer.observability import metrics
+from mailer.observability.logs import mask_email
 
 log = logging.getLogger("mailer.delivery")
 
 
-def note_attempts(pairs: Sequence[tuple[Any, Any]], seconds: float | None = None) -> None:
-    """Log and count recipients' attempts, (recipient, result) each; ``seconds``: the SMTP conversation."""
+def note_attempts(pairs: Sequence[tuple[Any, Any]], seconds: float | None = None, pool: Any = None) -> None:
+    """Log and count recipients' attempts, (recipient, result) each; ``seconds``: the SMTP conversation.
+
+    ``pool``: the SMTP handler whose connection-pool counts are mirrored (None: not yet made).
+    """
     for recipient, result in pairs:
         log.info("smtp attempt", extra={
             "tenant_id": str(recipient.tenant_id), "message_id": str(recipient.message_id),
@@ -27,9 +30,7 @@ def note_attempts(pairs: Sequence[tuple[Any, Any]], seconds: float | None = None
             "attempt": recipient.attempts + 1, "seconds": round(seconds, 3) if seconds is not None else None,
         })
     metrics.observe_attempts([(_outcome(result), result.smtp_code) for _, result in pairs], seconds)
-    from mailer.mail import delivery
-
-    metrics.observe_pool(getattr(delivery, "_handler", None))
+    metrics.observe_pool(pool)
 
 
 def _outcome(result: Any) -> str:

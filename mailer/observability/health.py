@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailer.extensions import db
-from mailer.limits import limiter_health
+from mailer.http.rate_limits import limiter_health
 from mailer.openapi.registry import documented
 from mailer.queues import get_redis
 

@@ -1,6 +1,6 @@
 """`/dev/inbox`: what the development SMTP sink received, MailPit-style. Registered in debug only.
 
-Reads the .eml files `mailer.devsmtp` writes under ``DEVMAIL_DIR``. A message's HTML is shown
+Reads the .eml files `mailer.dev.smtp_sink` writes under ``DEVMAIL_DIR``. A message's HTML is shown
 in a sandboxed iframe (``srcdoc``, no script, no same origin) under a CSP that allows no script
 at all, so mail HTML cannot run anything in the developer's browser.
 """

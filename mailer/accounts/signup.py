@@ -2,7 +2,7 @@
 
 Sign-up, resend-verification and forgot-password do the same work whatever the address:
 validate, (sign-up) hash the password, store a request row, enqueue its id. Whether an
-account exists is decided in the worker (mailer.auth.notices).
+account exists is decided in the worker (mailer.accounts.notices).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import func, select, update
 
+from mailer.accounts.pending import submit_auth_request
 from mailer.audit import record_audit
-from mailer.auth.pending import submit_auth_request
 from mailer.errors import ValidationError
 from mailer.extensions import db
 from mailer.mail.compose import validation_errors

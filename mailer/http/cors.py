@@ -1,4 +1,4 @@
-"""The app's edge: which proxy hops are trusted for the client address, and which origins may call."""
+"""Which browser origins may call the API: CORS_ORIGINS exactly, no credentials."""
 
 from __future__ import annotations
 
@@ -6,19 +6,11 @@ import re
 
 from flask import Flask
 from flask_cors import CORS
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mailer.config import Config
 
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"]
 EXPOSED_HEADERS = ["X-Request-ID", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"]
-
-
-def init_proxy_fix(app: Flask, config: Config) -> None:
-    """Trust exactly PROXY_FIX_X_FOR hops of X-Forwarded-For (0: the socket peer is the client)."""
-    if config.PROXY_FIX_X_FOR > 0:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.PROXY_FIX_X_FOR, x_proto=0, x_host=0, x_port=0,
-                                x_prefix=0)  # type: ignore[method-assign]
 
 
 def init_cors(app: Flask, config: Config) -> None:

@@ -1,0 +1,86 @@
+"""Per-recipient mail of a broadcast: its frozen template rendered for one recipient, then built.
+
+A broadcast stores no wire form (raw_mime None), only a frozen copy of its template source and
+data (BroadcastContent). Workers call `render_recipient_mail` for each recipient; one that cannot
+be rendered fails alone (`invalid_message`) and never stops the others. The broadcast service
+(mailer.notifications.broadcast_service) builds the first recipient's mail with `build_mail` as a probe.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+
+from mailer.config import Config
+from mailer.extensions import db
+from mailer.mail.compose import sender_of
+from mailer.mail.templates import TemplateRenderError, TemplateSource, render
+from mailer.models import BroadcastContent, Message, Recipient, Tenant
+from mailer.smtp.mime import Address, MessageContent, build_message, to_bytes
+from mailer.smtp.validation import MessageValidationError, check_display_name, check_size, check_subject
+
+log = logging.getLogger(__name__)
+MAX_SUBJECT_COLUMN = 998
+
+
+class RecipientRenderError(Exception):
+    """This recipient's mail cannot be built (template or size); it fails alone."""
+
+
+@dataclass(frozen=True)
+class Member:
+    email: str
+    name: str
+
+
+def context_for(tenant: Tenant, data: dict[str, Any], email: str, name: str) -> dict[str, Any]:
+    """What a broadcast template sees: its data (also as `data`), `recipient` and `tenant`."""
+    return {**data, "data": data, "recipient": {"email": email, "name": name},
+            "tenant": {"name": tenant.name, "slug": tenant.slug}}
+
+
+def build_mail(
+    config: Config, tenant: Tenant, sender: str, source: TemplateSource, data: dict[str, Any],
+    member: Member, message_id: str,
+) -> bytes:
+    """Render and build one recipient's mail. Raises TemplateRenderError or MessageValidationError."""
+    rendered = render(source, context_for(tenant, data, member.email, member.name))
+    check_subject(rendered.subject)
+    try:
+        name = check_display_name(member.name, field="name")
+    except MessageValidationError:
+        name = ""  # a display name we cannot put in a header is dropped, not fatal
+    content = MessageContent(
+        sender=Address(sender, sender_of(tenant, config).name), to=(Address(member.email, name),),
+        subject=rendered.subject, text=rendered.text, html=rendered.html,
+    )
+    wire = to_bytes(build_message(content, message_id=message_id))
+    check_size(wire, config.MAX_MESSAGE_BYTES)
+    return wire
+
+
+def recipient_message_id(message: Message, recipient_id: uuid.UUID) -> str:
+    """Stable per recipient, so a retried copy carries the same Message-ID."""
+    domain = message.sender.rpartition("@")[2] or "localhost"
+    return f"<{recipient_id.hex}.{message.id.hex[:12]}@{domain}>"
+
+
+def render_recipient_mail(message: Message, recipient: Recipient) -> tuple[bytes, str]:
+    """(wire bytes, Message-ID) of a per-recipient message; RecipientRenderError if it cannot be built."""
+    config: Config = current_app.config["MAILER"]
+    content = db.session.get(BroadcastContent, message.id)
+    tenant = db.session.get(Tenant, message.tenant_id)
+    if content is None or tenant is None:
+        raise RecipientRenderError("the broadcast's content is missing")
+    source = TemplateSource(content.subject, content.html, content.text)
+    message_id = recipient_message_id(message, recipient.id)
+    try:
+        wire = build_mail(config, tenant, message.sender, source, content.data,
+                          Member(recipient.email, recipient.name), message_id)
+    except (TemplateRenderError, MessageValidationError) as exc:
+        raise RecipientRenderError(str(exc)) from None
+    return wire, message_id

@@ -1,0 +1,35 @@
+"""Where and how long: the SMTP server a delivery uses, and the time bounds derived from it.
+
+Shared by the request path (a job's timeout, set when it is enqueued) and the worker (the
+server it connects to), so neither imports the other.
+"""
+
+from __future__ import annotations
+
+from mailer.config import Config
+from mailer.smtp.handler import SmtpHandler
+from mailer.smtp.settings import Encryption, SmtpServer
+
+
+def smtp_server(config: Config, owner: str) -> SmtpServer:
+    return SmtpServer(
+        host=config.SMTP_HOST,
+        port=config.SMTP_PORT,
+        username=config.SMTP_USERNAME or None,
+        password=config.SMTP_PASSWORD or None,
+        encryption=Encryption(config.SMTP_ENCRYPTION),
+        timeout=config.SMTP_TIMEOUT_SECONDS,
+        verify_tls=config.SMTP_VERIFY_TLS,
+        ca_file=config.SMTP_CA_FILE or None,
+        owner=owner,
+    )
+
+
+def max_send_seconds(config: Config, n_mails: int) -> float:
+    """Upper bound of the SMTP handler's time for ``n_mails``; job timeouts are set above it."""
+    return SmtpHandler.max_duration(smtp_server(config, ""), n_mails)
+
+
+def job_timeout(config: Config) -> int:
+    """Longer than the SMTP handler's whole deadline for a full batch, plus the bookkeeping."""
+    return int(max_send_seconds(config, config.DELIVERY_BATCH_SIZE)) + 60

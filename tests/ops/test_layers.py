@@ -1,0 +1,90 @@
+"""The layout's rules: the import contracts hold, and a rate limit cannot silently lose its endpoint."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+import pytest
+
+from mailer.extensions import current_limiter
+from mailer.http.rate_limits import UnknownEndpointError, _limit, client_ip
+
+ROOT = Path(__file__).resolve().parents[2]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def test_import_contracts_are_kept():
+    """lint-imports (pyproject.toml) finds every contract kept, imports inside functions included."""
+    result = subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_a_limit_on_an_unregistered_endpoint_is_refused(app):
+    """A rate limit attached to an endpoint no blueprint has (renamed, removed) stops the build, never vanishes."""
+    with app.app_context():
+        limiter = current_limiter()
+        with pytest.raises(UnknownEndpointError, match=r"auth\.sign_in"):
+            _limit(app, limiter, "auth.sign_in", "1/minute", client_ip)
+        before = app.view_functions["auth.login"]
+        _limit(app, limiter, "auth.login", "1000/minute", client_ip)
+    assert app.view_functions["auth.login"] is not before  # a registered endpoint gets the limit's wrapper
+
+
+def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph.modules):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.find_modules_directly_imported_by(root))))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            module, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.find_modules_directly_imported_by(child)))))
+                elif child in on_stack:
+                    low[module] = min(low[module], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[module])
+            if low[module] == index[module]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == module:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_no_import_cycle_even_through_imports_inside_functions():
+    """No two modules of mailer reach each other by imports, those inside functions counted."""
+    assert _cycles(grimp.build_graph("mailer")) == []
+
+
+def test_the_cycle_finder_sees_a_cycle():
+    """The check above is not vacuous: a two-module cycle built in memory is reported."""
+    graph = grimp.ImportGraph()
+    for importer, imported in (("pkg.a", "pkg.b"), ("pkg.b", "pkg.a"), ("pkg.b", "pkg.c")):
+        graph.add_import(importer=importer, imported=imported)
+    assert _cycles(graph) == [["pkg.a", "pkg.b"]]
