@@ -57,6 +57,7 @@ bench: $(STAMP)
 	$(PY) bench/inbound.py
 	$(PY) bench/suppressions.py
 	$(PY) bench/webhooks.py
+	$(PY) bench/batch.py
 
 clean-venv:
 	rm -rf $(VENV)

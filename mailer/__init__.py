@@ -62,7 +62,9 @@ def _register_blueprints(app: Flask, config: Config) -> None:
     from mailer import models  # noqa: F401, PLC0415 - registers every model
     from mailer.admin import bp as admin_bp  # noqa: PLC0415
     from mailer.auth import bp as auth_bp  # noqa: PLC0415
+    from mailer.batch import bp as batch_bp  # noqa: PLC0415
     from mailer.domains.routes import bp as domains_bp  # noqa: PLC0415
+    from mailer.erasure import bp as erasure_bp  # noqa: PLC0415
     from mailer.feedback.routes import bp as feedback_bp  # noqa: PLC0415
     from mailer.notifications import bp as notifications_bp  # noqa: PLC0415
     from mailer.observability.exporter import bp as metrics_bp  # noqa: PLC0415
@@ -72,8 +74,8 @@ def _register_blueprints(app: Flask, config: Config) -> None:
     from mailer.relays.routes import bp as relays_bp  # noqa: PLC0415
     from mailer.webhooks.routes import bp as webhooks_bp  # noqa: PLC0415
 
-    blueprints = (health_bp, auth_bp, notifications_bp, pages_bp, admin_bp, feedback_bp, webhooks_bp, domains_bp,
-                  relays_bp, openapi_bp, metrics_bp)
+    blueprints = (health_bp, auth_bp, notifications_bp, batch_bp, erasure_bp, pages_bp, admin_bp, feedback_bp,
+                  webhooks_bp, domains_bp, relays_bp, openapi_bp, metrics_bp)
     for bp in blueprints:
         app.register_blueprint(bp)
     if config.DEBUG:
@@ -87,9 +89,14 @@ def _register_sweep_hooks() -> None:
 
     Hooks are named by dotted path ("module:function"), imported when a sweep runs: building
     the app (in every work horse of a bare worker) stays cheap.
+    The daily retention purge (which also finishes pending erasures) is one of them.
     """
+    from mailer.erasure.service import apply_pending_erasures  # noqa: PLC0415 - see create_app
     from mailer.mail.sweeper import register_sweep_hook  # noqa: PLC0415 - see create_app
+    from mailer.retention.run import register_purge_companion  # noqa: PLC0415 - see create_app
 
     register_sweep_hook("mailer.accounts.pending:enqueue_pending_auth_work")
     register_sweep_hook("mailer.feedback.inbox:enqueue_pending_reports")
     register_sweep_hook("mailer.webhooks.wakeup:sweep_webhooks")
+    register_sweep_hook("mailer.retention.schedule:run_daily_purge")
+    register_purge_companion(apply_pending_erasures)

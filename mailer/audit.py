@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from mailer.extensions import db
 from mailer.models import AuditEvent, Tenant
 from mailer.models.types import utcnow
+from mailer.security.address_digest import mask_addresses
 
 # Keys that must never reach an audit record, whatever a caller passes.
 _SECRET_KEYS = ("password", "token", "secret", "key", "hash", "authorization", "body", "html", "text")
@@ -53,6 +54,8 @@ def _clean(details: dict[str, Any]) -> dict[str, Any]:
         k: v for k, v in details.items()
         if k.lower().endswith("_id") or not any(s in k.lower() for s in _SECRET_KEYS)
     }
+    # No address in the audit log (API.md §11): a caller's address becomes its keyed digest.
+    cleaned = mask_addresses(cleaned, current_app.config["MAILER"].SECRETS_KEY)
     # Through JSON once, so that what is hashed is exactly what the database gives back.
     return json.loads(json.dumps(cleaned, default=str))
 

@@ -20,6 +20,7 @@ from mailer.extensions import db
 from mailer.feedback.cli import inbound_smtp
 from mailer.mail.sweeper import sweep
 from mailer.models import Role, Tenant, User
+from mailer.retention.cli import purge_command
 from mailer.security.passwords import hash_password
 from mailer.security.secrets_cli import secrets_group
 from mailer.smtp.validation import MessageValidationError, normalize_address
@@ -98,3 +99,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(sweep_command)
     app.cli.add_command(inbound_smtp)
     app.cli.add_command(secrets_group)
+    app.cli.add_command(purge_command)

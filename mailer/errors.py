@@ -120,14 +120,10 @@ class UnavailableError(MailerError):
     status, code, title = 503, "unavailable", "A dependency is unavailable"
 
 
-def problem(
-    status: int,
-    code: str,
-    title: str,
-    detail: str | None = None,
-    errors: list[dict[str, str]] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response:
+def problem_body(
+    status: int, code: str, title: str, detail: str | None = None, errors: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """The problem JSON document (also embedded per item by POST /v1/messages/batch)."""
     body: dict[str, Any] = {
         "type": f"urn:mailer:problem:{code}",
         "title": title,
@@ -138,7 +134,18 @@ def problem(
     }
     if errors is not None:
         body["errors"] = errors
-    response = jsonify(body)
+    return body
+
+
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    response = jsonify(problem_body(status, code, title, detail, errors))
     response.status_code = status
     response.content_type = "application/problem+json"
     for name, value in (headers or {}).items():

@@ -23,6 +23,7 @@ class TenantOut(Out):
     mail_from: str | None
     mail_from_name: str | None
     signup_enabled: bool
+    retention_days: int = Field(description="Days finished messages are kept before they are purged.")
 
 
 class UserOut(Out):

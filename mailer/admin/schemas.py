@@ -15,6 +15,7 @@ class TenantPatch(Strict):
     mail_from: str | None = Field(default=None, max_length=254)
     mail_from_name: str | None = Field(default=None, max_length=200)
     signup_enabled: bool | None = None
+    retention_days: int | None = Field(default=None, ge=1, description="1 to MESSAGE_RETENTION_DAYS; null: that.")
 
 
 class UserPatch(Strict):

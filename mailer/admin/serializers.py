@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
+
 from mailer.http.json import iso
 from mailer.models import ApiKey, AuditEvent, Tenant, User
+from mailer.retention.policy import retention_days
 
 
 def tenant_json(tenant: Tenant) -> dict[str, Any]:
@@ -17,6 +20,7 @@ def tenant_json(tenant: Tenant) -> dict[str, Any]:
         "mail_from": tenant.mail_from,
         "mail_from_name": tenant.mail_from_name,
         "signup_enabled": tenant.signup_enabled,
+        "retention_days": retention_days(current_app.config["MAILER"], tenant),
     }
 
 

@@ -15,6 +15,7 @@ from mailer.extensions import db
 from mailer.mail.compose import validation_errors
 from mailer.models import ApiKey, Role, Tenant, User
 from mailer.models.types import utcnow
+from mailer.retention.policy import check_retention_days
 from mailer.security.api_keys import new_api_key
 from mailer.security.scope import get_owned, tenant_select
 from mailer.security.types import Principal
@@ -47,6 +48,8 @@ def update_tenant(principal: Principal, changes: dict[str, Any]) -> Tenant:
     for field in ("name", "signup_enabled"):
         if field in changes and changes[field] is None:
             raise _field_error(field, "cannot be null")
+    if "retention_days" in changes:
+        check_retention_days(current_app.config["MAILER"], changes["retention_days"])
     for name, value in changes.items():
         setattr(tenant, name, value)
     record_audit("tenant.changed", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,

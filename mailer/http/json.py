@@ -117,6 +117,11 @@ def parse_body(model: type[T]) -> T:
     data = json_body()
     if not isinstance(data, dict):
         raise ValidationError("The body must be a JSON object.", errors=[{"field": "body", "message": "not an object"}])
+    return validate_value(model, data)
+
+
+def validate_value(model: type[T], data: Any) -> T:
+    """``data`` (parsed JSON) validated by ``model``: 422 naming the fields if not."""
     reject_nul(data)
     try:
         return model.model_validate(data)

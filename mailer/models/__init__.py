@@ -4,7 +4,9 @@ from mailer.models.api_key import ApiKey
 from mailer.models.audit import AuditEvent
 from mailer.models.auth_request import AuthRequest, AuthRequestKind, AuthRequestStatus
 from mailer.models.broadcast import BroadcastContent
+from mailer.models.delivery_stat import DeliveryStat, StatScope
 from mailer.models.domain import DkimKey, RecordStatus, SendingDomain
+from mailer.models.erasure import Erasure, ErasureStatus
 from mailer.models.feedback import (
     FeedbackOutcome,
     FeedbackRecord,
@@ -40,8 +42,11 @@ __all__ = [
     "AuthRequestStatus",
     "BroadcastContent",
     "DeliveryEvent",
+    "DeliveryStat",
     "DeliveryStatus",
     "DkimKey",
+    "Erasure",
+    "ErasureStatus",
     "FeedbackOutcome",
     "FeedbackRecord",
     "IdempotencyKey",
@@ -56,6 +61,7 @@ __all__ = [
     "ReportStatus",
     "Role",
     "SendingDomain",
+    "StatScope",
     "Suppression",
     "SuppressionReason",
     "SuppressionScope",

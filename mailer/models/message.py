@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text, Uuid
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text, Uuid, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailer.extensions import db
@@ -41,7 +41,11 @@ class RecipientStatus(StrEnum):
 
 class Message(db.Model):  # type: ignore[name-defined]
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_tenant_created", "tenant_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_messages_tenant_created", "tenant_id", "created_at"),
+        # A user's or key's own list (GET /v1/messages for non-admins), newest first.
+        Index("ix_messages_tenant_creator_created", "tenant_id", "created_by", "created_at"),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), nullable=False)
@@ -68,11 +72,19 @@ class Message(db.Model):  # type: ignore[name-defined]
     )
 
 
+# ?subject= is a substring match: a trigram GIN index answers LIKE '%…%' on PostgreSQL (created by the
+# migration there only; SQLite scans the tenant's messages by ix_messages_tenant_created).
+Index("ix_messages_subject_trgm", func.lower(Message.subject).label("subject_lower"),
+      postgresql_using="gin", postgresql_ops={"subject_lower": "gin_trgm_ops"})
+
+
 class Recipient(db.Model):  # type: ignore[name-defined]
     __tablename__ = "recipients"
     __table_args__ = (
         Index("ix_recipients_due", "status", "next_attempt_at"),
         Index("ix_recipients_tenant_created", "tenant_id", "created_at"),
+        # GET /v1/messages?email= and erasure: a tenant's recipients by address, case-insensitively.
+        Index("ix_recipients_tenant_email", "tenant_id", text("lower(email)")),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

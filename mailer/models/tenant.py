@@ -20,6 +20,8 @@ class Tenant(db.Model):  # type: ignore[name-defined]
     frontend_url: Mapped[str | None] = mapped_column(String(500))
     mail_from: Mapped[str | None] = mapped_column(String(254))
     mail_from_name: Mapped[str | None] = mapped_column(String(200))
+    # Days finished messages are kept (API.md §11); None: MESSAGE_RETENTION_DAYS.
+    retention_days: Mapped[int | None] = mapped_column(Integer)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     # Whether anyone may register on this tenant (POST /v1/auth/register); an admin may close it.
     signup_enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true(), nullable=False)

@@ -13,12 +13,14 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import request
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from mailer.errors import IdempotencyConflictError, ValidationError
 from mailer.extensions import db
@@ -61,6 +63,24 @@ def find_replay(tenant_id: uuid.UUID, keyed: KeyedRequest) -> tuple[dict[str, An
     if row.fingerprint != keyed.fingerprint:
         raise IdempotencyConflictError("This Idempotency-Key was already used with a different request body.")
     return row.response, row.status_code, {"Idempotent-Replayed": "true"}
+
+
+def replay_or_create(principal: Principal, create: Callable[[KeyedRequest | None], Any]) -> Any:
+    """The stored answer for the request's Idempotency-Key, else ``create(keyed)``'s.
+
+    A concurrent first request with the same key makes ``create``'s commit raise IntegrityError:
+    the loser rolls back and answers with the winner's response.
+    """
+    keyed = keyed_request(principal, request.get_json())
+    if keyed is not None and (replayed := find_replay(principal.tenant_id, keyed)):
+        return replayed
+    try:
+        return create(keyed)
+    except IntegrityError:
+        db.session.rollback()
+        if keyed is not None and (replayed := find_replay(principal.tenant_id, keyed)):
+            return replayed
+        raise
 
 
 def remember(tenant_id: uuid.UUID, keyed: KeyedRequest, message_id: uuid.UUID, status: int,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mailer.models import FeedbackOutcome, MessageKind, MessageStatus, RecipientStatus
 from mailer.notifications.schemas import TAG_PATTERN
@@ -151,3 +151,19 @@ class MessageListQuery(PageQuery):
     status: MessageStatus | None = None
     kind: MessageKind | None = None
     tag: str | None = Field(default=None, pattern=TAG_PATTERN)
+    email: str | None = Field(default=None, min_length=1, max_length=320,
+                              description="Messages with this recipient (to, cc or bcc), case-insensitive.")
+    since: datetime | None = Field(default=None, description="Created at or after (ISO 8601).")
+    until: datetime | None = Field(default=None, description="Created before (ISO 8601).")
+    subject: str | None = Field(default=None, min_length=1, max_length=998,
+                                description="Subject contains this text, case-insensitive.")
+
+    @model_validator(mode="after")
+    def _since_before_until(self) -> MessageListQuery:
+        if self.since is not None and self.until is not None and _aware(self.since) > _aware(self.until):
+            raise ValueError("since must not be after until")
+        return self
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -2,15 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint
 from sqlalchemy import String, cast, func, select
-from sqlalchemy.exc import IntegrityError
 
 from mailer.extensions import db
 from mailer.http.json import parse_body, parse_query
 from mailer.http.pagination import paginate
 from mailer.models import Message, Recipient
-from mailer.notifications import idempotency, service
+from mailer.notifications import idempotency, search, service
 from mailer.notifications.responses import (
     MessageAccepted,
     MessageDetail,
@@ -73,17 +72,9 @@ def _counts(message: Message) -> dict[str, int]:
 def create_message() -> Any:
     body = parse_body(MessageRequest)
     principal = current_principal()
-    keyed = idempotency.keyed_request(principal, request.get_json())
-    if keyed is not None and (replayed := idempotency.find_replay(principal.tenant_id, keyed)):
-        return replayed
-    try:
-        message = service.create_message(principal, body, keyed)
-    except IntegrityError:
-        db.session.rollback()
-        if keyed is not None and (replayed := idempotency.find_replay(principal.tenant_id, keyed)):
-            return replayed
-        raise
-    return accepted_json(message), 202
+    return idempotency.replay_or_create(
+        principal, lambda keyed: (accepted_json(service.create_message(principal, body, keyed)), 202)
+    )
 
 
 @bp.get("/messages")
@@ -98,6 +89,11 @@ def list_messages() -> Any:
         query = query.where(Message.kind == kind)
     if tag := filters.tag:
         query = query.where(tag_filter(tag))
+    if email := filters.email:
+        query = search.with_recipient(query, current_principal().tenant_id, email)
+    if subject := filters.subject:
+        query = search.subject_contains(query, subject)
+    query = search.created_between(query, filters.since, filters.until)
     return paginate(query.order_by(Message.created_at.desc(), Message.id), message_summary_json)
 
 

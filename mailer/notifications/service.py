@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
 
 from mailer.audit import record_audit
+from mailer.config import Config
 from mailer.errors import QuotaExceededError, TemplateError, ValidationError
 from mailer.extensions import db
 from mailer.feedback.suppressions import screen_new_message
@@ -85,6 +87,24 @@ def create_message(principal: Principal, body: MessageRequest, keyed: KeyedReque
     """
     config = current_app.config["MAILER"]
     tenant = db.session.get(Tenant, principal.tenant_id)
+    message = build_message(config, principal, tenant, body)
+    try:
+        reserve_quota(config, principal, tenant.id, len(message.recipients))
+    except QuotaExceededError:
+        db.session.rollback()  # releases the tenant row the quota check locked
+        raise
+    add_message(principal, message)
+    if keyed is not None:
+        remember(tenant.id, keyed, message.id, 202, accepted_json(message))
+    commit_and_enqueue(message)
+    return message
+
+
+def build_message(config: Config, principal: Principal, tenant: Tenant, body: MessageRequest) -> Message:
+    """Validate and compose ``body``: the message with its recipients, not yet in the session.
+
+    Raises ValidationError, TemplateError (422) or PayloadTooLargeError (413); writes nothing.
+    """
     subject, text, html = _content(tenant, body)
     with validation_errors():
         to, cc, bcc = _addresses(body.to, "to"), _addresses(body.cc, "cc"), _addresses(body.bcc, "bcc")
@@ -101,13 +121,8 @@ def create_message(principal: Principal, body: MessageRequest, keyed: KeyedReque
         config, tenant, to=to, cc=cc, bcc=bcc, subject=subject, text=text, html=html,
         reply_to=reply_to, attachments=attachments, headers=headers,
     )
-    try:
-        reserve_recipients(config, tenant.id, len(composed.recipients),
-                           user_id=principal.id if principal.kind == "user" and principal.role == "user" else None)
-    except QuotaExceededError:
-        db.session.rollback()  # releases the tenant row the quota check locked
-        raise
     message = Message(
+        id=uuid.uuid4(),  # known before any flush: add_message audits it in the same flush
         tenant_id=tenant.id,
         kind=MessageKind.CUSTOM.value,
         created_by=principal.id,
@@ -126,12 +141,22 @@ def create_message(principal: Principal, body: MessageRequest, keyed: KeyedReque
         Recipient(tenant_id=tenant.id, position=i, email=r.email, name=r.name, next_attempt_at=send_at)
         for i, r in enumerate(composed.recipients)
     ]
+    return message
+
+
+def reserve_quota(config: Config, principal: Principal, tenant_id: uuid.UUID, count: int) -> None:
+    """The tenant's daily quota, and inside it a role-`user` caller's own (API.md §5). Raises QuotaExceededError."""
+    own = principal.id if principal.kind == "user" and principal.role == "user" else None
+    reserve_recipients(config, tenant_id, count, user_id=own)
+
+
+def add_message(principal: Principal, message: Message) -> None:
+    """Add a built message to the session, fail its suppressed recipients (the 202 shows them), audit it.
+
+    The caller commits and enqueues.
+    """
     db.session.add(message)
     db.session.flush()
     screen_new_message(message)
-    record_audit("message.created", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,
+    record_audit("message.created", tenant_id=message.tenant_id, actor_id=principal.id, actor_type=principal.kind,
                  details={"message_id": str(message.id), "recipients": len(message.recipients)})
-    if keyed is not None:
-        remember(tenant.id, keyed, message.id, 202, accepted_json(message))
-    commit_and_enqueue(message)
-    return message

@@ -85,7 +85,9 @@ def test_bad_action_tokens_are_400_invalid_token(client):
 
 def test_tenant_answer_has_the_contract_members(client, acme):
     tenant = client.get("/v1/tenant", headers=acme.admin).get_json()
-    assert set(tenant) == {"id", "slug", "name", "frontend_url", "mail_from", "mail_from_name", "signup_enabled"}
+    # signup_enabled: API.md §5; retention_days: §11 (GET /v1/tenant shows both)
+    assert set(tenant) == {"id", "slug", "name", "frontend_url", "mail_from", "mail_from_name", "signup_enabled",
+                           "retention_days"}
     assert tenant["id"] == acme.tenant_id and tenant["mail_from"] == "news@acme.test"
     patched = client.patch("/v1/tenant", json={"name": "Acme Inc", "frontend_url": "https://app.acme.test",
                                                "mail_from": "hello@acme.test", "mail_from_name": "Acme"},

@@ -10,7 +10,8 @@ def test_admin_reads_and_updates_the_tenant(client, acme):
     """PATCH changes only the given fields and the answer is the whole tenant."""
     body = client.get("/v1/tenant", headers=acme.admin).get_json()
     assert body == {"id": acme.tenant_id, "slug": "acme", "name": "Acme", "frontend_url": None,
-                    "mail_from": "news@acme.test", "mail_from_name": None, "signup_enabled": True}
+                    "mail_from": "news@acme.test", "mail_from_name": None, "signup_enabled": True,
+                    "retention_days": 30}
     response = client.patch("/v1/tenant", json={"name": "Acme Inc", "frontend_url": "https://app.acme.test/",
                                                 "mail_from": "Hello@Acme.test", "mail_from_name": "Acme"},
                             headers=acme.admin)

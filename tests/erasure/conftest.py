@@ -1,0 +1,1 @@
+from tests.delivery.conftest import sink  # noqa: F401

@@ -1,0 +1,1 @@
+from tests.delivery.conftest import fast_app, sink  # noqa: F401
