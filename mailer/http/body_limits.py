@@ -18,7 +18,7 @@ from mailer.openapi.registry import operation_for
 
 PUBLIC_BODY_BYTES = 64 * 1024
 AUTHENTICATED_BODY_BYTES = 1024 * 1024
-SEND_ENDPOINTS = frozenset({"notifications.create_message", "notifications.create_batch",
+SEND_ENDPOINTS = frozenset({"notifications.create_message", "batch.send_batch",
                             "notifications.create_broadcast"})
 
 
