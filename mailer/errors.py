@@ -8,6 +8,9 @@ from typing import Any
 from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
 
+from mailer.mail.templates import TemplateRenderError
+from mailer.smtp.validation import MessageTooLargeError, MessageValidationError
+
 log = logging.getLogger(__name__)
 
 _HTTP_CODES = {
@@ -36,7 +39,7 @@ class MailerError(Exception):
         self,
         detail: str | None = None,
         *,
-        errors: list[dict[str, str]] | None = None,
+        errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail or self.title)
@@ -121,7 +124,7 @@ def problem(
     code: str,
     title: str,
     detail: str | None = None,
-    errors: list[dict[str, str]] | None = None,
+    errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
     body: dict[str, Any] = {
@@ -142,10 +145,35 @@ def problem(
     return response
 
 
+def _template_error(exc: TemplateRenderError) -> TemplateError:
+    """The one shape of a template failure, wherever it is rendered: the part as the field, and the line."""
+    error: dict[str, Any] = {"field": exc.part, "message": str(exc)}
+    if exc.line:
+        error["line"] = exc.line
+    return TemplateError(str(exc), errors=[error])
+
+
+def _as_problem(exc: MailerError) -> Response:
+    return problem(exc.status, exc.code, exc.title, exc.detail, exc.errors, exc.headers)
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(MailerError)
     def _mailer_error(exc: MailerError) -> Response:
-        return problem(exc.status, exc.code, exc.title, exc.detail, exc.errors, exc.headers)
+        return _as_problem(exc)
+
+    @app.errorhandler(MessageValidationError)
+    def _invalid_message(exc: MessageValidationError) -> Response:
+        errors = [{"field": e.field, "message": e.message} for e in exc.errors]
+        return _as_problem(ValidationError("One or more fields are invalid.", errors=errors))
+
+    @app.errorhandler(MessageTooLargeError)
+    def _message_too_large(exc: MessageTooLargeError) -> Response:
+        return _as_problem(PayloadTooLargeError(str(exc)))
+
+    @app.errorhandler(TemplateRenderError)
+    def _template_failed(exc: TemplateRenderError) -> Response:
+        return _as_problem(_template_error(exc))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

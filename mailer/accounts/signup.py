@@ -14,7 +14,6 @@ from mailer.accounts.pending import submit_auth_request
 from mailer.audit import record_audit
 from mailer.errors import ValidationError
 from mailer.extensions import db
-from mailer.mail.compose import validation_errors
 from mailer.mail.system_mail import mail_context, send_system_mail
 from mailer.models import ActionPurpose, AuthRequestKind, MessageKind, Tenant, User
 from mailer.models.types import utcnow
@@ -25,9 +24,8 @@ from mailer.smtp.validation import normalize_address
 
 
 def normalized_email(value: str) -> str:
-    """The address as stored: validated (422 otherwise) and lower-cased."""
-    with validation_errors():
-        return normalize_address(value, field="email").lower()
+    """The address as stored: validated (MessageValidationError, a 422, otherwise) and lower-cased."""
+    return normalize_address(value, field="email").lower()
 
 
 def active_tenant(slug: str) -> Tenant | None:

@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 from mailer.audit import record_audit
 from mailer.errors import ValidationError
 from mailer.extensions import db
-from mailer.mail.compose import validation_errors
 from mailer.models import ApiKey, Role, Tenant, User
 from mailer.models.types import utcnow
 from mailer.security.api_keys import new_api_key
@@ -32,11 +31,10 @@ def update_tenant(principal: Principal, changes: dict[str, Any]) -> Tenant:
         if not _HTTP_URL.fullmatch(url):
             raise _field_error("frontend_url", "must be an http:// or https:// URL")
         changes["frontend_url"] = url
-    with validation_errors():
-        if changes.get("mail_from") is not None:
-            changes["mail_from"] = normalize_address(changes["mail_from"], field="mail_from")
-        if changes.get("mail_from_name") is not None:
-            changes["mail_from_name"] = check_display_name(changes["mail_from_name"], field="mail_from_name")
+    if changes.get("mail_from") is not None:
+        changes["mail_from"] = normalize_address(changes["mail_from"], field="mail_from")
+    if changes.get("mail_from_name") is not None:
+        changes["mail_from_name"] = check_display_name(changes["mail_from_name"], field="mail_from_name")
     if "name" in changes and changes["name"] is None:
         raise _field_error("name", "cannot be null")
     for name, value in changes.items():

@@ -1,18 +1,25 @@
-"""Builds the wire message for a request up front, so a bad one fails with a 4xx, not a job later."""
+"""Builds the wire message for a request up front, so a bad one fails with a 4xx, not a job later.
+
+It raises the SMTP package's typed errors; mailer/errors.py maps them to problem+json in one place.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mailer.config import Config
-from mailer.errors import PayloadTooLargeError, ValidationError
 from mailer.models import Tenant
-from mailer.smtp.mime import Address, Attachment, MessageContent, build_message, make_message_id, to_bytes
+from mailer.smtp.mime import (
+    Address,
+    Attachment,
+    MessageContent,
+    build_message,
+    make_message_id,
+    message_id_domain,
+    to_bytes,
+)
 from mailer.smtp.validation import (
-    MessageTooLargeError,
-    MessageValidationError,
     check_display_name,
     check_size,
     check_subject,
@@ -52,17 +59,16 @@ def compose(
     attachments: Sequence[Attachment] = (),
     headers: tuple[tuple[str, str], ...] = (),
 ) -> ComposedMessage:
-    """Validate and build. Raises ValidationError (422) or PayloadTooLargeError (413)."""
-    with validation_errors():
-        check_subject(subject)
-        sender = sender_of(tenant, config)
-        content = MessageContent(
-            sender=sender, to=tuple(to), cc=tuple(cc), bcc=tuple(bcc), subject=subject, text=text, html=html,
-            reply_to=reply_to, attachments=tuple(attachments), headers=headers,
-        )
-        message_id = make_message_id(sender.email.rpartition("@")[2] or "localhost")
-        wire = to_bytes(build_message(content, message_id=message_id))
-        check_size(wire, config.MAX_MESSAGE_BYTES)
+    """Validate and build. Raises MessageValidationError (422) or MessageTooLargeError (413); errors.py maps them."""
+    check_subject(subject)
+    sender = sender_of(tenant, config)
+    content = MessageContent(
+        sender=sender, to=tuple(to), cc=tuple(cc), bcc=tuple(bcc), subject=subject, text=text, html=html,
+        reply_to=reply_to, attachments=tuple(attachments), headers=headers,
+    )
+    message_id = make_message_id(message_id_domain(sender.email))
+    wire = to_bytes(build_message(content, message_id=message_id))
+    check_size(wire, config.MAX_MESSAGE_BYTES)
     recipients = _unique((*to, *cc, *bcc))
     return ComposedMessage(sender.email, subject, message_id, wire, recipients)
 
@@ -72,15 +78,3 @@ def _unique(addresses: Sequence[Address]) -> tuple[Address, ...]:
     for item in addresses:
         seen.setdefault(item.email.lower(), item)
     return tuple(seen.values())
-
-
-@contextmanager
-def validation_errors() -> Iterator[None]:
-    """Maps the SMTP package's typed validation errors onto problem responses (422, or 413 for size)."""
-    try:
-        yield
-    except MessageTooLargeError as exc:
-        raise PayloadTooLargeError(str(exc)) from None
-    except MessageValidationError as exc:
-        errors = [{"field": e.field, "message": e.message} for e in exc.errors]
-        raise ValidationError("One or more fields are invalid.", errors=errors) from None

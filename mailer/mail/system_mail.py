@@ -12,12 +12,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from mailer.config import Config
-from mailer.errors import ValidationError
 from mailer.mail.compose import address, compose
 from mailer.mail.outbox import commit_and_enqueue
-from mailer.mail.templates import Rendered, TemplateRenderError, find_template, load_builtin, render
+from mailer.mail.templates import Rendered, TemplateRenderError, find_template, load_builtin, render, tenant_context
 from mailer.models import Message, MessageKind, MessageStatus, Recipient, Tenant, User
 from mailer.smtp.mime import Address
+from mailer.smtp.validation import MessageValidationError
 
 log = logging.getLogger(__name__)
 SYSTEM_QUEUE = "critical"
@@ -30,8 +30,7 @@ def action_url(tenant: Tenant, config: Config, path: str, token: str) -> str:
 
 
 def mail_context(tenant: Tenant, user: User, **extra: Any) -> dict[str, Any]:
-    return {"tenant": {"name": tenant.name, "slug": tenant.slug},
-            "user": {"email": user.email, "name": user.name}, **extra}
+    return {**tenant_context(tenant), "user": {"email": user.email, "name": user.name}, **extra}
 
 
 def preview_context(config: Config, tenant: Tenant, name: str, user: dict[str, str]) -> dict[str, Any]:
@@ -65,7 +64,7 @@ def _render(tenant: Tenant, name: str, context: dict[str, Any]) -> Rendered:
 def _recipient(user: User) -> Address:
     try:
         return address(user.email, user.name, field="to")
-    except ValidationError:
+    except MessageValidationError:
         return address(user.email, "", field="to")
 
 

@@ -4,7 +4,6 @@ from typing import Any
 
 from flask import Blueprint, request
 from sqlalchemy import String, cast, func, select
-from sqlalchemy.exc import IntegrityError
 
 from mailer.extensions import db
 from mailer.http.json import parse_body, parse_query
@@ -21,7 +20,6 @@ from mailer.notifications.responses import (
 )
 from mailer.notifications.schemas import MessageRequest
 from mailer.notifications.serializers import (
-    accepted_json,
     event_json,
     message_json,
     message_summary_json,
@@ -74,16 +72,7 @@ def create_message() -> Any:
     body = parse_body(MessageRequest)
     principal = current_principal()
     keyed = idempotency.keyed_request(principal, request.get_json())
-    if keyed is not None and (replayed := idempotency.find_replay(principal.tenant_id, keyed)):
-        return replayed
-    try:
-        message = service.create_message(principal, body, keyed)
-    except IntegrityError:
-        db.session.rollback()
-        if keyed is not None and (replayed := idempotency.find_replay(principal.tenant_id, keyed)):
-            return replayed
-        raise
-    return accepted_json(message), 202
+    return service.send_message(principal, body, keyed)
 
 
 @bp.get("/messages")
