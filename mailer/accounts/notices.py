@@ -23,7 +23,7 @@ from mailer.accounts.pending import PENDING_MAX_AGE
 from mailer.audit import record_audit
 from mailer.config import Config
 from mailer.extensions import db
-from mailer.mail.outbox import commit_and_enqueue
+from mailer.mail.outbox import enqueue_staged, stage
 from mailer.mail.system_mail import action_url, build_system_message, mail_context
 from mailer.models import (
     ActionPurpose,
@@ -144,8 +144,7 @@ def process_auth_request(tenant_id: uuid.UUID, request_id: uuid.UUID) -> None:
             log.info("concurrent sign-up of one address; processing the request again",
                      extra={"auth_request_id": str(request_id)})
             continue
-        if message is None:
-            db.session.commit()
-        else:
-            commit_and_enqueue(message)
+        jobs = stage(message) if message is not None else []
+        db.session.commit()
+        enqueue_staged(jobs)
         return

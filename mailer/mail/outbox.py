@@ -1,4 +1,4 @@
-"""The outbox rule: commit the rows, then enqueue jobs that carry recipient ids.
+"""The outbox rule: stage the rows in the service's transaction; once it commits, enqueue jobs carrying recipient ids.
 
 Every recipient row names the RQ job last enqueued for it (``job_id``, written before the
 job reaches Redis). If Redis is unreachable the request still succeeds: the job never
@@ -62,13 +62,6 @@ def enqueue_staged(jobs: Sequence[StagedJob]) -> bool:
     for job in jobs:
         ok = _enqueue_job(job.queue, job.job_id, list(job.recipient_ids), at=job.at) and ok
     return ok
-
-
-def commit_and_enqueue(message: Message) -> bool:
-    """Stage the message, commit the session, then enqueue (for callers with nothing else to commit)."""
-    jobs = stage(message)
-    db.session.commit()
-    return enqueue_staged(jobs)
 
 
 def enqueue_recipients(recipient_ids: Sequence[uuid.UUID], queue: str, at: datetime | None = None) -> bool:

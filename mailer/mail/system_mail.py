@@ -13,7 +13,6 @@ from urllib.parse import urlencode
 
 from mailer.config import Config
 from mailer.mail.compose import address, compose
-from mailer.mail.outbox import commit_and_enqueue
 from mailer.mail.templates import Rendered, TemplateRenderError, find_template, load_builtin, render, tenant_context
 from mailer.models import Message, MessageKind, MessageStatus, Recipient, Tenant, User
 from mailer.smtp.mime import Address
@@ -93,13 +92,4 @@ def build_system_message(
         Recipient(tenant_id=tenant.id, position=i, email=r.email, name=r.name)
         for i, r in enumerate(composed.recipients)
     ]
-    return message
-
-
-def send_system_mail(
-    config: Config, tenant: Tenant, user: User, kind: MessageKind, context: dict[str, Any]
-) -> Message:
-    """Build, commit (with whatever else the session holds), then enqueue delivery."""
-    message = build_system_message(config, tenant, user, kind, context)
-    commit_and_enqueue(message)
     return message

@@ -51,6 +51,14 @@ def test_syntax_error_is_422_with_the_line(client, acme):
     assert client.get("/v1/templates/bad", headers=acme.admin).status_code == 404
 
 
+def test_a_message_from_a_broken_template_gets_the_same_error_shape(client, acme):
+    """Sending with a template fails like previewing it: template_error, the part as field, the line."""
+    client.put("/v1/templates/welcome", json={"subject": "s", "text": "line one\n{{ missing }}"}, headers=acme.admin)
+    response = client.post("/v1/messages", json={"to": ["a@example.com"], "template": "welcome"}, headers=acme.admin)
+    assert response.status_code == 422 and response.get_json()["code"] == "template_error"
+    assert response.get_json()["errors"] == [{"field": "text", "line": 2, "message": response.get_json()["detail"]}]
+
+
 def test_undefined_variable_is_422_with_the_line(client, acme):
     client.put("/v1/templates/welcome", json={"subject": "s", "text": "line one\n{{ missing }}"}, headers=acme.admin)
     response = client.post("/v1/templates/welcome/preview", json={"data": {}}, headers=acme.admin)

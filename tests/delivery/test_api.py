@@ -59,6 +59,23 @@ def test_keys_are_per_tenant_and_expire_after_a_day(fast_app):
     assert _count_messages(fast_app) == 3
 
 
+def test_an_expired_key_is_replaced_only_together_with_a_new_message(fast_app):
+    """Looking an expired key up changes nothing; a refused request keeps it; the next stored message takes it over."""
+    client = fast_app.test_client()
+    headers = {**bearer(login(client, "acme", "admin@acme.test")), "Idempotency-Key": "k2"}
+    first = client.post("/v1/messages", json=BODY, headers=headers).get_json()
+    with fast_app.app_context():
+        db.session.scalars(select(IdempotencyKey)).one().expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        db.session.commit()
+    refused = client.post("/v1/messages", json={**BODY, "to": ["not an address"]}, headers=headers)
+    assert refused.status_code == 422
+    with fast_app.app_context():
+        assert str(db.session.scalars(select(IdempotencyKey)).one().message_id) == first["id"]
+    fresh = client.post("/v1/messages", json=BODY, headers=headers).get_json()
+    with fast_app.app_context():
+        assert str(db.session.scalars(select(IdempotencyKey)).one().message_id) == fresh["id"] != first["id"]
+
+
 def test_malformed_key_is_422(fast_app):
     client = fast_app.test_client()
     headers = {**bearer(login(client, "acme", "admin@acme.test")), "Idempotency-Key": "x" * 300}
