@@ -16,10 +16,11 @@ import uuid
 from collections.abc import Callable
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from mailer.accounts.pending import PENDING_MAX_AGE
+from mailer.accounts.users import find_user
 from mailer.audit import record_audit
 from mailer.config import Config
 from mailer.extensions import db
@@ -63,12 +64,8 @@ def account_exists_mail(config: Config, tenant: Tenant, user: User) -> Message:
     return build_system_message(config, tenant, user, MessageKind.ACCOUNT_EXISTS, _reset_context(config, tenant, user))
 
 
-def _find_user(tenant: Tenant, email: str) -> User | None:
-    return db.session.scalars(select(User).where(User.tenant_id == tenant.id, User.email == email)).first()
-
-
 def _register(config: Config, tenant: Tenant, row: AuthRequest, password_hash: str | None) -> Message | None:
-    user = _find_user(tenant, row.email)
+    user = find_user(tenant, row.email)
     if user is None:
         if password_hash is None:
             return None
@@ -86,14 +83,14 @@ def _register(config: Config, tenant: Tenant, row: AuthRequest, password_hash: s
 
 
 def _resend(config: Config, tenant: Tenant, row: AuthRequest, password_hash: str | None) -> Message | None:
-    user = _find_user(tenant, row.email)
+    user = find_user(tenant, row.email)
     if user is None or not user.is_active or user.email_verified:
         return None
     return verification_mail(config, tenant, user)
 
 
 def _forgot(config: Config, tenant: Tenant, row: AuthRequest, password_hash: str | None) -> Message | None:
-    user = _find_user(tenant, row.email)
+    user = find_user(tenant, row.email)
     if user is None or not user.is_active:
         return None
     event = record_audit("password.reset_requested", tenant_id=tenant.id, actor_id=user.id,

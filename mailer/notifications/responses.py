@@ -6,16 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from mailer.http.bodies import Out
 from mailer.models import MessageKind, MessageStatus, RecipientStatus
 from mailer.notifications.schemas import TAG_PATTERN
 from mailer.openapi.common import PageQuery
 from mailer.smtp.results import ErrorCode, Outcome
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class AcceptedRecipient(Out):

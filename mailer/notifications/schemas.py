@@ -3,15 +3,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from mailer.http.bodies import Strict
 
 # Printable ASCII without quote or backslash: what a tag filter can match exactly (see routes.tag_filter).
 TAG_PATTERN = r"^[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}$"
 Tag = Annotated[str, Field(pattern=TAG_PATTERN)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class RecipientIn(Strict):

@@ -15,6 +15,7 @@ from sqlalchemy import Select, func, select
 from mailer.extensions import db
 from mailer.http.json import iso
 from mailer.models import Message, MessageStatus, Recipient, RecipientStatus
+from mailer.notifications.visibility import counted_for
 from mailer.security.scope import tenant_select
 from mailer.security.types import Principal
 
@@ -22,10 +23,7 @@ WINDOWS = {"last_24h": timedelta(hours=24), "last_30d": timedelta(days=30)}
 
 
 def _visible(principal: Principal) -> Select[Any]:
-    query = tenant_select(Message)
-    if principal.role not in ("admin", "service"):
-        query = query.where(Message.created_by == principal.id)
-    return query
+    return tenant_select(Message).where(*counted_for(principal))
 
 
 def tenant_stats(principal: Principal) -> dict[str, Any]:
