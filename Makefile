@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test lint bench install clean-venv
+.PHONY: run test test-quick lint bench install clean-venv
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -42,6 +42,10 @@ run: $(STAMP) .env
 
 test: $(STAMP) $(BROWSER_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Everything but the tests that start `rq worker` subprocesses (marked slow), for a quick loop.
+test-quick: $(STAMP) $(BROWSER_STAMP)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # ruff, then the import layers (pyproject.toml [tool.importlinter]).
 lint: $(STAMP)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
+
+from mailer.mail.templates import TemplateRenderError
+from mailer.smtp.validation import MessageTooLargeError, MessageValidationError
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +40,7 @@ class MailerError(Exception):
         self,
         detail: str | None = None,
         *,
-        errors: list[dict[str, str]] | None = None,
+        errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail or self.title)
@@ -121,7 +125,7 @@ class UnavailableError(MailerError):
 
 
 def problem_body(
-    status: int, code: str, title: str, detail: str | None = None, errors: list[dict[str, str]] | None = None,
+    status: int, code: str, title: str, detail: str | None = None, errors: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The problem JSON document (also embedded per item by POST /v1/messages/batch)."""
     body: dict[str, Any] = {
@@ -142,7 +146,7 @@ def problem(
     code: str,
     title: str,
     detail: str | None = None,
-    errors: list[dict[str, str]] | None = None,
+    errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
     response = jsonify(problem_body(status, code, title, detail, errors))
@@ -153,10 +157,46 @@ def problem(
     return response
 
 
+def _template_error(exc: TemplateRenderError) -> TemplateError:
+    """The one shape of a template failure, wherever it is rendered: the part as the field, and the line."""
+    error: dict[str, Any] = {"field": exc.part, "message": str(exc)}
+    if exc.line:
+        error["line"] = exc.line
+    return TemplateError(str(exc), errors=[error])
+
+
+def _invalid_message(exc: MessageValidationError) -> ValidationError:
+    errors = [{"field": e.field, "message": e.message} for e in exc.errors]
+    return ValidationError("One or more fields are invalid.", errors=errors)
+
+
+# The lower layers' typed errors and the problem each one is (the one mapping).
+_MAPPED: tuple[tuple[type[Exception], Callable[[Any], MailerError]], ...] = (
+    (MessageTooLargeError, lambda exc: PayloadTooLargeError(str(exc))),
+    (MessageValidationError, _invalid_message),
+    (TemplateRenderError, _template_error),
+)
+MAPPED_ERRORS = (MailerError, *(kind for kind, _ in _MAPPED))
+
+
+def as_mailer_error(exc: Exception) -> MailerError:
+    """The problem a MailerError or a mapped lower-layer error stands for (batch items embed it)."""
+    for kind, to_problem in _MAPPED:
+        if isinstance(exc, kind):
+            return to_problem(exc)
+    if isinstance(exc, MailerError):
+        return exc
+    raise TypeError(f"not a mapped error: {type(exc).__name__}")
+
+
+def _as_problem(exc: Exception) -> Response:
+    error = as_mailer_error(exc)
+    return problem(error.status, error.code, error.title, error.detail, error.errors, error.headers)
+
+
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(MailerError)
-    def _mailer_error(exc: MailerError) -> Response:
-        return problem(exc.status, exc.code, exc.title, exc.detail, exc.errors, exc.headers)
+    for kind in MAPPED_ERRORS:
+        app.register_error_handler(kind, _as_problem)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
@@ -109,3 +110,14 @@ def configure_sqlite() -> None:
     """Apply the pragmas to every new SQLite connection (idempotent)."""
     if not event.contains(Engine, "connect", _on_connect):
         event.listen(Engine, "connect", _on_connect)
+
+
+@contextmanager
+def atomic() -> Iterator[None]:
+    """A service's unit of work: commit when the block ends, roll back (releasing row locks) when it raises."""
+    try:
+        yield
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise

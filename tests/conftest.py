@@ -9,12 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import EmailMessage
-from email.policy import default as default_policy
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +18,10 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from redis import Redis
-from rq import SimpleWorker
 
 from mailer import create_app
-from mailer.worker.queues import QUEUE_NAMES, get_queue
+from tests.fixtures import FAST, Drainer, RecordingHandler, Sink, SmtpSink, free_port
+from tests.helpers import create_tenant
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -34,54 +29,11 @@ JWT_TEST_KEY = "test-secret-key-that-is-long-enough-0123456789"
 FERNET_KEY = "kGmQyPtK0lDN6xJ0a2Y4Zk1vJc8f1VcYq5oPz5jX0mU="  # a fixed Fernet key for Config(...) outside debug
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class ReceivedMail:
-    mail_from: str
-    rcpt_tos: list[str]
-    data: bytes
-
-    @property
-    def message(self) -> EmailMessage:
-        return message_from_bytes(self.data, policy=default_policy)  # type: ignore[return-value]
-
-
-@dataclass
-class RecordingHandler:
-    """Accepts everything and records each message; `rcpt_replies` refuses chosen recipients."""
-
-    messages: list[ReceivedMail] = field(default_factory=list)
-    rcpt_replies: dict[str, str] = field(default_factory=dict)
-    data_reply: str | None = None
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        reply = self.rcpt_replies.get(address)
-        if reply:
-            return reply
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.data_reply:
-            return self.data_reply
-        self.messages.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
-        return "250 2.0.0 OK queued"
-
-
-@dataclass
-class SmtpSink:
-    host: str
-    port: int
-    handler: RecordingHandler
-
-    @property
-    def messages(self) -> list[ReceivedMail]:
-        return self.handler.messages
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`slow` means exactly: starts real `rq worker` subprocesses (the `workers` fixture)."""
+    for item in items:
+        if "workers" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -215,16 +167,19 @@ def db(app: Flask) -> Iterator[Any]:
         yield database
 
 
-class Drainer:
-    """Runs every queued job to completion with a real RQ SimpleWorker."""
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    server = Sink().start()
+    yield server
+    server.stop()
 
-    def __init__(self, app: Flask, redis: Redis) -> None:
-        self.app, self.redis = app, redis
 
-    def __call__(self, queues: tuple[str, ...] = QUEUE_NAMES) -> None:
-        with self.app.app_context():
-            worker = SimpleWorker([get_queue(name, self.redis) for name in queues], connection=self.redis)
-            worker.work(burst=True)
+@pytest.fixture
+def fast_app(app_factory: Callable[..., Flask], sink: Sink) -> Flask:
+    """An app with short retry delays and leases, sending to the scriptable sink."""
+    app = app_factory(**FAST, SMTP_PORT=sink.port)
+    create_tenant(app)
+    return app
 
 
 @pytest.fixture

@@ -39,11 +39,6 @@ def test_invalid_json_is_400(app, client, token):
     assert _count(app, Message) == 0
 
 
-def test_wrong_content_type_is_415(app, client, token):
-    response = client.post("/v1/messages", data="to=a@b.c", content_type="text/plain", headers=bearer(token))
-    assert_problem(response, 415, "unsupported_media_type")
-
-
 def test_missing_fields_are_422_with_paths(app, client, token):
     response = client.post("/v1/messages", json={"to": ["ann@example.com"], "text": "x"}, headers=bearer(token))
     body = assert_problem(response, 422, "validation_error")
@@ -59,15 +54,6 @@ def test_bad_address_names_its_index(app, client, token):
     body = assert_problem(response, 422, "validation_error")
     assert body["errors"][0]["field"] == "to[2]"
     assert _count(app, Recipient) == 0
-
-
-def test_unknown_fields_are_rejected(app, client, token):
-    response = client.post(
-        "/v1/messages", json={"to": ["a@example.com"], "subject": "s", "text": "x", "tenant_id": "other"},
-        headers=bearer(token),
-    )
-    body = assert_problem(response, 422, "validation_error")
-    assert body["errors"][0]["field"] == "tenant_id"
 
 
 @pytest.mark.parametrize("subject", ["Hi\r\nBcc: victim@example.com", "Hi\nX-Evil: 1", "Hi\r"])
@@ -87,12 +73,6 @@ def test_unknown_route_and_method(client):
     assert_problem(response, 405, "method_not_allowed")
 
 
-def test_missing_bearer_is_401_with_challenge(client):
-    response = client.post("/v1/messages", json={})
-    assert_problem(response, 401, "unauthorized")
-    assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
-
-
 def test_server_error_is_problem_without_trace(app, client):
     @app.get("/boom")
     def boom():
@@ -102,12 +82,6 @@ def test_server_error_is_problem_without_trace(app, client):
     body = assert_problem(response, 500, "internal_error")
     assert "secret internals" not in response.get_data(as_text=True)
     assert "Traceback" not in body["detail"]
-
-
-def test_request_id_is_echoed_when_sane(client):
-    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["X-Request-ID"] == "abc-123"
-    generated = client.get("/healthz", headers={"X-Request-ID": "bad id\twith junk"}).headers["X-Request-ID"]
-    assert generated != "bad id\twith junk" and len(generated) == 32
 
 
 def test_oversized_request_and_oversized_message_are_413(app_factory, smtp_server, worker):

@@ -16,14 +16,15 @@ import uuid
 from collections.abc import Callable
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from mailer.accounts.pending import PENDING_MAX_AGE
+from mailer.accounts.users import find_user
 from mailer.audit import record_audit
 from mailer.config import Config
 from mailer.extensions import db
-from mailer.mail.outbox import commit_and_enqueue
+from mailer.mail.outbox import enqueue_staged, stage
 from mailer.mail.system_mail import build_system_message, mail_context
 from mailer.models import (
     AuthRequest,
@@ -53,12 +54,8 @@ def account_exists_mail(config: Config, tenant: Tenant, user: User) -> Message:
     return build_system_message(config, tenant, user, MessageKind.ACCOUNT_EXISTS, mail_context(tenant, user))
 
 
-def _find_user(tenant: Tenant, email: str) -> User | None:
-    return db.session.scalars(select(User).where(User.tenant_id == tenant.id, User.email == email)).first()
-
-
 def _register(config: Config, tenant: Tenant, row: AuthRequest, password_hash: str | None) -> Message | None:
-    user = _find_user(tenant, row.email)
+    user = find_user(tenant, row.email)
     if user is None:
         if password_hash is None:
             return None
@@ -75,14 +72,14 @@ def _register(config: Config, tenant: Tenant, row: AuthRequest, password_hash: s
 
 
 def _resend(config: Config, tenant: Tenant, row: AuthRequest, password_hash: str | None) -> Message | None:
-    user = _find_user(tenant, row.email)
+    user = find_user(tenant, row.email)
     if user is None or not user.is_active or user.email_verified:
         return None
     return verification_mail(config, tenant, user)
 
 
 def _forgot(config: Config, tenant: Tenant, row: AuthRequest, password_hash: str | None) -> Message | None:
-    user = _find_user(tenant, row.email)
+    user = find_user(tenant, row.email)
     if user is None or not user.is_active:
         return None
     record_audit("password.reset_requested", tenant_id=tenant.id, actor_id=user.id,
@@ -132,8 +129,7 @@ def process_auth_request(tenant_id: uuid.UUID, request_id: uuid.UUID) -> None:
             log.info("concurrent sign-up of one address; processing the request again",
                      extra={"auth_request_id": str(request_id)})
             continue
-        if message is None:
-            db.session.commit()
-        else:
-            commit_and_enqueue(message)
+        jobs = stage(message) if message is not None else []
+        db.session.commit()
+        enqueue_staged(jobs)
         return

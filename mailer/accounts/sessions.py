@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import select
 
 from mailer.accounts.signup import active_tenant
+from mailer.accounts.users import find_user
 from mailer.audit import record_audit
 from mailer.errors import (
     AccountDisabledError,
@@ -39,14 +39,6 @@ class TokenPair:
             "token_type": "Bearer",
             "expires_in": self.expires_in,
         }
-
-
-def find_user(tenant: Tenant | None, email: str) -> User | None:
-    if tenant is None:
-        return None
-    return db.session.scalars(
-        select(User).where(User.tenant_id == tenant.id, User.email == email.strip().lower())
-    ).first()
 
 
 def _login_failed(tenant: Tenant | None, user: User | None, reason: str) -> None:

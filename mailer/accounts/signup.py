@@ -14,8 +14,8 @@ from mailer.accounts.pending import submit_auth_request
 from mailer.audit import record_audit
 from mailer.errors import SignupDisabledError, ValidationError
 from mailer.extensions import db
-from mailer.mail.compose import validation_errors
-from mailer.mail.system_mail import mail_context, send_system_mail
+from mailer.mail.outbox import enqueue_staged, stage
+from mailer.mail.system_mail import build_system_message, mail_context
 from mailer.models import ActionPurpose, AuthRequestKind, MessageKind, Tenant, User
 from mailer.models.types import utcnow
 from mailer.security.action_tokens import find_action_token, redeem_action_token, void_action_tokens
@@ -25,9 +25,8 @@ from mailer.smtp.validation import normalize_address
 
 
 def normalized_email(value: str) -> str:
-    """The address as stored: validated (422 otherwise) and lower-cased."""
-    with validation_errors():
-        return normalize_address(value, field="email").lower()
+    """The address as stored: validated (MessageValidationError, a 422, otherwise) and lower-cased."""
+    return normalize_address(value, field="email").lower()
 
 
 def active_tenant(slug: str) -> Tenant | None:
@@ -98,4 +97,7 @@ def reset_password(token: str, password: str) -> None:
     record_audit("password.reset", tenant_id=user.tenant_id, actor_id=user.id, details={"user_id": str(user.id)})
     config = current_app.config["MAILER"]
     tenant = user.tenant
-    send_system_mail(config, tenant, user, MessageKind.PASSWORD_CHANGED, mail_context(tenant, user))
+    notice = build_system_message(config, tenant, user, MessageKind.PASSWORD_CHANGED, mail_context(tenant, user))
+    jobs = stage(notice)
+    db.session.commit()  # the new password, the revocations and the notice, together
+    enqueue_staged(jobs)

@@ -6,13 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from mailer.http.bodies import Out
 from mailer.openapi.common import PageQuery
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class TenantOut(Out):

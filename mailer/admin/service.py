@@ -12,7 +12,6 @@ from mailer.audit import record_audit
 from mailer.domains.policy import may_send_as
 from mailer.errors import ValidationError
 from mailer.extensions import db
-from mailer.mail.compose import validation_errors
 from mailer.models import ApiKey, Role, Tenant, User
 from mailer.models.types import utcnow
 from mailer.retention.policy import check_retention_days
@@ -35,13 +34,12 @@ def update_tenant(principal: Principal, changes: dict[str, Any]) -> Tenant:
         if not _HTTP_URL.fullmatch(url):
             raise _field_error("frontend_url", "must be an http:// or https:// URL")
         changes["frontend_url"] = url
-    with validation_errors():
-        if changes.get("mail_from") is not None:
-            changes["mail_from"] = normalize_address(changes["mail_from"], field="mail_from")
-        if changes.get("mail_from_name") is not None:
-            changes["mail_from_name"] = check_display_name(changes["mail_from_name"], field="mail_from_name")
-        if changes.get("name") is not None:  # it is in every account mail's subject: a header's rules
-            changes["name"] = check_display_name(changes["name"], field="name")
+    if changes.get("mail_from") is not None:
+        changes["mail_from"] = normalize_address(changes["mail_from"], field="mail_from")
+    if changes.get("mail_from_name") is not None:
+        changes["mail_from_name"] = check_display_name(changes["mail_from_name"], field="mail_from_name")
+    if changes.get("name") is not None:  # it is in every account mail's subject: a header's rules
+        changes["name"] = check_display_name(changes["name"], field="name")
     if changes.get("mail_from") is not None and not may_send_as(current_app.config["MAILER"], tenant,
                                                                 changes["mail_from"]):
         raise _field_error("mail_from", "must be on a verified sending domain of the tenant (POST /v1/domains)")

@@ -5,11 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from mailer.http.bodies import Out
 
 
 class TokenPairOut(Out):

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import unicodedata
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from mailer.http.bodies import Strict
 
 PASSWORD = Field(min_length=8, max_length=128)
 TENANT = Field(min_length=1, max_length=63)
 EMAIL = Field(min_length=1, max_length=320)
 TOKEN = Field(min_length=1, max_length=4096)
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
 class LoginRequest(Strict):

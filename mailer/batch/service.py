@@ -2,9 +2,10 @@
 
 Per item, in the order POST /v1/messages applies them: the rate limit (spent for the whole batch at
 once, ``batch.rate``), validation and composition
-(``notifications.service.build_message``), the daily quota, then the row and its audit event are
-flushed — an item that fails raises before it writes anything, so the items accepted before it stay.
-One commit for the whole batch (with the Idempotency-Key's stored answer), then one enqueue step.
+(``notifications.service.prepare_message``), the daily quota, then the row and its audit event are
+flushed (``add_message``) — an item that fails raises before it writes anything, so the items accepted
+before it stay. One transaction for the whole batch (with the Idempotency-Key's stored answer), then,
+after its commit, one enqueue step.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ from typing import Any
 from flask import current_app
 
 from mailer.batch.rate import spend_message_rate
-from mailer.errors import MailerError, RateLimitedError, problem_body
-from mailer.extensions import db
+from mailer.errors import MAPPED_ERRORS, RateLimitedError, as_mailer_error, problem_body
+from mailer.extensions import atomic, db
 from mailer.http.json import validate_value
 from mailer.mail.outbox import enqueue_recipients
 from mailer.models import Message, MessageStatus, Tenant
 from mailer.notifications.idempotency import KeyedRequest, remember
 from mailer.notifications.schemas import MessageRequest
-from mailer.notifications.service import add_message, build_message, reserve_quota
+from mailer.notifications.service import add_message, prepare_message
 from mailer.security.types import Principal
 
 
@@ -38,32 +39,30 @@ def send_batch(principal: Principal, items: list[Any], keyed: KeyedRequest | Non
     results: list[dict[str, Any]] = []
     accepted: list[Message] = []
     within_rate = spend_message_rate(len(items))
-    for index, item in enumerate(items):
-        try:
-            if index >= within_rate:
-                raise RateLimitedError("Over the per-message rate limit; this message was not accepted.")
-            message = _accept(config, principal, tenant, item)
-        except MailerError as exc:
-            results.append({"index": index, "status": exc.status,
-                            "error": problem_body(exc.status, exc.code, exc.title, exc.detail, exc.errors)})
-            continue
-        accepted.append(message)
-        results.append({"index": index, "status": 202, "id": str(message.id),
-                        "recipients": [{"email": r.email, "status": r.status} for r in message.recipients]})
-    body = {"items": results}
-    if keyed is not None:
-        remember(tenant.id, keyed, None, 200, body)
-    db.session.commit()
+    with atomic():
+        for index, item in enumerate(items):
+            try:
+                if index >= within_rate:
+                    raise RateLimitedError("Over the per-message rate limit; this message was not accepted.")
+                message = _accept(config, principal, tenant, item)
+            except MAPPED_ERRORS as raised:
+                exc = as_mailer_error(raised)
+                results.append({"index": index, "status": exc.status,
+                                "error": problem_body(exc.status, exc.code, exc.title, exc.detail, exc.errors)})
+                continue
+            accepted.append(message)
+            results.append({"index": index, "status": 202, "id": str(message.id),
+                            "recipients": [{"email": r.email, "status": r.status} for r in message.recipients]})
+        body = {"items": results}
+        if keyed is not None:
+            remember(tenant.id, keyed, None, 200, body)
     _enqueue(accepted)
     return body
 
 
 def _accept(config: Any, principal: Principal, tenant: Tenant, item: Any) -> Message:
     body = validate_value(MessageRequest, item)
-    message = build_message(config, principal, tenant, body)
-    reserve_quota(config, principal, tenant.id, len(message.recipients))
-    add_message(principal, message)
-    return message
+    return add_message(config, principal, tenant, prepare_message(config, tenant, body))
 
 
 def _enqueue(messages: list[Message]) -> None:

@@ -13,7 +13,6 @@ from mailer.audit import record_audit
 from mailer.config import Config
 from mailer.erasure.erasers import ERASERS, REMAINDERS, Target
 from mailer.extensions import db
-from mailer.mail.compose import validation_errors
 from mailer.models import Erasure, ErasureStatus
 from mailer.models.types import utcnow
 from mailer.security.address_digest import address_digest, address_digests
@@ -31,8 +30,7 @@ def request_erasure(principal: Principal, email: str) -> Erasure:
     erasure is pending, so that a later purge can finish it.
     """
     config: Config = current_app.config["MAILER"]
-    with validation_errors():
-        address = normalize_address(email.strip(), field="email").lower()
+    address = normalize_address(email.strip(), field="email").lower()
     erasure = Erasure(id=uuid.uuid4(), tenant_id=principal.tenant_id, requested_by=principal.id,
                       digest=address_digest(config.SECRETS_KEY, address),
                       sealed_address=secret_box(config.SECRETS_KEY).seal(address))

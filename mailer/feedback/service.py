@@ -8,16 +8,14 @@ from mailer.audit import record_audit
 from mailer.errors import NotFoundError
 from mailer.extensions import db
 from mailer.feedback.suppressions import add_suppression
-from mailer.mail.compose import validation_errors
 from mailer.models import Suppression, SuppressionReason, SuppressionScope
 from mailer.security.types import Principal
 from mailer.smtp.validation import normalize_address
 
 
 def canonical_email(email: str, field: str = "email") -> str:
-    """The address as suppressions store it (validated, lower-cased); 422 if it is not an address."""
-    with validation_errors():
-        return normalize_address(email, field=field).lower()
+    """The address as suppressions store it (validated, lower-cased); MessageValidationError if it is not one."""
+    return normalize_address(email, field=field).lower()
 
 
 def entries_for(principal: Principal, email: str) -> list[Suppression]:

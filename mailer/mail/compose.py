@@ -1,19 +1,26 @@
-"""Builds the wire message for a request up front, so a bad one fails with a 4xx, not a job later."""
+"""Builds the wire message for a request up front, so a bad one fails with a 4xx, not a job later.
+
+It raises the SMTP package's typed errors; mailer/errors.py maps them to problem+json in one place.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mailer.config import Config
 from mailer.domains.signing import dkim_sign
-from mailer.errors import PayloadTooLargeError, ValidationError
 from mailer.models import Tenant
-from mailer.smtp.mime import Address, Attachment, MessageContent, build_message, make_message_id, to_bytes
+from mailer.smtp.mime import (
+    Address,
+    Attachment,
+    MessageContent,
+    build_message,
+    make_message_id,
+    message_id_domain,
+    to_bytes,
+)
 from mailer.smtp.validation import (
-    MessageTooLargeError,
-    MessageValidationError,
     check_display_name,
     check_size,
     check_subject,
@@ -54,18 +61,17 @@ def compose(
     headers: tuple[tuple[str, str], ...] = (),
     message_id: str | None = None,
 ) -> ComposedMessage:
-    """Validate and build (with a new Message-ID unless given). Raises ValidationError (422) or
-    PayloadTooLargeError (413)."""
-    with validation_errors():
-        check_subject(subject)
-        sender = sender_of(tenant, config)
-        content = MessageContent(
-            sender=sender, to=tuple(to), cc=tuple(cc), bcc=tuple(bcc), subject=subject, text=text, html=html,
-            reply_to=reply_to, attachments=tuple(attachments), headers=headers,
-        )
-        message_id = message_id or make_message_id(sender.email.rpartition("@")[2] or "localhost")
-        wire = dkim_sign(config, tenant.id, sender.email, to_bytes(build_message(content, message_id=message_id)))
-        check_size(wire, config.MAX_MESSAGE_BYTES)
+    """Validate and build (a new Message-ID unless given). Raises MessageValidationError (422) or
+    MessageTooLargeError (413); errors.py maps them."""
+    check_subject(subject)
+    sender = sender_of(tenant, config)
+    content = MessageContent(
+        sender=sender, to=tuple(to), cc=tuple(cc), bcc=tuple(bcc), subject=subject, text=text, html=html,
+        reply_to=reply_to, attachments=tuple(attachments), headers=headers,
+    )
+    message_id = message_id or make_message_id(message_id_domain(sender.email))
+    wire = dkim_sign(config, tenant.id, sender.email, to_bytes(build_message(content, message_id=message_id)))
+    check_size(wire, config.MAX_MESSAGE_BYTES)
     recipients = _unique((*to, *cc, *bcc))
     return ComposedMessage(sender.email, subject, message_id, wire, recipients)
 
@@ -75,15 +81,3 @@ def _unique(addresses: Sequence[Address]) -> tuple[Address, ...]:
     for item in addresses:
         seen.setdefault(item.email.lower(), item)
     return tuple(seen.values())
-
-
-@contextmanager
-def validation_errors() -> Iterator[None]:
-    """Maps the SMTP package's typed validation errors onto problem responses (422, or 413 for size)."""
-    try:
-        yield
-    except MessageTooLargeError as exc:
-        raise PayloadTooLargeError(str(exc)) from None
-    except MessageValidationError as exc:
-        errors = [{"field": e.field, "message": e.message} for e in exc.errors]
-        raise ValidationError("One or more fields are invalid.", errors=errors) from None

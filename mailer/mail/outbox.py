@@ -1,4 +1,4 @@
-"""The outbox rule: commit the rows, then enqueue jobs that carry recipient ids.
+"""The outbox rule: stage the rows in the service's transaction; once it commits, enqueue jobs carrying recipient ids.
 
 Every recipient row names the RQ job last enqueued for it (``job_id``, written before the
 job reaches Redis). If Redis is unreachable the request still succeeds: the job never
@@ -15,6 +15,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
@@ -34,23 +35,37 @@ log = logging.getLogger(__name__)
 DELIVER_JOB = "mailer.worker.jobs.deliver_recipients"
 
 
-def commit_and_enqueue(message: Message) -> bool:
-    """Commit the message and its recipients, then enqueue their delivery (at ``send_at`` when scheduled).
+@dataclass(frozen=True)
+class StagedJob:
+    """A delivery job whose recipients carry its id in the session; enqueued once that session commits."""
 
-    Returns whether every job reached Redis (the sweeper covers the rest).
-    """
+    queue: str
+    job_id: str
+    recipient_ids: tuple[uuid.UUID, ...]
+    at: datetime | None
+    owner: uuid.UUID | None = None  # the tenant, whose running delivery loop may take the job
+
+
+def stage(message: Message) -> list[StagedJob]:
+    """Add the message to the session with a job id on every recipient; the caller commits, then enqueues."""
     config = _config()
-    batches = [list(batch) for batch in _batches(message.recipients, config.DELIVERY_BATCH_SIZE)]
-    job_ids = [new_job_id() for _ in batches]
-    for job_id, batch in zip(job_ids, batches, strict=True):
-        for recipient in batch:
-            recipient.job_id = job_id
     db.session.add(message)
-    db.session.commit()
+    db.session.flush()  # the recipients' ids, which the jobs carry
     at = message.send_at if message.status == MessageStatus.SCHEDULED.value else None
+    jobs = []
+    for batch in _batches(message.recipients, config.DELIVERY_BATCH_SIZE):
+        job = StagedJob(message.queue, new_job_id(), tuple(r.id for r in batch), at, message.tenant_id)
+        for recipient in batch:
+            recipient.job_id = job.job_id
+        jobs.append(job)
+    return jobs
+
+
+def enqueue_staged(jobs: Sequence[StagedJob]) -> bool:
+    """Enqueue jobs staged in a transaction that has committed; whether every job reached Redis."""
     ok = True
-    for job_id, batch in zip(job_ids, batches, strict=True):
-        ok = _enqueue_job(message.queue, job_id, [r.id for r in batch], at=at, owner=message.tenant_id) and ok
+    for job in jobs:
+        ok = _enqueue_job(job.queue, job.job_id, list(job.recipient_ids), at=job.at, owner=job.owner) and ok
     return ok
 
 

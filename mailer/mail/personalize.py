@@ -20,9 +20,9 @@ from mailer.domains.signing import dkim_sign
 from mailer.extensions import db
 from mailer.feedback.unsubscribe import unsubscribe_headers
 from mailer.mail.compose import sender_of
-from mailer.mail.templates import TemplateSource, render
+from mailer.mail.templates import TemplateSource, render, tenant_context
 from mailer.models import BroadcastContent, Message, Recipient, Tenant
-from mailer.smtp.mime import Address, MessageContent, build_message, to_bytes
+from mailer.smtp.mime import Address, MessageContent, build_message, message_id_domain, to_bytes
 from mailer.smtp.validation import MessageValidationError, check_display_name, check_size, check_subject
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class Member:
 def context_for(tenant: Tenant, data: dict[str, Any], email: str, name: str) -> dict[str, Any]:
     """What a broadcast template sees: its data (also as `data`), `recipient` and `tenant`."""
     return {**data, "data": data, "recipient": {"email": email, "name": name},
-            "tenant": {"name": tenant.name, "slug": tenant.slug}}
+            **tenant_context(tenant)}
 
 
 def build_mail(
@@ -67,8 +67,7 @@ def build_mail(
 
 def recipient_message_id(message: Message, recipient_id: uuid.UUID) -> str:
     """Stable per recipient, so a retried copy carries the same Message-ID."""
-    domain = message.sender.rpartition("@")[2] or "localhost"
-    return f"<{recipient_id.hex}.{message.id.hex[:12]}@{domain}>"
+    return f"<{recipient_id.hex}.{message.id.hex[:12]}@{message_id_domain(message.sender)}>"
 
 
 def render_broadcast_mail(message: Message, recipient: Recipient) -> tuple[bytes, str]:

@@ -23,19 +23,26 @@ from flask import current_app
 from sqlalchemy import select
 
 from mailer.config import Config
-from mailer.errors import MailerError, ValidationError
+from mailer.errors import MAPPED_ERRORS
 from mailer.extensions import db
 from mailer.mail.account_links import LINKS, action_url, link_context
 from mailer.mail.compose import ComposedMessage, address, compose
-from mailer.mail.outbox import commit_and_enqueue
 from mailer.mail.personalize import RecipientRenderError
-from mailer.mail.templates import Rendered, TemplateRenderError, TemplateSource, find_template, load_builtin, render
+from mailer.mail.templates import (
+    Rendered,
+    TemplateRenderError,
+    TemplateSource,
+    find_template,
+    load_builtin,
+    render,
+    tenant_context,
+)
 from mailer.models import Message, MessageKind, MessageStatus, Recipient, Tenant, User
 from mailer.security.action_tokens import TOKEN_BYTES, issue_action_token
 from mailer.smtp.mime import Address
+from mailer.smtp.validation import MessageValidationError
 
-__all__ = ["action_url", "build_system_message", "mail_context", "preview_context", "render_account_mail",
-           "send_system_mail"]
+__all__ = ["action_url", "build_system_message", "mail_context", "preview_context", "render_account_mail"]
 
 log = logging.getLogger(__name__)
 SYSTEM_QUEUE = "critical"
@@ -46,8 +53,7 @@ _failed_overrides: dict[tuple[uuid.UUID, str, TemplateSource], float] = {}
 
 
 def mail_context(tenant: Tenant, user: User, **extra: Any) -> dict[str, Any]:
-    return {"tenant": {"name": tenant.name, "slug": tenant.slug},
-            "user": {"email": user.email, "name": user.name}, **extra}
+    return {**tenant_context(tenant), "user": {"email": user.email, "name": user.name}, **extra}
 
 
 def preview_context(config: Config, tenant: Tenant, name: str, user: dict[str, str]) -> dict[str, Any]:
@@ -80,7 +86,7 @@ def _render(tenant: Tenant, name: str, context: dict[str, Any]) -> Rendered:
 def _recipient(user: User) -> Address:
     try:
         return address(user.email, user.name, field="to")
-    except ValidationError:
+    except MessageValidationError:
         return address(user.email, "", field="to")
 
 
@@ -141,15 +147,7 @@ def render_account_mail(message: Message, recipient: Recipient) -> tuple[bytes, 
     context = mail_context(tenant, user, **link_context(config, tenant, kind.value, token))
     try:
         composed = _compose(config, tenant, user, kind, context, message_id=message.message_id_header)
-    except (MailerError, TemplateRenderError) as exc:
+    except MAPPED_ERRORS as exc:
         raise RecipientRenderError(str(exc)) from None
     return composed.wire, message.message_id_header
 
-
-def send_system_mail(
-    config: Config, tenant: Tenant, user: User, kind: MessageKind, context: dict[str, Any]
-) -> Message:
-    """Build, commit (with whatever else the session holds), then enqueue delivery."""
-    message = build_system_message(config, tenant, user, kind, context)
-    commit_and_enqueue(message)
-    return message

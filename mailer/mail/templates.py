@@ -23,7 +23,7 @@ from sqlalchemy import select
 from mailer.config import ROOT
 from mailer.extensions import db
 from mailer.mail.sandbox import TEMPLATE_FILE, BoundedSandbox, RenderBudget
-from mailer.models import Template
+from mailer.models import Template, Tenant
 
 BUILTIN_DIR = os.path.join(ROOT, "templates", "email")
 MAX_OUTPUT_CHARS = 512 * 1024
@@ -194,9 +194,19 @@ def load_builtin(name: str) -> TemplateSource | None:
                           _read(os.path.join(folder, "body.txt")))
 
 
+def tenant_template(tenant_id: uuid.UUID, name: str) -> Template | None:
+    """The tenant's own stored template of that name (not a built-in one)."""
+    return db.session.scalars(select(Template).where(Template.tenant_id == tenant_id, Template.name == name)).first()
+
+
+def tenant_context(tenant: Tenant) -> dict[str, Any]:
+    """What every template is told of the tenant it is rendered for."""
+    return {"tenant": {"name": tenant.name, "slug": tenant.slug}}
+
+
 def find_template(tenant_id: uuid.UUID, name: str) -> TemplateSource:
     """The tenant's template of that name, else the built-in one; TemplateNotFoundError otherwise."""
-    row = db.session.scalars(select(Template).where(Template.tenant_id == tenant_id, Template.name == name)).first()
+    row = tenant_template(tenant_id, name)
     if row is not None:
         return TemplateSource(row.subject, row.html, row.text)
     builtin = load_builtin(name)

@@ -17,37 +17,27 @@ from sqlalchemy import insert, select
 
 from mailer.audit import record_audit
 from mailer.config import Config
-from mailer.errors import QuotaExceededError, TemplateError, ValidationError
-from mailer.extensions import db
+from mailer.errors import ValidationError
+from mailer.extensions import atomic, db
 from mailer.feedback.suppressions import add_suppressed_events, screen_new_rows
-from mailer.mail.compose import sender_of, validation_errors
+from mailer.mail.compose import sender_of
 from mailer.mail.outbox import enqueue_delivery
 from mailer.mail.personalize import MAX_SUBJECT_COLUMN, Member, build_mail
 from mailer.mail.quota import reserve_recipients
-from mailer.mail.templates import TemplateNotFoundError, TemplateRenderError, TemplateSource, find_template
+from mailer.mail.templates import TemplateSource, check_template
 from mailer.models import BroadcastContent, Message, MessageKind, MessageStatus, Recipient, Tenant, User
+from mailer.notifications.content import requested_content
 from mailer.notifications.schemas import AudienceIn, BroadcastRequest
-from mailer.notifications.template_service import refuse_unsafe
 from mailer.security.types import Principal
+from mailer.smtp.mime import message_id_domain
 
 
-def _source(tenant: Tenant, body: BroadcastRequest) -> tuple[TemplateSource, str]:
-    """The template to freeze, and the field name errors are reported under."""
-    if body.template is not None:
-        if body.subject is not None or body.text is not None or body.html is not None:
-            raise ValidationError(errors=[{"field": "template", "message": "give a template or subject/text/html"}])
-        try:
-            return find_template(tenant.id, body.template), "template"
-        except TemplateNotFoundError:
-            raise ValidationError(errors=[{"field": "template", "message": f"no template named {body.template!r}"}]
-                                  ) from None
-    if body.text is None and body.html is None:
-        raise ValidationError(errors=[{"field": "text", "message": "text, html or template is required"}])
-    if body.subject is None:
-        raise ValidationError(errors=[{"field": "subject", "message": "required"}])
-    source = TemplateSource(body.subject, body.html, body.text)
-    refuse_unsafe(source)
-    return source, ""
+def _source(tenant: Tenant, body: BroadcastRequest) -> TemplateSource:
+    """The template to freeze: a named one as stored, or the request's own parts once they pass the safety check."""
+    content = requested_content(tenant.id, body.template, body.subject, body.text, body.html)
+    if not content.named:
+        check_template(content.source)
+    return content.source
 
 
 def audience(tenant_id: uuid.UUID, wanted: AudienceIn) -> list[tuple[uuid.UUID, str, str]]:
@@ -61,32 +51,31 @@ def audience(tenant_id: uuid.UUID, wanted: AudienceIn) -> list[tuple[uuid.UUID, 
 
 
 def start_broadcast(principal: Principal, body: BroadcastRequest) -> tuple[Message, int]:
-    """Validate, store and enqueue a broadcast; (message, recipient count)."""
+    """Validate, store (one transaction, committed here) and then enqueue a broadcast; (message, recipient count)."""
     config: Config = current_app.config["MAILER"]
     tenant = db.session.get(Tenant, principal.tenant_id)
-    source, field = _source(tenant, body)
+    source = _source(tenant, body)
     members = audience(tenant.id, body.audience)
     if not members:
         raise ValidationError(errors=[{"field": "audience", "message": "no active user matches the audience"}])
     sender = sender_of(tenant, config).email
-    message_id = uuid.uuid4()
     _, first_email, first_name = members[0]
-    try:
-        with validation_errors():
-            build_mail(config, tenant, sender, source, body.data, Member(first_email, first_name), "<probe@localhost>")
-    except TemplateRenderError as exc:
-        where = f"{field}.{exc.part}" if field else exc.part
-        raise TemplateError(str(exc), errors=[{"field": where, "message": str(exc)}]) from None
+    build_mail(config, tenant, sender, source, body.data, Member(first_email, first_name), "<probe@localhost>")
+    with atomic():
+        message = _store(config, principal, tenant, body, source, sender, members)
+    enqueue_delivery(message.id, message.queue)  # with Redis down, the sweeper enqueues them later
+    return message, len(members)
 
-    try:
-        reserve_recipients(config, tenant.id, len(members))
-    except QuotaExceededError:
-        db.session.rollback()  # releases the tenant row the quota check locked
-        raise
+
+def _store(config: Config, principal: Principal, tenant: Tenant, body: BroadcastRequest, source: TemplateSource,
+           sender: str, members: list[tuple[uuid.UUID, str, str]]) -> Message:
+    """Reserve quota, add the message, its frozen content and recipients, audit: in the caller's transaction."""
+    reserve_recipients(config, tenant.id, len(members))
+    message_id = uuid.uuid4()
     message = Message(
         id=message_id, tenant_id=tenant.id, kind=MessageKind.BROADCAST.value, created_by=principal.id,
         creator_type=principal.kind, subject=" ".join(source.subject.split())[:MAX_SUBJECT_COLUMN], sender=sender,
-        message_id_header=f"<{message_id.hex}@{sender.rpartition('@')[2] or 'localhost'}>", raw_mime=None,
+        message_id_header=f"<{message_id.hex}@{message_id_domain(sender)}>", raw_mime=None,
         queue="bulk", status=MessageStatus.QUEUED.value, tags=body.tags, meta=body.metadata,
     )
     db.session.add(message)
@@ -107,6 +96,4 @@ def start_broadcast(principal: Principal, body: BroadcastRequest) -> tuple[Messa
                  details={"message_id": str(message_id), "recipient_count": len(members),
                           "template": body.template, "roles": list(body.audience.roles),
                           "verified_only": body.audience.verified_only})
-    db.session.commit()
-    enqueue_delivery(message.id, message.queue)  # with Redis down, the sweeper enqueues them later
-    return message, len(members)
+    return message

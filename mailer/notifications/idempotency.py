@@ -32,6 +32,9 @@ KEY_LIFETIME = timedelta(hours=24)
 _SANE_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
+Reply = tuple[dict[str, Any], int, dict[str, str]]  # (JSON body, status, headers)
+
+
 @dataclass(frozen=True)
 class KeyedRequest:
     key: str
@@ -49,16 +52,13 @@ def keyed_request(principal: Principal, body: Any) -> KeyedRequest | None:
     return KeyedRequest(key, hashlib.sha256(canonical.encode()).hexdigest())
 
 
-def find_replay(tenant_id: uuid.UUID, keyed: KeyedRequest) -> tuple[dict[str, Any], int, dict[str, str]] | None:
-    """The stored response for this key, or None; IdempotencyConflictError for a different body."""
-    row = db.session.scalars(
-        select(IdempotencyKey).where(IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == keyed.key)
-    ).first()
-    if row is None:
-        return None
-    if row.expires_at <= datetime.now(UTC):
-        db.session.delete(row)
-        db.session.commit()
+def find_replay(tenant_id: uuid.UUID, keyed: KeyedRequest) -> Reply | None:
+    """The stored reply for this key, or None (also for an expired one); IdempotencyConflictError for another body.
+
+    A lookup only: an expired row is replaced by remember(), in the transaction of the new message.
+    """
+    row = _stored(tenant_id, keyed.key)
+    if row is None or _expired(row):
         return None
     if row.fingerprint != keyed.fingerprint:
         raise IdempotencyConflictError("This Idempotency-Key was already used with a different request body.")
@@ -85,8 +85,22 @@ def replay_or_create(principal: Principal, create: Callable[[KeyedRequest | None
 
 def remember(tenant_id: uuid.UUID, keyed: KeyedRequest, message_id: uuid.UUID, status: int,
              response: dict[str, Any]) -> None:
-    """Store the response in the caller's transaction (the caller commits)."""
+    """Store the reply in the caller's transaction (the caller commits), replacing an expired row of the key."""
+    expired = _stored(tenant_id, keyed.key)
+    if expired is not None and _expired(expired):
+        db.session.delete(expired)
+        db.session.flush()  # the unique (tenant, key) slot is free before the new row goes in
     db.session.add(IdempotencyKey(
         tenant_id=tenant_id, key=keyed.key, fingerprint=keyed.fingerprint, message_id=message_id,
         status_code=status, response=response, expires_at=datetime.now(UTC) + KEY_LIFETIME,
     ))
+
+
+def _stored(tenant_id: uuid.UUID, key: str) -> IdempotencyKey | None:
+    return db.session.scalars(
+        select(IdempotencyKey).where(IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.key == key)
+    ).first()
+
+
+def _expired(row: IdempotencyKey) -> bool:
+    return row.expires_at <= datetime.now(UTC)

@@ -6,16 +6,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from mailer.http.bodies import Out
 from mailer.models import FeedbackOutcome, MessageKind, MessageStatus, RecipientStatus
 from mailer.notifications.schemas import TAG_PATTERN
 from mailer.openapi.common import PageQuery
 from mailer.smtp.results import ErrorCode, Outcome
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class AcceptedRecipient(Out):

@@ -27,6 +27,7 @@ from mailer.notifications.serializers import (
     recipient_json,
 )
 from mailer.notifications.stats import tenant_stats
+from mailer.notifications.visibility import readable_by
 from mailer.openapi.common import Page
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
@@ -38,18 +39,11 @@ SENDERS = ("user", "admin", "service")
 
 
 def _visible_messages() -> Any:
-    """Admins see the tenant's messages; users and keys see the ones they created."""
-    principal = current_principal()
-    query = tenant_select(Message)
-    if principal.role != "admin":
-        query = query.where(Message.created_by == principal.id)
-    return query
+    return tenant_select(Message).where(*readable_by(current_principal()))
 
 
 def _owned_message(message_id: str) -> Message:
-    principal = current_principal()
-    extra = () if principal.role == "admin" else (Message.created_by == principal.id,)
-    return get_owned(Message, message_id, *extra)
+    return get_owned(Message, message_id, *readable_by(current_principal()))
 
 
 def tag_filter(tag: str) -> Any:

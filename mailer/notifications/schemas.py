@@ -4,8 +4,9 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
+from mailer.http.bodies import Strict
 from mailer.mail.account_links import ACCOUNT_TEMPLATES
 
 # Printable ASCII without quote or backslash: what a tag filter can match exactly (see routes.tag_filter).
@@ -46,10 +47,6 @@ Metadata = Annotated[dict[str, str], AfterValidator(_bounded_metadata)]
 TemplateData = Annotated[dict[str, Any], AfterValidator(_bounded_data)]
 # The four account templates carry links the service made itself: no sender may fill them in (API.md §3).
 SendableTemplate = Annotated[str | None, Field(max_length=100), AfterValidator(_sendable_template)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class RecipientIn(Strict):

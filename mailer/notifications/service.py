@@ -1,8 +1,14 @@
-"""Sending rules: compose a message for the caller's tenant and hand it to the outbox."""
+"""Sending rules: a message request as named steps, and the transaction that stores it.
+
+prepare_message validates and composes (nothing stored); stage_message reserves quota, adds the
+rows, audits and stages the outbox jobs in the caller's transaction; create_message commits that
+transaction and enqueues after the commit (the outbox rule). A batch can call the first two per item.
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,14 +16,15 @@ from flask import current_app
 
 from mailer.audit import record_audit
 from mailer.config import Config
-from mailer.errors import QuotaExceededError, TemplateError, ValidationError
-from mailer.extensions import db
+from mailer.errors import ValidationError
+from mailer.extensions import atomic, db
 from mailer.feedback.suppressions import screen_new_message
-from mailer.mail.compose import address, compose, validation_errors
-from mailer.mail.outbox import commit_and_enqueue
+from mailer.mail.compose import ComposedMessage, address, compose
+from mailer.mail.outbox import StagedJob, enqueue_staged, stage
 from mailer.mail.quota import reserve_recipients
-from mailer.mail.templates import Rendered, TemplateNotFoundError, TemplateRenderError, find_template, render
+from mailer.mail.templates import render, tenant_context
 from mailer.models import Message, MessageKind, MessageStatus, Recipient, Tenant
+from mailer.notifications.content import requested_content
 from mailer.notifications.idempotency import KeyedRequest, remember
 from mailer.notifications.schemas import AddressIn, MessageRequest
 from mailer.notifications.serializers import accepted_json
@@ -52,94 +59,82 @@ def _check_send_at(send_at: datetime | None) -> datetime | None:
     return send_at.astimezone(UTC) if send_at > now else None
 
 
-def tenant_context(tenant: Tenant) -> dict[str, Any]:
-    return {"tenant": {"name": tenant.name, "slug": tenant.slug}}
+@dataclass(frozen=True)
+class Envelope:
+    to: list[Address]
+    cc: list[Address]
+    bcc: list[Address]
+    reply_to: Address | None
+    headers: tuple[tuple[str, str], ...]
+    attachments: list[Attachment]
+    send_at: datetime | None
 
 
-def render_for(tenant: Tenant, name: str, context: dict[str, Any], *, field: str = "template") -> Rendered:
-    """Render the tenant's (or the built-in) template; 422 naming the field, part and line."""
-    try:
-        return render(find_template(tenant.id, name), context)
-    except TemplateNotFoundError:
-        raise ValidationError(errors=[{"field": field, "message": f"no template named {name!r}"}]) from None
-    except TemplateRenderError as exc:
-        raise TemplateError(str(exc), errors=[{"field": f"{field}.{exc.part}", "message": str(exc)}]) from None
+@dataclass(frozen=True)
+class Draft:
+    """One request validated and composed: everything a message row needs, nothing stored yet."""
+
+    composed: ComposedMessage
+    send_at: datetime | None
+    tags: list[str]
+    meta: dict[str, Any]
 
 
-def _content(tenant: Tenant, body: MessageRequest) -> tuple[str, str | None, str | None]:
-    if body.template is not None:
-        if body.subject is not None or body.text is not None or body.html is not None:
-            raise ValidationError(errors=[{"field": "template", "message": "give a template or subject/text/html"}])
-        rendered = render_for(tenant, body.template, {**body.data, **tenant_context(tenant)})
-        return rendered.subject, rendered.text, rendered.html
-    if body.text is None and body.html is None:
-        raise ValidationError(errors=[{"field": "text", "message": "text, html or template is required"}])
-    if body.subject is None:
-        raise ValidationError(errors=[{"field": "subject", "message": "required"}])
-    return body.subject, body.text, body.html
+def resolve_content(tenant: Tenant, body: MessageRequest) -> tuple[str, str | None, str | None]:
+    """(subject, text, html): the named template rendered with the request's data, or the request's own parts."""
+    content = requested_content(tenant.id, body.template, body.subject, body.text, body.html)
+    if not content.named:
+        return content.source.subject, content.source.text, content.source.html
+    rendered = render(content.source, {**body.data, **tenant_context(tenant)})
+    return rendered.subject, rendered.text, rendered.html
 
 
-def create_message(principal: Principal, body: MessageRequest, keyed: KeyedRequest | None = None) -> Message:
-    """Validate, build and commit the message, then enqueue it.
-
-    With ``keyed`` (an Idempotency-Key) the 202 body is stored in the same transaction; a
-    concurrent duplicate makes the commit raise IntegrityError (the caller replays).
-    """
-    config = current_app.config["MAILER"]
-    tenant = db.session.get(Tenant, principal.tenant_id)
-    message = build_message(config, principal, tenant, body)
-    try:
-        reserve_quota(config, principal, tenant.id, len(message.recipients))
-    except QuotaExceededError:
-        db.session.rollback()  # releases the tenant row the quota check locked
-        raise
-    add_message(principal, message)
-    if keyed is not None:
-        remember(tenant.id, keyed, message.id, 202, accepted_json(message))
-    commit_and_enqueue(message)
-    return message
+def check_envelope(config: Config, body: MessageRequest) -> Envelope:
+    """Addresses, recipient count, headers, attachments and send_at; MessageValidationError names the field."""
+    to, cc, bcc = _addresses(body.to, "to"), _addresses(body.cc, "cc"), _addresses(body.bcc, "bcc")
+    check_recipient_count(len(to) + len(cc) + len(bcc), config.MAX_RECIPIENTS)
+    reply_to = _addresses([body.reply_to], "reply_to")[0] if body.reply_to else None
+    attachments = [
+        Attachment(check_filename(a.filename, field=f"attachments[{i}].filename"), a.content_type,
+                   decode_attachment(a.content, field=f"attachments[{i}].content"))
+        for i, a in enumerate(body.attachments)
+    ]
+    return Envelope(to, cc, bcc, reply_to, check_custom_headers(body.headers), attachments,
+                    _check_send_at(body.send_at))
 
 
-def build_message(config: Config, principal: Principal, tenant: Tenant, body: MessageRequest) -> Message:
-    """Validate and compose ``body``: the message with its recipients, not yet in the session.
-
-    Raises ValidationError, TemplateError (422) or PayloadTooLargeError (413); writes nothing.
-    """
-    subject, text, html = _content(tenant, body)
-    with validation_errors():
-        to, cc, bcc = _addresses(body.to, "to"), _addresses(body.cc, "cc"), _addresses(body.bcc, "bcc")
-        check_recipient_count(len(to) + len(cc) + len(bcc), config.MAX_RECIPIENTS)
-        reply_to = _addresses([body.reply_to], "reply_to")[0] if body.reply_to else None
-        headers = check_custom_headers(body.headers)
-        attachments = [
-            Attachment(check_filename(a.filename, field=f"attachments[{i}].filename"), a.content_type,
-                       decode_attachment(a.content, field=f"attachments[{i}].content"))
-            for i, a in enumerate(body.attachments)
-        ]
-    send_at = _check_send_at(body.send_at)
+def prepare_message(config: Config, tenant: Tenant, body: MessageRequest) -> Draft:
+    """Validate and compose one message request (no database writes): the reusable first half of sending."""
+    subject, text, html = resolve_content(tenant, body)
+    envelope = check_envelope(config, body)
     composed = compose(
-        config, tenant, to=to, cc=cc, bcc=bcc, subject=subject, text=text, html=html,
-        reply_to=reply_to, attachments=attachments, headers=headers,
+        config, tenant, to=envelope.to, cc=envelope.cc, bcc=envelope.bcc, subject=subject, text=text, html=html,
+        reply_to=envelope.reply_to, attachments=envelope.attachments, headers=envelope.headers,
     )
+    return Draft(composed, envelope.send_at, body.tags, body.metadata)
+
+
+def new_message(tenant: Tenant, principal: Principal, draft: Draft) -> Message:
+    send_at = draft.send_at
     message = Message(
         id=uuid.uuid4(),  # known before any flush: add_message audits it in the same flush
         tenant_id=tenant.id,
         kind=MessageKind.CUSTOM.value,
         created_by=principal.id,
         creator_type=principal.kind,
-        subject=composed.subject,
-        sender=composed.sender,
-        message_id_header=composed.message_id,
-        raw_mime=composed.wire,
+        subject=draft.composed.subject,
+        sender=draft.composed.sender,
+        message_id_header=draft.composed.message_id,
+        raw_mime=draft.composed.wire,
         queue="default",
         status=(MessageStatus.SCHEDULED if send_at else MessageStatus.QUEUED).value,
-        tags=body.tags,
-        meta=body.metadata,
+        tags=draft.tags,
+        meta=draft.meta,
         send_at=send_at,
     )
     message.recipients = [
         Recipient(tenant_id=tenant.id, position=i, email=r.email, name=r.name, next_attempt_at=send_at)
-        for i, r in enumerate(composed.recipients)
+        for i, r in enumerate(draft.composed.recipients)
     ]
     return message
 
@@ -150,13 +145,42 @@ def reserve_quota(config: Config, principal: Principal, tenant_id: uuid.UUID, co
     reserve_recipients(config, tenant_id, count, user_id=own)
 
 
-def add_message(principal: Principal, message: Message) -> None:
-    """Add a built message to the session, fail its suppressed recipients (the 202 shows them), audit it.
+def add_message(config: Config, principal: Principal, tenant: Tenant, draft: Draft) -> Message:
+    """Reserve quota, add the message, fail its suppressed recipients (the 202 shows them), audit it.
 
-    The caller commits and enqueues.
+    In the caller's transaction; a refused quota raises before anything is written.
     """
+    reserve_quota(config, principal, tenant.id, len(draft.composed.recipients))
+    message = new_message(tenant, principal, draft)
     db.session.add(message)
     db.session.flush()
     screen_new_message(message)
-    record_audit("message.created", tenant_id=message.tenant_id, actor_id=principal.id, actor_type=principal.kind,
+    record_audit("message.created", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,
                  details={"message_id": str(message.id), "recipients": len(message.recipients)})
+    return message
+
+
+def stage_message(
+    config: Config, principal: Principal, tenant: Tenant, draft: Draft,
+) -> tuple[Message, list[StagedJob]]:
+    """add_message, then stage its jobs, in the caller's transaction (which commits, then enqueues)."""
+    message = add_message(config, principal, tenant, draft)
+    return message, stage(message)
+
+
+def create_message(principal: Principal, body: MessageRequest, keyed: KeyedRequest | None = None) -> Message:
+    """Validate and compose, then store the message in one transaction and enqueue its jobs after the commit.
+
+    With ``keyed`` (an Idempotency-Key) the 202 body is stored in the same transaction; a concurrent
+    duplicate makes the commit raise IntegrityError (idempotency.replay_or_create answers with the winner's).
+    """
+    config: Config = current_app.config["MAILER"]
+    tenant = db.session.get(Tenant, principal.tenant_id)
+    draft = prepare_message(config, tenant, body)
+    with atomic():
+        message, jobs = stage_message(config, principal, tenant, draft)
+        if keyed is not None:
+            remember(tenant.id, keyed, message.id, 202, accepted_json(message))
+    enqueue_staged(jobs)  # with Redis down, the sweeper enqueues them later
+    return message
+

@@ -16,6 +16,7 @@ from sqlalchemy import Select, func, select
 from mailer.extensions import db
 from mailer.http.json import iso
 from mailer.models import Message, MessageStatus, Recipient, RecipientStatus, StatScope
+from mailer.notifications.visibility import counted_for
 from mailer.retention.archive import archived_counts
 from mailer.security.scope import tenant_select
 from mailer.security.types import Principal
@@ -23,21 +24,14 @@ from mailer.security.types import Principal
 WINDOWS = {"last_24h": timedelta(hours=24), "last_30d": timedelta(days=30)}
 
 
-def _sees_tenant(principal: Principal) -> bool:
-    return principal.role in ("admin", "service")
-
-
 def _visible(principal: Principal) -> Select[Any]:
-    query = tenant_select(Message)
-    if not _sees_tenant(principal):
-        query = query.where(Message.created_by == principal.id)
-    return query
+    return tenant_select(Message).where(*counted_for(principal))
 
 
 def add_archived(recipients: dict[str, int], by_message: dict[str, int], principal: Principal,
                  since: datetime) -> None:
     """Add what retention purged since ``since`` (its hourly archive) to the live counts."""
-    creator = None if _sees_tenant(principal) else principal.id
+    creator = principal.id if counted_for(principal) else None  # the rule narrows to the caller's own
     archived = archived_counts(principal.tenant_id, since, creator)
     for counts, scope in ((recipients, StatScope.RECIPIENT), (by_message, StatScope.MESSAGE)):
         for status, count in archived[scope.value].items():

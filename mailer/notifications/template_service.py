@@ -16,19 +16,20 @@ from flask import current_app
 from sqlalchemy import select
 
 from mailer.audit import record_audit
-from mailer.errors import NotFoundError, TemplateError, ValidationError
+from mailer.errors import NotFoundError, ValidationError
 from mailer.extensions import db
 from mailer.mail.system_mail import preview_context
 from mailer.mail.templates import (
     Rendered,
     TemplateNotFoundError,
-    TemplateRenderError,
     TemplateSource,
     builtin_names,
     check_template,
     find_template,
     load_builtin,
     render,
+    tenant_context,
+    tenant_template,
 )
 from mailer.models import Template, Tenant, User
 from mailer.notifications.schemas import TemplateIn
@@ -47,25 +48,6 @@ class TemplateView:
     updated_at: datetime | None = None
 
 
-def template_error(exc: TemplateRenderError) -> TemplateError:
-    error = {"field": exc.part, "message": str(exc)}
-    if exc.line:
-        error["line"] = exc.line  # type: ignore[assignment]
-    return TemplateError(str(exc), errors=[error])
-
-
-def refuse_unsafe(source: TemplateSource) -> None:
-    """Syntax and static safety of every part (mailer.mail.templates.check_template); raises TemplateError (422)."""
-    try:
-        check_template(source)
-    except TemplateRenderError as exc:
-        raise template_error(exc) from None
-
-
-def _row(tenant_id: Any, name: str) -> Template | None:
-    return db.session.scalars(select(Template).where(Template.tenant_id == tenant_id, Template.name == name)).first()
-
-
 def _view(row: Template) -> TemplateView:
     return TemplateView(row.name, TemplateSource(row.subject, row.html, row.text), row.description, "tenant",
                         row.created_at, row.updated_at)
@@ -75,7 +57,7 @@ def get_template(principal: Principal, name: str) -> TemplateView:
     """The tenant's template of that name, else the built-in one; NotFoundError otherwise."""
     if not NAME.match(name):
         raise NotFoundError()
-    row = _row(principal.tenant_id, name)
+    row = tenant_template(principal.tenant_id, name)
     if row is not None:
         return _view(row)
     builtin = load_builtin(name)
@@ -102,8 +84,8 @@ def put_template(principal: Principal, name: str, body: TemplateIn) -> tuple[Tem
     if body.html is None and body.text is None:
         raise ValidationError(errors=[{"field": "text", "message": "html or text is required"}])
     source = TemplateSource(body.subject, body.html, body.text)
-    refuse_unsafe(source)
-    row = _row(principal.tenant_id, name)
+    check_template(source)
+    row = tenant_template(principal.tenant_id, name)
     created = row is None
     if row is None:
         row = Template(tenant_id=principal.tenant_id, name=name)
@@ -117,7 +99,7 @@ def put_template(principal: Principal, name: str, body: TemplateIn) -> tuple[Tem
 
 
 def delete_template(principal: Principal, name: str) -> None:
-    row = _row(principal.tenant_id, name) if NAME.match(name) else None
+    row = tenant_template(principal.tenant_id, name) if NAME.match(name) else None
     if row is None:
         raise NotFoundError()
     db.session.delete(row)
@@ -135,14 +117,10 @@ def preview_template(principal: Principal, name: str, data: dict[str, Any]) -> R
         source = find_template(tenant.id, name)
     except TemplateNotFoundError:
         raise NotFoundError() from None
-    refuse_unsafe(source)
+    check_template(source)
     user = db.session.get(User, principal.id) if principal.kind == "user" else None
     sample = {"email": user.email, "name": user.name} if user else {"email": "recipient@example.com", "name": ""}
     # Auth mail templates see what they are sent with (user, links, lifetimes); the caller's data wins.
     system = preview_context(current_app.config["MAILER"], tenant, name, sample)
-    context = {"recipient": sample, **system, **data, "data": data,
-               "tenant": {"name": tenant.name, "slug": tenant.slug}}
-    try:
-        return render(source, context)
-    except TemplateRenderError as exc:
-        raise template_error(exc) from None
+    context = {"recipient": sample, **system, **data, "data": data, **tenant_context(tenant)}
+    return render(source, context)

@@ -59,6 +59,11 @@ class MessageContent:
 _ADDRESS_HEADERS = ("From", "Sender", "To", "Cc", "Reply-To")
 
 
+def message_id_domain(sender: str) -> str:
+    """The domain a sender's Message-IDs are made on."""
+    return sender.rpartition("@")[2] or "localhost"
+
+
 def make_message_id(domain: str) -> str:
     """A globally unique Message-ID on the sender's domain (IDN domains in ASCII)."""
     if not domain.isascii():
@@ -100,7 +105,7 @@ def build_message(content: MessageContent, *, message_id: str | None = None) -> 
     Header values must already be checked (see validation): CR/LF raise ValueError.
     """
     if message_id is None:
-        message_id = make_message_id(content.sender.email.rpartition("@")[2])
+        message_id = make_message_id(message_id_domain(content.sender.email))
     message = EmailMessage()
     message["From"] = content.sender.header()
     message["To"] = [address.header() for address in content.to]

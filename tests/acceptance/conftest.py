@@ -1,5 +1,18 @@
-"""Acceptance tests reuse the admin tests' seeded tenants (acme, globex) and the delivery fixtures
-(scriptable SMTP sink, fast retries)."""
+"""Acceptance tests reuse the admin tests' seeded tenants, under the names the acceptance suite uses
+(acme, globex); the scriptable SMTP sink and fast retries come from tests/conftest.py."""
 
-from tests.admin.conftest import acme, globex  # noqa: F401
-from tests.delivery.conftest import fast_app, sink  # noqa: F401
+from __future__ import annotations
+
+import pytest
+
+from tests.admin.conftest import Seeded, acme_seeded, globex_seeded  # noqa: F401
+
+
+@pytest.fixture
+def acme(acme_seeded: Seeded) -> Seeded:  # noqa: F811
+    return acme_seeded
+
+
+@pytest.fixture
+def globex(globex_seeded: Seeded) -> Seeded:  # noqa: F811
+    return globex_seeded

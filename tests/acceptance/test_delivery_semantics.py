@@ -13,8 +13,8 @@ import pytest
 
 from mailer.config import Config
 from mailer.mail.recording import retry_delay
-from tests.conftest import FERNET_KEY, free_port
-from tests.delivery.conftest import drain
+from tests.conftest import FERNET_KEY
+from tests.fixtures import drain, free_port
 from tests.helpers import bearer, login
 
 RECIPIENT_KEYS = {"id", "email", "status", "error_code", "attempts", "smtp_code", "smtp_response", "message_id",
@@ -148,7 +148,7 @@ def refusing_server() -> Iterator[int]:
 
 def test_a_554_greeting_defers_everyone_and_fails_no_one(app_factory, redis, refusing_server):
     """A fault of the server as a whole (greeting 421/554) defers every recipient, never fails one."""
-    from tests.delivery.conftest import FAST
+    from tests.fixtures import FAST
     from tests.helpers import create_tenant
 
     app = app_factory(**FAST, SMTP_PORT=refusing_server)
@@ -178,8 +178,9 @@ def test_default_backoff_is_the_contracts_schedule_with_jitter():
 
 def test_redis_down_broadcast_and_retry_still_succeed_and_a_sweep_delivers(app_factory, sink, redis):
     """If Redis is down the request still succeeds and a sweeper enqueues the work once Redis is back."""
-    from tests.delivery.conftest import FAST, statuses
+    from tests.fixtures import FAST
     from tests.helpers import create_tenant
+    from tests.mail.conftest import statuses
 
     # Not a hard-bounce code: a 5.1.1 would suppress the address (§8) and the retry below would not send.
     sink.handler.rcpt_replies["admin@acme.test"] = "550 5.2.2 mailbox full"
@@ -231,7 +232,7 @@ def test_a_relay_that_requires_auth_defers_everyone_and_fails_no_one(fast_app, r
 @pytest.mark.parametrize("encryption", ["starttls", "ssl"])
 def test_smtp_encryption_setting_is_honoured_without_plaintext_fallback(app_factory, redis, sink, encryption):
     """SMTP_ENCRYPTION=starttls|ssl against a plaintext-only server: every recipient deferred, nothing sent."""
-    from tests.delivery.conftest import FAST
+    from tests.fixtures import FAST
     from tests.helpers import create_tenant
 
     app = app_factory(**FAST, SMTP_PORT=sink.port, SMTP_ENCRYPTION=encryption)

@@ -76,7 +76,7 @@ def test_dev_smtp_keeps_what_it_receives(tmp_path):
     import time
 
     from mailer.config import Config
-    from tests.conftest import free_port
+    from tests.fixtures import free_port
 
     assert Path(Config(TESTING=True).finalize(str(tmp_path)).DEVMAIL_DIR) == tmp_path / "devmail"
     port = free_port()

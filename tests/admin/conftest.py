@@ -68,12 +68,12 @@ def seed(app: Flask, client: FlaskClient, slug: str) -> Seeded:
 
 
 @pytest.fixture
-def acme(app: Flask, client: FlaskClient) -> Seeded:
+def acme_seeded(app: Flask, client: FlaskClient) -> Seeded:
     return seed(app, client, "acme")
 
 
 @pytest.fixture
-def globex(app: Flask, client: FlaskClient) -> Seeded:
+def globex_seeded(app: Flask, client: FlaskClient) -> Seeded:
     return seed(app, client, "globex")
 
 

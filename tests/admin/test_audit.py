@@ -17,11 +17,11 @@ def verify(app, slug):
     return app.test_cli_runner().invoke(args=["audit", "verify", slug])
 
 
-def test_events_are_listed_filtered_and_shaped(client, acme, globex):
-    send(client, acme.admin)
-    make_api_key(client, acme.admin)
-    make_api_key(client, globex.admin)
-    body = client.get("/v1/audit-events", headers=acme.admin).get_json()
+def test_events_are_listed_filtered_and_shaped(client, acme_seeded, globex_seeded):
+    send(client, acme_seeded.admin)
+    make_api_key(client, acme_seeded.admin)
+    make_api_key(client, globex_seeded.admin)
+    body = client.get("/v1/audit-events", headers=acme_seeded.admin).get_json()
     actions = [e["action"] for e in body["items"]]
     assert body["total"] == len(actions)
     # newest first; the admin's logins are audited too
@@ -29,11 +29,11 @@ def test_events_are_listed_filtered_and_shaped(client, acme, globex):
     assert "login.succeeded" in actions
     event = next(e for e in body["items"] if e["action"] == "api_key.created")
     assert set(event) >= {"id", "action", "actor_id", "ip", "at", "details"}
-    assert event["actor_id"] == acme.admin_id and event["ip"] == "127.0.0.1" and event["at"].endswith("Z")
-    only = client.get("/v1/audit-events?action=message.created", headers=acme.admin).get_json()
+    assert event["actor_id"] == acme_seeded.admin_id and event["ip"] == "127.0.0.1" and event["at"].endswith("Z")
+    only = client.get("/v1/audit-events?action=message.created", headers=acme_seeded.admin).get_json()
     assert only["total"] == 1 and only["items"][0]["action"] == "message.created"
-    assert client.get("/v1/audit-events?action=api_key.created", headers=globex.admin).get_json()["total"] == 1
-    assert client.get("/v1/audit-events?action=message.created", headers=globex.admin).get_json()["total"] == 0
+    assert client.get("/v1/audit-events?action=api_key.created", headers=globex_seeded.admin).get_json()["total"] == 1
+    assert client.get("/v1/audit-events?action=message.created", headers=globex_seeded.admin).get_json()["total"] == 0
 
 
 def test_secrets_never_reach_details(app):
@@ -46,9 +46,9 @@ def test_secrets_never_reach_details(app):
     assert cleaned == {"user_id": "u1", "api_key_id": "k1", "email": digest}
 
 
-def test_chain_verifies_and_a_changed_row_is_named(app, client, acme):
+def test_chain_verifies_and_a_changed_row_is_named(app, client, acme_seeded):
     for _ in range(3):
-        send(client, acme.admin)
+        send(client, acme_seeded.admin)
     result = verify(app, "acme")
     assert result.exit_code == 0, result.output
     with app.app_context():
@@ -70,9 +70,9 @@ def test_chain_verifies_and_a_changed_row_is_named(app, client, acme):
     assert str(second) in result.output and "hash" in result.output
 
 
-def test_deleting_the_newest_event_breaks_the_chain(app, client, acme):
-    send(client, acme.admin)
-    send(client, acme.admin)
+def test_deleting_the_newest_event_breaks_the_chain(app, client, acme_seeded):
+    send(client, acme_seeded.admin)
+    send(client, acme_seeded.admin)
     with app.app_context():
         from mailer.extensions import db
         from mailer.models import AuditEvent
@@ -84,12 +84,12 @@ def test_deleting_the_newest_event_breaks_the_chain(app, client, acme):
     assert result.exit_code == 1 and "head" in result.output
 
 
-def test_verify_unknown_tenant_fails(app, acme):
+def test_verify_unknown_tenant_fails(app, acme_seeded):
     assert verify(app, "nope").exit_code != 0
 
 
 @pytest.mark.skipif(not TEST_DATABASE_URL, reason="row locks need PostgreSQL; SQLite has one writer anyway")
-def test_concurrent_writers_never_fork_the_chain(app_factory, acme):
+def test_concurrent_writers_never_fork_the_chain(app_factory, acme_seeded):
     """Several processes' worth of sessions append to one tenant's chain at once; it stays one chain."""
     apps = [app_factory() for _ in range(4)]
     errors: list[BaseException] = []
@@ -101,7 +101,7 @@ def test_concurrent_writers_never_fork_the_chain(app_factory, acme):
                 from mailer.extensions import db
 
                 for _ in range(10):
-                    record_audit("test.concurrent", tenant_id=uuid.UUID(acme.tenant_id))
+                    record_audit("test.concurrent", tenant_id=uuid.UUID(acme_seeded.tenant_id))
                     db.session.commit()
         except BaseException as exc:  # reported below
             errors.append(exc)

@@ -16,11 +16,13 @@ def mail_to(smtp_server, address):
     return found[0].message
 
 
-def test_300_recipient_broadcast_through_real_workers(app, client, acme, globex, smtp_server, worker, redis):
+def test_300_recipient_broadcast_through_real_workers(
+    app, client, acme_seeded, globex_seeded, smtp_server, worker, redis
+):
     """Every matching user gets their own mail once; a rejected one fails alone; retry re-sends only it."""
     emails = [f"member{i:03}@acme.test" for i in range(298)]
-    add_users(app, acme.tenant_id, emails, names=[f"Member {i}" for i in range(298)])
-    add_users(app, globex.tenant_id, ["outsider@globex.test"])
+    add_users(app, acme_seeded.tenant_id, emails, names=[f"Member {i}" for i in range(298)])
+    add_users(app, globex_seeded.tenant_id, ["outsider@globex.test"])
     # Not a hard-bounce code (5.1.x would suppress the address): the retry below may send.
     smtp_server.handler.rcpt_replies["member150@acme.test"] = "550 5.2.2 Mailbox full"
 
@@ -28,7 +30,7 @@ def test_300_recipient_broadcast_through_real_workers(app, client, acme, globex,
         "subject": "News for {{ recipient.name }}", "text": "Dear {{ recipient.name }} ({{ recipient.email }}): "
         "{{ data.topic }} at {{ tenant.name }}", "html": "<p>{{ topic }} for {{ recipient.email }}</p>",
         "data": {"topic": "Q4 <results>"}, "audience": {"roles": ["user", "admin"], "verified_only": True},
-    }, headers=acme.admin)
+    }, headers=acme_seeded.admin)
     assert response.status_code == 202, response.get_json()
     accepted = response.get_json()
     assert accepted["status"] == "queued" and accepted["recipient_count"] == 300  # 298 + user + admin
@@ -47,40 +49,44 @@ def test_300_recipient_broadcast_through_real_workers(app, client, acme, globex,
     ids = {m.message["Message-ID"] for m in smtp_server.messages}
     assert len(ids) == 299  # each recipient's own Message-ID
 
-    message = client.get(f"/v1/messages/{accepted['id']}", headers=acme.admin).get_json()
+    message = client.get(f"/v1/messages/{accepted['id']}", headers=acme_seeded.admin).get_json()
     assert message["kind"] == "broadcast" and message["status"] == "partially_failed"
     assert message["counts"]["sent"] == 299 and message["counts"]["failed"] == 1
-    failed = client.get(f"/v1/messages/{accepted['id']}/recipients?status=failed", headers=acme.admin).get_json()
+    failed = client.get(f"/v1/messages/{accepted['id']}/recipients?status=failed", headers=acme_seeded.admin).get_json()
     assert failed["total"] == 1
     rejected = failed["items"][0]
     assert rejected["email"] == "member150@acme.test" and rejected["error_code"] == "recipient_rejected"
     assert rejected["smtp_code"] == 550
-    page = client.get(f"/v1/messages/{accepted['id']}/recipients?per_page=100&page=3", headers=acme.admin).get_json()
+    page = client.get(
+        f"/v1/messages/{accepted['id']}/recipients?per_page=100&page=3", headers=acme_seeded.admin
+    ).get_json()
     assert page["total"] == 300 and len(page["items"]) == 100
-    listed = client.get("/v1/messages?kind=broadcast", headers=acme.admin).get_json()
+    listed = client.get("/v1/messages?kind=broadcast", headers=acme_seeded.admin).get_json()
     assert [m["id"] for m in listed["items"]] == [accepted["id"]]
 
     # The mailbox exists again; retry re-queues only the failed recipient and keeps its history.
     del smtp_server.handler.rcpt_replies["member150@acme.test"]
-    retried = client.post(f"/v1/messages/{accepted['id']}/retry", headers=acme.admin)
+    retried = client.post(f"/v1/messages/{accepted['id']}/retry", headers=acme_seeded.admin)
     assert retried.status_code == 202 and retried.get_json()["requeued"] == 1
     worker()
     assert len(smtp_server.messages) == 300
     mail_to(smtp_server, "member150@acme.test")
-    final = client.get(f"/v1/messages/{accepted['id']}", headers=acme.admin).get_json()
+    final = client.get(f"/v1/messages/{accepted['id']}", headers=acme_seeded.admin).get_json()
     assert final["status"] == "sent" and final["counts"]["sent"] == 300
-    detail = client.get(f"/v1/messages/{accepted['id']}/recipients/{rejected['id']}", headers=acme.admin).get_json()
+    detail = client.get(
+        f"/v1/messages/{accepted['id']}/recipients/{rejected['id']}", headers=acme_seeded.admin
+    ).get_json()
     assert [e["outcome"] for e in detail["events"]] == ["failed", "sent"]
 
 
-def test_audience_filters_roles_verification_and_activity(app, client, acme, smtp_server, worker):
-    add_users(app, acme.tenant_id, ["unverified@acme.test"], verified=False)
-    add_users(app, acme.tenant_id, ["gone@acme.test"], active=False)
-    add_users(app, acme.tenant_id, ["boss@acme.test"], role="admin")
+def test_audience_filters_roles_verification_and_activity(app, client, acme_seeded, smtp_server, worker):
+    add_users(app, acme_seeded.tenant_id, ["unverified@acme.test"], verified=False)
+    add_users(app, acme_seeded.tenant_id, ["gone@acme.test"], active=False)
+    add_users(app, acme_seeded.tenant_id, ["boss@acme.test"], role="admin")
 
     def audience(**filters):
         response = client.post("/v1/broadcasts", json={"subject": "s", "text": "t", "audience": filters},
-                               headers=acme.admin)
+                               headers=acme_seeded.admin)
         assert response.status_code == 202, response.get_json()
         return response.get_json()["recipient_count"]
 
@@ -92,17 +98,17 @@ def test_audience_filters_roles_verification_and_activity(app, client, acme, smt
     assert not any(set(m.rcpt_tos) & {"gone@acme.test"} for m in smtp_server.messages)
 
 
-def test_broken_template_is_422_and_nothing_is_stored(app, client, acme):
+def test_broken_template_is_422_and_nothing_is_stored(app, client, acme_seeded):
     for body in (
         {"subject": "s", "text": "{{ recipient.nickname }}"},
         {"subject": "s", "text": "{% for %}"},
         {"template": "nope"},
         {"subject": "s"},
         {"subject": "s", "text": "t", "audience": {"roles": ["service"]}},
-        {"subject": "s", "text": "t", "audience": {"roles": ["user"], "tenant_id": acme.tenant_id}},
+        {"subject": "s", "text": "t", "audience": {"roles": ["user"], "tenant_id": acme_seeded.tenant_id}},
         {"subject": "s", "text": "t", "to": ["x@evil.test"]},
     ):
-        response = client.post("/v1/broadcasts", json=body, headers=acme.admin)
+        response = client.post("/v1/broadcasts", json=body, headers=acme_seeded.admin)
         assert response.status_code == 422, body
     with app.app_context():
         from mailer.extensions import db
@@ -112,23 +118,23 @@ def test_broken_template_is_422_and_nothing_is_stored(app, client, acme):
         assert db.session.scalar(select(func.count()).select_from(Recipient)) == 0
 
 
-def test_template_edits_do_not_change_a_broadcast_in_flight(client, acme, smtp_server, worker):
+def test_template_edits_do_not_change_a_broadcast_in_flight(client, acme_seeded, smtp_server, worker):
     client.put("/v1/templates/news", json={"subject": "Old {{ recipient.email }}", "text": "old {{ n }}"},
-               headers=acme.admin)
+               headers=acme_seeded.admin)
     response = client.post("/v1/broadcasts", json={"template": "news", "data": {"n": 1},
-                                                   "audience": {"roles": ["user"]}}, headers=acme.admin)
+                                                   "audience": {"roles": ["user"]}}, headers=acme_seeded.admin)
     assert response.status_code == 202, response.get_json()
-    client.put("/v1/templates/news", json={"subject": "New", "text": "new"}, headers=acme.admin)
-    client.delete("/v1/templates/news", headers=acme.admin)
+    client.put("/v1/templates/news", json={"subject": "New", "text": "new"}, headers=acme_seeded.admin)
+    client.delete("/v1/templates/news", headers=acme_seeded.admin)
     worker()
     mail = mail_to(smtp_server, "user@acme.test")
     assert mail["Subject"] == "Old user@acme.test" and mail.get_body(("plain",)).get_content().strip() == "old 1"
 
 
-def test_builtin_broadcast_template(client, acme, smtp_server, worker):
+def test_builtin_broadcast_template(client, acme_seeded, smtp_server, worker):
     response = client.post("/v1/broadcasts", json={"template": "broadcast", "data": {
         "subject": "Maintenance tonight", "body": "We will be down.\n\nSorry."}, "audience": {"roles": ["user"]}},
-        headers=acme.admin)
+        headers=acme_seeded.admin)
     assert response.status_code == 202, response.get_json()
     worker()
     mail = mail_to(smtp_server, "user@acme.test")
@@ -137,37 +143,41 @@ def test_builtin_broadcast_template(client, acme, smtp_server, worker):
     assert "<p>Sorry.</p>" in mail.get_body(("html",)).get_content()
 
 
-def test_only_admins_broadcast_and_retry(client, acme):
-    service = bearer(make_api_key(client, acme.admin)["key"])
+def test_only_admins_broadcast_and_retry(client, acme_seeded):
+    service = bearer(make_api_key(client, acme_seeded.admin)["key"])
     body = {"subject": "s", "text": "t"}
-    sent = client.post("/v1/messages", json={"to": ["a@example.com"], **body}, headers=acme.user).get_json()["id"]
-    for headers in (acme.user, service):
+    sent = client.post("/v1/messages", json={"to": ["a@example.com"], **body}, headers=acme_seeded.user).get_json()[
+        "id"
+    ]
+    for headers in (acme_seeded.user, service):
         assert client.post("/v1/broadcasts", json=body, headers=headers).status_code == 403
         assert client.post(f"/v1/messages/{sent}/retry", headers=headers).status_code == 403
 
 
-def test_users_see_recipients_of_their_own_messages_only(client, acme):
+def test_users_see_recipients_of_their_own_messages_only(client, acme_seeded):
     mine = client.post("/v1/messages", json={"to": ["a@example.com"], "subject": "s", "text": "t"},
-                       headers=acme.user).get_json()["id"]
-    broadcast = client.post("/v1/broadcasts", json={"subject": "s", "text": "t"}, headers=acme.admin).get_json()["id"]
-    assert client.get(f"/v1/messages/{mine}/recipients", headers=acme.user).get_json()["total"] == 1
-    assert client.get(f"/v1/messages/{broadcast}/recipients", headers=acme.user).status_code == 404
-    assert client.get(f"/v1/messages/{mine}/recipients", headers=acme.admin).status_code == 200
-    assert client.get(f"/v1/messages/{uuid.uuid4()}/recipients", headers=acme.admin).status_code == 404
+                       headers=acme_seeded.user).get_json()["id"]
+    broadcast = client.post("/v1/broadcasts", json={"subject": "s", "text": "t"}, headers=acme_seeded.admin).get_json()[
+        "id"
+    ]
+    assert client.get(f"/v1/messages/{mine}/recipients", headers=acme_seeded.user).get_json()["total"] == 1
+    assert client.get(f"/v1/messages/{broadcast}/recipients", headers=acme_seeded.user).status_code == 404
+    assert client.get(f"/v1/messages/{mine}/recipients", headers=acme_seeded.admin).status_code == 200
+    assert client.get(f"/v1/messages/{uuid.uuid4()}/recipients", headers=acme_seeded.admin).status_code == 404
 
 
-def test_a_recipient_whose_mail_cannot_be_built_fails_alone_as_invalid_message(app, client, acme, smtp_server,
+def test_a_recipient_whose_mail_cannot_be_built_fails_alone_as_invalid_message(app, client, acme_seeded, smtp_server,
                                                                                 worker):
     """The template renders for the first member (checked up front) but not for one other: only that one fails."""
-    add_users(app, acme.tenant_id, ["zed@acme.test"])
+    add_users(app, acme_seeded.tenant_id, ["zed@acme.test"])
     response = client.post("/v1/broadcasts", json={
         "subject": "Hi", "text": "{% if recipient.email.startswith('zed') %}{{ not_given }}{% endif %}ok",
-    }, headers=acme.admin)
+    }, headers=acme_seeded.admin)
     assert response.status_code == 202, response.get_json()
     worker()
 
     body = client.get(f"/v1/messages/{response.get_json()['id']}/recipients?per_page=100",
-                      headers=acme.admin).get_json()
+                      headers=acme_seeded.admin).get_json()
     by_email = {r["email"]: r for r in body["items"]}
     assert by_email["zed@acme.test"]["status"] == "failed"
     assert by_email["zed@acme.test"]["error_code"] == "invalid_message"

@@ -126,19 +126,19 @@ def test_daily_recipient_quota(app_factory):
     ids = create_tenant(app)
     create_tenant(app, "globex", "admin@globex.test")
     client = app.test_client()
-    acme = bearer(login(client, "acme", "admin@acme.test"))
-    assert send(client, acme, to=["a@example.com", "b@example.com"]).status_code == 202
-    over = send(client, acme, to=["c@example.com", "d@example.com"])
+    acme_seeded = bearer(login(client, "acme", "admin@acme.test"))
+    assert send(client, acme_seeded, to=["a@example.com", "b@example.com"]).status_code == 202
+    over = send(client, acme_seeded, to=["c@example.com", "d@example.com"])
     assert_limited(over, "quota_exceeded", remaining="1")
     assert over.headers["X-RateLimit-Limit"] == "3" and over.headers.getlist("X-RateLimit-Limit") == ["3"]
     add_users(app, ids["tenant_id"], ["u1@acme.test", "u2@acme.test"])
-    broadcast = client.post("/v1/broadcasts", json={"subject": "s", "text": "t"}, headers=acme)
+    broadcast = client.post("/v1/broadcasts", json={"subject": "s", "text": "t"}, headers=acme_seeded)
     assert_limited(broadcast, "quota_exceeded", remaining="1")
-    assert send(client, acme, to=["c@example.com"]).status_code == 202  # exactly up to the quota
-    assert_limited(send(client, acme, to=["e@example.com"]), "quota_exceeded")
-    globex = bearer(login(client, "globex", "admin@globex.test"))
-    assert send(client, globex, to=["a@example.com", "b@example.com", "c@example.com"]).status_code == 202
-    assert client.get("/v1/messages", headers=acme).get_json()["total"] == 2
+    assert send(client, acme_seeded, to=["c@example.com"]).status_code == 202  # exactly up to the quota
+    assert_limited(send(client, acme_seeded, to=["e@example.com"]), "quota_exceeded")
+    globex_seeded = bearer(login(client, "globex", "admin@globex.test"))
+    assert send(client, globex_seeded, to=["a@example.com", "b@example.com", "c@example.com"]).status_code == 202
+    assert client.get("/v1/messages", headers=acme_seeded).get_json()["total"] == 2
 
 
 def test_limits_hold_in_memory_when_the_limiters_redis_is_down(app_factory, caplog):

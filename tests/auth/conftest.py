@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import Drainer, SmtpSink
+from tests.fixtures import Drainer, SmtpSink
 from tests.helpers import create_tenant
 
 PASSWORD = "a long enough passw0rd"
@@ -62,5 +62,5 @@ def login_pair(client: FlaskClient, email: str, password: str = PASSWORD, tenant
 
 
 @pytest.fixture
-def acme(app: Flask) -> dict[str, str]:
+def acme_ids(app: Flask) -> dict[str, str]:
     return create_tenant(app, "acme", "admin@acme.test", frontend_url="https://app.acme.test/")

@@ -16,7 +16,7 @@ def attempt(client, email, password, tenant="acme"):
                        headers={"X-Request-ID": "fixed-request-id"})
 
 
-def test_unknown_user_and_wrong_password_get_the_same_answer(app, client, acme):
+def test_unknown_user_and_wrong_password_get_the_same_answer(app, client, acme_ids):
     wrong = attempt(client, "admin@acme.test", "not the password")
     unknown = attempt(client, "nobody@acme.test", "not the password")
     no_tenant = attempt(client, "admin@acme.test", ADMIN_PASSWORD, tenant="nope")
@@ -31,7 +31,7 @@ def test_unknown_user_and_wrong_password_get_the_same_answer(app, client, acme):
     }
 
 
-def test_unknown_user_costs_a_password_verification(app, client, acme, monkeypatch):
+def test_unknown_user_costs_a_password_verification(app, client, acme_ids, monkeypatch):
     """Unknown user, unknown tenant and wrong password each spend exactly one argon2 verification
     with the same parameters, so they take similar time (bench/enumeration.py measures it)."""
     from mailer.security import passwords
@@ -55,7 +55,7 @@ def test_unknown_user_costs_a_password_verification(app, client, acme, monkeypat
         assert verified == expected, (email, tenant, verified)
 
 
-def test_unverified_and_disabled_only_after_correct_password(app, client, worker, smtp_server, acme):
+def test_unverified_and_disabled_only_after_correct_password(app, client, worker, smtp_server, acme_ids):
     register(client, "ann@example.com")
     worker()
     assert attempt(client, "ann@example.com", "wrong password").get_json()["code"] == "invalid_credentials"
@@ -70,7 +70,7 @@ def test_unverified_and_disabled_only_after_correct_password(app, client, worker
     assert disabled.status_code == 403 and disabled.get_json()["code"] == "account_disabled"
 
 
-def test_login_is_audited_without_the_password(app, client, acme):
+def test_login_is_audited_without_the_password(app, client, acme_ids):
     attempt(client, "admin@acme.test", "a wrong guess 123")
     attempt(client, "nobody@acme.test", "another guess 456")
     login_pair(client, "admin@acme.test", ADMIN_PASSWORD)
@@ -84,7 +84,7 @@ def test_login_is_audited_without_the_password(app, client, acme):
             assert secret not in dumped
 
 
-def test_password_is_rehashed_when_parameters_change(app, client, acme):
+def test_password_is_rehashed_when_parameters_change(app, client, acme_ids):
     weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
     with app.app_context():
         user = db.session.scalars(select(User)).one()
@@ -98,10 +98,10 @@ def test_password_is_rehashed_when_parameters_change(app, client, acme):
     login_pair(client, "admin@acme.test", ADMIN_PASSWORD)
 
 
-def test_login_email_is_case_insensitive_and_me_reads_the_token(app, client, acme):
+def test_login_email_is_case_insensitive_and_me_reads_the_token(app, client, acme_ids):
     pair = login_pair(client, "ADMIN@Acme.Test", ADMIN_PASSWORD)
     assert pair["token_type"] == "Bearer" and pair["expires_in"] == 900
     me = client.get("/v1/auth/me", headers=bearer(pair["access_token"]))
     assert me.status_code == 200
     assert set(me.get_json()) == {"id", "email", "name", "role", "email_verified", "tenant"}
-    assert me.get_json()["role"] == "admin" and me.get_json()["tenant"]["id"] == acme["tenant_id"]
+    assert me.get_json()["role"] == "admin" and me.get_json()["tenant"]["id"] == acme_ids["tenant_id"]

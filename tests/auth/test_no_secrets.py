@@ -40,7 +40,7 @@ def redis_dump(redis) -> str:
     return "\n".join(parts)
 
 
-def test_no_secret_leaks_anywhere(app, client, smtp_server, worker, redis, caplog, acme):
+def test_no_secret_leaks_anywhere(app, client, smtp_server, worker, redis, caplog, acme_ids):
     caplog.set_level(logging.DEBUG)
     bodies: list[bytes] = []
     job_data: list[str] = []

@@ -10,7 +10,7 @@ from tests.auth.conftest import PASSWORD, html_of, link_in, login_pair, mails_to
 from tests.helpers import bearer, create_tenant
 
 
-def test_sign_up_verify_and_log_in(app, client, smtp_server, worker, acme):
+def test_sign_up_verify_and_log_in(app, client, smtp_server, worker, acme_ids):
     """A new address gets a verification mail; its link verifies the account; then login works."""
     response = register(client, "Ann@Example.COM", name="Ann")
     assert response.status_code == 202
@@ -45,7 +45,7 @@ def test_sign_up_verify_and_log_in(app, client, smtp_server, worker, acme):
         assert audit.actor_id == db.session.scalars(select(User.id).where(User.email == "ann@example.com")).one()
 
 
-def test_verification_link_is_single_use(app, client, smtp_server, worker, acme):
+def test_verification_link_is_single_use(app, client, smtp_server, worker, acme_ids):
     assert register(client, "ann@example.com").status_code == 202
     worker()
     token = token_in(mails_to(smtp_server, "ann@example.com")[0], "/verify-email")
@@ -54,7 +54,7 @@ def test_verification_link_is_single_use(app, client, smtp_server, worker, acme)
     assert again.status_code == 400 and again.get_json()["code"] == "invalid_token"
 
 
-def test_unknown_verification_token_is_invalid(client, acme):
+def test_unknown_verification_token_is_invalid(client, acme_ids):
     for token in ["x" * 43, "", "not a token", "a" * 5000]:
         response = client.post("/v1/auth/verify-email", json={"token": token})
         assert response.status_code in (400, 422)
@@ -65,7 +65,7 @@ def test_unknown_verification_token_is_invalid(client, acme):
 
 def test_expired_verification_token_then_resend(app_factory, redis, smtp_server):
     """An expired link gives token_expired; resend-verification mails a fresh one that works."""
-    from tests.conftest import Drainer
+    from tests.fixtures import Drainer
 
     short = app_factory(VERIFICATION_TOKEN_SECONDS=0)
     create_tenant(short, "acme", "admin@acme.test")
@@ -88,7 +88,7 @@ def test_expired_verification_token_then_resend(app_factory, redis, smtp_server)
     assert client.post("/v1/auth/verify-email", json={"token": fresh}).status_code == 200
 
 
-def test_resend_only_mails_unverified_existing_accounts(app, client, smtp_server, worker, acme):
+def test_resend_only_mails_unverified_existing_accounts(app, client, smtp_server, worker, acme_ids):
     sign_up(client, worker, smtp_server, "ann@example.com")
     before = len(smtp_server.messages)
     for email in ["ann@example.com", "nobody@example.com", "admin@acme.test"]:
@@ -100,7 +100,7 @@ def test_resend_only_mails_unverified_existing_accounts(app, client, smtp_server
     assert len(smtp_server.messages) == before
 
 
-def test_resend_voids_the_older_verification_link(app, client, smtp_server, worker, acme):
+def test_resend_voids_the_older_verification_link(app, client, smtp_server, worker, acme_ids):
     register(client, "ann@example.com")
     worker()
     client.post("/v1/auth/resend-verification", json={"tenant": "acme", "email": "ann@example.com"})
@@ -110,7 +110,9 @@ def test_resend_voids_the_older_verification_link(app, client, smtp_server, work
     assert client.post("/v1/auth/verify-email", json={"token": second}).status_code == 200
 
 
-def test_existing_account_gets_account_exists_notice_with_working_reset_link(app, client, smtp_server, worker, acme):
+def test_existing_account_gets_account_exists_notice_with_working_reset_link(
+    app, client, smtp_server, worker, acme_ids
+):
     """Signing up with a taken address mails the owner a notice; the password is not changed."""
     sign_up(client, worker, smtp_server, "ann@example.com")
     response = register(client, "ANN@example.com", password="attacker-chosen-password")
@@ -133,7 +135,7 @@ def test_existing_account_gets_account_exists_notice_with_working_reset_link(app
     login_pair(client, "ann@example.com", "brand new password")
 
 
-def test_pre_registered_unverified_address_cannot_be_hijacked(app, client, smtp_server, worker, acme):
+def test_pre_registered_unverified_address_cannot_be_hijacked(app, client, smtp_server, worker, acme_ids):
     """An attacker signs up with the victim's address first; the victim's later sign-up yields an
     'account exists' notice, and resetting from it gives the victim the account (verified)."""
     register(client, "victim@example.com", password="attacker-password")
@@ -150,7 +152,7 @@ def test_pre_registered_unverified_address_cannot_be_hijacked(app, client, smtp_
                                                "password": "attacker-password"}).status_code == 401
 
 
-def test_register_validation(client, acme):
+def test_register_validation(client, acme_ids):
     cases = [
         ({"tenant": "nope", "email": "a@example.com", "password": PASSWORD}, "tenant"),
         ({"tenant": "acme", "email": "a@example.com", "password": "short"}, "password"),
@@ -199,12 +201,12 @@ def test_tenant_name_is_escaped_in_html(app, client, smtp_server, worker):
     assert '<script>alert("x")</script>' in text_of(mail)  # plain text is not HTML
 
 
-def test_tenant_template_overrides_builtin_and_broken_one_falls_back(app, client, smtp_server, worker, acme):
+def test_tenant_template_overrides_builtin_and_broken_one_falls_back(app, client, smtp_server, worker, acme_ids):
     import uuid
 
     from mailer.models import Template
 
-    tenant_id = uuid.UUID(acme["tenant_id"])
+    tenant_id = uuid.UUID(acme_ids["tenant_id"])
     with app.app_context():
         db.session.add(Template(tenant_id=tenant_id, name="verification", subject="Welcome to {{ tenant.name }}",
                                 text="Click {{ verification_url }} within {{ expires_in_hours }}h", html=None))
@@ -223,7 +225,7 @@ def test_tenant_template_overrides_builtin_and_broken_one_falls_back(app, client
     assert token_in(reset, "/reset-password")
 
 
-def test_tokens_are_stored_only_as_hashes(app, client, smtp_server, worker, acme):
+def test_tokens_are_stored_only_as_hashes(app, client, smtp_server, worker, acme_ids):
     register(client, "ann@example.com")
     worker()
     token = token_in(mails_to(smtp_server, "ann@example.com")[0], "/verify-email")
@@ -233,12 +235,12 @@ def test_tokens_are_stored_only_as_hashes(app, client, smtp_server, worker, acme
         row = db.session.scalars(select(ActionToken)).one()
         assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
         assert row.purpose == "verification"
-        assert str(row.tenant_id) == acme["tenant_id"]
+        assert str(row.tenant_id) == acme_ids["tenant_id"]
         request_row = db.session.scalars(select(AuthRequest)).one()
         assert request_row.status == "done" and request_row.password_hash is None
 
 
-def test_concurrent_sign_ups_of_one_address_make_one_account(app, client, smtp_server, worker, acme):
+def test_concurrent_sign_ups_of_one_address_make_one_account(app, client, smtp_server, worker, acme_ids):
     """Two sign-ups processed in one worker run: one account, one verification, one notice."""
     register(client, "ann@example.com")
     register(client, "ann@example.com")
@@ -249,7 +251,7 @@ def test_concurrent_sign_ups_of_one_address_make_one_account(app, client, smtp_s
         assert db.session.scalar(select(db.func.count()).select_from(User).where(User.email == "ann@example.com")) == 1
 
 
-def test_sign_ups_processed_in_parallel_make_one_account(app, client, smtp_server, worker, redis, acme):
+def test_sign_ups_processed_in_parallel_make_one_account(app, client, smtp_server, worker, redis, acme_ids):
     """Two workers process two sign-ups of one address at the same moment: still one account,
     one verification mail and one 'account exists' notice (the loser of the unique key retries)."""
     import threading

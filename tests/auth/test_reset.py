@@ -18,7 +18,7 @@ def forgot(client, email, tenant="acme"):
     return client.post("/v1/auth/forgot-password", json={"tenant": tenant, "email": email})
 
 
-def test_forgot_and_reset_password(app, client, smtp_server, worker, acme):
+def test_forgot_and_reset_password(app, client, smtp_server, worker, acme_ids):
     """The reset mail's link sets a new password, ends every session, mails a notice, logs nobody in."""
     sign_up(client, worker, smtp_server, "ann@example.com")
     old = login_pair(client, "ann@example.com")
@@ -56,7 +56,7 @@ def test_forgot_and_reset_password(app, client, smtp_server, worker, acme):
         assert kinds[-2:] == ["password_reset", "password_changed"]
 
 
-def test_reset_link_is_single_use(app, client, smtp_server, worker, acme):
+def test_reset_link_is_single_use(app, client, smtp_server, worker, acme_ids):
     sign_up(client, worker, smtp_server, "ann@example.com")
     forgot(client, "ann@example.com")
     worker()
@@ -67,7 +67,7 @@ def test_reset_link_is_single_use(app, client, smtp_server, worker, acme):
     login_pair(client, "ann@example.com", NEW)
 
 
-def test_new_reset_request_voids_older_links(app, client, smtp_server, worker, acme):
+def test_new_reset_request_voids_older_links(app, client, smtp_server, worker, acme_ids):
     sign_up(client, worker, smtp_server, "ann@example.com")
     forgot(client, "ann@example.com")
     worker()
@@ -80,7 +80,7 @@ def test_new_reset_request_voids_older_links(app, client, smtp_server, worker, a
 
 
 def test_expired_reset_link(app_factory, redis, smtp_server):
-    from tests.conftest import Drainer
+    from tests.fixtures import Drainer
 
     short = app_factory(RESET_TOKEN_SECONDS=0)
     create_tenant(short, "acme", "admin@acme.test")
@@ -92,7 +92,7 @@ def test_expired_reset_link(app_factory, redis, smtp_server):
     assert response.status_code == 400 and response.get_json()["code"] == "token_expired"
 
 
-def test_forgot_password_mails_only_existing_accounts(app, client, smtp_server, worker, acme):
+def test_forgot_password_mails_only_existing_accounts(app, client, smtp_server, worker, acme_ids):
     for email, tenant in [("nobody@example.com", "acme"), ("admin@acme.test", "other"), ("x@example.com", "nope")]:
         response = forgot(client, email, tenant)
         assert response.status_code == 202 and response.get_json() == {"status": "reset_requested"}
@@ -102,7 +102,7 @@ def test_forgot_password_mails_only_existing_accounts(app, client, smtp_server, 
         assert db.session.scalars(select(AuditEvent).where(AuditEvent.action == "password.reset_requested")).all() == []
 
 
-def test_disabled_account_gets_no_reset_mail(app, client, smtp_server, worker, acme):
+def test_disabled_account_gets_no_reset_mail(app, client, smtp_server, worker, acme_ids):
     with app.app_context():
         db.session.scalars(select(User)).one().is_active = False
         db.session.commit()
@@ -111,7 +111,7 @@ def test_disabled_account_gets_no_reset_mail(app, client, smtp_server, worker, a
     assert smtp_server.messages == []
 
 
-def test_verification_token_cannot_reset_a_password(app, client, smtp_server, worker, acme):
+def test_verification_token_cannot_reset_a_password(app, client, smtp_server, worker, acme_ids):
     """Tokens are purpose-bound: a verification link is not a reset link, and vice versa."""
     client.post("/v1/auth/register", json={"tenant": "acme", "email": "ann@example.com", "password": PASSWORD})
     forgot(client, "admin@acme.test")
@@ -127,7 +127,7 @@ def test_verification_token_cannot_reset_a_password(app, client, smtp_server, wo
     assert client.post("/v1/auth/reset-password", json={"token": reset, "password": NEW}).status_code == 200
 
 
-def test_reset_password_length_is_checked(app, client, smtp_server, worker, acme):
+def test_reset_password_length_is_checked(app, client, smtp_server, worker, acme_ids):
     forgot(client, "admin@acme.test")
     worker()
     token = token_in(mails_to(smtp_server, "admin@acme.test")[0], "/reset-password")
@@ -137,7 +137,7 @@ def test_reset_password_length_is_checked(app, client, smtp_server, worker, acme
     assert client.post("/v1/auth/reset-password", json={"token": token, "password": NEW}).status_code == 200
 
 
-def test_concurrent_redemptions_give_exactly_one_success(app, client, smtp_server, worker, acme):
+def test_concurrent_redemptions_give_exactly_one_success(app, client, smtp_server, worker, acme_ids):
     """Two threads redeem the same reset link at once: one 200, one 400 invalid_token, one version bump."""
     forgot(client, "admin@acme.test")
     worker()

@@ -14,7 +14,7 @@ def refresh(client, token):
     return client.post("/v1/auth/refresh", json={"refresh_token": token})
 
 
-def test_refresh_rotates(app, client, acme):
+def test_refresh_rotates(app, client, acme_ids):
     first = login_pair(client, "admin@acme.test", ADMIN_PASSWORD)
     response = refresh(client, first["refresh_token"])
     assert response.status_code == 200
@@ -29,7 +29,7 @@ def test_refresh_rotates(app, client, acme):
         assert len(families) == 1
 
 
-def test_reuse_of_a_rotated_refresh_token_revokes_the_family(app, client, acme):
+def test_reuse_of_a_rotated_refresh_token_revokes_the_family(app, client, acme_ids):
     first = login_pair(client, "admin@acme.test", ADMIN_PASSWORD)
     other_session = login_pair(client, "admin@acme.test", ADMIN_PASSWORD)
     second = refresh(client, first["refresh_token"]).get_json()
@@ -43,7 +43,7 @@ def test_reuse_of_a_rotated_refresh_token_revokes_the_family(app, client, acme):
         assert db.session.scalars(select(AuditEvent).where(AuditEvent.action == "refresh_token.reused")).all()
 
 
-def test_refresh_of_unverified_or_disabled_user_is_403(app, client, acme):
+def test_refresh_of_unverified_or_disabled_user_is_403(app, client, acme_ids):
     pair = login_pair(client, "admin@acme.test", ADMIN_PASSWORD)
     with app.app_context():
         db.session.scalars(select(User)).one().email_verified_at = None
@@ -58,7 +58,7 @@ def test_refresh_of_unverified_or_disabled_user_is_403(app, client, acme):
     assert response.status_code == 403 and response.get_json()["code"] == "account_disabled"
 
 
-def test_refresh_token_is_not_an_access_token_and_vice_versa(app, client, acme):
+def test_refresh_token_is_not_an_access_token_and_vice_versa(app, client, acme_ids):
     pair = login_pair(client, "admin@acme.test", ADMIN_PASSWORD)
     as_access = client.get("/v1/auth/me", headers=bearer(pair["refresh_token"]))
     assert as_access.status_code == 401 and as_access.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
@@ -66,7 +66,7 @@ def test_refresh_token_is_not_an_access_token_and_vice_versa(app, client, acme):
     assert as_refresh.status_code == 401 and as_refresh.get_json()["code"] == "unauthorized"
 
 
-def test_logout_revokes_the_access_token_and_the_refresh_token(app, client, redis, acme):
+def test_logout_revokes_the_access_token_and_the_refresh_token(app, client, redis, acme_ids):
     pair = login_pair(client, "admin@acme.test", ADMIN_PASSWORD)
     other = login_pair(client, "admin@acme.test", ADMIN_PASSWORD)
     response = client.post("/v1/auth/logout", json={"refresh_token": pair["refresh_token"]},
@@ -79,7 +79,7 @@ def test_logout_revokes_the_access_token_and_the_refresh_token(app, client, redi
     assert 0 < ttl <= 15 * 60 + 1  # kept until the access token would have expired anyway
 
 
-def test_logout_without_body_and_without_bearer(app, client, acme):
+def test_logout_without_body_and_without_bearer(app, client, acme_ids):
     pair = login_pair(client, "admin@acme.test", ADMIN_PASSWORD)
     assert client.post("/v1/auth/logout").status_code == 401
     assert client.post("/v1/auth/logout", headers=bearer(pair["access_token"])).status_code == 204
@@ -87,7 +87,7 @@ def test_logout_without_body_and_without_bearer(app, client, acme):
     assert refresh(client, pair["refresh_token"]).status_code == 200  # not given, so not revoked
 
 
-def test_logout_ignores_another_users_refresh_token(app, client, acme):
+def test_logout_ignores_another_users_refresh_token(app, client, acme_ids):
     create_tenant(app, "beta", "admin@beta.test")
     mine = login_pair(client, "admin@acme.test", ADMIN_PASSWORD)
     theirs = login_pair(client, "admin@beta.test", ADMIN_PASSWORD, tenant="beta")
@@ -97,7 +97,7 @@ def test_logout_ignores_another_users_refresh_token(app, client, acme):
     assert refresh(client, theirs["refresh_token"]).status_code == 200
 
 
-def test_identity_comes_only_from_the_token(app, client, acme):
+def test_identity_comes_only_from_the_token(app, client, acme_ids):
     """X-Tenant-ID-style headers and query parameters do not change who the caller is."""
     beta = create_tenant(app, "beta", "admin@beta.test")
     token = login_pair(client, "admin@acme.test", ADMIN_PASSWORD)["access_token"]
@@ -105,14 +105,14 @@ def test_identity_comes_only_from_the_token(app, client, acme):
                     headers={**bearer(token), "X-Tenant-ID": beta["tenant_id"], "X-Tenant": "beta",
                              "X-User-ID": beta["admin_id"], "X-Role": "service"})
     assert me.status_code == 200
-    assert me.get_json()["tenant"]["id"] == acme["tenant_id"] and me.get_json()["email"] == "admin@acme.test"
+    assert me.get_json()["tenant"]["id"] == acme_ids["tenant_id"] and me.get_json()["email"] == "admin@acme.test"
     sneaky = client.post("/v1/auth/logout", json={"tenant_id": beta["tenant_id"], "role": "admin"},
                          headers=bearer(token))
     assert sneaky.status_code == 422  # unknown body fields are refused, never honoured
     assert client.get("/v1/auth/me", headers=bearer(token)).status_code == 200
 
 
-def test_disabled_user_or_tenant_token_is_rejected(app, client, acme):
+def test_disabled_user_or_tenant_token_is_rejected(app, client, acme_ids):
     token = login_pair(client, "admin@acme.test", ADMIN_PASSWORD)["access_token"]
     with app.app_context():
         from mailer.models import Tenant

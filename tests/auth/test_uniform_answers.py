@@ -33,7 +33,7 @@ def assert_identical(first, second):
     assert headers(first) == headers(second)
 
 
-def test_forgot_password_answers_are_byte_identical(app, client, smtp_server, worker, acme):
+def test_forgot_password_answers_are_byte_identical(app, client, smtp_server, worker, acme_ids):
     sign_up(client, worker, smtp_server, "ann@example.com")
     known = post(client, "/v1/auth/forgot-password", {"tenant": "acme", "email": "ann@example.com"})
     unknown = post(client, "/v1/auth/forgot-password", {"tenant": "acme", "email": "nobody@example.com"})
@@ -43,7 +43,7 @@ def test_forgot_password_answers_are_byte_identical(app, client, smtp_server, wo
     assert known.get_json() == {"status": "reset_requested"}
 
 
-def test_register_answers_are_byte_identical(app, client, smtp_server, worker, acme):
+def test_register_answers_are_byte_identical(app, client, smtp_server, worker, acme_ids):
     sign_up(client, worker, smtp_server, "ann@example.com")
     existing = post(client, "/v1/auth/register", {"tenant": "acme", "email": "ann@example.com", "password": PASSWORD})
     new = post(client, "/v1/auth/register", {"tenant": "acme", "email": "bob@example.com", "password": PASSWORD})
@@ -51,7 +51,7 @@ def test_register_answers_are_byte_identical(app, client, smtp_server, worker, a
     assert new.get_json() == {"status": "verification_sent"}
 
 
-def test_resend_answers_are_byte_identical(app, client, smtp_server, worker, acme):
+def test_resend_answers_are_byte_identical(app, client, smtp_server, worker, acme_ids):
     client.post("/v1/auth/register", json={"tenant": "acme", "email": "ann@example.com", "password": PASSWORD})
     unverified = post(client, "/v1/auth/resend-verification", {"tenant": "acme", "email": "ann@example.com"})
     verified = post(client, "/v1/auth/resend-verification", {"tenant": "acme", "email": "admin@acme.test"})
@@ -60,7 +60,7 @@ def test_resend_answers_are_byte_identical(app, client, smtp_server, worker, acm
     assert_identical(unverified, unknown)
 
 
-def test_request_path_does_the_same_work_for_known_and_unknown_addresses(app, client, redis, acme):
+def test_request_path_does_the_same_work_for_known_and_unknown_addresses(app, client, redis, acme_ids):
     """Both answers leave exactly one stored request and one queued job carrying two ids."""
     for email in ("admin@acme.test", "nobody@example.com"):
         client.post("/v1/auth/forgot-password", json={"tenant": "acme", "email": email})
@@ -100,7 +100,7 @@ def test_redis_down_still_answers_202_and_the_sweeper_hook_catches_up(app_factor
         assert enqueue_pending_auth_work(min_age_seconds=0) == 0
 
 
-def test_duplicate_jobs_send_one_mail(app, client, smtp_server, worker, acme):
+def test_duplicate_jobs_send_one_mail(app, client, smtp_server, worker, acme_ids):
     """A request enqueued twice (sweeper + original job) is processed once."""
     client.post("/v1/auth/forgot-password", json={"tenant": "acme", "email": "admin@acme.test"})
     with app.app_context():
@@ -109,7 +109,7 @@ def test_duplicate_jobs_send_one_mail(app, client, smtp_server, worker, acme):
     assert len(mails_to(smtp_server, "admin@acme.test")) == 1
 
 
-def test_stale_pending_requests_expire(app, client, smtp_server, worker, acme):
+def test_stale_pending_requests_expire(app, client, smtp_server, worker, acme_ids):
     from datetime import timedelta
 
     from mailer.models.types import utcnow

@@ -9,7 +9,7 @@ from sqlalchemy import event, func, select
 
 from mailer.extensions import db
 from mailer.models import AuditEvent, Message
-from tests.delivery.conftest import drain
+from tests.fixtures import drain
 from tests.helpers import bearer, create_tenant, login
 
 VALID = {"to": ["ann@example.com"], "subject": "Receipt", "text": "Thanks"}

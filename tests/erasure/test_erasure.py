@@ -15,7 +15,7 @@ from mailer.extensions import db
 from mailer.models import AuditEvent, AuthRequest, DeliveryEvent, Erasure, Message, Recipient, Tenant
 from mailer.security.address_digest import address_digest
 from tests.admin.conftest import add_users
-from tests.delivery.conftest import drain
+from tests.fixtures import drain
 from tests.helpers import bearer, create_tenant, login
 
 ANN = "ann@example.com"

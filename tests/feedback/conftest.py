@@ -17,8 +17,7 @@ from sqlalchemy import select
 from mailer.extensions import db
 from mailer.feedback.receiver import make_controller
 from mailer.models import DeliveryEvent, InboundReport, Recipient, Suppression
-from tests.conftest import SmtpSink, free_port
-from tests.delivery.conftest import drain
+from tests.fixtures import SmtpSink, drain, free_port
 from tests.helpers import bearer, create_tenant, login
 
 BOUNCE_DOMAIN = "bounces.mailer.test"

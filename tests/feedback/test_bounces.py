@@ -10,8 +10,6 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from mailer.feedback.tokens import TokenKind, read_address, token_address
-from tests.conftest import SmtpSink
-from tests.delivery.conftest import drain
 from tests.feedback import samples
 from tests.feedback.conftest import (
     BOUNCE_DOMAIN,
@@ -23,6 +21,7 @@ from tests.feedback.conftest import (
     send_and_deliver,
     suppressions,
 )
+from tests.fixtures import SmtpSink, drain
 from tests.helpers import bearer, create_tenant, login
 
 Admin = tuple[FlaskClient, dict[str, Any]]

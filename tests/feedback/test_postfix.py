@@ -19,9 +19,8 @@ import pytest
 from flask import Flask
 from redis import Redis
 
-from tests.conftest import SmtpSink, free_port
-from tests.delivery.conftest import drain
 from tests.feedback.conftest import BOUNCE_DOMAIN, Receiver, outcomes, recipient_row, suppressions
+from tests.fixtures import SmtpSink, drain, free_port
 from tests.helpers import bearer, login
 
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"

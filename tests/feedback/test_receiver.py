@@ -76,7 +76,7 @@ def test_with_redis_down_the_report_is_kept_and_the_sweep_enqueues_it(app_factor
 
     from mailer.feedback import inbox
     from mailer.feedback.receiver import make_controller
-    from tests.conftest import free_port
+    from tests.fixtures import free_port
     from tests.helpers import create_tenant
 
     down = app_factory(BOUNCE_DOMAIN=BOUNCE_DOMAIN, REDIS_URL="redis://127.0.0.1:1/0")

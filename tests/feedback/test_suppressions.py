@@ -15,9 +15,8 @@ from sqlalchemy import update
 from mailer.extensions import db
 from mailer.mail.outbox import enqueue_delivery
 from mailer.models import Recipient
-from tests.conftest import SmtpSink
-from tests.delivery.conftest import drain
 from tests.feedback.conftest import outcomes, send_and_deliver, suppressions
+from tests.fixtures import SmtpSink, drain
 from tests.helpers import bearer, create_tenant, login
 
 Admin = tuple[FlaskClient, dict[str, Any]]

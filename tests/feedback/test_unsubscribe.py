@@ -15,9 +15,8 @@ from sqlalchemy import select
 from mailer.extensions import db
 from mailer.models import Tenant
 from tests.admin.conftest import add_users
-from tests.conftest import ReceivedMail, SmtpSink
-from tests.delivery.conftest import drain
 from tests.feedback.conftest import BOUNCE_DOMAIN, Receiver, outcomes, suppressions
+from tests.fixtures import ReceivedMail, SmtpSink, drain
 
 Admin = tuple[FlaskClient, dict[str, Any]]
 LINK = re.compile(r"<http://mailer\.test/unsubscribe/([a-z2-7]+)>")

@@ -44,7 +44,7 @@ def test_a_users_daily_quota_stops_them_but_not_the_tenant(app_factory, worker, 
     app = app_factory(USER_DAILY_QUOTA=3, TENANT_DAILY_QUOTA=100)
     create_tenant(app)
     client = app.test_client()
-    from tests.conftest import Drainer
+    from tests.fixtures import Drainer
 
     drain = Drainer(app, worker.redis)
     sign_up(client, drain, smtp_server, "mallory@example.com")

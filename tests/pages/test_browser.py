@@ -10,7 +10,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.conftest import Drainer
+from tests.fixtures import Drainer
 from tests.helpers import create_tenant
 
 pytestmark = pytest.mark.browser

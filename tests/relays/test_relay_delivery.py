@@ -43,7 +43,7 @@ def test_a_relay_that_is_down_defers(client, acme, smtp_server, worker):
 
 def test_the_private_address_guard_also_holds_at_delivery(app_factory, relay, smtp_server, redis):
     """A relay stored while private hosts were allowed is not contacted once they are not: deferred, no connection."""
-    from tests.conftest import Drainer
+    from tests.fixtures import Drainer
 
     permissive = app_factory(RELAY_ALLOW_PRIVATE=True)
     client = permissive.test_client()
@@ -61,7 +61,7 @@ def test_an_unreadable_relay_password_defers(app_factory, relay, smtp_server, re
     """A password sealed under a key SECRETS_KEY no longer lists: deferred with that reason, no connection at all."""
     from cryptography.fernet import Fernet
 
-    from tests.conftest import Drainer
+    from tests.fixtures import Drainer
 
     first = app_factory(RELAY_ALLOW_PRIVATE=True, SMTP_CA_FILE=relay_ca[1],
                         SECRETS_KEY=(Fernet.generate_key().decode(),))

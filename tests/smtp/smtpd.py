@@ -18,13 +18,7 @@ from typing import Any
 
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
-HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+from tests.fixtures import HOST, free_port  # noqa: F401 (the smtp tests import both from here)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
-from tests.admin.conftest import Seeded, acme, globex, seed  # noqa: F401 - acme, globex: fixtures, on this app
+from tests.admin.conftest import Seeded, acme_seeded, globex_seeded, seed  # noqa: F401 - fixtures, on this app
 from tests.webhooks.receiver import Receiver
 
 FAST = {"WEBHOOK_ALLOW_PRIVATE": True, "WEBHOOK_RETRY_DELAYS": (1, 1), "WEBHOOK_TIMEOUT_SECONDS": 1.0}
@@ -21,6 +21,16 @@ FAST = {"WEBHOOK_ALLOW_PRIVATE": True, "WEBHOOK_RETRY_DELAYS": (1, 1), "WEBHOOK_
 @pytest.fixture
 def app(app_factory: Callable[..., Flask]) -> Flask:
     return app_factory(**FAST)
+
+
+@pytest.fixture
+def acme(acme_seeded: Seeded) -> Seeded:  # noqa: F811
+    return acme_seeded
+
+
+@pytest.fixture
+def globex(globex_seeded: Seeded) -> Seeded:  # noqa: F811
+    return globex_seeded
 
 
 @pytest.fixture
@@ -105,7 +115,7 @@ class DnsServer:
                     reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A(records[name]), ttl=1))
                 return reply
 
-        from tests.conftest import free_port
+        from tests.fixtures import free_port
 
         self.port = free_port()
         self.server = DNSServer(Resolver(), port=self.port, address="127.0.0.1", logger=_QuietLogger())

@@ -12,8 +12,9 @@ import pytest
 from flask import Flask
 
 from tests.admin.conftest import seed
-from tests.conftest import FERNET_KEY, SmtpSink
-from tests.delivery.conftest import WorkerProcesses, wait_for
+from tests.conftest import FERNET_KEY
+from tests.fixtures import SmtpSink, wait_for
+from tests.mail.conftest import WorkerProcesses
 from tests.webhooks.conftest import FAST, deliveries, subscribe
 from tests.webhooks.receiver import Receiver
 

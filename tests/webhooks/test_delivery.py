@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from tests.admin.conftest import Seeded
-from tests.conftest import Drainer, SmtpSink
+from tests.fixtures import Drainer, SmtpSink
 from tests.webhooks.conftest import deliveries, dispatch, dispatch_until, subscribe
 from tests.webhooks.receiver import Receiver
 

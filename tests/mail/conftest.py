@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -11,118 +10,22 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from flask import Flask
-from redis import Redis
 from sqlalchemy import select
 
 from mailer.models import DeliveryEvent, Message, MessageKind, Recipient
-from mailer.worker.fast import MailerSimpleWorker
-from mailer.worker.queues import QUEUE_NAMES, get_queue
-from tests.conftest import FERNET_KEY, JWT_TEST_KEY, TEST_REDIS_URL, RecordingHandler, SmtpSink, free_port
+from mailer.worker.queues import QUEUE_NAMES
+from tests.conftest import FERNET_KEY, JWT_TEST_KEY, TEST_REDIS_URL
+from tests.fixtures import FAST, Sink, free_port, wait_for
 from tests.helpers import create_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST = {"SMTP_RETRY_DELAYS": (1, 1, 1), "SMTP_MAX_ATTEMPTS": 4, "DELIVERY_LEASE_SECONDS": 2,
-        "SWEEP_INTERVAL_SECONDS": 2, "SMTP_TIMEOUT_SECONDS": 2.0}
 
-
-@dataclass
-class ScriptedHandler(RecordingHandler):
-    """RecordingHandler plus: a delay before each DATA reply, and scripted RCPT replies in turn."""
-
-    delay: float = 0.0
-    rcpt_script: dict[str, list[str]] = field(default_factory=dict)
-    sessions: dict[int, str] = field(default_factory=dict)  # id(session) -> the EHLO name it gave
-    quits: set[int] = field(default_factory=set)  # sessions that ended with QUIT
-    arrivals: dict[str, float] = field(default_factory=dict)  # first DATA time (epoch) per recipient
-
-    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
-                          responses: list[str]) -> list[str]:
-        session.host_name = hostname
-        self.sessions[id(session)] = hostname
-        return responses
-
-    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
-        self.quits.add(id(session))
-        return "221 Bye"
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        script = self.rcpt_script.get(address)
-        if script:
-            reply = script.pop(0)
-            if not reply.startswith("250"):
-                return reply
-            envelope.rcpt_tos.append(address)
-            return reply
-        return await super().handle_RCPT(server, session, envelope, address, options)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        reply = await super().handle_DATA(server, session, envelope)
-        for rcpt in envelope.rcpt_tos:
-            self.arrivals.setdefault(rcpt, time.time())
-        return reply
-
-    def count(self, address: str) -> int:
-        return sum(address in m.rcpt_tos for m in self.messages)
-
-
-class Sink(SmtpSink):
-    handler: ScriptedHandler
-
-    def __init__(self, port: int | None = None) -> None:
-        super().__init__("127.0.0.1", port or free_port(), ScriptedHandler())
-        self.controller: Controller | None = None
-
-    def start(self) -> Sink:
-        self.controller = Controller(self.handler, hostname=self.host, port=self.port)
-        self.controller.start()
-        return self
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    server = Sink().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fast_app(app_factory: Callable[..., Flask], sink: Sink) -> Flask:
-    """An app with short retry delays and leases, sending to the scriptable sink."""
-    app = app_factory(**FAST, SMTP_PORT=sink.port)
-    create_tenant(app)
-    return app
-
-
-def drain(app: Flask, redis: Redis, queues: tuple[str, ...] = QUEUE_NAMES) -> None:
-    """Run every job now due (scheduled ones included) with a real MailerSimpleWorker, in this process."""
-    worker = MailerSimpleWorker([get_queue(q, redis) for q in queues], connection=redis, app=app)
-    worker.work(burst=True, with_scheduler=True)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
-        time.sleep(interval)
 
 
 def make_messages(app: Flask, count: int, *, queue: str = "default", kind: str = MessageKind.CUSTOM.value,

@@ -72,7 +72,15 @@ def test_missing_template_and_template_errors_are_422(app, client):
     create_tenant(app)
     token = login(client, "acme", "admin@acme.test")
     missing = client.post("/v1/messages", json={"to": ["a@example.com"], "template": "nope"}, headers=bearer(token))
-    assert missing.status_code == 422 and missing.get_json()["errors"][0]["field"] == "template"
+    assert missing.status_code == 422 and missing.get_json()["code"] == "validation_error"
+    assert missing.get_json()["errors"][0]["field"] == "template"
+    stored = client.put("/v1/templates/hello", json={"subject": "Hi {{ name }}", "text": "x"}, headers=bearer(token))
+    assert stored.status_code == 201
+    unrendered = client.post("/v1/messages", json={"to": ["a@example.com"], "template": "hello"},
+                             headers=bearer(token))
+    assert unrendered.status_code == 422 and unrendered.get_json()["code"] == "template_error"
+    assert unrendered.get_json()["errors"][0]["field"] == "subject" and "name" in unrendered.get_json()["detail"]
+    assert client.get("/v1/messages", headers=bearer(token)).get_json()["total"] == 0
 
 
 def test_messages_are_listed_by_tag_status_and_kind(app, client):

@@ -10,8 +10,9 @@ from mailer.mail import sweeper
 from mailer.mail.outbox import enqueue_recipients
 from mailer.mail.sweeper import periodic_sweep_due, register_sweep_hook, sweep
 from mailer.worker.queues import get_queue
-from tests.delivery.conftest import drain, events_of, make_messages, recipient_rows, statuses, wait_for
+from tests.fixtures import drain, wait_for
 from tests.helpers import bearer, login
+from tests.mail.conftest import events_of, make_messages, recipient_rows, statuses
 
 
 def _sweep(app, redis):
@@ -62,7 +63,7 @@ def test_sweep_skips_rows_whose_job_is_alive(fast_app, redis, sink):
 
 def test_redis_down_at_request_time_is_202_and_delivered_after_a_sweep(app_factory, sink, redis):
     """With Redis unreachable POST answers 202; once Redis is back `flask sweep` enqueues, a worker sends."""
-    from tests.delivery.conftest import FAST
+    from tests.fixtures import FAST
     from tests.helpers import create_tenant
 
     down = app_factory(**FAST, SMTP_PORT=sink.port, REDIS_URL="redis://127.0.0.1:1/0")
@@ -85,7 +86,7 @@ def test_redis_down_at_request_time_is_202_and_delivered_after_a_sweep(app_facto
 
 
 def test_sweep_command_without_redis_fails_cleanly(app_factory, sink):
-    from tests.delivery.conftest import FAST
+    from tests.fixtures import FAST
 
     app = app_factory(**FAST, REDIS_URL="redis://127.0.0.1:1/0")
     result = app.test_cli_runner().invoke(args=["sweep"])

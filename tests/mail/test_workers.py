@@ -9,7 +9,8 @@ import pytest
 
 from mailer.mail.outbox import enqueue_recipients
 from mailer.models import DeliveryEvent
-from tests.delivery.conftest import Sink, events_of, make_messages, recipient_rows, statuses, wait_for
+from tests.fixtures import Sink, wait_for
+from tests.mail.conftest import events_of, make_messages, recipient_rows, statuses
 
 pytestmark = pytest.mark.slow
 

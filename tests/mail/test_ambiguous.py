@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailer.mail.outbox import enqueue_recipients
-from tests.delivery.conftest import ScriptedHandler, drain, events_of, make_messages, recipient_rows, wait_for
+from tests.fixtures import ScriptedHandler, drain, wait_for
+from tests.mail.conftest import events_of, make_messages, recipient_rows
 
 
 @dataclass

@@ -12,7 +12,7 @@ import pytest
 from mailer.extensions import current_limiter
 from mailer.http.rate_limits import UnknownEndpointError, _limit, client_ip
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 

@@ -12,7 +12,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from mailer.dev.smtp_sink import DevMailHandler
-from tests.conftest import Drainer, free_port
+from tests.fixtures import Drainer, free_port
 from tests.helpers import bearer, create_tenant, login
 
 HOSTILE_HTML = '<p onclick="x()">Hi "there"</p><script>alert(document.cookie)</script>'

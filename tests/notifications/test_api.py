@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from mailer.extensions import db
 from mailer.models import IdempotencyKey, Message
-from tests.delivery.conftest import drain, wait_for
+from tests.fixtures import drain, wait_for
 from tests.helpers import bearer, create_tenant, login
 
 BODY = {"to": ["ann@example.com"], "subject": "Receipt", "text": "Thanks"}
@@ -59,6 +59,23 @@ def test_keys_are_per_tenant_and_expire_after_a_day(fast_app):
     assert _count_messages(fast_app) == 3
 
 
+def test_an_expired_key_is_replaced_only_together_with_a_new_message(fast_app):
+    """Looking an expired key up changes nothing; a refused request keeps it; the next stored message takes it over."""
+    client = fast_app.test_client()
+    headers = {**bearer(login(client, "acme", "admin@acme.test")), "Idempotency-Key": "k2"}
+    first = client.post("/v1/messages", json=BODY, headers=headers).get_json()
+    with fast_app.app_context():
+        db.session.scalars(select(IdempotencyKey)).one().expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        db.session.commit()
+    refused = client.post("/v1/messages", json={**BODY, "to": ["not an address"]}, headers=headers)
+    assert refused.status_code == 422
+    with fast_app.app_context():
+        assert str(db.session.scalars(select(IdempotencyKey)).one().message_id) == first["id"]
+    fresh = client.post("/v1/messages", json=BODY, headers=headers).get_json()
+    with fast_app.app_context():
+        assert str(db.session.scalars(select(IdempotencyKey)).one().message_id) == fresh["id"] != first["id"]
+
+
 def test_malformed_key_is_422(fast_app):
     client = fast_app.test_client()
     headers = {**bearer(login(client, "acme", "admin@acme.test")), "Idempotency-Key": "x" * 300}
@@ -68,7 +85,7 @@ def test_malformed_key_is_422(fast_app):
 
 def test_concurrent_duplicates_create_one_message(app_factory, sink):
     """Eight simultaneous requests with one key (two app instances): one message, everyone gets its id."""
-    from tests.delivery.conftest import FAST
+    from tests.fixtures import FAST
 
     apps = [app_factory(**FAST, SMTP_PORT=sink.port) for _ in range(2)]
     create_tenant(apps[0])
@@ -121,6 +138,8 @@ def test_send_at_more_than_7_days_ahead_is_422(fast_app):
     too_late = (datetime.now(UTC) + timedelta(days=8)).isoformat()
     response = client.post("/v1/messages", json={**BODY, "send_at": too_late}, headers=bearer(token))
     assert response.status_code == 422
+    assert response.get_json()["errors"] == [{"field": "send_at", "message": "at most 7 days ahead"}]
+    assert _count_messages(fast_app) == 0
 
 
 def test_stats_count_the_tenants_deliveries_by_status(fast_app, redis, sink):

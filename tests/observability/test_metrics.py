@@ -85,18 +85,20 @@ def test_pool_stats_are_mirrored_as_monotonic_counters(app, client, redis):
     """Whatever grew in the handler's pool since the last look is added once."""
     handler = FakePoolHandler()
     metrics._pool_seen.clear()
-    with app.app_context():
-        handler.counts.update(opened=2, reused=5)
-        metrics.observe_pool(handler)
-        metrics.observe_pool(handler)  # nothing new: nothing added
-        handler.counts.update(reused=7, discarded=1)
-        metrics.observe_pool(handler)
-        metrics.observe_pool(object())  # a handler without stats is ignored
-    values = scrape(client)
-    assert values[("mailer_smtp_pool_connections_total", (("event", "opened"),))] == 2
-    assert values[("mailer_smtp_pool_connections_total", (("event", "reused"),))] == 7
-    assert values[("mailer_smtp_pool_connections_total", (("event", "discarded"),))] == 1
-    metrics._pool_seen.clear()
+    try:
+        with app.app_context():
+            handler.counts.update(opened=2, reused=5)
+            metrics.observe_pool(handler)
+            metrics.observe_pool(handler)  # nothing new: nothing added
+            handler.counts.update(reused=7, discarded=1)
+            metrics.observe_pool(handler)
+            metrics.observe_pool(object())  # a handler without stats is ignored
+        values = scrape(client)
+        assert values[("mailer_smtp_pool_connections_total", (("event", "opened"),))] == 2
+        assert values[("mailer_smtp_pool_connections_total", (("event", "reused"),))] == 7
+        assert values[("mailer_smtp_pool_connections_total", (("event", "discarded"),))] == 1
+    finally:
+        metrics._pool_seen.clear()  # module state: never leaks into later tests
 
 
 def test_without_token_only_direct_loopback_may_scrape(client):

@@ -1,10 +1,6 @@
 from __future__ import annotations
 
 
-def test_healthz(client):
-    assert client.get("/healthz").get_json() == {"status": "ok"}
-
-
 def test_readyz_ok(client):
     response = client.get("/readyz")
     assert response.status_code == 200

@@ -6,8 +6,9 @@ import time
 
 from mailer.extensions import db
 from mailer.mail.outbox import enqueue_recipients
-from tests.delivery.conftest import drain, events_of, make_messages, recipient_rows, wait_for
+from tests.fixtures import drain, wait_for
 from tests.helpers import bearer, login
+from tests.mail.conftest import events_of, make_messages, recipient_rows
 
 
 def _drain_until(app, redis, done, timeout=15.0):

@@ -1,1 +1,0 @@
-from tests.delivery.conftest import fast_app, sink  # noqa: F401

@@ -1,1 +1,0 @@
-from tests.delivery.conftest import sink  # noqa: F401
