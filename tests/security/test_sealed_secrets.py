@@ -17,7 +17,8 @@ RELAY_PASSWORD = "relay-password-Kx81-secret"
 
 
 def _tenant_with_secrets(app: Any) -> tuple[Any, dict[str, Any], list[Any]]:
-    """A tenant with a sending domain (its DKIM key) and a relay with a password; every answer it got."""
+    """A tenant with a sending domain (its DKIM key), a relay with a password and a webhook endpoint (its
+    signing secret); every answer it got."""
     client = app.test_client()
     create_tenant(app, "acme", "admin@acme.test")
     admin = bearer(login(client, "acme", "admin@acme.test"))
@@ -27,19 +28,23 @@ def _tenant_with_secrets(app: Any) -> tuple[Any, dict[str, Any], list[Any]]:
                                             "username": "acme", "password": RELAY_PASSWORD}, headers=admin),
         client.get("/v1/tenant/smtp", headers=admin),
         client.get("/v1/domains", headers=admin),
+        client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hooks", "events": ["message.sent"]},
+                    headers=admin),
+        client.get("/v1/webhooks", headers=admin),
         client.get("/v1/audit-events", headers=admin),
     ]
-    assert [a.status_code for a in answers] == [201, 200, 200, 200, 200]
+    assert [a.status_code for a in answers] == [201, 200, 200, 200, 201, 200, 200]
     return client, admin, answers
 
 
-def _sealed(app: Any) -> tuple[str, str]:
+def _sealed(app: Any) -> tuple[str, str, str]:
     from mailer.extensions import db
-    from mailer.models import DkimKey, TenantRelay
+    from mailer.models import DkimKey, TenantRelay, WebhookEndpoint
 
     with app.app_context():
         return (db.session.scalars(select(DkimKey.private_key_sealed)).one(),
-                db.session.scalars(select(TenantRelay.password_sealed)).one())
+                db.session.scalars(select(TenantRelay.password_sealed)).one(),
+                db.session.scalars(select(WebhookEndpoint.secret_sealed)).one())
 
 
 def _dump(app: Any) -> str:
@@ -52,13 +57,16 @@ def _dump(app: Any) -> str:
 
 
 def test_no_private_key_or_password_in_clear_anywhere(app_factory, caplog):
-    """Neither the PEM nor the relay password is in the database, the answers, the audit trail or the logs."""
+    """Neither the PEM nor the relay password is in the database, the answers, the audit trail or the logs;
+    the webhook secret is in its one create answer only."""
     key = Fernet.generate_key().decode()
-    app = app_factory(RELAY_ALLOW_PRIVATE=True, SECRETS_KEY=(key,))
+    app = app_factory(RELAY_ALLOW_PRIVATE=True, WEBHOOK_ALLOW_PRIVATE=True, SECRETS_KEY=(key,))
     caplog.set_level(logging.DEBUG)
     _, _, answers = _tenant_with_secrets(app)
-    sealed_key, sealed_password = _sealed(app)
+    sealed_key, sealed_password, sealed_webhook = _sealed(app)
     pem = secret_box((key,)).open(sealed_key)
+    webhook_secret = secret_box((key,)).open(sealed_webhook)
+    assert webhook_secret.startswith("whsec_") and webhook_secret in answers[4].get_data(as_text=True)
     assert secret_box((key,)).open(sealed_password) == RELAY_PASSWORD  # sealed, and what was given
     # PKCS#1 starts with the modulus, which the public DKIM record holds too: look for the private rest.
     key_lines = [line for line in pem.splitlines() if "PRIVATE KEY" not in line][8:]
@@ -68,22 +76,25 @@ def test_no_private_key_or_password_in_clear_anywhere(app_factory, caplog):
     assert sealed_key in places["database"]  # we looked in the right place
     for where, text in places.items():
         assert RELAY_PASSWORD not in text, where
+        assert where == "answers" or webhook_secret not in text, where
         assert "PRIVATE KEY" not in text and not any(line in text for line in key_lines), where
 
 
 def test_rotate_reseals_every_secret_under_the_newest_key(app_factory):
     """After `secrets rotate` with SECRETS_KEY=new,old, the secrets open with the new key alone, unchanged."""
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    app = app_factory(RELAY_ALLOW_PRIVATE=True, SECRETS_KEY=(old,))
+    app = app_factory(RELAY_ALLOW_PRIVATE=True, WEBHOOK_ALLOW_PRIVATE=True, SECRETS_KEY=(old,))
     _tenant_with_secrets(app)
     before = _sealed(app)
     plain = [secret_box((old,)).open(token) for token in before]
 
-    rotating = app_factory(RELAY_ALLOW_PRIVATE=True, SECRETS_KEY=(new, old))
+    rotating = app_factory(RELAY_ALLOW_PRIVATE=True, WEBHOOK_ALLOW_PRIVATE=True, SECRETS_KEY=(new, old))
     result = rotating.test_cli_runner().invoke(args=["secrets", "rotate"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {
-        "resealed": {"dkim_keys.private_key_sealed": 1, "tenant_relays.password_sealed": 1}, "unreadable": {}}
+        "resealed": {"dkim_keys.private_key_sealed": 1, "tenant_relays.password_sealed": 1,
+                     "webhook_endpoints.secret_sealed": 1, "webhook_endpoints.previous_secret_sealed": 0},
+        "unreadable": {}}
     after = _sealed(app)
     assert all(a != b for a, b in zip(after, before, strict=True))
     assert [secret_box((new,)).open(token) for token in after] == plain
@@ -92,12 +103,15 @@ def test_rotate_reseals_every_secret_under_the_newest_key(app_factory):
 
 def test_rotate_reports_secrets_no_listed_key_opens_and_exits_1(app_factory):
     """A value sealed under a key no longer listed is left as it is, counted, and the command exits 1."""
-    app = app_factory(RELAY_ALLOW_PRIVATE=True, SECRETS_KEY=(Fernet.generate_key().decode(),))
+    app = app_factory(RELAY_ALLOW_PRIVATE=True, WEBHOOK_ALLOW_PRIVATE=True,
+                      SECRETS_KEY=(Fernet.generate_key().decode(),))
     _tenant_with_secrets(app)
     before = _sealed(app)
-    stranger = app_factory(RELAY_ALLOW_PRIVATE=True, SECRETS_KEY=(Fernet.generate_key().decode(),))
+    stranger = app_factory(RELAY_ALLOW_PRIVATE=True, WEBHOOK_ALLOW_PRIVATE=True,
+                           SECRETS_KEY=(Fernet.generate_key().decode(),))
     result = stranger.test_cli_runner().invoke(args=["secrets", "rotate"])
     assert result.exit_code == 1
     assert json.loads(result.stdout)["unreadable"] == {"dkim_keys.private_key_sealed": 1,
-                                                       "tenant_relays.password_sealed": 1}
+                                                       "tenant_relays.password_sealed": 1,
+                                                       "webhook_endpoints.secret_sealed": 1}
     assert _sealed(app) == before
