@@ -5,20 +5,20 @@ runs in the erasure's transaction and never commits. It erases only what no long
 delivery (a recipient still waiting, the stored copy of an unfinished message, a pending auth
 request): ``unfinished`` counts what is left, and the erasure stays pending while it is not zero.
 
-Another package that stores addresses adds its own with ``register_eraser`` (suppressions do:
-their address becomes the digest, and the suppression check matches ``address_digests`` too).
+Feedback's and webhooks' erasers are in ``erasure.feedback``; another package that stores addresses
+adds its own to ``ERASERS``.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
-from sqlalchemy import Select, exists, func, select
+from sqlalchemy import func, select
 
+from mailer.erasure.feedback import erase_inbound_reports, erase_suppressions, erase_webhook_events
 from mailer.erasure.mime import scrub, scrub_mime
+from mailer.erasure.target import WAITING, Eraser, Remainder, Target, messages_to
 from mailer.extensions import db
 from mailer.models import (
     AuthRequest,
@@ -27,42 +27,13 @@ from mailer.models import (
     IdempotencyKey,
     Message,
     Recipient,
-    RecipientStatus,
 )
-
-WAITING = (RecipientStatus.QUEUED.value, RecipientStatus.SENDING.value, RecipientStatus.DEFERRED.value)
-
-
-@dataclass(frozen=True)
-class Target:
-    tenant_id: uuid.UUID
-    address: str  # lower-cased
-    digest: str  # what it becomes
-    digests: tuple[str, ...]  # every digest it may already be stored as (key rotation)
-
-    @property
-    def forms(self) -> tuple[str, ...]:
-        return (self.address, *self.digests)
-
-
-Eraser = Callable[[Target], int]
-Remainder = Callable[[Target], int]
-
-
-def _messages_to(target: Target, *, finished: bool) -> Select[tuple[uuid.UUID]]:
-    """The tenant's messages to the address (already erased or not), finished or still being delivered."""
-    waiting = exists().where(Recipient.message_id == Message.id, Recipient.status.in_(WAITING))
-    to_address = select(Recipient.message_id).where(
-        Recipient.tenant_id == target.tenant_id, func.lower(Recipient.email).in_(target.forms)
-    )
-    return select(Message.id).where(Message.tenant_id == target.tenant_id, Message.id.in_(to_address),
-                                    ~waiting if finished else waiting)
 
 
 def erase_messages(target: Target) -> int:
     """Stored copies (headers and text parts), subjects, tags and metadata of finished messages."""
     changed = 0
-    for message in db.session.scalars(select(Message).where(Message.id.in_(_messages_to(target, finished=True)))):
+    for message in db.session.scalars(select(Message).where(Message.id.in_(messages_to(target, finished=True)))):
         if message.raw_mime is not None and target.address.encode() in message.raw_mime.lower():
             message.raw_mime = scrub_mime(message.raw_mime, target.address, target.digest)
         message.subject = scrub(message.subject, target.address, target.digest)
@@ -116,7 +87,7 @@ def erase_idempotency_answers(target: Target) -> int:
 def unfinished_delivery(target: Target) -> int:
     """Messages to the address that are still being delivered (its recipient row, or another, waits)."""
     return db.session.scalar(
-        select(func.count()).select_from(_messages_to(target, finished=False).subquery())
+        select(func.count()).select_from(messages_to(target, finished=False).subquery())
     ) or 0
 
 
@@ -128,7 +99,10 @@ def unfinished_auth_requests(target: Target) -> int:
 
 
 # Order matters only in that messages are found through their recipients' addresses or digests.
-ERASERS: list[Eraser] = [erase_messages, erase_recipients, erase_auth_requests, erase_idempotency_answers]
+ERASERS: list[Eraser] = [
+    erase_messages, erase_webhook_events, erase_recipients, erase_auth_requests, erase_idempotency_answers,
+    erase_suppressions, erase_inbound_reports,
+]
 REMAINDERS: list[Remainder] = [unfinished_delivery, unfinished_auth_requests]
 
 

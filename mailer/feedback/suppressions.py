@@ -10,6 +10,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Sequence
 
+from flask import current_app
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -28,6 +29,7 @@ from mailer.models import (
     SuppressionScope,
 )
 from mailer.models.types import utcnow
+from mailer.security.address_digest import address_digests
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
 
 log = logging.getLogger(__name__)
@@ -50,11 +52,19 @@ def scopes_for(kind: str) -> tuple[str, ...]:
 
 
 def suppressed_among(tenant_id: uuid.UUID, emails: Iterable[str], scopes: Sequence[str]) -> set[str]:
-    """The lower-cased addresses among ``emails`` that the tenant suppresses in one of ``scopes``."""
-    wanted = sorted({email.lower() for email in emails})
+    """The lower-cased addresses among ``emails`` that the tenant suppresses in one of ``scopes``.
+
+    An erased address (API.md §11) is stored as its digest: each address is looked up in every form.
+    """
+    keys = current_app.config["MAILER"].SECRETS_KEY
+    forms: dict[str, str] = {}
+    for email in {email.lower() for email in emails}:
+        forms[email] = email
+        forms.update(dict.fromkeys(address_digests(keys, email), email))
+    wanted = sorted(forms)
     found: set[str] = set()
     for start in range(0, len(wanted), _CHUNK):
-        found.update(db.session.scalars(
+        found.update(forms[stored.lower()] for stored in db.session.scalars(
             select(Suppression.email).where(
                 Suppression.tenant_id == tenant_id, Suppression.email.in_(wanted[start:start + _CHUNK]),
                 Suppression.scope.in_(list(scopes)),

@@ -23,9 +23,10 @@ from sqlalchemy import delete, exists, select
 
 from mailer.config import Config
 from mailer.extensions import db
-from mailer.models import BroadcastContent, DeliveryEvent, Message, Recipient, RecipientStatus, Tenant
+from mailer.models import BroadcastContent, DeliveryEvent, FeedbackRecord, Message, Recipient, RecipientStatus, Tenant
 from mailer.retention.archive import archive_messages, archive_recipients
 from mailer.retention.policy import retention_cutoff
+from mailer.webhooks.retention import forget_message_events
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,18 @@ WAITING = (RecipientStatus.QUEUED.value, RecipientStatus.SENDING.value, Recipien
 
 RecipientPurger = Callable[[Sequence[uuid.UUID]], object]
 MessagePurger = Callable[[Sequence[uuid.UUID]], object]
-_recipient_purgers: list[RecipientPurger] = []
-_message_purgers: list[MessagePurger] = []
+
+
+def _forget_feedback(recipient_ids: Sequence[uuid.UUID]) -> None:
+    db.session.execute(delete(FeedbackRecord).where(FeedbackRecord.recipient_id.in_(list(recipient_ids))))
+
+
+def _forget_webhook_events(message_ids: Sequence[uuid.UUID]) -> None:
+    forget_message_events(db.session, message_ids)
+
+
+_recipient_purgers: list[RecipientPurger] = [_forget_feedback]
+_message_purgers: list[MessagePurger] = [_forget_webhook_events]
 
 
 def register_purger(*, recipients: RecipientPurger | None = None, messages: MessagePurger | None = None) -> None:
