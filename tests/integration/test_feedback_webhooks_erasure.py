@@ -16,10 +16,9 @@ from mailer.extensions import db
 from mailer.feedback.receiver import make_controller
 from mailer.models import FeedbackRecord, Message, Suppression, WebhookEvent
 from mailer.retention.run import purge_now
-from tests.conftest import SmtpSink, free_port
-from tests.delivery.conftest import drain
 from tests.feedback import samples
 from tests.feedback.conftest import BOUNCE_DOMAIN, Receiver, envelope_of
+from tests.fixtures import SmtpSink, drain, free_port
 from tests.helpers import bearer, create_tenant, login
 from tests.webhooks.conftest import FAST, dispatch_until
 from tests.webhooks.receiver import Receiver as WebhookReceiver
