@@ -1,11 +1,5 @@
-"""Listeners for the feedback package's hook points (mailer.feedback.events): the webhook events that
-feedback changes cause, written in the transaction that makes the change.
-
-Wiring (where the app is built, web and jobs alike)::
-
-    from mailer.feedback.events import on_feedback, on_suppression
-    on_feedback(on_feedback_recorded)
-    on_suppression(on_suppression_created)
+"""The webhook events that feedback changes cause (called by mailer.feedback.events), written in the
+transaction that makes the change.
 
 `message.suppressed` comes from here only (accept time and delivery time alike, as feedback announces
 each), so the recorded-results hook leaves suppressed rows out.
