@@ -136,8 +136,10 @@ def screen_before_send(
         hits = suppressed_among(tenant_id, (r.email for r in group), scopes)
         blocked.update(r.id for r in group if r.email.lower() in hits)
     keep = [r for r in recipients if r.id not in blocked]
-    # Recorded by the caller like any attempt, which also tells the webhooks (message.suppressed).
-    return keep, [(r, suppressed_result(r.email)) for r in recipients if r.id in blocked]
+    results = [(r, suppressed_result(r.email)) for r in recipients if r.id in blocked]
+    for recipient, result in results:
+        _announce(recipient.id, result)
+    return keep, results
 
 
 def suppressed_result(email: str) -> RecipientResult:

@@ -46,10 +46,14 @@ class EventDraft:
     subject_id: uuid.UUID | None = None
 
 
+def utc_text(at: datetime) -> str:
+    """ISO 8601 UTC with a Z (API.md §1)."""
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def event_body(event_type: str, at: datetime, data: dict[str, Any]) -> str:
     """What one POST carries: `{"type", "timestamp", "data"}` (API.md §9), compact JSON."""
-    timestamp = at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return json.dumps({"type": event_type, "timestamp": timestamp, "data": data}, separators=(",", ":"),
+    return json.dumps({"type": event_type, "timestamp": utc_text(at), "data": data}, separators=(",", ":"),
                       ensure_ascii=False)
 
 

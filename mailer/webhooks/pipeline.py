@@ -53,7 +53,7 @@ def message_event_data(row: Any, **overrides: Any) -> dict[str, Any]:
 
 
 def record_result_events(session: Session, attempts: Sequence[_HasTenant], rows: Sequence[Mapping[str, Any]]) -> None:
-    """`message.sent|deferred|failed|suppressed` for each recorded attempt (``rows``: what was written,
+    """`message.sent|deferred|failed` for each recorded attempt (``rows``: what was written,
     with ``b_id``, ``status``, ``error_code``, ``smtp_code``, ``enhanced_code``, ``smtp_response``)."""
     tenants = {a.tenant_id for a in attempts}
     if not subscribers_of(session, tenants):
@@ -62,9 +62,9 @@ def record_result_events(session: Session, attempts: Sequence[_HasTenant], rows:
     drafts = []
     for attempt, row in zip(attempts, rows, strict=True):
         recipient = known.get(row["b_id"])
-        if recipient is None:
-            continue
-        kind = EventType.MESSAGE_SUPPRESSED if row["error_code"] == SUPPRESSED else _BY_STATUS[row["status"]]
+        if recipient is None or row["error_code"] == SUPPRESSED:
+            continue  # message.suppressed comes from feedback's announcement (feedback_events)
+        kind = _BY_STATUS[row["status"]]
         data = message_event_data(recipient, status=row["status"], smtp_code=row["smtp_code"],
                                   enhanced_code=row["enhanced_code"], response=row["smtp_response"])
         drafts.append(EventDraft(attempt.tenant_id, kind, data, recipient.message_id))

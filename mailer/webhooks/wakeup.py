@@ -50,11 +50,14 @@ def schedule(redis: Redis, config: Config, at: datetime) -> None:
 
     The key holds the time of the earliest scheduled run; an earlier retry schedules another run.
     """
-    seconds = max(1.0, (at - datetime.now(UTC)).total_seconds())
-    when = datetime.now(UTC).timestamp() + seconds
+    now = datetime.now(UTC).timestamp()
+    # RQ's scheduler keeps whole seconds, so a scheduled run may start up to a second early: aim a second late.
+    seconds = max(1.0, at.timestamp() - now + 1.0)
+    when = now + seconds
     try:
         planned = redis.get(SCHEDULED_KEY)
-        if planned is not None and float(planned) <= when + 1:
+        # A planned time already reached is this very run (started early), not a run still to come.
+        if planned is not None and now + 1 < float(planned) <= when + 1:
             return
         redis.set(SCHEDULED_KEY, f"{when:.3f}", px=int(seconds * 1000))
         get_queue(QUEUE, redis).enqueue_in(timedelta(seconds=seconds), DISPATCH_JOB,

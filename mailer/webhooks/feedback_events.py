@@ -1,0 +1,41 @@
+"""The webhook events that feedback changes cause (called by mailer.feedback.events), written in the
+transaction that makes the change.
+
+`message.suppressed` comes from here only (accept time and delivery time alike, as feedback announces
+each), so the recorded-results hook leaves suppressed rows out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from mailer.extensions import db
+from mailer.webhooks.events import EventType, record_event, utc_text
+from mailer.webhooks.pipeline import record_message_event
+
+_BY_OUTCOME = {
+    "bounced": EventType.MESSAGE_BOUNCED,
+    "complained": EventType.MESSAGE_COMPLAINED,
+    "suppressed": EventType.MESSAGE_SUPPRESSED,
+}
+
+
+def on_feedback_recorded(*, recipient_id: uuid.UUID, outcome: str, smtp_code: int | None,
+                         enhanced_code: str | None, response: str | None) -> None:
+    """`message.bounced`, `message.complained` or `message.suppressed` (other outcomes send nothing)."""
+    event_type = _BY_OUTCOME.get(outcome)
+    if event_type is None:
+        return
+    overrides: dict[str, Any] = {"smtp_code": smtp_code, "enhanced_code": enhanced_code, "response": response}
+    record_message_event(db.session, event_type, recipient_id, **overrides)
+
+
+def on_suppression_created(suppression: Any) -> None:
+    """`suppression.created` with the entry as `GET /v1/suppressions` shows it (API.md §8)."""
+    source = suppression.source_message_id
+    record_event(db.session, suppression.tenant_id, EventType.SUPPRESSION_CREATED, {
+        "email": suppression.email, "scope": suppression.scope, "reason": suppression.reason,
+        "source_message_id": str(source) if source else None, "enhanced_code": suppression.enhanced_code,
+        "detail": suppression.detail, "created_at": utc_text(suppression.created_at),
+    }, subject_id=source)
