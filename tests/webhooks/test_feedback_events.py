@@ -13,7 +13,7 @@ from redis import Redis
 from sqlalchemy import select
 
 from tests.admin.conftest import Seeded
-from tests.conftest import Drainer
+from tests.fixtures import Drainer
 from tests.webhooks.conftest import dispatch, subscribe
 from tests.webhooks.receiver import Receiver
 
