@@ -5,6 +5,7 @@ from __future__ import annotations
 import smtplib
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,15 +47,22 @@ def bounce_app(app_factory: Callable[..., Flask]) -> Flask:
     return app
 
 
-@pytest.fixture
-def receiver(bounce_app: Flask) -> Iterator[Receiver]:
+@contextmanager
+def running_receiver(app: Flask) -> Iterator[Receiver]:
+    """The real inbound receiver of ``app`` on a free loopback port, for the duration of the block."""
     port = free_port()
-    controller = make_controller(bounce_app, "127.0.0.1", port)
+    controller = make_controller(app, "127.0.0.1", port)
     controller.start()
     try:
         yield Receiver("127.0.0.1", port)
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def receiver(bounce_app: Flask) -> Iterator[Receiver]:
+    with running_receiver(bounce_app) as running:
+        yield running
 
 
 @pytest.fixture

@@ -13,12 +13,11 @@ from redis import Redis
 from sqlalchemy import func, select, update
 
 from mailer.extensions import db
-from mailer.feedback.receiver import make_controller
 from mailer.models import FeedbackRecord, Message, Suppression, WebhookEvent
 from mailer.retention.run import purge_now
 from tests.feedback import samples
-from tests.feedback.conftest import BOUNCE_DOMAIN, Receiver, envelope_of
-from tests.fixtures import SmtpSink, drain, free_port
+from tests.feedback.conftest import BOUNCE_DOMAIN, Receiver, envelope_of, running_receiver
+from tests.fixtures import SmtpSink, drain
 from tests.helpers import bearer, create_tenant, login
 from tests.webhooks.conftest import FAST, dispatch_until
 from tests.webhooks.receiver import Receiver as WebhookReceiver
@@ -33,13 +32,8 @@ def app(app_factory: Any) -> Flask:
 
 @pytest.fixture
 def inbound(app: Flask) -> Iterator[Receiver]:
-    port = free_port()
-    controller = make_controller(app, "127.0.0.1", port)
-    controller.start()
-    try:
-        yield Receiver("127.0.0.1", port)
-    finally:
-        controller.stop()
+    with running_receiver(app) as running:
+        yield running
 
 
 @pytest.fixture
