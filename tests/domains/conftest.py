@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from mailer.domains.lookup import lookup_txt, make_resolver
 from tests.domains.dnsserver import DnsServer
-from tests.helpers import bearer, create_tenant, login
+from tests.tenant_admins import acme, admin_of, globex  # noqa: F401 - shared fixtures
 
 
 @pytest.fixture
@@ -25,21 +25,6 @@ def dns_server() -> Iterator[DnsServer]:
 @pytest.fixture
 def app(app_factory: Any, dns_server: DnsServer) -> Flask:
     return app_factory(DNS_RESOLVERS=(dns_server.address,), MAIL_FROM="no-reply@mailer.test")
-
-
-def admin_of(app: Flask, client: FlaskClient, slug: str) -> dict[str, Any]:
-    create_tenant(app, slug, f"admin@{slug}.test", mail_from=f"news@{slug}.test")
-    return bearer(login(client, slug, f"admin@{slug}.test"))
-
-
-@pytest.fixture
-def acme(app: Flask, client: FlaskClient) -> dict[str, Any]:
-    return admin_of(app, client, "acme")
-
-
-@pytest.fixture
-def globex(app: Flask, client: FlaskClient) -> dict[str, Any]:
-    return admin_of(app, client, "globex")
 
 
 def dkim_record(domain: dict[str, Any], selector: str | None = None) -> dict[str, Any]:

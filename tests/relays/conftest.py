@@ -15,8 +15,8 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.helpers import bearer, create_tenant, login
 from tests.smtp.smtpd import HOST, Authenticator, RecordingHandler, free_port
+from tests.tenant_admins import acme, admin_of, globex  # noqa: F401 - shared fixtures
 
 RELAY_USER, RELAY_PASSWORD = "acme-relay", "relay-pass-Zq93-never-shown"
 
@@ -59,21 +59,6 @@ def app(app_factory: Any, relay_ca: tuple[trustme.CA, str]) -> Flask:
     """Tenant relays on loopback allowed (tests only), the relay's CA trusted as for the operator's relay."""
     return app_factory(RELAY_ALLOW_PRIVATE=True, SMTP_CA_FILE=relay_ca[1], SMTP_RETRY_DELAYS=(1,),
                        SMTP_TIMEOUT_SECONDS=2.0)
-
-
-def admin_of(app: Flask, client: FlaskClient, slug: str) -> dict[str, Any]:
-    create_tenant(app, slug, f"admin@{slug}.test", mail_from=f"news@{slug}.test")
-    return bearer(login(client, slug, f"admin@{slug}.test"))
-
-
-@pytest.fixture
-def acme(app: Flask, client: FlaskClient) -> dict[str, Any]:
-    return admin_of(app, client, "acme")
-
-
-@pytest.fixture
-def globex(app: Flask, client: FlaskClient) -> dict[str, Any]:
-    return admin_of(app, client, "globex")
 
 
 def put_relay(client: FlaskClient, admin: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
