@@ -1,23 +1,28 @@
-"""End-to-end delivery benchmark: `python bench/pipeline.py [--n 5000] [--database-url URL]`.
+"""End-to-end delivery: `python bench/pipeline.py [--n 5000] [--sink smtp-sink|aiosmtpd] [--database-url URL]`.
 
-Three ways to put N one-recipient mails into a local aiosmtpd sink (its own process):
+Three ways to put N one-recipient mails into the same local SMTP sink (its own process;
+Postfix's C ``smtp-sink`` by default, or aiosmtpd, which saturates a core near 1.5 k msg/s):
 
 1. raw        — smtplib on one persistent connection, one process: the ceiling.
-2. pipeline   — Mailer: N messages committed through the outbox (chunks of 500, then
-                ``enqueue_recipients``), delivered by 2 real ``rq worker`` subprocesses
-                (``mailer.worker.MailerWorker`` by default) with leases, chunked result
-                commits and pooled connections. Password-reset-like critical mails are
-                sent during the run and their delivery latency measured.
-3. naive      — one RQ job per message, each opening a new SMTP connection, 2 plain
-                ``rq worker`` subprocesses (default forking Worker); --naive-n messages.
+2. pipeline   — Mailer: a backlog of N messages committed first (chunks of 500, untimed), then
+                ``enqueue_recipients`` for all (the clock starts here), delivered by 2 bare
+                ``rq worker --with-scheduler critical default bulk`` subprocesses (the README's
+                command; ``--worker-class mailer.worker.MailerWorker`` tries the Procfile's) with
+                leases, results committed a window at a time and pooled connections.
+                Password-reset-like critical mails are committed and enqueued during the run and
+                their latency (commit → arrival at the sink) measured.
+3. naive      — one RQ job per message, each opening a new SMTP connection, 2 bare ``rq worker``
+                subprocesses; --naive-n messages.
 
 ``--arrival api`` measures real transactional traffic instead: N messages POSTed one at a time
 to /v1/messages by --clients concurrent clients through gunicorn while 2 workers run, end to
 end (first POST to last arrival at the sink), with the mean and p99 latency from POST to the
 sink and the reset (critical mail) p99 during the run; once with bare ``rq worker``s and once
 with the Procfile's ``MailerWorker``, against raw smtplib on one persistent connection.
+(bench/api.py measures the HTTP ingest path on its own.)
 
-The database is a temp SQLite file unless --database-url is given (its schema is reset!).
+Every process gets bench/common.py's ``bench_env`` (all of Config set; a developer's .env changes
+nothing). The database is a temp SQLite file unless --database-url is given (its schema is reset!).
 Redis --redis-url (default db 13) is FLUSHED. The last line printed is one JSON object.
 """
 
@@ -25,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import signal
 import smtplib
@@ -40,70 +44,27 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-JWT_KEY = "bench-secret-key-that-is-long-enough-0123456789"
-SECRETS_KEY = "B6Iq4bYl0zjNnqZ3cMHfu3d8r5LxQ8y1cN6qGm2T0kA="  # a fixed Fernet key: benchmarks run outside debug
-SENDER = "news@acme.test"
+from bench.common import (  # noqa: E402
+    JWT_KEY,
+    SECRETS_KEY,
+    SENDER,
+    app_settings,
+    bench_env,
+    percentile,
+    start_gunicorn,
+    start_workers,
+    stop_processes,
+    wait_for,
+    wait_for_workers,
+)
+from bench.common import http as request  # noqa: E402
+from bench.sinks import AiosmtpdSink, Sink, free_port, open_sink  # noqa: E402
 
+__all__ = ["JWT_KEY", "SECRETS_KEY", "SinkProcess", "run_pipeline"]
 
-# --- the sink, in its own process -------------------------------------------------------------
-
-def _sink_main(port: int, counter: Any, resets: Any, ready: Any, sessions: Any) -> None:
-    import asyncio
-
-    from aiosmtpd.controller import Controller
-
-    class Handler:
-        async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
-                              responses: list[str]) -> list[str]:
-            session.host_name = hostname  # what aiosmtpd's own EHLO does when no hook is set
-            with sessions.get_lock():
-                sessions.value += 1
-            return responses
-
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            with counter.get_lock():
-                counter.value += len(envelope.rcpt_tos)
-            for rcpt in envelope.rcpt_tos:
-                if rcpt.startswith(("reset", "api")):
-                    resets.put((rcpt, time.time()))
-            return "250 2.0.0 OK"
-
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
-    controller.start()
-    ready.set()
-    try:
-        asyncio.run(asyncio.sleep(10**6))
-    finally:
-        controller.stop()
-
-
-class SinkProcess:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.counter = mp.Value("q", 0)
-        self.sessions = mp.Value("q", 0)
-        self.resets: Any = mp.Queue()
-        self.arrivals: dict[str, float] = {}
-        ready = mp.Event()
-        self.proc = mp.Process(target=_sink_main, args=(port, self.counter, self.resets, ready, self.sessions),
-                               daemon=True)
-        self.proc.start()
-        ready.wait(10)
-
-    @property
-    def received(self) -> int:
-        return int(self.counter.value)
-
-    def reset_arrivals(self) -> dict[str, float]:
-        """First arrival time of every reset*/api* recipient seen so far."""
-        while not self.resets.empty():
-            rcpt, at = self.resets.get()
-            self.arrivals.setdefault(rcpt, at)
-        return self.arrivals
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.join(5)
+SinkProcess = AiosmtpdSink  # bench/signing.py's sink
+_free_port = free_port
+_wait = wait_for
 
 
 def _wire(address: str, index: int) -> tuple[bytes, str]:
@@ -113,17 +74,9 @@ def _wire(address: str, index: int) -> tuple[bytes, str]:
             f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}").encode(), mid
 
 
-def _wait(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
 # --- 1. raw smtplib, one persistent connection --------------------------------------------------
 
-def run_raw(sink: SinkProcess, n: int) -> float:
+def run_raw(sink: Sink, n: int) -> float:
     start_count = sink.received
     wires = [_wire(f"raw{i}@example.com", i)[0] for i in range(n)]
     started = time.perf_counter()
@@ -142,38 +95,15 @@ def naive_send(host: str, port: int, index: int) -> None:
         smtp.sendmail(SENDER, [f"naive{index}@example.com"], _wire(f"naive{index}@example.com", index)[0])
 
 
-def _start_workers(count: int, redis_url: str, env: dict[str, str], worker_class: str | None,
-                   queues: list[str]) -> list[subprocess.Popen[bytes]]:
-    rq = str(Path(sys.executable).with_name("rq"))
-    level = os.environ.get("BENCH_WORKER_LOG", "WARNING")  # INFO shows each job's duration
-    args = [rq, "worker", "--url", redis_url, "--with-scheduler", "--logging_level", level]
-    if worker_class:
-        args += ["--worker-class", worker_class]
-    return [subprocess.Popen([*args, *queues], cwd=ROOT, env=env, start_new_session=True)
-            for _ in range(count)]
-
-
-def _stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def _wait_for_workers(redis: Any, count: int) -> None:
-    from rq import Worker
-
-    _wait(lambda: len(Worker.all(connection=redis)) >= count, 60, "workers to start")
-
-
-def run_naive(sink: SinkProcess, n: int, redis_url: str, env: dict[str, str]) -> float:
+def run_naive(sink: Sink, n: int, redis_url: str, env: dict[str, str]) -> float:
     from redis import Redis
     from rq import Queue
 
     redis = Redis.from_url(redis_url)
     redis.flushdb()
-    procs = _start_workers(2, redis_url, env, None, ["naive"])
+    procs = start_workers(2, redis_url, env, None, ("naive",))
     try:
-        _wait_for_workers(redis, 2)
+        wait_for_workers(redis, 2)
         queue = Queue("naive", connection=redis)
         start_count = sink.received
         started = time.perf_counter()
@@ -182,12 +112,13 @@ def run_naive(sink: SinkProcess, n: int, redis_url: str, env: dict[str, str]) ->
         _wait(lambda: sink.received - start_count >= n, 600, "naive mails")
         return n / (time.perf_counter() - started)
     finally:
-        _stop_workers(procs)
+        stop_processes(procs)
 
 
 # --- 2. the Mailer pipeline ----------------------------------------------------------------------
 
-def _prepare_database(url: str, redis_url: str) -> Any:
+def _prepare_database(url: str, redis_url: str, env: dict[str, str] | None = None) -> Any:
+    """Reset the schema, migrate, create tenant acme; the benchmark's own app (configured by ``env``)."""
     from mailer import create_app
 
     if url.startswith("postgresql"):
@@ -198,9 +129,10 @@ def _prepare_database(url: str, redis_url: str) -> Any:
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
         engine.dispose()
-    app = create_app({"DATABASE_URL": url, "REDIS_URL": redis_url,
-                      "JWT_SECRET_KEY": JWT_KEY, "SECRETS_KEY": (SECRETS_KEY,),
-                      "LOG_FORMAT": "text"})
+    settings = app_settings(env) if env else {"DATABASE_URL": url, "REDIS_URL": redis_url,
+                                              "JWT_SECRET_KEY": JWT_KEY, "SECRETS_KEY": (SECRETS_KEY,),
+                                              "LOG_FORMAT": "text"}
+    app = create_app(settings)
     with app.app_context():
         from flask_migrate import upgrade
 
@@ -210,7 +142,6 @@ def _prepare_database(url: str, redis_url: str) -> Any:
                                                 "--mail-from", SENDER])
     assert result.exit_code == 0, result.output
     return app
-
 
 def _messages(tenant_id: uuid.UUID, start: int, count: int, queue: str, prefix: str, kind: str) -> list[Any]:
     from mailer.models import Message, Recipient
@@ -226,42 +157,69 @@ def _messages(tenant_id: uuid.UUID, start: int, count: int, queue: str, prefix: 
     return messages
 
 
-def run_pipeline(sink: SinkProcess, n: int, app: Any, redis_url: str, env: dict[str, str],
-                 worker_class: str, reset_every: float) -> tuple[float, list[float], dict[str, float]]:
+PROFILE_DIR = os.environ.get("BENCH_PROFILE_DIR", "")  # py-spy raw stacks of each worker and its work horses
+
+
+def _profilers(workers: list[subprocess.Popen[bytes]]) -> list[subprocess.Popen[bytes]]:
+    spy = str(Path(sys.executable).with_name("py-spy"))
+    return [subprocess.Popen([spy, "record", "--pid", str(w.pid), "--subprocesses", "--rate", "250", "--nonblocking",
+                              "-f", "raw", "-o", f"{PROFILE_DIR}/worker{i}.txt"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True) for i, w in enumerate(workers)]
+
+
+def _commit_and_enqueue(message: Any) -> None:
+    """What the service does with a new message: stage it in the transaction, commit, then enqueue."""
+    from mailer.extensions import db
+    from mailer.mail.outbox import enqueue_staged, stage
+
+    jobs = stage(message)
+    db.session.commit()
+    enqueue_staged(jobs)
+
+
+def run_pipeline(sink: Sink, n: int, app: Any, redis_url: str, env: dict[str, str],
+                 worker_class: str | None, reset_every: float) -> tuple[float, list[float], dict[str, float]]:
     from redis import Redis
     from sqlalchemy import select
 
     from mailer.extensions import db
-    from mailer.mail.outbox import commit_and_enqueue, enqueue_recipients
+    from mailer.mail.outbox import enqueue_recipients
     from mailer.models import Tenant
 
     redis = Redis.from_url(redis_url)
     redis.flushdb()
-    procs = _start_workers(2, redis_url, env, worker_class, ["critical", "default", "bulk"])
+    procs = start_workers(2, redis_url, env, worker_class)
     asked: dict[str, float] = {}
     phases: dict[str, float] = {}
+    spies: list[subprocess.Popen[bytes]] = []
     try:
-        _wait_for_workers(redis, 2)
+        wait_for_workers(redis, 2)
         time.sleep(1.0)  # let the first periodic sweep come and go
+        spies = _profilers(procs) if PROFILE_DIR else []
         with app.app_context():
             tenant_id = db.session.scalars(select(Tenant.id)).one()
+            # The backlog is committed before the clock starts (building N ORM objects here would
+            # otherwise compete with the workers for the two cores), then enqueued all at once.
+            committing = time.perf_counter()
+            ids = []
+            for offset in range(0, n, 500):
+                batch = _messages(tenant_id, offset, min(500, n - offset), "default", "user", "custom")
+                ids += [m.recipients[0].id for m in batch]
+                db.session.add_all(batch)
+                db.session.commit()
+                db.session.expunge_all()
+            phases["committed_s"] = time.perf_counter() - committing
             start_count = sink.received
             started = time.perf_counter()
             next_reset = started + reset_every
-            for offset in range(0, n, 500):
-                batch = _messages(tenant_id, offset, min(500, n - offset), "default", "user", "custom")
-                ids = [m.recipients[0].id for m in batch]
-                db.session.add_all(batch)
-                db.session.commit()
-                enqueue_recipients(ids, "default")
-                db.session.expunge_all()
-            phases["committed_s"] = time.perf_counter() - started
+            enqueue_recipients(ids, "default")
+            phases["enqueued_s"] = time.perf_counter() - started
             while sink.received - start_count < n + len(asked):
                 now = time.perf_counter()
                 if now >= next_reset and sink.received - start_count < n * 0.9:
                     [reset] = _messages(tenant_id, len(asked), 1, "critical", "reset", "password_reset")
                     asked[f"reset{len(asked)}@example.com"] = time.time()
-                    commit_and_enqueue(reset)
+                    _commit_and_enqueue(reset)
                     db.session.expunge_all()
                     next_reset = now + reset_every
                 time.sleep(0.005)
@@ -269,7 +227,10 @@ def run_pipeline(sink: SinkProcess, n: int, app: Any, redis_url: str, env: dict[
                     raise SystemExit("pipeline timed out")
             elapsed = time.perf_counter() - started
     finally:
-        _stop_workers(procs)
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            spy.wait(30)
+        stop_processes(procs)
     arrivals = sink.reset_arrivals()
     latencies = sorted(arrivals[a] - t for a, t in asked.items() if a in arrivals)
     return n / elapsed, latencies, phases
@@ -277,57 +238,28 @@ def run_pipeline(sink: SinkProcess, n: int, app: Any, redis_url: str, env: dict[
 
 # --- 4. real traffic: one message per request, through gunicorn -------------------------------
 
-def _start_web(port: int, env: dict[str, str], processes: int) -> subprocess.Popen[bytes]:
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    proc = subprocess.Popen([gunicorn, "-w", str(processes), "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-                             "wsgi:app"], cwd=ROOT, env=env, start_new_session=True)
-    _wait(lambda: _http("GET", port, "/healthz")[0] == 200, 60, "gunicorn")
-    return proc
-
-
-def _http(method: str, port: int, path: str, body: Any = None, token: str | None = None,
-          connection: Any = None) -> tuple[int, Any]:
-    import http.client
-
-    conn = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    try:
-        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
-        response = conn.getresponse()
-        data = response.read()
-    except OSError:
-        return 0, None
-    finally:
-        if connection is None:
-            conn.close()
-    return response.status, json.loads(data) if data else None
-
-
-def run_api(sink: SinkProcess, n: int, clients: int, app: Any, redis_url: str, env: dict[str, str],
+def run_api(sink: Sink, n: int, clients: int, app: Any, redis_url: str, env: dict[str, str],
             worker_class: str | None, reset_every: float) -> dict[str, float]:
     """N one-message POSTs by ``clients`` threads through gunicorn while 2 workers run; figures in seconds."""
-    import http.client
     import threading
+    from http.client import HTTPConnection
 
     from redis import Redis
 
     from mailer.extensions import db
-    from mailer.mail.outbox import commit_and_enqueue
     from mailer.models import Tenant
 
     redis = Redis.from_url(redis_url)
     redis.flushdb()
-    port = _free_port()
-    web = _start_web(port, env, processes=2)
-    procs = _start_workers(2, redis_url, env, worker_class, ["critical", "default", "bulk"])
+    port = free_port()
+    web = start_gunicorn(port, env)
+    procs = start_workers(2, redis_url, env, worker_class)
     posted: dict[str, float] = {}
     asked: dict[str, float] = {}
-    sessions_before = int(sink.sessions.value)
+    sessions_before = sink.session_count
     try:
-        _wait_for_workers(redis, 2)
-        status, body = _http("POST", port, "/v1/auth/login", {"tenant": "acme", "email": "admin@acme.test",
+        wait_for_workers(redis, 2)
+        status, body = request("POST", port, "/v1/auth/login", {"tenant": "acme", "email": "admin@acme.test",
                                                               "password": "bench password 1"})
         assert status == 200, body
         token = body["access_token"]
@@ -335,11 +267,11 @@ def run_api(sink: SinkProcess, n: int, clients: int, app: Any, redis_url: str, e
         prefix = f"api{uuid.uuid4().hex[:6]}-"
 
         def client(index: int) -> None:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn = HTTPConnection("127.0.0.1", port, timeout=30)
             for i in range(index, n, clients):
                 address = f"{prefix}{i}@example.com"
                 posted[address] = time.time()
-                code, _ = _http("POST", port, "/v1/messages", {"to": [address], "subject": f"API {i}",
+                code, _ = request("POST", port, "/v1/messages", {"to": [address], "subject": f"API {i}",
                                                                "text": "Hello, one message per request.\n" * 8},
                                 token, conn)
                 if code != 202:
@@ -357,7 +289,7 @@ def run_api(sink: SinkProcess, n: int, clients: int, app: Any, redis_url: str, e
                 if time.monotonic() >= next_reset:
                     [reset] = _messages(tenant_id, len(asked), 1, "critical", f"reset{prefix}", "password_reset")
                     asked[f"reset{prefix}{len(asked)}@example.com"] = time.time()
-                    commit_and_enqueue(reset)
+                    _commit_and_enqueue(reset)
                     db.session.expunge_all()
                     next_reset = time.monotonic() + reset_every
                 time.sleep(0.01)
@@ -365,23 +297,21 @@ def run_api(sink: SinkProcess, n: int, clients: int, app: Any, redis_url: str, e
         _wait(lambda: sink.received - start_count >= n + len(asked), 300, "API mails")
         arrivals = sink.reset_arrivals()
     finally:
-        _stop_workers(procs)
-        os.killpg(web.pid, signal.SIGKILL)
-        web.wait()
+        stop_processes([*procs, web])
     latencies = sorted(arrivals[a] - t for a, t in posted.items())
     resets = sorted(arrivals[a] - t for a, t in asked.items() if a in arrivals)
     last = max(arrivals[a] for a in posted)
     return {"msgs_per_s": n / (last - started), "posted_in_s": posted_s, "mean_s": statistics.fmean(latencies),
             "p99_s": percentile(latencies, 99), "reset_p99_s": percentile(resets, 99), "resets": len(resets),
-            "smtp_sessions": int(sink.sessions.value) - sessions_before}
+            "smtp_sessions": sink.session_count - sessions_before}
 
 
-def main_api(args: Any, sink: SinkProcess, app: Any, env: dict[str, str]) -> None:
-    api_env = dict(env, RATELIMIT_ENABLED="false", TENANT_DAILY_QUOTA="1000000", USER_DAILY_QUOTA="1000000",
-                   SMTP_HELO_NAME="bench.mailer.test")
+def main_api(args: Any, sink: Sink, app: Any, env: dict[str, str]) -> None:
+    api_env = dict(env, RATELIMIT_ENABLED="false", TENANT_DAILY_QUOTA="1000000", USER_DAILY_QUOTA="1000000")
     raw = run_raw(sink, args.n)
     print(f"raw smtplib, one connection: {raw:8.1f} msgs/s  ({args.n} mails)", flush=True)
-    figures: dict[str, Any] = {"raw_persistent_msgs_per_s": round(raw, 1), "clients": args.clients, "n": args.n}
+    figures: dict[str, Any] = {"raw_persistent_msgs_per_s": round(raw, 1), "clients": args.clients, "n": args.n,
+                               "sink": args.sink}
     for label, worker_class in (("bare", None), ("procfile", "mailer.worker.MailerWorker")):
         result = run_api(sink, args.n, args.clients, app, args.redis_url, api_env, worker_class, args.reset_every)
         print(f"api arrival, {label:8} workers: {result['msgs_per_s']:8.1f} msgs/s end to end "
@@ -393,21 +323,14 @@ def main_api(args: Any, sink: SinkProcess, app: Any, env: dict[str, str]) -> Non
     print(json.dumps(figures))
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=5000, help="recipients through the pipeline and raw smtplib")
     parser.add_argument("--naive-n", type=int, default=600, help="messages through the naive pipeline")
+    parser.add_argument("--sink", choices=("smtp-sink", "aiosmtpd"), default="smtp-sink")
     parser.add_argument("--database-url", default="", help="default: a temp SQLite file")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
-    parser.add_argument("--worker-class", default="mailer.worker.MailerWorker")
+    parser.add_argument("--worker-class", default=None, help="default: bare rq worker; e.g. mailer.worker.MailerWorker")
     parser.add_argument("--reset-every", type=float, default=0.25, help="seconds between reset mails")
     parser.add_argument("--arrival", choices=("backlog", "api"), default="backlog",
                         help="backlog: N mails committed first; api: N POSTs, one message each, while workers run")
@@ -416,24 +339,26 @@ def main() -> None:
 
     tmp = tempfile.mkdtemp(prefix="mailer-bench-")
     url = args.database_url or f"sqlite:///{tmp}/bench.db"
-    port = _free_port()
-    sink = SinkProcess(port)
-    env = dict(os.environ, DATABASE_URL=url, REDIS_URL=args.redis_url, JWT_SECRET_KEY=JWT_KEY, SECRETS_KEY=SECRETS_KEY,
-               SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), PYTHONPATH=str(ROOT), LOG_FORMAT="text")
+    port = free_port()
+    env = bench_env(url, args.redis_url, port)
+    sink = open_sink(args.sink, port)
     if args.arrival == "api":
         try:
-            main_api(args, sink, _prepare_database(url, args.redis_url), env)
+            main_api(args, sink, _prepare_database(url, args.redis_url, env), env)
         finally:
             sink.stop()
         return
     try:
-        app = _prepare_database(url, args.redis_url)
+        app = _prepare_database(url, args.redis_url, env)
         raw = run_raw(sink, args.n)
-        print(f"raw smtplib, one connection: {raw:8.1f} msgs/s  ({args.n} mails)", flush=True)
+        print(f"raw smtplib, one connection: {raw:8.1f} msgs/s  ({args.n} mails, {args.sink})", flush=True)
+        sessions = sink.session_count
         pipeline, latencies, phases = run_pipeline(sink, args.n, app, args.redis_url, env, args.worker_class,
                                                    args.reset_every)
+        sessions = sink.session_count - sessions
         print(f"mailer pipeline, 2 workers:  {pipeline:8.1f} msgs/s  ({args.n} mails, "
-              f"committed in {phases['committed_s']:.2f}s, {len(latencies)} resets)", flush=True)
+              f"enqueued in {phases['enqueued_s']:.2f}s, {len(latencies)} resets, {sessions} SMTP sessions)",
+              flush=True)
         naive = run_naive(sink, args.naive_n, args.redis_url, env)
         print(f"naive: job + connection/msg: {naive:8.1f} msgs/s  ({args.naive_n} mails)", flush=True)
     finally:
@@ -442,18 +367,13 @@ def main() -> None:
     print(f"ratio vs raw {pipeline / raw:.2f}x (target >= 0.7), vs naive {pipeline / naive:.1f}x (target >= 10); "
           f"reset latency p50 {p50:.3f}s p99 {p99:.3f}s (target p99 <= 2s)")
     print(json.dumps({
+        "sink": args.sink, "database": url.split(":", 1)[0].split("+")[0], "n": args.n,
+        "worker_class": args.worker_class or "rq.Worker",
         "pipeline_msgs_per_s": round(pipeline, 1), "raw_persistent_msgs_per_s": round(raw, 1),
         "naive_pipeline_msgs_per_s": round(naive, 1), "ratio_vs_raw": round(pipeline / raw, 3),
         "ratio_vs_naive": round(pipeline / naive, 2), "reset_p50_s": round(p50, 3), "reset_p99_s": round(p99, 3),
+        "resets": len(latencies), "smtp_sessions": sessions,
     }))
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":

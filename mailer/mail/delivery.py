@@ -1,11 +1,18 @@
 """One claim's run: send the claimed recipients over pooled connections, write every result.
 
 The database decides what is due; a job carries recipient ids only, so running one twice
-is harmless: what is sent, failed, or held by another live lease is skipped. Each mail's
-result is committed as soon as its reply arrives, in the same commit that marks the next mail
-as in flight, so a worker killed mid-transfer leaves exactly the one mail in flight on its
-connection unknown; that row comes back when its lease ends and its retry is recorded as
-``ambiguous`` (the one window in which a second copy may go out, with the same Message-ID).
+is harmless: what is sent, failed, or held by another live lease is skipped.
+
+Results are committed a *window* at a time, in the same commit that marks the next window's
+rows as in flight (``attempt_started_at``). A window is as many mails as the connection sent in
+the last ``COMMIT_WINDOW_SECONDS`` (so one mail on a slow server, exactly as before), never more
+than ``COMMIT_WINDOW_MAILS``: a fast server costs one commit, a few statements and one metrics
+round trip per window instead of per mail. The bound this keeps: a worker killed outright
+(SIGKILL, a lost host) leaves at most one window per connection — at most COMMIT_WINDOW_MAILS
+mails, and no more than about COMMIT_WINDOW_SECONDS of sending — unknown; those rows come back
+when their lease ends and their retry is recorded as ``ambiguous`` (the only case in which a
+second copy may go out, with the same Message-ID). A run stopped any other way (job timeout,
+SIGTERM, an exception) records the replies it already has as they were.
 """
 
 from __future__ import annotations
@@ -38,8 +45,11 @@ from mailer.smtp.settings import SmtpServer
 
 log = logging.getLogger(__name__)
 
-# Mails handed to the SMTP handler per call (one pooled connection); each result is committed at once.
+# Mails handed to the SMTP handler per call (one pooled connection).
 CHUNK_MAILS = 100
+# A window of results shares one commit: what the connection sends in this long, at most this many mails.
+COMMIT_WINDOW_SECONDS = 0.05
+COMMIT_WINDOW_MAILS = 20
 INTERRUPTED = "the worker stopped during this attempt; the message may have been delivered"
 
 _handler: SmtpHandler | None = None
@@ -74,9 +84,12 @@ class _Run:
     deferrals: dict[str, list[Deferral]] = field(default_factory=lambda: defaultdict(list))
     messages: set[uuid.UUID] = field(default_factory=set)
     in_flight: list[Recipient] = field(default_factory=list)
+    # Replies received but not yet committed (the open window's), recorded as they are if the run is cut short.
+    pending: list[tuple[Recipient, RecipientResult]] = field(default_factory=list)
     done: set[uuid.UUID] = field(default_factory=set)
 
-    def record(self, pairs: Sequence[tuple[Recipient, RecipientResult]], seconds: float | None = None) -> None:
+    def record(self, pairs: Sequence[tuple[Recipient, RecipientResult]],
+               seconds: float | Sequence[float] | None = None) -> None:
         attempts = [Attempt(r.id, r.tenant_id, r.attempts, result) for r, result in pairs]
         deferrals = record_attempts(attempts, self.claim.token, self.config)
         db.session.commit()
@@ -183,28 +196,52 @@ def _chunks(items: list[_Item], size: int) -> Iterator[list[_Item]]:
 
 
 def _send_chunk(run: _Run, server: SmtpServer, chunk: list[_Item]) -> None:
-    """Send the chunk on one connection; each mail's result and the next mail's start share one commit."""
-    def mark_started(index: int) -> None:
-        item = chunk[index]
-        mark_attempt_started([r.id for r in item.recipients], run.claim.token,
-                             {r.id: item.message_id for r in item.recipients})
-        run.in_flight = list(item.recipients)
-
-    started = time.monotonic()
-
-    def on_result(index: int, results: list[RecipientResult]) -> None:
-        nonlocal started
-        seconds = time.monotonic() - started
-        if index + 1 < len(chunk):
-            mark_started(index + 1)
-        run.record(list(zip(chunk[index].recipients, results, strict=True)), seconds)  # commits both
-        started = time.monotonic()
-
-    mark_started(0)
+    """Send the chunk on one connection; each window's results and the next window's start share one commit."""
+    window = _Window(run, chunk)
+    window.open(0)
     db.session.commit()
-    started = time.monotonic()
-    smtp_handler().send_batch(server, [item.mail for item in chunk], on_result=on_result)
+    smtp_handler().send_batch(server, [item.mail for item in chunk], on_result=window.on_result)
     run.in_flight = []
+
+
+@dataclass
+class _Window:
+    """The mails of a chunk marked in flight together, whose results are committed together."""
+
+    run: _Run
+    chunk: list[_Item]
+    start: int = 0
+    end: int = 0
+    size: int = 1  # the first window is one mail: nothing is known yet about this server's pace
+    seconds: list[float] = field(default_factory=list)
+    opened_at: float = 0.0
+    last_reply_at: float = 0.0
+
+    def open(self, start: int) -> None:
+        """Mark chunk[start:start + size] as being tried, in the caller's transaction."""
+        self.start, self.end = start, min(start + self.size, len(self.chunk))
+        items = self.chunk[start:self.end]
+        recipients = [r for item in items for r in item.recipients]
+        mark_attempt_started([r.id for r in recipients], self.run.claim.token,
+                             {r.id: item.message_id for item in items for r in item.recipients})
+        self.run.in_flight = [*self.run.in_flight, *recipients]
+        self.opened_at = self.last_reply_at = time.monotonic()
+
+    def on_result(self, index: int, results: list[RecipientResult]) -> None:
+        now = time.monotonic()
+        self.run.pending.extend(zip(self.chunk[index].recipients, results, strict=True))
+        self.seconds.extend([now - self.last_reply_at] * len(results))
+        self.last_reply_at = now
+        if index + 1 < self.end:
+            return
+        per_mail = (now - self.opened_at) / (self.end - self.start)
+        self.size = max(1, min(COMMIT_WINDOW_MAILS, int(COMMIT_WINDOW_SECONDS / max(per_mail, 1e-6))))
+        pairs, seconds = self.run.pending, self.seconds
+        if self.end < len(self.chunk):
+            self.open(self.end)
+        self.run.record(pairs, seconds)  # commits these results and the next window's start together
+        self.run.pending, self.seconds = [], []
+        self.run.in_flight = [r for r in self.run.in_flight if r.id not in self.run.done]
 
 
 def _abort(run: _Run, recipients: list[Recipient], exc: BaseException) -> None:
@@ -212,9 +249,12 @@ def _abort(run: _Run, recipients: list[Recipient], exc: BaseException) -> None:
     log.warning("delivery interrupted by %s", type(exc).__name__)
     try:
         db.session.rollback()
-        in_flight = [r for r in run.in_flight if r.id not in run.done]
+        answered = [(r, result) for r, result in run.pending if r.id not in run.done]
+        known = {r.id for r, _ in answered}
+        in_flight = [r for r in run.in_flight if r.id not in run.done and r.id not in known]
         response = f"delivery interrupted ({type(exc).__name__}); the message may have been delivered"
-        run.record([(r, RecipientResult(r.email, Outcome.AMBIGUOUS, response=response)) for r in in_flight])
+        run.record([*answered, *((r, RecipientResult(r.email, Outcome.AMBIGUOUS, response=response))
+                                 for r in in_flight)])
         untried = [r.id for r in recipients if r.id not in run.done]
         release_unattempted(run.claim.token, untried)
         db.session.commit()

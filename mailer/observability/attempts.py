@@ -17,20 +17,22 @@ from mailer.observability.logs import mask_email
 log = logging.getLogger("mailer.delivery")
 
 
-def note_attempts(pairs: Sequence[tuple[Any, Any]], seconds: float | None = None, pool: Any = None) -> None:
-    """Log and count recipients' attempts, (recipient, result) each; ``seconds``: the SMTP conversation.
+def note_attempts(pairs: Sequence[tuple[Any, Any]], seconds: float | Sequence[float] | None = None,
+                  pool: Any = None) -> None:
+    """Log and count recipients' attempts, (recipient, result) each; ``seconds``: the SMTP conversation
+    (one figure for all, or one per pair). Metrics and pool counts go in one Redis round trip.
 
     ``pool``: the SMTP handler whose connection-pool counts are mirrored (None: not yet made).
     """
-    for recipient, result in pairs:
+    each = [seconds] * len(pairs) if seconds is None or isinstance(seconds, int | float) else list(seconds)
+    for (recipient, result), took in zip(pairs, each, strict=True):
         log.info("smtp attempt", extra={
             "tenant_id": str(recipient.tenant_id), "message_id": str(recipient.message_id),
             "recipient_id": str(recipient.id), "to": mask_email(recipient.email), "outcome": _outcome(result),
             "smtp_code": result.smtp_code, "enhanced_code": result.enhanced_code,
-            "attempt": recipient.attempts + 1, "seconds": round(seconds, 3) if seconds is not None else None,
+            "attempt": recipient.attempts + 1, "seconds": round(took, 3) if took is not None else None,
         })
-    metrics.observe_attempts([(_outcome(result), result.smtp_code) for _, result in pairs], seconds)
-    metrics.observe_pool(pool)
+    metrics.observe_attempts([(_outcome(result), result.smtp_code) for _, result in pairs], each, pool=pool)
 
 
 def _outcome(result: Any) -> str:

@@ -46,24 +46,35 @@ def latency_bucket(seconds: float) -> str:
     return "+Inf"
 
 
-def observe_attempts(attempts: Sequence[tuple[str, int | None]], seconds: float | None = None) -> None:
+def observe_attempts(attempts: Sequence[tuple[str, int | None]], seconds: float | Sequence[float | None] | None = None,
+                     pool: Any = None) -> None:
     """Count recipients' SMTP attempts, each (outcome, smtp_code), in one Redis round trip.
 
-    ``seconds`` is the SMTP transaction that carried them; each attempt is observed with it.
+    ``seconds`` is the SMTP transaction that carried them: one figure for all, or one per attempt.
+    ``pool``: an SMTP handler whose connection-pool counts are mirrored in the same round trip.
     """
     if not attempts:
+        observe_pool(pool)
         return
     counts = Counter(f"{outcome}|{reply_class(code)}" for outcome, code in attempts)
+    each = [seconds] * len(attempts) if seconds is None or isinstance(seconds, int | float) else seconds
+    timed = [float(s) for s in each if s is not None]
+    buckets = Counter(latency_bucket(s) for s in timed)
+    pool_stats, pool_deltas = _pool_deltas(pool)
 
     def write(pipe: Any) -> None:
         for field, count in counts.items():
             pipe.hincrby(ATTEMPTS, field, count)
-        if seconds is not None:
-            pipe.hincrby(LATENCY, latency_bucket(seconds), len(attempts))
-            pipe.hincrbyfloat(LATENCY, "sum", float(seconds) * len(attempts))
-            pipe.hincrby(LATENCY, "count", len(attempts))
+        if timed:
+            for bucket, count in buckets.items():
+                pipe.hincrby(LATENCY, bucket, count)
+            pipe.hincrbyfloat(LATENCY, "sum", sum(timed))
+            pipe.hincrby(LATENCY, "count", len(timed))
+        for name, delta in pool_deltas.items():
+            pipe.hincrby(POOL, name, delta)
 
-    _pipeline(write)
+    if _pipeline(write) and pool_deltas:
+        _pool_seen.update(pool_stats)
 
 
 def observe_rate_limited(scope: str) -> None:
@@ -77,9 +88,7 @@ def observe_pool(handler: Any) -> None:
     Reads ``handler.stats()`` or ``handler.pool.stats()`` when the handler offers one (a mapping
     or an object with those attributes) and adds what grew since this process last looked.
     """
-    stats = _pool_stats(handler)
-    deltas = {name: value - _pool_seen.get(name, 0) for name, value in stats.items()}
-    deltas = {name: delta for name, delta in deltas.items() if delta > 0}
+    stats, deltas = _pool_deltas(handler)
     if not deltas:
         return
 
@@ -89,6 +98,15 @@ def observe_pool(handler: Any) -> None:
 
     if _pipeline(write):
         _pool_seen.update(stats)
+
+
+def _pool_deltas(handler: Any) -> tuple[dict[str, int], dict[str, int]]:
+    """(the pool's counts now, what grew since this process last mirrored them)."""
+    if handler is None:
+        return {}, {}
+    stats = _pool_stats(handler)
+    deltas = {name: value - _pool_seen.get(name, 0) for name, value in stats.items()}
+    return stats, {name: delta for name, delta in deltas.items() if delta > 0}
 
 
 def _pool_stats(handler: Any) -> dict[str, int]:

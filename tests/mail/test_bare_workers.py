@@ -188,3 +188,16 @@ def test_a_retry_job_woken_before_its_rows_are_due_waits_or_reschedules_them(fas
     assert rescheduled not in (None, "early-2")
     assert Job.fetch(rescheduled, connection=redis).get_status() == "scheduled"
     assert abs(redis.zscore("rq:scheduled:default", rescheduled) - later.timestamp()) < 2
+
+
+def test_a_loop_claims_what_its_connection_sends_in_a_fifth_of_a_second_within_bounds():
+    """A fast server's loop claims up to DELIVERY_BATCH_SIZE rows at a time; a slow one stays at 20 (the
+    wait of critical mail arriving meanwhile stays about LOOP_CLAIM_SECONDS)."""
+    from mailer.mail.delivery_loop import LOOP_CLAIM_ROWS, LOOP_CLAIM_SECONDS, claim_rows
+
+    assert claim_rows(20, 0.02, 100) == 100  # 1 000 mails/s: 200 in 0.2 s, capped at the batch size
+    assert claim_rows(100, 0.4, 100) == int(LOOP_CLAIM_SECONDS * 250)  # 250 mails/s: 50
+    assert claim_rows(20, 1.0, 100) == LOOP_CLAIM_ROWS  # 20 mails/s: the floor
+    assert claim_rows(0, 0.0, 100) == LOOP_CLAIM_ROWS
+    assert claim_rows(20, 0.02, 10) == 10  # never more than a job carries
+    assert claim_rows(20, 1.0, 10) == 10

@@ -54,6 +54,56 @@ def test_worker_killed_mid_batch_loses_nothing_and_duplicates_only_recorded_ones
     assert len(ambiguous) <= 20  # at most the chunk that was in flight
 
 
+def _in_flight(app):
+    """Rows a worker marked as being tried (attempt_started_at) and never wrote a result for."""
+    return [r for r in recipient_rows(app) if r.status == "sending" and r.attempt_started_at is not None]
+
+
+def _commits(app):
+    """Distinct commit times of the delivery events (one ``at`` per recorded window)."""
+    from sqlalchemy import select
+
+    from mailer.extensions import db
+
+    with app.app_context():
+        return set(db.session.scalars(select(DeliveryEvent.at)))
+
+
+def test_worker_killed_on_a_fast_server_leaves_at_most_one_commit_window_ambiguous(fast_app, sink, workers):
+    """A fast server: results share a commit a window at a time. SIGKILL mid-run leaves at most one window
+    (COMMIT_WINDOW_MAILS) in flight; those rows come back ambiguous and are the only ones that may arrive twice."""
+    from mailer.mail.delivery import COMMIT_WINDOW_MAILS
+
+    ids = make_messages(fast_app, 600)
+    _enqueue(fast_app, ids)
+    first = workers.start()
+    wait_for(lambda: len(sink.messages) >= 200, timeout=60, interval=0.005)
+    workers.kill(first)
+    first.wait(timeout=10)
+    assert len(sink.messages) < 600
+    in_flight = _in_flight(fast_app)
+    assert len(in_flight) <= COMMIT_WINDOW_MAILS, len(in_flight)
+    assert len(_commits(fast_app)) < len(sink.messages) / 2  # several mails per commit on this server
+
+    workers.start()
+    wait_for(lambda: statuses(fast_app) == {"sent": 600}, timeout=90, interval=0.2)
+    ambiguous = _ambiguous_ids(fast_app)
+    assert ambiguous <= {r.id for r in in_flight}
+    for row in recipient_rows(fast_app):
+        copies = sink.handler.count(row.email)
+        assert copies == 1 or (copies == 2 and row.id in ambiguous), (row.email, copies)
+
+
+def test_on_a_slow_server_each_result_is_committed_at_its_reply(fast_app, sink, workers):
+    """60 ms per reply, longer than COMMIT_WINDOW_SECONDS: a window is one mail, one commit each, as before."""
+    sink.handler.delay = 0.06
+    ids = make_messages(fast_app, 15)
+    _enqueue(fast_app, ids)
+    workers.start()
+    wait_for(lambda: statuses(fast_app) == {"sent": 15}, timeout=30, interval=0.1)
+    assert len(_commits(fast_app)) == 15
+
+
 def test_same_job_enqueued_twice_and_run_by_two_workers_at_once_sends_one_mail(fast_app, sink, workers, redis):
     """Two jobs over the same 30 recipients, two workers running them concurrently: each address gets one mail."""
     sink.handler.delay = 0.03
