@@ -168,19 +168,22 @@ def stage_message(
     return message, stage(message)
 
 
-def create_message(principal: Principal, body: MessageRequest, keyed: KeyedRequest | None = None) -> Message:
+def create_message(principal: Principal, body: MessageRequest, keyed: KeyedRequest | None = None) -> dict[str, Any]:
     """Validate and compose, then store the message in one transaction and enqueue its jobs after the commit.
 
-    With ``keyed`` (an Idempotency-Key) the 202 body is stored in the same transaction; a concurrent
-    duplicate makes the commit raise IntegrityError (idempotency.replay_or_create answers with the winner's).
+    Returns the 202 body, made before the commit: afterwards the committed rows would have to be
+    loaded again to read them. With ``keyed`` (an Idempotency-Key) that body is stored in the same
+    transaction; a concurrent duplicate makes the commit raise IntegrityError
+    (idempotency.replay_or_create answers with the winner's).
     """
     config: Config = current_app.config["MAILER"]
     tenant = db.session.get(Tenant, principal.tenant_id)
     draft = prepare_message(config, tenant, body)
     with atomic():
         message, jobs = stage_message(config, principal, tenant, draft)
+        accepted = accepted_json(message)
         if keyed is not None:
-            remember(tenant.id, keyed, message.id, 202, accepted_json(message))
+            remember(tenant.id, keyed, message.id, 202, accepted)
     enqueue_staged(jobs)  # with Redis down, the sweeper enqueues them later
-    return message
+    return accepted
 
