@@ -20,7 +20,7 @@ from mailer.errors import ValidationError
 from mailer.extensions import atomic, db
 from mailer.feedback.suppressions import screen_new_message
 from mailer.mail.compose import ComposedMessage, address, compose
-from mailer.mail.outbox import StagedJob, enqueue_staged, stage
+from mailer.mail.outbox import StagedJob, enqueue_staged, plan_jobs
 from mailer.mail.quota import reserve_recipients
 from mailer.mail.templates import render, tenant_context
 from mailer.models import Message, MessageKind, MessageStatus, Recipient, Tenant
@@ -151,7 +151,11 @@ def add_message(config: Config, principal: Principal, tenant: Tenant, draft: Dra
     In the caller's transaction; a refused quota raises before anything is written.
     """
     reserve_quota(config, principal, tenant.id, len(draft.composed.recipients))
-    message = new_message(tenant, principal, draft)
+    return insert_message(principal, tenant, new_message(tenant, principal, draft))
+
+
+def insert_message(principal: Principal, tenant: Tenant, message: Message) -> Message:
+    """Insert a new message and its recipients, fail the suppressed ones, audit it: add_message's second half."""
     db.session.add(message)
     db.session.flush()
     screen_new_message(message)
@@ -163,9 +167,12 @@ def add_message(config: Config, principal: Principal, tenant: Tenant, draft: Dra
 def stage_message(
     config: Config, principal: Principal, tenant: Tenant, draft: Draft,
 ) -> tuple[Message, list[StagedJob]]:
-    """add_message, then stage its jobs, in the caller's transaction (which commits, then enqueues)."""
-    message = add_message(config, principal, tenant, draft)
-    return message, stage(message)
+    """add_message with its jobs planned before the insert, in the caller's transaction (which commits, then
+    enqueues)."""
+    reserve_quota(config, principal, tenant.id, len(draft.composed.recipients))
+    message = new_message(tenant, principal, draft)
+    jobs = plan_jobs(message)
+    return insert_message(principal, tenant, message), jobs
 
 
 def create_message(principal: Principal, body: MessageRequest, keyed: KeyedRequest | None = None) -> dict[str, Any]:
