@@ -108,11 +108,14 @@ def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 def start_gunicorn(port: int, env: dict[str, str], app: str = "wsgi:app", workers: int = 2,
-                   extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
-    """The README's production command on a loopback port; returns once /healthz answers (or the app's GET /)."""
+                   extra: tuple[str, ...] = (), stderr: Any = None) -> subprocess.Popen[bytes]:
+    """The README's production command on a loopback port; returns once /healthz answers (or the app's GET /).
+
+    ``stderr`` (a file) takes the app's log lines instead of the benchmark's terminal: still written, not shown.
+    """
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     proc = subprocess.Popen([gunicorn, "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-                             *extra, app], cwd=ROOT, env=env, start_new_session=True)
+                             *extra, app], cwd=ROOT, env=env, start_new_session=True, stderr=stderr)
     wait_for(lambda: http("GET", port, "/healthz")[0] in (200, 404) or proc.poll() is not None, 60, "gunicorn")
     if proc.poll() is not None:
         raise SystemExit(f"gunicorn {app} exited with {proc.returncode}")

@@ -3,7 +3,7 @@
 Each event stores the hash of the tenant's previous event and its own HMAC-SHA256 over its
 content plus that link, and the tenant row keeps the chain's head. Altering, deleting
 or reordering a stored event breaks the chain, which `flask audit verify TENANT` reports.
-Writers lock the tenant row (SELECT … FOR UPDATE on PostgreSQL) so concurrent events
+Writers lock the tenant row (SELECT … FOR NO KEY UPDATE on PostgreSQL) so concurrent events
 never fork the chain; a unique (tenant_id, seq) is the backstop on every database.
 
 The HMAC key is not in the database, so write access to it is not enough to recompute a
@@ -119,8 +119,11 @@ def record_audit(
     Holds the tenant row's lock until the caller's transaction ends.
     """
     db.session.flush()  # pending changes first: the locked read below must not discard them
+    # FOR NO KEY UPDATE: exclusive among writers of the chain (and of the quota), but not against the
+    # KEY SHARE locks that this transaction's own inserts of rows referencing the tenant already hold,
+    # which FOR UPDATE would wait for: two such transactions would deadlock.
     seq, head = db.session.execute(
-        select(Tenant.audit_seq, Tenant.audit_head).where(Tenant.id == tenant_id).with_for_update()
+        select(Tenant.audit_seq, Tenant.audit_head).where(Tenant.id == tenant_id).with_for_update(key_share=True)
     ).one()
     event = AuditEvent(
         id=uuid.uuid4(),

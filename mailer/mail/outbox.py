@@ -48,12 +48,21 @@ class StagedJob:
 
 def stage(message: Message) -> list[StagedJob]:
     """Add the message to the session with a job id on every recipient; the caller commits, then enqueues."""
-    config = _config()
+    jobs = plan_jobs(message)
     db.session.add(message)
-    db.session.flush()  # the recipients' ids, which the jobs carry
+    db.session.flush()
+    return jobs
+
+
+def plan_jobs(message: Message) -> list[StagedJob]:
+    """Give every recipient of the message an id and its job's id, before they are inserted (then the
+    INSERT carries the job id: no UPDATE after it); the caller adds and commits, then enqueues."""
+    config = _config()
     at = message.send_at if message.status == MessageStatus.SCHEDULED.value else None
     jobs = []
     for batch in _batches(message.recipients, config.DELIVERY_BATCH_SIZE):
+        for recipient in batch:
+            recipient.id = recipient.id or uuid.uuid4()
         job = StagedJob(message.queue, new_job_id(), tuple(r.id for r in batch), at, message.tenant_id)
         for recipient in batch:
             recipient.job_id = job.job_id

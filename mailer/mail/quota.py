@@ -2,11 +2,17 @@
 per-user one for role `user` (USER_DAILY_QUOTA; 0 turns it off), so that one self-registered
 account cannot spend its tenant's day.
 
-Counts the recipients of API messages and broadcasts the tenant had accepted since
-midnight UTC, in the database (the source of truth). The tenant row is locked first
-(SELECT … FOR UPDATE on PostgreSQL) so two requests of one tenant are counted one
-after the other; the lock lasts until the caller commits or rolls back. Account mail (verification,
-reset, notices) is never counted, so a full quota cannot lock users out.
+Counts the recipients of API messages and broadcasts accepted since midnight UTC, in the database
+(the source of truth): the tenant row (and a role-`user` caller's row) keeps a running count for its
+``quota_day``, raised in the same transaction as the rows it counts, so a rolled-back request counts
+nothing. The first reservation of a day, for each row, counts that day's recipients once (the old
+way: a count that grows with the day's mail, which cost ~1 ms per 650 recipients on PostgreSQL on
+every request); after that a reservation reads and raises one counter. The tenant row is locked first
+(SELECT … FOR NO KEY UPDATE on PostgreSQL, see mailer/audit.py) so two requests of one tenant are
+counted one after the other; the lock lasts until the caller commits or rolls back. Account mail
+(verification, reset, notices) is never counted, so a full quota cannot lock users out. The counters
+move only while a quota is on: a quota turned off and on again within one UTC day does not count
+what was accepted in between.
 """
 
 from __future__ import annotations
@@ -14,12 +20,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from mailer.config import Config
 from mailer.errors import QuotaExceededError
 from mailer.extensions import db
-from mailer.models import Message, MessageKind, Recipient, Tenant
+from mailer.models import Message, MessageKind, Recipient, Tenant, User
 
 COUNTED_KINDS = (MessageKind.CUSTOM.value, MessageKind.BROADCAST.value)
 
@@ -35,21 +41,39 @@ def used_today(tenant_id: uuid.UUID, since: datetime, created_by: uuid.UUID | No
     return db.session.scalar(query) or 0
 
 
-def reserve_recipients(config: Config, tenant_id: uuid.UUID, count: int, *, user_id: uuid.UUID | None = None) -> None:
+def reserve_recipients(config: Config, tenant_id: uuid.UUID, count: int, *, user_id: uuid.UUID | None = None,
+                       pending: int = 0) -> None:
     """Raise QuotaExceededError (429, with its limit headers) unless `count` more recipients fit in today's
-    quota: the tenant's, and the user's own when `user_id` (a caller of role `user`) is given.
+    quota: the tenant's, and the user's own when `user_id` (a caller of role `user`) is given; else count them.
 
-    On a refusal the tenant row stays locked: the caller rolls its transaction back.
+    ``pending``: how many of the `count` this transaction has already inserted (a recount sees them).
+    Both checks come before either counter moves. On a refusal the tenant row stays locked: the caller
+    rolls its transaction back.
     """
-    if config.TENANT_DAILY_QUOTA <= 0 and (user_id is None or config.USER_DAILY_QUOTA <= 0):
+    user_quota = user_id is not None and config.USER_DAILY_QUOTA > 0
+    if config.TENANT_DAILY_QUOTA <= 0 and not user_quota:
         return
-    db.session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
     now = datetime.now(UTC)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    day, used = db.session.execute(
+        select(Tenant.quota_day, Tenant.quota_used).where(Tenant.id == tenant_id).with_for_update(key_share=True)
+    ).one()
+    tenant_used = used if day == midnight.date() else used_today(tenant_id, midnight) - pending
     if config.TENANT_DAILY_QUOTA > 0:
-        _check(config.TENANT_DAILY_QUOTA, used_today(tenant_id, midnight), count, now, midnight, "tenant's")
-    if user_id is not None and config.USER_DAILY_QUOTA > 0:
-        _check(config.USER_DAILY_QUOTA, used_today(tenant_id, midnight, user_id), count, now, midnight, "user's")
+        _check(config.TENANT_DAILY_QUOTA, tenant_used, count, now, midnight, "tenant's")
+    if user_quota:
+        day, used = db.session.execute(select(User.quota_day, User.quota_used).where(User.id == user_id)).one()
+        user_used = used if day == midnight.date() else used_today(tenant_id, midnight, user_id) - pending
+        _check(config.USER_DAILY_QUOTA, user_used, count, now, midnight, "user's")
+        _set_counter(User, user_id, midnight, user_used + count)
+    _set_counter(Tenant, tenant_id, midnight, tenant_used + count)
+
+
+def _set_counter(model: type[Tenant] | type[User], row_id: uuid.UUID | None, midnight: datetime, used: int) -> None:
+    db.session.execute(
+        update(model).where(model.id == row_id).values(quota_day=midnight.date(), quota_used=used)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _check(quota: int, used: int, count: int, now: datetime, midnight: datetime, whose: str) -> None:

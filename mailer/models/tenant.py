@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, Integer, String
+from sqlalchemy import Boolean, Date, Integer, String
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -29,3 +29,6 @@ class Tenant(db.Model):  # type: ignore[name-defined]
     # Head of the tenant's audit hash chain (see mailer/audit.py); also the row locked per audit write.
     audit_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
     audit_head: Mapped[str] = mapped_column(String(64), default="", server_default="", nullable=False)
+    # Recipients accepted on quota_day (UTC) under the daily quota: the running count it checks (mail/quota.py).
+    quota_day: Mapped[date | None] = mapped_column(Date)
+    quota_used: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailer.extensions import db
@@ -34,6 +34,9 @@ class User(db.Model):  # type: ignore[name-defined]
     # Bumped to invalidate every outstanding token of the user at once.
     token_version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     created_at: Mapped[datetime] = created_at()
+    # Recipients this user (role user) sent on quota_day (UTC): the running count of USER_DAILY_QUOTA (mail/quota.py).
+    quota_day: Mapped[date | None] = mapped_column(Date)
+    quota_used: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
 
     tenant: Mapped[Tenant] = relationship(lazy="joined")
 

@@ -20,7 +20,6 @@ from mailer.notifications.responses import (
 )
 from mailer.notifications.schemas import MessageRequest
 from mailer.notifications.serializers import (
-    accepted_json,
     event_json,
     message_json,
     message_summary_json,
@@ -67,7 +66,7 @@ def create_message() -> Any:
     body = parse_body(MessageRequest)
     principal = current_principal()
     return idempotency.replay_or_create(
-        principal, lambda keyed: (accepted_json(service.create_message(principal, body, keyed)), 202)
+        principal, lambda keyed: (service.create_message(principal, body, keyed), 202)
     )
 
 

@@ -1,7 +1,7 @@
 """Sending rules: a message request as named steps, and the transaction that stores it.
 
-prepare_message validates and composes (nothing stored); stage_message reserves quota, adds the
-rows, audits and stages the outbox jobs in the caller's transaction; create_message commits that
+prepare_message validates and composes (nothing stored); stage_message adds the rows, reserves
+quota, audits and stages the outbox jobs in the caller's transaction; create_message commits that
 transaction and enqueues after the commit (the outbox rule). A batch can call the first two per item.
 """
 
@@ -20,7 +20,7 @@ from mailer.errors import ValidationError
 from mailer.extensions import atomic, db
 from mailer.feedback.suppressions import screen_new_message
 from mailer.mail.compose import ComposedMessage, address, compose
-from mailer.mail.outbox import StagedJob, enqueue_staged, stage
+from mailer.mail.outbox import StagedJob, enqueue_staged, plan_jobs
 from mailer.mail.quota import reserve_recipients
 from mailer.mail.templates import render, tenant_context
 from mailer.models import Message, MessageKind, MessageStatus, Recipient, Tenant
@@ -139,48 +139,75 @@ def new_message(tenant: Tenant, principal: Principal, draft: Draft) -> Message:
     return message
 
 
-def reserve_quota(config: Config, principal: Principal, tenant_id: uuid.UUID, count: int) -> None:
-    """The tenant's daily quota, and inside it a role-`user` caller's own (API.md §5). Raises QuotaExceededError."""
+def reserve_quota(config: Config, principal: Principal, tenant_id: uuid.UUID, count: int, *, pending: int = 0) -> None:
+    """The tenant's daily quota, and inside it a role-`user` caller's own (API.md §5). Raises QuotaExceededError.
+
+    ``pending``: recipients of this transaction already flushed (a recount would see them).
+    """
     own = principal.id if principal.kind == "user" and principal.role == "user" else None
-    reserve_recipients(config, tenant_id, count, user_id=own)
+    reserve_recipients(config, tenant_id, count, user_id=own, pending=pending)
 
 
 def add_message(config: Config, principal: Principal, tenant: Tenant, draft: Draft) -> Message:
     """Reserve quota, add the message, fail its suppressed recipients (the 202 shows them), audit it.
 
-    In the caller's transaction; a refused quota raises before anything is written.
+    In the caller's transaction; a refused quota raises before anything is written (a batch goes on
+    with its next item in the same transaction).
     """
     reserve_quota(config, principal, tenant.id, len(draft.composed.recipients))
-    message = new_message(tenant, principal, draft)
+    message = insert_message(new_message(tenant, principal, draft))
+    audit_message(principal, tenant, message)
+    return message
+
+
+def insert_message(message: Message) -> Message:
+    """Insert a new message and its recipients and fail the suppressed ones (the 202 shows them)."""
     db.session.add(message)
     db.session.flush()
     screen_new_message(message)
+    return message
+
+
+def audit_message(principal: Principal, tenant: Tenant, message: Message) -> None:
     record_audit("message.created", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,
                  details={"message_id": str(message.id), "recipients": len(message.recipients)})
-    return message
 
 
 def stage_message(
     config: Config, principal: Principal, tenant: Tenant, draft: Draft,
 ) -> tuple[Message, list[StagedJob]]:
-    """add_message, then stage its jobs, in the caller's transaction (which commits, then enqueues)."""
-    message = add_message(config, principal, tenant, draft)
-    return message, stage(message)
+    """add_message for a transaction of its own (the caller commits, then enqueues), with its jobs planned
+    before the insert.
+
+    The tenant row is locked (quota, then audit) only after the rows are in, just before the commit:
+    that lock orders every request of the tenant, so it is held for as little as possible. A refused
+    quota raises after the insert, and the caller's transaction rolls it back.
+    """
+    message = new_message(tenant, principal, draft)
+    jobs = plan_jobs(message)
+    insert_message(message)
+    count = len(message.recipients)
+    reserve_quota(config, principal, tenant.id, count, pending=count)
+    audit_message(principal, tenant, message)
+    return message, jobs
 
 
-def create_message(principal: Principal, body: MessageRequest, keyed: KeyedRequest | None = None) -> Message:
+def create_message(principal: Principal, body: MessageRequest, keyed: KeyedRequest | None = None) -> dict[str, Any]:
     """Validate and compose, then store the message in one transaction and enqueue its jobs after the commit.
 
-    With ``keyed`` (an Idempotency-Key) the 202 body is stored in the same transaction; a concurrent
-    duplicate makes the commit raise IntegrityError (idempotency.replay_or_create answers with the winner's).
+    Returns the 202 body, made before the commit: afterwards the committed rows would have to be
+    loaded again to read them. With ``keyed`` (an Idempotency-Key) that body is stored in the same
+    transaction; a concurrent duplicate makes the commit raise IntegrityError
+    (idempotency.replay_or_create answers with the winner's).
     """
     config: Config = current_app.config["MAILER"]
     tenant = db.session.get(Tenant, principal.tenant_id)
     draft = prepare_message(config, tenant, body)
     with atomic():
         message, jobs = stage_message(config, principal, tenant, draft)
+        accepted = accepted_json(message)
         if keyed is not None:
-            remember(tenant.id, keyed, message.id, 202, accepted_json(message))
+            remember(tenant.id, keyed, message.id, 202, accepted)
     enqueue_staged(jobs)  # with Redis down, the sweeper enqueues them later
-    return message
+    return accepted
 

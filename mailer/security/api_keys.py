@@ -11,6 +11,7 @@ import secrets
 import uuid
 from datetime import timedelta
 
+from flask import g
 from sqlalchemy import select, update
 
 from mailer.extensions import db
@@ -45,13 +46,15 @@ def resolve_api_key(token: str) -> Principal | None:
     """The principal of a live key of an active tenant, or None."""
     if len(token) > MAX_KEY_LENGTH:
         return None
+    # The tenant comes along: the request will need it, and finds it in the session instead of querying again.
     row = db.session.execute(
-        select(ApiKey.id, ApiKey.tenant_id, ApiKey.last_used_at)
+        select(ApiKey.id, ApiKey.tenant_id, ApiKey.last_used_at, Tenant)
         .join(Tenant, Tenant.id == ApiKey.tenant_id)
         .where(ApiKey.key_hash == hash_key(token), ApiKey.revoked_at.is_(None), Tenant.is_active.is_(True))
     ).first()
     if row is None:
         return None
+    g.caller_tenant = row.Tenant  # the session's identity map holds rows weakly: this keeps it for the request
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
         db.session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))

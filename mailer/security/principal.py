@@ -51,6 +51,7 @@ def authenticate(token: str) -> Principal:
         or is_revoked(claims.jti)
     ):
         raise UnauthorizedError("The access token is invalid or expired.")
+    g.caller_tenant = user.tenant  # held for the request (see api_keys.resolve_api_key)
     # The role is the user's current one, not the one frozen into the token.
     return Principal("user", user.id, user.tenant_id, user.role, claims.jti, claims.expires_at)
 

@@ -39,9 +39,14 @@ def enqueue(queue: str, func: str, *args: str | int | list[str], at: datetime | 
     """
     options["meta"] = job_meta(options.get("meta"))
     rq_queue = get_queue(queue, connection)
-    if at is not None and at > datetime.now(UTC):
-        return rq_queue.enqueue_at(at, func, *args, **options)
-    return rq_queue.enqueue(func, *args, **options)
+    # One pipeline, one round trip: without one, RQ sends the queue's registration on its own first.
+    with rq_queue.connection.pipeline() as pipe:
+        if at is not None and at > datetime.now(UTC):
+            job = rq_queue.enqueue_at(at, func, *args, pipeline=pipe, **options)
+        else:
+            job = rq_queue.enqueue(func, *args, pipeline=pipe, **options)
+        pipe.execute()
+    return job
 
 
 def job_meta(extra: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import logging
+import uuid
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
+from mailer.errors import QuotaExceededError
+from mailer.extensions import atomic, db
+from mailer.mail.quota import reserve_recipients
+from mailer.models import Tenant, User
 from tests.admin.conftest import add_users, send
 from tests.helpers import ADMIN_PASSWORD, bearer, create_tenant, login
 
@@ -157,3 +164,51 @@ def test_limits_hold_in_memory_when_the_limiters_redis_is_down(app_factory, capl
 def test_readyz_reports_a_healthy_limiter(client):
     body = client.get("/readyz").get_json()
     assert body["rate_limiter"] == "ok" and body["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def _counter(app, model, row_id):
+    with app.app_context():
+        row = db.session.get(model, uuid.UUID(row_id))
+        return row.quota_day, row.quota_used
+
+
+def _set_counter(app, model, row_id, day, used):
+    with app.app_context():
+        row = db.session.get(model, uuid.UUID(row_id))
+        row.quota_day, row.quota_used = day, used
+        db.session.commit()
+
+
+def test_the_daily_quota_keeps_a_counter_and_recounts_on_a_new_day(app_factory):
+    """The tenant row counts the day's accepted recipients; a refusal counts nothing; a counter from
+    another day is not trusted: the first request of the day counts the day's rows instead."""
+    app = app_factory(TENANT_DAILY_QUOTA=3)
+    ids = create_tenant(app)
+    client = app.test_client()
+    admin = bearer(login(client, "acme", "admin@acme.test"))
+    today = datetime.now(UTC).date()
+    assert send(client, admin, to=["a@example.com", "b@example.com"]).status_code == 202
+    assert _counter(app, Tenant, ids["tenant_id"]) == (today, 2)
+    assert_limited(send(client, admin, to=["c@example.com", "d@example.com"]), "quota_exceeded", remaining="1")
+    assert _counter(app, Tenant, ids["tenant_id"]) == (today, 2)
+    _set_counter(app, Tenant, ids["tenant_id"], today - timedelta(days=1), 999)  # yesterday's: recounted
+    assert send(client, admin, to=["c@example.com"]).status_code == 202
+    assert _counter(app, Tenant, ids["tenant_id"]) == (today, 3)
+    assert_limited(send(client, admin, to=["e@example.com"]), "quota_exceeded", remaining="0")
+
+
+def test_a_users_quota_counter_moves_only_when_both_quotas_let_the_message_through(app_factory):
+    app = app_factory(TENANT_DAILY_QUOTA=10, USER_DAILY_QUOTA=3)
+    ids = create_tenant(app)
+    [user_id] = add_users(app, ids["tenant_id"], ["u1@acme.test"])
+    config, today = app.config["MAILER"], datetime.now(UTC).date()
+    tenant, user = uuid.UUID(ids["tenant_id"]), uuid.UUID(user_id)
+    with app.app_context():
+        with atomic():
+            reserve_recipients(config, tenant, 2, user_id=user)
+        with pytest.raises(QuotaExceededError), atomic():
+            reserve_recipients(config, tenant, 2, user_id=user)  # the user's 3 would be passed
+        with atomic():
+            reserve_recipients(config, tenant, 5)  # an admin or key: the tenant's quota only
+    assert _counter(app, User, user_id) == (today, 2)
+    assert _counter(app, Tenant, ids["tenant_id"]) == (today, 7)
