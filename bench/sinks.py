@@ -204,6 +204,7 @@ class PostfixSink:
 
     @property
     def session_count(self) -> int:
+        """Sessions that have ended (smtp-sink counts a session when it closes)."""
         return self._sessions
 
     def reset_arrivals(self) -> dict[str, float]:
