@@ -48,7 +48,7 @@ from mailer.models import (
     User,
 )
 from mailer.models.types import utcnow
-from mailer.notifications.bulk_rows import insert_rows
+from mailer.notifications.bulk_rows import insert_rows, refresh_statistics
 from mailer.notifications.content import requested_content
 from mailer.notifications.schemas import AudienceIn, BroadcastRequest
 from mailer.security.types import Principal
@@ -57,6 +57,9 @@ from mailer.smtp.results import ErrorCode
 
 # Recipient rows per INSERT: bounded memory and statement size whatever the audience.
 INSERT_ROWS = 5000
+# From this many rows the planner is told at once (autovacuum takes up to a minute): on a table whose
+# statistics predate them, every claim of the broadcast's rows runs a nested loop over all of them.
+ANALYZE_AFTER_ROWS = 10_000
 _Member = tuple[str, str, bool]  # email, name, suppressed as written
 
 
@@ -105,6 +108,8 @@ def start_broadcast(principal: Principal, body: BroadcastRequest) -> tuple[Messa
     with atomic():
         message, jobs = _store(config, principal, tenant, body, source, sender, members)
     enqueue_staged_at_once(jobs)  # with Redis down, the sweeper enqueues them later
+    if len(members) >= ANALYZE_AFTER_ROWS:
+        refresh_statistics(Recipient.__table__)
     return message, len(members)
 
 

@@ -6,6 +6,7 @@ pipelined, cost ~35 µs a row in the driver and SQLAlchemy; COPY streams them in
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +14,8 @@ from psycopg import sql
 from sqlalchemy import Table, insert
 
 from mailer.extensions import db
+
+log = logging.getLogger(__name__)
 
 
 def insert_rows(table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -29,3 +32,15 @@ def insert_rows(table: Table, rows: Sequence[dict[str, Any]]) -> None:
     with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
             copy.write_row([row[c] for c in columns])
+
+
+def refresh_statistics(table: Table) -> None:
+    """ANALYZE ``table`` now (PostgreSQL; its own short transaction, after the caller's commit). Best effort."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    try:
+        with db.engine.connect() as connection:
+            connection.exec_driver_sql(f'ANALYZE "{table.name}"')
+            connection.commit()
+    except Exception:  # statistics only help the planner: never fail the request that asked
+        log.warning("could not refresh the planner statistics", extra={"table": table.name})
