@@ -273,8 +273,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="bare rq workers")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn -w")
     parser.add_argument("--reset-every", type=float, default=0.25, help="seconds between reset mails")
-    parser.add_argument("--measure", type=int, default=0,
-                        help="stop after this many copies (0: all; the sink count check needs all)")
+    parser.add_argument("--measure", type=int, default=8000,
+                        help="stop after this many copies (0: all, which the exact sink-count check needs)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds a variant may take to deliver")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # so the finally blocks stop our processes
