@@ -8,9 +8,10 @@ at accept time and before SMTP alike; the recorded-results hook leaves suppresse
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from mailer.models.feedback import Suppression
-from mailer.webhooks.feedback_events import on_feedback_recorded, on_suppression_created
+from mailer.webhooks.feedback_events import on_feedback_recorded, on_suppression_created, on_suppressions_recorded
 
 
 def feedback_recorded(*, recipient_id: uuid.UUID, outcome: str, smtp_code: int | None, enhanced_code: str | None,
@@ -19,6 +20,11 @@ def feedback_recorded(*, recipient_id: uuid.UUID, outcome: str, smtp_code: int |
     ``message.bounced``, ``message.complained`` or ``message.suppressed`` (the others tell nothing)."""
     on_feedback_recorded(recipient_id=recipient_id, outcome=outcome, smtp_code=smtp_code,
                          enhanced_code=enhanced_code, response=response)
+
+
+def suppressions_recorded(recipient_ids: Sequence[uuid.UUID], *, response: str) -> None:
+    """Many recipients got a ``suppressed`` event at once (a broadcast's screen): their ``message.suppressed``."""
+    on_suppressions_recorded(recipient_ids, response=response)
 
 
 def suppression_created(suppression: Suppression) -> None:

@@ -11,12 +11,12 @@ import uuid
 from collections.abc import Iterable, Sequence
 
 from flask import current_app
-from sqlalchemy import insert, select
+from sqlalchemy import ColumnElement, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from mailer.audit import record_audit
 from mailer.extensions import db
-from mailer.feedback.events import feedback_recorded, suppression_created
+from mailer.feedback.events import suppression_created, suppressions_recorded
 from mailer.models import (
     DeliveryEvent,
     Message,
@@ -29,6 +29,7 @@ from mailer.models import (
     SuppressionScope,
 )
 from mailer.models.types import utcnow
+from mailer.security.address_digest import DOMAIN as DIGEST_DOMAIN
 from mailer.security.address_digest import address_digests
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
 
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 HARD_BOUNCE_CODES = frozenset({"5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.2.1"})
 SUPPRESSED_RESPONSE = "not sent: the address is on the tenant's suppression list"
 _CHUNK = 500
+_EVENT_CHUNK = 5000
 
 
 def is_hard_bounce(enhanced_code: str | None) -> bool:
@@ -137,8 +139,7 @@ def screen_before_send(
         blocked.update(r.id for r in group if r.email.lower() in hits)
     keep = [r for r in recipients if r.id not in blocked]
     results = [(r, suppressed_result(r.email)) for r in recipients if r.id in blocked]
-    for recipient, result in results:
-        _announce(recipient.id, result)
+    _announce([recipient.id for recipient, _ in results])
     return keep, results
 
 
@@ -159,24 +160,28 @@ def screen_new_message(message: Message) -> None:
         message.status = MessageStatus.FAILED.value
 
 
-def screen_new_rows(tenant_id: uuid.UUID, kind: str, rows: list[dict[str, object]]) -> int:
-    """At accept time, for bulk-inserted recipient rows (broadcasts): mark the suppressed ones. Returns how many.
+def suppressed_clause(tenant_id: uuid.UUID, email: ColumnElement[str], scopes: Sequence[str]) -> ColumnElement[bool]:
+    """In SQL, for a bulk audience (broadcasts): whether ``email`` is suppressed as written, one index probe a row.
 
-    Mutates ``rows`` before the insert; their events are added by ``add_suppressed_events`` after it.
+    Addresses stored as digests (erased, API.md §11) are matched by ``erased_hits``.
     """
-    hits = suppressed_among(tenant_id, (str(row["email"]) for row in rows), scopes_for(kind))
-    count = 0
-    for row in rows:
-        if str(row["email"]).lower() in hits:
-            row.update(status=RecipientStatus.FAILED.value, error_code=ErrorCode.SUPPRESSED.value,
-                       last_error=SUPPRESSED_RESPONSE)
-            count += 1
-    return count
+    return exists().where(Suppression.tenant_id == tenant_id, Suppression.email == func.lower(email),
+                          Suppression.scope.in_(list(scopes)))
 
 
-def add_suppressed_events(rows: Sequence[dict[str, object]]) -> None:
-    _add_events([(row["id"], row["tenant_id"]) for row in rows  # type: ignore[misc]
-                 if row.get("error_code") == ErrorCode.SUPPRESSED.value])
+def erased_hits(tenant_id: uuid.UUID, emails: Sequence[str], scopes: Sequence[str]) -> set[str]:
+    """The lower-cased addresses among ``emails`` suppressed only as a digest. Hashes each address only
+    when the tenant has such entries in these scopes (rare), so a broadcast's screen stays one query."""
+    if db.session.scalar(select(Suppression.id).where(
+            Suppression.tenant_id == tenant_id, Suppression.scope.in_(list(scopes)),
+            Suppression.email.like(f"%@{DIGEST_DOMAIN}")).limit(1)) is None:
+        return set()
+    return suppressed_among(tenant_id, emails, scopes)
+
+
+def add_suppressed_events(pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
+    """The ``suppressed`` events of (recipient id, tenant id) rows failed at accept time, in bulk."""
+    _add_events(pairs)
 
 
 def _add_events(pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
@@ -184,15 +189,16 @@ def _add_events(pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
         return
     now = utcnow()
     db.session.flush()
-    db.session.execute(insert(DeliveryEvent.__table__), [
-        {"id": uuid.uuid4(), "recipient_id": rid, "tenant_id": tid, "at": now, "outcome": Outcome.SUPPRESSED.value,
-         "smtp_code": None, "enhanced_code": None, "response": SUPPRESSED_RESPONSE}
-        for rid, tid in pairs
-    ])
-    for rid, _ in pairs:
-        _announce(rid, suppressed_result(""))
+    for start in range(0, len(pairs), _EVENT_CHUNK):
+        db.session.execute(insert(DeliveryEvent.__table__), [
+            {"id": uuid.uuid4(), "recipient_id": rid, "tenant_id": tid, "at": now,
+             "outcome": Outcome.SUPPRESSED.value, "smtp_code": None, "enhanced_code": None,
+             "response": SUPPRESSED_RESPONSE}
+            for rid, tid in pairs[start:start + _EVENT_CHUNK]
+        ])
+    _announce([rid for rid, _ in pairs])
 
 
-def _announce(recipient_id: uuid.UUID, result: RecipientResult) -> None:
-    feedback_recorded(recipient_id=recipient_id, outcome=Outcome.SUPPRESSED.value, smtp_code=None,
-                      enhanced_code=None, response=result.response)
+def _announce(recipient_ids: Sequence[uuid.UUID]) -> None:
+    if recipient_ids:
+        suppressions_recorded(recipient_ids, response=SUPPRESSED_RESPONSE)

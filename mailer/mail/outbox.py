@@ -28,7 +28,7 @@ from mailer.mail import nudges
 from mailer.mail.recording import Deferral
 from mailer.mail.transport import job_timeout
 from mailer.models import Message, MessageStatus, Recipient, RecipientStatus
-from mailer.worker.queues import enqueue
+from mailer.worker.queues import enqueue, enqueue_many
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,24 @@ def enqueue_staged(jobs: Sequence[StagedJob]) -> bool:
     for job in jobs:
         ok = _enqueue_job(job.queue, job.job_id, list(job.recipient_ids), at=job.at, owner=job.owner) and ok
     return ok
+
+
+def enqueue_staged_at_once(jobs: Sequence[StagedJob]) -> bool:
+    """``enqueue_staged`` for many jobs due now of one queue and tenant (a broadcast's): one look for a running
+    delivery loop, then one Redis pipeline. Whether they all reached Redis (or the loop took them)."""
+    if not jobs:
+        return True
+    queue, owner = jobs[0].queue, jobs[0].owner
+    assert all(j.queue == queue and j.owner == owner and j.at is None for j in jobs), "one queue, one owner, due now"
+    if owner is not None and queue != "critical" and _handed_to_a_running_loop(owner):
+        return True
+    try:
+        enqueue_many(queue, DELIVER_JOB, [(j.job_id, [str(rid) for rid in j.recipient_ids]) for j in jobs],
+                     timeout=job_timeout(_config()), result_ttl=600, failure_ttl=7 * 86400)
+    except RedisError:
+        log.warning("enqueue failed; the sweeper will pick the recipients up", extra={"jobs": len(jobs)})
+        return False
+    return True
 
 
 def enqueue_recipients(recipient_ids: Sequence[uuid.UUID], queue: str, at: datetime | None = None,

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
 
 from mailer.config import Config
-from mailer.domains.signing import dkim_sign
+from mailer.domains.signing import Signer, find_signer, sign_wire
 from mailer.extensions import db
 from mailer.feedback.unsubscribe import unsubscribe_headers
 from mailer.mail.compose import sender_of
@@ -45,24 +46,50 @@ def context_for(tenant: Tenant, data: dict[str, Any], email: str, name: str) -> 
             **tenant_context(tenant)}
 
 
+@dataclass(frozen=True)
+class CopyMaker:
+    """What every copy of one broadcast shares, looked up once: the frozen source and data, the tenant's
+    context and sender, the signing key. ``build`` renders and builds one recipient's copy (unsigned)."""
+
+    config: Config
+    source: TemplateSource
+    data: dict[str, Any]
+    context: dict[str, Any]
+    sender: Address
+    signer: Signer | None = None
+
+    @classmethod
+    def of(cls, config: Config, tenant: Tenant, sender: str, source: TemplateSource, data: dict[str, Any],
+           signer: Signer | None = None) -> CopyMaker:
+        context = {**data, "data": data, **tenant_context(tenant)}
+        return cls(config, source, data, context, Address(sender, sender_of(tenant, config).name), signer)
+
+    def build(self, member: Member, message_id: str, headers: tuple[tuple[str, str], ...] = ()) -> bytes:
+        """Render and build one recipient's mail. Raises TemplateRenderError or MessageValidationError."""
+        rendered = render(self.source, {**self.context, "recipient": {"email": member.email, "name": member.name}})
+        check_subject(rendered.subject)
+        try:
+            name = check_display_name(member.name, field="name")
+        except MessageValidationError:
+            name = ""  # a display name we cannot put in a header is dropped, not fatal
+        content = MessageContent(
+            sender=self.sender, to=(Address(member.email, name),),
+            subject=rendered.subject, text=rendered.text, html=rendered.html, headers=headers,
+        )
+        wire = to_bytes(build_message(content, message_id=message_id))
+        check_size(wire, self.config.MAX_MESSAGE_BYTES)
+        return wire
+
+    def signed(self, wire: bytes) -> bytes:
+        return wire if self.signer is None else sign_wire(self.signer, wire)
+
+
 def build_mail(
     config: Config, tenant: Tenant, sender: str, source: TemplateSource, data: dict[str, Any],
     member: Member, message_id: str, headers: tuple[tuple[str, str], ...] = (),
 ) -> bytes:
     """Render and build one recipient's mail. Raises TemplateRenderError or MessageValidationError."""
-    rendered = render(source, context_for(tenant, data, member.email, member.name))
-    check_subject(rendered.subject)
-    try:
-        name = check_display_name(member.name, field="name")
-    except MessageValidationError:
-        name = ""  # a display name we cannot put in a header is dropped, not fatal
-    content = MessageContent(
-        sender=Address(sender, sender_of(tenant, config).name), to=(Address(member.email, name),),
-        subject=rendered.subject, text=rendered.text, html=rendered.html, headers=headers,
-    )
-    wire = to_bytes(build_message(content, message_id=message_id))
-    check_size(wire, config.MAX_MESSAGE_BYTES)
-    return wire
+    return CopyMaker.of(config, tenant, sender, source, data).build(member, message_id, headers)
 
 
 def recipient_message_id(message: Message, recipient_id: uuid.UUID) -> str:
@@ -70,19 +97,36 @@ def recipient_message_id(message: Message, recipient_id: uuid.UUID) -> str:
     return f"<{recipient_id.hex}.{message.id.hex[:12]}@{message_id_domain(message.sender)}>"
 
 
-def render_broadcast_mail(message: Message, recipient: Recipient) -> tuple[bytes, str]:
-    """(wire bytes, Message-ID) of one broadcast recipient's mail; RecipientRenderError if it cannot be built."""
+# One CopyMaker per loaded Message object: a delivery run loads its rows' messages once, so the
+# content, tenant and key are looked up once a claim (not once a copy), and a later claim (new
+# objects) sees a rotated key or a changed tenant name.
+_makers: weakref.WeakKeyDictionary[Message, CopyMaker | None] = weakref.WeakKeyDictionary()
+
+
+def _maker(message: Message) -> CopyMaker | None:
+    if message in _makers:
+        return _makers[message]
     config: Config = current_app.config["MAILER"]
     content = db.session.get(BroadcastContent, message.id)
     tenant = db.session.get(Tenant, message.tenant_id)
-    if content is None or tenant is None:
+    maker = None
+    if content is not None and tenant is not None:
+        source = TemplateSource(content.subject, content.html, content.text)
+        maker = CopyMaker.of(config, tenant, message.sender, source, content.data,
+                             find_signer(config, tenant.id, message.sender))
+    _makers[message] = maker
+    return maker
+
+
+def render_broadcast_mail(message: Message, recipient: Recipient) -> tuple[bytes, str]:
+    """(wire bytes, Message-ID) of one broadcast recipient's mail; RecipientRenderError if it cannot be built."""
+    maker = _maker(message)
+    if maker is None:
         raise RecipientRenderError("the broadcast's content is missing")
-    source = TemplateSource(content.subject, content.html, content.text)
     message_id = recipient_message_id(message, recipient.id)
     try:
-        wire = build_mail(config, tenant, message.sender, source, content.data,
-                          Member(recipient.email, recipient.name), message_id,
-                          unsubscribe_headers(config, recipient.id))
+        wire = maker.build(Member(recipient.email, recipient.name), message_id,
+                           unsubscribe_headers(maker.config, recipient.id))
     except Exception as exc:  # building touches no database or queue: any failure is this mail's, for good
         raise RecipientRenderError(str(exc) or type(exc).__name__) from None
-    return dkim_sign(config, tenant.id, message.sender, wire), message_id
+    return maker.signed(wire), message_id

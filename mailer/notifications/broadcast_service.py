@@ -5,31 +5,62 @@ A broadcast is a message with kind `broadcast`, no stored wire form (raw_mime No
 Everything that can be checked is checked before anything is stored: the template's
 safety, a full render and build for the first recipient, the daily quota. The service
 commits, then enqueues; workers render each recipient's mail (mailer.mail.personalize).
+
+At 100 000 recipients the request must stay within seconds and a web worker's memory: the
+audience and its suppression screen are one query, the rows go in with COPY (bulk_rows.py)
+carrying their job ids, the suppressed rows' events are written in bulk, and the jobs reach
+Redis in one pipeline. No ORM object is made per recipient.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import insert, select
+from sqlalchemy import Select, select
 
 from mailer.audit import record_audit
 from mailer.config import Config
 from mailer.errors import ValidationError
 from mailer.extensions import atomic, db
-from mailer.feedback.suppressions import add_suppressed_events, screen_new_rows
+from mailer.feedback.suppressions import (
+    SUPPRESSED_RESPONSE,
+    add_suppressed_events,
+    erased_hits,
+    scopes_for,
+    suppressed_clause,
+)
 from mailer.mail.compose import sender_of
-from mailer.mail.outbox import enqueue_delivery
+from mailer.mail.outbox import StagedJob, enqueue_staged_at_once, new_job_id
 from mailer.mail.personalize import MAX_SUBJECT_COLUMN, Member, build_mail
 from mailer.mail.quota import reserve_recipients
 from mailer.mail.templates import TemplateSource, check_template
-from mailer.models import BroadcastContent, Message, MessageKind, MessageStatus, Recipient, Tenant, User
+from mailer.models import (
+    BroadcastContent,
+    Message,
+    MessageKind,
+    MessageStatus,
+    Recipient,
+    RecipientStatus,
+    Tenant,
+    User,
+)
+from mailer.models.types import utcnow
+from mailer.notifications.bulk_rows import insert_rows, refresh_statistics
 from mailer.notifications.content import requested_content
 from mailer.notifications.schemas import AudienceIn, BroadcastRequest
 from mailer.security.types import Principal
 from mailer.smtp.mime import message_id_domain
+from mailer.smtp.results import ErrorCode
+
+# Recipient rows per INSERT: bounded memory and statement size whatever the audience.
+INSERT_ROWS = 5000
+# From this many rows the planner is told at once (autovacuum takes up to a minute): on a table whose
+# statistics predate them, every claim of the broadcast's rows runs a nested loop over all of them.
+ANALYZE_AFTER_ROWS = 10_000
+_Member = tuple[str, str, bool]  # email, name, suppressed as written
 
 
 def _source(tenant: Tenant, body: BroadcastRequest) -> TemplateSource:
@@ -40,14 +71,27 @@ def _source(tenant: Tenant, body: BroadcastRequest) -> TemplateSource:
     return content.source
 
 
-def audience(tenant_id: uuid.UUID, wanted: AudienceIn) -> list[tuple[uuid.UUID, str, str]]:
-    """(id, email, name) of the tenant's active users matching the audience — this tenant only."""
-    query = select(User.id, User.email, User.name).where(
+def audience_query(tenant_id: uuid.UUID, wanted: AudienceIn) -> Select[Any]:
+    """(email, name, suppressed) of the tenant's active users matching the audience — this tenant only —
+    screened against the suppression list in the same query (API.md §8)."""
+    suppressed = suppressed_clause(tenant_id, User.email, scopes_for(MessageKind.BROADCAST.value))
+    query = select(User.email, User.name, suppressed.label("suppressed")).where(
         User.tenant_id == tenant_id, User.is_active.is_(True), User.role.in_(wanted.roles)
     )
     if wanted.verified_only:
         query = query.where(User.email_verified_at.is_not(None))
-    return [tuple(row) for row in db.session.execute(query.order_by(User.created_at, User.id))]  # type: ignore[misc]
+    return query.order_by(User.created_at, User.id)
+
+
+def audience(tenant_id: uuid.UUID, wanted: AudienceIn) -> list[_Member]:
+    members: list[_Member] = [
+        (email, name or "", bool(hit)) for email, name, hit in db.session.execute(audience_query(tenant_id, wanted))
+    ]
+    erased = erased_hits(tenant_id, [email for email, _, hit in members if not hit],
+                         scopes_for(MessageKind.BROADCAST.value))
+    if erased:
+        members = [(email, name, hit or email.lower() in erased) for email, name, hit in members]
+    return members
 
 
 def start_broadcast(principal: Principal, body: BroadcastRequest) -> tuple[Message, int]:
@@ -59,17 +103,20 @@ def start_broadcast(principal: Principal, body: BroadcastRequest) -> tuple[Messa
     if not members:
         raise ValidationError(errors=[{"field": "audience", "message": "no active user matches the audience"}])
     sender = sender_of(tenant, config).email
-    _, first_email, first_name = members[0]
+    first_email, first_name, _ = members[0]
     build_mail(config, tenant, sender, source, body.data, Member(first_email, first_name), "<probe@localhost>")
     with atomic():
-        message = _store(config, principal, tenant, body, source, sender, members)
-    enqueue_delivery(message.id, message.queue)  # with Redis down, the sweeper enqueues them later
+        message, jobs = _store(config, principal, tenant, body, source, sender, members)
+    enqueue_staged_at_once(jobs)  # with Redis down, the sweeper enqueues them later
+    if len(members) >= ANALYZE_AFTER_ROWS:
+        refresh_statistics(Recipient.__table__)
     return message, len(members)
 
 
 def _store(config: Config, principal: Principal, tenant: Tenant, body: BroadcastRequest, source: TemplateSource,
-           sender: str, members: list[tuple[uuid.UUID, str, str]]) -> Message:
-    """Reserve quota, add the message, its frozen content and recipients, audit: in the caller's transaction."""
+           sender: str, members: list[_Member]) -> tuple[Message, list[StagedJob]]:
+    """Reserve quota, add the message, its frozen content and recipients (each with its job), audit:
+    in the caller's transaction. Returns the message and the jobs to enqueue once it commits."""
     reserve_recipients(config, tenant.id, len(members))
     message_id = uuid.uuid4()
     message = Message(
@@ -83,17 +130,59 @@ def _store(config: Config, principal: Principal, tenant: Tenant, body: Broadcast
     db.session.add(BroadcastContent(message_id=message_id, subject=source.subject, html=source.html,
                                     text=source.text, data=body.data))
     db.session.flush()
-    rows: list[dict[str, Any]] = [
-        {"id": uuid.uuid4(), "message_id": message_id, "tenant_id": tenant.id, "position": i, "email": email,
-         "name": name or ""}
-        for i, (_, email, name) in enumerate(members)
-    ]
-    if screen_new_rows(tenant.id, MessageKind.BROADCAST.value, rows) == len(rows):
+    jobs, suppressed_ids = _insert_recipients(config, message, members)
+    suppressed = [(row_id, tenant.id) for row_id in suppressed_ids]
+    if len(suppressed) == len(members):
         message.status = MessageStatus.FAILED.value  # every member is suppressed: no delivery will roll it up
-    db.session.execute(insert(Recipient), rows)
-    add_suppressed_events(rows)
+    add_suppressed_events(suppressed)
     record_audit("broadcast.created", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,
                  details={"message_id": str(message_id), "recipient_count": len(members),
                           "template": body.template, "roles": list(body.audience.roles),
                           "verified_only": body.audience.verified_only})
-    return message
+    return message, jobs
+
+
+def _insert_recipients(config: Config, message: Message,
+                       members: list[_Member]) -> tuple[list[StagedJob], list[uuid.UUID]]:
+    """Insert the rows in bulk, every column given (no per-row ORM work); each waiting row names its job,
+    DELIVERY_BATCH_SIZE rows a job, and a suppressed one is failed at once. Returns (jobs, suppressed ids)."""
+    now = utcnow()
+    jobs: list[StagedJob] = []
+    batch: list[uuid.UUID] = []
+    suppressed: list[uuid.UUID] = []
+    job_id = new_job_id()
+
+    def close_batch() -> None:
+        nonlocal batch, job_id
+        if batch:
+            jobs.append(StagedJob(message.queue, job_id, tuple(batch), None, message.tenant_id))
+        batch, job_id = [], new_job_id()
+
+    for start in range(0, len(members), INSERT_ROWS):
+        rows: list[dict[str, Any]] = []
+        for position, (email, name, hit) in enumerate(members[start:start + INSERT_ROWS], start):
+            row_id = uuid.uuid4()
+            if hit:
+                suppressed.append(row_id)
+                rows.append(_row(message, row_id, position, email, name, now, status=RecipientStatus.FAILED.value,
+                                 error_code=ErrorCode.SUPPRESSED.value, last_error=SUPPRESSED_RESPONSE))
+                continue
+            batch.append(row_id)
+            rows.append(_row(message, row_id, position, email, name, now, job_id=job_id))
+            if len(batch) >= config.DELIVERY_BATCH_SIZE:
+                close_batch()
+        insert_rows(Recipient.__table__, rows)
+    close_batch()
+    return jobs, suppressed
+
+
+def _row(message: Message, row_id: uuid.UUID, position: int, email: str, name: str, now: datetime, *,
+         status: str = RecipientStatus.QUEUED.value, error_code: str | None = None, last_error: str | None = None,
+         job_id: str | None = None) -> dict[str, Any]:
+    return {
+        "id": row_id, "message_id": message.id, "tenant_id": message.tenant_id, "position": position,
+        "email": email, "name": name, "status": status, "error_code": error_code, "attempts": 0,
+        "smtp_code": None, "enhanced_code": None, "smtp_response": None, "smtp_message_id": None,
+        "last_error": last_error, "sent_at": None, "next_attempt_at": None, "lease_until": None,
+        "claim_token": None, "attempt_started_at": None, "job_id": job_id, "created_at": now, "updated_at": now,
+    }

@@ -8,11 +8,12 @@ each), so the recorded-results hook leaves suppressed rows out.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from mailer.extensions import db
 from mailer.webhooks.events import EventType, record_event, utc_text
-from mailer.webhooks.pipeline import record_message_event
+from mailer.webhooks.pipeline import record_message_event, record_message_events
 
 _BY_OUTCOME = {
     "bounced": EventType.MESSAGE_BOUNCED,
@@ -29,6 +30,12 @@ def on_feedback_recorded(*, recipient_id: uuid.UUID, outcome: str, smtp_code: in
         return
     overrides: dict[str, Any] = {"smtp_code": smtp_code, "enhanced_code": enhanced_code, "response": response}
     record_message_event(db.session, event_type, recipient_id, **overrides)
+
+
+def on_suppressions_recorded(recipient_ids: Sequence[uuid.UUID], *, response: str) -> None:
+    """`message.suppressed` for each of many recipients, in a few statements (none without a subscriber)."""
+    record_message_events(db.session, EventType.MESSAGE_SUPPRESSED, recipient_ids,
+                          smtp_code=None, enhanced_code=None, response=response)
 
 
 def on_suppression_created(suppression: Any) -> None:

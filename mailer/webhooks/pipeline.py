@@ -25,6 +25,7 @@ _BY_STATUS = {
 }
 _FINISHED = (MessageStatus.SENT.value, MessageStatus.FAILED.value, MessageStatus.PARTIALLY_FAILED.value)
 SUPPRESSED = "suppressed"
+_EVENT_CHUNK = 1000
 
 
 class _HasTenant(Protocol):
@@ -82,6 +83,29 @@ def record_message_event(session: Session, event_type: EventType | str, recipien
     tenant_id = session.scalar(select(Recipient.tenant_id).where(Recipient.id == recipient_id))
     drafts = [EventDraft(tenant_id, EventType(event_type), message_event_data(row, **data), row.message_id)]
     return record_events(session, drafts)[0]
+
+
+def record_message_events(session: Session, event_type: EventType | str, recipient_ids: Sequence[uuid.UUID],
+                          **data: Any) -> None:
+    """``record_message_event`` for many recipients: their tenants' subscribers looked up once (nothing more
+    without one), then one query and two bulk inserts per chunk."""
+    session.flush()
+    chunks = [list(recipient_ids[start:start + _EVENT_CHUNK]) for start in range(0, len(recipient_ids), _EVENT_CHUNK)]
+    tenants: set[uuid.UUID] = set()
+    for chunk in chunks:
+        tenants.update(session.scalars(select(Recipient.tenant_id).where(Recipient.id.in_(chunk)).distinct()))
+    if not subscribers_of(session, tenants):
+        return
+    for chunk in chunks:
+        rows = session.execute(
+            select(Recipient.id, Recipient.email, Recipient.message_id, Recipient.status, Recipient.smtp_code,
+                   Recipient.enhanced_code, Recipient.smtp_response, Recipient.tenant_id, Message.kind,
+                   Message.tags, Message.meta)
+            .join(Message, Message.id == Recipient.message_id)
+            .where(Recipient.id.in_(chunk))
+        ).all()
+        record_events(session, [EventDraft(row.tenant_id, EventType(event_type), message_event_data(row, **data),
+                                           row.message_id) for row in rows])
 
 
 def record_finished_broadcasts(session: Session, message_ids: Sequence[uuid.UUID]) -> None:

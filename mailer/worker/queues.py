@@ -49,6 +49,18 @@ def enqueue(queue: str, func: str, *args: str | int | list[str], at: datetime | 
     return job
 
 
+def enqueue_many(queue: str, func: str, jobs: list[tuple[str, list[str]]], connection: Redis | None = None,
+                 **options: Any) -> None:
+    """Enqueue one job per (job id, id list) of ``jobs``, due now, in one Redis pipeline (a broadcast's
+    thousand jobs cost one round trip, not a few thousand). Raises RedisError when Redis is unreachable."""
+    rq_queue = get_queue(queue, connection)
+    meta = job_meta(options.pop("meta", None))
+    with rq_queue.connection.pipeline() as pipe:
+        rq_queue.enqueue_many([Queue.prepare_data(func, [ids], job_id=job_id, meta=dict(meta), **options)
+                               for job_id, ids in jobs], pipeline=pipe)
+        pipe.execute()
+
+
 def job_meta(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Meta for a new job: the current request id and tenant (for following logs), plus ``extra``."""
     from mailer.observability.logs import current_context  # noqa: PLC0415 - logs imports this package's callers
