@@ -66,10 +66,18 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 # Each benchmark prints its figures as ratios to a baseline measured in the same run; the last line is JSON.
-# They flush Redis databases 10 (inbound), 11 (webhooks), 12 (enumeration) and 13 (pipeline).
+# Every setting comes from bench/common.py's bench_env, never from .env. They flush Redis databases 2 (scaleout),
+# 4 (broadcast), 6 (api), 8 (batch), 10 (inbound), 11 (webhooks), 12 (enumeration) and 13 (pipeline), and RESET the schema
+# of BENCH_DATABASE_URL (created if missing) for the PostgreSQL runs.
+BENCH_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/mailer_bench
+export BENCH_DATABASE_URL
 bench: $(STAMP) $(SINK_STAMP)
 	$(PY) bench/smtp_throughput.py
 	$(PY) bench/pipeline.py
+	$(PY) bench/pipeline.py --database-url $(BENCH_DATABASE_URL)
+	$(PY) bench/scaleout.py
+	$(PY) bench/broadcast.py
+	$(PY) bench/api.py --database-url $(BENCH_DATABASE_URL)
 	$(PY) bench/enumeration.py
 	$(PY) bench/inbound.py
 	$(PY) bench/suppressions.py

@@ -1,10 +1,11 @@
 """A company broadcast at scale: `python bench/broadcast.py [--n 100000] [--variants plain,suppressed,dkim]`.
 
-On PostgreSQL (--database-url, default the bench_bcast database; its schema is RESET), N active
-verified users of tenant acme are seeded in one INSERT … SELECT (one precomputed password hash for
-all). The web runs under gunicorn (`gunicorn -w 2 -b … wsgi:app`, the README's production command
-with --web-workers processes) and 2 bare `rq worker --with-scheduler critical default bulk`
-deliver to Postfix's smtp-sink. All configuration comes from bench_env, none from .env.
+On PostgreSQL (--database-url, default BENCH_DATABASE_URL or the mailer_bench database, created if
+missing; its schema is RESET), N active verified users of tenant acme are seeded in one INSERT …
+SELECT (one precomputed password hash for all). The web runs under gunicorn (`gunicorn -w 2 -b …
+wsgi:app`, the README's production command with --web-workers processes) and 2 bare `rq worker
+--with-scheduler critical default bulk` deliver to Postfix's smtp-sink. All configuration comes from
+bench_env, none from .env.
 
 Per variant the admin logs in and POSTs /v1/broadcasts (built-in template `broadcast`, audience
 role user) and the run measures:
@@ -42,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
+    PG_URL,
     SECRETS_KEY,
     SENDER,
     bench_env,
@@ -268,7 +270,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000, help="seeded users = broadcast recipients")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated: plain,suppressed,dkim")
     parser.add_argument("--raw-n", type=int, default=20_000, help="mails of the raw smtplib baseline")
-    parser.add_argument("--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/bench_bcast")
+    parser.add_argument("--database-url", default=PG_URL)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/4")
     parser.add_argument("--workers", type=int, default=2, help="bare rq workers")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn -w")

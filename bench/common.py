@@ -25,6 +25,27 @@ ROOT = Path(__file__).resolve().parents[1]
 JWT_KEY = "bench-secret-key-that-is-long-enough-0123456789"
 SECRETS_KEY = "B6Iq4bYl0zjNnqZ3cMHfu3d8r5LxQ8y1cN6qGm2T0kA="  # a fixed Fernet key: benchmarks run outside debug
 SENDER = "news@acme.test"
+# The PostgreSQL benchmarks' database (created if missing; its schema is RESET by every run).
+PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/mailer_bench")
+
+
+def ensure_database(url: str) -> None:
+    """Create a PostgreSQL benchmark database that does not exist yet (through the server's postgres database)."""
+    if not url.startswith("postgresql"):
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    engine = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                  {"name": target.database}).first()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    finally:
+        engine.dispose()
 
 
 def _as_env(value: Any) -> str:

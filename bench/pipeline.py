@@ -50,6 +50,7 @@ from bench.common import (  # noqa: E402
     SENDER,
     app_settings,
     bench_env,
+    ensure_database,
     percentile,
     start_gunicorn,
     start_workers,
@@ -124,6 +125,7 @@ def _prepare_database(url: str, redis_url: str, env: dict[str, str] | None = Non
     if url.startswith("postgresql"):
         from sqlalchemy import create_engine, text
 
+        ensure_database(url)
         engine = create_engine(url)
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE"))

@@ -11,7 +11,7 @@ Then the safety check, per run: every recipient arrived, every recipient recorde
 arrived, and no recipient arrived twice unless the database records an ``ambiguous`` attempt
 for it. Any violation prints the offenders and exits non-zero. The last line is one JSON object.
 
-The database (default postgresql+psycopg://postgres@127.0.0.1:5432/bench_pipe) has its schema
+The database (default BENCH_DATABASE_URL or postgresql+psycopg://postgres@127.0.0.1:5432/mailer_bench) has its schema
 reset; Redis --redis-url (default BENCH_REDIS_URL or db 2) is FLUSHED.
 """
 
@@ -29,11 +29,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import bench_env, start_workers, stop_processes, wait_for, wait_for_workers  # noqa: E402
+from bench.common import PG_URL, bench_env, start_workers, stop_processes, wait_for, wait_for_workers  # noqa: E402
 from bench.pipeline import _messages, _prepare_database, run_raw  # noqa: E402
 from bench.sinks import PostfixSink, free_port  # noqa: E402
 
-DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_pipe"
+DEFAULT_DB = PG_URL
 
 
 def _backlog(app: Any, n: int, prefix: str) -> None:
