@@ -61,6 +61,8 @@ def read_token(config: Config, kind: TokenKind, token: str) -> uuid.UUID | None:
         raw = base64.b32decode(token.upper() + "=" * (-len(token) % 8))
     except (binascii.Error, ValueError):
         return None
+    if base64.b32encode(raw).decode("ascii").rstrip("=").lower() != token.lower():
+        return None  # unused low bits of the last character set: not a token we made, however it decodes
     recipient_id, tag = uuid.UUID(bytes=raw[:16]), raw[16:]
     if any(hmac.compare_digest(tag, _tag(key, kind, recipient_id)) for key in _keys(config.SECRETS_KEY)):
         return recipient_id

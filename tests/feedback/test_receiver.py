@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import smtplib
 import uuid
 
@@ -10,7 +11,7 @@ from redis import Redis
 from sqlalchemy import select
 
 from mailer.extensions import db
-from mailer.feedback.tokens import TokenKind, token_address
+from mailer.feedback.tokens import TokenKind, make_token, read_token, token_address
 from mailer.models import InboundReport
 from tests.feedback import samples
 from tests.feedback.conftest import BOUNCE_DOMAIN, Receiver, report_statuses
@@ -38,6 +39,24 @@ def test_forged_and_unknown_tokens_are_refused(bounce_app: Flask, receiver: Rece
         code, text = receiver.send(address, b"Subject: x\r\n\r\nhi\r\n")
         assert (code, text[:5]) == (550, b"5.1.1"), address
     assert report_statuses(bounce_app) == []
+
+
+def test_a_token_differing_only_in_its_last_characters_unused_bits_is_refused(bounce_app: Flask) -> None:
+    """Base32 leaves low bits of the last character unused: a variant that decodes to the same bytes is not ours."""
+    config = bounce_app.config["MAILER"]
+    token = make_token(config, TokenKind.BOUNCE, uuid.uuid4())
+    alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+    twins = [c for c in alphabet if c != token[-1] and _decodes_alike(token, token[:-1] + c)]
+    assert twins, "26 bytes in 42 base32 characters leave 0 to 4 unused bits: 2 here"
+    assert read_token(config, TokenKind.BOUNCE, token) is not None
+    assert all(read_token(config, TokenKind.BOUNCE, token[:-1] + c) is None for c in twins)
+
+
+def _decodes_alike(a: str, b: str) -> bool:
+    def raw(t: str) -> bytes:
+        return base64.b32decode(t.upper() + "=" * (-len(t) % 8))
+
+    return raw(a) == raw(b)
 
 
 def test_a_report_over_10_mib_is_refused_with_552(bounce_app: Flask, receiver: Receiver) -> None:
