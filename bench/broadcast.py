@@ -158,15 +158,26 @@ def check_rows(app: Any, message_id: str, suppressed: set[str]) -> dict[str, int
 def cancel_rest(app: Any, message_id: str) -> None:
     """After a --measure run: the broadcast's undelivered rows out of the way, so the next variant sends its own."""
     from sqlalchemy import update
+    from sqlalchemy.exc import OperationalError
 
     from mailer.extensions import db
     from mailer.models import Recipient
 
+    # The killed workers' backends may still hold row locks for a moment: a deadlock here is retried.
     with app.app_context():
-        db.session.execute(update(Recipient).where(
-            Recipient.message_id == uuid.UUID(message_id), Recipient.status.in_(("queued", "deferred", "sending"))
-        ).values(status="failed", error_code="invalid_message", last_error="cancelled by the benchmark"))
-        db.session.commit()
+        for attempt in range(5):
+            try:
+                db.session.execute(update(Recipient).where(
+                    Recipient.message_id == uuid.UUID(message_id),
+                    Recipient.status.in_(("queued", "deferred", "sending"))
+                ).values(status="failed", error_code="invalid_message", last_error="cancelled by the benchmark"))
+                db.session.commit()
+                return
+            except OperationalError:
+                db.session.rollback()
+                if attempt == 4:
+                    raise
+                time.sleep(1.0)
 
 
 # --- the baseline ----------------------------------------------------------------------------------

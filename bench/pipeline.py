@@ -147,6 +147,7 @@ def _prepare_database(url: str, redis_url: str, env: dict[str, str] | None = Non
 
 def _messages(tenant_id: uuid.UUID, start: int, count: int, queue: str, prefix: str, kind: str) -> list[Any]:
     from mailer.models import Message, Recipient
+    from mailer.models.message import queue_priority
 
     messages = []
     for i in range(start, start + count):
@@ -154,7 +155,8 @@ def _messages(tenant_id: uuid.UUID, start: int, count: int, queue: str, prefix: 
         wire, mid = _wire(address, i)
         message = Message(tenant_id=tenant_id, kind=kind, subject=f"Bench {i}", sender=SENDER,
                           message_id_header=mid, raw_mime=wire, queue=queue, tags=[], meta={})
-        message.recipients = [Recipient(id=uuid.uuid4(), tenant_id=tenant_id, position=0, email=address)]
+        message.recipients = [Recipient(id=uuid.uuid4(), tenant_id=tenant_id, position=0, email=address,
+                                          priority=queue_priority(queue))]
         messages.append(message)
     return messages
 

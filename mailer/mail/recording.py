@@ -152,13 +152,35 @@ def derived_status(status: str, counts: dict[str, int]) -> str:
     return MessageStatus.QUEUED.value
 
 
+_OPEN = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value, RecipientStatus.SENDING.value)
+
+
+def _still_sending(message_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Those of ``message_ids`` that are `sending` and whose derived status is `sending` again.
+
+    derived_status gives `sending` exactly when some row is not finished (queued, deferred, sending)
+    and some row has started; both are one EXISTS probe (the first through ix_recipients_message_open),
+    so a long broadcast is not counted on every claim.
+    """
+    if not message_ids:
+        return []
+    def has(statuses: tuple[str, ...]) -> Any:
+        return (select(_recipients.c.id).where(_recipients.c.message_id == Message.id,
+                                               _recipients.c.status.in_(statuses)).exists())
+    return list(db.session.scalars(
+        select(Message.id).where(Message.id.in_(message_ids), Message.status == MessageStatus.SENDING.value,
+                                 has(_OPEN), has(_STARTED))
+    ))
+
+
 def roll_up(message_ids: Sequence[uuid.UUID]) -> None:
     """Derive each message's status from its recipients' (one counting pass), writing only changes. Caller commits.
 
     The message rows are locked first (PostgreSQL; in id order, so jobs never deadlock), so
     of two concurrent roll-ups the later one counts after the earlier committed; on SQLite
-    the transaction takes the database's write lock before counting. One grouped count, not one scan per status:
-    a 100 000-recipient broadcast is rolled up after every claim.
+    the transaction takes the database's write lock before counting. One grouped count, not one scan per status,
+    and none for a message that is `sending` and stays so (_still_sending): a 100 000-recipient broadcast is
+    rolled up after every claim, and counting its rows each time made every claim O(N).
     """
     ids = sorted(set(message_ids))
     if not ids:
@@ -169,12 +191,16 @@ def roll_up(message_ids: Sequence[uuid.UUID]) -> None:
     current = dict(db.session.execute(
         select(Message.id, Message.status).where(Message.id.in_(ids)).order_by(Message.id).with_for_update()
     ).tuples().all())
+    for message_id in _still_sending(list(current)):
+        del current[message_id]
     counts: dict[uuid.UUID, dict[str, int]] = {mid: {} for mid in current}
-    for message_id, status, count in db.session.execute(
-        select(_recipients.c.message_id, _recipients.c.status, func.count())
-        .where(_recipients.c.message_id.in_(list(current))).group_by(_recipients.c.message_id, _recipients.c.status)
-    ):
-        counts[message_id][status] = count
+    if current:
+        for message_id, status, count in db.session.execute(
+            select(_recipients.c.message_id, _recipients.c.status, func.count())
+            .where(_recipients.c.message_id.in_(list(current)))
+            .group_by(_recipients.c.message_id, _recipients.c.status)
+        ):
+            counts[message_id][status] = count
     for message_id, status in current.items():
         derived = derived_status(status, counts[message_id])
         if derived != status:

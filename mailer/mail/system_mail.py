@@ -38,6 +38,7 @@ from mailer.mail.templates import (
     tenant_context,
 )
 from mailer.models import Message, MessageKind, MessageStatus, Recipient, Tenant, User
+from mailer.models.message import queue_priority
 from mailer.security.action_tokens import TOKEN_BYTES, issue_action_token
 from mailer.smtp.mime import Address
 from mailer.smtp.validation import MessageValidationError
@@ -124,7 +125,7 @@ def build_system_message(
         meta={},
     )
     message.recipients = [
-        Recipient(tenant_id=tenant.id, position=i, email=r.email, name=r.name)
+        Recipient(tenant_id=tenant.id, position=i, email=r.email, name=r.name, priority=queue_priority(SYSTEM_QUEUE))
         for i, r in enumerate(composed.recipients)
     ]
     return message

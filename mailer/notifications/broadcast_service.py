@@ -47,6 +47,7 @@ from mailer.models import (
     Tenant,
     User,
 )
+from mailer.models.message import queue_priority
 from mailer.models.types import utcnow
 from mailer.notifications.bulk_rows import insert_rows, refresh_statistics
 from mailer.notifications.content import requested_content
@@ -181,6 +182,7 @@ def _row(message: Message, row_id: uuid.UUID, position: int, email: str, name: s
          job_id: str | None = None) -> dict[str, Any]:
     return {
         "id": row_id, "message_id": message.id, "tenant_id": message.tenant_id, "position": position,
+        "priority": queue_priority(message.queue),
         "email": email, "name": name, "status": status, "error_code": error_code, "attempts": 0,
         "smtp_code": None, "enhanced_code": None, "smtp_response": None, "smtp_message_id": None,
         "last_error": last_error, "sent_at": None, "next_attempt_at": None, "lease_until": None,

@@ -19,6 +19,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from mailer.models import DeliveryEvent, Message, MessageKind, Recipient
+from mailer.models.message import queue_priority
 from mailer.worker.queues import QUEUE_NAMES
 from tests.conftest import FERNET_KEY, JWT_TEST_KEY, TEST_REDIS_URL
 from tests.fixtures import FAST, Sink, free_port, wait_for
@@ -47,7 +48,7 @@ def make_messages(app: Flask, count: int, *, queue: str = "default", kind: str =
                               message_id_header=mid, raw_mime=wire, queue=queue, tags=[], meta={},
                               status="scheduled" if send_at else "queued", send_at=send_at)
             message.recipients = [Recipient(tenant_id=tenant.id, position=0, email=address,
-                                            next_attempt_at=send_at)]
+                                            next_attempt_at=send_at, priority=queue_priority(queue))]
             messages.append(message)
         db.session.add_all(messages)
         db.session.commit()
