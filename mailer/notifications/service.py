@@ -18,7 +18,6 @@ from mailer.audit import record_audit
 from mailer.config import Config
 from mailer.errors import ValidationError
 from mailer.extensions import atomic, db
-from mailer.feedback.suppressions import screen_new_message
 from mailer.mail.compose import ComposedMessage, address, compose
 from mailer.mail.outbox import StagedJob, enqueue_staged, plan_jobs
 from mailer.mail.quota import reserve_recipients
@@ -26,6 +25,7 @@ from mailer.mail.templates import render, tenant_context
 from mailer.models import Message, MessageKind, MessageStatus, Recipient, Tenant
 from mailer.notifications.content import requested_content
 from mailer.notifications.idempotency import KeyedRequest, remember
+from mailer.notifications.rows import insert_new_message
 from mailer.notifications.schemas import AddressIn, MessageRequest
 from mailer.notifications.serializers import accepted_json
 from mailer.security.types import Principal
@@ -117,7 +117,7 @@ def prepare_message(config: Config, tenant: Tenant, body: MessageRequest) -> Dra
 def new_message(tenant: Tenant, principal: Principal, draft: Draft) -> Message:
     send_at = draft.send_at
     message = Message(
-        id=uuid.uuid4(),  # known before any flush: add_message audits it in the same flush
+        id=uuid.uuid4(),  # known before the insert: add_message audits it
         tenant_id=tenant.id,
         kind=MessageKind.CUSTOM.value,
         created_by=principal.id,
@@ -161,10 +161,11 @@ def add_message(config: Config, principal: Principal, tenant: Tenant, draft: Dra
 
 
 def insert_message(message: Message) -> Message:
-    """Insert a new message and its recipients and fail the suppressed ones (the 202 shows them)."""
-    db.session.add(message)
-    db.session.flush()
-    screen_new_message(message)
+    """Insert a new message and its recipients and fail the suppressed ones (the 202 shows them).
+
+    Core INSERTs (notifications/rows.py): the objects stay outside the session, filled in as stored.
+    """
+    insert_new_message(message)
     return message
 
 
