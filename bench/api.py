@@ -152,6 +152,8 @@ PHASES = (  # (label, module path suffix, function): cumulative time, nested pha
     ("  insert (Core, with screen)", "mailer/notifications/rows.py", "insert_new_message"),
     ("    suppression screen", "mailer/feedback/suppressions.py", "screen_new_rows"),
     ("audit event", "mailer/audit.py", "record_audit"),
+    ("  audit event (folded)", "mailer/audit.py", "add_chained"),
+    ("  quota (folded)", "mailer/mail/quota.py", "counted"),
     ("outbox stage (flush, job ids)", "mailer/mail/outbox.py", "stage"),
     ("commit", "mailer/extensions.py", "atomic"),
     ("enqueue (Redis)", "mailer/mail/outbox.py", "enqueue_staged"),

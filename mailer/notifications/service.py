@@ -13,14 +13,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import select, update
 
-from mailer.audit import record_audit
+from mailer.audit import add_chained, record_audit
 from mailer.config import Config
 from mailer.errors import ValidationError
 from mailer.extensions import atomic, db
 from mailer.mail.compose import ComposedMessage, address, compose
 from mailer.mail.outbox import StagedJob, enqueue_staged, plan_jobs
-from mailer.mail.quota import reserve_recipients
+from mailer.mail.quota import counted, reserve_recipients
 from mailer.mail.templates import render, tenant_context
 from mailer.models import Message, MessageKind, MessageStatus, Recipient, Tenant
 from mailer.notifications.content import requested_content
@@ -144,8 +145,12 @@ def reserve_quota(config: Config, principal: Principal, tenant_id: uuid.UUID, co
 
     ``pending``: recipients of this transaction already flushed (a recount would see them).
     """
-    own = principal.id if principal.kind == "user" and principal.role == "user" else None
-    reserve_recipients(config, tenant_id, count, user_id=own, pending=pending)
+    reserve_recipients(config, tenant_id, count, user_id=_own_quota(principal), pending=pending)
+
+
+def _own_quota(principal: Principal) -> uuid.UUID | None:
+    """A role-`user` caller's id: its own daily quota applies inside the tenant's."""
+    return principal.id if principal.kind == "user" and principal.role == "user" else None
 
 
 def add_message(config: Config, principal: Principal, tenant: Tenant, draft: Draft) -> Message:
@@ -171,7 +176,11 @@ def insert_message(message: Message) -> Message:
 
 def audit_message(principal: Principal, tenant: Tenant, message: Message) -> None:
     record_audit("message.created", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,
-                 details={"message_id": str(message.id), "recipients": len(message.recipients)})
+                 details=_audit_details(message))
+
+
+def _audit_details(message: Message) -> dict[str, Any]:
+    return {"message_id": str(message.id), "recipients": len(message.recipients)}
 
 
 def stage_message(
@@ -180,16 +189,25 @@ def stage_message(
     """add_message for a transaction of its own (the caller commits, then enqueues), with its jobs planned
     before the insert.
 
-    The tenant row is locked (quota, then audit) only after the rows are in, just before the commit:
-    that lock orders every request of the tenant, so it is held for as little as possible. A refused
+    The tenant row is locked (quota and audit: one read, one write) only after the rows are in, just before
+    the commit: that lock orders every request of the tenant, so it is held for as little as possible. A refused
     quota raises after the insert, and the caller's transaction rolls it back.
     """
     message = new_message(tenant, principal, draft)
     jobs = plan_jobs(message)
     insert_message(message)
     count = len(message.recipients)
-    reserve_quota(config, principal, tenant.id, count, pending=count)
-    audit_message(principal, tenant, message)
+    # One locking read and one UPDATE of the tenant row for both the quota and the audit chain head.
+    locked = db.session.execute(
+        select(Tenant.quota_day, Tenant.quota_used, Tenant.audit_seq, Tenant.audit_head)
+        .where(Tenant.id == tenant.id).with_for_update(key_share=True)  # FOR NO KEY UPDATE: see mailer/audit.py
+    ).one()
+    values = counted(config, tenant.id, count, locked.quota_day, locked.quota_used, user_id=_own_quota(principal),
+                     pending=count)
+    _, head = add_chained("message.created", tenant_id=tenant.id, seq=locked.audit_seq, head=locked.audit_head,
+                          actor_id=principal.id, actor_type=principal.kind, details=_audit_details(message))
+    db.session.execute(update(Tenant).where(Tenant.id == tenant.id).values(**values, **head)
+                       .execution_options(synchronize_session=False))
     return message, jobs
 
 
