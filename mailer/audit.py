@@ -125,6 +125,21 @@ def record_audit(
     seq, head = db.session.execute(
         select(Tenant.audit_seq, Tenant.audit_head).where(Tenant.id == tenant_id).with_for_update(key_share=True)
     ).one()
+    event, head_values = add_chained(action, tenant_id=tenant_id, seq=seq, head=head, actor_id=actor_id,
+                                     actor_type=actor_type, details=details, ip=ip)
+    db.session.execute(
+        update(Tenant).where(Tenant.id == tenant_id).values(**head_values).execution_options(synchronize_session=False)
+    )
+    return event
+
+
+def add_chained(
+    action: str, *, tenant_id: uuid.UUID, seq: int, head: str, actor_id: uuid.UUID | None = None,
+    actor_type: str = "user", details: dict[str, Any] | None = None, ip: str | None = None,
+) -> tuple[AuditEvent, dict[str, Any]]:
+    """Add the event that follows the chain head (seq, head), which the caller read from the tenant row
+    under its lock (see record_audit); returns it and the tenant row's new head values, which the caller
+    writes in the same transaction (with other values of that row: one UPDATE)."""
     event = AuditEvent(
         id=uuid.uuid4(),
         tenant_id=tenant_id,
@@ -139,12 +154,8 @@ def record_audit(
     )
     event.hash = keyed_hash(_content_of(event), _configured_keys()[0])  # every field is set: nothing may change now
     db.session.add(event)
-    db.session.execute(
-        update(Tenant).where(Tenant.id == tenant_id).values(audit_seq=event.seq, audit_head=event.hash)
-        .execution_options(synchronize_session=False)
-    )
     db.session.info.setdefault(_PENDING_HEADS, {})[str(tenant_id)] = (event.seq, event.hash)
-    return event
+    return event, {"audit_seq": event.seq, "audit_head": event.hash}
 
 
 @orm_event.listens_for(Session, "after_commit")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from flask import current_app
+from sqlalchemy import update
 
 from mailer.audit import record_audit
 from mailer.config import Config
@@ -14,7 +15,7 @@ from mailer.domains.names import DomainNameError, normalize_domain
 from mailer.domains.records import check_dkim, check_dmarc, check_return_path, check_spf
 from mailer.errors import UnavailableError, ValidationError
 from mailer.extensions import db
-from mailer.models import DkimKey, RecordStatus, SendingDomain
+from mailer.models import DkimKey, RecordStatus, SendingDomain, Tenant
 from mailer.models.types import utcnow
 from mailer.security.scope import get_owned, tenant_select
 from mailer.security.secret_box import secret_box
@@ -28,6 +29,15 @@ def _config() -> Config:
 def _audit(principal: Principal, action: str, domain: SendingDomain, **details: object) -> None:
     record_audit(action, tenant_id=principal.tenant_id, actor_id=principal.id, actor_type=principal.kind,
                  details={"domain_id": str(domain.id), "name": domain.name, **details})
+
+
+def _changed(domain: SendingDomain) -> None:
+    """Every change to a domain or its keys raises the tenant's domains_version in its transaction, which
+    makes every process look its DKIM signer up again (domains/signing.py) from its next transaction on."""
+    db.session.execute(
+        update(Tenant).where(Tenant.id == domain.tenant_id).values(domains_version=Tenant.domains_version + 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _add_key(config: Config, domain: SendingDomain) -> DkimKey:
@@ -55,6 +65,7 @@ def create_domain(principal: Principal, name: str) -> SendingDomain:
     db.session.add(domain)
     key = _add_key(_config(), domain)
     db.session.flush()
+    _changed(domain)
     _audit(principal, "domain.created", domain, dkim_selector=key.selector)
     db.session.commit()
     return domain
@@ -74,6 +85,7 @@ def verify_domain(principal: Principal, domain_id: str) -> SendingDomain:
     before = domain.status
     _apply(domain, found)
     domain.return_path_status, domain.spf_status, domain.dmarc_status = (status.value for status in others)
+    _changed(domain)
     if domain.status != before:
         _audit(principal, "domain.status_changed", domain, before=before, after=domain.status)
     db.session.commit()
@@ -114,6 +126,7 @@ def rotate_dkim(principal: Principal, domain_id: str) -> SendingDomain:
     if not any(k.status == RecordStatus.VERIFIED.value for k in domain.keys):
         domain.status = RecordStatus.PENDING.value
     db.session.flush()
+    _changed(domain)
     _audit(principal, "domain.dkim_rotated", domain, dkim_selector=key.selector)
     db.session.commit()
     return domain
@@ -122,6 +135,7 @@ def rotate_dkim(principal: Principal, domain_id: str) -> SendingDomain:
 def delete_domain(principal: Principal, domain_id: str) -> None:
     """The domain and its keys; mail From it is no longer signed."""
     domain = get_owned(SendingDomain, domain_id)
+    _changed(domain)
     _audit(principal, "domain.deleted", domain)
     db.session.delete(domain)
     db.session.commit()

@@ -7,6 +7,13 @@ may re-encode or reorder the message (the SMTP client sends the bytes as they ar
 dkimpy canonicalizes, selects and hashes the headers, writes and folds the tag list; only the RSA step
 is OpenSSL's (cryptography): dkimpy's pure-Python modular exponentiation costs ~17 ms per 2048-bit
 signature, which would make signing, not SMTP, the limit of a broadcast (bench/signing.py).
+
+The signer of a (tenant, sender domain) is looked up once per process and kept with the tenant's
+``domains_version``, which every change to its domains and keys raises in the same transaction
+(domains/service.py). A lookup reads the tenant row the session already has (loaded with the caller's
+credentials in a request: no query) and reuses the signer only while the version matches, so a
+deleted, failed or rotated domain stops signing at the next request of every process, and in a
+worker at its next transaction (the session reloads the tenant row after a commit).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from sqlalchemy import select
 from mailer.config import Config
 from mailer.domains.names import domain_of
 from mailer.extensions import db
-from mailer.models import DkimKey, RecordStatus, SendingDomain
+from mailer.models import DkimKey, RecordStatus, SendingDomain, Tenant
 from mailer.security.secret_box import SecretUnreadableError, secret_box
 
 log = logging.getLogger(__name__)
@@ -81,9 +88,27 @@ class _Dkim(dkim.DKIM):  # type: ignore[misc]
         return dkim.fold(value, namelen=len(header_name), linesep=self.linesep)  # type: ignore[no-any-return]
 
 
+_CACHE_SIZE = 4096
+_signers: dict[tuple[uuid.UUID, str], tuple[int, tuple[str, ...], Signer | None]] = {}
+
+
 def find_signer(config: Config, tenant_id: uuid.UUID, sender: str) -> Signer | None:
-    """The newest verified key of the tenant's verified domain equal to the sender's, if any."""
+    """The newest verified key of the tenant's verified domain equal to the sender's, if any (cached while
+    the tenant's domains_version stays the same)."""
     domain = domain_of(sender)
+    tenant = db.session.get(Tenant, tenant_id)  # the identity map's row in a request: no query
+    version = tenant.domains_version if tenant is not None else -1
+    cached = _signers.get((tenant_id, domain))
+    if cached is not None and cached[0] == version and cached[1] == config.SECRETS_KEY:
+        return cached[2]
+    signer = _lookup_signer(config, tenant_id, domain)
+    if len(_signers) >= _CACHE_SIZE:
+        _signers.clear()  # rare (thousands of tenant domains per process); a miss is one query
+    _signers[(tenant_id, domain)] = (version, config.SECRETS_KEY, signer)
+    return signer
+
+
+def _lookup_signer(config: Config, tenant_id: uuid.UUID, domain: str) -> Signer | None:
     row = db.session.execute(
         select(DkimKey.id, DkimKey.selector, DkimKey.private_key_sealed)
         .join(SendingDomain, SendingDomain.id == DkimKey.domain_id)

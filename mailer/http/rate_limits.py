@@ -17,10 +17,12 @@ from collections.abc import Callable
 
 from flask import Flask, Response, g, request
 from flask_limiter import Limiter
+from limits.storage import RedisStorage
 
 from mailer.config import Config
 from mailer.errors import MailerError
 from mailer.extensions import current_limiter, init_limiter
+from mailer.http.window_hits import HitWindowRateLimiter
 from mailer.security.principal import current_principal
 from mailer.smtp.validation import MessageValidationError, normalize_address
 
@@ -107,6 +109,7 @@ def init_rate_limits(app: Flask) -> Limiter:
     config: Config = app.config["MAILER"]
     app.after_request(_restore_answer_headers)  # registered first, so it runs after the limiter's own
     limiter = init_limiter(app, client_ip)
+    _headers_from_hits(limiter)
     app.after_request(_remember_answer_headers)  # registered last, so it runs before the limiter's own
     _limit(app, limiter, "auth.login", config.RATELIMIT_LOGIN_IP, client_ip)
     _limit(app, limiter, "auth.login", config.RATELIMIT_LOGIN_ACCOUNT, account_key)
@@ -117,6 +120,12 @@ def init_rate_limits(app: Flask) -> Limiter:
     # A broadcast refused for a typo in its template does not spend the tenant's hourly budget.
     _limit(app, limiter, "notifications.create_broadcast", config.RATELIMIT_BROADCASTS, tenant_key, _accepted)
     return limiter
+
+
+def _headers_from_hits(limiter: Limiter) -> None:
+    """On Redis, the fixed-window strategy whose hit also gives the headers' figures (http/window_hits.py)."""
+    if isinstance(limiter._storage, RedisStorage):  # flask-limiter builds its strategy in init_app, with no hook
+        limiter._limiter = HitWindowRateLimiter(limiter._storage)
 
 
 def limiter_health() -> str:

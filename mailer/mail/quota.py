@@ -18,7 +18,8 @@ what was accepted in between.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 
@@ -50,23 +51,39 @@ def reserve_recipients(config: Config, tenant_id: uuid.UUID, count: int, *, user
     Both checks come before either counter moves. On a refusal the tenant row stays locked: the caller
     rolls its transaction back.
     """
-    user_quota = user_id is not None and config.USER_DAILY_QUOTA > 0
-    if config.TENANT_DAILY_QUOTA <= 0 and not user_quota:
+    if not quota_applies(config, user_id):
         return
-    now = datetime.now(UTC)
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     day, used = db.session.execute(
         select(Tenant.quota_day, Tenant.quota_used).where(Tenant.id == tenant_id).with_for_update(key_share=True)
     ).one()
+    values = counted(config, tenant_id, count, day, used, user_id=user_id, pending=pending)
+    db.session.execute(
+        update(Tenant).where(Tenant.id == tenant_id).values(**values).execution_options(synchronize_session=False)
+    )
+
+
+def quota_applies(config: Config, user_id: uuid.UUID | None) -> bool:
+    return config.TENANT_DAILY_QUOTA > 0 or (user_id is not None and config.USER_DAILY_QUOTA > 0)
+
+
+def counted(config: Config, tenant_id: uuid.UUID, count: int, day: date | None, used: int, *,
+            user_id: uuid.UUID | None = None, pending: int = 0) -> dict[str, Any]:
+    """reserve_recipients on the tenant row's (quota_day, quota_used), which the caller read under the row's
+    lock: raises QuotaExceededError, or moves the user's counter and returns the tenant row's new values
+    for the caller to write in the same transaction ({} when no quota applies)."""
+    if not quota_applies(config, user_id):
+        return {}
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     tenant_used = used if day == midnight.date() else used_today(tenant_id, midnight) - pending
     if config.TENANT_DAILY_QUOTA > 0:
         _check(config.TENANT_DAILY_QUOTA, tenant_used, count, now, midnight, "tenant's")
-    if user_quota:
+    if user_id is not None and config.USER_DAILY_QUOTA > 0:
         day, used = db.session.execute(select(User.quota_day, User.quota_used).where(User.id == user_id)).one()
         user_used = used if day == midnight.date() else used_today(tenant_id, midnight, user_id) - pending
         _check(config.USER_DAILY_QUOTA, user_used, count, now, midnight, "user's")
         _set_counter(User, user_id, midnight, user_used + count)
-    _set_counter(Tenant, tenant_id, midnight, tenant_used + count)
+    return {"quota_day": midnight.date(), "quota_used": tenant_used + count}
 
 
 def _set_counter(model: type[Tenant] | type[User], row_id: uuid.UUID | None, midnight: datetime, used: int) -> None:

@@ -32,3 +32,6 @@ class Tenant(db.Model):  # type: ignore[name-defined]
     # Recipients accepted on quota_day (UTC) under the daily quota: the running count it checks (mail/quota.py).
     quota_day: Mapped[date | None] = mapped_column(Date)
     quota_used: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    # Raised by every change to the tenant's sending domains or DKIM keys (domains/service.py): a process's
+    # cached DKIM signer is used only while the tenant row it reads still shows the version it was found at.
+    domains_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)

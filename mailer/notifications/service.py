@@ -13,19 +13,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import select, update
 
-from mailer.audit import record_audit
+from mailer.audit import add_chained, record_audit
 from mailer.config import Config
 from mailer.errors import ValidationError
 from mailer.extensions import atomic, db
-from mailer.feedback.suppressions import screen_new_message
 from mailer.mail.compose import ComposedMessage, address, compose
 from mailer.mail.outbox import StagedJob, enqueue_staged, plan_jobs
-from mailer.mail.quota import reserve_recipients
+from mailer.mail.quota import counted, reserve_recipients
 from mailer.mail.templates import render, tenant_context
 from mailer.models import Message, MessageKind, MessageStatus, Recipient, Tenant
 from mailer.notifications.content import requested_content
 from mailer.notifications.idempotency import KeyedRequest, remember
+from mailer.notifications.rows import insert_new_message
 from mailer.notifications.schemas import AddressIn, MessageRequest
 from mailer.notifications.serializers import accepted_json
 from mailer.security.types import Principal
@@ -117,7 +118,7 @@ def prepare_message(config: Config, tenant: Tenant, body: MessageRequest) -> Dra
 def new_message(tenant: Tenant, principal: Principal, draft: Draft) -> Message:
     send_at = draft.send_at
     message = Message(
-        id=uuid.uuid4(),  # known before any flush: add_message audits it in the same flush
+        id=uuid.uuid4(),  # known before the insert: add_message audits it
         tenant_id=tenant.id,
         kind=MessageKind.CUSTOM.value,
         created_by=principal.id,
@@ -144,8 +145,12 @@ def reserve_quota(config: Config, principal: Principal, tenant_id: uuid.UUID, co
 
     ``pending``: recipients of this transaction already flushed (a recount would see them).
     """
-    own = principal.id if principal.kind == "user" and principal.role == "user" else None
-    reserve_recipients(config, tenant_id, count, user_id=own, pending=pending)
+    reserve_recipients(config, tenant_id, count, user_id=_own_quota(principal), pending=pending)
+
+
+def _own_quota(principal: Principal) -> uuid.UUID | None:
+    """A role-`user` caller's id: its own daily quota applies inside the tenant's."""
+    return principal.id if principal.kind == "user" and principal.role == "user" else None
 
 
 def add_message(config: Config, principal: Principal, tenant: Tenant, draft: Draft) -> Message:
@@ -161,16 +166,21 @@ def add_message(config: Config, principal: Principal, tenant: Tenant, draft: Dra
 
 
 def insert_message(message: Message) -> Message:
-    """Insert a new message and its recipients and fail the suppressed ones (the 202 shows them)."""
-    db.session.add(message)
-    db.session.flush()
-    screen_new_message(message)
+    """Insert a new message and its recipients and fail the suppressed ones (the 202 shows them).
+
+    Core INSERTs (notifications/rows.py): the objects stay outside the session, filled in as stored.
+    """
+    insert_new_message(message)
     return message
 
 
 def audit_message(principal: Principal, tenant: Tenant, message: Message) -> None:
     record_audit("message.created", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,
-                 details={"message_id": str(message.id), "recipients": len(message.recipients)})
+                 details=_audit_details(message))
+
+
+def _audit_details(message: Message) -> dict[str, Any]:
+    return {"message_id": str(message.id), "recipients": len(message.recipients)}
 
 
 def stage_message(
@@ -179,16 +189,25 @@ def stage_message(
     """add_message for a transaction of its own (the caller commits, then enqueues), with its jobs planned
     before the insert.
 
-    The tenant row is locked (quota, then audit) only after the rows are in, just before the commit:
-    that lock orders every request of the tenant, so it is held for as little as possible. A refused
+    The tenant row is locked (quota and audit: one read, one write) only after the rows are in, just before
+    the commit: that lock orders every request of the tenant, so it is held for as little as possible. A refused
     quota raises after the insert, and the caller's transaction rolls it back.
     """
     message = new_message(tenant, principal, draft)
     jobs = plan_jobs(message)
     insert_message(message)
     count = len(message.recipients)
-    reserve_quota(config, principal, tenant.id, count, pending=count)
-    audit_message(principal, tenant, message)
+    # One locking read and one UPDATE of the tenant row for both the quota and the audit chain head.
+    locked = db.session.execute(
+        select(Tenant.quota_day, Tenant.quota_used, Tenant.audit_seq, Tenant.audit_head)
+        .where(Tenant.id == tenant.id).with_for_update(key_share=True)  # FOR NO KEY UPDATE: see mailer/audit.py
+    ).one()
+    values = counted(config, tenant.id, count, locked.quota_day, locked.quota_used, user_id=_own_quota(principal),
+                     pending=count)
+    _, head = add_chained("message.created", tenant_id=tenant.id, seq=locked.audit_seq, head=locked.audit_head,
+                          actor_id=principal.id, actor_type=principal.kind, details=_audit_details(message))
+    db.session.execute(update(Tenant).where(Tenant.id == tenant.id).values(**values, **head)
+                       .execution_options(synchronize_session=False))
     return message, jobs
 
 

@@ -110,3 +110,55 @@ def test_after_rotation_the_new_key_signs_once_verified(client, acme, dns_server
     selectors = [_signature_tags(m.data)[b"s"].decode() for m in smtp_server.messages]
     assert selectors == [domain["dkim_selector"], rotated["dkim_selector"]]
     assert all(dkim_verifies(m.data, dns_server) for m in smtp_server.messages)
+
+
+def _statements_during(app, action):
+    from sqlalchemy import event
+
+    from mailer.extensions import db
+
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_the_signer_is_not_looked_up_again_while_nothing_changed(app, client, acme, dns_server, smtp_server, worker):
+    """After the first message, a request signs with the process's cached signer: no query of the keys."""
+    _use_domain(client, acme, dns_server)
+    _send(client, acme)
+    statements = _statements_during(app, lambda: _send(client, acme))
+    assert not [s for s in statements if "dkim_keys" in s], statements
+    worker()
+    assert all(dkim_verifies(m.data, dns_server) for m in smtp_server.messages)
+    assert len(smtp_server.messages) == 2
+
+
+def test_a_deleted_or_failed_domain_stops_signing_at_the_next_request(app_factory, client, acme, dns_server,
+                                                                       smtp_server, worker):
+    """The cache is warm, and another instance deletes the domain (or its record fails): the next
+    message, on either instance, leaves unsigned."""
+    second = app_factory(DNS_RESOLVERS=(dns_server.address,), MAIL_FROM="no-reply@mailer.test")
+    one, two, admin = client, second.test_client(), acme
+    domain = _use_domain(one, admin, dns_server)
+    _send(one, admin)
+    _send(two, admin)
+    dns_server.withdraw(f"{domain['dkim_selector']}._domainkey.acme.com")
+    assert verify(two, admin, domain["id"])["status"] != "verified"
+    _send(one, admin)
+    publish_dkim(dns_server, domain)
+    assert verify(one, admin, domain["id"])["status"] == "verified"
+    _send(two, admin)
+    assert two.delete(f"/v1/domains/{domain['id']}", headers=admin).status_code == 204
+    _send(one, admin)
+    worker()
+    assert [b"DKIM-Signature" in m.data for m in smtp_server.messages] == [True, True, False, True, False]
