@@ -160,6 +160,27 @@ def screen_new_message(message: Message) -> None:
         message.status = MessageStatus.FAILED.value
 
 
+def screen_new_rows(tenant_id: uuid.UUID, kind: str, rows: list[dict[str, object]]) -> int:
+    """At accept time, for recipient rows inserted by Core statements: mark the suppressed ones. Returns how many.
+
+    Mutates ``rows`` before the insert; their events are added by ``add_suppressed_events`` after it.
+    """
+    hits = suppressed_among(tenant_id, (str(row["email"]) for row in rows), scopes_for(kind))
+    count = 0
+    for row in rows:
+        if str(row["email"]).lower() in hits:
+            row.update(status=RecipientStatus.FAILED.value, error_code=ErrorCode.SUPPRESSED.value,
+                       last_error=SUPPRESSED_RESPONSE)
+            count += 1
+    return count
+
+
+def suppressed_pairs(rows: Sequence[dict[str, object]]) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(recipient id, tenant id) of the rows ``screen_new_rows`` failed, for ``add_suppressed_events``."""
+    return [(row["id"], row["tenant_id"]) for row in rows  # type: ignore[misc]
+            if row.get("error_code") == ErrorCode.SUPPRESSED.value]
+
+
 def suppressed_clause(tenant_id: uuid.UUID, email: ColumnElement[str], scopes: Sequence[str]) -> ColumnElement[bool]:
     """In SQL, for a bulk audience (broadcasts): whether ``email`` is suppressed as written, one index probe a row.
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import insert, inspect
 
 from mailer.extensions import db
-from mailer.feedback.suppressions import add_suppressed_events, screen_new_rows
+from mailer.feedback.suppressions import add_suppressed_events, screen_new_rows, suppressed_pairs
 from mailer.models import Message, MessageStatus, Recipient, RecipientStatus
 
 
@@ -51,4 +51,4 @@ def insert_new_message(message: Message) -> None:
     db.session.execute(insert(Message.__table__), message_row)
     if rows:
         db.session.execute(insert(Recipient.__table__), rows)
-    add_suppressed_events(rows)
+    add_suppressed_events(suppressed_pairs(rows))
