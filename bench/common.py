@@ -16,6 +16,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 JWT_KEY = "bench-secret-key-that-is-long-enough-0123456789"
 SECRETS_KEY = "B6Iq4bYl0zjNnqZ3cMHfu3d8r5LxQ8y1cN6qGm2T0kA="  # a fixed Fernet key: benchmarks run outside debug
 SENDER = "news@acme.test"
+# Where the workers a benchmark starts write their log lines.
+WORKER_LOG = os.environ.get("BENCH_WORKER_LOG_FILE", os.path.join(tempfile.gettempdir(), "mailer-bench-workers.log"))
 # The PostgreSQL benchmarks' database (created if missing; its schema is RESET by every run).
 PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/mailer_bench")
 
@@ -105,14 +108,18 @@ def percentile(values: list[float], q: float) -> float:
 
 def start_workers(count: int, redis_url: str, env: dict[str, str], worker_class: str | None = None,
                   queues: tuple[str, ...] = ("critical", "default", "bulk")) -> list[subprocess.Popen[bytes]]:
-    """``rq worker --with-scheduler critical default bulk``, bare as the README starts it unless a class is given."""
+    """``rq worker --with-scheduler critical default bulk``, bare as the README starts it unless a class is given.
+
+    Their log lines go to WORKER_LOG (appended), not to the benchmark's output, whose last line is its JSON.
+    """
     rq = str(Path(sys.executable).with_name("rq"))
     level = os.environ.get("BENCH_WORKER_LOG", "WARNING")  # INFO shows each job's duration
     args = [rq, "worker", "--url", redis_url, "--with-scheduler", "--logging_level", level]
     if worker_class:
         args += ["--worker-class", worker_class]
-    return [subprocess.Popen([*args, *queues], cwd=ROOT, env=env, start_new_session=True)
-            for _ in range(count)]
+    with open(WORKER_LOG, "ab") as log:
+        return [subprocess.Popen([*args, *queues], cwd=ROOT, env=env, start_new_session=True, stdout=log,
+                                 stderr=subprocess.STDOUT) for _ in range(count)]
 
 
 def wait_for_workers(redis: Any, count: int) -> None:
