@@ -27,7 +27,8 @@ $(BROWSER_STAMP): $(STAMP)
 	@touch $@
 
 # The delivery benchmarks send to Postfix's smtp-sink (Debian's postfix package, "No configuration":
-# nothing is configured or started); installed once where we may (root with apt), else they use aiosmtpd.
+# nothing is configured or started); installed once where we may (root with apt). Without it pipeline.py
+# falls back to aiosmtpd; scaleout.py and broadcast.py need it (they count each recipient's arrivals in its dump).
 SINK_STAMP := $(VENV)/.smtp-sink
 $(SINK_STAMP): $(STAMP)
 	@if command -v smtp-sink >/dev/null 2>&1 || [ -x /usr/sbin/smtp-sink ]; then :; \
@@ -35,8 +36,8 @@ $(SINK_STAMP): $(STAMP)
 	  echo "installing postfix (for smtp-sink; not configured, not started)"; \
 	  (echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections && \
 	   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix) \
-	    >/dev/null 2>&1 || echo "could not install postfix: the benchmarks will use aiosmtpd"; \
-	else echo "no smtp-sink here: the benchmarks will use aiosmtpd"; fi
+	    >/dev/null 2>&1 || echo "could not install postfix: pipeline.py will use aiosmtpd, scaleout.py and broadcast.py cannot run"; \
+	else echo "no smtp-sink here: pipeline.py will use aiosmtpd, scaleout.py and broadcast.py cannot run"; fi
 	@touch $@
 
 .env:

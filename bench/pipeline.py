@@ -59,7 +59,7 @@ from bench.common import (  # noqa: E402
     wait_for_workers,
 )
 from bench.common import http as request  # noqa: E402
-from bench.sinks import AiosmtpdSink, Sink, free_port, open_sink  # noqa: E402
+from bench.sinks import AiosmtpdSink, Sink, free_port, open_sink, smtp_sink_binary  # noqa: E402
 
 __all__ = ["JWT_KEY", "SECRETS_KEY", "SinkProcess", "run_pipeline"]
 
@@ -332,7 +332,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=5000, help="recipients through the pipeline and raw smtplib")
     parser.add_argument("--naive-n", type=int, default=600, help="messages through the naive pipeline")
-    parser.add_argument("--sink", choices=("smtp-sink", "aiosmtpd"), default="smtp-sink")
+    parser.add_argument("--sink", choices=("smtp-sink", "aiosmtpd"),
+                        default="smtp-sink" if smtp_sink_binary() else "aiosmtpd",
+                        help="default: smtp-sink where Postfix is installed, else aiosmtpd")
     parser.add_argument("--database-url", default="", help="default: a temp SQLite file")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
     parser.add_argument("--worker-class", default=None, help="default: bare rq worker; e.g. mailer.worker.MailerWorker")
