@@ -22,6 +22,17 @@ def _tenant_id(app: Flask) -> uuid.UUID:
         return db.session.scalars(select(Tenant.id)).one()
 
 
+def _rolled_up_status(message_id: uuid.UUID) -> str:
+    """Roll the message up, commit, and read its status back from the database."""
+    from mailer.extensions import db
+    from mailer.mail.recording import roll_up
+
+    roll_up([message_id])
+    db.session.commit()
+    db.session.expire_all()
+    return db.session.get(Message, message_id).status
+
+
 def test_queue_priority_orders_critical_default_bulk():
     assert [queue_priority(q) for q in ("critical", "default", "bulk")] == [0, 1, 2]
     assert queue_priority("unknown") == QUEUE_PRIORITY["bulk"]
@@ -89,7 +100,6 @@ def test_system_mail_rows_are_critical(app: Flask):
 
 def test_roll_up_keeps_sending_while_rows_wait_and_finishes_with_the_last(app: Flask):
     from mailer.extensions import db
-    from mailer.mail.recording import roll_up
 
     create_tenant(app)
     ids = make_messages(app, 1)
@@ -103,25 +113,18 @@ def test_roll_up_keeps_sending_while_rows_wait_and_finishes_with_the_last(app: F
         row.status = "sent"
         db.session.commit()
 
-        def status() -> str:
-            roll_up([message_id])
-            db.session.commit()
-            db.session.expire_all()
-            return db.session.get(Message, message_id).status
-
-        assert status() == "sending"
-        assert status() == "sending"  # stays so without a count
+        assert _rolled_up_status(message_id) == "sending"
+        assert _rolled_up_status(message_id) == "sending"  # stays so without a count
         db.session.execute(update(Recipient).where(Recipient.message_id == message_id, Recipient.position == 2)
                            .values(status="failed"))
-        assert status() == "sending"
+        assert _rolled_up_status(message_id) == "sending"
         db.session.execute(update(Recipient).where(Recipient.message_id == message_id, Recipient.position == 1)
                            .values(status="sent"))
-        assert status() == "partially_failed"
+        assert _rolled_up_status(message_id) == "partially_failed"
 
 
 def test_roll_up_of_a_sending_message_whose_rows_all_went_back_is_queued(app: Flask):
     from mailer.extensions import db
-    from mailer.mail.recording import roll_up
 
     create_tenant(app)
     ids = make_messages(app, 1)
@@ -130,7 +133,5 @@ def test_roll_up_of_a_sending_message_whose_rows_all_went_back_is_queued(app: Fl
         message_id = row.message_id
         db.session.execute(update(Message).where(Message.id == message_id).values(status="sending"))
         db.session.commit()
-        roll_up([message_id])  # the row is queued again (released unattempted): nothing has started
-        db.session.commit()
-        db.session.expire_all()
-        assert db.session.get(Message, message_id).status == "queued"
+        # The row is queued again (released unattempted): nothing has started.
+        assert _rolled_up_status(message_id) == "queued"
