@@ -19,9 +19,7 @@ from mailer.extensions import db
 from mailer.feedback.events import suppression_created, suppressions_recorded
 from mailer.models import (
     DeliveryEvent,
-    Message,
     MessageKind,
-    MessageStatus,
     Recipient,
     RecipientStatus,
     Suppression,
@@ -145,19 +143,6 @@ def screen_before_send(
 
 def suppressed_result(email: str) -> RecipientResult:
     return RecipientResult(email, Outcome.SUPPRESSED, response=SUPPRESSED_RESPONSE, error_code=ErrorCode.SUPPRESSED)
-
-
-def screen_new_message(message: Message) -> None:
-    """At accept time: fail the suppressed recipients of a flushed message at once (the 202 shows them)."""
-    hits = suppressed_among(message.tenant_id, (r.email for r in message.recipients), scopes_for(message.kind))
-    blocked = [r for r in message.recipients if r.email.lower() in hits]
-    for recipient in blocked:
-        recipient.status, recipient.error_code = RecipientStatus.FAILED.value, ErrorCode.SUPPRESSED.value
-        recipient.last_error = SUPPRESSED_RESPONSE
-        recipient.next_attempt_at = None
-    _add_events([(r.id, r.tenant_id) for r in blocked])
-    if blocked and len(blocked) == len(message.recipients):
-        message.status = MessageStatus.FAILED.value
 
 
 def screen_new_rows(tenant_id: uuid.UUID, kind: str, rows: list[dict[str, object]]) -> int:
