@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test test-quick lint bench install clean-venv
+.PHONY: run test test-quick lint bench install clean-venv i18n-extract i18n-update i18n-compile
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -13,7 +13,21 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $(STAMP)
 
-install: $(STAMP)
+# Languages (API.md §14): the .po catalogs are committed; the compiled .mo files are built here.
+CATALOGS := $(wildcard translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGS:.po=.mo)
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po $(STAMP)
+	$(VENV)/bin/pybabel compile -f -d translations -l $*
+
+install: $(STAMP) $(COMPILED)
+
+# Developers: after changing a string a person reads, extract and update, translate zh_CN, then compile.
+i18n-extract: $(STAMP)
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot .
+i18n-update: i18n-extract
+	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
+i18n-compile: $(STAMP)
+	$(VENV)/bin/pybabel compile -f -d translations
 
 # Browser tests drive Debian's chromium; installed once where we may (root with apt), else they skip.
 BROWSER_STAMP := $(VENV)/.browser
@@ -43,7 +57,7 @@ $(SINK_STAMP): $(STAMP)
 .env:
 	cp .env.example .env
 
-run: $(STAMP) .env
+run: install .env
 	$(VENV)/bin/flask db upgrade
 	@echo
 	@echo "Mailer is starting: web http://localhost:5000, dev SMTP sink 127.0.0.1:1025 (mail kept in instance/devmail/)."
@@ -54,11 +68,11 @@ run: $(STAMP) .env
 	@echo
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile.dev start
 
-test: $(STAMP) $(BROWSER_STAMP)
+test: install $(BROWSER_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Everything but the tests that start `rq worker` subprocesses (marked slow), for a quick loop.
-test-quick: $(STAMP) $(BROWSER_STAMP)
+test-quick: install $(BROWSER_STAMP)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # ruff, then the import layers (pyproject.toml [tool.importlinter]).

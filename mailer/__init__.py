@@ -30,16 +30,19 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, http: bool = True)
         _init_web(app, config)
     else:
         logs.configure(config)
+        from mailer import i18n  # noqa: PLC0415 - see above
+        i18n.init_i18n(app)  # workers write account mail in its reader's language
         from mailer import models  # noqa: F401, PLC0415 - registers every model
     _register_sweep_hooks()
     return app
 
 
 def _init_web(app: Flask, config: Config) -> None:
-    from mailer import cli, errors, http, observability  # noqa: PLC0415 - see create_app
+    from mailer import cli, errors, http, i18n, observability  # noqa: PLC0415 - see create_app
     from mailer.worker import clock  # noqa: PLC0415 - see create_app
 
     http.init_http(app, config)
+    i18n.init_i18n(app)
     observability.init_observability(app, config)
     _register_blueprints(app, config)
     http.init_http_edge(app, config)

@@ -93,6 +93,9 @@ class Config:
     MAX_MESSAGE_BYTES: int = 10 * 1024 * 1024
     MAX_RECIPIENTS: int = 100
     LOG_FORMAT: str = ""
+    # Languages and the console (API.md §12, §14).
+    DEFAULT_LOCALE: str = "en"
+    CONSOLE_SESSION_HOURS: float = 12.0
     DEVMAIL_DIR: str = ""
     METRICS_TOKEN: str = field(default="", repr=False)
     # Feedback (API.md §8): the VERP return-path domain and the inbound receiver's address.
@@ -135,6 +138,10 @@ class Config:
             raise ConfigError("JWT_SECRET_KEY is required (at least 32 bytes) outside debug")
         _check_rate_limits(self)
         _check_cors_origins(self.CORS_ORIGINS)
+        if self.DEFAULT_LOCALE not in ("en", "zh-CN"):
+            raise ConfigError("DEFAULT_LOCALE must be en or zh-CN")
+        if self.CONSOLE_SESSION_HOURS <= 0:
+            raise ConfigError("CONSOLE_SESSION_HOURS must be positive")
         if self.PROXY_FIX_X_FOR < 0:
             raise ConfigError("PROXY_FIX_X_FOR must be 0 or more")
         if self.TENANT_DAILY_QUOTA < 0 or self.USER_DAILY_QUOTA < 0:

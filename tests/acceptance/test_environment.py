@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # name → (value in .env.example, Config attribute value when the variable is unset)
 CONTRACT = {
     "DATABASE_URL": ("", ""),
+    "DEFAULT_LOCALE": ("en", "en"),
+    "CONSOLE_SESSION_HOURS": ("12", 12),
     "REDIS_URL": ("redis://localhost:6379/0", "redis://localhost:6379/0"),
     "JWT_SECRET_KEY": ("", ""),
     "JWT_ISSUER": ("mailer", "mailer"),
