@@ -75,7 +75,8 @@ def test_config_has_the_contract_default(name):
 
 
 def test_config_reads_every_variable_by_its_name():
-    overrides = {"DATABASE_URL": "postgresql+psycopg://u@h/db", "DEFAULT_LOCALE": "zh-CN", "CONSOLE_SESSION_HOURS": "0.5",
+    overrides = {"DATABASE_URL": "postgresql+psycopg://u@h/db", "DEFAULT_LOCALE": "zh-CN",
+                 "CONSOLE_SESSION_HOURS": "0.5",
                  "REDIS_URL": "redis://r:6379/3",
                  "JWT_ISSUER": "iss", "JWT_AUDIENCE": "aud", "PUBLIC_BASE_URL": "https://m.test", "SMTP_HOST": "relay",
                  "SMTP_PORT": "2525", "SMTP_USERNAME": "u", "SMTP_PASSWORD": "p", "SMTP_ENCRYPTION": "ssl",
@@ -89,7 +90,8 @@ def test_config_reads_every_variable_by_its_name():
                  "DNS_RESOLVERS": "127.0.0.1:5353", "WEBHOOK_TIMEOUT_SECONDS": "3", "WEBHOOK_RETRY_DELAYS": "1,2",
                  "WEBHOOK_ALLOW_PRIVATE": "true", "RELAY_ALLOW_PRIVATE": "true", "MESSAGE_RETENTION_DAYS": "9"}
     config = Config.from_env({"JWT_SECRET_KEY": "k" * 32, **overrides})
-    expected = {"CONSOLE_SESSION_HOURS": 0.5, "SMTP_PORT": 2525, "SMTP_TIMEOUT_SECONDS": 7, "SMTP_VERIFY_TLS": False, "SMTP_MAX_ATTEMPTS": 3,
+    expected = {"CONSOLE_SESSION_HOURS": 0.5,
+                "SMTP_PORT": 2525, "SMTP_TIMEOUT_SECONDS": 7, "SMTP_VERIFY_TLS": False, "SMTP_MAX_ATTEMPTS": 3,
                 "SMTP_RETRY_DELAYS": (5, 10), "DELIVERY_LEASE_SECONDS": 30, "SWEEP_INTERVAL_SECONDS": 9,
                 "CORS_ORIGINS": ("https://a.test",), "RATELIMIT_ENABLED": False, "PROXY_FIX_X_FOR": 1,
                 "TENANT_DAILY_QUOTA": 5, "MAX_MESSAGE_BYTES": 1000, "MAX_RECIPIENTS": 3, "USER_DAILY_QUOTA": 7,
