@@ -18,7 +18,7 @@ from mailer.extensions import db
 from mailer.models import DkimKey, RecordStatus, SendingDomain, Tenant
 from mailer.models.types import utcnow
 from mailer.security.scope import get_owned, tenant_select
-from mailer.security.secret_box import secret_box
+from mailer.security.sealed import seal_value
 from mailer.security.types import Principal
 
 
@@ -45,8 +45,9 @@ def _add_key(config: Config, domain: SendingDomain) -> DkimKey:
     key = new_dkim_key()
     while key.selector in taken:
         key = new_dkim_key()
-    row = DkimKey(id=uuid.uuid4(), tenant_id=domain.tenant_id, selector=key.selector, public_key=key.public_key,
-                  private_key_sealed=secret_box(config.SECRETS_KEY).seal(key.private_pem),
+    key_id = uuid.uuid4()
+    row = DkimKey(id=key_id, tenant_id=domain.tenant_id, selector=key.selector, public_key=key.public_key,
+                  private_key_sealed=seal_value(config, DkimKey.private_key_sealed, key_id, key.private_pem),
                   status=RecordStatus.PENDING.value, created_at=utcnow())
     domain.keys.append(row)
     return row
