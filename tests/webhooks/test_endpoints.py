@@ -42,7 +42,8 @@ def test_secret_is_stored_sealed_and_never_audited(app: Flask, client: FlaskClie
         endpoint = db.session.scalars(select(WebhookEndpoint)).one()
         config = app.config["MAILER"]
         assert created["secret"] not in endpoint.secret_sealed
-        assert open_value(config, WebhookEndpoint.secret_sealed, endpoint.id, endpoint.secret_sealed) == rotated["secret"]
+        current = open_value(config, WebhookEndpoint.secret_sealed, endpoint.id, endpoint.secret_sealed)
+        assert current == rotated["secret"]
         assert open_value(config, WebhookEndpoint.previous_secret_sealed, endpoint.id,
                           endpoint.previous_secret_sealed) == created["secret"]
         audit = " ".join(str(e.details) for e in db.session.scalars(select(AuditEvent)))
