@@ -16,8 +16,6 @@ from email.message import EmailMessage
 from email.policy import default as default_policy
 from typing import Any
 
-from sqlalchemy import select
-
 from mailer.extensions import db
 from mailer.models import InboundReport, Message
 from mailer.security.address_digest import address_digest
