@@ -99,4 +99,5 @@ def _register_sweep_hooks() -> None:
     register_sweep_hook("mailer.feedback.inbox:enqueue_pending_reports")
     register_sweep_hook("mailer.webhooks.wakeup:sweep_webhooks")
     register_sweep_hook("mailer.retention.schedule:run_daily_purge")
+    register_sweep_hook("mailer.domains.recheck:recheck_due_domains")
     register_purge_companion(apply_pending_erasures)
