@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -31,6 +32,8 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, http: bool = True)
     else:
         logs.configure(config)
         from mailer import models  # noqa: F401, PLC0415 - registers every model
+    for warning in config.startup_warnings():
+        logging.getLogger("mailer").warning(warning)
     _register_sweep_hooks()
     return app
 
