@@ -116,17 +116,24 @@ def _load_in_session(config: Config) -> StableKeys:
 
 
 def _load_detached(config: Config) -> StableKeys:
+    if not config.DATABASE_URL:
+        raise RuntimeError("the stable HMAC keys live in the database: the config needs its DATABASE_URL")
     engine = create_engine(config.DATABASE_URL, poolclass=NullPool)
+    box = secret_box(config.SECRETS_KEY)
     try:
-        with engine.begin() as connection:
-            sealed = connection.scalar(select(HmacKeyring.sealed).where(HmacKeyring.name == ROW))
-            box = secret_box(config.SECRETS_KEY)
-            if sealed is None:
+        for _ in range(2):  # a second read when another process made the row between our read and insert
+            with engine.begin() as connection:
+                sealed = connection.scalar(select(HmacKeyring.sealed).where(HmacKeyring.name == ROW))
+                if sealed is not None:
+                    return _decode(box.open(sealed, context=CONTEXT))
                 keys = _derived(config.SECRETS_KEY[-1])
-                connection.execute(HmacKeyring.__table__.insert().values(
-                    name=ROW, sealed=box.seal(_encode(keys), context=CONTEXT)))
+                try:
+                    connection.execute(HmacKeyring.__table__.insert().values(
+                        name=ROW, sealed=box.seal(_encode(keys), context=CONTEXT)))
+                except IntegrityError:
+                    continue
                 return keys
-            return _decode(box.open(sealed, context=CONTEXT))
+        raise RuntimeError("the stable HMAC keyring row could not be read or made")
     finally:
         engine.dispose()
 

@@ -128,3 +128,17 @@ def test_a_full_rotation_keeps_audit_suppressions_erasures_links_and_webhooks_wo
             assert db.session.scalars(select(Erasure.last_error)).all() == [None, None]
     finally:
         receiver.stop()
+
+
+def test_dropping_the_key_before_the_rotation_is_reported_not_a_traceback(app_factory):
+    """The keyring sealed under a key no longer listed: `audit verify` says so and exits 1, `secrets rotate`
+    counts it unreadable; nothing is recreated under the new key (that would orphan every signature)."""
+    before = app_factory(SECRETS_KEY=(OLD,))
+    create_tenant(before)
+    _admin(before, "acme", "admin@acme.test")  # a login: audited, so the keyring exists
+    stranger = app_factory(SECRETS_KEY=(NEW,))
+    verified = stranger.test_cli_runner().invoke(args=["audit", "verify", "acme"])
+    assert verified.exit_code == 1 and "hmac_keyring" in verified.output
+    rotated = stranger.test_cli_runner().invoke(args=["secrets", "rotate"])
+    assert rotated.exit_code == 1 and json.loads(rotated.stdout)["unreadable"] == {"hmac_keyring.sealed": 1}
+    assert before.test_cli_runner().invoke(args=["audit", "verify", "acme"]).exit_code == 0
