@@ -61,11 +61,10 @@ def test_an_unreadable_relay_password_defers(app_factory, relay, smtp_server, re
     """A password sealed under a key SECRETS_KEY no longer lists: deferred with that reason, no connection at all."""
     from cryptography.fernet import Fernet
 
-    from tests.fixtures import Drainer
-
     from mailer.extensions import db
     from mailer.models import TenantRelay
     from mailer.security.secret_box import SecretBox
+    from tests.fixtures import Drainer
 
     other = app_factory(RELAY_ALLOW_PRIVATE=True, SMTP_CA_FILE=relay_ca[1])
     client = other.test_client()
