@@ -37,6 +37,8 @@ _PLACES: dict[str, str] = {
     "webhook_endpoints.previous_secret_sealed": "webhook_endpoints.secret",
 }
 BATCH = 500
+BOUND_MARKER = "all-values-bound"  # an hmac_keyring row written once every sealed value is bound
+_BOUND_EXTENSION = "mailer_sealed_all_bound"
 
 
 def _label(column: Any) -> str:
@@ -54,8 +56,24 @@ def seal_value(config: Config, column: Any, row_id: Any, plaintext: str) -> str:
 
 
 def open_value(config: Config, column: Any, row_id: Any, token: str) -> str:
-    """The plaintext; SecretUnreadableError when no listed key opens it or it belongs to another place."""
-    return secret_box(config.SECRETS_KEY).open(token, context=context_for(column, row_id))
+    """The plaintext; SecretUnreadableError when no listed key opens it or it belongs to another place, or when it
+    is unbound once the rotate walk has bound every value (an unbound value then can only be a copy)."""
+    return secret_box(config.SECRETS_KEY).open(token, context=context_for(column, row_id),
+                                               allow_unbound=not all_bound())
+
+
+def all_bound() -> bool:
+    """Whether `secrets rotate` has bound every sealed value (its marker row exists); remembered once true."""
+    from flask import current_app, has_app_context  # noqa: PLC0415 - only with an app
+
+    if not has_app_context():
+        return False
+    if current_app.extensions.get(_BOUND_EXTENSION):
+        return True
+    found = db.session.get(HmacKeyring, BOUND_MARKER) is not None  # one primary-key probe until it is there
+    if found:
+        current_app.extensions[_BOUND_EXTENSION] = True
+    return found
 
 
 @dataclass
@@ -102,4 +120,10 @@ def reseal_all(box: SecretBox) -> RotationReport:
             report.unreadable[_label(column)] = unreadable
         if bound:
             report.bound[_label(column)] = bound
+    if not report.unreadable and db.session.get(HmacKeyring, BOUND_MARKER) is None:
+        # From now on an unbound value can only have been copied in: it no longer opens.
+        marker = HmacKeyring(name=BOUND_MARKER, sealed=box.seal("1", context=context_for(HmacKeyring.sealed,
+                                                                                             BOUND_MARKER)))
+        db.session.add(marker)
+        db.session.commit()
     return report

@@ -8,9 +8,9 @@ must keep verifying (audit chain, address digests, feedback tokens) are ``securi
 Fernet has no associated data, so the place a value belongs to (``context``: table, column and row, see
 ``security.sealed``) is sealed inside it, in front of the plaintext, and checked on open: a database writer
 who copies tenant A's sealed DKIM key into tenant B's relay password gets an unreadable value, not A's key
-sent to B's relay (review N11). Values sealed before binding existed (no marker) still open; the rotate
-walk rewrites them bound. A token is opaque base64 text, safe for a ``Text`` column. Nothing here logs or
-echoes a plaintext or a key.
+sent to B's relay (review N11). Values sealed before binding existed (no marker) still open until the
+rotate walk has rewritten every one of them bound (``allow_unbound``, security.sealed). A token is
+opaque base64 text, safe for a ``Text`` column. Nothing here logs or echoes a plaintext or a key.
 """
 
 from __future__ import annotations
@@ -41,8 +41,10 @@ class SecretBox:
         bound = f"{_MARK}{context}\x00{plaintext}"
         return self._fernet.encrypt(bound.encode("utf-8")).decode("ascii")
 
-    def open(self, token: str, *, context: str) -> str:
-        plaintext, _ = self._open(token, context)
+    def open(self, token: str, *, context: str, allow_unbound: bool = True) -> str:
+        plaintext, bound = self._open(token, context)
+        if not bound and not allow_unbound:
+            raise SecretUnreadableError("a stored secret is not bound to its place (every value was bound)")
         return plaintext
 
     def reseal(self, token: str, *, context: str) -> str:

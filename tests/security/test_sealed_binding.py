@@ -76,3 +76,9 @@ def test_values_sealed_before_binding_open_and_the_rotate_walk_binds_them(app_fa
         place = f"tenant_relays.password_sealed:{relay.tenant_id}"
         assert SecretBox([key]).is_bound(relay.password_sealed, context=place)
         assert relay_server(app.config["MAILER"], relay).password == "pw-1"
+        relay.password_sealed = legacy  # every value is bound now: an unbound one can only be a copy
+        db.session.commit()
+    fresh = app_factory(RELAY_ALLOW_PRIVATE=True, SECRETS_KEY=(key,))
+    with fresh.app_context():
+        relay = db.session.scalars(select(TenantRelay)).one()
+        assert relay_server(fresh.config["MAILER"], relay).password is None
