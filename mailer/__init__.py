@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -33,6 +34,8 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, http: bool = True)
         from mailer import i18n  # noqa: PLC0415 - see above
         i18n.init_i18n(app)  # workers write account mail in its reader's language
         from mailer import models  # noqa: F401, PLC0415 - registers every model
+    for warning in config.startup_warnings():
+        logging.getLogger("mailer").warning(warning)
     _register_sweep_hooks()
     return app
 
@@ -102,4 +105,5 @@ def _register_sweep_hooks() -> None:
     register_sweep_hook("mailer.feedback.inbox:enqueue_pending_reports")
     register_sweep_hook("mailer.webhooks.wakeup:sweep_webhooks")
     register_sweep_hook("mailer.retention.schedule:run_daily_purge")
+    register_sweep_hook("mailer.domains.recheck:recheck_due_domains")
     register_purge_companion(apply_pending_erasures)

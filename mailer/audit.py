@@ -6,12 +6,12 @@ or reordering a stored event breaks the chain, which `flask audit verify TENANT`
 Writers lock the tenant row (SELECT … FOR NO KEY UPDATE on PostgreSQL) so concurrent events
 never fork the chain; a unique (tenant_id, seq) is the backstop on every database.
 
-The HMAC key is not in the database, so write access to it is not enough to recompute a
-rewritten chain. It is derived from SECRETS_KEY, not JWT_SECRET_KEY: SECRETS_KEY is the key
-for data at rest and a keyring (newest first, old keys kept while rotating), so events signed
-with an older key still verify during a rotation; the JWT key is for sessions and an operator
-may replace it at any time (logging everyone out), which must not make the audit trail
-unverifiable. New events are signed with the newest key. Events written before the chain was
+The HMAC key is not readable from the database alone, so write access to it is not enough to
+recompute a rewritten chain. It is the stable audit key (security.stable_keys: kept sealed under
+SECRETS_KEY, never changed by a rotation), not anything derived from the Fernet keys in use nor
+JWT_SECRET_KEY: either may be replaced (a SECRETS_KEY rotation, or logging everyone out), which
+must not make the audit trail unverifiable. Chains signed before the keyring existed under a
+still-listed SECRETS_KEY also verify. Events written before the chain was
 keyed (plain SHA-256) do not verify: accepting them would let a writer recompute a whole chain.
 Truncating the chain and resetting the head stays possible for a database writer, so every new
 head is logged (`audit chain head`, after commit) to the log pipeline, outside the database:
@@ -39,11 +39,11 @@ from mailer.extensions import db
 from mailer.models import AuditEvent, Tenant
 from mailer.models.types import utcnow
 from mailer.security.address_digest import mask_addresses
+from mailer.security.stable_keys import audit_keys
 
 # Keys that must never reach an audit record, whatever a caller passes.
 _SECRET_KEYS = ("password", "token", "secret", "key", "hash", "authorization", "body", "html", "text")
 GENESIS = "0" * 64
-_KEY_LABEL = b"mailer audit chain v1"
 _PENDING_HEADS = "audit_heads"
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def _clean(details: dict[str, Any]) -> dict[str, Any]:
         if k.lower().endswith("_id") or not any(s in k.lower() for s in _SECRET_KEYS)
     }
     # No address in the audit log (API.md §11): a caller's address becomes its keyed digest.
-    cleaned = mask_addresses(cleaned, current_app.config["MAILER"].SECRETS_KEY)
+    cleaned = mask_addresses(cleaned, current_app.config["MAILER"])
     # Through JSON once, so that what is hashed is exactly what the database gives back.
     return json.loads(json.dumps(cleaned, default=str))
 
@@ -64,13 +64,8 @@ def _at(value: datetime) -> str:
     return value.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-def audit_keys(secrets_keys: Iterable[str]) -> list[bytes]:
-    """One HMAC key per configured SECRETS_KEY (newest first), derived so it is used for nothing else."""
-    return [hmac.new(key.encode(), _KEY_LABEL, hashlib.sha256).digest() for key in secrets_keys]
-
-
 def _configured_keys() -> list[bytes]:
-    return audit_keys(current_app.config["MAILER"].SECRETS_KEY)
+    return audit_keys(current_app.config["MAILER"])
 
 
 def canonical_content(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -175,6 +176,16 @@ class Config:
             updates["SECRETS_KEY"] = (_development_secrets_key(instance_path),)  # debug/testing only (__post_init__)
         return _replace(self, updates)
 
+    def startup_warnings(self) -> list[str]:
+        """Settings that work but expose something, logged at every start outside debug (L15)."""
+        if self.DEBUG or self.TESTING:
+            return []
+        warnings = []
+        if self.SMTP_ENCRYPTION == "none" and not _is_loopback(self.SMTP_HOST):
+            warnings.append(f"SMTP_ENCRYPTION=none: mail (password-reset and verification links included) goes to "
+                            f"{self.SMTP_HOST} in clear; set SMTP_ENCRYPTION=starttls or ssl")
+        return warnings
+
     def flask_settings(self) -> dict[str, Any]:
         """The subset Flask and its extensions read from app.config."""
         return {
@@ -190,6 +201,16 @@ class Config:
             "DEBUG": self.DEBUG,
             "MAILER": self,
         }
+
+
+def _is_loopback(host: str) -> bool:
+    name = host.strip().strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_rate_limits(config: Config) -> None:

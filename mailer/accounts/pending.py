@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from mailer.extensions import db
 from mailer.models import AuthRequest, AuthRequestKind, AuthRequestStatus, Tenant
 from mailer.models.types import utcnow
-from mailer.worker.queues import enqueue
+from mailer.worker.queues import enqueue, get_redis
 
 log = logging.getLogger(__name__)
 JOB = "mailer.worker.jobs.process_auth_request"
@@ -27,6 +27,7 @@ QUEUE = "critical"
 PENDING_MAX_AGE = timedelta(hours=24)
 # A failed job's exc_info stays in Redis this long (RQ's default is a year): long enough to look into.
 FAILURE_TTL_SECONDS = 86400
+_COMING = {"queued", "started", "deferred", "scheduled"}  # RQ job states that will still run
 
 
 def submit_auth_request(
@@ -43,9 +44,14 @@ def submit_auth_request(
     return row
 
 
+def job_id(row: AuthRequest) -> str:
+    """One job id per request (L4): the sweep sees whether its job is still coming instead of adding another."""
+    return f"auth-{row.id}"
+
+
 def enqueue_auth_request(row: AuthRequest) -> bool:
     try:
-        enqueue(QUEUE, JOB, str(row.tenant_id), str(row.id), failure_ttl=FAILURE_TTL_SECONDS)
+        enqueue(QUEUE, JOB, str(row.tenant_id), str(row.id), failure_ttl=FAILURE_TTL_SECONDS, job_id=job_id(row))
     except RedisError:
         log.warning("enqueue failed; the sweeper will pick the auth request up", extra={"auth_request_id": str(row.id)})
         return False
@@ -53,11 +59,12 @@ def enqueue_auth_request(row: AuthRequest) -> bool:
 
 
 def enqueue_pending_auth_work(min_age_seconds: float = 30.0) -> int:
-    """For the sweeper: enqueue every auth request still pending after `min_age_seconds`.
-
-    A duplicate job is harmless: processing claims the row with a conditional UPDATE. Requests
-    pending longer than PENDING_MAX_AGE are marked expired (and their password hash dropped).
-    Returns how many jobs were enqueued; raises RedisError if Redis is still down.
+    """For the sweeper: enqueue every auth request still pending after `min_age_seconds` whose job is gone
+    (lost with Redis, failed, or finished without claiming): a request whose job still waits or runs gets no
+    second one, so a backlog never multiplies jobs (L4). Processing also claims the row with a conditional
+    UPDATE, so a duplicate would be harmless anyway. Requests pending longer than PENDING_MAX_AGE are marked
+    expired (and their password hash dropped). Returns how many jobs were enqueued; raises RedisError if
+    Redis is still down.
     """
     now = utcnow()
     db.session.execute(
@@ -73,6 +80,12 @@ def enqueue_pending_auth_work(min_age_seconds: float = 30.0) -> int:
                AuthRequest.created_at <= now - timedelta(seconds=min_age_seconds))
         .order_by(AuthRequest.created_at)
     ).all()
-    for row in rows:
-        enqueue(QUEUE, JOB, str(row.tenant_id), str(row.id), failure_ttl=FAILURE_TTL_SECONDS)
-    return len(rows)
+    redis = get_redis()
+    with redis.pipeline(transaction=False) as pipe:
+        for row in rows:
+            pipe.hget(f"rq:job:{job_id(row)}", "status")
+        states = pipe.execute()
+    orphans = [row for row, state in zip(rows, states, strict=True) if (state or b"").decode() not in _COMING]
+    for row in orphans:
+        enqueue(QUEUE, JOB, str(row.tenant_id), str(row.id), failure_ttl=FAILURE_TTL_SECONDS, job_id=job_id(row))
+    return len(orphans)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from mailer.audit import verify_chain
 from mailer.extensions import db
 from mailer.models import Tenant
+from mailer.security.secret_box import SecretUnreadableError
 
 audit = AppGroup("audit", help="Inspect the tamper-evident audit log.")
 
@@ -22,7 +23,11 @@ def verify(tenant: str) -> None:
     row = db.session.scalars(select(Tenant).where(Tenant.slug == tenant)).first()
     if row is None:
         raise click.ClickException(f"no tenant {tenant!r}")
-    count, broken = verify_chain(row)
+    try:
+        count, broken = verify_chain(row)
+    except SecretUnreadableError:
+        raise click.ClickException("the audit chain's key (table hmac_keyring) cannot be decrypted with "
+                                   "SECRETS_KEY: put back the key it was sealed under") from None
     if broken is None:
         click.echo(f"ok: {count} audit events of tenant {tenant!r} form an intact chain")
         return

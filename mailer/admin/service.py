@@ -56,6 +56,12 @@ def update_tenant(principal: Principal, changes: dict[str, Any]) -> Tenant:
     return tenant
 
 
+def _lock_tenant(tenant_id: Any) -> None:
+    """The tenant row's writer lock (as the audit chain takes it) until the transaction ends: two admins
+    demoting or disabling each other at once are serialised, and the second sees the first's change (L14)."""
+    db.session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update(key_share=True))
+
+
 def _other_active_admins(user: User) -> int:
     return db.session.scalar(
         select(func.count()).select_from(
@@ -77,8 +83,12 @@ def update_user(principal: Principal, user_id: str, changes: dict[str, Any]) -> 
     loses_admin = user.role == Role.ADMIN.value and user.is_active and (
         (role is not None and role != Role.ADMIN.value) or active is False
     )
-    if loses_admin and _other_active_admins(user) == 0:
-        raise _field_error("role" if role is not None else "is_active", "the tenant must keep an active admin")
+    if loses_admin:
+        _lock_tenant(user.tenant_id)
+        db.session.refresh(user)  # as it is now that the lock is held
+        if _other_active_admins(user) == 0:
+            raise _field_error("role" if role is not None else "is_active", "the tenant must keep an active admin")
+        _revoke_keys_of(principal, user)
     before = {"role": user.role, "is_active": user.is_active}
     if role is not None:
         user.role = role
@@ -92,6 +102,17 @@ def update_user(principal: Principal, user_id: str, changes: dict[str, Any]) -> 
                      details={"user_id": str(user.id), "before": before, "after": after})
     db.session.commit()
     return user
+
+
+def _revoke_keys_of(principal: Principal, user: User) -> None:
+    """API keys act with the tenant's authority (role service): an admin who is demoted or disabled takes the
+    keys they created with them (L13), each revoked and audited as DELETE /v1/api-keys/{id} would."""
+    keys = db.session.scalars(tenant_select(ApiKey, user.tenant_id).where(
+        ApiKey.created_by == user.id, ApiKey.revoked_at.is_(None))).all()
+    for key in keys:
+        key.revoked_at = utcnow()
+        record_audit("api_key.revoked", tenant_id=user.tenant_id, actor_id=principal.id, actor_type=principal.kind,
+                     details={"api_key_id": str(key.id), "name": key.name, "reason": "creator lost admin"})
 
 
 def create_api_key(principal: Principal, name: str) -> tuple[ApiKey, str]:

@@ -1,8 +1,10 @@
 """Which sender addresses a tenant admin may choose (API.md §10).
 
 An address on one of the tenant's verified domains, on the operator's MAIL_FROM domain, or on the
-domain of the tenant's current sender (set by the operator, who is not restricted, or already checked):
-changing the local part never reaches a domain nobody vouched for.
+domain of the tenant's current sender when the tenant has not added that domain itself (the operator
+set it, and is not restricted): changing the local part never reaches a domain nobody vouched for. A
+domain the tenant added is accepted only while verified (review N12: once it fails or is deleted, the
+sender is reset, service.release_sender, and is not grandfathered).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ def may_send_as(config: Config, tenant: Tenant, address: str) -> bool:
     domain = domain_of(address)
     if domain == domain_of(config.MAIL_FROM):
         return True
-    if tenant.mail_from and domain == domain_of(tenant.mail_from):
+    if domain in verified_domains(tenant):
         return True
-    return domain in verified_domains(tenant)
+    added = db.session.scalar(select(SendingDomain.id).where(SendingDomain.tenant_id == tenant.id,
+                                                             SendingDomain.name == domain))
+    return added is None and bool(tenant.mail_from) and domain == domain_of(tenant.mail_from or "")

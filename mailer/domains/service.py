@@ -11,14 +11,14 @@ from mailer.audit import record_audit
 from mailer.config import Config
 from mailer.domains.keys import new_dkim_key
 from mailer.domains.lookup import DnsUnavailableError, config_resolver
-from mailer.domains.names import DomainNameError, normalize_domain
+from mailer.domains.names import DomainNameError, domain_of, normalize_domain
 from mailer.domains.records import check_dkim, check_dmarc, check_return_path, check_spf
 from mailer.errors import UnavailableError, ValidationError
 from mailer.extensions import db
 from mailer.models import DkimKey, RecordStatus, SendingDomain, Tenant
 from mailer.models.types import utcnow
 from mailer.security.scope import get_owned, tenant_select
-from mailer.security.secret_box import secret_box
+from mailer.security.sealed import seal_value
 from mailer.security.types import Principal
 
 
@@ -45,8 +45,9 @@ def _add_key(config: Config, domain: SendingDomain) -> DkimKey:
     key = new_dkim_key()
     while key.selector in taken:
         key = new_dkim_key()
-    row = DkimKey(id=uuid.uuid4(), tenant_id=domain.tenant_id, selector=key.selector, public_key=key.public_key,
-                  private_key_sealed=secret_box(config.SECRETS_KEY).seal(key.private_pem),
+    key_id = uuid.uuid4()
+    row = DkimKey(id=key_id, tenant_id=domain.tenant_id, selector=key.selector, public_key=key.public_key,
+                  private_key_sealed=seal_value(config, DkimKey.private_key_sealed, key_id, key.private_pem),
                   status=RecordStatus.PENDING.value, created_at=utcnow())
     domain.keys.append(row)
     return row
@@ -73,23 +74,46 @@ def create_domain(principal: Principal, name: str) -> SendingDomain:
 
 def verify_domain(principal: Principal, domain_id: str) -> SendingDomain:
     """Look every record up now and store what was found; 503 (nothing changed) when DNS cannot answer."""
-    config = _config()
     domain = get_owned(SendingDomain, domain_id)
     try:
-        resolver = config_resolver(config)
-        found = {key.id: check_dkim(resolver, domain, key) for key in domain.keys}
-        others = (check_return_path(resolver, config, domain), check_spf(resolver, config, domain),
-                  check_dmarc(resolver, domain))
+        recheck(_config(), domain, actor_id=principal.id, actor_type=principal.kind)
     except DnsUnavailableError as exc:
         raise UnavailableError(f"{exc}; nothing was changed, try again later") from None
+    db.session.commit()
+    return domain
+
+
+def recheck(config: Config, domain: SendingDomain, *, actor_id: uuid.UUID | None = None,
+            actor_type: str = "system") -> None:
+    """Look the domain's records up and store what was found (the caller commits); a domain that is no longer
+    verified stops being the tenant's sender (``release_sender``). DnsUnavailableError changes nothing.
+
+    Used by ``POST …/verify`` and by the daily re-verification (domains.recheck): a DNS proof is not forever."""
+    resolver = config_resolver(config)
+    found = {key.id: check_dkim(resolver, domain, key) for key in domain.keys}
+    others = (check_return_path(resolver, config, domain), check_spf(resolver, config, domain),
+              check_dmarc(resolver, domain))
     before = domain.status
     _apply(domain, found)
     domain.return_path_status, domain.spf_status, domain.dmarc_status = (status.value for status in others)
     _changed(domain)
     if domain.status != before:
-        _audit(principal, "domain.status_changed", domain, before=before, after=domain.status)
-    db.session.commit()
-    return domain
+        record_audit("domain.status_changed", tenant_id=domain.tenant_id, actor_id=actor_id, actor_type=actor_type,
+                     details={"domain_id": str(domain.id), "name": domain.name, "before": before,
+                              "after": domain.status})
+    if domain.status != RecordStatus.VERIFIED.value:
+        release_sender(domain, actor_id=actor_id, actor_type=actor_type)
+
+
+def release_sender(domain: SendingDomain, *, actor_id: uuid.UUID | None, actor_type: str) -> None:
+    """A tenant whose ``mail_from`` is on this domain, now failed, pending or deleted, falls back to the
+    operator's MAIL_FROM (review N12): nobody vouches for that domain any more. Audited; the caller commits."""
+    tenant = db.session.get(Tenant, domain.tenant_id)
+    if tenant is None or not tenant.mail_from or domain_of(tenant.mail_from) != domain.name:
+        return
+    tenant.mail_from = None
+    record_audit("tenant.mail_from_reset", tenant_id=tenant.id, actor_id=actor_id, actor_type=actor_type,
+                 details={"domain_id": str(domain.id), "name": domain.name, "status": domain.status})
 
 
 def _apply(domain: SendingDomain, found: dict[uuid.UUID, RecordStatus]) -> None:
@@ -125,6 +149,7 @@ def rotate_dkim(principal: Principal, domain_id: str) -> SendingDomain:
     key = _add_key(_config(), domain)
     if not any(k.status == RecordStatus.VERIFIED.value for k in domain.keys):
         domain.status = RecordStatus.PENDING.value
+        release_sender(domain, actor_id=principal.id, actor_type=principal.kind)
     db.session.flush()
     _changed(domain)
     _audit(principal, "domain.dkim_rotated", domain, dkim_selector=key.selector)
@@ -137,6 +162,7 @@ def delete_domain(principal: Principal, domain_id: str) -> None:
     domain = get_owned(SendingDomain, domain_id)
     _changed(domain)
     _audit(principal, "domain.deleted", domain)
+    release_sender(domain, actor_id=principal.id, actor_type=principal.kind)
     db.session.delete(domain)
     db.session.commit()
 

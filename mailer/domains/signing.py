@@ -36,7 +36,8 @@ from mailer.config import Config
 from mailer.domains.names import domain_of
 from mailer.extensions import db
 from mailer.models import DkimKey, RecordStatus, SendingDomain, Tenant
-from mailer.security.secret_box import SecretUnreadableError, secret_box
+from mailer.security.sealed import open_value
+from mailer.security.secret_box import SecretUnreadableError
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ def _lookup_signer(config: Config, tenant_id: uuid.UUID, domain: str) -> Signer 
     if row is None:
         return None
     try:
-        pem = _opened(config.SECRETS_KEY, row.private_key_sealed)
+        pem = _opened(config, row.id, row.private_key_sealed)
     except SecretUnreadableError:
         log.error("a DKIM key cannot be decrypted with SECRETS_KEY; mail goes unsigned",
                   extra={"dkim_key_id": str(row.id)})
@@ -128,8 +129,8 @@ def _lookup_signer(config: Config, tenant_id: uuid.UUID, domain: str) -> Signer 
 
 
 @functools.lru_cache(maxsize=256)
-def _opened(keys: tuple[str, ...], sealed: str) -> bytes:
-    return secret_box(keys).open(sealed).encode("ascii")
+def _opened(config: Config, key_id: uuid.UUID, sealed: str) -> bytes:
+    return open_value(config, DkimKey.private_key_sealed, key_id, sealed).encode("ascii")
 
 
 def signed_headers(wire: bytes) -> list[bytes]:

@@ -17,28 +17,69 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 
 from mailer.erasure.feedback import erase_inbound_reports, erase_suppressions, erase_webhook_events
-from mailer.erasure.mime import scrub, scrub_mime
-from mailer.erasure.target import WAITING, Eraser, Remainder, Target, messages_to
+from mailer.erasure.mime import erase_copy, mentions, scrub
+from mailer.erasure.target import WAITING, Eraser, Remainder, Target, messages_to, tenant_messages
 from mailer.extensions import db
 from mailer.models import (
     AuthRequest,
     AuthRequestStatus,
+    BroadcastContent,
     DeliveryEvent,
     IdempotencyKey,
     Message,
     Recipient,
 )
 
+_CHUNK = 200
+
+
+def _texts(message: Message, content: BroadcastContent | None) -> list[str]:
+    texts = [message.subject, message.sender, json.dumps(message.tags), json.dumps(message.meta)]
+    if content is not None:
+        texts += [content.subject, content.html or "", content.text or "", json.dumps(content.data)]
+    return texts
+
+
+def _mentioning(target: Target, *, finished: bool) -> list[tuple[Message, BroadcastContent | None]]:
+    """The tenant's messages (finished or in flight) that hold the address anywhere: to it or not (Reply-To,
+    a body, a Bcc in a base64 part), in their stored copy (decoded), subject, sender, tags, metadata, or a
+    broadcast's content. Every message of the tenant is looked at: erasure is rare, retention bounds them."""
+    to_address = set(db.session.scalars(messages_to(target, finished=finished)))
+    ids = list(db.session.scalars(tenant_messages(target, finished=finished)))
+    found = []
+    for start in range(0, len(ids), _CHUNK):
+        rows = db.session.execute(
+            select(Message, BroadcastContent).outerjoin(BroadcastContent, BroadcastContent.message_id == Message.id)
+            .where(Message.id.in_(ids[start:start + _CHUNK]))
+        ).tuples().all()
+        for message, content in rows:
+            if (message.id in to_address or any(target.address in text.lower() for text in _texts(message, content))
+                    or mentions(message.raw_mime, target.address)):
+                found.append((message, content))
+    return found
+
+
+def _scrub_json(value: object, target: Target) -> object:
+    return json.loads(scrub(json.dumps(value), target.address, target.digest))
+
 
 def erase_messages(target: Target) -> int:
-    """Stored copies (headers and text parts), subjects, tags and metadata of finished messages."""
+    """Finished messages holding the address: the stored copy (headers, every text part in any encoding,
+    attachments dropped; dropped whole if it cannot be rewritten), subject, sender, tags, metadata, and a
+    broadcast's subject, bodies and data."""
     changed = 0
-    for message in db.session.scalars(select(Message).where(Message.id.in_(messages_to(target, finished=True)))):
-        if message.raw_mime is not None and target.address.encode() in message.raw_mime.lower():
-            message.raw_mime = scrub_mime(message.raw_mime, target.address, target.digest)
+    for message, content in _mentioning(target, finished=True):
+        if message.raw_mime is not None and mentions(message.raw_mime, target.address):
+            message.raw_mime = erase_copy(message.raw_mime, target.address, target.digest)
         message.subject = scrub(message.subject, target.address, target.digest)
-        message.tags = [scrub(tag, target.address, target.digest) for tag in message.tags]
-        message.meta = {k: scrub(v, target.address, target.digest) for k, v in message.meta.items()}
+        message.sender = scrub(message.sender, target.address, target.digest)
+        message.tags = _scrub_json(message.tags, target)
+        message.meta = _scrub_json(message.meta, target)
+        if content is not None:
+            content.subject = scrub(content.subject, target.address, target.digest)
+            content.html = content.html and scrub(content.html, target.address, target.digest)
+            content.text = content.text and scrub(content.text, target.address, target.digest)
+            content.data = _scrub_json(content.data, target)
         changed += 1
     return changed
 
@@ -85,10 +126,8 @@ def erase_idempotency_answers(target: Target) -> int:
 
 
 def unfinished_delivery(target: Target) -> int:
-    """Messages to the address that are still being delivered (its recipient row, or another, waits)."""
-    return db.session.scalar(
-        select(func.count()).select_from(messages_to(target, finished=False).subquery())
-    ) or 0
+    """Messages holding the address that are still being delivered (their stored copy is needed)."""
+    return len(_mentioning(target, finished=False))
 
 
 def unfinished_auth_requests(target: Target) -> int:

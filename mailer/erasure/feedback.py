@@ -6,13 +6,17 @@ check matches each address's digests too (``feedback.suppressions.suppressed_amo
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import json
 
-from mailer.erasure.mime import scrub
-from mailer.erasure.target import Target, messages_to
+from sqlalchemy import func, or_, select
+
+from mailer.erasure.mime import erase_copy, mentions, scrub
+from mailer.erasure.target import Target
 from mailer.extensions import db
-from mailer.models import InboundReport, Recipient, Suppression
-from mailer.webhooks.retention import forget_message_events
+from mailer.models import InboundReport, Recipient, Suppression, WebhookEvent
+from mailer.webhooks.retention import forget_events
+
+_CHUNK = 200
 
 
 def erase_suppressions(target: Target) -> int:
@@ -27,22 +31,30 @@ def erase_suppressions(target: Target) -> int:
 
 
 def erase_inbound_reports(target: Target) -> int:
-    """Stored bounce and complaint reports about the tenant's recipient rows of the address (already erased
-    to the digest by ``erase_recipients``, which runs first): the address in the raw report is replaced."""
-    recipient_ids = select(Recipient.id).where(Recipient.tenant_id == target.tenant_id,
-                                               func.lower(Recipient.email).in_(target.forms))
-    needle = target.address.encode()
+    """Stored bounce and complaint reports that hold the address in any form: those about the tenant's
+    recipient rows, and orphans whose recipient row is gone (purged; their tenant cannot be known, so an
+    erasure in any tenant scrubs them: over-erasing unattributable data is the safe side). The raw mail is
+    rewritten, or emptied when it cannot be."""
+    tenant_rows = select(Recipient.id).where(Recipient.tenant_id == target.tenant_id)
+    orphaned = ~select(Recipient.id).where(Recipient.id == InboundReport.recipient_id).exists()
+    ids = list(db.session.scalars(select(InboundReport.id).where(
+        or_(InboundReport.recipient_id.in_(tenant_rows), orphaned))))
     changed = 0
-    for report in db.session.scalars(select(InboundReport).where(InboundReport.recipient_id.in_(recipient_ids))):
-        if needle in report.raw.lower():
-            text = report.raw.decode("utf-8", "surrogateescape")
-            report.raw = scrub(text, target.address, target.digest).encode("utf-8", "surrogateescape")
+    for start in range(0, len(ids), _CHUNK):
+        for report in db.session.scalars(select(InboundReport).where(InboundReport.id.in_(ids[start:start + _CHUNK]))):
+            in_result = report.result is not None and target.address in report.result.lower()
+            if not (in_result or mentions(report.raw, target.address)):
+                continue
+            report.raw = erase_copy(report.raw, target.address, target.digest) or b""
+            report.result = report.result and scrub(report.result, target.address, target.digest)
             changed += 1
     return changed
 
 
 def erase_webhook_events(target: Target) -> int:
-    """Webhook events about the tenant's messages to the address carry it in their payload: they go, with
-    their deliveries (finished messages only; mail still in flight is erased once it has gone)."""
-    message_ids = list(db.session.scalars(messages_to(target, finished=True)))
-    return forget_message_events(db.session, message_ids)
+    """The tenant's webhook events whose payload holds the address (message events, ``suppression.created``,
+    any other), with their deliveries, pending or not."""
+    ids = [event_id for event_id, data in db.session.execute(
+        select(WebhookEvent.id, WebhookEvent.data).where(WebhookEvent.tenant_id == target.tenant_id))
+        if target.address in json.dumps(data).lower()]
+    return forget_events(db.session, ids)

@@ -16,11 +16,13 @@ from mailer.extensions import db
 from mailer.models import Erasure, ErasureStatus
 from mailer.models.types import utcnow
 from mailer.security.address_digest import address_digest, address_digests
-from mailer.security.secret_box import secret_box
+from mailer.security.sealed import open_value, seal_value
+from mailer.security.secret_box import SecretUnreadableError
 from mailer.security.types import Principal
 from mailer.smtp.validation import normalize_address
 
 log = logging.getLogger(__name__)
+UNREADABLE = "the pending erasure's address cannot be decrypted with SECRETS_KEY; it cannot be finished"
 
 
 def request_erasure(principal: Principal, email: str) -> Erasure:
@@ -31,9 +33,10 @@ def request_erasure(principal: Principal, email: str) -> Erasure:
     """
     config: Config = current_app.config["MAILER"]
     address = normalize_address(email.strip(), field="email").lower()
-    erasure = Erasure(id=uuid.uuid4(), tenant_id=principal.tenant_id, requested_by=principal.id,
-                      digest=address_digest(config.SECRETS_KEY, address),
-                      sealed_address=secret_box(config.SECRETS_KEY).seal(address))
+    erasure_id = uuid.uuid4()
+    erasure = Erasure(id=erasure_id, tenant_id=principal.tenant_id, requested_by=principal.id,
+                      digest=address_digest(config, address),
+                      sealed_address=seal_value(config, Erasure.sealed_address, erasure_id, address))
     db.session.add(erasure)
     record_audit("data.erased", tenant_id=principal.tenant_id, actor_id=principal.id, actor_type=principal.kind,
                  details={"erasure_id": str(erasure.id), "erased_as": erasure.digest})
@@ -43,22 +46,33 @@ def request_erasure(principal: Principal, email: str) -> Erasure:
 
 
 def apply_pending_erasures(config: Config) -> dict[str, Any]:
-    """Finish what pending erasures can now (mail delivered since); commits per erasure."""
-    done = pending = 0
-    box = secret_box(config.SECRETS_KEY)
+    """Finish what pending erasures can now (mail delivered since); commits per erasure.
+
+    An erasure whose sealed address no listed key opens stays pending with ``last_error`` recorded and the
+    others go on (review N7): one unreadable row never stops the purge."""
+    done = pending = unreadable = 0
     for erasure in db.session.scalars(select(Erasure).where(Erasure.status == ErasureStatus.PENDING.value)).all():
         if erasure.sealed_address is None:
             continue
-        _apply(config, erasure, box.open(erasure.sealed_address))
+        try:
+            address = open_value(config, Erasure.sealed_address, erasure.id, erasure.sealed_address)
+        except SecretUnreadableError:
+            erasure.last_error = UNREADABLE
+            db.session.commit()
+            log.error(UNREADABLE, extra={"erasure_id": str(erasure.id)})
+            unreadable += 1
+            continue
+        _apply(config, erasure, address)
         db.session.commit()
         done, pending = (done + 1, pending) if erasure.status == ErasureStatus.DONE.value else (done, pending + 1)
-    return {"erasures_done": done, "erasures_pending": pending}
+    return {"erasures_done": done, "erasures_pending": pending, "erasures_unreadable": unreadable}
 
 
 def _apply(config: Config, erasure: Erasure, address: str) -> None:
-    target = Target(erasure.tenant_id, address, erasure.digest, tuple(address_digests(config.SECRETS_KEY, address)))
+    target = Target(erasure.tenant_id, address, erasure.digest, tuple(address_digests(config, address)))
     changed = {eraser.__name__: eraser(target) for eraser in ERASERS}
     left = sum(remainder(target) for remainder in REMAINDERS)
     if not left:
         erasure.status, erasure.sealed_address, erasure.finished_at = ErasureStatus.DONE.value, None, utcnow()
+        erasure.last_error = None
     log.info("erasure applied", extra={"erasure_id": str(erasure.id), "changed": changed, "left": left})

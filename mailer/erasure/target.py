@@ -29,6 +29,12 @@ Eraser = Callable[[Target], int]
 Remainder = Callable[[Target], int]
 
 
+def tenant_messages(target: Target, *, finished: bool) -> Select[tuple[uuid.UUID]]:
+    """Every message of the tenant, finished or still being delivered."""
+    waiting = exists().where(Recipient.message_id == Message.id, Recipient.status.in_(WAITING))
+    return select(Message.id).where(Message.tenant_id == target.tenant_id, ~waiting if finished else waiting)
+
+
 def messages_to(target: Target, *, finished: bool) -> Select[tuple[uuid.UUID]]:
     """The tenant's messages to the address (already erased or not), finished or still being delivered."""
     waiting = exists().where(Recipient.message_id == Message.id, Recipient.status.in_(WAITING))

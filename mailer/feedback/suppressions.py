@@ -56,11 +56,11 @@ def suppressed_among(tenant_id: uuid.UUID, emails: Iterable[str], scopes: Sequen
 
     An erased address (API.md §11) is stored as its digest: each address is looked up in every form.
     """
-    keys = current_app.config["MAILER"].SECRETS_KEY
+    config = current_app.config["MAILER"]
     forms: dict[str, str] = {}
     for email in {email.lower() for email in emails}:
         forms[email] = email
-        forms.update(dict.fromkeys(address_digests(keys, email), email))
+        forms.update(dict.fromkeys(address_digests(config, email), email))
     wanted = sorted(forms)
     found: set[str] = set()
     for start in range(0, len(wanted), _CHUNK):

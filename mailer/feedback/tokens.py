@@ -4,17 +4,16 @@ A token is base32 (lower case, no padding: local parts survive MTAs that fold ca
 recipient's 16-byte id and an 80-bit HMAC-SHA256 tag over a purpose byte and that id. It holds
 no address, and checking it needs no lookup table: only the key.
 
-The key is derived from ``SECRETS_KEY`` (HMAC of each Fernet key with a label), not from
-``JWT_SECRET_KEY``: SECRETS_KEY is a newest-first list made for rotation, so a bounce arriving
-days after a key rotation still verifies under the older key while it stays listed, and rotating
-the session key (to log everyone out) does not orphan the bounces of mail already sent.
+The key is the stable token key (``security.stable_keys``), not one derived from the Fernet keys in use
+nor ``JWT_SECRET_KEY``: a bounce or an unsubscribe click arriving weeks after a SECRETS_KEY rotation
+(the old key dropped) or a session-key change still verifies. Tokens made before the keyring existed
+verify while the SECRETS_KEY they were made under stays listed.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import hashlib
 import hmac
 import uuid
@@ -22,9 +21,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from mailer.config import Config
+from mailer.security.stable_keys import token_keys
 
 _TAG_BYTES = 10
-_LABEL = b"mailer feedback token v1"
 TOKEN_LENGTH = 42  # base32 of 16 + 10 bytes, unpadded
 
 
@@ -39,17 +38,12 @@ class TokenAddress:
     recipient_id: uuid.UUID
 
 
-@functools.cache
-def _keys(secrets_key: tuple[str, ...]) -> tuple[bytes, ...]:
-    return tuple(hmac.new(key.encode("ascii"), _LABEL, hashlib.sha256).digest() for key in secrets_key)
-
-
 def _tag(key: bytes, kind: TokenKind, recipient_id: uuid.UUID) -> bytes:
     return hmac.new(key, kind.value.encode() + recipient_id.bytes, hashlib.sha256).digest()[:_TAG_BYTES]
 
 
 def make_token(config: Config, kind: TokenKind, recipient_id: uuid.UUID) -> str:
-    raw = recipient_id.bytes + _tag(_keys(config.SECRETS_KEY)[0], kind, recipient_id)
+    raw = recipient_id.bytes + _tag(token_keys(config)[0], kind, recipient_id)
     return base64.b32encode(raw).decode("ascii").rstrip("=").lower()
 
 
@@ -64,7 +58,7 @@ def read_token(config: Config, kind: TokenKind, token: str) -> uuid.UUID | None:
     if base64.b32encode(raw).decode("ascii").rstrip("=").lower() != token.lower():
         return None  # unused low bits of the last character set: not a token we made, however it decodes
     recipient_id, tag = uuid.UUID(bytes=raw[:16]), raw[16:]
-    if any(hmac.compare_digest(tag, _tag(key, kind, recipient_id)) for key in _keys(config.SECRETS_KEY)):
+    if any(hmac.compare_digest(tag, _tag(key, kind, recipient_id)) for key in token_keys(config)):
         return recipient_id
     return None
 

@@ -15,6 +15,7 @@ attempt issues a fresh token (voiding the previous one) and builds the mail in m
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -53,8 +54,25 @@ PLACEHOLDER_TOKEN = "x" * ((TOKEN_BYTES * 4 + 2) // 3)  # as long as a real toke
 _failed_overrides: dict[tuple[uuid.UUID, str, TemplateSource], float] = {}
 
 
+NAME_IN_UNVERIFIED_MAIL = 50
+# Anything a mail client may turn into a link, or that reads as an address or a domain.
+_LINKISH = re.compile(r"://|www\.|@|[\w-]\.[a-z]{2,}|\.[\w-]+/", re.IGNORECASE)
+
+
+def shown_name(user: User) -> str:
+    """The name account mail may show. Before the address is verified the name is whatever a stranger typed
+    at sign-up, mailed to an address they need not own (L6): then at most NAME_IN_UNVERIFIED_MAIL characters,
+    and nothing at all if it holds anything link-like, so it cannot carry a phishing text or link."""
+    name = user.name or ""
+    if user.email_verified_at is not None:
+        return name
+    if _LINKISH.search(name):
+        return ""
+    return name[:NAME_IN_UNVERIFIED_MAIL].strip()
+
+
 def mail_context(tenant: Tenant, user: User, **extra: Any) -> dict[str, Any]:
-    return {**tenant_context(tenant), "user": {"email": user.email, "name": user.name}, **extra}
+    return {**tenant_context(tenant), "user": {"email": user.email, "name": shown_name(user)}, **extra}
 
 
 def preview_context(config: Config, tenant: Tenant, name: str, user: dict[str, str]) -> dict[str, Any]:
@@ -86,7 +104,7 @@ def _render(tenant: Tenant, name: str, context: dict[str, Any]) -> Rendered:
 
 def _recipient(user: User) -> Address:
     try:
-        return address(user.email, user.name, field="to")
+        return address(user.email, shown_name(user), field="to")
     except MessageValidationError:
         return address(user.email, "", field="to")
 

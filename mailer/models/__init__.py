@@ -17,6 +17,7 @@ from mailer.models.feedback import (
     SuppressionScope,
 )
 from mailer.models.idempotency import IdempotencyKey
+from mailer.models.keyring import HmacKeyring
 from mailer.models.message import (
     DeliveryEvent,
     Message,
@@ -49,6 +50,7 @@ __all__ = [
     "ErasureStatus",
     "FeedbackOutcome",
     "FeedbackRecord",
+    "HmacKeyring",
     "IdempotencyKey",
     "InboundReport",
     "Message",

@@ -32,3 +32,5 @@ class Erasure(db.Model):  # type: ignore[name-defined]
     requested_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[datetime] = created_at()
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why a pending erasure cannot go on (its sealed address is unreadable); None while all is well.
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -12,7 +12,8 @@ import uuid
 from mailer.config import Config
 from mailer.extensions import db
 from mailer.models import TenantRelay
-from mailer.security.secret_box import SecretUnreadableError, secret_box
+from mailer.security.sealed import open_value
+from mailer.security.secret_box import SecretUnreadableError
 from mailer.smtp.settings import Encryption, SmtpServer
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ def relay_server(config: Config, relay: TenantRelay) -> SmtpServer:
     password, unusable = None, None
     if relay.password_sealed:
         try:
-            password = secret_box(config.SECRETS_KEY).open(relay.password_sealed)
+            password = open_value(config, TenantRelay.password_sealed, relay.tenant_id, relay.password_sealed)
         except SecretUnreadableError:
             log.error(UNREADABLE, extra={"tenant_id": str(relay.tenant_id)})
             unusable = UNREADABLE

@@ -14,7 +14,7 @@ from mailer.models import TenantRelay
 from mailer.models.types import utcnow
 from mailer.relays.routing import relay_server
 from mailer.relays.schemas import RelayPut
-from mailer.security.secret_box import secret_box
+from mailer.security.sealed import seal_value
 from mailer.security.types import Principal
 from mailer.smtp.addresses import PrivateAddressError, public_addresses
 from mailer.smtp.connection import may_authenticate
@@ -63,7 +63,7 @@ def put_relay(principal: Principal, body: RelayPut) -> TenantRelay:
     same_login = relay is not None and (relay.host, relay.port, relay.username) == (host, body.port, body.username)
     sealed = relay.password_sealed if same_login and relay is not None else None
     if body.password is not None:
-        sealed = secret_box(config.SECRETS_KEY).seal(body.password)
+        sealed = seal_value(config, TenantRelay.password_sealed, principal.tenant_id, body.password)
     if relay is None:
         relay = TenantRelay(tenant_id=principal.tenant_id)
         db.session.add(relay)

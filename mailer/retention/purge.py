@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, exists, select
@@ -26,7 +26,7 @@ from mailer.extensions import db
 from mailer.models import BroadcastContent, DeliveryEvent, FeedbackRecord, Message, Recipient, RecipientStatus, Tenant
 from mailer.retention.archive import archive_messages, archive_recipients
 from mailer.retention.policy import retention_cutoff
-from mailer.webhooks.retention import forget_message_events
+from mailer.webhooks.retention import forget_message_events, purge_webhook_history
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ class PurgeReport:
     recipients: int = 0
     by_tenant: dict[str, int] = field(default_factory=dict)
     complete: bool = True  # False: the time budget ran out first; a later purge goes on from there
+    webhook_events: int = 0  # events without a message, past retention
 
 
 def purge_expired(config: Config, now: datetime | None = None, budget_seconds: float | None = None) -> PurgeReport:
@@ -79,6 +80,12 @@ def purge_expired(config: Config, now: datetime | None = None, budget_seconds: f
             report.by_tenant[tenant.slug] = purged
         if not report.complete:
             break
+    if report.complete:
+        # Webhook events without a message (suppression.created, webhook.test, broadcast.finished) carry
+        # addresses too (review N6): their finished deliveries and the events go after the retention period.
+        report.webhook_events = purge_webhook_history(
+            db.session, now - timedelta(days=config.MESSAGE_RETENTION_DAYS))
+        db.session.commit()
     if report.messages:
         log.info("retention purged %d messages, %d recipients", report.messages, report.recipients,
                  extra={"by_tenant": report.by_tenant})

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from mailer.config import Config
+from mailer.retention.auth_data import purge_auth_data
 from mailer.retention.purge import purge_expired
 
 # Work that runs with every purge besides retention (pending erasures register here).
@@ -22,7 +24,9 @@ def purge_now(config: Config, budget_seconds: float | None = None) -> dict[str, 
     """Retention, then the companions; ``complete`` is False when the budget ran out during retention."""
     report = purge_expired(config, budget_seconds=budget_seconds)
     result: dict[str, Any] = {"messages": report.messages, "recipients": report.recipients,
-                              "by_tenant": report.by_tenant, "complete": report.complete}
+                              "by_tenant": report.by_tenant, "complete": report.complete,
+                              "webhook_events": report.webhook_events,
+                              "auth_data": purge_auth_data(config, datetime.now(UTC))}
     for task in _companions:
         result.update(task(config))
     return result

@@ -36,8 +36,16 @@ def forget_message_events(session: Session, message_ids: Sequence[uuid.UUID]) ->
     attempt logs, pending or not: for erasure, and for purging the messages themselves."""
     if not message_ids:
         return 0
-    events = select(WebhookEvent.id).where(WebhookEvent.subject_id.in_(list(message_ids)))
-    deliveries = select(WebhookDelivery.id).where(WebhookDelivery.event_id.in_(events))
+    events = list(session.scalars(select(WebhookEvent.id).where(WebhookEvent.subject_id.in_(list(message_ids)))))
+    return forget_events(session, events)
+
+
+def forget_events(session: Session, event_ids: Sequence[uuid.UUID]) -> int:
+    """These events with their deliveries and attempt logs, pending or not (erasure of what they carry)."""
+    if not event_ids:
+        return 0
+    ids = list(event_ids)
+    deliveries = select(WebhookDelivery.id).where(WebhookDelivery.event_id.in_(ids))
     session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(deliveries)))
-    session.execute(delete(WebhookDelivery).where(WebhookDelivery.event_id.in_(events)))
-    return session.execute(delete(WebhookEvent).where(WebhookEvent.subject_id.in_(list(message_ids)))).rowcount or 0
+    session.execute(delete(WebhookDelivery).where(WebhookDelivery.event_id.in_(ids)))
+    return session.execute(delete(WebhookEvent).where(WebhookEvent.id.in_(ids))).rowcount or 0

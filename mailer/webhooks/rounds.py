@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Config
 from mailer.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from mailer.security.secret_box import secret_box
+from mailer.security.sealed import open_value
+from mailer.security.secret_box import SecretUnreadableError
 from mailer.webhooks.bounds import CONNECTIONS_PER_ENDPOINT, ROUND_SECONDS, ROUND_SIZE, lease_seconds
 from mailer.webhooks.claims import claim_due
 from mailer.webhooks.events import event_body
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.2
 _MAX_TEXT = 500
 EXPIRED = "not attempted: the endpoint kept failing for longer than the whole retry schedule"
+UNREADABLE = "not sent: the endpoint's signing secret cannot be decrypted with SECRETS_KEY"
 
 
 @dataclass
@@ -114,21 +116,34 @@ def _load(session: Session, config: Config, ids: list[uuid.UUID], now: datetime)
     endpoints = {e.id: e for e in session.scalars(
         select(WebhookEndpoint).where(WebhookEndpoint.id.in_({row.endpoint_id for row in rows}))
     )}
-    box = secret_box(config.SECRETS_KEY)
     groups: dict[uuid.UUID, _Group] = {}
     for row in rows:
         group = groups.get(row.endpoint_id)
         if group is None:
             endpoint = endpoints[row.endpoint_id]
-            secrets = [box.open(endpoint.secret_sealed)]
-            if endpoint.previous_secret_sealed and (endpoint.previous_secret_expires_at or now) > now:
-                secrets.append(box.open(endpoint.previous_secret_sealed))
-            group = groups[row.endpoint_id] = _Group(endpoint.id, endpoint.url, secrets)
+            group = groups[row.endpoint_id] = _Group(endpoint.id, endpoint.url, _secrets(config, endpoint, now))
         body = event_body(row.type, row.created_at, row.data)
         group.items.append(_Item(row.id, str(row.event_id), body, row.attempts - row.replayed_after,
                                  row.delivery_created_at, row.replayed_after > 0))
     session.commit()
     return list(groups.values())
+
+
+def _secrets(config: Config, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
+    """The endpoint's signing secrets; none when its current one cannot be opened, which fails this endpoint's
+    deliveries only (review N7): one unreadable row never stops other tenants' webhooks."""
+    sealed = [(WebhookEndpoint.secret_sealed, endpoint.secret_sealed)]
+    if endpoint.previous_secret_sealed and (endpoint.previous_secret_expires_at or now) > now:
+        sealed.append((WebhookEndpoint.previous_secret_sealed, endpoint.previous_secret_sealed))
+    secrets: list[str] = []
+    for column, token in sealed:
+        try:
+            secrets.append(open_value(config, column, endpoint.id, token))
+        except SecretUnreadableError:
+            log.error(UNREADABLE, extra={"endpoint_id": str(endpoint.id), "column": column.key})
+            if not secrets:
+                return []
+    return secrets
 
 
 def _lane(group: _Group, items: list[_Item], config: Config, pools: Pools, stop: threading.Event,
@@ -139,6 +154,10 @@ def _lane(group: _Group, items: list[_Item], config: Config, pools: Pools, stop:
         if stop.is_set() or group.tripped.is_set() or group.gone or time.monotonic() > deadline:
             return
         item.attempted_at = datetime.now(UTC)
+        if not group.secrets:
+            item.result = PostResult(None, 0, UNREADABLE)
+            group.tripped.set()
+            return
         if target is None:
             try:
                 target = check_url(group.url, config)  # again at delivery: DNS may have changed

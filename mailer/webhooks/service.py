@@ -18,7 +18,7 @@ from mailer.errors import NotFoundError, ValidationError
 from mailer.extensions import db
 from mailer.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from mailer.security.scope import get_owned, tenant_select
-from mailer.security.secret_box import secret_box
+from mailer.security.sealed import seal_value
 from mailer.security.types import Principal
 from mailer.webhooks.events import EventDraft, EventType, record_events
 from mailer.webhooks.guard import UnsafeUrlError, check_url
@@ -55,9 +55,11 @@ def create_endpoint(principal: Principal, url: str, events: list[str], descripti
         raise ValidationError(f"A tenant has at most {MAX_ENDPOINTS} webhook endpoints.",
                               errors=[{"field": "url", "message": f"at most {MAX_ENDPOINTS} endpoints per tenant"}])
     secret = new_secret()
+    endpoint_id = uuid.uuid4()
     endpoint = WebhookEndpoint(
-        id=uuid.uuid4(), tenant_id=principal.tenant_id, url=_checked_url(url), events=sorted(set(events)),
-        description=description, enabled=True, secret_sealed=secret_box(_config().SECRETS_KEY).seal(secret),
+        id=endpoint_id, tenant_id=principal.tenant_id, url=_checked_url(url), events=sorted(set(events)),
+        description=description, enabled=True,
+        secret_sealed=seal_value(_config(), WebhookEndpoint.secret_sealed, endpoint_id, secret),
     )
     db.session.add(endpoint)
     db.session.flush()
@@ -103,7 +105,7 @@ def rotate_secret(principal: Principal, endpoint_id: str) -> tuple[WebhookEndpoi
     secret = new_secret()
     endpoint.previous_secret_sealed = endpoint.secret_sealed
     endpoint.previous_secret_expires_at = datetime.now(UTC) + ROTATION_OVERLAP
-    endpoint.secret_sealed = secret_box(_config().SECRETS_KEY).seal(secret)
+    endpoint.secret_sealed = seal_value(_config(), WebhookEndpoint.secret_sealed, endpoint.id, secret)
     _audit(principal, "webhook.secret_rotated", endpoint)
     db.session.commit()
     return endpoint, secret

@@ -287,3 +287,22 @@ def test_sign_ups_processed_in_parallel_make_one_account(app, client, smtp_serve
     with app.app_context():
         assert db.session.scalar(select(db.func.count()).select_from(User).where(User.email == "ann@example.com")) == 1
         assert {r.status for r in db.session.scalars(select(AuthRequest))} == {"done"}
+
+
+def test_a_strangers_name_cannot_carry_a_link_or_a_long_text_into_verification_mail(client, smtp_server, worker,
+                                                                                    acme_ids):
+    """L6: the sign-up name goes to an address the registrant need not own. A link-like name is left out of the
+    mail (body and To), a long one is cut to 50 characters; the stored name stays as typed."""
+    pitch = "Your account is locked, call +1 555 0100 now to keep it " * 3
+    names = {"a@example.com": "Visit https://evil.example/login", "b@example.com": "see evil.example",
+             "c@example.com": pitch.strip()[:200], "d@example.com": "Ann"}
+    for email, name in names.items():
+        assert register(client, email, name=name).status_code == 202
+    worker()
+    for email in ("a@example.com", "b@example.com"):
+        [mail] = mails_to(smtp_server, email)
+        assert "evil.example" not in str(mail) and text_of(mail).startswith("Hello,")
+    [long_one] = mails_to(smtp_server, "c@example.com")
+    assert pitch[:50].strip() in text_of(long_one) and pitch[:51] not in text_of(long_one)
+    [ann] = mails_to(smtp_server, "d@example.com")
+    assert text_of(ann).startswith("Hello Ann,") and "Ann" in str(ann["To"])

@@ -100,11 +100,17 @@ def test_redis_down_still_answers_202_and_the_sweeper_hook_catches_up(app_factor
         assert enqueue_pending_auth_work(min_age_seconds=0) == 0
 
 
-def test_duplicate_jobs_send_one_mail(app, client, smtp_server, worker, acme_ids):
-    """A request enqueued twice (sweeper + original job) is processed once."""
+def test_sweeps_never_multiply_a_waiting_requests_job_and_replace_a_lost_one(app, client, redis, smtp_server,
+                                                                             worker, acme_ids):
+    """L4: while a request's job waits in Redis, sweep after sweep adds none; once the job is lost, the next
+    sweep enqueues exactly one; the mail goes once."""
     client.post("/v1/auth/forgot-password", json={"tenant": "acme", "email": "admin@acme.test"})
     with app.app_context():
-        assert enqueue_pending_auth_work(min_age_seconds=0) == 1
+        assert [enqueue_pending_auth_work(min_age_seconds=0) for _ in range(5)] == [0] * 5
+        assert redis.llen("rq:queue:critical") == 1
+        redis.flushdb()  # the job is lost (a Redis restart without persistence)
+        assert [enqueue_pending_auth_work(min_age_seconds=0) for _ in range(3)] == [1, 0, 0]
+        assert redis.llen("rq:queue:critical") == 1
     worker()
     assert len(mails_to(smtp_server, "admin@acme.test")) == 1
 

@@ -146,7 +146,7 @@ def test_the_signer_is_not_looked_up_again_while_nothing_changed(app, client, ac
 def test_a_deleted_or_failed_domain_stops_signing_at_the_next_request(app_factory, client, acme, dns_server,
                                                                        smtp_server, worker):
     """The cache is warm, and another instance deletes the domain (or its record fails): the next
-    message, on either instance, leaves unsigned."""
+    message, on either instance, leaves unsigned (from the operator's sender, to which the tenant's fell back)."""
     second = app_factory(DNS_RESOLVERS=(dns_server.address,), MAIL_FROM="no-reply@mailer.test")
     one, two, admin = client, second.test_client(), acme
     domain = _use_domain(one, admin, dns_server)
@@ -157,6 +157,8 @@ def test_a_deleted_or_failed_domain_stops_signing_at_the_next_request(app_factor
     _send(one, admin)
     publish_dkim(dns_server, domain)
     assert verify(one, admin, domain["id"])["status"] == "verified"
+    # The failure reset the sender (review N12): the admin chooses it again once the domain verifies.
+    assert one.patch("/v1/tenant", json={"mail_from": "hello@acme.com"}, headers=admin).status_code == 200
     _send(two, admin)
     assert two.delete(f"/v1/domains/{domain['id']}", headers=admin).status_code == 204
     _send(one, admin)

@@ -26,7 +26,7 @@ Admin = tuple[FlaskClient, dict[str, Any]]
 def _setup(app: Flask) -> uuid.UUID:
     with app.app_context():
         tenant_id = db.session.scalars(select(Tenant.id)).one()
-        keys = app.config["MAILER"].SECRETS_KEY
+        keys = app.config["MAILER"]
         db.session.add_all([
             Suppression(tenant_id=tenant_id, email="bob@example.com", scope="broadcast", reason="manual"),
             Suppression(tenant_id=tenant_id, email=address_digest(keys, "cat@example.com"), scope="all",

@@ -48,7 +48,9 @@ def test_the_command_serves_the_bounce_domain_and_stops_on_sigterm(bounce_app: F
                             start_new_session=True)
     try:
         _wait_listening(port, proc)
-        signed_as_the_process = Config(TESTING=True, SECRETS_KEY=(FERNET_KEY,), BOUNCE_DOMAIN=BOUNCE_DOMAIN)
+        # The token key is the database's stable keyring (security.stable_keys), opened with the process's key.
+        signed_as_the_process = Config(TESTING=True, SECRETS_KEY=(FERNET_KEY,), BOUNCE_DOMAIN=BOUNCE_DOMAIN,
+                                       DATABASE_URL=bounce_app.config["MAILER"].DATABASE_URL)
         verp = token_address(signed_as_the_process, TokenKind.BOUNCE, uuid.uuid4())
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
             client.ehlo("mx.example.net")

@@ -63,7 +63,8 @@ def test_a_rewrite_recomputed_without_the_key_is_detected(app, client, admin):
 
 
 def test_events_signed_with_an_older_secrets_key_verify_during_rotation(app_factory):
-    """SECRETS_KEY is a keyring: a chain written under key A verifies with (B, A), not with B alone."""
+    """A chain written under key A verifies with (B, A); with B alone and no `secrets rotate`, the keyring (and so
+    the chain) cannot be read: reported, exit 1 (the full rotation: tests/security/test_rotation.py)."""
     from tests.helpers import create_tenant
 
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()

@@ -61,16 +61,20 @@ def test_an_unreadable_relay_password_defers(app_factory, relay, smtp_server, re
     """A password sealed under a key SECRETS_KEY no longer lists: deferred with that reason, no connection at all."""
     from cryptography.fernet import Fernet
 
+    from mailer.extensions import db
+    from mailer.models import TenantRelay
+    from mailer.security.secret_box import SecretBox
     from tests.fixtures import Drainer
 
-    first = app_factory(RELAY_ALLOW_PRIVATE=True, SMTP_CA_FILE=relay_ca[1],
-                        SECRETS_KEY=(Fernet.generate_key().decode(),))
-    client = first.test_client()
-    admin = admin_of(first, client, "acme")
+    other = app_factory(RELAY_ALLOW_PRIVATE=True, SMTP_CA_FILE=relay_ca[1])
+    client = other.test_client()
+    admin = admin_of(other, client, "acme")
     put_relay(client, admin, relay.settings())
-    other = app_factory(RELAY_ALLOW_PRIVATE=True, SMTP_CA_FILE=relay_ca[1],
-                        SECRETS_KEY=(Fernet.generate_key().decode(),))
-    message = send(other.test_client(), admin)
+    with other.app_context():  # this one row sealed under a key SECRETS_KEY does not list
+        row = db.session.query(TenantRelay).one()
+        row.password_sealed = SecretBox([Fernet.generate_key().decode()]).seal("pw", context="elsewhere")
+        db.session.commit()
+    message = send(client, admin)
     Drainer(other, redis)()
     row = recipient(client, admin, message)
     assert row["status"] == "deferred" and "SECRETS_KEY" in row["last_error"]

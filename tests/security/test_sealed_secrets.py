@@ -10,6 +10,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
+from mailer.security.sealed import context_for
 from mailer.security.secret_box import secret_box
 from tests.helpers import bearer, create_tenant, login
 
@@ -37,14 +38,24 @@ def _tenant_with_secrets(app: Any) -> tuple[Any, dict[str, Any], list[Any]]:
     return client, admin, answers
 
 
-def _sealed(app: Any) -> tuple[str, str, str]:
+def _placed(app: Any) -> list[tuple[str, str]]:
+    """(sealed value, the place it is bound to) of the DKIM key, the relay password and the webhook secret."""
     from mailer.extensions import db
     from mailer.models import DkimKey, TenantRelay, WebhookEndpoint
 
     with app.app_context():
-        return (db.session.scalars(select(DkimKey.private_key_sealed)).one(),
-                db.session.scalars(select(TenantRelay.password_sealed)).one(),
-                db.session.scalars(select(WebhookEndpoint.secret_sealed)).one())
+        return [(token, context_for(column, row_id)) for column, pk in (
+            (DkimKey.private_key_sealed, DkimKey.id), (TenantRelay.password_sealed, TenantRelay.tenant_id),
+            (WebhookEndpoint.secret_sealed, WebhookEndpoint.id),
+        ) for row_id, token in db.session.execute(select(pk, column)).all()]
+
+
+def _sealed(app: Any) -> tuple[str, ...]:
+    return tuple(token for token, _ in _placed(app))
+
+
+def _open_all(keys: tuple[str, ...], placed: list[tuple[str, str]]) -> list[str]:
+    return [secret_box(keys).open(token, context=context) for token, context in placed]
 
 
 def _dump(app: Any) -> str:
@@ -63,11 +74,10 @@ def test_no_private_key_or_password_in_clear_anywhere(app_factory, caplog):
     app = app_factory(RELAY_ALLOW_PRIVATE=True, WEBHOOK_ALLOW_PRIVATE=True, SECRETS_KEY=(key,))
     caplog.set_level(logging.DEBUG)
     _, _, answers = _tenant_with_secrets(app)
-    sealed_key, sealed_password, sealed_webhook = _sealed(app)
-    pem = secret_box((key,)).open(sealed_key)
-    webhook_secret = secret_box((key,)).open(sealed_webhook)
+    sealed_key = _sealed(app)[0]
+    pem, password, webhook_secret = _open_all((key,), _placed(app))
     assert webhook_secret.startswith("whsec_") and webhook_secret in answers[4].get_data(as_text=True)
-    assert secret_box((key,)).open(sealed_password) == RELAY_PASSWORD  # sealed, and what was given
+    assert password == RELAY_PASSWORD  # sealed, and what was given
     # PKCS#1 starts with the modulus, which the public DKIM record holds too: look for the private rest.
     key_lines = [line for line in pem.splitlines() if "PRIVATE KEY" not in line][8:]
     assert len(key_lines) > 15
@@ -86,18 +96,19 @@ def test_rotate_reseals_every_secret_under_the_newest_key(app_factory):
     app = app_factory(RELAY_ALLOW_PRIVATE=True, WEBHOOK_ALLOW_PRIVATE=True, SECRETS_KEY=(old,))
     _tenant_with_secrets(app)
     before = _sealed(app)
-    plain = [secret_box((old,)).open(token) for token in before]
+    plain = _open_all((old,), _placed(app))
 
     rotating = app_factory(RELAY_ALLOW_PRIVATE=True, WEBHOOK_ALLOW_PRIVATE=True, SECRETS_KEY=(new, old))
     result = rotating.test_cli_runner().invoke(args=["secrets", "rotate"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {
-        "resealed": {"dkim_keys.private_key_sealed": 1, "tenant_relays.password_sealed": 1,
-                     "webhook_endpoints.secret_sealed": 1, "webhook_endpoints.previous_secret_sealed": 0},
-        "unreadable": {}}
+        "resealed": {"hmac_keyring.sealed": 1, "dkim_keys.private_key_sealed": 1, "tenant_relays.password_sealed": 1,
+                     "webhook_endpoints.secret_sealed": 1, "webhook_endpoints.previous_secret_sealed": 0,
+                     "erasures.sealed_address": 0},
+        "unreadable": {}, "bound": {}}
     after = _sealed(app)
     assert all(a != b for a, b in zip(after, before, strict=True))
-    assert [secret_box((new,)).open(token) for token in after] == plain
+    assert _open_all((new,), _placed(app)) == plain
     assert RELAY_PASSWORD not in result.output
 
 
@@ -111,7 +122,7 @@ def test_rotate_reports_secrets_no_listed_key_opens_and_exits_1(app_factory):
                            SECRETS_KEY=(Fernet.generate_key().decode(),))
     result = stranger.test_cli_runner().invoke(args=["secrets", "rotate"])
     assert result.exit_code == 1
-    assert json.loads(result.stdout)["unreadable"] == {"dkim_keys.private_key_sealed": 1,
+    assert json.loads(result.stdout)["unreadable"] == {"hmac_keyring.sealed": 1, "dkim_keys.private_key_sealed": 1,
                                                        "tenant_relays.password_sealed": 1,
                                                        "webhook_endpoints.secret_sealed": 1}
     assert _sealed(app) == before

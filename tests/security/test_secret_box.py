@@ -11,26 +11,26 @@ from mailer.security.secret_box import SecretBox, SecretUnreadableError
 
 def test_a_sealed_secret_opens_and_is_not_the_plaintext():
     box = SecretBox([Fernet.generate_key().decode()])
-    token = box.seal("relay-password-1")
+    token = box.seal("relay-password-1", context="t.c:1")
     assert "relay-password-1" not in token
-    assert box.open(token) == "relay-password-1"
+    assert box.open(token, context="t.c:1") == "relay-password-1"
 
 
 def test_rotation_reseals_under_the_newest_key_and_the_old_key_can_then_go():
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    token = SecretBox([old]).seal("dkim-private-key")
+    token = SecretBox([old]).seal("dkim-private-key", context="t.c:1")
     both = SecretBox([new, old])
-    resealed = both.reseal(token)
-    assert SecretBox([new]).open(resealed) == "dkim-private-key"
+    resealed = both.reseal(token, context="t.c:1")
+    assert SecretBox([new]).open(resealed, context="t.c:1") == "dkim-private-key"
     with pytest.raises(SecretUnreadableError):
-        SecretBox([new]).open(token)
+        SecretBox([new]).open(token, context="t.c:1")
 
 
 def test_a_tampered_token_is_unreadable():
     box = SecretBox([Fernet.generate_key().decode()])
-    token = box.seal("x")
+    token = box.seal("x", context="t.c:1")
     with pytest.raises(SecretUnreadableError):
-        box.open(token[:-4] + "AAAA")
+        box.open(token[:-4] + "AAAA", context="t.c:1")
 
 
 def test_secrets_key_is_required_outside_debug_and_must_be_fernet_keys():

@@ -34,16 +34,18 @@ def test_secret_is_stored_sealed_and_never_audited(app: Flask, client: FlaskClie
 
     from mailer.extensions import db
     from mailer.models import AuditEvent, WebhookEndpoint
-    from mailer.security.secret_box import secret_box
+    from mailer.security.sealed import open_value
 
     created = subscribe(client, acme, receiver)
     rotated = client.post(f"/v1/webhooks/{created['id']}/rotate-secret", headers=acme.admin).get_json()
     with app.app_context():
         endpoint = db.session.scalars(select(WebhookEndpoint)).one()
-        box = secret_box(app.config["MAILER"].SECRETS_KEY)
+        config = app.config["MAILER"]
         assert created["secret"] not in endpoint.secret_sealed
-        assert box.open(endpoint.secret_sealed) == rotated["secret"]
-        assert box.open(endpoint.previous_secret_sealed) == created["secret"]
+        current = open_value(config, WebhookEndpoint.secret_sealed, endpoint.id, endpoint.secret_sealed)
+        assert current == rotated["secret"]
+        assert open_value(config, WebhookEndpoint.previous_secret_sealed, endpoint.id,
+                          endpoint.previous_secret_sealed) == created["secret"]
         audit = " ".join(str(e.details) for e in db.session.scalars(select(AuditEvent)))
     for secret in (created["secret"], rotated["secret"]):
         assert secret not in audit and secret.removeprefix("whsec_") not in audit

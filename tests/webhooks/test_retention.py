@@ -63,3 +63,26 @@ def test_forget_message_events_removes_addresses(app: Flask, client: FlaskClient
         assert forget_message_events(db.session, [uuid.UUID(sent["id"])]) == 1
         db.session.commit()
         assert _count(WebhookEvent) == _count(WebhookDelivery) == _count(WebhookAttempt) == 0
+
+
+def test_the_daily_purge_drops_old_events_without_a_message(app: Flask, client: FlaskClient, acme: Seeded,
+                                                            receiver: Receiver, redis: Redis) -> None:
+    """A manual suppression's `suppression.created` event names the address and has no message: the purge
+    (`flask purge`, daily) removes it once past MESSAGE_RETENTION_DAYS and delivered (review N6)."""
+    from mailer.extensions import db
+    from mailer.models import WebhookDelivery, WebhookEvent
+    from mailer.models.types import utcnow
+
+    subscribe(client, acme, receiver, events=["suppression.created"])
+    assert client.post("/v1/suppressions", json={"email": "ann@example.com"}, headers=acme.admin).status_code == 201
+    dispatch(app, redis)
+    with app.app_context():
+        assert [e.subject_id for e in db.session.scalars(select(WebhookEvent))] == [None]
+        old = utcnow() - timedelta(days=app.config["MAILER"].MESSAGE_RETENTION_DAYS + 1)
+        db.session.execute(update(WebhookDelivery).values(created_at=old))
+        db.session.execute(update(WebhookEvent).values(created_at=old))
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["purge"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert _count(WebhookEvent) == 0 and _count(WebhookDelivery) == 0
