@@ -103,7 +103,8 @@ def test_a_forged_plain_text_bounce_listing_others_bounces_none_of_them(
     verp = envelope_of(smtp_server, "ann@example.com")
     raw = samples.exim_bounce(to=verp, recipient="bob@example.com",
                               original_message_id=rows["ann@example.com"]["message_id"])
-    raw = raw.replace(b"X-Failed-Recipients: bob@example.com", b"X-Failed-Recipients: bob@example.com, carl@example.com")
+    raw = raw.replace(b"X-Failed-Recipients: bob@example.com",
+                      b"X-Failed-Recipients: bob@example.com, carl@example.com")
     receiver.send(verp, raw)
     drain(bounce_app, redis)
     _untouched(bounce_app, rows, "bob@example.com", "carl@example.com")
