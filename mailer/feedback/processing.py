@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from mailer.extensions import db
 from mailer.feedback.events import feedback_recorded
@@ -43,6 +43,9 @@ from mailer.smtp.results import ErrorCode
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
+# Findings one recipient may collect in all: a real copy bounces once or is delayed a few times; a token
+# holder mailing new reports (each a new Message-ID) would otherwise add an event and a webhook each.
+MAX_FEEDBACK_PER_RECIPIENT = 20
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,10 @@ def process_report(report_id: uuid.UUID) -> ReportStatus | None:
     if report.token_kind == TokenKind.UNSUBSCRIBE.value:
         unsubscribe(anchor, via="mailto")
         return _finish(report, ReportStatus.PROCESSED, "unsubscribed", [FeedbackOutcome.UNSUBSCRIBED.value])
+    recorded = db.session.scalar(select(func.count()).select_from(FeedbackRecord)
+                                 .where(FeedbackRecord.recipient_id == anchor.id)) or 0
+    if recorded >= MAX_FEEDBACK_PER_RECIPIENT:
+        return _unmatched(report, f"the recipient already has {recorded} feedback events (the most it takes)")
     findings = [f for f in parse_report(report.raw) if f.outcome is not None]
     if not findings:
         return _unmatched(report, "no bounce or complaint found in the report")
