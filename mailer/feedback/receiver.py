@@ -28,6 +28,7 @@ from aiosmtpd.smtp import SMTP
 from flask import Flask
 
 from mailer.feedback.limits import ReportLimits
+from mailer.feedback.tls import receiver_tls_context
 from mailer.feedback.tokens import TokenAddress, read_address
 from mailer.feedback.writer import ReportWriter
 
@@ -114,8 +115,10 @@ class ReceiverController(Controller):
 
 
 def make_controller(app: Flask, host: str, port: int) -> Controller:
+    config = app.config["MAILER"]
+    tls = receiver_tls_context(config, config.BOUNCE_DOMAIN or "localhost")
     return ReceiverController(ReportReceiver(app), hostname=host, port=port, data_size_limit=MAX_REPORT_BYTES,
-                              ident="Mailer feedback receiver")
+                              ident="Mailer feedback receiver", tls_context=tls, require_starttls=False)
 
 
 def run_receiver(app: Flask, host: str, port: int) -> None:
