@@ -13,7 +13,8 @@ ROUND_SECONDS = 5.0  # no POST of a lane starts later than this after the lane s
 RUN_SECONDS = 30.0  # no claim is made later than this in a run
 THREADS = 16  # POSTs in flight in all
 CONNECTIONS_PER_ENDPOINT = 4  # POSTs in flight (and pooled connections) per endpoint
-TENANT_LANES = 4  # POSTs in flight per tenant: one tenant's hanging endpoints leave the other lanes free
+# POSTs in flight per tenant (two endpoints' worth): one tenant's hanging endpoints leave half the lanes free.
+TENANT_LANES = 8
 
 
 def lease_seconds(config: Config) -> float:
