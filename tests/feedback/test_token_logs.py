@@ -49,8 +49,12 @@ def test_request_and_werkzeug_lines_carry_no_unsubscribe_token(bounce_app: Flask
     logging.getLogger("werkzeug").info('127.0.0.1 - - [6/Dec/2026 03:00:00] "%s" %s -',
                                        f"POST /unsubscribe/{token} HTTP/1.1", 200)
     logging.getLogger("flask.app").error(f"Exception on /unsubscribe/{token} [POST]")
+    # aiosmtpd logs every command of the inbound receiver, the mailto unsubscribe's RCPT included.
+    logging.getLogger("mail.log").info("%r >> %r", ("192.0.2.1", 4321),
+                                       f"RCPT TO:<u-{token}@{bounce_app.config['MAILER'].BOUNCE_DOMAIN}>".encode())
     text = all_lines.getvalue()
     assert text.count("/unsubscribe/[redacted]") >= 4
+    assert "RCPT TO:<u***@" in text
     assert token not in text
 
 
