@@ -87,7 +87,7 @@ class Scheduler:
     def __init__(self, session: Session, config: Config, pools: Pools, executor: ThreadPoolExecutor,
                  threads: int) -> None:
         self.session, self.config, self.pools, self.executor = session, config, pools, executor
-        self.free = threads
+        self.threads = self.free = threads
         self.lanes: dict[Future[None], _Group] = {}
         self.tenant_lanes: Counter[uuid.UUID] = Counter()
         self.stop = threading.Event()
@@ -100,7 +100,9 @@ class Scheduler:
         now = datetime.now(UTC)
         busy = {group.endpoint_id for group in self.lanes.values()}
         full = {tenant for tenant, lanes in self.tenant_lanes.items() if lanes >= TENANT_LANES}
-        token, ids = claim_due(self.session, now, ROUND_SIZE, lease_seconds(self.config),
+        # Claimed rows that find no free lane are released at once: claim about what the free lanes can take.
+        limit = max(1, ROUND_SIZE * self.free // self.threads)
+        token, ids = claim_due(self.session, now, limit, lease_seconds(self.config),
                                exclude_endpoints=busy, exclude_tenants=full)
         self.outcome.claimed += len(ids)
         if not ids:
