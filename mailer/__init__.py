@@ -98,6 +98,7 @@ def _register_sweep_hooks() -> None:
     The daily retention purge (which also finishes pending erasures) is one of them.
     """
     from mailer.erasure.service import apply_pending_erasures  # noqa: PLC0415 - see create_app
+    from mailer.feedback.retention import purge_inbound_reports  # noqa: PLC0415 - see create_app
     from mailer.mail.sweeper import register_sweep_hook  # noqa: PLC0415 - see create_app
     from mailer.retention.run import register_purge_companion  # noqa: PLC0415 - see create_app
 
@@ -107,3 +108,4 @@ def _register_sweep_hooks() -> None:
     register_sweep_hook("mailer.retention.schedule:run_daily_purge")
     register_sweep_hook("mailer.domains.recheck:recheck_due_domains")
     register_purge_companion(apply_pending_erasures)
+    register_purge_companion(purge_inbound_reports)

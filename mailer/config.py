@@ -103,6 +103,9 @@ class Config:
     BOUNCE_DOMAIN: str = ""
     INBOUND_SMTP_HOST: str = "127.0.0.1"
     INBOUND_SMTP_PORT: int = 2525
+    # PEM files for the receiver's STARTTLS; empty: a self-signed pair made at start (MTAs encrypt, rarely verify).
+    INBOUND_TLS_CERT: str = ""
+    INBOUND_TLS_KEY: str = ""
     # Fernet keys, newest first, that encrypt stored secrets; in debug an empty value means instance/secrets.key.
     SECRETS_KEY: tuple[str, ...] = field(default=(), repr=False)
     DNS_RESOLVERS: tuple[str, ...] = ()
@@ -158,6 +161,8 @@ class Config:
             raise ConfigError("MESSAGE_RETENTION_DAYS must be at least 1")
         if self.WEBHOOK_TIMEOUT_SECONDS <= 0:
             raise ConfigError("WEBHOOK_TIMEOUT_SECONDS must be positive")
+        if bool(self.INBOUND_TLS_CERT) != bool(self.INBOUND_TLS_KEY):
+            raise ConfigError("INBOUND_TLS_CERT and INBOUND_TLS_KEY are set together (or both left empty)")
 
     def finalize(self, instance_path: str) -> Config:
         """Fill the defaults that depend on where the app lives or on other settings."""

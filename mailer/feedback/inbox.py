@@ -3,6 +3,9 @@
 The receiver commits the raw mail first, then enqueues its processing; with Redis down the row
 stays ``pending`` and every sweep re-enqueues pending reports (the job is idempotent, and its
 deterministic job id keeps one job per report in Redis).
+
+Processing goes on ``bulk``, the lowest of the three queues the bare worker serves (API.md §4): reports
+anyone holding a token can send must never wait in front of, or share, the mail queue (``default``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from mailer.worker.queues import get_queue
 log = logging.getLogger(__name__)
 
 PROCESS_JOB = "mailer.feedback.jobs.process_inbound_report"
-QUEUE = "default"
+QUEUE = "bulk"
 # A report younger than this may still have its first job waiting: the sweep leaves it alone.
 SWEEP_GRACE = timedelta(minutes=2)
 

@@ -1,9 +1,12 @@
 """Applying a stored report: match each finding to a recipient row, record it once, suppress when the rules say.
 
-Matching is scoped by the token: the recipient it names, or (when the report speaks of other
-addresses) a recipient of that same tenant with the returned Message-ID and address. A report
-can therefore never touch another tenant's rows. The same report twice records one event
-(FeedbackRecord is unique per recipient and report).
+Matching is the token's alone (API.md §8): a ``b-`` token speaks for its own recipient's copy, so a
+finding applies to that recipient when it names the recipient's address, or when it is the report's
+only finding (forwards, aliases); any other finding is unmatched. The returned Message-ID never
+selects a row: a custom message's Message-ID is shared by all its To/Cc recipients, who see each
+other's addresses, so matching by it let one recipient bounce and suppress the others. A report can
+therefore touch no row but its token's. The same report twice records one event (FeedbackRecord is
+unique per recipient and report).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import func, insert, select
 
 from mailer.extensions import db
 from mailer.feedback.events import feedback_recorded
@@ -29,7 +32,6 @@ from mailer.models import (
     FeedbackOutcome,
     FeedbackRecord,
     InboundReport,
-    Message,
     Recipient,
     RecipientStatus,
     ReportStatus,
@@ -41,6 +43,9 @@ from mailer.smtp.results import ErrorCode
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
+# Findings one recipient may collect in all: a real copy bounces once or is delayed a few times; a token
+# holder mailing new reports (each a new Message-ID) would otherwise add an event and a webhook each.
+MAX_FEEDBACK_PER_RECIPIENT = 20
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,10 @@ def process_report(report_id: uuid.UUID) -> ReportStatus | None:
     if report.token_kind == TokenKind.UNSUBSCRIBE.value:
         unsubscribe(anchor, via="mailto")
         return _finish(report, ReportStatus.PROCESSED, "unsubscribed", [FeedbackOutcome.UNSUBSCRIBED.value])
+    recorded = db.session.scalar(select(func.count()).select_from(FeedbackRecord)
+                                 .where(FeedbackRecord.recipient_id == anchor.id)) or 0
+    if recorded >= MAX_FEEDBACK_PER_RECIPIENT:
+        return _unmatched(report, f"the recipient already has {recorded} feedback events (the most it takes)")
     findings = [f for f in parse_report(report.raw) if f.outcome is not None]
     if not findings:
         return _unmatched(report, "no bounce or complaint found in the report")
@@ -84,25 +93,15 @@ def process_report(report_id: uuid.UUID) -> ReportStatus | None:
 
 
 def match_recipient(anchor: Recipient, finding: Finding, *, single: bool) -> Recipient | None:
-    """The row a finding is about: the token's own recipient, else the tenant's by Message-ID and address.
+    """The token's own recipient when the finding is about it, else None (never another row).
 
     A VERP return path belongs to one recipient's copy, so a report with a single finding is about
     that recipient even when the final address differs (a forward, an alias).
     """
-    addresses = {a for a in (finding.email, finding.original_recipient) if a}
-    if not addresses or anchor.email.lower() in addresses or single:
+    addresses = {a.lower() for a in (finding.email, finding.original_recipient) if a}
+    if single or not addresses or anchor.email.lower() in addresses:
         return anchor
-    if not finding.original_message_id:
-        return None
-    lowered = [a.lower() for a in addresses]
-    return db.session.scalars(
-        select(Recipient).join(Message, Message.id == Recipient.message_id).where(
-            Recipient.tenant_id == anchor.tenant_id,
-            func.lower(Recipient.email).in_(lowered),
-            or_(Message.message_id_header == finding.original_message_id,
-                Recipient.smtp_message_id == finding.original_message_id),
-        )
-    ).first()
+    return None
 
 
 def apply_finding(recipient: Recipient, finding: Finding, report_key: str) -> Applied:

@@ -33,6 +33,9 @@ _API_KEY = re.compile(r"\bmk_[A-Za-z0-9_-]{6,}")
 _PASSWORD_HASH = re.compile(r"\$argon2(?:id|i|d)\$[A-Za-z0-9+/=$,.-]+")
 # Secrets in a URL's query string, e.g. the request line of GET /verify-email?token=… in an access log.
 _QUERY_SECRET = re.compile(r"([?&][\w-]*(?:token|key|password|secret)[\w-]*=)[^&\s\"']+", re.IGNORECASE)
+# The one-click unsubscribe token is a path segment (/unsubscribe/<token>): request logs, werkzeug's and
+# gunicorn's access logs and Flask's exception lines would otherwise carry working links.
+_PATH_TOKEN = re.compile(r"(/unsubscribe/)[^/?#\s\"']+")
 _SECRET_PARTS = {"password", "passwd", "secret", "token", "key", "authorization", "cookie", "body", "html", "text"}
 _SAFE_FIELDS = {"request_id", "tenant_id", "message_id", "recipient_id", "job_id", "idempotency_key_id"}
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
@@ -47,17 +50,18 @@ def mask_email(address: str) -> str:
 
 
 # Each pattern above needs one of these in the text; a line with none (most) skips the five scans.
-_MARKERS = ("@", "=", "eyJ", "mk_", "$argon2")
+_MARKERS = ("@", "=", "eyJ", "mk_", "$argon2", "/unsubscribe/")
 
 
 def scrub(text: str) -> str:
-    """Mask addresses and redact bearer tokens, API keys and password hashes inside free text."""
+    """Mask addresses and redact bearer tokens, API keys, unsubscribe tokens and password hashes in free text."""
     if not any(marker in text for marker in _MARKERS):
         return text
     text = _PASSWORD_HASH.sub("[password hash]", text)
     text = _EMAIL.sub(r"\1***@\2", text)
     text = _JWT.sub("[jwt]", text)
     text = _QUERY_SECRET.sub(r"\1[redacted]", text)
+    text = _PATH_TOKEN.sub(r"\1[redacted]", text)
     return _API_KEY.sub("mk_[redacted]", text)
 
 

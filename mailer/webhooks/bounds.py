@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from mailer.config import Config
 
-ROUND_SIZE = 500  # deliveries claimed per round
-ROUND_SECONDS = 5.0  # no POST starts later than this in a round
-RUN_SECONDS = 30.0  # no round starts later than this in a run
+ROUND_SIZE = 500  # deliveries claimed at once
+ROUND_SECONDS = 5.0  # no POST of a lane starts later than this after the lane started
+RUN_SECONDS = 30.0  # no claim is made later than this in a run
 THREADS = 16  # POSTs in flight in all
 CONNECTIONS_PER_ENDPOINT = 4  # POSTs in flight (and pooled connections) per endpoint
+# POSTs in flight per tenant (two endpoints' worth): one tenant's hanging endpoints leave half the lanes free.
+TENANT_LANES = 8
 
 
 def lease_seconds(config: Config) -> float:
-    """Longer than one round can hold a delivery (the round, one POST, the bookkeeping)."""
+    """Longer than one lane can hold a delivery (its time, one POST, the bookkeeping)."""
     return ROUND_SECONDS + 2 * config.WEBHOOK_TIMEOUT_SECONDS + 5
 
 

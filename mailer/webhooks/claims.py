@@ -9,6 +9,7 @@ leaves leases that run out, and the deliveries are claimed again, with the same 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
@@ -32,13 +33,23 @@ def endpoint_ready(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def claim_due(session: Session, now: datetime, limit: int, lease_seconds: float) -> tuple[str, list[uuid.UUID]]:
-    """(token, ids) of up to ``limit`` due deliveries, leased to this round; commits."""
+def claim_due(session: Session, now: datetime, limit: int, lease_seconds: float, *,
+              exclude_endpoints: Collection[uuid.UUID] = (), exclude_tenants: Collection[uuid.UUID] = (),
+              ) -> tuple[str, list[uuid.UUID]]:
+    """(token, ids) of up to ``limit`` due deliveries, leased to this claim; commits. Endpoints already in
+    flight and tenants at their lane cap are left out (the scheduler's fairness)."""
     token = uuid.uuid4().hex
-    candidates = session.scalars(
+    query = (
         select(WebhookDelivery.id)
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
         .where(due_condition(now), endpoint_ready(now))
+    )
+    if exclude_endpoints:
+        query = query.where(WebhookDelivery.endpoint_id.not_in(list(exclude_endpoints)))
+    if exclude_tenants:
+        query = query.where(WebhookDelivery.tenant_id.not_in(list(exclude_tenants)))
+    candidates = session.scalars(
+        query
         .order_by(WebhookDelivery.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True, of=WebhookDelivery)

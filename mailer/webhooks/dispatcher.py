@@ -1,9 +1,11 @@
 """The webhook dispatcher: one bounded job that drains due deliveries, and how it is woken.
 
 Why it never delays mail (API.md §9): it is one job at a time (a Redis lock), on the `bulk` queue
-(the lowest; RQ always takes `critical` and `default` first), and it holds its worker briefly: rounds
-of at most ROUND_SIZE deliveries, a run of at most RUN_SECONDS, every POST bounded by
-WEBHOOK_TIMEOUT_SECONDS. While it runs it watches the mail queues; as soon as a mail job waits, it
+(the lowest; RQ always takes `critical` and `default` first), and it holds its worker briefly: claims
+of at most ROUND_SIZE deliveries, none after RUN_SECONDS, every POST bounded as a whole by
+WEBHOOK_TIMEOUT_SECONDS. Why one tenant never delays another: see rounds (a lane cap per tenant,
+claims whenever a lane is free, results written per endpoint).
+While it runs it watches the mail queues; as soon as a mail job waits, it
 stops starting POSTs, abandons those in flight (their leases run out, they are tried again later,
 same `webhook-id`) and ends, re-enqueuing itself behind that mail. A dead or hanging endpoint costs
 one probe per lane per backoff step: after a timeout, connection error, 429 or 5xx the endpoint
@@ -33,7 +35,7 @@ from sqlalchemy.orm import Session
 from mailer.config import Config
 from mailer.webhooks.bounds import CONNECTIONS_PER_ENDPOINT, RUN_SECONDS, THREADS, key_ttl
 from mailer.webhooks.claims import count_due, next_due_at
-from mailer.webhooks.rounds import run_round
+from mailer.webhooks.rounds import POLL_SECONDS, Scheduler
 from mailer.webhooks.transport import Pools
 from mailer.webhooks.wakeup import LOCK_KEY, QUEUED_KEY, mail_waiting, nudge, schedule
 
@@ -80,23 +82,23 @@ def run(session: Session, redis: Redis, config: Config, *, should_yield: Callabl
     yield_now = should_yield or (lambda: mail_waiting(redis))
     pools = Pools(CONNECTIONS_PER_ENDPOINT)
     executor = ThreadPoolExecutor(THREADS, thread_name_prefix="webhook")
+    lanes = Scheduler(session, config, pools, executor, THREADS)
     started = time.monotonic()
     try:
-        while time.monotonic() - started < run_seconds:
-            outcome = run_round(session, config, pools, executor, yield_now, keeper.touch)
-            report.rounds += 1
-            report.attempted += outcome.attempted
-            report.succeeded += outcome.succeeded
-            if outcome.yielded:
-                report.yielded = True
+        while True:
+            claimed = lanes.fill() if time.monotonic() - started < run_seconds else 0
+            report.rounds += bool(claimed)
+            if not lanes.lanes and not claimed:
                 break
-            if not outcome.claimed:
-                break
-            if yield_now():  # between rounds too: nothing is in flight, the worker goes back at once
+            lanes.collect(POLL_SECONDS)
+            keeper.touch()
+            if yield_now():  # mail waits: no new POST starts, those in flight are let go
+                lanes.abandon()
                 report.yielded = True
                 break
     finally:
-        # POSTs abandoned by a yield mid-round may still be running: do not wait for them.
+        report.attempted, report.succeeded = lanes.outcome.attempted, lanes.outcome.succeeded
+        # POSTs abandoned by a yield may still be running (each within its deadline): do not wait for them.
         executor.shutdown(wait=not report.yielded, cancel_futures=True)
         pools.close()
         if redis.get(LOCK_KEY) == token.encode():

@@ -1,9 +1,15 @@
-"""One dispatcher round: claim due deliveries, POST them in lanes per endpoint, write every result.
+"""The dispatcher's scheduler: claim due deliveries, POST them in lanes per endpoint, write each result.
 
 Lanes: an endpoint's deliveries are split over at most CONNECTIONS_PER_ENDPOINT lanes, each POSTing
-in turn on the endpoint's pool; lanes run on the run's thread pool. A lane stops at the round's end,
-when the run yields to mail, or when its endpoint fails (timeout, connection error, 429, 5xx — the
-endpoint then backs off and its untried deliveries wait) or answers 410 (it is disabled).
+in turn on the endpoint's pool; lanes run on the run's thread pool. A lane stops ROUND_SECONDS after
+it started, when the run yields to mail, or when its endpoint fails (timeout, connection error, 429,
+5xx — the endpoint then backs off and its untried deliveries wait) or answers 410 (it is disabled).
+
+Tenants never delay each other (API.md §9): a tenant holds at most TENANT_LANES of the THREADS lanes
+in flight, so however many of its endpoints hang, the others' lanes start at once; claims run whenever
+a lane is free (not once a round ends), leaving out endpoints already in flight and tenants at their
+cap; and an endpoint's results are written as soon as its lanes are done, not when the slowest
+endpoint of its claim is. Each POST is bounded as a whole by WEBHOOK_TIMEOUT_SECONDS (transport).
 """
 
 from __future__ import annotations
@@ -13,8 +19,8 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from collections import Counter, defaultdict
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +32,7 @@ from mailer.config import Config
 from mailer.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from mailer.security.sealed import open_value
 from mailer.security.secret_box import SecretUnreadableError
-from mailer.webhooks.bounds import CONNECTIONS_PER_ENDPOINT, ROUND_SECONDS, ROUND_SIZE, lease_seconds
+from mailer.webhooks.bounds import CONNECTIONS_PER_ENDPOINT, ROUND_SECONDS, ROUND_SIZE, TENANT_LANES, lease_seconds
 from mailer.webhooks.claims import claim_due
 from mailer.webhooks.events import event_body
 from mailer.webhooks.guard import UnsafeUrlError, check_url
@@ -58,11 +64,14 @@ class _Group:
     """One endpoint's share of a round."""
 
     endpoint_id: uuid.UUID
+    tenant_id: uuid.UUID
     url: str
     secrets: list[str]
+    token: str  # of the claim that leased its deliveries
     items: list[_Item] = field(default_factory=list)
     tripped: threading.Event = field(default_factory=threading.Event)
     gone: bool = False
+    lanes_left: int = 0
 
 
 @dataclass
@@ -73,38 +82,100 @@ class RoundOutcome:
     yielded: bool = False
 
 
-def run_round(session: Session, config: Config, pools: Pools, executor: ThreadPoolExecutor,
-              should_yield: Callable[[], bool], on_poll: Callable[[], None] = lambda: None) -> RoundOutcome:
-    now = datetime.now(UTC)
-    token, ids = claim_due(session, now, ROUND_SIZE, lease_seconds(config))
-    outcome = RoundOutcome(claimed=len(ids))
-    if not ids:
-        return outcome
-    groups = _load(session, config, ids, now)
-    stop = threading.Event()
-    deadline = time.monotonic() + ROUND_SECONDS
-    futures = [
-        executor.submit(_lane, group, group.items[lane::CONNECTIONS_PER_ENDPOINT], config, pools, stop, deadline)
-        for group in groups for lane in range(min(CONNECTIONS_PER_ENDPOINT, len(group.items)))
-    ]
-    pending = set(futures)
-    while pending:
-        done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+class Scheduler:
+    """The lanes of one dispatcher run, across tenants: ``fill`` starts what free threads can take,
+    ``collect`` writes the results of endpoints whose lanes are done, ``abandon`` lets go (a yield)."""
+
+    def __init__(self, session: Session, config: Config, pools: Pools, executor: ThreadPoolExecutor,
+                 threads: int) -> None:
+        self.session, self.config, self.pools, self.executor = session, config, pools, executor
+        self.threads = self.free = threads
+        self.lanes: dict[Future[None], _Group] = {}
+        self.tenant_lanes: Counter[uuid.UUID] = Counter()
+        self.stop = threading.Event()
+        self.outcome = RoundOutcome()
+
+    def fill(self) -> int:
+        """Claim and start what the free lanes can take now; how many deliveries were claimed."""
+        if self.free <= 0:
+            return 0
+        now = datetime.now(UTC)
+        busy = {group.endpoint_id for group in self.lanes.values()}
+        full = {tenant for tenant, lanes in self.tenant_lanes.items() if lanes >= TENANT_LANES}
+        # Claimed rows that find no free lane are released at once: claim about what the free lanes can take.
+        limit = max(1, ROUND_SIZE * self.free // self.threads)
+        token, ids = claim_due(self.session, now, limit, lease_seconds(self.config),
+                               exclude_endpoints=busy, exclude_tenants=full)
+        self.outcome.claimed += len(ids)
+        if not ids:
+            return 0
+        idle: list[_Group] = []
+        for group in _fair_order(_load(self.session, self.config, ids, now, token)):
+            room = min(CONNECTIONS_PER_ENDPOINT, len(group.items), self.free,
+                       TENANT_LANES - self.tenant_lanes[group.tenant_id])
+            if room <= 0:
+                idle.append(group)  # released below: claimed again once a lane is free
+                continue
+            self.free -= room
+            self.tenant_lanes[group.tenant_id] += room
+            group.lanes_left = room
+            deadline = time.monotonic() + ROUND_SECONDS
+            for lane in range(room):
+                future = self.executor.submit(_lane, group, group.items[lane::room], self.config, self.pools,
+                                              self.stop, deadline)
+                self.lanes[future] = group
+        if idle:
+            self._write(idle)
+        return len(ids)
+
+    def collect(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for a lane to end; write the results of every endpoint now done."""
+        if not self.lanes:
+            return
+        done, _ = wait(list(self.lanes), timeout=timeout, return_when=FIRST_COMPLETED)
+        finished = []
         for future in done:
+            group = self.lanes.pop(future)
             future.result()  # a bug in a lane is a bug: let the job fail loudly
-        on_poll()
-        if pending and should_yield():
-            stop.set()
-            outcome.yielded = True
-            break
-    _record(session, config, token, groups)
-    items = [item for group in groups for item in group.items if item.result is not None]
-    outcome.attempted = len(items)
-    outcome.succeeded = sum(item.result.succeeded for item in items if item.result is not None)
-    return outcome
+            self.free += 1
+            self.tenant_lanes[group.tenant_id] -= 1
+            group.lanes_left -= 1
+            if not group.lanes_left:
+                finished.append(group)
+        if finished:
+            self._write(finished)
+
+    def abandon(self) -> None:
+        """Stop every lane and write what finished; POSTs still in flight keep their leases (tried again later)."""
+        self.stop.set()
+        groups = list({id(g): g for g in self.lanes.values()}.values())
+        self.lanes.clear()
+        if groups:
+            self._write(groups)
+
+    def _write(self, groups: list[_Group]) -> None:
+        by_token: dict[str, list[_Group]] = defaultdict(list)
+        for group in groups:
+            by_token[group.token].append(group)
+        for token, claimed in by_token.items():
+            _record(self.session, self.config, token, claimed)
+        items = [item for group in groups for item in group.items if item.result is not None]
+        self.outcome.attempted += len(items)
+        self.outcome.succeeded += sum(item.result.succeeded for item in items if item.result is not None)
 
 
-def _load(session: Session, config: Config, ids: list[uuid.UUID], now: datetime) -> list[_Group]:
+def _fair_order(groups: list[_Group]) -> list[_Group]:
+    """Every tenant's first endpoint, then every tenant's second, …: free lanes go round the tenants."""
+    per_tenant: dict[uuid.UUID, list[_Group]] = defaultdict(list)
+    for group in groups:
+        per_tenant[group.tenant_id].append(group)
+    ordered = []
+    for rank in range(max((len(g) for g in per_tenant.values()), default=0)):
+        ordered.extend(g[rank] for g in per_tenant.values() if rank < len(g))
+    return ordered
+
+
+def _load(session: Session, config: Config, ids: list[uuid.UUID], now: datetime, token: str) -> list[_Group]:
     rows = session.execute(
         select(WebhookDelivery.id, WebhookDelivery.endpoint_id, WebhookDelivery.attempts,
                WebhookDelivery.replayed_after, WebhookDelivery.created_at.label("delivery_created_at"),
@@ -121,7 +192,8 @@ def _load(session: Session, config: Config, ids: list[uuid.UUID], now: datetime)
         group = groups.get(row.endpoint_id)
         if group is None:
             endpoint = endpoints[row.endpoint_id]
-            group = groups[row.endpoint_id] = _Group(endpoint.id, endpoint.url, _secrets(config, endpoint, now))
+            group = groups[row.endpoint_id] = _Group(endpoint.id, endpoint.tenant_id, endpoint.url,
+                                                     _secrets(config, endpoint, now), token)
         body = event_body(row.type, row.created_at, row.data)
         group.items.append(_Item(row.id, str(row.event_id), body, row.attempts - row.replayed_after,
                                  row.delivery_created_at, row.replayed_after > 0))
@@ -148,7 +220,7 @@ def _secrets(config: Config, endpoint: WebhookEndpoint, now: datetime) -> list[s
 
 def _lane(group: _Group, items: list[_Item], config: Config, pools: Pools, stop: threading.Event,
           deadline: float) -> None:
-    """POST these items in turn, until the round ends, the run yields, or the endpoint fails."""
+    """POST these items in turn, until the lane's time is up, the run yields, or the endpoint fails."""
     target = None
     for item in items:
         if stop.is_set() or group.tripped.is_set() or group.gone or time.monotonic() > deadline:

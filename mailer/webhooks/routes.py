@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, request
 from sqlalchemy import func, select
 
 from mailer.extensions import db
@@ -23,6 +23,7 @@ from mailer.webhooks.schemas import (
     DeliveryDetail,
     DeliveryOut,
     DeliveryQuery,
+    RotateSecret,
     TestAccepted,
     WebhookCreate,
     WebhookOut,
@@ -93,11 +94,12 @@ def delete_webhook(webhook_id: str) -> Any:
 
 
 @bp.post("/webhooks/<webhook_id>/rotate-secret")
-@documented("A new signing secret, shown once; the old one also signs for 24 hours", response=WebhookWithSecret,
-            tags=("webhooks",))
+@documented("A new signing secret, shown once; the old one also signs for 24 hours, unless expire_previous",
+            body=RotateSecret, response=WebhookWithSecret, tags=("webhooks",))
 @require_role("admin")
 def rotate_webhook_secret(webhook_id: str) -> Any:
-    endpoint, secret = service.rotate_secret(current_principal(), webhook_id)
+    body = parse_body(RotateSecret) if request.get_data() else RotateSecret()
+    endpoint, secret = service.rotate_secret(current_principal(), webhook_id, expire_previous=body.expire_previous)
     return {**endpoint_json(endpoint), "secret": secret}, 200, _NO_STORE
 
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from mailer.openapi.common import PageQuery
 from mailer.webhooks.events import EventType
@@ -33,6 +33,12 @@ class WebhookPatch(Strict):
     events: list[EventName] | None = Field(default=None, min_length=1, max_length=len(EventType))
     enabled: bool | None = None
     description: str | None = Field(default=None, max_length=500)
+
+
+class RotateSecret(Strict):
+    """The body of rotate-secret (optional): ``expire_previous`` ends the old secret at once (a leak)."""
+
+    expire_previous: StrictBool = False
 
 
 class WebhookOut(Strict):

@@ -99,14 +99,19 @@ def delete_endpoint(principal: Principal, endpoint_id: str) -> None:
     db.session.commit()
 
 
-def rotate_secret(principal: Principal, endpoint_id: str) -> tuple[WebhookEndpoint, str]:
-    """A new secret; the one it replaces keeps signing (beside it) for ROTATION_OVERLAP."""
+def rotate_secret(principal: Principal, endpoint_id: str, *, expire_previous: bool = False
+                  ) -> tuple[WebhookEndpoint, str]:
+    """A new secret; the one it replaces keeps signing (beside it) for ROTATION_OVERLAP, or, with
+    ``expire_previous`` (a leaked secret), is forgotten at once, with any older one still in its overlap."""
     endpoint = get_owned(WebhookEndpoint, endpoint_id)
     secret = new_secret()
-    endpoint.previous_secret_sealed = endpoint.secret_sealed
-    endpoint.previous_secret_expires_at = datetime.now(UTC) + ROTATION_OVERLAP
+    if expire_previous:
+        endpoint.previous_secret_sealed, endpoint.previous_secret_expires_at = None, None
+    else:
+        endpoint.previous_secret_sealed = endpoint.secret_sealed
+        endpoint.previous_secret_expires_at = datetime.now(UTC) + ROTATION_OVERLAP
     endpoint.secret_sealed = seal_value(_config(), WebhookEndpoint.secret_sealed, endpoint.id, secret)
-    _audit(principal, "webhook.secret_rotated", endpoint)
+    _audit(principal, "webhook.secret_rotated", endpoint, expire_previous=expire_previous)
     db.session.commit()
     return endpoint, secret
 

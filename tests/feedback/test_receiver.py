@@ -85,7 +85,7 @@ def test_a_genuine_report_is_stored_raw_and_enqueued_by_id(bounce_app: Flask, re
         assert report.raw.replace(b"\r\n", b"\n").rstrip() == raw.replace(b"\r\n", b"\n").rstrip()
         from mailer.worker.queues import get_queue
 
-        [job] = get_queue("default", redis).get_jobs()
+        [job] = get_queue("bulk", redis).get_jobs()
         assert job.func_name == "mailer.feedback.jobs.process_inbound_report" and list(job.args) == [str(report.id)]
 
 
@@ -117,4 +117,4 @@ def test_with_redis_down_the_report_is_kept_and_the_sweep_enqueues_it(app_factor
         inbox.SWEEP_GRACE = grace
     from mailer.worker.queues import get_queue
 
-    assert len(get_queue("default", redis).get_jobs()) == 1
+    assert len(get_queue("bulk", redis).get_jobs()) == 1
