@@ -71,16 +71,30 @@ def replay_or_create(principal: Principal, create: Callable[[KeyedRequest | None
     A concurrent first request with the same key makes ``create``'s commit raise IntegrityError:
     the loser rolls back and answers with the winner's response.
     """
-    keyed = keyed_request(principal, request.get_json())
-    if keyed is not None and (replayed := find_replay(principal.tenant_id, keyed)):
+    return replay_or_run(principal.tenant_id, keyed_request(principal, request.get_json()), create)
+
+
+def replay_or_run(tenant_id: uuid.UUID, keyed: KeyedRequest | None,
+                  create: Callable[[KeyedRequest | None], Any]) -> Any:
+    """replay_or_create for a key a door read itself (SMTP submission's X-Mailer-Idempotency-Key)."""
+    if keyed is not None and (replayed := find_replay(tenant_id, keyed)):
         return replayed
     try:
         return create(keyed)
     except IntegrityError:
         db.session.rollback()
-        if keyed is not None and (replayed := find_replay(principal.tenant_id, keyed)):
+        if keyed is not None and (replayed := find_replay(tenant_id, keyed)):
             return replayed
         raise
+
+
+def keyed_message(principal: Principal, key: str, content: bytes) -> KeyedRequest:
+    """A key read from a submitted message's header, fingerprinted over the caller and the message as received."""
+    if not _SANE_KEY.match(key):
+        raise ValidationError(errors=[{"field": "X-Mailer-Idempotency-Key",
+                                       "message": "1 to 255 printable ASCII characters"}])
+    digest = hashlib.sha256(str(principal.id).encode() + b"\0" + content).hexdigest()
+    return KeyedRequest(key, digest)
 
 
 def remember(tenant_id: uuid.UUID, keyed: KeyedRequest, message_id: uuid.UUID, status: int,
