@@ -62,9 +62,14 @@ class _Header:
     lines: list[bytes]
 
     @property
+    def raw(self) -> bytes:
+        """The field as received, folded lines included (CRLF between them, none at the end)."""
+        return b"".join(self.lines)
+
+    @property
     def value(self) -> str:
         """The unfolded value, as text (8-bit bytes kept as UTF-8 where they are)."""
-        joined = b"".join(self.lines).split(b":", 1)[1]
+        joined = self.raw.replace(b"\r\n", b"").split(b":", 1)[1]
         return joined.decode("utf-8", errors="replace").strip()
 
 
@@ -83,7 +88,7 @@ def keep_message(config: Config, tenant: Tenant, submission: Submission) -> Kept
         if header.name == TAG_HEADER:
             tags.append(header.value)
         elif header.name.startswith(METADATA_PREFIX):
-            original = b"".join(header.lines).split(b":", 1)[0].strip().decode("ascii")
+            original = header.raw.split(b":", 1)[0].strip().decode("ascii")
             metadata[original[len(METADATA_PREFIX):]] = header.value
         elif header.name == IDEMPOTENCY_HEADER:
             key = header.value
@@ -96,7 +101,7 @@ def keep_message(config: Config, tenant: Tenant, submission: Submission) -> Kept
         trailer.append(f"Message-ID: {message_id}".encode())
     if not _find(kept, "date"):
         trailer.append(f"Date: {formatdate(usegmt=True)}".encode())
-    head = [_received(submission), *(line for h in kept for line in h.lines), *trailer]
+    head = [_received(submission), *(h.raw for h in kept), *trailer]
     wire = dkim_sign(config, tenant.id, sender, b"\r\n".join(head) + b"\r\n\r\n" + body)
     recipients = tuple(Address(email, "") for email in submission.recipients)
     return KeptMessage(ComposedMessage(sender, subject, message_id, wire, recipients), tags, metadata, key)
