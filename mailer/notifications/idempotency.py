@@ -71,19 +71,14 @@ def replay_or_create(principal: Principal, create: Callable[[KeyedRequest | None
     A concurrent first request with the same key makes ``create``'s commit raise IntegrityError:
     the loser rolls back and answers with the winner's response.
     """
-    return replay_or_run(principal.tenant_id, keyed_request(principal, request.get_json()), create)
-
-
-def replay_or_run(tenant_id: uuid.UUID, keyed: KeyedRequest | None,
-                  create: Callable[[KeyedRequest | None], Any]) -> Any:
-    """replay_or_create for a key a door read itself (SMTP submission's X-Mailer-Idempotency-Key)."""
-    if keyed is not None and (replayed := find_replay(tenant_id, keyed)):
+    keyed = keyed_request(principal, request.get_json())
+    if keyed is not None and (replayed := find_replay(principal.tenant_id, keyed)):
         return replayed
     try:
         return create(keyed)
     except IntegrityError:
         db.session.rollback()
-        if keyed is not None and (replayed := find_replay(tenant_id, keyed)):
+        if keyed is not None and (replayed := find_replay(principal.tenant_id, keyed)):
             return replayed
         raise
 

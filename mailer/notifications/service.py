@@ -221,12 +221,7 @@ def create_message(principal: Principal, body: MessageRequest, keyed: KeyedReque
     """
     config: Config = current_app.config["MAILER"]
     tenant = db.session.get(Tenant, principal.tenant_id)
-    return store_draft(config, principal, tenant, prepare_message(config, tenant, body), keyed)
-
-
-def store_draft(config: Config, principal: Principal, tenant: Tenant, draft: Draft,
-                keyed: KeyedRequest | None = None) -> dict[str, Any]:
-    """The second half of create_message: stage the draft in one transaction, commit, enqueue; the 202 body."""
+    draft = prepare_message(config, tenant, body)
     with atomic():
         message, jobs = stage_message(config, principal, tenant, draft)
         accepted = accepted_json(message)

@@ -29,14 +29,15 @@ from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailer.config import Config
-from mailer.errors import IdempotencyConflictError, QuotaExceededError, ValidationError
+from mailer.errors import IdempotencyConflictError, QuotaExceededError
 from mailer.extensions import db
 from mailer.mail.submitted import SenderRefusedError, Submission
-from mailer.notifications.submission_service import check_recipient_room, may_submit_as, submit_message
+from mailer.notifications.submission_service import check_recipient_room, may_submit_as
 from mailer.security.api_keys import resolve_api_key
 from mailer.security.types import Principal
 from mailer.smtp.validation import MessageValidationError, normalize_address
 from mailer.submission.limits import AuthFailures, MessageRate, SessionSlots
+from mailer.submission.writer import SubmissionWriter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -83,6 +84,7 @@ class SubmissionHandler:
     def __init__(self, app: Flask, runner: Runner) -> None:
         self.config: Config = app.config["MAILER"]
         self.run = runner
+        self.writer = SubmissionWriter(app)
         self.rate = MessageRate(self.config)
         self.failed_auth = AuthFailures()
 
@@ -93,11 +95,16 @@ class SubmissionHandler:
             sender = normalize_address(address, field="MAIL FROM")
         except MessageValidationError:
             return "553 5.1.7 Bad sender address syntax"
+        # A session sends as one address again and again: its verdict is asked once per session.
+        allowed: dict[str, bool] = session.__dict__.setdefault("senders_checked", {})
         try:
-            if not await self.run(may_submit_as, principal, sender):
+            if sender not in allowed:
+                allowed[sender] = await self.run(may_submit_as, principal, sender)
+            if not allowed[sender]:
                 return "550 5.7.1 Sender address not allowed: use a domain this tenant may send as"
             wait = await self.run(self.rate.retry_after, principal)
         except SQLAlchemyError:
+            log.exception("MAIL could not be checked")
             return TEMPORARY
         if wait is not None:
             return f"451 4.7.1 Rate limit exceeded, try again in {wait} seconds"
@@ -120,6 +127,7 @@ class SubmissionHandler:
         except QuotaExceededError as exc:
             return f"451 4.7.1 Daily quota exceeded, try again in {exc.headers.get('Retry-After', '60')} seconds"
         except SQLAlchemyError:
+            log.exception("RCPT could not be checked")
             return TEMPORARY
         envelope.rcpt_tos.append(email)
         envelope.rcpt_options.extend(options)
@@ -130,19 +138,12 @@ class SubmissionHandler:
         submission = Submission(envelope.mail_from, tuple(envelope.rcpt_tos), envelope.original_content or b"",
                                 session.host_name or "", peer, server.hostname)
         try:
-            accepted = await self.run(submit_message, session.auth_data, submission)
-        except SenderRefusedError:
-            return "550 5.7.1 From header not allowed: use a domain this tenant may send as"
-        except QuotaExceededError as exc:
-            return f"451 4.7.1 Daily quota exceeded, try again in {exc.headers.get('Retry-After', '60')} seconds"
-        except (MessageValidationError, ValidationError) as exc:
-            return f"554 5.6.0 Message refused: {_one_line(exc)}"
-        except IdempotencyConflictError:
-            return "554 5.6.0 X-Mailer-Idempotency-Key was already used with a different message"
-        except Exception:  # a database refusing or unreachable, or anything else: never a 250 for mail not stored
-            log.exception("submission could not be stored")
+            result = await asyncio.wrap_future(self.writer.submit(session.auth_data, submission))
+        except Exception:  # the database refused or is unreachable: never a 250 for mail that is not stored
             return TEMPORARY
-        return f"250 2.0.0 OK <{accepted['id']}>"
+        if isinstance(result, Exception):
+            return _refusal(result)
+        return f"250 2.0.0 OK <{result['id']}>"
 
     def authenticate(self, session: Any, credentials: LoginPassword) -> AuthResult:
         """In the pool: the API key (the password; any username) → its principal, counting failures."""
@@ -160,6 +161,17 @@ class SubmissionHandler:
             self.failed_auth.failed(client)
             return AuthResult(success=False, handled=False, message="535 5.7.8 Authentication credentials invalid")
         return AuthResult(success=True, auth_data=principal)
+
+
+def _refusal(refused: Exception) -> str:
+    """The reply for a submission's own refusal (submission_service.REFUSALS)."""
+    if isinstance(refused, SenderRefusedError):
+        return "550 5.7.1 From header not allowed: use a domain this tenant may send as"
+    if isinstance(refused, QuotaExceededError):
+        return f"451 4.7.1 Daily quota exceeded, try again in {refused.headers.get('Retry-After', '60')} seconds"
+    if isinstance(refused, IdempotencyConflictError):
+        return "554 5.6.0 X-Mailer-Idempotency-Key was already used with a different message"
+    return f"554 5.6.0 Message refused: {_one_line(refused)}"
 
 
 def _one_line(exc: Exception) -> str:
@@ -304,6 +316,7 @@ class SubmissionServer:
         for controller in self.controllers:
             controller.stop()
         self.runner.close()
+        self.handler.writer.close()
 
 
 def run_server(app: Flask, host: str, port: int, tls_port: int | None) -> None:
@@ -315,6 +328,7 @@ def run_server(app: Flask, host: str, port: int, tls_port: int | None) -> None:
     from mailer.submission.tls import server_context  # noqa: PLC0415 - TLS material is made only to serve
 
     config: Config = app.config["MAILER"]
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
     hostname = config.SMTP_HELO_NAME or socket.getfqdn()
     server = SubmissionServer(app, host, port, tls_port, server_context(config, hostname), hostname)
     server.start()

@@ -1,0 +1,82 @@
+"""Group commit for submission: concurrent sessions hand their messages to one writer thread, which stores all
+that are waiting in one transaction (notifications/submission_service.submit_messages) and enqueues their jobs.
+
+N sessions' DATA become one commit instead of N (each an fsync on PostgreSQL), while a lone message still
+goes at once (the writer never waits for company). A session answers 250 only after its message is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+
+from mailer.extensions import db
+from mailer.mail.submitted import Submission
+from mailer.notifications.submission_service import submit_messages
+from mailer.security.types import Principal
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 64
+
+
+@dataclass
+class _Pending:
+    principal: Principal
+    submission: Submission
+    done: Future[dict[str, Any] | Exception] = field(default_factory=Future)
+
+
+class SubmissionWriter:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="submission-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, principal: Principal, submission: Submission) -> Future[dict[str, Any] | Exception]:
+        """Resolves, once committed, to the 202 body or the submission's own refusal; raises if the commit failed."""
+        pending = _Pending(principal, submission)
+        self._queue.put(pending)
+        return pending.done
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)
+                    break
+                batch.append(item)
+            self._write(batch)
+
+    def _write(self, batch: list[_Pending]) -> None:
+        try:
+            with self.app.app_context():
+                try:
+                    results = submit_messages([(item.principal, item.submission) for item in batch])
+                finally:
+                    db.session.remove()
+        except Exception as exc:  # nothing of the group is stored: every session answers 451 and the client retries
+            log.exception("could not store %d submitted message(s)", len(batch))
+            for item in batch:
+                item.done.set_exception(exc)
+            return
+        for item, result in zip(batch, results, strict=True):
+            item.done.set_result(result)
