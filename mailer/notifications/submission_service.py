@@ -7,7 +7,8 @@ stores the kept message with service.store_draft (quota, rows, suppressions, aud
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from flask import current_app
@@ -18,11 +19,11 @@ from mailer.config import Config
 from mailer.domains.policy import may_send_as
 from mailer.errors import IdempotencyConflictError, QuotaExceededError, ValidationError
 from mailer.extensions import atomic, db
-from mailer.mail.outbox import StagedJob, enqueue_staged
+from mailer.mail.outbox import StagedJob, enqueue_staged_together
 from mailer.mail.quota import check_room
-from mailer.mail.submitted import SenderRefusedError, Submission, keep_message
+from mailer.mail.submitted import KeptMessage, SenderRefusedError, Submission, keep_message
 from mailer.models import Tenant
-from mailer.notifications.idempotency import find_replay, keyed_message, remember
+from mailer.notifications.idempotency import KeyedRequest, find_replay, keyed_message, remember
 from mailer.notifications.schemas import Metadata, Tag
 from mailer.notifications.serializers import accepted_json
 from mailer.notifications.service import Draft, stage_message
@@ -54,55 +55,75 @@ def check_recipient_room(principal: Principal, count: int) -> None:
     check_room(_config(), principal.tenant_id, count)
 
 
+@dataclass(frozen=True)
+class PreparedSubmission:
+    """A submission checked and kept (nothing stored): what store_submissions needs."""
+
+    principal: Principal
+    kept: KeptMessage
+    tags: list[str]
+    metadata: dict[str, str]
+    keyed: KeyedRequest | None
+
+
+def prepare_submission(principal: Principal, submission: Submission) -> PreparedSubmission:
+    """Check and keep one submitted message, no writes (so it can run beside another's transaction).
+    Raises one of REFUSALS."""
+    kept = keep_message(_config(), _tenant(principal), submission)
+    keyed = keyed_message(principal, kept.idempotency_key, submission.raw) if kept.idempotency_key else None
+    return PreparedSubmission(principal, kept, _checked(_TAGS, kept.tags, "X-Mailer-Tag"),
+                              _checked(_METADATA, kept.metadata, "X-Mailer-Metadata"), keyed)
+
+
 def submit_message(principal: Principal, submission: Submission) -> dict[str, Any]:
     """Store a submitted message like POST /v1/messages stores one (kind custom); the 202 body (its id).
 
-    Raises one of REFUSALS (bad headers, tags or metadata, sender, quota, idempotency) or a database error
-    (nothing stored).
+    Raises one of REFUSALS or a database error (nothing stored).
     """
-    [result] = submit_messages([(principal, submission)])
+    [result] = store_submissions([prepare_submission(principal, submission)])
     if isinstance(result, Exception):
         raise result
     return result
 
 
-def submit_messages(items: Sequence[tuple[Principal, Submission]]) -> list[dict[str, Any] | Exception]:
-    """submit_message for submissions that arrived together (group commit): each is checked on its own and
-    gets its 202 body or its refusal (one of REFUSALS, nothing of it written); all that are accepted are
-    stored in one transaction and their jobs enqueued after its commit. A failed commit raises for them all.
+def store_submissions(items: Sequence[PreparedSubmission],
+                      on_commit: Callable[[list[dict[str, Any] | Exception]], None] | None = None,
+                      ) -> list[dict[str, Any] | Exception]:
+    """Prepared submissions that arrived together, stored in one transaction (group commit): each gets its
+    202 body or its own refusal (one of REFUSALS, nothing of it written). ``on_commit`` sees the results as
+    soon as the commit is done; the jobs are enqueued after it. A failed commit raises for them all.
     """
     config = _config()
     results: list[dict[str, Any] | Exception] = []
     jobs: list[StagedJob] = []
     with atomic():
-        for principal, submission in items:
+        for item in items:
             try:
-                accepted, staged = _stage(config, principal, submission)
+                accepted, staged = _stage(config, item)
             except REFUSALS as refused:
                 results.append(refused)
                 continue
             results.append(accepted)
             jobs.extend(staged)
-    enqueue_staged(jobs)  # with Redis down, the sweeper enqueues them later
+    if on_commit is not None:
+        on_commit(results)
+    enqueue_staged_together(jobs)  # with Redis down, the sweeper enqueues them later
     return results
 
 
-def _stage(config: Config, principal: Principal, submission: Submission) -> tuple[dict[str, Any], list[StagedJob]]:
+def _stage(config: Config, item: PreparedSubmission) -> tuple[dict[str, Any], list[StagedJob]]:
     """One submission in the caller's transaction: refused before anything of it is written, or staged."""
-    tenant = _tenant(principal)
-    kept = keep_message(config, tenant, submission)
-    tags = _checked(_TAGS, kept.tags, "X-Mailer-Tag")
-    metadata = _checked(_METADATA, kept.metadata, "X-Mailer-Metadata")
-    keyed = keyed_message(principal, kept.idempotency_key, submission.raw) if kept.idempotency_key else None
-    if keyed is not None and (replayed := find_replay(tenant.id, keyed)):
+    tenant = _tenant(item.principal)
+    if item.keyed is not None and (replayed := find_replay(tenant.id, item.keyed)):
         return replayed[0], []
     # stage_message counts the quota after its inserts: checked first, so a refusal writes nothing (the
     # transaction holds the others' rows); a concurrent process's commit in between fails the commit instead.
-    check_room(config, tenant.id, len(kept.composed.recipients))
-    message, staged = stage_message(config, principal, tenant, Draft(kept.composed, None, tags, metadata))
+    check_room(config, tenant.id, len(item.kept.composed.recipients))
+    message, staged = stage_message(config, item.principal, tenant,
+                                    Draft(item.kept.composed, None, item.tags, item.metadata))
     accepted = accepted_json(message)
-    if keyed is not None:
-        remember(tenant.id, keyed, message.id, 202, accepted)
+    if item.keyed is not None:
+        remember(tenant.id, item.keyed, message.id, 202, accepted)
     return accepted, staged
 
 

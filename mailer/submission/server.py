@@ -32,7 +32,12 @@ from mailer.config import Config
 from mailer.errors import IdempotencyConflictError, QuotaExceededError
 from mailer.extensions import db
 from mailer.mail.submitted import SenderRefusedError, Submission
-from mailer.notifications.submission_service import check_recipient_room, may_submit_as
+from mailer.notifications.submission_service import (
+    REFUSALS,
+    check_recipient_room,
+    may_submit_as,
+    prepare_submission,
+)
 from mailer.security.api_keys import resolve_api_key
 from mailer.security.types import Principal
 from mailer.smtp.validation import MessageValidationError, normalize_address
@@ -138,8 +143,13 @@ class SubmissionHandler:
         submission = Submission(envelope.mail_from, tuple(envelope.rcpt_tos), envelope.original_content or b"",
                                 session.host_name or "", peer, server.hostname)
         try:
-            result = await asyncio.wrap_future(self.writer.submit(session.auth_data, submission))
+            # Checked and kept in the pool (beside the writer's transaction); stored by the writer.
+            prepared = await self.run(prepare_submission, session.auth_data, submission)
+            result = await asyncio.wrap_future(self.writer.submit(prepared))
+        except REFUSALS as refused:
+            return _refusal(refused)
         except Exception:  # the database refused or is unreachable: never a 250 for mail that is not stored
+            log.exception("submission could not be stored")
             return TEMPORARY
         if isinstance(result, Exception):
             return _refusal(result)

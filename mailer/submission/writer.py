@@ -1,5 +1,6 @@
-"""Group commit for submission: concurrent sessions hand their messages to one writer thread, which stores all
-that are waiting in one transaction (notifications/submission_service.submit_messages) and enqueues their jobs.
+"""Group commit for submission: concurrent sessions hand their prepared messages to one writer thread, which
+stores all that are waiting in one transaction (notifications/submission_service.store_submissions) and
+enqueues their jobs.
 
 N sessions' DATA become one commit instead of N (each an fsync on PostgreSQL), while a lone message still
 goes at once (the writer never waits for company). A session answers 250 only after its message is committed.
@@ -17,9 +18,7 @@ from typing import Any
 from flask import Flask
 
 from mailer.extensions import db
-from mailer.mail.submitted import Submission
-from mailer.notifications.submission_service import submit_messages
-from mailer.security.types import Principal
+from mailer.notifications.submission_service import PreparedSubmission, store_submissions
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 64
@@ -27,8 +26,7 @@ MAX_BATCH = 64
 
 @dataclass
 class _Pending:
-    principal: Principal
-    submission: Submission
+    prepared: PreparedSubmission
     done: Future[dict[str, Any] | Exception] = field(default_factory=Future)
 
 
@@ -39,9 +37,9 @@ class SubmissionWriter:
         self._thread = threading.Thread(target=self._run, name="submission-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, principal: Principal, submission: Submission) -> Future[dict[str, Any] | Exception]:
+    def submit(self, prepared: PreparedSubmission) -> Future[dict[str, Any] | Exception]:
         """Resolves, once committed, to the 202 body or the submission's own refusal; raises if the commit failed."""
-        pending = _Pending(principal, submission)
+        pending = _Pending(prepared)
         self._queue.put(pending)
         return pending.done
 
@@ -67,16 +65,19 @@ class SubmissionWriter:
             self._write(batch)
 
     def _write(self, batch: list[_Pending]) -> None:
+        def answer(results: list[dict[str, Any] | Exception]) -> None:
+            # As soon as the commit is done: the sessions answer while their jobs are being enqueued.
+            for item, result in zip(batch, results, strict=True):
+                item.done.set_result(result)
+
         try:
             with self.app.app_context():
                 try:
-                    results = submit_messages([(item.principal, item.submission) for item in batch])
+                    store_submissions([item.prepared for item in batch], on_commit=answer)
                 finally:
                     db.session.remove()
         except Exception as exc:  # nothing of the group is stored: every session answers 451 and the client retries
             log.exception("could not store %d submitted message(s)", len(batch))
             for item in batch:
-                item.done.set_exception(exc)
-            return
-        for item, result in zip(batch, results, strict=True):
-            item.done.set_result(result)
+                if not item.done.done():
+                    item.done.set_exception(exc)
