@@ -126,7 +126,7 @@ class PrivatePostfix:
         return self
 
     def _wait_listening(self, timeout: float = 15.0) -> None:
-        import socket  # noqa: PLC0415 - only to wait for the listener
+        import socket
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -208,7 +208,7 @@ def main() -> None:
     print(f"mailer submission → database: {mailer['msgs_per_s']} msgs/s ({mailer['seconds']} s, "
           f"{mailer['stored']} stored)")
     ratio = round(mailer["msgs_per_s"] / postfix["msgs_per_s"], 2) if postfix["msgs_per_s"] else None
-    print(f"mailer / postfix: {ratio}× (target ≥ 0.5×)")
+    print(f"mailer / postfix: {ratio}x (target >= 0.5x)")
     print(json.dumps({"benchmark": "submission", "n": args.n, "connections": args.connections,
                       "database": "postgresql" if args.database_url.startswith("postgresql") else "sqlite",
                       "postfix": postfix, "mailer": mailer, "ratio": ratio}))
