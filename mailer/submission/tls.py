@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import logging
 import os
 import ssl
 import tempfile
@@ -15,6 +16,8 @@ from cryptography.x509.oid import NameOID
 
 from mailer.config import Config, ConfigError
 
+log = logging.getLogger(__name__)
+
 
 def server_context(config: Config, hostname: str) -> ssl.SSLContext:
     """A server context (TLS 1.2+) on the configured pair; outside debug and testing the pair is required."""
@@ -23,6 +26,8 @@ def server_context(config: Config, hostname: str) -> ssl.SSLContext:
         if not (config.DEBUG or config.TESTING):
             raise ConfigError("SUBMISSION_TLS_CERT and SUBMISSION_TLS_KEY are required outside debug")
         cert, key = self_signed_pair(hostname)
+        log.warning("SUBMISSION_TLS_CERT is not set: using a self-signed certificate for %s made now, %s "
+                    "(trust this file in development clients)", hostname, cert)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert, key)
