@@ -245,3 +245,22 @@ def test_with_redis_down_the_message_is_still_committed_and_answered_250(submiss
     assert code == 250
     with submission.app.app_context():
         assert _stored(submission, _id_of(reply)).recipients[0].status == "queued"
+
+
+def test_erasure_scrubs_a_submitted_message_and_its_stored_mime(submission: Submission, redis: Redis) -> None:
+    client = submission.starttls()
+    raw = _plain(to="Ann Example <ann@example.com>", extra="X-Mailer-Metadata-Who: ann@example.com").replace(
+        b"Thanks for your order.", b"Dear ann@example.com, thanks.")
+    message_id = _id_of(_send(client, raw, ["ann@example.com", "bob@example.com"])[1])
+    client.quit()
+    Drainer(submission.app, redis)()
+    http = submission.app.test_client()
+    admin = bearer(login(http, "acme", "admin@acme.test"))
+    assert http.post("/v1/erasures", json={"email": "ann@example.com"}, headers=admin).get_json()["status"] == "done"
+    with submission.app.app_context():
+        message = _stored(submission, message_id)
+        assert b"ann@example.com" not in message.raw_mime.lower() and b"@erased.invalid" in message.raw_mime
+        assert "ann@example.com" not in str(message.meta)
+        emails = {r.email for r in message.recipients}
+        assert "bob@example.com" in emails and "ann@example.com" not in emails
+    assert http.get("/v1/messages", query_string={"email": "ann@example.com"}, headers=admin).get_json()["total"] == 0
