@@ -20,7 +20,7 @@ from mailer.domains.policy import may_send_as
 from mailer.errors import IdempotencyConflictError, QuotaExceededError, ValidationError
 from mailer.extensions import atomic, db
 from mailer.mail.outbox import StagedJob, enqueue_staged_together
-from mailer.mail.quota import check_room
+from mailer.mail.quota import check_room, room_left
 from mailer.mail.submitted import KeptMessage, SenderRefusedError, Submission, keep_message
 from mailer.models import Tenant
 from mailer.notifications.idempotency import KeyedRequest, find_replay, keyed_message, remember
@@ -96,10 +96,17 @@ def store_submissions(items: Sequence[PreparedSubmission],
     config = _config()
     results: list[dict[str, Any] | Exception] = []
     jobs: list[StagedJob] = []
+    # The session's identity map holds rows weakly: the group's tenants are kept here, loaded once.
+    tenants: dict[Any, Tenant] = {}
+    rooms: dict[Any, int | None] = {}  # each tenant's quota left, read once and counted down here
     with atomic():
         for item in items:
+            tenant_id = item.principal.tenant_id
+            if tenant_id not in tenants:
+                tenants[tenant_id], rooms[tenant_id] = _tenant(item.principal), room_left(config, tenant_id)
             try:
-                accepted, staged = _stage(config, item)
+                rooms[tenant_id] = _take_room(config, tenant_id, rooms[tenant_id], item)
+                accepted, staged = _stage(config, tenants[tenant_id], item)
             except REFUSALS as refused:
                 results.append(refused)
                 continue
@@ -111,14 +118,24 @@ def store_submissions(items: Sequence[PreparedSubmission],
     return results
 
 
-def _stage(config: Config, item: PreparedSubmission) -> tuple[dict[str, Any], list[StagedJob]]:
+def _take_room(config: Config, tenant_id: Any, left: int | None, item: PreparedSubmission) -> int | None:
+    """The quota left once this item is counted; QuotaExceededError (nothing of it written) when it does not fit.
+
+    stage_message counts the quota after its inserts, so it is checked first here; a concurrent process's
+    commit in between makes stage_message refuse, and the group's commit fails instead (451, retried).
+    """
+    count = len(item.kept.composed.recipients)
+    if left is None:
+        return None
+    if count > left:
+        check_room(config, tenant_id, count)  # raises, with the headers saying when to try again
+    return left - count
+
+
+def _stage(config: Config, tenant: Tenant, item: PreparedSubmission) -> tuple[dict[str, Any], list[StagedJob]]:
     """One submission in the caller's transaction: refused before anything of it is written, or staged."""
-    tenant = _tenant(item.principal)
     if item.keyed is not None and (replayed := find_replay(tenant.id, item.keyed)):
         return replayed[0], []
-    # stage_message counts the quota after its inserts: checked first, so a refusal writes nothing (the
-    # transaction holds the others' rows); a concurrent process's commit in between fails the commit instead.
-    check_room(config, tenant.id, len(item.kept.composed.recipients))
     message, staged = stage_message(config, item.principal, tenant,
                                     Draft(item.kept.composed, None, item.tags, item.metadata))
     accepted = accepted_json(message)

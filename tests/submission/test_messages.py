@@ -264,3 +264,20 @@ def test_erasure_scrubs_a_submitted_message_and_its_stored_mime(submission: Subm
         emails = {r.email for r in message.recipients}
         assert "bob@example.com" in emails and "ann@example.com" not in emails
     assert http.get("/v1/messages", query_string={"email": "ann@example.com"}, headers=admin).get_json()["total"] == 0
+
+
+def test_the_quota_is_checked_again_at_the_commit(submission_factory: Any) -> None:
+    """Two sessions both pass RCPT against the same room; the second DATA finds it taken (451, nothing stored)."""
+    submission = submission_factory(TENANT_DAILY_QUOTA=2)
+    first, second = submission.starttls(), submission.starttls()
+    first.mail(SENDER)
+    assert first.rcpt("ann@example.com")[0] == 250 and first.rcpt("bob@example.com")[0] == 250
+    second.mail(SENDER)
+    assert second.rcpt("cat@example.com")[0] == 250
+    assert first.data(_plain())[0] == 250
+    code, reply = second.data(_plain())
+    assert code == 451 and reply.startswith(b"4.7.1") and b"try again in" in reply
+    first.quit()
+    second.quit()
+    with submission.app.app_context():
+        assert db.session.scalar(select(db.func.count()).select_from(Message)) == 1
