@@ -8,7 +8,11 @@ import socket
 import time
 
 import pytest
+from sqlalchemy import update
 
+from mailer.extensions import db
+from mailer.models import ApiKey
+from mailer.models.types import utcnow
 from tests.fixtures import HOST
 from tests.submission.conftest import SENDER, Submission
 
@@ -71,6 +75,26 @@ def test_a_wrong_key_is_refused_with_535(submission: Submission) -> None:
         client.login("x", "mk_not-a-key")
     assert raised.value.smtp_code == 535 and raised.value.smtp_error.startswith(b"5.7.8")
     client.quit()
+
+
+def test_a_revoked_key_is_refused_at_once(submission: Submission) -> None:
+    with submission.app.app_context():
+        db.session.execute(update(ApiKey).values(revoked_at=utcnow()))
+        db.session.commit()
+    client = submission.implicit(login=False)
+    client.user, client.password = "x", submission.key
+    assert _auth_reply(client)[0] == 535
+    client.close()
+
+
+def test_sessions_per_client_address_are_bounded(submission_factory) -> None:  # type: ignore[no-untyped-def]
+    submission = submission_factory(SUBMISSION_MAX_SESSIONS=10, SUBMISSION_MAX_PER_CLIENT=1)
+    first = _raw(submission.port)
+    try:
+        with socket.create_connection((HOST, submission.port), timeout=10) as second:
+            assert second.recv(1024).startswith(b"421 4.3.2")
+    finally:
+        first.close()
 
 
 def test_mail_before_auth_is_refused(submission: Submission) -> None:
