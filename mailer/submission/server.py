@@ -155,6 +155,12 @@ class SubmissionHandler:
             return _refusal(result)
         return f"250 2.0.0 OK <{result['id']}>"
 
+    async def handle_exception(self, error: Exception) -> str:
+        """Anything unexpected in a command: logged here, a temporary refusal there (aiosmtpd would answer
+        ``500`` with the exception's text, which may carry what the client must not see)."""
+        log.error("submission session error", exc_info=error)
+        return TEMPORARY
+
     def authenticate(self, session: Any, credentials: LoginPassword) -> AuthResult:
         """In the pool: the API key (the password; any username) → its principal, counting failures."""
         client = session.peer[0] if session.peer else "unknown"
