@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from flask import current_app
-from limits import RateLimitItem, parse
+from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage
 from limits.strategies import FixedWindowRateLimiter
 from redis import Redis, RedisError
@@ -93,7 +93,7 @@ class MessageRate:
     """RATELIMIT_MESSAGES per key, in the API's bucket; per-process memory when the limiter's storage is down."""
 
     def __init__(self, config: Config) -> None:
-        self.item: RateLimitItem = parse(config.RATELIMIT_MESSAGES)
+        self.items: list[RateLimitItem] = parse_many(config.RATELIMIT_MESSAGES)
         self.enabled = config.RATELIMIT_ENABLED
         self._fallback = FixedWindowRateLimiter(MemoryStorage())
 
@@ -104,13 +104,14 @@ class MessageRate:
         limiter = current_limiter()
         args = ("mailer", principal_key(principal), MESSAGES_ENDPOINT)
         strategy = limiter.limiter if limiter is not None else self._fallback
-        try:
-            allowed = strategy.hit(self.item, *args)
-        except Exception:  # any storage failure: keep the limit in this process instead
-            current_app.logger.warning("rate-limit storage unreachable; keeping the submission limit in memory")
-            strategy = self._fallback
-            allowed = strategy.hit(self.item, *args)
-        if allowed:
-            return None
-        reset = strategy.get_window_stats(self.item, *args).reset_time
-        return max(1, int(reset - time.time()))
+        for item in self.items:
+            try:
+                allowed = strategy.hit(item, *args)
+            except Exception:  # any storage failure: keep the limit in this process instead
+                current_app.logger.warning("rate-limit storage unreachable; keeping the submission limit in memory")
+                strategy = self._fallback
+                allowed = strategy.hit(item, *args)
+            if not allowed:
+                reset = strategy.get_window_stats(item, *args).reset_time
+                return max(1, int(reset - time.time()))
+        return None
