@@ -26,7 +26,7 @@ from mailer.models import Tenant
 from mailer.notifications.idempotency import KeyedRequest, find_replay, keyed_message, remember
 from mailer.notifications.schemas import Metadata, Tag
 from mailer.notifications.serializers import accepted_json
-from mailer.notifications.service import Draft, stage_message
+from mailer.notifications.service import Draft, stage_messages
 from mailer.security.types import Principal
 from mailer.smtp.validation import MessageValidationError
 
@@ -94,35 +94,71 @@ def store_submissions(items: Sequence[PreparedSubmission],
     soon as the commit is done; the jobs are enqueued after it. A failed commit raises for them all.
     """
     config = _config()
-    results: list[dict[str, Any] | Exception] = []
-    jobs: list[StagedJob] = []
-    # The session's identity map holds rows weakly: the group's tenants are kept here, loaded once.
-    tenants: dict[Any, Tenant] = {}
-    rooms: dict[Any, int | None] = {}  # each tenant's quota left, read once and counted down here
+    group = _Group(config)
     with atomic():
-        for item in items:
-            tenant_id = item.principal.tenant_id
-            if tenant_id not in tenants:
-                tenants[tenant_id], rooms[tenant_id] = _tenant(item.principal), room_left(config, tenant_id)
-            try:
-                rooms[tenant_id] = _take_room(config, tenant_id, rooms[tenant_id], item)
-                accepted, staged = _stage(config, tenants[tenant_id], item)
-            except REFUSALS as refused:
-                results.append(refused)
-                continue
-            results.append(accepted)
-            jobs.extend(staged)
+        for index, item in enumerate(items):
+            group.add(index, item)
+        group.stage()
+    results = [group.results[index] for index in range(len(items))]
     if on_commit is not None:
         on_commit(results)
-    enqueue_staged_together(jobs)  # with Redis down, the sweeper enqueues them later
+    enqueue_staged_together(group.jobs)  # with Redis down, the sweeper enqueues them later
     return results
+
+
+class _Group:
+    """The submissions of one transaction: checked one by one, staged together per caller (one tenant-row
+    read and write for each caller's messages, service.stage_messages)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.results: dict[int, dict[str, Any] | Exception] = {}
+        self.jobs: list[StagedJob] = []
+        # The session's identity map holds rows weakly: the group's tenants are kept here, loaded once.
+        self.tenants: dict[Any, Tenant] = {}
+        self.rooms: dict[Any, int | None] = {}  # each tenant's quota left, read once and counted down here
+        self.waiting: dict[Principal, list[tuple[int, PreparedSubmission]]] = {}
+        self.keys: set[tuple[Any, str]] = set()
+
+    def add(self, index: int, item: PreparedSubmission) -> None:
+        tenant_id = item.principal.tenant_id
+        if tenant_id not in self.tenants:
+            self.tenants[tenant_id] = _tenant(item.principal)
+            self.rooms[tenant_id] = room_left(self.config, tenant_id)
+        if item.keyed is not None:
+            if (tenant_id, item.keyed.key) in self.keys:
+                self.stage()  # the same key twice in one group: the second is answered with the first's reply
+            if replayed := find_replay(tenant_id, item.keyed):
+                self.results[index] = replayed[0]
+                return
+        try:
+            self.rooms[tenant_id] = _take_room(self.config, tenant_id, self.rooms[tenant_id], item)
+        except REFUSALS as refused:
+            self.results[index] = refused
+            return
+        if item.keyed is not None:
+            self.keys.add((tenant_id, item.keyed.key))
+        self.waiting.setdefault(item.principal, []).append((index, item))
+
+    def stage(self) -> None:
+        for principal, entries in self.waiting.items():
+            tenant = self.tenants[principal.tenant_id]
+            drafts = [Draft(item.kept.composed, None, item.tags, item.metadata) for _, item in entries]
+            staged = stage_messages(self.config, principal, tenant, drafts)
+            for (index, item), (message, jobs) in zip(entries, staged, strict=True):
+                accepted = accepted_json(message)
+                if item.keyed is not None:
+                    remember(tenant.id, item.keyed, message.id, 202, accepted)
+                self.results[index] = accepted
+                self.jobs.extend(jobs)
+        self.waiting, self.keys = {}, set()
 
 
 def _take_room(config: Config, tenant_id: Any, left: int | None, item: PreparedSubmission) -> int | None:
     """The quota left once this item is counted; QuotaExceededError (nothing of it written) when it does not fit.
 
-    stage_message counts the quota after its inserts, so it is checked first here; a concurrent process's
-    commit in between makes stage_message refuse, and the group's commit fails instead (451, retried).
+    stage_messages counts the quota after its inserts, so it is checked first here; a concurrent process's
+    commit in between makes stage_messages refuse, and the group's commit fails instead (451, retried).
     """
     count = len(item.kept.composed.recipients)
     if left is None:
@@ -130,18 +166,6 @@ def _take_room(config: Config, tenant_id: Any, left: int | None, item: PreparedS
     if count > left:
         check_room(config, tenant_id, count)  # raises, with the headers saying when to try again
     return left - count
-
-
-def _stage(config: Config, tenant: Tenant, item: PreparedSubmission) -> tuple[dict[str, Any], list[StagedJob]]:
-    """One submission in the caller's transaction: refused before anything of it is written, or staged."""
-    if item.keyed is not None and (replayed := find_replay(tenant.id, item.keyed)):
-        return replayed[0], []
-    message, staged = stage_message(config, item.principal, tenant,
-                                    Draft(item.kept.composed, None, item.tags, item.metadata))
-    accepted = accepted_json(message)
-    if item.keyed is not None:
-        remember(tenant.id, item.keyed, message.id, 202, accepted)
-    return accepted, staged
 
 
 def _checked(adapter: TypeAdapter[Any], value: Any, field: str) -> Any:

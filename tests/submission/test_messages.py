@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from typing import Any
@@ -12,7 +13,7 @@ from redis import Redis
 from sqlalchemy import select, text
 
 from mailer.extensions import db
-from mailer.models import Message, Recipient
+from mailer.models import AuditEvent, Message, Recipient, Tenant
 from tests.fixtures import Drainer, Sink
 from tests.helpers import bearer, login
 from tests.submission.conftest import SENDER, Submission
@@ -284,3 +285,24 @@ def test_the_quota_is_checked_again_at_the_commit(submission_factory: Any) -> No
     second.quit()
     with submission.app.app_context():
         assert db.session.scalar(select(db.func.count()).select_from(Message)) == 1
+
+
+def test_messages_committed_together_keep_the_audit_chain_and_the_quota(submission: Submission) -> None:
+    """Sessions whose DATA lands together share a commit: one audit event each, the chain intact, all counted."""
+    clients = [submission.starttls() for _ in range(6)]
+    for client in clients:
+        client.mail(SENDER)
+        assert client.rcpt("ann@example.com")[0] == 250
+    with ThreadPoolExecutor(len(clients)) as pool:
+        replies = list(pool.map(lambda client: client.data(_plain()), clients))
+    for client in clients:
+        client.quit()
+    assert [code for code, _ in replies] == [250] * 6
+    assert len({reply for _, reply in replies}) == 6
+    verified = submission.app.test_cli_runner().invoke(args=["audit", "verify", "acme"])
+    assert verified.exit_code == 0, verified.output
+    with submission.app.app_context():
+        events = db.session.scalar(select(db.func.count()).select_from(AuditEvent)
+                                   .where(AuditEvent.action == "message.created"))
+        assert events == 6
+        assert db.session.get(Tenant, submission.tenant_id).quota_used == 6
