@@ -24,6 +24,7 @@ from mailer.retention.cli import purge_command
 from mailer.security.passwords import hash_password
 from mailer.security.secrets_cli import secrets_group
 from mailer.smtp.validation import MessageValidationError, normalize_address
+from mailer.submission.cli import submission_smtp
 from mailer.worker.queues import get_redis
 
 tenants = AppGroup("tenants", help="Create and list tenants.")
@@ -98,5 +99,6 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(dev_smtp)
     app.cli.add_command(sweep_command)
     app.cli.add_command(inbound_smtp)
+    app.cli.add_command(submission_smtp)
     app.cli.add_command(secrets_group)
     app.cli.add_command(purge_command)

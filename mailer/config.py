@@ -38,6 +38,11 @@ def _ints(value: str) -> tuple[int, ...]:
     return tuple(int(part) for part in _csv(value))
 
 
+def _optional_port(value: str) -> int:
+    """A port, or 0 (off) for an empty value."""
+    return int(value) if value.strip() else 0
+
+
 # HMAC algorithms only: "none" would accept unsigned tokens, and an asymmetric one has no use for a shared secret.
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512")
 
@@ -114,6 +119,15 @@ class Config:
     WEBHOOK_ALLOW_PRIVATE: bool = False
     RELAY_ALLOW_PRIVATE: bool = False
     MESSAGE_RETENTION_DAYS: int = 30
+    # SMTP submission (API.md §13): STARTTLS port, implicit-TLS port (0 or empty: off), TLS pair, bounds.
+    SUBMISSION_SMTP_HOST: str = "127.0.0.1"
+    SUBMISSION_SMTP_PORT: int = 2587
+    SUBMISSION_SMTPS_PORT: int = field(default=2465, metadata={"parse": _optional_port})
+    SUBMISSION_TLS_CERT: str = ""
+    SUBMISSION_TLS_KEY: str = field(default="", repr=False)
+    SUBMISSION_MAX_SESSIONS: int = 100
+    SUBMISSION_MAX_PER_CLIENT: int = 10
+    SUBMISSION_IDLE_TIMEOUT_SECONDS: float = 300.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> Config:
@@ -163,6 +177,12 @@ class Config:
             raise ConfigError("WEBHOOK_TIMEOUT_SECONDS must be positive")
         if bool(self.INBOUND_TLS_CERT) != bool(self.INBOUND_TLS_KEY):
             raise ConfigError("INBOUND_TLS_CERT and INBOUND_TLS_KEY are set together (or both left empty)")
+        if (self.SUBMISSION_MAX_SESSIONS < 1 or self.SUBMISSION_MAX_PER_CLIENT < 1
+                or self.SUBMISSION_IDLE_TIMEOUT_SECONDS <= 0):
+            raise ConfigError("SUBMISSION_MAX_SESSIONS, SUBMISSION_MAX_PER_CLIENT and "
+                              "SUBMISSION_IDLE_TIMEOUT_SECONDS must be positive")
+        if bool(self.SUBMISSION_TLS_CERT) != bool(self.SUBMISSION_TLS_KEY):
+            raise ConfigError("SUBMISSION_TLS_CERT and SUBMISSION_TLS_KEY go together")
 
     def finalize(self, instance_path: str) -> Config:
         """Fill the defaults that depend on where the app lives or on other settings."""

@@ -24,9 +24,11 @@ from mailer.errors import MailerError
 from mailer.extensions import current_limiter, init_limiter
 from mailer.http.window_hits import HitWindowRateLimiter
 from mailer.security.principal import current_principal
+from mailer.security.types import Principal
 from mailer.smtp.validation import MessageValidationError, normalize_address
 
 log = logging.getLogger(__name__)
+MESSAGES_ENDPOINT = "notifications.create_message"  # also the scope of RATELIMIT_MESSAGES' buckets
 LIMIT_HEADERS = ("Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
 
 
@@ -53,6 +55,11 @@ def sender_key() -> str:
         principal = current_principal()
     except MailerError:
         return f"anonymous:{client_ip()}"
+    return principal_key(principal)
+
+
+def principal_key(principal: Principal) -> str:
+    """A verified caller's bucket, the same for every door (SMTP submission spends the API's)."""
     return f"tenant:{principal.tenant_id}:{principal.kind}:{principal.id}"
 
 
@@ -116,7 +123,7 @@ def init_rate_limits(app: Flask) -> Limiter:
     for endpoint in ("auth.register", "auth.resend_verification", "auth.forgot_password"):
         _limit(app, limiter, endpoint, config.RATELIMIT_ACCOUNT_MAIL_IP, client_ip)
         _limit(app, limiter, endpoint, config.RATELIMIT_ACCOUNT_MAIL_ADDRESS, account_key)
-    _limit(app, limiter, "notifications.create_message", config.RATELIMIT_MESSAGES, sender_key)
+    _limit(app, limiter, MESSAGES_ENDPOINT, config.RATELIMIT_MESSAGES, sender_key)
     # A broadcast refused for a typo in its template does not spend the tenant's hourly budget.
     _limit(app, limiter, "notifications.create_broadcast", config.RATELIMIT_BROADCASTS, tenant_key, _accepted)
     return limiter

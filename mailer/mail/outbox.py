@@ -78,6 +78,22 @@ def enqueue_staged(jobs: Sequence[StagedJob]) -> bool:
     return ok
 
 
+def enqueue_staged_together(jobs: Sequence[StagedJob]) -> bool:
+    """``enqueue_staged`` for the jobs of several committed messages: those due now go out per (queue, tenant)
+    with ``enqueue_staged_at_once`` (one Redis pipeline each), the others one by one."""
+    groups: dict[tuple[str, uuid.UUID | None], list[StagedJob]] = {}
+    later: list[StagedJob] = []
+    for job in jobs:
+        if job.at is None:
+            groups.setdefault((job.queue, job.owner), []).append(job)
+        else:
+            later.append(job)
+    ok = enqueue_staged(later)
+    for group in groups.values():
+        ok = enqueue_staged_at_once(group) and ok
+    return ok
+
+
 def enqueue_staged_at_once(jobs: Sequence[StagedJob]) -> bool:
     """``enqueue_staged`` for many jobs due now of one queue and tenant (a broadcast's): one look for a running
     delivery loop, then one Redis pipeline. Whether they all reached Redis (or the loop took them)."""

@@ -62,6 +62,29 @@ def reserve_recipients(config: Config, tenant_id: uuid.UUID, count: int, *, user
     )
 
 
+def check_room(config: Config, tenant_id: uuid.UUID, count: int) -> None:
+    """Raise QuotaExceededError unless `count` more recipients fit in the tenant's quota today: a read only
+    (no lock, nothing counted), for a door that must refuse early (SMTP RCPT); the commit still reserves."""
+    if config.TENANT_DAILY_QUOTA <= 0:
+        return
+    now, midnight, used = _used_now(tenant_id)
+    _check(config.TENANT_DAILY_QUOTA, used, count, now, midnight, "tenant's")
+
+
+def room_left(config: Config, tenant_id: uuid.UUID) -> int | None:
+    """How many recipients the tenant may still send today (None: no tenant quota); a read, as check_room."""
+    if config.TENANT_DAILY_QUOTA <= 0:
+        return None
+    return max(0, config.TENANT_DAILY_QUOTA - _used_now(tenant_id)[2])
+
+
+def _used_now(tenant_id: uuid.UUID) -> tuple[datetime, datetime, int]:
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    day, used = db.session.execute(select(Tenant.quota_day, Tenant.quota_used).where(Tenant.id == tenant_id)).one()
+    return now, midnight, used if day == midnight.date() else used_today(tenant_id, midnight)
+
+
 def quota_applies(config: Config, user_id: uuid.UUID | None) -> bool:
     return config.TENANT_DAILY_QUOTA > 0 or (user_id is not None and config.USER_DAILY_QUOTA > 0)
 

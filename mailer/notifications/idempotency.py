@@ -83,6 +83,15 @@ def replay_or_create(principal: Principal, create: Callable[[KeyedRequest | None
         raise
 
 
+def keyed_message(principal: Principal, key: str, content: bytes) -> KeyedRequest:
+    """A key read from a submitted message's header, fingerprinted over the caller and the message as received."""
+    if not _SANE_KEY.match(key):
+        raise ValidationError(errors=[{"field": "X-Mailer-Idempotency-Key",
+                                       "message": "1 to 255 printable ASCII characters"}])
+    digest = hashlib.sha256(str(principal.id).encode() + b"\0" + content).hexdigest()
+    return KeyedRequest(key, digest)
+
+
 def remember(tenant_id: uuid.UUID, keyed: KeyedRequest, message_id: uuid.UUID, status: int,
              response: dict[str, Any]) -> None:
     """Store the reply in the caller's transaction (the caller commits), replacing an expired row of the key."""

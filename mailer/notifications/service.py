@@ -8,6 +8,7 @@ transaction and enqueues after the commit (the outbox rule). A batch can call th
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -187,16 +188,28 @@ def stage_message(
     config: Config, principal: Principal, tenant: Tenant, draft: Draft,
 ) -> tuple[Message, list[StagedJob]]:
     """add_message for a transaction of its own (the caller commits, then enqueues), with its jobs planned
-    before the insert.
+    before the insert: stage_messages for one draft."""
+    return stage_messages(config, principal, tenant, [draft])[0]
+
+
+def stage_messages(
+    config: Config, principal: Principal, tenant: Tenant, drafts: Sequence[Draft],
+) -> list[tuple[Message, list[StagedJob]]]:
+    """Stage several drafts of one caller in its transaction (SMTP submission's group commit stages the
+    messages waiting together this way): their rows first, then one locking read and one UPDATE of the tenant
+    row for them all — the quota counted for the total, one audit event each, chained.
 
     The tenant row is locked (quota and audit: one read, one write) only after the rows are in, just before
     the commit: that lock orders every request of the tenant, so it is held for as little as possible. A refused
     quota raises after the insert, and the caller's transaction rolls it back.
     """
-    message = new_message(tenant, principal, draft)
-    jobs = plan_jobs(message)
-    insert_message(message)
-    count = len(message.recipients)
+    staged = []
+    for draft in drafts:
+        message = new_message(tenant, principal, draft)
+        jobs = plan_jobs(message)
+        insert_message(message)
+        staged.append((message, jobs))
+    count = sum(len(message.recipients) for message, _ in staged)
     # One locking read and one UPDATE of the tenant row for both the quota and the audit chain head.
     locked = db.session.execute(
         select(Tenant.quota_day, Tenant.quota_used, Tenant.audit_seq, Tenant.audit_head)
@@ -204,11 +217,14 @@ def stage_message(
     ).one()
     values = counted(config, tenant.id, count, locked.quota_day, locked.quota_used, user_id=_own_quota(principal),
                      pending=count)
-    _, head = add_chained("message.created", tenant_id=tenant.id, seq=locked.audit_seq, head=locked.audit_head,
-                          actor_id=principal.id, actor_type=principal.kind, details=_audit_details(message))
+    head: dict[str, Any] = {"audit_seq": locked.audit_seq, "audit_head": locked.audit_head}
+    for message, _ in staged:
+        _, head = add_chained("message.created", tenant_id=tenant.id, seq=head["audit_seq"],
+                              head=head["audit_head"], actor_id=principal.id, actor_type=principal.kind,
+                              details=_audit_details(message))
     db.session.execute(update(Tenant).where(Tenant.id == tenant.id).values(**values, **head)
                        .execution_options(synchronize_session=False))
-    return message, jobs
+    return staged
 
 
 def create_message(principal: Principal, body: MessageRequest, keyed: KeyedRequest | None = None) -> dict[str, Any]:

@@ -1,0 +1,175 @@
+"""Sending rules for SMTP submission (API.md §13): the same steps as POST /v1/messages.
+
+The door (mailer/submission) authenticates and reads the envelope; this module applies the rules the API
+applies — the sender domain of §10, the daily quota of §5, tags and metadata of §3, Idempotency-Key — and
+stores the kept message with service.store_draft (quota, rows, suppressions, audit, outbox, enqueue).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from flask import current_app
+from pydantic import Field, TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
+
+from mailer.config import Config
+from mailer.domains.policy import may_send_as
+from mailer.errors import IdempotencyConflictError, QuotaExceededError, ValidationError
+from mailer.extensions import atomic, db
+from mailer.mail.outbox import StagedJob, enqueue_staged_together
+from mailer.mail.quota import check_room, room_left
+from mailer.mail.submitted import KeptMessage, SenderRefusedError, Submission, keep_message
+from mailer.models import Tenant
+from mailer.notifications.idempotency import KeyedRequest, find_replay, keyed_message, remember
+from mailer.notifications.schemas import Metadata, Tag
+from mailer.notifications.serializers import accepted_json
+from mailer.notifications.service import Draft, stage_messages
+from mailer.security.types import Principal
+from mailer.smtp.validation import MessageValidationError
+
+_TAGS: TypeAdapter[list[str]] = TypeAdapter(Annotated[list[Tag], Field(max_length=10)])
+_METADATA: TypeAdapter[dict[str, str]] = TypeAdapter(Metadata)
+# A submission's own refusals: raised before anything of it is written, so the others of its group go on.
+REFUSALS = (MessageValidationError, ValidationError, SenderRefusedError, QuotaExceededError,
+            IdempotencyConflictError)
+
+
+def _config() -> Config:
+    return current_app.config["MAILER"]
+
+
+def _tenant(principal: Principal) -> Tenant:
+    return db.session.get(Tenant, principal.tenant_id)
+
+
+def may_submit_as(principal: Principal, address: str) -> bool:
+    """Whether the envelope sender is on a domain the caller's tenant may send as (§10's rule)."""
+    return may_send_as(_config(), _tenant(principal), address)
+
+
+def check_recipient_room(principal: Principal, count: int) -> None:
+    """QuotaExceededError (with Retry-After) unless `count` recipients still fit in today's quota."""
+    check_room(_config(), principal.tenant_id, count)
+
+
+@dataclass(frozen=True)
+class PreparedSubmission:
+    """A submission checked and kept (nothing stored): what store_submissions needs."""
+
+    principal: Principal
+    kept: KeptMessage
+    tags: list[str]
+    metadata: dict[str, str]
+    keyed: KeyedRequest | None
+
+
+def prepare_submission(principal: Principal, submission: Submission) -> PreparedSubmission:
+    """Check and keep one submitted message, no writes (so it can run beside another's transaction).
+    Raises one of REFUSALS."""
+    kept = keep_message(_config(), _tenant(principal), submission)
+    keyed = keyed_message(principal, kept.idempotency_key, submission.raw) if kept.idempotency_key else None
+    return PreparedSubmission(principal, kept, _checked(_TAGS, kept.tags, "X-Mailer-Tag"),
+                              _checked(_METADATA, kept.metadata, "X-Mailer-Metadata"), keyed)
+
+
+def submit_message(principal: Principal, submission: Submission) -> dict[str, Any]:
+    """Store a submitted message like POST /v1/messages stores one (kind custom); the 202 body (its id).
+
+    Raises one of REFUSALS or a database error (nothing stored).
+    """
+    [result] = store_submissions([prepare_submission(principal, submission)])
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def store_submissions(items: Sequence[PreparedSubmission],
+                      on_commit: Callable[[list[dict[str, Any] | Exception]], None] | None = None,
+                      ) -> list[dict[str, Any] | Exception]:
+    """Prepared submissions that arrived together, stored in one transaction (group commit): each gets its
+    202 body or its own refusal (one of REFUSALS, nothing of it written). ``on_commit`` sees the results as
+    soon as the commit is done; the jobs are enqueued after it. A failed commit raises for them all.
+    """
+    config = _config()
+    group = _Group(config)
+    with atomic():
+        for index, item in enumerate(items):
+            group.add(index, item)
+        group.stage()
+    results = [group.results[index] for index in range(len(items))]
+    if on_commit is not None:
+        on_commit(results)
+    enqueue_staged_together(group.jobs)  # with Redis down, the sweeper enqueues them later
+    return results
+
+
+class _Group:
+    """The submissions of one transaction: checked one by one, staged together per caller (one tenant-row
+    read and write for each caller's messages, service.stage_messages)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.results: dict[int, dict[str, Any] | Exception] = {}
+        self.jobs: list[StagedJob] = []
+        # The session's identity map holds rows weakly: the group's tenants are kept here, loaded once.
+        self.tenants: dict[Any, Tenant] = {}
+        self.rooms: dict[Any, int | None] = {}  # each tenant's quota left, read once and counted down here
+        self.waiting: dict[Principal, list[tuple[int, PreparedSubmission]]] = {}
+        self.keys: set[tuple[Any, str]] = set()
+
+    def add(self, index: int, item: PreparedSubmission) -> None:
+        tenant_id = item.principal.tenant_id
+        if tenant_id not in self.tenants:
+            self.tenants[tenant_id] = _tenant(item.principal)
+            self.rooms[tenant_id] = room_left(self.config, tenant_id)
+        if item.keyed is not None:
+            if (tenant_id, item.keyed.key) in self.keys:
+                self.stage()  # the same key twice in one group: the second is answered with the first's reply
+            if replayed := find_replay(tenant_id, item.keyed):
+                self.results[index] = replayed[0]
+                return
+        try:
+            self.rooms[tenant_id] = _take_room(self.config, tenant_id, self.rooms[tenant_id], item)
+        except REFUSALS as refused:
+            self.results[index] = refused
+            return
+        if item.keyed is not None:
+            self.keys.add((tenant_id, item.keyed.key))
+        self.waiting.setdefault(item.principal, []).append((index, item))
+
+    def stage(self) -> None:
+        for principal, entries in self.waiting.items():
+            tenant = self.tenants[principal.tenant_id]
+            drafts = [Draft(item.kept.composed, None, item.tags, item.metadata) for _, item in entries]
+            staged = stage_messages(self.config, principal, tenant, drafts)
+            for (index, item), (message, jobs) in zip(entries, staged, strict=True):
+                accepted = accepted_json(message)
+                if item.keyed is not None:
+                    remember(tenant.id, item.keyed, message.id, 202, accepted)
+                self.results[index] = accepted
+                self.jobs.extend(jobs)
+        self.waiting, self.keys = {}, set()
+
+
+def _take_room(config: Config, tenant_id: Any, left: int | None, item: PreparedSubmission) -> int | None:
+    """The quota left once this item is counted; QuotaExceededError (nothing of it written) when it does not fit.
+
+    stage_messages counts the quota after its inserts, so it is checked first here; a concurrent process's
+    commit in between makes stage_messages refuse, and the group's commit fails instead (451, retried).
+    """
+    count = len(item.kept.composed.recipients)
+    if left is None:
+        return None
+    if count > left:
+        check_room(config, tenant_id, count)  # raises, with the headers saying when to try again
+    return left - count
+
+
+def _checked(adapter: TypeAdapter[Any], value: Any, field: str) -> Any:
+    try:
+        return adapter.validate_python(value)
+    except PydanticValidationError as exc:
+        raise ValidationError(errors=[{"field": field, "message": exc.errors()[0]["msg"]}]) from None

@@ -1,0 +1,83 @@
+"""Group commit for submission: concurrent sessions hand their prepared messages to one writer thread, which
+stores all that are waiting in one transaction (notifications/submission_service.store_submissions) and
+enqueues their jobs.
+
+N sessions' DATA become one commit instead of N (each an fsync on PostgreSQL), while a lone message still
+goes at once (the writer never waits for company). A session answers 250 only after its message is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+
+from mailer.extensions import db
+from mailer.notifications.submission_service import PreparedSubmission, store_submissions
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 64
+
+
+@dataclass
+class _Pending:
+    prepared: PreparedSubmission
+    done: Future[dict[str, Any] | Exception] = field(default_factory=Future)
+
+
+class SubmissionWriter:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._queue: queue.Queue[_Pending | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="submission-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, prepared: PreparedSubmission) -> Future[dict[str, Any] | Exception]:
+        """Resolves, once committed, to the 202 body or the submission's own refusal; raises if the commit failed."""
+        pending = _Pending(prepared)
+        self._queue.put(pending)
+        return pending.done
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)
+                    break
+                batch.append(item)
+            self._write(batch)
+
+    def _write(self, batch: list[_Pending]) -> None:
+        def answer(results: list[dict[str, Any] | Exception]) -> None:
+            # As soon as the commit is done: the sessions answer while their jobs are being enqueued.
+            for item, result in zip(batch, results, strict=True):
+                item.done.set_result(result)
+
+        try:
+            with self.app.app_context():
+                try:
+                    store_submissions([item.prepared for item in batch], on_commit=answer)
+                finally:
+                    db.session.remove()
+        except Exception as exc:  # nothing of the group is stored: every session answers 451 and the client retries
+            log.exception("could not store %d submitted message(s)", len(batch))
+            for item in batch:
+                if not item.done.done():
+                    item.done.set_exception(exc)
