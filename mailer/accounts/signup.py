@@ -33,7 +33,9 @@ def active_tenant(slug: str) -> Tenant | None:
     return db.session.scalars(select(Tenant).where(Tenant.slug == slug, Tenant.is_active.is_(True))).first()
 
 
-def register(tenant_slug: str, email: str, password: str, name: str) -> None:
+def register(tenant_slug: str, email: str, password: str, name: str, locale: str | None = None) -> None:
+    """``locale``: the language the request named (its body, else its Accept-Language), if any (API.md §14);
+    None: the new account gets the tenant's default_locale."""
     address = normalized_email(email)
     tenant = active_tenant(tenant_slug)
     if tenant is None:
@@ -41,7 +43,8 @@ def register(tenant_slug: str, email: str, password: str, name: str) -> None:
     if not tenant.signup_enabled:
         raise SignupDisabledError()
     password_hash = hash_password(password)  # always: the cost must not depend on the account
-    submit_auth_request(AuthRequestKind.REGISTER, tenant, address, name=name, password_hash=password_hash)
+    submit_auth_request(AuthRequestKind.REGISTER, tenant, address, name=name, password_hash=password_hash,
+                        locale=locale)
 
 
 def resend_verification(tenant_slug: str, email: str) -> None:
