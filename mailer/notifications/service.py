@@ -79,11 +79,12 @@ class Draft:
     send_at: datetime | None
     tags: list[str]
     meta: dict[str, Any]
+    locale: str | None = None
 
 
 def resolve_content(tenant: Tenant, body: MessageRequest) -> tuple[str, str | None, str | None]:
     """(subject, text, html): the named template rendered with the request's data, or the request's own parts."""
-    content = requested_content(tenant.id, body.template, body.subject, body.text, body.html)
+    content = requested_content(tenant.id, body.template, body.subject, body.text, body.html, body.locale)
     if not content.named:
         return content.source.subject, content.source.text, content.source.html
     rendered = render(content.source, {**body.data, **tenant_context(tenant)})
@@ -112,7 +113,7 @@ def prepare_message(config: Config, tenant: Tenant, body: MessageRequest) -> Dra
         config, tenant, to=envelope.to, cc=envelope.cc, bcc=envelope.bcc, subject=subject, text=text, html=html,
         reply_to=envelope.reply_to, attachments=envelope.attachments, headers=envelope.headers,
     )
-    return Draft(composed, envelope.send_at, body.tags, body.metadata)
+    return Draft(composed, envelope.send_at, body.tags, body.metadata, body.locale)
 
 
 def new_message(tenant: Tenant, principal: Principal, draft: Draft) -> Message:
@@ -132,6 +133,7 @@ def new_message(tenant: Tenant, principal: Principal, draft: Draft) -> Message:
         tags=draft.tags,
         meta=draft.meta,
         send_at=send_at,
+        locale=draft.locale,
     )
     message.recipients = [
         Recipient(tenant_id=tenant.id, position=i, email=r.email, name=r.name, next_attempt_at=send_at)
