@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - Chinese text uses full-width punctuation
 """Account mail in its reader's language (users.locale), through a real worker drain to the test SMTP sink (§14)."""
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ from tests.i18n.conftest import add_users
 
 BASE = {"subject": "Your order {{ order }}", "text": "Thanks for order {{ order }}.",
         "html": "<p>Thanks for order {{ order }}.</p>"}
-ZH = {"subject": "您的订单 {{ order }}", "text": "感谢您的订单 {{ order }}。", "html": "<p>感谢您的订单 {{ order }}。</p>"}
+ZH = {"subject": "您的订单 {{ order }}", "text": "感谢您的订单 {{ order }}。",
+      "html": "<p>感谢您的订单 {{ order }}。</p>"}
 
 
 def _put(client, admin, name, body, locale=None):
