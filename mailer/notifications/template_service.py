@@ -67,15 +67,20 @@ def _variant_locales(tenant_id: Any, name: str) -> tuple[str, ...]:
     return tuple(template_variants(tenant_id, name))
 
 
+def _stored_variant(principal: Principal, name: str, locale: str) -> TemplateVariant:
+    """The tenant's `locale` variant of `name`; NotFoundError if it has none."""
+    variant = template_variant(principal.tenant_id, name, locale) if NAME.match(name) else None
+    if variant is None:
+        raise NotFoundError()
+    return variant
+
+
 def get_template(principal: Principal, name: str, locale: str | None = None) -> TemplateView:
     """The tenant's template of that name (or its `locale` variant), else the built-in one; NotFoundError otherwise."""
+    if locale is not None:
+        return _view(_stored_variant(principal, name, locale))
     if not NAME.match(name):
         raise NotFoundError()
-    if locale is not None:
-        variant = template_variant(principal.tenant_id, name, locale)
-        if variant is None:
-            raise NotFoundError()
-        return _view(variant)
     variants = _variant_locales(principal.tenant_id, name)
     row = tenant_template(principal.tenant_id, name)
     if row is not None:
@@ -137,13 +142,10 @@ def _audit(principal: Principal, name: str, locale: str | None, change: str) -> 
 
 def delete_template(principal: Principal, name: str, locale: str | None = None) -> None:
     """Delete a language variant, or the template with all of its variants; NotFoundError if there is none."""
-    if not NAME.match(name):
-        raise NotFoundError()
     if locale is not None:
-        variant = template_variant(principal.tenant_id, name, locale)
-        if variant is None:
-            raise NotFoundError()
-        db.session.delete(variant)
+        db.session.delete(_stored_variant(principal, name, locale))
+    elif not NAME.match(name):
+        raise NotFoundError()
     else:
         row = tenant_template(principal.tenant_id, name)
         removed = db.session.execute(delete(TemplateVariant).where(
