@@ -19,6 +19,7 @@ from mailer.audit import add_chained, record_audit
 from mailer.config import Config
 from mailer.errors import ValidationError
 from mailer.extensions import atomic, db
+from mailer.i18n import rendered_in
 from mailer.mail.compose import ComposedMessage, address, compose
 from mailer.mail.outbox import StagedJob, enqueue_staged, plan_jobs
 from mailer.mail.quota import counted, reserve_recipients
@@ -87,7 +88,8 @@ def resolve_content(tenant: Tenant, body: MessageRequest) -> tuple[str, str | No
     content = requested_content(tenant.id, body.template, body.subject, body.text, body.html, body.locale)
     if not content.named:
         return content.source.subject, content.source.text, content.source.html
-    rendered = render(content.source, {**body.data, **tenant_context(tenant)})
+    with rendered_in(body.locale or tenant.default_locale):  # gettext in a template speaks the message's language
+        rendered = render(content.source, {**body.data, **tenant_context(tenant)})
     return rendered.subject, rendered.text, rendered.html
 
 
