@@ -32,7 +32,7 @@ BUILTIN_DIR = os.path.join(ROOT, "templates", "email")
 MAX_OUTPUT_CHARS = 512 * 1024
 MAX_RENDER_SECONDS = 2.0
 _FORBIDDEN_FILTERS = frozenset({"attr"})
-_PARSER = Environment(autoescape=True)  # parsing only; never renders
+_PARSER = Environment(autoescape=True, extensions=["jinja2.ext.i18n"])  # parsing only; never renders
 
 
 @dataclass(frozen=True)
