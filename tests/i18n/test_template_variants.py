@@ -128,3 +128,13 @@ def test_inline_broadcast_is_wrapped_too(client, acme_seeded, smtp_server, worke
     mail = mail_to(smtp_server, "user@acme.test")
     html = mail.get_body(("html",)).get_content()
     assert "<p>One.</p><p>Two &lt;b&gt;</p>" in html and "<title>Hi Uma User</title>" in html
+
+
+def test_a_builtin_account_mail_previews_in_either_language(client, acme_seeded):
+    """`?locale=` previews the built-in mail in that language (no variant: the built-in one, translated)."""
+    chinese = client.post("/v1/templates/verification/preview?locale=zh-CN", json={"data": {}},
+                          headers=acme_seeded.admin)
+    assert chinese.status_code == 200, chinese.get_json()
+    assert chinese.get_json()["subject"] == "确认您在 Acme 的邮箱地址"
+    english = client.post("/v1/templates/verification/preview", json={"data": {}}, headers=acme_seeded.admin)
+    assert english.get_json()["subject"] == "Confirm your email address for Acme"
