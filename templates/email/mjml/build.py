@@ -38,7 +38,9 @@ def main() -> int:
         html = result.stdout
         if html.startswith("<!-- FILE:"):
             html = html.split("\n", 1)[1]
-        out.write_text(html.rstrip() + "\n", encoding="utf-8")
+        # Indentation is a fifth of the output, and every copy of a broadcast carries (and encodes) it.
+        html = "\n".join(line.strip() for line in html.splitlines() if line.strip())
+        out.write_text(html + "\n", encoding="utf-8")
         print(f"{source.name} -> {out.relative_to(EMAIL.parent.parent)}")
     return 0
 
