@@ -32,14 +32,14 @@ def _postal_address(value: str) -> str:
 
 
 def check_branding(changes: dict[str, Any]) -> dict[str, Any]:
-    """The branding fields of ``changes``, normalised (colour lower-cased, an empty value is None);
+    """The branding fields of ``changes``, normalised (surrounding spaces dropped, an empty value is None);
     ValidationError (422) naming the field otherwise."""
     checked: dict[str, Any] = {}
     if "brand_color" in changes:
         color = (changes["brand_color"] or "").strip()
         if color and not BRAND_COLOR.fullmatch(color):
             raise _field_error("brand_color", "must be a colour as #rrggbb")
-        checked["brand_color"] = color.lower() or None
+        checked["brand_color"] = color or None
     if "logo_url" in changes:
         url = (changes["logo_url"] or "").strip()
         if url and not LOGO_URL.fullmatch(url):

@@ -80,7 +80,7 @@ def test_tenant_language_and_branding(client, acme_seeded):
         ("en", None, None, None)
     changed = set_tenant(client, acme_seeded.admin, default_locale="zh-CN", brand_color="#AA3300",
                          logo_url="https://cdn.acme.test/logo.png", postal_address="Acme Inc.\n1 Main St\nSpringfield")
-    assert changed["default_locale"] == "zh-CN" and changed["brand_color"] == "#aa3300"
+    assert changed["default_locale"] == "zh-CN" and changed["brand_color"] == "#AA3300"
     assert changed["logo_url"] == "https://cdn.acme.test/logo.png"
     assert changed["postal_address"] == "Acme Inc.\n1 Main St\nSpringfield"
     assert client.get("/v1/tenant", headers=acme_seeded.admin).get_json() == changed
