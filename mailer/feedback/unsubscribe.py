@@ -35,6 +35,11 @@ class UnknownUnsubscribeTokenError(Exception):
     """The token is forged, or names no broadcast recipient any more."""
 
 
+def unsubscribe_headers(config: Config, recipient_id: uuid.UUID) -> tuple[tuple[str, str], ...]:
+    """List-Unsubscribe (https, plus mailto with BOUNCE_DOMAIN) and List-Unsubscribe-Post for one copy."""
+    return unsubscribe_link(config, recipient_id)[1]
+
+
 def unsubscribe_link(config: Config, recipient_id: uuid.UUID) -> tuple[str, tuple[tuple[str, str], ...]]:
     """One copy's unsubscribe page URL (the link in its footer) and its List-Unsubscribe headers."""
     token = make_token(config, TokenKind.UNSUBSCRIBE, recipient_id)
