@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test test-quick lint bench install clean-venv i18n-extract i18n-update i18n-compile
+.PHONY: run test test-quick lint bench install clean-venv i18n-extract i18n-update i18n-compile mail-templates
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,6 +28,14 @@ i18n-update: i18n-extract
 	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
 i18n-compile: $(STAMP)
 	$(VENV)/bin/pybabel compile -f -d translations
+
+# The built-in mail (API.md §14) is authored in MJML (templates/email/mjml/*.mjml) and compiled to the committed
+# Jinja templates the service reads; Node and the pinned `mjml` package (package-lock.json) are needed here only.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+mail-templates: node_modules/.installed
+	python3 templates/email/mjml/build.py
 
 # Browser tests drive Debian's chromium; installed once where we may (root with apt), else they skip.
 BROWSER_STAMP := $(VENV)/.browser

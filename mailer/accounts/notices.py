@@ -60,7 +60,8 @@ def _register(config: Config, tenant: Tenant, row: AuthRequest, password_hash: s
         if password_hash is None:
             return None
         user = User(tenant_id=tenant.id, email=row.email, name=row.name, password_hash=password_hash,
-                    role=Role.USER.value, email_verified_at=None)
+                    role=Role.USER.value, email_verified_at=None,
+                    locale=row.locale or tenant.default_locale or config.DEFAULT_LOCALE)
         db.session.add(user)
         db.session.flush()  # IntegrityError here: a concurrent sign-up created the address first
         record_audit("user.registered", tenant_id=tenant.id, actor_id=user.id, details={"user_id": str(user.id)},

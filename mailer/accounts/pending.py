@@ -31,11 +31,12 @@ _COMING = {"queued", "started", "deferred", "scheduled"}  # RQ job states that w
 
 
 def submit_auth_request(
-    kind: AuthRequestKind, tenant: Tenant, email: str, *, name: str = "", password_hash: str | None = None
+    kind: AuthRequestKind, tenant: Tenant, email: str, *, name: str = "", password_hash: str | None = None,
+    locale: str | None = None,
 ) -> AuthRequest:
     """Commit the request, then try to enqueue it. Never fails because Redis is down."""
     row = AuthRequest(
-        tenant_id=tenant.id, kind=kind.value, email=email, name=name, password_hash=password_hash,
+        tenant_id=tenant.id, kind=kind.value, email=email, name=name, password_hash=password_hash, locale=locale,
         ip=request.remote_addr if has_request_context() else None,
     )
     db.session.add(row)

@@ -7,18 +7,27 @@ account exists is decided in the worker (mailer.accounts.notices).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from flask import current_app
 from sqlalchemy import func, select, update
 
 from mailer.accounts.pending import submit_auth_request
 from mailer.audit import record_audit
-from mailer.errors import SignupDisabledError, ValidationError
+from mailer.errors import MailerError, SignupDisabledError, ValidationError
 from mailer.extensions import db
 from mailer.mail.outbox import enqueue_staged, stage
 from mailer.mail.system_mail import build_system_message, mail_context
-from mailer.models import ActionPurpose, AuthRequestKind, MessageKind, Tenant, User
+from mailer.models import ActionPurpose, ActionToken, AuthRequestKind, MessageKind, Tenant, User
 from mailer.models.types import utcnow
-from mailer.security.action_tokens import find_action_token, redeem_action_token, void_action_tokens
+from mailer.security.action_tokens import (
+    MAX_TOKEN_CHARS,
+    find_action_token,
+    hash_token,
+    redeem_action_token,
+    void_action_tokens,
+)
 from mailer.security.passwords import hash_password
 from mailer.security.sessions import revoke_user_sessions
 from mailer.smtp.validation import normalize_address
@@ -33,7 +42,9 @@ def active_tenant(slug: str) -> Tenant | None:
     return db.session.scalars(select(Tenant).where(Tenant.slug == slug, Tenant.is_active.is_(True))).first()
 
 
-def register(tenant_slug: str, email: str, password: str, name: str) -> None:
+def register(tenant_slug: str, email: str, password: str, name: str, locale: str | None = None) -> None:
+    """``locale``: the language the request named (its body, else its Accept-Language), if any (API.md §14);
+    None: the new account gets the tenant's default_locale."""
     address = normalized_email(email)
     tenant = active_tenant(tenant_slug)
     if tenant is None:
@@ -41,7 +52,8 @@ def register(tenant_slug: str, email: str, password: str, name: str) -> None:
     if not tenant.signup_enabled:
         raise SignupDisabledError()
     password_hash = hash_password(password)  # always: the cost must not depend on the account
-    submit_auth_request(AuthRequestKind.REGISTER, tenant, address, name=name, password_hash=password_hash)
+    submit_auth_request(AuthRequestKind.REGISTER, tenant, address, name=name, password_hash=password_hash,
+                        locale=locale)
 
 
 def resend_verification(tenant_slug: str, email: str) -> None:
@@ -61,6 +73,32 @@ def forgot_password(tenant_slug: str, email: str) -> None:
 def check_verification_token(token: str) -> None:
     """InvalidTokenError or TokenExpiredError if ``token`` cannot verify an address; changes nothing."""
     find_action_token(token, ActionPurpose.VERIFICATION)
+
+
+@dataclass(frozen=True)
+class LinkStatus:
+    """What a hosted page may say of an emailed link before anything is redeemed (read only)."""
+
+    tenant: Tenant | None  # whose link it is (its branding and default language), if it is one of ours
+    expires_at: datetime | None  # when a live link stops working
+    error: str | None  # `invalid_token` or `token_expired`; None for a live link
+
+
+def link_status(token: str, purpose: ActionPurpose) -> LinkStatus:
+    try:
+        row, user = find_action_token(token, purpose)
+    except MailerError as exc:
+        return LinkStatus(link_tenant(token, purpose), None, exc.code)
+    return LinkStatus(user.tenant, row.expires_at, None)
+
+
+def link_tenant(token: str, purpose: ActionPurpose) -> Tenant | None:
+    """The tenant an emailed link of ours belongs to, live or not (for its page's branding)."""
+    if not token or len(token) > MAX_TOKEN_CHARS:
+        return None
+    tenant_id = db.session.scalar(select(ActionToken.tenant_id).where(
+        ActionToken.token_hash == hash_token(token), ActionToken.purpose == purpose.value))
+    return db.session.get(Tenant, tenant_id) if tenant_id else None
 
 
 def verify_email(token: str) -> None:

@@ -21,6 +21,10 @@ class TenantOut(Out):
     mail_from_name: str | None
     signup_enabled: bool
     retention_days: int = Field(description="Days finished messages are kept before they are purged.")
+    default_locale: Literal["en", "zh-CN"] = Field(description="The language of a reader nothing else names one for.")
+    brand_color: str | None = Field(description="`#rrggbb`, used by the built-in mail and the hosted pages.")
+    logo_url: str | None = Field(description="https URL of the logo in the built-in mail and the hosted pages.")
+    postal_address: str | None = Field(description="Shown in the footer of every broadcast copy.")
 
 
 class UserOut(Out):

@@ -28,7 +28,8 @@ def get_tenant() -> Any:
 
 
 @bp.patch("/tenant")
-@documented("Change the tenant's name, frontend URL, sender or retention", body=TenantPatch, response=TenantOut)
+@documented("Change the tenant's name, frontend URL, sender, retention, language or branding", body=TenantPatch,
+            response=TenantOut)
 @require_role("admin")
 def patch_tenant() -> Any:
     body = parse_body(TenantPatch)

@@ -21,6 +21,10 @@ def tenant_json(tenant: Tenant) -> dict[str, Any]:
         "mail_from_name": tenant.mail_from_name,
         "signup_enabled": tenant.signup_enabled,
         "retention_days": retention_days(current_app.config["MAILER"], tenant),
+        "default_locale": tenant.default_locale or current_app.config["MAILER"].DEFAULT_LOCALE,
+        "brand_color": tenant.brand_color,
+        "logo_url": tenant.logo_url,
+        "postal_address": tenant.postal_address,
     }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 
+from mailer.admin.branding import check_branding
 from mailer.audit import record_audit
 from mailer.domains.policy import may_send_as
 from mailer.errors import ValidationError
@@ -48,6 +49,7 @@ def update_tenant(principal: Principal, changes: dict[str, Any]) -> Tenant:
             raise _field_error(field, "cannot be null")
     if "retention_days" in changes:
         check_retention_days(current_app.config["MAILER"], changes["retention_days"])
+    changes.update(check_branding(changes))
     for name, value in changes.items():
         setattr(tenant, name, value)
     record_audit("tenant.changed", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
+from pydantic import Field
+
 from mailer.http.bodies import Out
 
 
@@ -27,6 +29,7 @@ class MeOut(Out):
     name: str
     role: Literal["user", "admin"]
     email_verified: bool
+    locale: Literal["en", "zh-CN"] = Field(description="The person's language (API.md §14).")
     tenant: TenantRef
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from mailer.accounts import sessions, signup
+from mailer.accounts import profile, sessions, signup
 from mailer.auth.responses import (
     MeOut,
     PasswordResetOut,
@@ -19,13 +19,14 @@ from mailer.auth.schemas import (
     AddressRequest,
     LoginRequest,
     LogoutRequest,
+    MePatch,
     RefreshRequest,
     RegisterRequest,
     ResetPasswordRequest,
     TokenRequest,
 )
-from mailer.extensions import db
 from mailer.http.json import parse_body
+from mailer.i18n import negotiate_header
 from mailer.models import Tenant, User
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
@@ -39,7 +40,8 @@ bp = Blueprint("auth", __name__, url_prefix="/v1/auth")
             description="403 `signup_disabled` when the tenant's admin has closed sign-up.")
 def register() -> Any:
     body = parse_body(RegisterRequest)
-    signup.register(body.tenant, body.email, body.password, body.name)
+    locale = body.locale or negotiate_header(request.accept_languages)
+    signup.register(body.tenant, body.email, body.password, body.name, locale)
     return {"status": "verification_sent"}, 202
 
 
@@ -106,18 +108,29 @@ def logout() -> Any:
     return "", 204
 
 
-@bp.get("/me")
-@documented("The caller's account and tenant", response=MeOut)
-@require_role("user", "admin")
-def me() -> Any:
-    principal = current_principal()
-    user = db.session.get(User, principal.id)
-    tenant = db.session.get(Tenant, principal.tenant_id)
+def me_json(user: User, tenant: Tenant) -> dict[str, Any]:
     return {
         "id": str(user.id),
         "email": user.email,
         "name": user.name,
         "role": user.role,
         "email_verified": user.email_verified,
+        "locale": profile.user_locale(user, tenant),
         "tenant": {"id": str(tenant.id), "slug": tenant.slug, "name": tenant.name},
     }
+
+
+@bp.get("/me")
+@documented("The caller's account and tenant", response=MeOut)
+@require_role("user", "admin")
+def me() -> Any:
+    return me_json(*profile.profile(current_principal()))
+
+
+@bp.patch("/me")
+@documented("Change the caller's name or language", body=MePatch, response=MeOut,
+            description="`locale` is `en` or `zh-CN` (API.md §14), anything else 422.")
+@require_role("user", "admin")
+def patch_me() -> Any:
+    body = parse_body(MePatch)
+    return me_json(*profile.update_profile(current_principal(), body.model_dump(exclude_unset=True)))

@@ -7,6 +7,7 @@ import unicodedata
 from pydantic import Field, field_validator
 
 from mailer.http.bodies import Strict
+from mailer.i18n import Locale
 
 PASSWORD = Field(min_length=8, max_length=128)
 TENANT = Field(min_length=1, max_length=63)
@@ -25,13 +26,30 @@ class RegisterRequest(Strict):
     email: str = EMAIL
     password: str = PASSWORD
     name: str = Field(default="", max_length=200)
+    locale: Locale | None = None
 
     @field_validator("name")
     @classmethod
     def _printable(cls, value: str) -> str:
-        if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
-            raise ValueError("must not contain control characters")
-        return value.strip()
+        return printable_name(value)
+
+
+def printable_name(value: str) -> str:
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
+        raise ValueError("must not contain control characters")
+    return value.strip()
+
+
+class MePatch(Strict):
+    """PATCH /v1/auth/me: the caller's own name and language (API.md §2, §14)."""
+
+    name: str | None = Field(default=None, max_length=200)
+    locale: Locale | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        return None if value is None else printable_name(value)
 
 
 class AddressRequest(Strict):

@@ -21,6 +21,7 @@ from mailer.http.pagination import paginate
 from mailer.models import Suppression, Tenant
 from mailer.openapi.common import Page
 from mailer.openapi.registry import documented
+from mailer.pages.branding import page_context, page_policy
 from mailer.security.principal import current_principal, require_role
 from mailer.security.scope import tenant_select
 
@@ -75,14 +76,15 @@ def delete_suppression(email: str) -> Any:
     return "", 204
 
 
-def _page(status: int = 200, **context: Any) -> Response:
-    response = Response(render_template("pages/unsubscribe.html", **context), status=status, mimetype="text/html")
+def _page(tenant: Tenant | None, status: int = 200, **context: Any) -> Response:
+    """The unsubscribe page in the tenant's branding and the reader's language (API.md §14)."""
+    page = page_context(tenant)
+    response = Response(render_template("pages/unsubscribe.html", **page, **context), status=status,
+                        mimetype="text/html")
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    )
+    response.headers["Content-Security-Policy"] = page_policy()
     return response
 
 
@@ -92,9 +94,9 @@ def unsubscribe_page(token: str) -> Response:
     try:
         recipient = broadcast_recipient(current_app.config["MAILER"], token)
     except UnknownUnsubscribeTokenError:
-        return _page(404, state="invalid")
+        return _page(None, 404, state="invalid")
     tenant = db.session.get(Tenant, recipient.tenant_id)
-    return _page(state="confirm", token=token, tenant_name=tenant.name if tenant else "")
+    return _page(tenant, state="confirm", token=token, tenant_name=tenant.name if tenant else "")
 
 
 @bp.post("/unsubscribe/<token>")
@@ -103,8 +105,8 @@ def unsubscribe_post(token: str) -> Response:
     try:
         recipient = broadcast_recipient(current_app.config["MAILER"], token)
     except UnknownUnsubscribeTokenError:
-        return _page(404, state="invalid")
+        return _page(None, 404, state="invalid")
     tenant = db.session.get(Tenant, recipient.tenant_id)
     unsubscribe(recipient, via="one-click" if request.form.get("List-Unsubscribe") == "One-Click" else "page")
     db.session.commit()
-    return _page(state="done", tenant_name=tenant.name if tenant else "")
+    return _page(tenant, state="done", tenant_name=tenant.name if tenant else "")

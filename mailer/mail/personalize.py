@@ -1,7 +1,10 @@
 """Per-recipient mail of a broadcast: its frozen template rendered for one recipient, then built.
 
-A broadcast stores no wire form (raw_mime None), only a frozen copy of its template source and
-data (BroadcastContent). Workers call `render_broadcast_mail` (through mail/per_recipient.py) for each
+A broadcast stores no wire form (raw_mime None), only a frozen copy of its template source, its
+language variants and data (BroadcastContent). A copy is rendered from the variant of its recipient's
+language (`recipients.locale`, API.md §14), else the template itself, in that language, and wrapped in
+the built-in broadcast layout (mail/layout.py, rendered once per broadcast and language).
+Workers call `render_broadcast_mail` (through mail/per_recipient.py) for each
 recipient; one that cannot be rendered fails alone (`invalid_message`) and never stops the others. The broadcast service
 (mailer.notifications.broadcast_service) builds the first recipient's mail with `build_mail` as a probe.
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 import logging
 import uuid
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
@@ -19,9 +22,11 @@ from flask import current_app
 from mailer.config import Config
 from mailer.domains.signing import Signer, find_signer, sign_wire
 from mailer.extensions import db
-from mailer.feedback.unsubscribe import unsubscribe_headers
+from mailer.feedback.unsubscribe import unsubscribe_link
+from mailer.i18n import rendered_in
 from mailer.mail.compose import sender_of
-from mailer.mail.templates import TemplateSource, render, tenant_context
+from mailer.mail.layout import Layout
+from mailer.mail.templates import TemplateSource, reader_locale, render, tenant_context
 from mailer.models import BroadcastContent, Message, Recipient, Tenant
 from mailer.smtp.mime import Address, MessageContent, build_message, message_id_domain, to_bytes
 from mailer.smtp.validation import MessageValidationError, check_display_name, check_size, check_subject
@@ -34,10 +39,14 @@ class RecipientRenderError(Exception):
     """This recipient's mail cannot be built (template, size, or an account mail's account is gone); it fails alone."""
 
 
+PROBE_UNSUBSCRIBE_URL = "https://unsubscribe.invalid/probe"
+
+
 @dataclass(frozen=True)
 class Member:
     email: str
     name: str
+    locale: str | None = None  # None: the tenant's default language
 
 
 def context_for(tenant: Tenant, data: dict[str, Any], email: str, name: str) -> dict[str, Any]:
@@ -48,8 +57,9 @@ def context_for(tenant: Tenant, data: dict[str, Any], email: str, name: str) -> 
 
 @dataclass(frozen=True)
 class CopyMaker:
-    """What every copy of one broadcast shares, looked up once: the frozen source and data, the tenant's
-    context and sender, the signing key. ``build`` renders and builds one recipient's copy (unsigned)."""
+    """What every copy of one broadcast shares, looked up once: the frozen source, its language variants and
+    data, the tenant's context, default language and sender, the signing key, and the layout of each language
+    met so far. ``build`` renders and builds one recipient's copy (unsigned)."""
 
     config: Config
     source: TemplateSource
@@ -57,24 +67,38 @@ class CopyMaker:
     context: dict[str, Any]
     sender: Address
     signer: Signer | None = None
+    variants: dict[str, TemplateSource] = field(default_factory=dict)
+    default_locale: str = "en"
+    layouts: dict[str, Layout] = field(default_factory=dict)
 
     @classmethod
     def of(cls, config: Config, tenant: Tenant, sender: str, source: TemplateSource, data: dict[str, Any],
-           signer: Signer | None = None) -> CopyMaker:
+           signer: Signer | None = None, variants: dict[str, TemplateSource] | None = None) -> CopyMaker:
         context = {**data, "data": data, **tenant_context(tenant)}
-        return cls(config, source, data, context, Address(sender, sender_of(tenant, config).name), signer)
+        return cls(config, source, data, context, Address(sender, sender_of(tenant, config).name), signer,
+                   dict(variants or {}), reader_locale(config, tenant, None))
 
-    def build(self, member: Member, message_id: str, headers: tuple[tuple[str, str], ...] = ()) -> bytes:
+    def layout(self, locale: str) -> Layout:
+        if locale not in self.layouts:
+            self.layouts[locale] = Layout.render(self.context, locale)
+        return self.layouts[locale]
+
+    def build(self, member: Member, message_id: str, headers: tuple[tuple[str, str], ...] = (),
+              unsubscribe_url: str = PROBE_UNSUBSCRIBE_URL) -> bytes:
         """Render and build one recipient's mail. Raises TemplateRenderError or MessageValidationError."""
-        rendered = render(self.source, {**self.context, "recipient": {"email": member.email, "name": member.name}})
+        locale = member.locale or self.default_locale
+        source = self.variants.get(locale, self.source)
+        with rendered_in(locale):
+            rendered = render(source, {**self.context, "recipient": {"email": member.email, "name": member.name}})
         check_subject(rendered.subject)
+        html, text = self.layout(locale).wrap(rendered, unsubscribe_url)
         try:
             name = check_display_name(member.name, field="name")
         except MessageValidationError:
             name = ""  # a display name we cannot put in a header is dropped, not fatal
         content = MessageContent(
             sender=self.sender, to=(Address(member.email, name),),
-            subject=rendered.subject, text=rendered.text, html=rendered.html, headers=headers,
+            subject=rendered.subject, text=text, html=html, headers=headers,
         )
         wire = to_bytes(build_message(content, message_id=message_id))
         check_size(wire, self.config.MAX_MESSAGE_BYTES)
@@ -87,9 +111,16 @@ class CopyMaker:
 def build_mail(
     config: Config, tenant: Tenant, sender: str, source: TemplateSource, data: dict[str, Any],
     member: Member, message_id: str, headers: tuple[tuple[str, str], ...] = (),
+    variants: dict[str, TemplateSource] | None = None,
 ) -> bytes:
     """Render and build one recipient's mail. Raises TemplateRenderError or MessageValidationError."""
-    return CopyMaker.of(config, tenant, sender, source, data).build(member, message_id, headers)
+    return CopyMaker.of(config, tenant, sender, source, data, variants=variants).build(member, message_id, headers)
+
+
+def frozen_variants(content: BroadcastContent) -> dict[str, TemplateSource]:
+    """A broadcast's frozen language variants, as template sources."""
+    return {locale: TemplateSource(part["subject"], part.get("html"), part.get("text"))
+            for locale, part in (content.variants or {}).items()}
 
 
 def recipient_message_id(message: Message, recipient_id: uuid.UUID) -> str:
@@ -113,7 +144,7 @@ def _maker(message: Message) -> CopyMaker | None:
     if content is not None and tenant is not None:
         source = TemplateSource(content.subject, content.html, content.text)
         maker = CopyMaker.of(config, tenant, message.sender, source, content.data,
-                             find_signer(config, tenant.id, message.sender))
+                             find_signer(config, tenant.id, message.sender), frozen_variants(content))
     _makers[message] = maker
     return maker
 
@@ -125,8 +156,8 @@ def render_broadcast_mail(message: Message, recipient: Recipient) -> tuple[bytes
         raise RecipientRenderError("the broadcast's content is missing")
     message_id = recipient_message_id(message, recipient.id)
     try:
-        wire = maker.build(Member(recipient.email, recipient.name), message_id,
-                           unsubscribe_headers(maker.config, recipient.id))
+        url, headers = unsubscribe_link(maker.config, recipient.id)
+        wire = maker.build(Member(recipient.email, recipient.name, recipient.locale), message_id, headers, url)
     except Exception as exc:  # building touches no database or queue: any failure is this mail's, for good
         raise RecipientRenderError(str(exc) or type(exc).__name__) from None
     return maker.signed(wire), message_id

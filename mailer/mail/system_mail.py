@@ -26,6 +26,7 @@ from sqlalchemy import select
 from mailer.config import Config
 from mailer.errors import MAPPED_ERRORS
 from mailer.extensions import db
+from mailer.i18n import rendered_in
 from mailer.mail.account_links import LINKS, action_url, link_context
 from mailer.mail.compose import ComposedMessage, address, compose
 from mailer.mail.personalize import RecipientRenderError
@@ -35,6 +36,7 @@ from mailer.mail.templates import (
     TemplateSource,
     find_template,
     load_builtin,
+    reader_locale,
     render,
     tenant_context,
 )
@@ -75,17 +77,23 @@ def mail_context(tenant: Tenant, user: User, **extra: Any) -> dict[str, Any]:
     return {**tenant_context(tenant), "user": {"email": user.email, "name": shown_name(user)}, **extra}
 
 
-def preview_context(config: Config, tenant: Tenant, name: str, user: dict[str, str]) -> dict[str, Any]:
+def preview_context(config: Config, tenant: Tenant, name: str, user: dict[str, str], locale: str) -> dict[str, Any]:
     """What the auth mail template `name` is given when sent, with a placeholder token; {} for other names."""
     if name == MessageKind.PASSWORD_CHANGED.value:
-        return {"user": user}
+        return {"user": user, "locale": locale}
     if name not in LINKS:
         return {}
-    return {"user": user, **link_context(config, tenant, name, "preview")}
+    return {"user": user, "locale": locale, **link_context(config, tenant, name, "preview")}
 
 
-def _render(tenant: Tenant, name: str, context: dict[str, Any]) -> Rendered:
-    source, builtin = find_template(tenant.id, name), load_builtin(name)
+def _render(tenant: Tenant, name: str, context: dict[str, Any], locale: str) -> Rendered:
+    """The tenant's template (its `locale` variant first) else the built-in one, rendered in ``locale``."""
+    with rendered_in(locale):
+        return _render_source(tenant, name, context, locale)
+
+
+def _render_source(tenant: Tenant, name: str, context: dict[str, Any], locale: str) -> Rendered:
+    source, builtin = find_template(tenant.id, name, locale), load_builtin(name)
     if builtin is None or source == builtin:
         return render(source, context)
     key = (tenant.id, name, source)
@@ -111,7 +119,8 @@ def _recipient(user: User) -> Address:
 
 def _compose(config: Config, tenant: Tenant, user: User, kind: MessageKind, context: dict[str, Any],
              message_id: str | None = None) -> ComposedMessage:
-    rendered = _render(tenant, kind.value, context)
+    locale = reader_locale(config, tenant, user.locale)
+    rendered = _render(tenant, kind.value, {**context, "locale": locale}, locale)
     return compose(config, tenant, to=[_recipient(user)], subject=rendered.subject, text=rendered.text,
                    html=rendered.html, message_id=message_id)
 

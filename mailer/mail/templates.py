@@ -3,6 +3,8 @@
 HTML parts are autoescaped; subject and text parts are not (they are not HTML).
 Undefined variables are errors. A tenant's template overrides the built-in one of
 the same name (top-level templates/email/<name>/{subject.txt,body.html,body.txt}).
+Templates may use gettext (`{% trans %}`, `_()`): the built-in ones are written in English and
+translated through the catalogs, in the language of whatever ``rendered_in`` the caller runs them.
 """
 
 from __future__ import annotations
@@ -16,20 +18,21 @@ from types import TracebackType
 from typing import Any
 
 import jinja2
+from flask_babel import get_translations
 from jinja2 import Environment, TemplateError, TemplateSyntaxError, nodes
 from jinja2.sandbox import SecurityError
 from sqlalchemy import select
 
-from mailer.config import ROOT
+from mailer.config import ROOT, Config
 from mailer.extensions import db
 from mailer.mail.sandbox import TEMPLATE_FILE, BoundedSandbox, RenderBudget
-from mailer.models import Template, Tenant
+from mailer.models import Template, TemplateVariant, Tenant
 
 BUILTIN_DIR = os.path.join(ROOT, "templates", "email")
 MAX_OUTPUT_CHARS = 512 * 1024
 MAX_RENDER_SECONDS = 2.0
 _FORBIDDEN_FILTERS = frozenset({"attr"})
-_PARSER = Environment(autoescape=True)  # parsing only; never renders
+_PARSER = Environment(autoescape=True, extensions=["jinja2.ext.i18n"])  # parsing only; never renders
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,26 @@ class TemplateNotFoundError(LookupError):
     pass
 
 
-_ENVIRONMENTS = {True: BoundedSandbox(autoescape=True), False: BoundedSandbox(autoescape=False)}
+DEFAULT_BRAND_COLOR = "#2563eb"
+
+
+def _gettext(message: str) -> str:
+    return get_translations().ugettext(message)
+
+
+def _ngettext(singular: str, plural: str, count: int) -> str:
+    return get_translations().ungettext(singular, plural, count)
+
+
+def _environment(*, autoescape: bool) -> BoundedSandbox:
+    """The sandbox with gettext: catalog strings in the caller's ``rendered_in`` language, variables escaped."""
+    environment = BoundedSandbox(autoescape=autoescape)
+    environment.add_extension("jinja2.ext.i18n")
+    environment.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
+    return environment
+
+
+_ENVIRONMENTS = {True: _environment(autoescape=True), False: _environment(autoescape=False)}
 
 
 def _template_line(tb: TracebackType | None) -> int | None:
@@ -199,13 +221,47 @@ def tenant_template(tenant_id: uuid.UUID, name: str) -> Template | None:
     return db.session.scalars(select(Template).where(Template.tenant_id == tenant_id, Template.name == name)).first()
 
 
+def template_variant(tenant_id: uuid.UUID, name: str, locale: str) -> TemplateVariant | None:
+    """The tenant's `locale` variant of the template `name` (API.md §14), if it stored one."""
+    return db.session.scalars(select(TemplateVariant).where(
+        TemplateVariant.tenant_id == tenant_id, TemplateVariant.name == name, TemplateVariant.locale == locale,
+    )).first()
+
+
+def template_variants(tenant_id: uuid.UUID, name: str) -> dict[str, TemplateSource]:
+    """Every language variant of the tenant's template `name`, by locale."""
+    rows = db.session.scalars(select(TemplateVariant).where(
+        TemplateVariant.tenant_id == tenant_id, TemplateVariant.name == name).order_by(TemplateVariant.locale))
+    return {row.locale: TemplateSource(row.subject, row.html, row.text) for row in rows}
+
+
 def tenant_context(tenant: Tenant) -> dict[str, Any]:
-    """What every template is told of the tenant it is rendered for."""
-    return {"tenant": {"name": tenant.name, "slug": tenant.slug}}
+    """What every template is told of the tenant it is rendered for: its name and slug, and its branding
+    (API.md §14; the colour is the default one when the tenant set none, with a legible text colour on it)."""
+    color = tenant.brand_color or DEFAULT_BRAND_COLOR
+    return {"tenant": {"name": tenant.name, "slug": tenant.slug, "brand_color": color,
+                       "brand_text_color": text_color_on(color), "logo_url": tenant.logo_url,
+                       "postal_address": tenant.postal_address}}
 
 
-def find_template(tenant_id: uuid.UUID, name: str) -> TemplateSource:
-    """The tenant's template of that name, else the built-in one; TemplateNotFoundError otherwise."""
+def reader_locale(config: Config, tenant: Tenant, locale: str | None) -> str:
+    """The language a person reads (API.md §14): their own `locale`, else the tenant's default, else DEFAULT_LOCALE."""
+    return locale or tenant.default_locale or config.DEFAULT_LOCALE
+
+
+def text_color_on(background: str) -> str:
+    """Black or white, whichever reads better on ``background`` (#rrggbb), by WCAG relative luminance."""
+    channels = [int(background[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return "#111827" if luminance > 0.179 else "#ffffff"
+
+
+def find_template(tenant_id: uuid.UUID, name: str, locale: str | None = None) -> TemplateSource:
+    """The tenant's `locale` variant of `name` when there is one, else the tenant's template of that name,
+    else the built-in one; TemplateNotFoundError otherwise."""
+    if locale is not None and (variant := template_variant(tenant_id, name, locale)) is not None:
+        return TemplateSource(variant.subject, variant.html, variant.text)
     row = tenant_template(tenant_id, name)
     if row is not None:
         return TemplateSource(row.subject, row.html, row.text)

@@ -27,7 +27,7 @@ from mailer.models.message import (
     RecipientStatus,
 )
 from mailer.models.relay import TenantRelay
-from mailer.models.template import Template
+from mailer.models.template import Template, TemplateVariant
 from mailer.models.tenant import Tenant
 from mailer.models.token import ActionPurpose, ActionToken, RefreshToken
 from mailer.models.user import Role, User
@@ -68,6 +68,7 @@ __all__ = [
     "SuppressionReason",
     "SuppressionScope",
     "Template",
+    "TemplateVariant",
     "Tenant",
     "TenantRelay",
     "User",

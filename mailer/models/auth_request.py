@@ -43,6 +43,8 @@ class AuthRequest(db.Model):  # type: ignore[name-defined]
     # Sign-up only; cleared as soon as the request is processed.
     password_hash: Mapped[str | None] = mapped_column(String(255))
     ip: Mapped[str | None] = mapped_column(String(45))
+    # Sign-up only: the new account's language, as the request named it (API.md §14); None: the tenant's.
+    locale: Mapped[str | None] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16), default=AuthRequestStatus.PENDING.value, nullable=False)
     created_at: Mapped[datetime] = created_at()
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -23,3 +23,5 @@ class BroadcastContent(db.Model):  # type: ignore[name-defined]
     html: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)
+    # The named template's language variants when it was started (API.md §14): {locale: {subject, html, text}}.
+    variants: Mapped[dict[str, Any] | None] = mapped_column(JSON)

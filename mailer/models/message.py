@@ -75,6 +75,8 @@ class Message(db.Model):  # type: ignore[name-defined]
     tags: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict, nullable=False)
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The language the request asked for (API.md §3 `locale`, §14): which variant of its template was rendered.
+    locale: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 
@@ -136,6 +138,8 @@ class Recipient(db.Model):  # type: ignore[name-defined]
     attempt_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The RQ job last enqueued for this row; the sweeper asks Redis whether it is still alive.
     job_id: Mapped[str | None] = mapped_column(String(64))
+    # A broadcast copy's language: its user's `users.locale` when the broadcast was started (API.md §14).
+    locale: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 

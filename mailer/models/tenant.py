@@ -35,3 +35,9 @@ class Tenant(db.Model):  # type: ignore[name-defined]
     # Raised by every change to the tenant's sending domains or DKIM keys (domains/service.py): a process's
     # cached DKIM signer is used only while the tenant row it reads still shows the version it was found at.
     domains_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
+    # Languages and branding (API.md §14): the language of a reader we know nothing of (None: DEFAULT_LOCALE),
+    # and what the built-in mail and the hosted pages show.
+    default_locale: Mapped[str | None] = mapped_column(String(8))
+    brand_color: Mapped[str | None] = mapped_column(String(7))
+    logo_url: Mapped[str | None] = mapped_column(String(500))
+    postal_address: Mapped[str | None] = mapped_column(String(500))

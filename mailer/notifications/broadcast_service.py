@@ -36,7 +36,7 @@ from mailer.mail.compose import sender_of
 from mailer.mail.outbox import StagedJob, enqueue_staged_at_once, new_job_id
 from mailer.mail.personalize import MAX_SUBJECT_COLUMN, Member, build_mail
 from mailer.mail.quota import reserve_recipients
-from mailer.mail.templates import TemplateSource, check_template
+from mailer.mail.templates import TemplateSource, check_template, reader_locale, template_variants
 from mailer.models import (
     BroadcastContent,
     Message,
@@ -61,22 +61,24 @@ INSERT_ROWS = 5000
 # From this many rows the planner is told at once (autovacuum takes up to a minute): on a table whose
 # statistics predate them, every claim of the broadcast's rows runs a nested loop over all of them.
 ANALYZE_AFTER_ROWS = 10_000
-_Member = tuple[str, str, bool]  # email, name, suppressed as written
+_Member = tuple[str, str, bool, str]  # email, name, suppressed as written, language
 
 
-def _source(tenant: Tenant, body: BroadcastRequest) -> TemplateSource:
-    """The template to freeze: a named one as stored, or the request's own parts once they pass the safety check."""
+def _source(tenant: Tenant, body: BroadcastRequest) -> tuple[TemplateSource, dict[str, TemplateSource]]:
+    """The template to freeze and its language variants (API.md §14): a named one as stored, or the request's
+    own parts (no variants) once they pass the safety check."""
     content = requested_content(tenant.id, body.template, body.subject, body.text, body.html)
     if not content.named:
         check_template(content.source)
-    return content.source
+        return content.source, {}
+    return content.source, template_variants(tenant.id, body.template or "")
 
 
 def audience_query(tenant_id: uuid.UUID, wanted: AudienceIn) -> Select[Any]:
-    """(email, name, suppressed) of the tenant's active users matching the audience — this tenant only —
+    """(email, name, suppressed, locale) of the tenant's active users matching the audience — this tenant only —
     screened against the suppression list in the same query (API.md §8)."""
     suppressed = suppressed_clause(tenant_id, User.email, scopes_for(MessageKind.BROADCAST.value))
-    query = select(User.email, User.name, suppressed.label("suppressed")).where(
+    query = select(User.email, User.name, suppressed.label("suppressed"), User.locale).where(
         User.tenant_id == tenant_id, User.is_active.is_(True), User.role.in_(wanted.roles)
     )
     if wanted.verified_only:
@@ -84,14 +86,16 @@ def audience_query(tenant_id: uuid.UUID, wanted: AudienceIn) -> Select[Any]:
     return query.order_by(User.created_at, User.id)
 
 
-def audience(tenant_id: uuid.UUID, wanted: AudienceIn) -> list[_Member]:
+def audience(config: Config, tenant: Tenant, wanted: AudienceIn) -> list[_Member]:
+    """The members, each with the language its copy is written in (its user's, else the tenant's default)."""
     members: list[_Member] = [
-        (email, name or "", bool(hit)) for email, name, hit in db.session.execute(audience_query(tenant_id, wanted))
+        (email, name or "", bool(hit), reader_locale(config, tenant, locale))
+        for email, name, hit, locale in db.session.execute(audience_query(tenant.id, wanted))
     ]
-    erased = erased_hits(tenant_id, [email for email, _, hit in members if not hit],
+    erased = erased_hits(tenant.id, [email for email, _, hit, _ in members if not hit],
                          scopes_for(MessageKind.BROADCAST.value))
     if erased:
-        members = [(email, name, hit or email.lower() in erased) for email, name, hit in members]
+        members = [(email, name, hit or email.lower() in erased, locale) for email, name, hit, locale in members]
     return members
 
 
@@ -99,26 +103,38 @@ def start_broadcast(principal: Principal, body: BroadcastRequest) -> tuple[Messa
     """Validate, store (one transaction, committed here) and then enqueue a broadcast; (message, recipient count)."""
     config: Config = current_app.config["MAILER"]
     tenant = db.session.get(Tenant, principal.tenant_id)
-    source = _source(tenant, body)
-    members = audience(tenant.id, body.audience)
+    source, variants = _source(tenant, body)
+    members = audience(config, tenant, body.audience)
     if not members:
         raise ValidationError(errors=[{"field": "audience", "message": "no active user matches the audience"}])
     sender = sender_of(tenant, config).email
-    first_email, first_name, _ = members[0]
-    build_mail(config, tenant, sender, source, body.data, Member(first_email, first_name), "<probe@localhost>")
+    _probe(config, tenant, sender, source, variants, body.data, members)
     with atomic():
-        message, jobs = _store(config, principal, tenant, body, source, sender, members)
+        message, jobs = _store(config, principal, tenant, body, (source, variants), sender, members)
     enqueue_staged_at_once(jobs)  # with Redis down, the sweeper enqueues them later
     if len(members) >= ANALYZE_AFTER_ROWS:
         refresh_statistics(Recipient.__table__)
     return message, len(members)
 
 
-def _store(config: Config, principal: Principal, tenant: Tenant, body: BroadcastRequest, source: TemplateSource,
-           sender: str, members: list[_Member]) -> tuple[Message, list[StagedJob]]:
+def _probe(config: Config, tenant: Tenant, sender: str, source: TemplateSource, variants: dict[str, TemplateSource],
+           data: dict[str, Any], members: list[_Member]) -> None:
+    """Build the first member's copy in each language of the audience: a broken template or variant is a 422."""
+    first_of: dict[str, _Member] = {}
+    for member in members:
+        first_of.setdefault(member[3], member)
+    for email, name, _, locale in first_of.values():
+        build_mail(config, tenant, sender, source, data, Member(email, name, locale), "<probe@localhost>",
+                   variants=variants)
+
+
+def _store(config: Config, principal: Principal, tenant: Tenant, body: BroadcastRequest,
+           content: tuple[TemplateSource, dict[str, TemplateSource]], sender: str,
+           members: list[_Member]) -> tuple[Message, list[StagedJob]]:
     """Reserve quota, add the message, its frozen content and recipients (each with its job), audit:
     in the caller's transaction. Returns the message and the jobs to enqueue once it commits."""
     reserve_recipients(config, tenant.id, len(members))
+    source, variants = content
     message_id = uuid.uuid4()
     message = Message(
         id=message_id, tenant_id=tenant.id, kind=MessageKind.BROADCAST.value, created_by=principal.id,
@@ -128,8 +144,10 @@ def _store(config: Config, principal: Principal, tenant: Tenant, body: Broadcast
     )
     db.session.add(message)
     db.session.flush()  # no ORM relationship orders these inserts: the message row goes first
-    db.session.add(BroadcastContent(message_id=message_id, subject=source.subject, html=source.html,
-                                    text=source.text, data=body.data))
+    db.session.add(BroadcastContent(
+        message_id=message_id, subject=source.subject, html=source.html, text=source.text, data=body.data,
+        variants={locale: {"subject": v.subject, "html": v.html, "text": v.text} for locale, v in variants.items()}
+        or None))
     db.session.flush()
     jobs, suppressed_ids = _insert_recipients(config, message, members)
     suppressed = [(row_id, tenant.id) for row_id in suppressed_ids]
@@ -161,15 +179,16 @@ def _insert_recipients(config: Config, message: Message,
 
     for start in range(0, len(members), INSERT_ROWS):
         rows: list[dict[str, Any]] = []
-        for position, (email, name, hit) in enumerate(members[start:start + INSERT_ROWS], start):
+        for position, (email, name, hit, locale) in enumerate(members[start:start + INSERT_ROWS], start):
             row_id = uuid.uuid4()
             if hit:
                 suppressed.append(row_id)
-                rows.append(_row(message, row_id, position, email, name, now, status=RecipientStatus.FAILED.value,
-                                 error_code=ErrorCode.SUPPRESSED.value, last_error=SUPPRESSED_RESPONSE))
+                rows.append(_row(message, row_id, position, (email, name, locale), now,
+                                 status=RecipientStatus.FAILED.value, error_code=ErrorCode.SUPPRESSED.value,
+                                 last_error=SUPPRESSED_RESPONSE))
                 continue
             batch.append(row_id)
-            rows.append(_row(message, row_id, position, email, name, now, job_id=job_id))
+            rows.append(_row(message, row_id, position, (email, name, locale), now, job_id=job_id))
             if len(batch) >= config.DELIVERY_BATCH_SIZE:
                 close_batch()
         insert_rows(Recipient.__table__, rows)
@@ -177,9 +196,10 @@ def _insert_recipients(config: Config, message: Message,
     return jobs, suppressed
 
 
-def _row(message: Message, row_id: uuid.UUID, position: int, email: str, name: str, now: datetime, *,
+def _row(message: Message, row_id: uuid.UUID, position: int, who: tuple[str, str, str], now: datetime, *,
          status: str = RecipientStatus.QUEUED.value, error_code: str | None = None, last_error: str | None = None,
          job_id: str | None = None) -> dict[str, Any]:
+    email, name, locale = who
     return {
         "id": row_id, "message_id": message.id, "tenant_id": message.tenant_id, "position": position,
         "priority": queue_priority(message.queue),
@@ -187,4 +207,5 @@ def _row(message: Message, row_id: uuid.UUID, position: int, email: str, name: s
         "smtp_code": None, "enhanced_code": None, "smtp_response": None, "smtp_message_id": None,
         "last_error": last_error, "sent_at": None, "next_attempt_at": None, "lease_until": None,
         "claim_token": None, "attempt_started_at": None, "job_id": job_id, "created_at": now, "updated_at": now,
+        "locale": locale,
     }

@@ -17,13 +17,15 @@ class RequestedContent:
 
 def requested_content(
     tenant_id: uuid.UUID, template: str | None, subject: str | None, text: str | None, html: str | None,
+    locale: str | None = None,
 ) -> RequestedContent:
-    """The tenant's (or the built-in) template named, else the inline parts; ValidationError (422) naming the field."""
+    """The tenant's (or the built-in) template named (its `locale` variant when there is one), else the inline
+    parts; ValidationError (422) naming the field."""
     if template is not None:
         if subject is not None or text is not None or html is not None:
             raise ValidationError(errors=[{"field": "template", "message": "give a template or subject/text/html"}])
         try:
-            return RequestedContent(find_template(tenant_id, template), named=True)
+            return RequestedContent(find_template(tenant_id, template, locale), named=True)
         except TemplateNotFoundError:
             raise ValidationError(errors=[{"field": "template", "message": f"no template named {template!r}"}]
                                   ) from None

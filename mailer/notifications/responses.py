@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from mailer.http.bodies import Out
+from mailer.http.bodies import Out, Strict
+from mailer.i18n import Locale
 from mailer.models import FeedbackOutcome, MessageKind, MessageStatus, RecipientStatus
 from mailer.notifications.schemas import TAG_PATTERN
 from mailer.openapi.common import PageQuery
@@ -72,6 +73,7 @@ class MessageSummary(Out):
     send_at: datetime | None
     tags: list[str]
     metadata: dict[str, Any]
+    locale: Locale | None = Field(description="The `locale` the message was sent with (API.md §3, §14).")
 
 
 class MessageDetail(MessageSummary):
@@ -125,10 +127,18 @@ class TemplateListQuery(PageQuery):
     source: Literal["tenant", "builtin"] | None = None
 
 
+class TemplateLocaleQuery(Strict):
+    locale: Locale | None = Field(default=None, description="A language variant (API.md §14): `en` or `zh-CN`.")
+
+
 class TemplateOut(Out):
-    """A tenant template (``source`` "tenant") or the built-in one it would override ("builtin", no dates)."""
+    """A tenant template (``source`` "tenant") or the built-in one it would override ("builtin", no dates),
+    or one of its language variants (``locale`` set)."""
 
     name: str
+    locale: Locale | None = Field(description="The language variant's locale; null for the template itself.")
+    variants: list[Locale] | None = Field(default=None,
+                                          description="The template's language variants (not on a variant).")
     subject: str
     html: str | None
     text: str | None

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, ConfigDict, Field
 
 from mailer.http.bodies import Strict
+from mailer.i18n import Locale
 from mailer.mail.account_links import ACCOUNT_TEMPLATES
 
 # Printable ASCII without quote or backslash: what a tag filter can match exactly (see routes.tag_filter).
@@ -84,6 +85,8 @@ class MessageRequest(Strict):
     tags: list[Tag] = Field(default_factory=list, max_length=10)
     metadata: Metadata = Field(default_factory=dict)
     send_at: datetime | None = None
+    locale: Locale | None = Field(default=None, description="Which language variant of the template to render "
+                                                            "(API.md §14); stored and shown with the message.")
 
 
 class TemplateIn(Strict):

@@ -45,6 +45,7 @@ def message_summary_json(message: Message) -> dict[str, Any]:
         "send_at": iso(message.send_at),
         "tags": message.tags,
         "metadata": message.meta,
+        "locale": message.locale,
     }
 
 

@@ -20,6 +20,7 @@ from mailer.audit import add_chained, record_audit
 from mailer.config import Config
 from mailer.errors import ValidationError
 from mailer.extensions import atomic, db
+from mailer.i18n import rendered_in
 from mailer.mail.compose import ComposedMessage, address, compose
 from mailer.mail.outbox import StagedJob, enqueue_staged, plan_jobs
 from mailer.mail.quota import counted, reserve_recipients
@@ -80,14 +81,16 @@ class Draft:
     send_at: datetime | None
     tags: list[str]
     meta: dict[str, Any]
+    locale: str | None = None
 
 
 def resolve_content(tenant: Tenant, body: MessageRequest) -> tuple[str, str | None, str | None]:
     """(subject, text, html): the named template rendered with the request's data, or the request's own parts."""
-    content = requested_content(tenant.id, body.template, body.subject, body.text, body.html)
+    content = requested_content(tenant.id, body.template, body.subject, body.text, body.html, body.locale)
     if not content.named:
         return content.source.subject, content.source.text, content.source.html
-    rendered = render(content.source, {**body.data, **tenant_context(tenant)})
+    with rendered_in(body.locale or tenant.default_locale):  # gettext in a template speaks the message's language
+        rendered = render(content.source, {**body.data, **tenant_context(tenant)})
     return rendered.subject, rendered.text, rendered.html
 
 
@@ -113,7 +116,7 @@ def prepare_message(config: Config, tenant: Tenant, body: MessageRequest) -> Dra
         config, tenant, to=envelope.to, cc=envelope.cc, bcc=envelope.bcc, subject=subject, text=text, html=html,
         reply_to=envelope.reply_to, attachments=envelope.attachments, headers=envelope.headers,
     )
-    return Draft(composed, envelope.send_at, body.tags, body.metadata)
+    return Draft(composed, envelope.send_at, body.tags, body.metadata, body.locale)
 
 
 def new_message(tenant: Tenant, principal: Principal, draft: Draft) -> Message:
@@ -133,6 +136,7 @@ def new_message(tenant: Tenant, principal: Principal, draft: Draft) -> Message:
         tags=draft.tags,
         meta=draft.meta,
         send_at=send_at,
+        locale=draft.locale,
     )
     message.recipients = [
         Recipient(tenant_id=tenant.id, position=i, email=r.email, name=r.name, next_attempt_at=send_at)

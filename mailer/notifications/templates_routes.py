@@ -6,7 +6,7 @@ from typing import Any
 
 from mailer.http.json import iso, parse_body, parse_query
 from mailer.notifications import template_service as templates
-from mailer.notifications.responses import RenderedOut, TemplateListQuery, TemplateOut
+from mailer.notifications.responses import RenderedOut, TemplateListQuery, TemplateLocaleQuery, TemplateOut
 from mailer.notifications.routes import bp
 from mailer.notifications.schemas import PreviewIn, TemplateIn
 from mailer.openapi.common import Page
@@ -15,8 +15,9 @@ from mailer.security.principal import current_principal, require_role
 
 
 def template_json(view: templates.TemplateView) -> dict[str, Any]:
-    return {
+    body = {
         "name": view.name,
+        "locale": view.locale,
         "subject": view.source.subject,
         "html": view.source.html,
         "text": view.source.text,
@@ -25,6 +26,13 @@ def template_json(view: templates.TemplateView) -> dict[str, Any]:
         "created_at": iso(view.created_at),
         "updated_at": iso(view.updated_at),
     }
+    if view.locale is None:
+        body["variants"] = list(view.variants)
+    return body
+
+
+def _locale() -> str | None:
+    return parse_query(TemplateLocaleQuery).locale
 
 
 @bp.get("/templates")
@@ -41,34 +49,39 @@ def list_templates() -> Any:
 
 
 @bp.get("/templates/<name>")
-@documented("A template: the tenant's, else the built-in one", response=TemplateOut)
+@documented("A template: the tenant's, else the built-in one; `?locale=` its language variant",
+            query=TemplateLocaleQuery, response=TemplateOut)
 @require_role("admin")
 def get_template(name: str) -> Any:
-    return template_json(templates.get_template(current_principal(), name))
+    return template_json(templates.get_template(current_principal(), name, _locale()))
 
 
 @bp.put("/templates/<name>")
-@documented("Create (201) or replace (200) a tenant template", body=TemplateIn, response=TemplateOut,
-            responses={201: TemplateOut})
+@documented("Create (201) or replace (200) a tenant template, or with `?locale=` its language variant",
+            query=TemplateLocaleQuery, body=TemplateIn, response=TemplateOut, responses={201: TemplateOut})
 @require_role("admin")
 def put_template(name: str) -> Any:
+    locale = _locale()
     body = parse_body(TemplateIn)
-    view, created = templates.put_template(current_principal(), name, body)
+    view, created = templates.put_template(current_principal(), name, body, locale)
     return template_json(view), 201 if created else 200
 
 
 @bp.delete("/templates/<name>")
-@documented("Delete a tenant template (the built-in one, if any, applies again)", status=204)
+@documented("Delete a tenant template and its language variants (the built-in one, if any, applies again), "
+            "or with `?locale=` one variant", query=TemplateLocaleQuery, status=204)
 @require_role("admin")
 def delete_template(name: str) -> Any:
-    templates.delete_template(current_principal(), name)
+    templates.delete_template(current_principal(), name, _locale())
     return "", 204
 
 
 @bp.post("/templates/<name>/preview")
-@documented("Render a template with the given data", body=PreviewIn, response=RenderedOut)
+@documented("Render a template (`?locale=`: its language variant, else the template) with the given data",
+            query=TemplateLocaleQuery, body=PreviewIn, response=RenderedOut)
 @require_role("admin")
 def preview_template(name: str) -> Any:
+    locale = _locale()
     body = parse_body(PreviewIn)
-    rendered = templates.preview_template(current_principal(), name, body.data)
+    rendered = templates.preview_template(current_principal(), name, body.data, locale)
     return {"subject": rendered.subject, "html": rendered.html, "text": rendered.text}

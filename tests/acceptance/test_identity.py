@@ -49,6 +49,7 @@ def test_me_has_exactly_the_contract_members(client, acme):
     assert me.status_code == 200
     assert me.get_json() == {
         "id": acme.user_id, "email": acme.user_email, "name": "Uma User", "role": "user", "email_verified": True,
+        "locale": "en",
         "tenant": {"id": acme.tenant_id, "slug": "acme", "name": "Acme"},
     }
 
@@ -85,9 +86,9 @@ def test_bad_action_tokens_are_400_invalid_token(client):
 
 def test_tenant_answer_has_the_contract_members(client, acme):
     tenant = client.get("/v1/tenant", headers=acme.admin).get_json()
-    # signup_enabled: API.md §5; retention_days: §11 (GET /v1/tenant shows both)
+    # signup_enabled: API.md §5; retention_days: §11; default_locale and branding: §14
     assert set(tenant) == {"id", "slug", "name", "frontend_url", "mail_from", "mail_from_name", "signup_enabled",
-                           "retention_days"}
+                           "retention_days", "default_locale", "brand_color", "logo_url", "postal_address"}
     assert tenant["id"] == acme.tenant_id and tenant["mail_from"] == "news@acme.test"
     patched = client.patch("/v1/tenant", json={"name": "Acme Inc", "frontend_url": "https://app.acme.test",
                                                "mail_from": "hello@acme.test", "mail_from_name": "Acme"},

@@ -11,7 +11,8 @@ def test_admin_reads_and_updates_the_tenant(client, acme_seeded):
     body = client.get("/v1/tenant", headers=acme_seeded.admin).get_json()
     assert body == {"id": acme_seeded.tenant_id, "slug": "acme", "name": "Acme", "frontend_url": None,
                     "mail_from": "news@acme.test", "mail_from_name": None, "signup_enabled": True,
-                    "retention_days": 30}
+                    "retention_days": 30, "default_locale": "en", "brand_color": None, "logo_url": None,
+                    "postal_address": None}
     response = client.patch("/v1/tenant", json={"name": "Acme Inc", "frontend_url": "https://app.acme.test/",
                                                 "mail_from": "Hello@Acme.test", "mail_from_name": "Acme"},
                             headers=acme_seeded.admin)

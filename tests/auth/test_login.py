@@ -103,5 +103,5 @@ def test_login_email_is_case_insensitive_and_me_reads_the_token(app, client, acm
     assert pair["token_type"] == "Bearer" and pair["expires_in"] == 900
     me = client.get("/v1/auth/me", headers=bearer(pair["access_token"]))
     assert me.status_code == 200
-    assert set(me.get_json()) == {"id", "email", "name", "role", "email_verified", "tenant"}
+    assert set(me.get_json()) == {"id", "email", "name", "role", "email_verified", "locale", "tenant"}
     assert me.get_json()["role"] == "admin" and me.get_json()["tenant"]["id"] == acme_ids["tenant_id"]
