@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -29,9 +30,32 @@ class RegisterRequest(Strict):
     @field_validator("name")
     @classmethod
     def _printable(cls, value: str) -> str:
-        if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
-            raise ValueError("must not contain control characters")
-        return value.strip()
+        return printable_name(value)
+
+
+def printable_name(value: str) -> str:
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
+        raise ValueError("must not contain control characters")
+    return value.strip()
+
+
+class ProfileUpdateRequest(Strict):
+    """PATCH /v1/auth/me and the console's account page."""
+
+    name: str | None = Field(default=None, max_length=200)
+    locale: Literal["en", "zh-CN"] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        return None if value is None else printable_name(value)
+
+
+class PasswordChangeRequest(Strict):
+    """The console's account page: the current password, then the new one."""
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    password: str = PASSWORD
 
 
 class AddressRequest(Strict):
