@@ -56,6 +56,7 @@ def resume(raw: str | None) -> LiveSession | None:
         return None
     user = db.session.get(User, row.user_id)
     now = utcnow()
+    idle_limit = _idle_limit()
     if (
         user is None
         or user.tenant_id != row.tenant_id
@@ -63,11 +64,11 @@ def resume(raw: str | None) -> LiveSession | None:
         or not user.email_verified
         or not user.tenant.is_active
         or user.token_version != row.token_version
-        or now - row.last_seen_at > _idle_limit()
+        or now - row.last_seen_at > idle_limit
     ):
         end(raw)
         return None
-    if now - row.last_seen_at > _TOUCH_EVERY:
+    if now - row.last_seen_at > min(_TOUCH_EVERY, idle_limit / 4):
         db.session.execute(update(ConsoleSession).where(ConsoleSession.id_hash == id_hash)
                            .values(last_seen_at=now).execution_options(synchronize_session=False))
         db.session.commit()

@@ -44,7 +44,8 @@ def hints_for(exc: ValidationError | MessageValidationError) -> dict[str, Any]:
         names = [str(e.get("field", "")) for e in exc.errors or []]
     fields = {}
     for name in names:
-        key = name.split(".")[0].split("[")[0] or "form"
+        key = name.split(".")[0].split("[")[0]
+        key = "form" if key in ("", "body") else key
         fields[key] = FIELD_HINTS.get(key, DEFAULT_HINT)
     return fields or {"form": DEFAULT_HINT}
 

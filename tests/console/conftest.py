@@ -24,6 +24,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def live_app(app_factory: Any, browser: Any) -> Iterator[tuple[Flask, str]]:
     browser.execute_cdp_cmd("Network.clearBrowserCookies", {})  # cookies are per host, not per port
+    browser.get_log("performance")  # start this test's request log empty
     with served(app_factory) as live:
         yield live
 
@@ -63,4 +64,14 @@ def sign_in(browser: Any, base: str, email: str = "admin@acme.test", password: s
     browser.find_element(By.ID, "tenant").send_keys(tenant)
     browser.find_element(By.ID, "email").send_keys(email)
     browser.find_element(By.ID, "password").send_keys(password)
-    browser.find_element(By.CSS_SELECTOR, "form[action$='/console/login'] button[type=submit]").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "form[action$='/console/login'] button[type=submit]"))
+
+
+def follow(browser: Any, element: Any) -> None:
+    """Click a link or button and wait for the next page to replace this one."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    page = browser.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(page))
