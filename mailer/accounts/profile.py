@@ -1,39 +1,44 @@
-"""A signed-in person's own account: name and language (PATCH /v1/auth/me, §14) and password change."""
+"""The signed-in person's own account: what GET /v1/auth/me shows and PATCH /v1/auth/me changes (API.md §2, §14).
+
+The console's Account page and its language switch call the same ``update_profile``.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import current_app
+
 from mailer.audit import record_audit
-from mailer.errors import InvalidCredentialsError, ValidationError
+from mailer.errors import ValidationError
 from mailer.extensions import db
-from mailer.i18n import SUPPORTED_LOCALES
-from mailer.models import User
-from mailer.security.passwords import hash_password, verify_password
-from mailer.security.sessions import revoke_user_sessions
+from mailer.models import Tenant, User
+from mailer.security.types import Principal
+
+PROFILE_FIELDS = ("name", "locale")
 
 
-def update_profile(user: User, *, name: str | None = None, locale: str | None = None) -> User:
-    """Change the name and/or language; ``locale`` must be one of §14's (422 otherwise). Audited, committed."""
-    if locale is not None and locale not in SUPPORTED_LOCALES:
-        raise ValidationError(errors=[{"field": "locale", "message": f"one of {', '.join(SUPPORTED_LOCALES)}"}])
-    before = {"name": user.name, "locale": user.locale}
-    if name is not None:
-        user.name = name
-    if locale is not None:
-        user.locale = locale
-    after = {"name": user.name, "locale": user.locale}
-    if after != before:
-        record_audit("user.changed", tenant_id=user.tenant_id, actor_id=user.id,
-                     details={"user_id": str(user.id), "before": before, "after": after})
+def user_locale(user: User, tenant: Tenant | None = None) -> str:
+    """The language the person reads: their own, else the tenant's default, else DEFAULT_LOCALE."""
+    tenant = tenant or user.tenant
+    return user.locale or (tenant.default_locale if tenant else None) or current_app.config["MAILER"].DEFAULT_LOCALE
+
+
+def profile(principal: Principal) -> tuple[User, Tenant]:
+    return db.session.get(User, principal.id), db.session.get(Tenant, principal.tenant_id)
+
+
+def update_profile(principal: Principal, changes: dict[str, Any]) -> tuple[User, Tenant]:
+    """Change the caller's name and/or language (``changes``: the fields given); audited `user.changed`."""
+    user, tenant = profile(principal)
+    for field in PROFILE_FIELDS:
+        if field in changes and changes[field] is None:
+            raise ValidationError(errors=[{"field": field, "message": "cannot be null"}])
+    before = {field: getattr(user, field) for field in changes}
+    for field, value in changes.items():
+        setattr(user, field, value)
+    if before != changes:
+        record_audit("user.changed", tenant_id=user.tenant_id, actor_id=principal.id, actor_type=principal.kind,
+                     details={"user_id": str(user.id), "fields": sorted(changes)})
     db.session.commit()
-    return user
-
-
-def change_password(user: User, current: str, new: str) -> None:
-    """The current password proves it is the owner; every session and token of the user ends (committed)."""
-    if not verify_password(user.password_hash, current):
-        raise InvalidCredentialsError()
-    user.password_hash = hash_password(new)
-    user.token_version += 1
-    revoke_user_sessions(user.id)
-    record_audit("password.changed", tenant_id=user.tenant_id, actor_id=user.id, details={"user_id": str(user.id)})
-    db.session.commit()
+    return user, tenant

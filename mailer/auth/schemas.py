@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Literal
 
 from pydantic import Field, field_validator
 
 from mailer.http.bodies import Strict
+from mailer.i18n import Locale
 
 PASSWORD = Field(min_length=8, max_length=128)
 TENANT = Field(min_length=1, max_length=63)
@@ -39,23 +39,16 @@ def printable_name(value: str) -> str:
     return value.strip()
 
 
-class ProfileUpdateRequest(Strict):
-    """PATCH /v1/auth/me and the console's account page."""
+class MePatch(Strict):
+    """PATCH /v1/auth/me: the caller's own name and language (API.md §2, §14)."""
 
     name: str | None = Field(default=None, max_length=200)
-    locale: Literal["en", "zh-CN"] | None = None
+    locale: Locale | None = None
 
     @field_validator("name")
     @classmethod
     def _printable(cls, value: str | None) -> str | None:
         return None if value is None else printable_name(value)
-
-
-class PasswordChangeRequest(Strict):
-    """The console's account page: the current password, then the new one."""
-
-    current_password: str = Field(min_length=1, max_length=1024)
-    password: str = PASSWORD
 
 
 class AddressRequest(Strict):
@@ -80,3 +73,10 @@ class RefreshRequest(Strict):
 
 class LogoutRequest(Strict):
     refresh_token: str | None = Field(default=None, max_length=4096)
+
+
+class PasswordChangeRequest(Strict):
+    """The console's account page: the current password, then the new one."""
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    password: str = PASSWORD

@@ -7,8 +7,8 @@ from typing import Any
 from flask import g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from mailer.accounts import console_sessions, profile
-from mailer.auth.schemas import PasswordChangeRequest, ProfileUpdateRequest
+from mailer.accounts import console_sessions, password_change, profile
+from mailer.auth.schemas import MePatch, PasswordChangeRequest
 from mailer.console import guard
 from mailer.console.forms import FormErrors, parse_form
 from mailer.console.routes import bp
@@ -31,11 +31,12 @@ def account() -> Any:
 @guard.signed_in
 def account_update() -> Any:
     try:
-        body = parse_form(ProfileUpdateRequest, ("name", "locale"))
+        body = parse_form(MePatch, ("name", "locale"))
     except FormErrors as exc:
         return _page(422, errors=exc.fields)
-    # The form always sends the name: an empty field clears it.
-    profile.update_profile(guard.current_user(), name=body.name or "", locale=body.locale)
+    # PATCH /v1/auth/me's service. The form always sends the name: an empty field clears it.
+    changes = {"name": body.name or "", **({"locale": body.locale} if body.locale else {})}
+    profile.update_profile(g.principal, changes)
     return redirect(url_for("console.account", saved="profile"))
 
 
@@ -44,10 +45,11 @@ def account_update() -> Any:
 def account_language() -> Any:
     """The layout's language switch: for a signed-in person it changes users.locale (§14)."""
     try:
-        body = parse_form(ProfileUpdateRequest, ("locale",))
+        body = parse_form(MePatch, ("locale",))
     except FormErrors as exc:
         return _page(422, errors=exc.fields)
-    profile.update_profile(guard.current_user(), locale=body.locale)
+    if body.locale:
+        profile.update_profile(g.principal, {"locale": body.locale})
     target = request.form.get("next", "")
     return redirect(target if target.startswith("/console") and not target.startswith("//")
                     else url_for("console.overview"))
@@ -60,7 +62,7 @@ def account_password() -> Any:
     try:
         body = parse_form(PasswordChangeRequest, ("current_password", "password"))
         user = guard.current_user()
-        profile.change_password(user, body.current_password, body.password)
+        password_change.change_password(user, body.current_password, body.password)
     except FormErrors as exc:
         return _page(422, errors=exc.fields)
     except InvalidCredentialsError:

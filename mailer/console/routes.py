@@ -13,13 +13,12 @@ from functools import cache
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from mailer.config import ROOT
 from mailer.console import guard
 from mailer.errors import register_error_page
-from mailer.i18n import SUPPORTED_LOCALES
+from mailer.i18n import SUPPORTED_LOCALES, request_locale
 
 STATIC_DIR = os.path.join(ROOT, "static", "console")
 bp = Blueprint("console", __name__, url_prefix="/console", static_folder=STATIC_DIR, static_url_path="/static")
@@ -130,7 +129,7 @@ def _layout() -> dict[str, Any]:
         "console_nav": nav,
         "csrf_token": guard.csrf_token,
         "csrf_field": guard.CSRF_FIELD,
-        "current_locale": str(get_locale() or "en").replace("_", "-"),
+        "current_locale": request_locale(),
         "languages": [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED_LOCALES],
     }
 

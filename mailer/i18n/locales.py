@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
 DEFAULT_LOCALE = "en"
 SUPPORTED_LOCALES: tuple[str, ...] = ("en", "zh-CN")
+# A `locale` value in a request body or query: exactly one of SUPPORTED_LOCALES, anything else is 422.
+Locale = Literal["en", "zh-CN"]
 
 # §14: `zh`, `zh-Hans`, `zh-SG` → zh-CN. Any other Chinese range truncates to `zh` by lookup, so it finds
 # zh-CN too: the closest we have.

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from flask import Flask, Response, current_app, g, has_request_context, request
-from flask_babel import Babel, force_locale
+from babel import support
+from flask import Flask, Response, current_app, g, has_app_context, has_request_context, request
+from flask_babel import Babel, Domain, force_locale, get_locale
 
 from mailer.config import ROOT
 from mailer.i18n.locales import SUPPORTED_LOCALES, babel_name, lookup, negotiate_header
@@ -20,9 +21,33 @@ LANG_COOKIE = "lang"
 TRANSLATIONS_DIR = f"{ROOT}/translations"
 
 
+class CatalogDomain(Domain):
+    """Our catalogs, found by language and territory.
+
+    Babel names Simplified Chinese `zh_Hans_CN`, and Flask-Babel looks a catalog up by that name only
+    (gettext then tries `zh_Hans_CN` and `zh`): our `translations/zh_CN` would never be found.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(translation_directories=[TRANSLATIONS_DIR])
+        self._catalogs: dict[str, support.NullTranslations] = {}
+
+    def get_translations(self) -> support.NullTranslations:
+        locale = get_locale() if has_app_context() else None
+        if locale is None:
+            return support.NullTranslations()
+        key = str(locale)
+        if key not in self._catalogs:
+            names = [key, f"{locale.language}_{locale.territory}", locale.language] if locale.territory \
+                else [key, locale.language]
+            self._catalogs[key] = support.Translations.load(TRANSLATIONS_DIR, names, "messages")
+        return self._catalogs[key]
+
+
 def init_i18n(app: Flask) -> None:
     """Flask-Babel with our catalogs; `?lang=` is remembered in the `lang` cookie."""
-    Babel(app, locale_selector=_selected_babel_locale, default_translation_directories=TRANSLATIONS_DIR)
+    babel = Babel(app, locale_selector=_selected_babel_locale, default_translation_directories=TRANSLATIONS_DIR)
+    babel.domain_instance = CatalogDomain()  # type: ignore[misc]
     app.after_request(_remember_lang_choice)
 
 

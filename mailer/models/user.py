@@ -37,7 +37,7 @@ class User(db.Model):  # type: ignore[name-defined]
     # Recipients this user (role user) sent on quota_day (UTC): the running count of USER_DAILY_QUOTA (mail/quota.py).
     quota_day: Mapped[date | None] = mapped_column(Date)
     quota_used: Mapped[int] = mapped_column(Integer, default=0, server_default="0", nullable=False)
-    # §14: "en" or "zh-CN"; None until chosen (pages then follow the request and the tenant's default).
+    # The person's language (API.md §14: `en` or `zh-CN`); None: the tenant's default_locale.
     locale: Mapped[str | None] = mapped_column(String(8))
 
     tenant: Mapped[Tenant] = relationship(lazy="joined")

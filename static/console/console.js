@@ -1,5 +1,6 @@
 // The console's only script: it enhances, the pages work without it.
-// Copy buttons: <button data-copy="id-of-element">.
+document.documentElement.classList.add("js");
+// Copy buttons: <button type="button" data-copy="id-of-element">.
 document.addEventListener("click", function (event) {
   var button = event.target.closest("button[data-copy]");
   if (!button || !navigator.clipboard) { return; }
