@@ -104,6 +104,8 @@ def reply_meaning(smtp_code: int | None, enhanced_code: str | None) -> list[Any]
     if match:
         klass, subject, detail = match.groups()
         sentences = [CLASSES[klass]]
+        if klass == "2" and subject == "0":  # a plain success says all there is to say
+            return sentences
         exact = EXACT.get(f"{klass}.{subject}.{detail}") or DETAILS.get(f"{subject}.{detail}")
         sentences.append(exact if exact is not None else SUBJECTS.get(subject, SUBJECTS["0"]))
         return sentences
@@ -170,3 +172,8 @@ LABELS: dict[str, Any] = {
     "custom": _l("Custom"),
     "broadcast": _l("Broadcast"),
 }
+
+
+def labels() -> dict[str, str]:
+    """LABELS in the request's language, translated once per page rather than once per row."""
+    return {key: str(label) for key, label in LABELS.items()}

@@ -68,7 +68,7 @@ def _log_page(form: dict[str, str], found: paging.Page | None, firsts: dict[Any,
     return render_template(
         "console/messages.html", form=form, page=found, firsts=firsts, errors=errors, kept=kept,
         statuses=[s.value for s in MessageStatus], kinds=[k.value for k in MessageKind],
-        labels=explain.LABELS,
+        labels=explain.labels(),
     )
 
 
@@ -93,7 +93,7 @@ def _recipient_view(message: Message, recipient: Recipient, events: list[Deliver
         "error_meaning": explain.ERROR_MEANING.get(recipient.error_code or ""),
         "reply_meaning": explain.reply_meaning(recipient.smtp_code, recipient.enhanced_code),
         "retry_at": recipient.next_attempt_at if recipient.status in ("deferred", "queued") else None,
-        "final": recipient.status in ("sent", "failed", "bounced"),
+        "final": recipient.status in ("failed", "bounced"),
         "suppressions": [explain.SUPPRESSION_REASONS.get(s.reason, s.reason) for s in suppressions],
         "events": [{"row": e, "outcome": explain.OUTCOMES.get(e.outcome, e.outcome),
                     "meaning": explain.reply_meaning(e.smtp_code, e.enhanced_code)} for e in events],
@@ -116,7 +116,7 @@ def message(message_id: str) -> Any:
     return render_template(
         "console/message.html", message=shown, counts=counts, total=sum(counts.values()),
         recipients=[_recipient_view(shown, r, events[r.id]) for r in recipients],
-        has_html=html is not None, text=text, headers=headers, labels=explain.LABELS,
+        has_html=html is not None, text=text, headers=headers, labels=explain.labels(),
         retried=request.args.get("retried"), can_retry=g.principal.role == "admin" and counts.get("failed", 0) > 0,
     )
 

@@ -79,4 +79,4 @@ def overview() -> Any:
                  "at": datetime.fromisoformat(f["updated_at"])} for f in figures["failures"]]
     return render_template("console/overview.html", windows=figures["windows"], days=days, chart=chart(days),
                            waiting=figures["waiting"], failures=failures,
-                           generated_at=datetime.fromisoformat(figures["generated_at"]), labels=explain.LABELS)
+                           generated_at=datetime.fromisoformat(figures["generated_at"]), labels=explain.labels())

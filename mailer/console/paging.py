@@ -38,12 +38,14 @@ def _parse(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise ValidationError(errors=[{"field": "cursor", "message": "not a cursor of this list"}]) from None
 
 
+# The first term bounds the (tenant_id, created_at) index range, so a deep page starts where it is and does
+# not scan the newer rows before it; the second breaks ties on the same instant by id.
 def _older_than(at: datetime, key: uuid.UUID) -> Any:
-    return or_(Message.created_at < at, and_(Message.created_at == at, Message.id < key))
+    return and_(Message.created_at <= at, or_(Message.created_at < at, Message.id < key))
 
 
 def _newer_than(at: datetime, key: uuid.UUID) -> Any:
-    return or_(Message.created_at > at, and_(Message.created_at == at, Message.id > key))
+    return and_(Message.created_at >= at, or_(Message.created_at > at, Message.id > key))
 
 
 def page(query: Select[Any], *, older: str | None = None, newer: str | None = None,

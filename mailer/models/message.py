@@ -105,6 +105,10 @@ class Recipient(db.Model):  # type: ignore[name-defined]
         Index("ix_recipients_message_open", "message_id",
               postgresql_where=text("status IN ('queued', 'deferred', 'sending')"),
               sqlite_where=text("status IN ('queued', 'deferred', 'sending')")),
+        # The console's overview: a tenant's latest failures and its suppressed count in a window.
+        Index("ix_recipients_tenant_failed", "tenant_id", "created_at",
+              postgresql_where=text("status IN ('failed', 'bounced')"),
+              sqlite_where=text("status IN ('failed', 'bounced')")),
         # GET /v1/messages?email= and erasure: a tenant's recipients by address, case-insensitively.
         Index("ix_recipients_tenant_email", "tenant_id", text("lower(email)")),
     )
