@@ -101,6 +101,15 @@ def _fill(app: Any, messages: int) -> dict[str, str]:
             print(f"  {sql.split()[2]}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
         db.session.execute(text("ANALYZE"))
         db.session.commit()
+    return _sample_ids(app)
+
+
+def _sample_ids(app: Any) -> dict[str, str]:
+    from sqlalchemy import text
+
+    from mailer.extensions import db
+
+    with app.app_context():
         sample = db.session.execute(text(
             "SELECT id FROM messages WHERE raw_mime IS NOT NULL ORDER BY created_at DESC LIMIT 1")).scalar()
         failed = db.session.execute(text(
@@ -149,6 +158,8 @@ def main() -> None:
                                                                             "redis://127.0.0.1:6379/6"))
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--n", type=int, default=20)
+    parser.add_argument("--reuse", action="store_true",
+                        help="time the pages on the database a previous run filled (no reset, no fill)")
     args = parser.parse_args()
     if not args.database_url.startswith("postgresql"):
         raise SystemExit("bench/console.py measures PostgreSQL: give --database-url postgresql+psycopg://…")
@@ -161,12 +172,14 @@ def main() -> None:
     env_settings = {"DATABASE_URL": args.database_url, "REDIS_URL": args.redis_url, "JWT_SECRET_KEY": JWT_KEY,
                     "SECRETS_KEY": (SECRETS_KEY,), "LOG_FORMAT": "json",
                     "RATELIMIT_ENABLED": False}
-    app = _prepare_database(args.database_url, args.redis_url)
-    ids = _fill(app, args.messages)
-    fill_seconds = round(time.perf_counter() - started, 1)
-
     from mailer import create_app
 
+    if args.reuse:
+        app = create_app(env_settings)
+        ids = _sample_ids(app)
+    else:
+        ids = _fill(_prepare_database(args.database_url, args.redis_url), args.messages)
+    fill_seconds = round(time.perf_counter() - started, 1)
     app = create_app(env_settings)
     admin = _signed_in(app, "admin@acme.test", ADMIN_PASSWORD)
     user = _signed_in(app, "user@acme.test", USER_PASSWORD)

@@ -1,44 +1,20 @@
 """/console: the admin's overview (a `user` is sent to their messages). The figures come from
-notifications.overview (GET /v1/stats's counts and more); the page keeps them a minute in Redis, so a
-reload is not another count over the tenant's month.
+notifications.overview (GET /v1/stats's counts and more, kept in Redis and recounted by a job).
 """
 
 from __future__ import annotations
 
-import json
-import logging
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, g, redirect, render_template, url_for
-from redis.exceptions import RedisError
+from flask import g, redirect, render_template, url_for
 
 from mailer.console import explain, guard
 from mailer.console.routes import bp
-from mailer.notifications.overview import tenant_overview
+from mailer.notifications.overview import current_overview
 
-log = logging.getLogger(__name__)
-CACHE_SECONDS = 60
 CHART_HEIGHT, BAR_WIDTH, BAR_GAP, LABEL_SPACE = 160, 16, 6, 28
 SERIES = (("delivered", ("sent",)), ("failed", ("failed", "bounced")), ("deferred", ("deferred",)))
-
-
-def _figures() -> dict[str, Any]:
-    key = f"mailer:console:overview:{g.principal.tenant_id}"
-    redis = current_app.extensions.get("redis")
-    try:
-        cached = redis.get(key) if redis is not None else None
-        if cached:
-            return json.loads(cached)
-    except RedisError:
-        log.warning("overview cache unavailable: counting directly")
-    figures = tenant_overview(g.principal)
-    try:
-        if redis is not None:
-            redis.set(key, json.dumps(figures), ex=CACHE_SECONDS)
-    except RedisError:
-        pass
-    return figures
 
 
 def chart(days: list[dict[str, Any]]) -> dict[str, Any]:
@@ -58,7 +34,7 @@ def chart(days: list[dict[str, Any]]) -> dict[str, Any]:
         bars_label = day["day"][5:] if index % 5 == 0 or index == len(days) - 1 else None
         if bars_label:
             bars.append({"x": x, "label": bars_label})
-    width = len(days) * (BAR_WIDTH + BAR_GAP) + 40
+    width = len(days) * (BAR_WIDTH + BAR_GAP) + 60  # room for the last day's label
     return {"bars": bars, "width": width, "height": CHART_HEIGHT + LABEL_SPACE, "peak": peak,
             "bar_width": BAR_WIDTH, "base": CHART_HEIGHT}
 
@@ -69,7 +45,7 @@ def chart(days: list[dict[str, Any]]) -> dict[str, Any]:
 def overview() -> Any:
     if guard.current_user().role != "admin":
         return redirect(url_for("console.messages"))
-    figures = _figures()
+    figures = current_overview(g.principal.tenant_id)
     days = figures["days"]
     for day in days:
         day["delivered"] = day.get("sent", 0)

@@ -5,7 +5,20 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, Text, Uuid, func, text
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    Uuid,
+    cast,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailer.extensions import db
@@ -87,6 +100,9 @@ class Message(db.Model):  # type: ignore[name-defined]
 # migration there only; SQLite scans the tenant's messages by ix_messages_tenant_created).
 Index("ix_messages_subject_trgm", func.lower(Message.subject).label("subject_lower"),
       postgresql_using="gin", postgresql_ops={"subject_lower": "gin_trgm_ops"})
+# ?tag= matches the tag's quoted form in the list's text (notifications.search.tag_filter): the same index kind.
+Index("ix_messages_tags_trgm", cast(Message.tags, String).label("tags_text"),
+      postgresql_using="gin", postgresql_ops={"tags_text": "gin_trgm_ops"})
 
 
 class Recipient(db.Model):  # type: ignore[name-defined]

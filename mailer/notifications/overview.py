@@ -1,19 +1,32 @@
 """The console's overview figures for a tenant (API.md §12): GET /v1/stats's counts, plus what the
 overview adds — suppressed and complained in each window, a count per day, what is waiting now and the
 latest failures. Tenant-wide, as the stats are for an admin.
+
+Counting a month of a busy tenant takes seconds (a million recipients grouped by day and status), so a
+page never waits for it but the first: the figures are kept in Redis, and a view of figures older than
+FRESH_SECONDS queues one recount (a `bulk` job) and shows what is kept, with its time.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from mailer.extensions import db
 from mailer.models import DeliveryStat, FeedbackRecord, Recipient, StatScope
 from mailer.notifications.stats import WINDOWS, tenant_stats
 from mailer.security.types import Principal
+from mailer.worker.queues import enqueue, get_redis
+
+log = logging.getLogger(__name__)
+FRESH_SECONDS = 60
+KEEP_SECONDS = 24 * 3600
 
 CHART_DAYS = 30
 LATEST_FAILURES = 10
@@ -58,10 +71,44 @@ def _per_day(tenant_id: Any, first: date) -> list[dict[str, Any]]:
     return [{"day": day, **counts} for day, counts in days.items()]
 
 
-def tenant_overview(principal: Principal) -> dict[str, Any]:
-    """Everything the overview shows, as plain values (the console may keep it for a minute)."""
-    tenant_id = principal.tenant_id
-    admin_view = Principal(principal.kind, principal.id, tenant_id, "admin")  # the whole tenant's counts
+def _key(tenant_id: uuid.UUID) -> str:
+    return f"mailer:overview:{tenant_id}"
+
+
+def current_overview(tenant_id: uuid.UUID) -> dict[str, Any]:
+    """The figures kept for the tenant (a recount queued when they are stale); counted here only when
+    none are kept (the first view) or Redis is down."""
+    try:
+        kept = get_redis().get(_key(tenant_id))
+    except RedisError:
+        log.warning("overview figures not kept: Redis unavailable, counting in the request")
+        return tenant_overview(tenant_id)
+    if kept is None:
+        return refresh(tenant_id)
+    figures: dict[str, Any] = json.loads(kept)
+    age = datetime.now(UTC) - datetime.fromisoformat(figures["generated_at"])
+    if age > timedelta(seconds=FRESH_SECONDS):
+        try:
+            if get_redis().set(_key(tenant_id) + ":recount", "1", nx=True, ex=FRESH_SECONDS):
+                enqueue("bulk", "mailer.worker.jobs.refresh_overview", str(tenant_id))
+        except RedisError:
+            log.warning("overview recount not queued: Redis unavailable")
+    return figures
+
+
+def refresh(tenant_id: uuid.UUID) -> dict[str, Any]:
+    """Count now and keep the figures (the `refresh_overview` job, and a first view)."""
+    figures = tenant_overview(tenant_id)
+    try:
+        get_redis().set(_key(tenant_id), json.dumps(figures), ex=KEEP_SECONDS)
+    except RedisError:
+        log.warning("overview figures not kept: Redis unavailable")
+    return figures
+
+
+def tenant_overview(tenant_id: uuid.UUID) -> dict[str, Any]:
+    """Everything the overview shows, as plain values."""
+    admin_view = Principal("user", uuid.UUID(int=0), tenant_id, "admin")  # the whole tenant's counts
     stats = tenant_stats(admin_view)
     now = datetime.now(UTC)
     for name, span in WINDOWS.items():

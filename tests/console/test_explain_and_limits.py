@@ -44,3 +44,28 @@ def test_the_sign_in_form_has_the_login_limits(app_factory: Any) -> None:
     body = limited.get_data(as_text=True)
     assert "Too many attempts" in body and 'class="request-id"' in body and limited.mimetype == "text/html"
     assert "default-src 'none'" in limited.headers["Content-Security-Policy"]
+
+
+def test_the_overview_shows_kept_figures_and_a_job_recounts_stale_ones(app: Any, redis: Any) -> None:
+    import json
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from mailer.notifications.overview import current_overview
+    from tests.fixtures import drain
+
+    tenant_id = uuid.UUID(create_tenant(app, "acme")["tenant_id"])
+    with app.app_context():
+        first = current_overview(tenant_id)  # nothing kept: counted now, then kept
+        assert first["windows"]["last_30d"]["total"] == 0 and len(first["days"]) == 30
+        stale = {**first, "generated_at": (datetime.now(UTC) - timedelta(minutes=5)).isoformat()}
+        stale["windows"]["last_30d"]["total"] = 99  # what a page shows until the recount lands
+        redis.set(f"mailer:overview:{tenant_id}", json.dumps(stale))
+        assert current_overview(tenant_id)["windows"]["last_30d"]["total"] == 99
+        assert current_overview(tenant_id)["windows"]["last_30d"]["total"] == 99
+        from mailer.worker.queues import get_queue
+
+        assert get_queue("bulk", redis).count == 1  # one recount queued, not one per view
+    drain(app, redis, ("bulk",), scheduled=False)
+    with app.app_context():
+        assert current_overview(tenant_id)["windows"]["last_30d"]["total"] == 0

@@ -106,6 +106,7 @@ def test_another_tenants_message_is_the_404_page(live_app: Any, acme: Any, brows
     browser.get(f"{base}/console/messages/{foreign}")
     assert browser.find_element(By.TAG_NAME, "h1").text.startswith("Page not found")
     assert "404" in browser.find_element(By.TAG_NAME, "h1").text
+    assert_accessible(browser)
     browser.get(f"{base}/console/messages/{foreign}/html")
     assert "Page not found" in browser.find_element(By.TAG_NAME, "body").text
     browser.get(f"{base}/console/messages/not-a-uuid")
