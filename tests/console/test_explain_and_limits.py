@@ -69,3 +69,28 @@ def test_the_overview_shows_kept_figures_and_a_job_recounts_stale_ones(app: Any,
     drain(app, redis, ("bulk",), scheduled=False)
     with app.app_context():
         assert current_overview(tenant_id)["windows"]["last_30d"]["total"] == 0
+
+
+def _csrf(client: Any, path: str = "/console/login") -> str:
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+
+
+def test_each_sign_in_is_a_new_session_and_next_stays_in_the_console(app: Any) -> None:
+    from mailer.extensions import db
+    from mailer.models import ConsoleSession
+    from tests.helpers import ADMIN_PASSWORD
+
+    create_tenant(app, "acme")
+    client = app.test_client()
+    form = {"tenant": "acme", "email": "admin@acme.test", "password": ADMIN_PASSWORD}
+    first = client.post("/console/login", data={**form, "csrf_token": _csrf(client), "next": "//evil.test/x"})
+    assert first.status_code == 302 and first.headers["Location"] == "/console"
+    cookie = client.get_cookie("__Host-mailer_console")
+    assert cookie is not None and cookie.secure and cookie.http_only
+    token = _csrf(client, "/console/account")
+    second = client.post("/console/login", data={**form, "csrf_token": token, "next": "/console/messages"})
+    assert second.headers["Location"] == "/console/messages"
+    assert client.get_cookie("__Host-mailer_console").value != cookie.value
+    with app.app_context():
+        assert len(db.session.query(ConsoleSession).all()) == 1  # the planted or earlier id is gone
