@@ -69,6 +69,7 @@ def _register_blueprints(app: Flask, config: Config) -> None:
     from mailer.admin import bp as admin_bp  # noqa: PLC0415
     from mailer.auth import bp as auth_bp  # noqa: PLC0415
     from mailer.batch import bp as batch_bp  # noqa: PLC0415
+    from mailer.console import bp as console_bp  # noqa: PLC0415
     from mailer.domains.routes import bp as domains_bp  # noqa: PLC0415
     from mailer.erasure import bp as erasure_bp  # noqa: PLC0415
     from mailer.feedback.routes import bp as feedback_bp  # noqa: PLC0415
@@ -81,7 +82,7 @@ def _register_blueprints(app: Flask, config: Config) -> None:
     from mailer.webhooks.routes import bp as webhooks_bp  # noqa: PLC0415
 
     blueprints = (health_bp, auth_bp, notifications_bp, batch_bp, erasure_bp, pages_bp, admin_bp, feedback_bp,
-                  webhooks_bp, domains_bp, relays_bp, openapi_bp, metrics_bp)
+                  webhooks_bp, domains_bp, relays_bp, openapi_bp, metrics_bp, console_bp)
     for bp in blueprints:
         app.register_blueprint(bp)
     if config.DEBUG:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, g, jsonify
+from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from mailer.mail.templates import TemplateRenderError
@@ -189,9 +189,26 @@ def as_mailer_error(exc: Exception) -> MailerError:
     raise TypeError(f"not a mapped error: {type(exc).__name__}")
 
 
+# (path prefix, renderer): the paths whose errors are HTML pages (the console), not problem JSON.
+ErrorPage = Callable[[int, str, dict[str, str]], Response]
+
+
+def register_error_page(app: Flask, prefix: str, render: ErrorPage) -> None:
+    """Errors under ``prefix`` are rendered by ``render(status, code, headers)`` (a page in its own layout)."""
+    app.extensions.setdefault("mailer_error_pages", []).append((prefix, render))
+
+
+def _answer(status: int, code: str, title: str, detail: str | None = None,
+            errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> Response:
+    for prefix, render in current_app.extensions.get("mailer_error_pages", ()):
+        if request.path == prefix or request.path.startswith(prefix + "/"):
+            return render(status, code, headers or {})
+    return problem(status, code, title, detail, errors, headers)
+
+
 def _as_problem(exc: Exception) -> Response:
     error = as_mailer_error(exc)
-    return problem(error.status, error.code, error.title, error.detail, error.errors, error.headers)
+    return _answer(error.status, error.code, error.title, error.detail, error.errors, error.headers)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -205,10 +222,10 @@ def register_error_handlers(app: Flask) -> None:
         if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
             headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
         if status == 429:
-            return problem(429, "rate_limited", "Too many requests", exc.description)
-        return problem(status, _HTTP_CODES.get(status, "error"), exc.name, exc.description, headers=headers)
+            return _answer(429, "rate_limited", "Too many requests", exc.description)
+        return _answer(status, _HTTP_CODES.get(status, "error"), exc.name, exc.description, headers=headers)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error")
-        return problem(500, "internal_error", "Internal server error", "An unexpected error occurred.")
+        return _answer(500, "internal_error", "Internal server error", "An unexpected error occurred.")

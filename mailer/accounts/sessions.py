@@ -49,8 +49,16 @@ def _login_failed(tenant: Tenant | None, user: User | None, reason: str) -> None
 
 
 def login(tenant_slug: str, email: str, password: str) -> TokenPair:
-    """401 invalid_credentials alike (body and time) for unknown user and wrong password;
-    403 only after a correct password."""
+    """POST /v1/auth/login: the checks of ``checked_login``, then a token pair."""
+    user = checked_login(tenant_slug, email, password)
+    pair = issue_pair(user)
+    db.session.commit()
+    return pair
+
+
+def checked_login(tenant_slug: str, email: str, password: str) -> User:
+    """The one login rule (the API and the console): 401 invalid_credentials alike (body and time) for
+    unknown user and wrong password; 403 only after a correct password. Audited; the caller commits."""
     tenant = active_tenant(tenant_slug)
     user = find_user(tenant, email)
     if user is None:
@@ -68,10 +76,8 @@ def login(tenant_slug: str, email: str, password: str) -> TokenPair:
         raise EmailNotVerifiedError()
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    pair = issue_pair(user)
     record_audit("login.succeeded", tenant_id=user.tenant_id, actor_id=user.id, details={"user_id": str(user.id)})
-    db.session.commit()
-    return pair
+    return user
 
 
 def issue_pair(user: User, family: str | None = None) -> TokenPair:

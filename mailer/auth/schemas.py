@@ -74,3 +74,10 @@ class RefreshRequest(Strict):
 
 class LogoutRequest(Strict):
     refresh_token: str | None = Field(default=None, max_length=4096)
+
+
+class PasswordChangeRequest(Strict):
+    """The console's account page: the current password, then the new one."""
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    password: str = PASSWORD

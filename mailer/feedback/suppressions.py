@@ -104,6 +104,14 @@ def _find(tenant_id: uuid.UUID, email: str, scope: SuppressionScope) -> Suppress
     )).first()
 
 
+def entries_blocking(tenant_id: uuid.UUID, email: str, kind: str) -> list[Suppression]:
+    """The tenant's suppression entries that block mail of ``kind`` to ``email`` (why a recipient was suppressed)."""
+    return list(db.session.scalars(select(Suppression).where(
+        Suppression.tenant_id == tenant_id, Suppression.email == email.strip().lower(),
+        Suppression.scope.in_(scopes_for(kind)),
+    )))
+
+
 def suppress_hard_failures(results: Sequence[tuple[uuid.UUID, uuid.UUID, RecipientResult]]) -> None:
     """Synchronous permanent failures whose code says the mailbox is gone suppress the address (scope all).
 

@@ -11,6 +11,9 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from mailer.errors import InvalidJsonError, UnsupportedMediaTypeError, ValidationError
+from mailer.models.types import iso
+
+__all__ = ["iso"]  # moved to models.types (jobs write timestamps too); kept here for its many importers
 
 T = TypeVar("T", bound=BaseModel)
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -151,10 +154,3 @@ def reject_nul(value: Any, path: tuple[int | str, ...] = ()) -> None:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             reject_nul(item, (*path, index))
-
-
-def iso(value: Any) -> str | None:
-    """ISO 8601 UTC with a Z, or None."""
-    if value is None:
-        return None
-    return value.isoformat().replace("+00:00", "Z")

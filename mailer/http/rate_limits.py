@@ -81,7 +81,8 @@ def _mailbox(email: str) -> str:
 
 def account_key() -> str:
     """The account a login or account-mail request is about: tenant slug + address, from the body."""
-    body = request.get_json(silent=True)  # at most 64 KiB here: auth bodies are bounded before any hook reads them
+    # At most 64 KiB here: auth bodies are bounded before any hook reads them. The console posts forms.
+    body = request.get_json(silent=True) if request.is_json else request.form
     if isinstance(body, dict) and isinstance(body.get("email"), str) and isinstance(body.get("tenant"), str):
         # Hashed: a rate-limit key in Redis must not hold an address.
         account = f"{body['tenant'].strip().lower()}:{_mailbox(body['email'])}"
@@ -99,12 +100,12 @@ class UnknownEndpointError(RuntimeError):
 
 def _limit(
     app: Flask, limiter: Limiter, endpoint: str, value: str, key: Callable[[], str],
-    deduct_when: Callable[[Response], bool] | None = None,
+    deduct_when: Callable[[Response], bool] | None = None, methods: list[str] | None = None,
 ) -> None:
     view = app.view_functions.get(endpoint)
     if view is None:
         raise UnknownEndpointError(f"a rate limit is attached to {endpoint!r}, which no blueprint registers")
-    app.view_functions[endpoint] = limiter.limit(value, key_func=key, deduct_when=deduct_when)(view)
+    app.view_functions[endpoint] = limiter.limit(value, key_func=key, deduct_when=deduct_when, methods=methods)(view)
 
 
 def init_rate_limits(app: Flask) -> Limiter:
@@ -123,6 +124,12 @@ def init_rate_limits(app: Flask) -> Limiter:
     for endpoint in ("auth.register", "auth.resend_verification", "auth.forgot_password"):
         _limit(app, limiter, endpoint, config.RATELIMIT_ACCOUNT_MAIL_IP, client_ip)
         _limit(app, limiter, endpoint, config.RATELIMIT_ACCOUNT_MAIL_ADDRESS, account_key)
+    # The console's forms for the same actions (API.md §12: every limit of §5 applies); only their POSTs count.
+    _limit(app, limiter, "console.login_submit", config.RATELIMIT_LOGIN_IP, client_ip)
+    _limit(app, limiter, "console.login_submit", config.RATELIMIT_LOGIN_ACCOUNT, account_key)
+    for endpoint in ("console.sign_up", "console.resend_verification", "console.forgot_password"):
+        _limit(app, limiter, endpoint, config.RATELIMIT_ACCOUNT_MAIL_IP, client_ip, methods=["POST"])
+        _limit(app, limiter, endpoint, config.RATELIMIT_ACCOUNT_MAIL_ADDRESS, account_key, methods=["POST"])
     _limit(app, limiter, MESSAGES_ENDPOINT, config.RATELIMIT_MESSAGES, sender_key)
     # A broadcast refused for a typo in its template does not spend the tenant's hourly budget.
     _limit(app, limiter, "notifications.create_broadcast", config.RATELIMIT_BROADCASTS, tenant_key, _accepted)

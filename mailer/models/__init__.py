@@ -4,6 +4,7 @@ from mailer.models.api_key import ApiKey
 from mailer.models.audit import AuditEvent
 from mailer.models.auth_request import AuthRequest, AuthRequestKind, AuthRequestStatus
 from mailer.models.broadcast import BroadcastContent
+from mailer.models.console_session import ConsoleSession
 from mailer.models.delivery_stat import DeliveryStat, StatScope
 from mailer.models.domain import DkimKey, RecordStatus, SendingDomain
 from mailer.models.erasure import Erasure, ErasureStatus
@@ -42,6 +43,7 @@ __all__ = [
     "AuthRequestKind",
     "AuthRequestStatus",
     "BroadcastContent",
+    "ConsoleSession",
     "DeliveryEvent",
     "DeliveryStat",
     "DeliveryStatus",

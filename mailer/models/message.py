@@ -5,7 +5,20 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, Text, Uuid, func, text
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    Uuid,
+    cast,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailer.extensions import db
@@ -89,6 +102,9 @@ class Message(db.Model):  # type: ignore[name-defined]
 # migration there only; SQLite scans the tenant's messages by ix_messages_tenant_created).
 Index("ix_messages_subject_trgm", func.lower(Message.subject).label("subject_lower"),
       postgresql_using="gin", postgresql_ops={"subject_lower": "gin_trgm_ops"})
+# ?tag= matches the tag's quoted form in the list's text (notifications.search.tag_filter): the same index kind.
+Index("ix_messages_tags_trgm", cast(Message.tags, String).label("tags_text"),
+      postgresql_using="gin", postgresql_ops={"tags_text": "gin_trgm_ops"})
 
 
 class Recipient(db.Model):  # type: ignore[name-defined]
@@ -107,6 +123,10 @@ class Recipient(db.Model):  # type: ignore[name-defined]
         Index("ix_recipients_message_open", "message_id",
               postgresql_where=text("status IN ('queued', 'deferred', 'sending')"),
               sqlite_where=text("status IN ('queued', 'deferred', 'sending')")),
+        # The console's overview: a tenant's latest failures and its suppressed count in a window.
+        Index("ix_recipients_tenant_failed", "tenant_id", "created_at",
+              postgresql_where=text("status IN ('failed', 'bounced')"),
+              sqlite_where=text("status IN ('failed', 'bounced')")),
         # GET /v1/messages?email= and erasure: a tenant's recipients by address, case-insensitively.
         Index("ix_recipients_tenant_email", "tenant_id", text("lower(email)")),
     )

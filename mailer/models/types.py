@@ -33,6 +33,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso(value: Any) -> str | None:
+    """ISO 8601 UTC with a Z, or None (the API's timestamps; services and jobs write them too)."""
+    if value is None:
+        return None
+    return value.isoformat().replace("+00:00", "Z")
+
+
 def uuid_pk() -> Any:
     return mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
 

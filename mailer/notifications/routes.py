@@ -3,13 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint
-from sqlalchemy import String, cast, func, select
 
-from mailer.extensions import db
 from mailer.http.json import parse_body, parse_query
 from mailer.http.pagination import paginate
 from mailer.models import Message, Recipient
-from mailer.notifications import idempotency, search, service
+from mailer.notifications import idempotency, reading, search, service
 from mailer.notifications.responses import (
     MessageAccepted,
     MessageDetail,
@@ -26,11 +24,10 @@ from mailer.notifications.serializers import (
     recipient_json,
 )
 from mailer.notifications.stats import tenant_stats
-from mailer.notifications.visibility import readable_by
 from mailer.openapi.common import Page
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
-from mailer.security.scope import get_owned, tenant_select
+from mailer.security.scope import get_owned
 
 bp = Blueprint("notifications", __name__, url_prefix="/v1")
 
@@ -38,24 +35,11 @@ SENDERS = ("user", "admin", "service")
 
 
 def _visible_messages() -> Any:
-    return tenant_select(Message).where(*readable_by(current_principal()))
+    return reading.visible_messages(current_principal())
 
 
 def _owned_message(message_id: str) -> Message:
-    return get_owned(Message, message_id, *readable_by(current_principal()))
-
-
-def tag_filter(tag: str) -> Any:
-    """Messages carrying the tag: its JSON-quoted form inside the stored list (the same text on both databases)."""
-    escaped = tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return cast(Message.tags, String).like(f'%"{escaped}"%', escape="\\")
-
-
-def _counts(message: Message) -> dict[str, int]:
-    rows = db.session.execute(
-        select(Recipient.status, func.count()).where(Recipient.message_id == message.id).group_by(Recipient.status)
-    ).all()
-    return {status: count for status, count in rows}
+    return reading.owned_message(current_principal(), message_id)
 
 
 @bp.post("/messages")
@@ -75,18 +59,7 @@ def create_message() -> Any:
 @require_role(*SENDERS)
 def list_messages() -> Any:
     filters = parse_query(MessageListQuery)
-    query = _visible_messages()
-    if status := filters.status:
-        query = query.where(Message.status == status)
-    if kind := filters.kind:
-        query = query.where(Message.kind == kind)
-    if tag := filters.tag:
-        query = query.where(tag_filter(tag))
-    if email := filters.email:
-        query = search.with_recipient(query, current_principal().tenant_id, email)
-    if subject := filters.subject:
-        query = search.subject_contains(query, subject)
-    query = search.created_between(query, filters.since, filters.until)
+    query = search.filtered(_visible_messages(), current_principal().tenant_id, filters)
     return paginate(query.order_by(Message.created_at.desc(), Message.id), message_summary_json)
 
 
@@ -95,13 +68,7 @@ def list_messages() -> Any:
 @require_role(*SENDERS)
 def get_message(message_id: str) -> Any:
     message = _owned_message(message_id)
-    if message.kind == "broadcast":  # thousands of recipients: the first page here, all at …/recipients
-        recipients = list(db.session.scalars(
-            select(Recipient).where(Recipient.message_id == message.id).order_by(Recipient.position).limit(100)
-        ))
-    else:
-        recipients = list(message.recipients)
-    return message_json(message, _counts(message), recipients)
+    return message_json(message, reading.recipient_counts(message), reading.shown_recipients(message))
 
 
 @bp.get("/messages/<message_id>/recipients/<recipient_id>")

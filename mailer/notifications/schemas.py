@@ -10,7 +10,7 @@ from mailer.http.bodies import Strict
 from mailer.i18n import Locale
 from mailer.mail.account_links import ACCOUNT_TEMPLATES
 
-# Printable ASCII without quote or backslash: what a tag filter can match exactly (see routes.tag_filter).
+# Printable ASCII without quote or backslash: what a tag filter can match exactly (see search.tag_filter).
 TAG_PATTERN = r"^[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}$"
 Tag = Annotated[str, Field(pattern=TAG_PATTERN)]
 MAX_METADATA_ENTRIES = 20

@@ -1,4 +1,5 @@
-"""GET /v1/messages search filters (API.md §11): recipient address, creation time, subject.
+"""GET /v1/messages search filters (API.md §11): recipient address, creation time, subject, and status,
+kind and tag; the API's list and the console's message log both apply them through ``filtered``.
 
 Each filter is written to use an index on PostgreSQL (see the §11 migration):
 ``email`` — ``ix_recipients_tenant_email`` on (tenant_id, lower(email)), then messages by primary key;
@@ -12,7 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, String, cast, func, select
 
 from mailer.models import Message, Recipient
 
@@ -45,3 +46,24 @@ def created_between(query: Select[Any], since: datetime | None, until: datetime 
 def subject_contains(query: Select[Any], text: str) -> Select[Any]:
     """Subject contains ``text``, case-insensitively (a substring, no wildcards)."""
     return query.where(func.lower(Message.subject).like(f"%{_like_escaped(text.lower())}%", escape="\\"))
+
+
+def tag_filter(tag: str) -> ColumnElement[bool]:
+    """Messages carrying the tag: its JSON-quoted form inside the stored list (the same text on both databases)."""
+    escaped = tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return cast(Message.tags, String).like(f'%"{escaped}"%', escape="\\")
+
+
+def filtered(query: Select[Any], tenant_id: uuid.UUID, filters: Any) -> Select[Any]:
+    """Every filter of GET /v1/messages that ``filters`` (a MessageListQuery) sets."""
+    if status := filters.status:
+        query = query.where(Message.status == status)
+    if kind := filters.kind:
+        query = query.where(Message.kind == kind)
+    if tag := filters.tag:
+        query = query.where(tag_filter(tag))
+    if email := filters.email:
+        query = with_recipient(query, tenant_id, email)
+    if subject := filters.subject:
+        query = subject_contains(query, subject)
+    return created_between(query, filters.since, filters.until)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from mailer.extensions import db
-from mailer.models import RefreshToken
+from mailer.models import ConsoleSession, RefreshToken
 from mailer.models.types import utcnow
 from mailer.security.tokens import TokenClaims
 
@@ -46,6 +46,9 @@ def revoke_family(family: str) -> None:
 
 
 def revoke_user_sessions(user_id: uuid.UUID) -> None:
+    """Every refresh token and every console sign-in of the user."""
+    db.session.execute(delete(ConsoleSession).where(ConsoleSession.user_id == user_id)
+                       .execution_options(synchronize_session=False))
     db.session.execute(
         update(RefreshToken)
         .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))

@@ -137,3 +137,11 @@ def process_auth_request(tenant_id: str, request_id: str) -> None:
 
     with job_scope():
         process(uuid.UUID(tenant_id), uuid.UUID(request_id))
+
+
+def refresh_overview(tenant_id: str) -> None:
+    """Recount a tenant's console overview (queued by a view of stale figures)."""
+    from mailer.notifications.overview import refresh
+
+    with job_scope():
+        refresh(uuid.UUID(tenant_id))
