@@ -21,6 +21,8 @@ from mailer.errors import (
     ValidationError,
 )
 from mailer.extensions import db
+from mailer.i18n import lookup, negotiate_header
+from mailer.i18n.setup import LANG_COOKIE
 from mailer.smtp.validation import MessageValidationError
 
 
@@ -119,7 +121,9 @@ def sign_up() -> Any:
         return render_template("console/sign_up.html", form=form, errors={})
     try:
         body = parse_form(RegisterRequest, ("tenant", "email", "password", "name"))
-        signup.register(body.tenant, body.email, body.password, body.name)
+        # The language the person chose on these pages (the `lang` cookie), else their browser's (API.md §14).
+        locale = lookup(request.cookies.get(LANG_COOKIE)) or negotiate_header(request.accept_languages)
+        signup.register(body.tenant, body.email, body.password, body.name, locale)
     except FormErrors as exc:
         return render_template("console/sign_up.html", form=form, errors=exc.fields), 422
     except (ValidationError, MessageValidationError) as exc:
