@@ -106,6 +106,8 @@ class Config:
     WEBHOOK_RETRY_DELAYS: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
     WEBHOOK_ALLOW_PRIVATE: bool = False
     RELAY_ALLOW_PRIVATE: bool = False
+    # The ports a tenant relay may use (RELAY_ALLOW_PRIVATE lifts it): not a port scanner of the Internet (N10).
+    RELAY_PORTS: tuple[int, ...] = (25, 465, 587, 2525)
     MESSAGE_RETENTION_DAYS: int = 30
 
     @classmethod
