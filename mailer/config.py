@@ -90,6 +90,10 @@ class Config:
     RATELIMIT_ACCOUNT_MAIL_IP: str = "20/hour"
     RATELIMIT_MESSAGES: str = "50/minute"
     RATELIMIT_BROADCASTS: str = "5/hour"
+    # Outbound network work done inside a web request, per tenant (N8), and whole batches per sender (N9).
+    RATELIMIT_RELAY_TEST: str = "5/minute"
+    RATELIMIT_DOMAIN_VERIFY: str = "10/minute"
+    RATELIMIT_BATCHES: str = "10/minute"
     MAX_MESSAGE_BYTES: int = 10 * 1024 * 1024
     MAX_RECIPIENTS: int = 100
     LOG_FORMAT: str = ""
