@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from mailer.mail.templates import Rendered, TemplateRenderError, TemplateSource, render_in_process
+from mailer.mail.rendering import Rendered, TemplateRenderError, TemplateSource, render_in_process
 
 POOL_SIZE = 2
 CHILD_MEMORY_BYTES = 256 * 1024 * 1024

@@ -7,112 +7,41 @@ the same name (top-level templates/email/<name>/{subject.txt,body.html,body.txt}
 
 from __future__ import annotations
 
-import functools
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
-import jinja2
 from jinja2 import Environment, TemplateError, TemplateSyntaxError, nodes
-from jinja2.sandbox import SecurityError
 from sqlalchemy import select
 
 from mailer.config import ROOT
 from mailer.extensions import db
-from mailer.mail.sandbox import TEMPLATE_FILE, BoundedSandbox, RenderBudget
+from mailer.mail.render_child import render_isolated
+from mailer.mail.rendering import (
+    _ENVIRONMENTS,
+    MAX_OUTPUT_CHARS,
+    MAX_RENDER_SECONDS,
+    Rendered,
+    TemplateRenderError,
+    TemplateSource,
+    _compile,
+    render_in_process,
+)
 from mailer.models import Template, Tenant
 
+__all__ = [
+    "MAX_OUTPUT_CHARS", "MAX_RENDER_SECONDS", "Rendered", "TemplateNotFoundError", "TemplateRenderError",
+    "TemplateSource", "render", "render_in_process",
+]
+
 BUILTIN_DIR = os.path.join(ROOT, "templates", "email")
-MAX_OUTPUT_CHARS = 512 * 1024
-MAX_RENDER_SECONDS = 2.0
 _FORBIDDEN_FILTERS = frozenset({"attr"})
 _PARSER = Environment(autoescape=True)  # parsing only; never renders
 
 
-@dataclass(frozen=True)
-class TemplateSource:
-    subject: str
-    html: str | None = None
-    text: str | None = None
-    # A built-in template (our code) renders in-process; anything else in a limited child (render_child).
-    trusted: bool = field(default=False, compare=False)
-
-
-@dataclass(frozen=True)
-class Rendered:
-    subject: str
-    html: str | None
-    text: str | None
-
-
-class TemplateRenderError(Exception):
-    """A template that cannot be compiled or rendered; `part` and `line` say where."""
-
-    def __init__(self, message: str, *, part: str, line: int | None = None) -> None:
-        where = f"{part}, line {line}" if line else part
-        super().__init__(f"{where}: {message}")
-        self.message, self.part, self.line = message, part, line
-
-
 class TemplateNotFoundError(LookupError):
     pass
-
-
-_ENVIRONMENTS = {True: BoundedSandbox(autoescape=True), False: BoundedSandbox(autoescape=False)}
-
-
-def _template_line(tb: TracebackType | None) -> int | None:
-    line = None
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == TEMPLATE_FILE:
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line
-
-
-@functools.lru_cache(maxsize=64)
-def _compiled(source: str, html: bool) -> jinja2.Template:
-    """Compiled once per source: a broadcast renders the same template for every recipient."""
-    return _ENVIRONMENTS[html].from_string(source)
-
-
-def _compile(source: str | None, *, part: str, html: bool) -> jinja2.Template | None:
-    if source is None:
-        return None
-    try:
-        return _compiled(source, html)
-    except TemplateError as exc:
-        raise TemplateRenderError(str(exc.message or exc), part=part, line=getattr(exc, "lineno", None)) from None
-
-
-def _render_part(template: jinja2.Template | None, context: dict[str, Any], *, part: str) -> str | None:
-    if template is None:
-        return None
-    chunks: list[str] = []
-    size = 0
-    try:
-        for chunk in template.generate(context):
-            size += len(chunk)
-            if size > MAX_OUTPUT_CHARS:
-                raise TemplateRenderError("output too large", part=part)
-            chunks.append(chunk)
-    except TemplateRenderError:
-        raise
-    except SecurityError as exc:
-        raise TemplateRenderError(f"not allowed: {exc}", part=part, line=_template_line(exc.__traceback__)) from None
-    except TimeoutError as exc:
-        raise TemplateRenderError(str(exc), part=part) from None
-    except RecursionError:
-        raise TemplateRenderError("recursion too deep", part=part) from None
-    except MemoryError:
-        raise TemplateRenderError("out of memory", part=part) from None
-    except Exception as exc:  # whatever template code raises is the template's fault, never a 500 or a stuck job
-        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        raise TemplateRenderError(message, part=part, line=_template_line(exc.__traceback__)) from None
-    return "".join(chunks)
 
 
 def render(source: TemplateSource, context: dict[str, Any], *, seconds: float = MAX_RENDER_SECONDS) -> Rendered:
@@ -125,24 +54,7 @@ def render(source: TemplateSource, context: dict[str, Any], *, seconds: float = 
     for part, text, html in (("subject", source.subject, False), ("html", source.html, True),
                              ("text", source.text, False)):
         _compile(text, part=part, html=html)  # a syntax error is answered here (cached), without a round trip
-    from mailer.mail.render_child import render_isolated  # noqa: PLC0415 - it imports this module
-
     return render_isolated(source, context, seconds)
-
-
-def render_in_process(source: TemplateSource, context: dict[str, Any], *,
-                      seconds: float = MAX_RENDER_SECONDS) -> Rendered:
-    """``render`` in this process: for built-in templates, and inside the render child."""
-    subject_template = _compile(source.subject, part="subject", html=False)
-    html_template = _compile(source.html, part="html", html=True)
-    text_template = _compile(source.text, part="text", html=False)
-    with RenderBudget(seconds):
-        subject = _render_part(subject_template, context, part="subject") or ""
-        return Rendered(
-            subject=" ".join(subject.split()),  # a subject is one line, whatever the template did
-            html=_render_part(html_template, context, part="html"),
-            text=_render_part(text_template, context, part="text"),
-        )
 
 
 def check_syntax(source: TemplateSource) -> None:
