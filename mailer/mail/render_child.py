@@ -140,6 +140,9 @@ def render_isolated(source: TemplateSource, context: dict[str, Any], seconds: fl
     """``render`` in a pooled child; a child that overruns (time, memory, a crash) is killed and replaced."""
     pool = _current_pool()
     child = pool.take()
+    while child.process.poll() is not None:  # ended between renders (killed from outside): not this render's fault
+        pool.discard(child)
+        child = pool.take()
     try:
         child.conn.send((source, context, seconds))
         if not child.conn.poll(seconds + KILL_MARGIN_SECONDS):

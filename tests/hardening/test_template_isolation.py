@@ -137,3 +137,14 @@ def test_the_sandbox_refuses_before_building(name):
     finally:
         tracemalloc.stop()
     assert peak < 64 * 1024 * 1024
+
+
+def test_a_child_that_died_between_renders_is_replaced_without_failing_a_render():
+    import signal
+
+    source = TemplateSource("s", None, "Hello {{ n }}")
+    assert render(source, {"n": 1}).text == "Hello 1"
+    child = render_child._current_pool().idle.queue[-1]
+    os.kill(child.process.pid, signal.SIGKILL)
+    child.process.wait(5.0)
+    assert render(source, {"n": 2}).text == "Hello 2"
