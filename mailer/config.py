@@ -96,6 +96,10 @@ class Config:
     RATELIMIT_ACCOUNT_MAIL_IP: str = "20/hour"
     RATELIMIT_MESSAGES: str = "50/minute"
     RATELIMIT_BROADCASTS: str = "5/hour"
+    # Outbound network work done inside a web request, per tenant (N8), and whole batches per sender (N9).
+    RATELIMIT_RELAY_TEST: str = "5/minute"
+    RATELIMIT_DOMAIN_VERIFY: str = "10/minute"
+    RATELIMIT_BATCHES: str = "10/minute"
     MAX_MESSAGE_BYTES: int = 10 * 1024 * 1024
     MAX_RECIPIENTS: int = 100
     LOG_FORMAT: str = ""
@@ -118,6 +122,8 @@ class Config:
     WEBHOOK_RETRY_DELAYS: tuple[int, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
     WEBHOOK_ALLOW_PRIVATE: bool = False
     RELAY_ALLOW_PRIVATE: bool = False
+    # The ports a tenant relay may use (RELAY_ALLOW_PRIVATE lifts it): not a port scanner of the Internet (N10).
+    RELAY_PORTS: tuple[int, ...] = (25, 465, 587, 2525)
     MESSAGE_RETENTION_DAYS: int = 30
     # SMTP submission (API.md §13): STARTTLS port, implicit-TLS port (0 or empty: off), TLS pair, bounds.
     SUBMISSION_SMTP_HOST: str = "127.0.0.1"

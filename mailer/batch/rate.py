@@ -44,6 +44,25 @@ def spend_message_rate(count: int) -> int:
     return allowed
 
 
+def message_rate_left() -> int | None:
+    """What the caller may still send under RATELIMIT_MESSAGES now (the tightest window); None when unlimited.
+
+    Read before the body is parsed: a batch whose every item would be refused is refused whole (N9).
+    """
+    limiter = current_limiter()
+    if limiter is None or not limiter.enabled:
+        return None
+    identifiers = ("mailer", sender_key(), SINGLE_SEND_SCOPE)
+    left: int | None = None
+    for item in parse_many(current_app.config["MAILER"].RATELIMIT_MESSAGES):
+        try:
+            remaining = limiter.limiter.get_window_stats(item, *identifiers).remaining
+        except Exception:  # storage down: the in-memory count, as spend_message_rate uses then
+            remaining = _memory.get_window_stats(item, *identifiers).remaining
+        left = remaining if left is None else min(left, remaining)
+    return left
+
+
 def _spend(strategy: RateLimiter, item: RateLimitItem, identifiers: tuple[str, ...], wanted: int) -> int:
     take = min(wanted, strategy.get_window_stats(item, *identifiers).remaining)
     if take <= 0 or strategy.hit(item, *identifiers, cost=take):

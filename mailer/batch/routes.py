@@ -5,7 +5,9 @@ from typing import Any
 from flask import Blueprint
 
 from mailer.batch import service
+from mailer.batch.rate import message_rate_left
 from mailer.batch.schemas import BatchIn, BatchRequest, BatchResult
+from mailer.errors import RateLimitedError
 from mailer.http.json import parse_body
 from mailer.notifications import idempotency
 from mailer.openapi.registry import documented
@@ -24,6 +26,8 @@ bp = Blueprint("batch", __name__, url_prefix="/v1")
 )
 @require_role("user", "admin", "service")
 def send_batch() -> Any:
+    if message_rate_left() == 0:  # before the (up to 16 MiB) body is parsed and walked for nothing
+        raise RateLimitedError("Over the per-message rate limit; no message of this batch can be accepted.")
     body = parse_body(BatchIn)
     principal = current_principal()
     return idempotency.replay_or_create(principal, lambda keyed: service.send_batch(principal, body.messages, keyed))

@@ -1,9 +1,9 @@
 """Batch sending: each item goes through the single-message rules, all accepted ones commit together.
 
 Per item, in the order POST /v1/messages applies them: the rate limit (spent for the whole batch at
-once, ``batch.rate``), validation and composition
-(``notifications.service.prepare_message``), the daily quota, then the row and its audit event are
-flushed (``add_message``) — an item that fails raises before it writes anything, so the items accepted
+once, ``batch.rate``), validation and composition (``notifications.service.prepare_message``) — all
+items first, outside any lock — then, in one transaction, the daily quota and the row and its audit
+event (``add_message``) — an item that fails raises before it writes anything, so the items accepted
 before it stay. One transaction for the whole batch (with the Idempotency-Key's stored answer), then,
 after its commit, one enqueue step.
 """
@@ -36,23 +36,29 @@ def send_batch(principal: Principal, items: list[Any], keyed: KeyedRequest | Non
     """
     config = current_app.config["MAILER"]
     tenant = db.session.get(Tenant, principal.tenant_id)
-    results: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = [{} for _ in items]
     accepted: list[Message] = []
     within_rate = spend_message_rate(len(items))
+    # Every item is validated and composed first; the tenant's row lock (taken by the quota check) is then
+    # held only for the inserts, not while later items render and build (N9).
+    ready: dict[int, Any] = {}
+    for index, item in enumerate(items):
+        try:
+            if index >= within_rate:
+                raise RateLimitedError("Over the per-message rate limit; this message was not accepted.")
+            ready[index] = prepare_message(config, tenant, validate_value(MessageRequest, item))
+        except MAPPED_ERRORS as raised:
+            results[index] = _refused(index, raised)
     with atomic():
-        for index, item in enumerate(items):
+        for index, prepared in ready.items():
             try:
-                if index >= within_rate:
-                    raise RateLimitedError("Over the per-message rate limit; this message was not accepted.")
-                message = _accept(config, principal, tenant, item)
+                message = add_message(config, principal, tenant, prepared)
             except MAPPED_ERRORS as raised:
-                exc = as_mailer_error(raised)
-                results.append({"index": index, "status": exc.status,
-                                "error": problem_body(exc.status, exc.code, exc.title, exc.detail, exc.errors)})
+                results[index] = _refused(index, raised)
                 continue
             accepted.append(message)
-            results.append({"index": index, "status": 202, "id": str(message.id),
-                            "recipients": [{"email": r.email, "status": r.status} for r in message.recipients]})
+            results[index] = {"index": index, "status": 202, "id": str(message.id),
+                              "recipients": [{"email": r.email, "status": r.status} for r in message.recipients]}
         body = {"items": results}
         if keyed is not None:
             remember(tenant.id, keyed, None, 200, body)
@@ -60,9 +66,10 @@ def send_batch(principal: Principal, items: list[Any], keyed: KeyedRequest | Non
     return body
 
 
-def _accept(config: Any, principal: Principal, tenant: Tenant, item: Any) -> Message:
-    body = validate_value(MessageRequest, item)
-    return add_message(config, principal, tenant, prepare_message(config, tenant, body))
+def _refused(index: int, raised: Exception) -> dict[str, Any]:
+    exc = as_mailer_error(raised)
+    return {"index": index, "status": exc.status,
+            "error": problem_body(exc.status, exc.code, exc.title, exc.detail, exc.errors)}
 
 
 def _enqueue(messages: list[Message]) -> None:

@@ -8,6 +8,7 @@ nothing is concluded from it.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 import dns.exception
@@ -41,17 +42,29 @@ def make_resolver(resolvers: Sequence[str]) -> dns.resolver.Resolver:
     """A resolver using ``resolvers`` (ip[:port]), or the system's configuration when empty."""
     try:
         if not resolvers:
-            resolver = dns.resolver.Resolver()
+            resolver = _BoundedResolver()
         else:
-            resolver = dns.resolver.Resolver(configure=False)
+            resolver = _BoundedResolver(configure=False)
             resolver.nameservers = [dns.nameserver.Do53Nameserver(*parse_resolver(spec)) for spec in resolvers]
     except (ValueError, dns.exception.DNSException) as exc:
         log.error("DNS_RESOLVERS cannot be used: %s", exc)
         raise DnsUnavailableError("no usable DNS resolver is configured") from exc
+    resolver.until = time.monotonic() + LOOKUP_SECONDS
     resolver.lifetime = LOOKUP_SECONDS
     resolver.timeout = LOOKUP_SECONDS / 2
     resolver.cache = None
     return resolver
+
+
+class _BoundedResolver(dns.resolver.Resolver):
+    """A resolver for one verification: all its lookups together answer within LOOKUP_SECONDS (API.md §10, N8)."""
+
+    until = 0.0
+
+
+def _remaining(resolver: dns.resolver.Resolver) -> float:
+    until = getattr(resolver, "until", 0.0)
+    return until - time.monotonic() if until else LOOKUP_SECONDS
 
 
 def config_resolver(config: Config) -> dns.resolver.Resolver:
@@ -59,8 +72,11 @@ def config_resolver(config: Config) -> dns.resolver.Resolver:
 
 
 def _answers(resolver: dns.resolver.Resolver, name: str, rdtype: str) -> list[object] | None:
+    remaining = _remaining(resolver)
+    if remaining <= 0:
+        raise DnsUnavailableError(f"DNS lookups took longer than {LOOKUP_SECONDS:g} s")
     try:
-        return list(resolver.resolve(dns.name.from_text(name), rdtype, search=False))
+        return list(resolver.resolve(dns.name.from_text(name), rdtype, search=False, lifetime=remaining))
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
         return None
     except dns.exception.DNSException as exc:

@@ -6,6 +6,7 @@ from flask import Flask
 
 from mailer.config import Config
 from mailer.http.body_limits import init_body_limits
+from mailer.http.caching import init_no_store
 from mailer.http.cors import init_cors
 from mailer.http.json import init_json
 from mailer.http.proxy import init_proxy_fix
@@ -20,6 +21,7 @@ def init_http(app: Flask, config: Config) -> None:
     init_request_ids(app)
     init_body_limits(app)  # before any hook that may read the body (the rate limiter's key functions)
     init_json(app)
+    init_no_store(app)
 
 
 def init_http_edge(app: Flask, config: Config) -> None:

@@ -133,6 +133,10 @@ def init_rate_limits(app: Flask) -> Limiter:
     _limit(app, limiter, MESSAGES_ENDPOINT, config.RATELIMIT_MESSAGES, sender_key)
     # A broadcast refused for a typo in its template does not spend the tenant's hourly budget.
     _limit(app, limiter, "notifications.create_broadcast", config.RATELIMIT_BROADCASTS, tenant_key, _accepted)
+    # Each holds a web worker on the network (relay, DNS): bounded in time, and in number per tenant (N8).
+    _limit(app, limiter, "relays.test_relay", config.RATELIMIT_RELAY_TEST, tenant_key)
+    _limit(app, limiter, "domains.verify_domain", config.RATELIMIT_DOMAIN_VERIFY, tenant_key)
+    _limit(app, limiter, "batch.send_batch", config.RATELIMIT_BATCHES, sender_key)
     return limiter
 
 

@@ -64,6 +64,8 @@ def compose(
     """Validate and build (a new Message-ID unless given). Raises MessageValidationError (422) or
     MessageTooLargeError (413); errors.py maps them."""
     check_subject(subject)
+    # Bounded before any work: a body that cannot fit the message is refused before its text part is derived.
+    check_size((text or "").encode() + (html or "").encode(), config.MAX_MESSAGE_BYTES)
     sender = sender_of(tenant, config)
     content = MessageContent(
         sender=sender, to=tuple(to), cc=tuple(cc), bcc=tuple(bcc), subject=subject, text=text, html=html,

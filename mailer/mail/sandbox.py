@@ -95,8 +95,13 @@ _BUDGET: contextvars.ContextVar[RenderBudget | None] = contextvars.ContextVar("r
 
 
 def text_size(value: Any, limit: int = MAX_VALUE_CHARS) -> int:
-    """About how many characters ``value`` takes as text; counting stops a little past ``limit``."""
-    total, stack, seen = 0, [value], set()
+    """About how many characters ``value`` takes as text; counting stops a little past ``limit``.
+
+    Every occurrence counts, as it prints: a list holding one list twice prints it twice, so forty levels of
+    ``[a, a]`` are 2**40 times ``a`` (N2). The early stop bounds the walk (each container adds at least 2),
+    cycles included.
+    """
+    total, stack = 0, [value]
     while stack and total <= limit:
         item = stack.pop()
         if isinstance(item, str):
@@ -106,9 +111,6 @@ def text_size(value: Any, limit: int = MAX_VALUE_CHARS) -> int:
         elif isinstance(item, int):
             total += item.bit_length() // 3 + 1
         elif isinstance(item, dict | list | tuple | set | frozenset | Namespace):
-            if id(item) in seen:
-                continue
-            seen.add(id(item))
             if isinstance(item, Namespace):
                 item = item._Namespace__attrs  # type: ignore[attr-defined]
             members: Iterable[Any] = [*item.keys(), *item.values()] if isinstance(item, dict) else item
@@ -140,7 +142,7 @@ def _check_number(value: Any, what: str, bound: int) -> None:
         raise RenderLimitError(f"{what} larger than {bound}")
 
 
-_PRINTF_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
+_PRINTF_SPEC = re.compile(r"%(?:\([^()%]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
 
 
 def check_printf(template: str) -> None:
@@ -149,6 +151,16 @@ def check_printf(template: str) -> None:
         for number in (width, precision):
             if number == "*" or (number and int(number) > MAX_WIDTH):
                 raise RenderLimitError(f"format width or precision over {MAX_WIDTH}")
+
+
+def refuse_printf_output(template: str, args: Any) -> None:
+    """Refuse ``template % args`` before it runs when (fields times the largest argument) is over the bound (N2)."""
+    fields = len(_PRINTF_SPEC.findall(template))
+    refuse_over(len(template) + fields * text_size(args))
+
+
+def _largest(args: Iterable[Any]) -> int:
+    return max((text_size(arg) for arg in args), default=0)
 
 
 def check_format_spec(template: str) -> None:
@@ -206,8 +218,9 @@ def _pre_join(items: Any, separator: Any = "", *_: Any, **kw: Any) -> None:
     refuse_over(_join_estimate(items, str(kw.get("d", separator))))
 
 
-def _pre_format(template: Any, *_: Any, **__: Any) -> None:
+def _pre_format(template: Any, *args: Any, **kwargs: Any) -> None:
     check_printf(str(template))
+    refuse_printf_output(str(template), (*args, *kwargs.values()))
 
 
 def _pre_count(value: Any, count: Any = 1, *_: Any, **__: Any) -> None:
@@ -245,8 +258,12 @@ def _bounded_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def bounded(*args: Any, **kwargs: Any) -> Any:
+        own = args[1:] if passes_arg else args
+        if own:
+            # |string, |tojson, |pprint… build the text of their input in C: it is measured first (N2).
+            refuse_over(text_size(own[0]))
         if check is not None:
-            check(*(args[1:] if passes_arg else args), **kwargs)
+            check(*own, **kwargs)
         return charge(func(*args, **kwargs))
 
     return bounded
@@ -314,8 +331,17 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         wrapper = super().wrap_str_format(value)
         if wrapper is None:
             return None
-        check_format_spec(value.__self__)
-        return wrapper
+        template = value.__self__
+        check_format_spec(template)
+        fields = sum(1 for _, name, _, _ in string.Formatter().parse(template) if name is not None)
+
+        @functools.wraps(wrapper)
+        def bounded(*args: Any, **kwargs: Any) -> str:
+            # ('{0}' * k).format(big) builds k times |big| in C: estimated before it runs (N2).
+            refuse_over(len(template) + fields * _largest((*args, *kwargs.values())))
+            return wrapper(*args, **kwargs)
+
+        return bounded
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         owner = getattr(__obj, "__self__", None)
@@ -364,3 +390,4 @@ def _check_binop(operator_name: str, left: Any, right: Any) -> None:
             refuse_over(text_size(left) + text_size(right))
     elif operator_name == "%" and isinstance(left, str):
         check_printf(left)
+        refuse_printf_output(left, right)

@@ -9,53 +9,37 @@ translated through the catalogs, in the language of whatever ``rendered_in`` the
 
 from __future__ import annotations
 
-import functools
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
-import jinja2
-from flask_babel import get_translations
 from jinja2 import Environment, TemplateError, TemplateSyntaxError, nodes
-from jinja2.sandbox import SecurityError
 from sqlalchemy import select
 
 from mailer.config import ROOT, Config
 from mailer.extensions import db
-from mailer.mail.sandbox import TEMPLATE_FILE, BoundedSandbox, RenderBudget
+from mailer.mail.render_child import render_isolated
+from mailer.mail.rendering import (
+    _ENVIRONMENTS,
+    MAX_OUTPUT_CHARS,
+    MAX_RENDER_SECONDS,
+    Rendered,
+    TemplateRenderError,
+    TemplateSource,
+    _compile,
+    render_in_process,
+)
 from mailer.models import Template, TemplateVariant, Tenant
 
+__all__ = [
+    "MAX_OUTPUT_CHARS", "MAX_RENDER_SECONDS", "Rendered", "TemplateNotFoundError", "TemplateRenderError",
+    "TemplateSource", "render", "render_in_process",
+]
+
 BUILTIN_DIR = os.path.join(ROOT, "templates", "email")
-MAX_OUTPUT_CHARS = 512 * 1024
-MAX_RENDER_SECONDS = 2.0
 _FORBIDDEN_FILTERS = frozenset({"attr"})
 _PARSER = Environment(autoescape=True, extensions=["jinja2.ext.i18n"])  # parsing only; never renders
-
-
-@dataclass(frozen=True)
-class TemplateSource:
-    subject: str
-    html: str | None = None
-    text: str | None = None
-
-
-@dataclass(frozen=True)
-class Rendered:
-    subject: str
-    html: str | None
-    text: str | None
-
-
-class TemplateRenderError(Exception):
-    """A template that cannot be compiled or rendered; `part` and `line` say where."""
-
-    def __init__(self, message: str, *, part: str, line: int | None = None) -> None:
-        where = f"{part}, line {line}" if line else part
-        super().__init__(f"{where}: {message}")
-        self.message, self.part, self.line = message, part, line
 
 
 class TemplateNotFoundError(LookupError):
@@ -65,88 +49,17 @@ class TemplateNotFoundError(LookupError):
 DEFAULT_BRAND_COLOR = "#2563eb"
 
 
-def _gettext(message: str) -> str:
-    return get_translations().ugettext(message)
-
-
-def _ngettext(singular: str, plural: str, count: int) -> str:
-    return get_translations().ungettext(singular, plural, count)
-
-
-def _environment(*, autoescape: bool) -> BoundedSandbox:
-    """The sandbox with gettext: catalog strings in the caller's ``rendered_in`` language, variables escaped."""
-    environment = BoundedSandbox(autoescape=autoescape)
-    environment.add_extension("jinja2.ext.i18n")
-    environment.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
-    return environment
-
-
-_ENVIRONMENTS = {True: _environment(autoescape=True), False: _environment(autoescape=False)}
-
-
-def _template_line(tb: TracebackType | None) -> int | None:
-    line = None
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == TEMPLATE_FILE:
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line
-
-
-@functools.lru_cache(maxsize=64)
-def _compiled(source: str, html: bool) -> jinja2.Template:
-    """Compiled once per source: a broadcast renders the same template for every recipient."""
-    return _ENVIRONMENTS[html].from_string(source)
-
-
-def _compile(source: str | None, *, part: str, html: bool) -> jinja2.Template | None:
-    if source is None:
-        return None
-    try:
-        return _compiled(source, html)
-    except TemplateError as exc:
-        raise TemplateRenderError(str(exc.message or exc), part=part, line=getattr(exc, "lineno", None)) from None
-
-
-def _render_part(template: jinja2.Template | None, context: dict[str, Any], *, part: str) -> str | None:
-    if template is None:
-        return None
-    chunks: list[str] = []
-    size = 0
-    try:
-        for chunk in template.generate(context):
-            size += len(chunk)
-            if size > MAX_OUTPUT_CHARS:
-                raise TemplateRenderError("output too large", part=part)
-            chunks.append(chunk)
-    except TemplateRenderError:
-        raise
-    except SecurityError as exc:
-        raise TemplateRenderError(f"not allowed: {exc}", part=part, line=_template_line(exc.__traceback__)) from None
-    except TimeoutError as exc:
-        raise TemplateRenderError(str(exc), part=part) from None
-    except RecursionError:
-        raise TemplateRenderError("recursion too deep", part=part) from None
-    except MemoryError:
-        raise TemplateRenderError("out of memory", part=part) from None
-    except Exception as exc:  # whatever template code raises is the template's fault, never a 500 or a stuck job
-        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        raise TemplateRenderError(message, part=part, line=_template_line(exc.__traceback__)) from None
-    return "".join(chunks)
-
-
 def render(source: TemplateSource, context: dict[str, Any], *, seconds: float = MAX_RENDER_SECONDS) -> Rendered:
-    """Render every part within one budget of time and size. Raises TemplateRenderError naming the part and line."""
-    subject_template = _compile(source.subject, part="subject", html=False)
-    html_template = _compile(source.html, part="html", html=True)
-    text_template = _compile(source.text, part="text", html=False)
-    with RenderBudget(seconds):
-        subject = _render_part(subject_template, context, part="subject") or ""
-        return Rendered(
-            subject=" ".join(subject.split()),  # a subject is one line, whatever the template did
-            html=_render_part(html_template, context, part="html"),
-            text=_render_part(text_template, context, part="text"),
-        )
+    """Render every part within one budget of time and size. Raises TemplateRenderError naming the part and line.
+
+    A template a tenant wrote renders in a child process with memory and CPU limits and a hard kill (N2).
+    """
+    if source.trusted:
+        return render_in_process(source, context, seconds=seconds)
+    for part, text, html in (("subject", source.subject, False), ("html", source.html, True),
+                             ("text", source.text, False)):
+        _compile(text, part=part, html=html)  # a syntax error is answered here (cached), without a round trip
+    return render_isolated(source, context, seconds)
 
 
 def check_syntax(source: TemplateSource) -> None:
@@ -213,7 +126,7 @@ def load_builtin(name: str) -> TemplateSource | None:
     if subject is None:
         return None
     return TemplateSource(subject.strip(), _read(os.path.join(folder, "body.html")),
-                          _read(os.path.join(folder, "body.txt")))
+                          _read(os.path.join(folder, "body.txt")), trusted=True)
 
 
 def tenant_template(tenant_id: uuid.UUID, name: str) -> Template | None:

@@ -155,7 +155,10 @@ def _authorize() -> None:
         if not hmac.compare_digest(supplied.encode(), token.encode()):
             raise UnauthorizedError("A valid metrics token is required.")
         return
-    if not _is_direct_loopback():
+    config = current_app.config["MAILER"]
+    # Outside debug and tests a token is required (Prometheus: `authorization: {credentials: …}`): "loopback
+    # without proxy headers" also matches a local proxy that adds none, which would publish tenants' volumes (L7).
+    if not (config.DEBUG or config.TESTING) or not _is_direct_loopback():
         raise NotFoundError()
 
 
@@ -170,7 +173,7 @@ def _is_direct_loopback() -> bool:
 
 @bp.get("/metrics")
 @documented("Prometheus metrics (operators only)", auth=False, errors=(401, 404), content_type="text/plain",
-            tags=("operations",), description="Bearer METRICS_TOKEN when set; otherwise direct loopback only.")
+            tags=("operations",), description="Bearer METRICS_TOKEN; without one, 404 (direct loopback only in debug).")
 def metrics_view() -> Response:
     _authorize()
     registry = current_app.extensions["metrics_registry"]

@@ -27,8 +27,12 @@ from rq import get_current_job
 from mailer.config import Config
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
-_EMAIL = re.compile(r"([\w!#$%&'*+?^`{|}~-])[\w.!#$%&'*+?^`{|}~-]*@([\w-]+(?:\.[\w-]+)+)")
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# A match starts only where a run of its characters starts (the lookbehinds): otherwise each position of a
+# long run without "@" (or without ".") would rescan it to its end, O(n²) over a hostile log line (N1).
+_EMAIL = re.compile(
+    r"(?<![\w.!#$%&'*+?^`{|}~-])(\.*)([\w!#$%&'*+?^`{|}~-])[\w.!#$%&'*+?^`{|}~-]*@([\w-]+(?:\.[\w-]+)+)"
+)
+_JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _API_KEY = re.compile(r"\bmk_[A-Za-z0-9_-]{6,}")
 _PASSWORD_HASH = re.compile(r"\$argon2(?:id|i|d)\$[A-Za-z0-9+/=$,.-]+")
 # Secrets in a URL's query string, e.g. the request line of GET /verify-email?token=… in an access log.
@@ -58,7 +62,7 @@ def scrub(text: str) -> str:
     if not any(marker in text for marker in _MARKERS):
         return text
     text = _PASSWORD_HASH.sub("[password hash]", text)
-    text = _EMAIL.sub(r"\1***@\2", text)
+    text = _EMAIL.sub(r"\1\2***@\3", text)
     text = _JWT.sub("[jwt]", text)
     text = _QUERY_SECRET.sub(r"\1[redacted]", text)
     text = _PATH_TOKEN.sub(r"\1[redacted]", text)

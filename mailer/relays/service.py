@@ -37,6 +37,8 @@ def _checked_host(config: Config, host: str, port: int) -> str:
         raise _invalid("host", "must be a host name or an IP address")
     host = host.strip("[]")
     if not config.RELAY_ALLOW_PRIVATE:
+        if port not in config.RELAY_PORTS:
+            raise _invalid("port", f"must be one of {', '.join(map(str, config.RELAY_PORTS))}")
         try:
             public_addresses(host, port)
         except PrivateAddressError as exc:

@@ -19,7 +19,9 @@ from mailer.config import Config
 from mailer.security.stable_keys import digest_keys
 
 DOMAIN = "erased.invalid"
-_ADDRESS = re.compile(r"[^\s@<>\"',;:()\[\]]+@[^\s@<>\"',;:()\[\]]+\.[^\s@<>\"',;:()\[\]]+")
+# The lookbehind starts a match only at the start of a run: a long run without "@" is scanned once, not once
+# per position (O(n²), N1).
+_ADDRESS = re.compile(r"(?<![^\s@<>\"',;:()\[\]])[^\s@<>\"',;:()\[\]]+@[^\s@<>\"',;:()\[\]]+\.[^\s@<>\"',;:()\[\]]+")
 
 
 def _digest(key: bytes, address: str) -> str:

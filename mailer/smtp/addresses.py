@@ -8,20 +8,13 @@ name that resolves differently a moment later (DNS rebinding) gains nothing.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
+
+from mailer.smtp.public_ip import is_public
 
 
 class PrivateAddressError(OSError):
     """The host is, or resolves to, an address that is not publicly routable (or does not resolve)."""
-
-
-def is_public(address: str) -> bool:
-    """A globally routable unicast address (not loopback, private, link-local, shared, reserved or multicast)."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
 
 
 def public_addresses(host: str, port: int) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import io
 import ipaddress
+import logging
 import os
 import smtplib
 import socket
@@ -16,12 +17,13 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
-from mailer.smtp.addresses import public_addresses
+from mailer.smtp.addresses import PrivateAddressError, public_addresses
 from mailer.smtp.replies import Reply
 from mailer.smtp.settings import Encryption, SmtpServer
 
 # Everything that means "this connection is gone or unusable".
 NETWORK_ERRORS = (OSError, smtplib.SMTPException, EOFError)
+_log = logging.getLogger(__name__)
 
 
 class ServerFault(Exception):
@@ -217,11 +219,30 @@ def open_connection(server: SmtpServer, deadline: float) -> Connection:
         raise
     except ssl.SSLError as exc:
         client.close()
-        raise ServerFault(Reply.none(f"TLS failure: {exc}")) from exc
+        raise ServerFault(Reply.none(network_failure(TLS_FAILURE, server, exc))) from exc
     except NETWORK_ERRORS as exc:
         client.close()
-        raise ServerFault(Reply.none(f"connection failed: {_describe(exc)}")) from exc
+        raise ServerFault(Reply.none(network_failure(CONNECTION_FAILED, server, exc))) from exc
     return Connection(client, server)
+
+
+# What senders and tenant admins see when no reply was had (L10, N10): the detail (refused or timed out, which
+# address, which certificate error) would map the operator's network or make the relay test a port scanner.
+TLS_FAILURE = "TLS failure: the TLS handshake with the relay failed"
+CONNECTION_FAILED = "connection failed: the relay could not be reached"
+
+
+def network_failure(text: str, server: SmtpServer, exc: BaseException) -> str:
+    """``text`` for the caller; the detail goes to the operator's log only.
+
+    The guard's own refusal is said as is: it is about the tenant's setting, as PUT /v1/tenant/smtp says it.
+    """
+    if isinstance(exc, PrivateAddressError):
+        return f"{text.partition(':')[0]}: {exc}"
+    if isinstance(exc, TimeoutError) or "deadline exceeded" in str(exc):
+        text = f"{text.partition(':')[0]}: the relay did not answer before the deadline"
+    _log.warning("%s (%s:%s): %s", text.partition(":")[0], server.host, server.port, _describe(exc))
+    return text
 
 
 def _greet(client: _Client, server: SmtpServer) -> None:

@@ -73,9 +73,11 @@ def make_message_id(domain: str) -> str:
 
 # html2text costs about 4 s per MB: beyond this the text part is derived by a linear pass instead.
 MAX_HTML2TEXT_CHARS = 64 * 1024
-_BLOCK_END = re.compile(r"<(?:br\s*/?|/p|/div|/li|/tr|/h[1-6]|/table|/blockquote)\s*>", re.IGNORECASE)
-_TAG = re.compile(r"<[^>]*>")
-_BLANK_LINES = re.compile(r"\n\s*\n\s*(?:\n\s*)+")
+# Each pattern is linear (N1): a match may not cross a "<" it could restart at (``<[^>]*>`` over a
+# megabyte of "<" is O(n²), minutes in C with the GIL held), and no two quantifiers share characters.
+_BLOCK_END = re.compile(r"<(?:br|/p|/div|/li|/tr|/h[1-6]|/table|/blockquote)[\s/]*>", re.IGNORECASE)
+_TAG = re.compile(r"<[^<>]*>")
+_BLANK_LINES = re.compile(r"\n(?:[^\S\n]*\n){2,}[^\S\n]*")
 
 
 def _plain_text_of(html: str) -> str:

@@ -12,7 +12,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mailer.smtp.connection import NETWORK_ERRORS, ServerFault, _Client, auth_mechanism
+from mailer.smtp.connection import (
+    CONNECTION_FAILED,
+    NETWORK_ERRORS,
+    TLS_FAILURE,
+    ServerFault,
+    _Client,
+    auth_mechanism,
+    network_failure,
+)
 from mailer.smtp.settings import Encryption, SmtpServer
 
 Step = Callable[[str, int, bytes | str, bool], None]
@@ -50,7 +58,8 @@ def probe_server(server: SmtpServer) -> ProbeResult:
     if server.unusable:
         result.error = server.unusable
         return result
-    client = _Client(server, time.monotonic() + server.attempt_deadline)
+    # The whole test, every step together, within one timeout (API.md §10), not 4 x per step: it holds a web worker.
+    client = _Client(server, time.monotonic() + server.timeout)
 
     def step(name: str, code: int, message: bytes | str, ok: bool) -> None:
         result.steps.append(ProbeStep(name, _reply(code, message)))
@@ -79,9 +88,9 @@ def probe_server(server: SmtpServer) -> ProbeResult:
         result.steps.append(ProbeStep("error", _reply(exc.smtp_code, exc.smtp_error)))
         result.error = _reply(exc.smtp_code, exc.smtp_error)
     except ssl.SSLError as exc:
-        result.error = f"TLS failure: {exc}"
+        result.error = network_failure(TLS_FAILURE, server, exc)
     except NETWORK_ERRORS as exc:
-        result.error = f"connection failed: {type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        result.error = network_failure(CONNECTION_FAILED, server, exc)
     finally:
         client.close()
     return result

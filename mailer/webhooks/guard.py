@@ -18,9 +18,7 @@ import dns.exception
 import dns.resolver
 
 from mailer.config import Config
-
-_METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
-_SHARED = ipaddress.ip_network("100.64.0.0/10")
+from mailer.smtp.public_ip import is_public as is_public  # the predicate relays share (N10)
 
 
 class UnsafeUrlError(ValueError):
@@ -58,16 +56,6 @@ def check_syntax(url: str, allow_private: bool) -> tuple[str, str, int, str]:
         raise UnsafeUrlError("may not have a #fragment")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80), path
-
-
-def is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (
-        ip in _METADATA or ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
-        or ip.is_reserved or ip.is_unspecified or (ip.version == 4 and ip in _SHARED)
-    )
 
 
 def resolve(host: str, port: int, config: Config) -> list[str]:
