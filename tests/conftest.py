@@ -113,6 +113,8 @@ def make_app(url: str, smtp: SmtpSink | None, **overrides: Any) -> Flask:
         "DATABASE_URL": url,
         "REDIS_URL": TEST_REDIS_URL,
         "JWT_SECRET_KEY": JWT_TEST_KEY,
+        # The key the worker subprocesses get too: the stable HMAC keyring one app seals, another must open.
+        "SECRETS_KEY": (FERNET_KEY,),
         "SMTP_TIMEOUT_SECONDS": 5.0,
         "PUBLIC_BASE_URL": "http://mailer.test",
     }
