@@ -10,7 +10,7 @@ from sqlalchemy import update
 from mailer.audit import record_audit
 from mailer.config import Config
 from mailer.domains.keys import new_dkim_key
-from mailer.domains.lookup import DnsUnavailableError, config_resolver
+from mailer.domains.lookup import DnsUnavailableError, Lookups, config_resolver
 from mailer.domains.names import DomainNameError, normalize_domain
 from mailer.domains.records import check_dkim, check_dmarc, check_return_path, check_spf
 from mailer.errors import UnavailableError, ValidationError
@@ -71,15 +71,19 @@ def create_domain(principal: Principal, name: str) -> SendingDomain:
     return domain
 
 
-def verify_domain(principal: Principal, domain_id: str) -> SendingDomain:
-    """Look every record up now and store what was found; 503 (nothing changed) when DNS cannot answer."""
+Found = dict[tuple[str, str], list[str] | None]  # (type, name) → what the resolvers returned (None: nothing)
+
+
+def check_domain(principal: Principal, domain_id: str) -> tuple[SendingDomain, Found]:
+    """Look every record up now and store each status; the domain and what the resolvers returned for each
+    record. 503 (nothing changed) when DNS cannot answer."""
     config = _config()
     domain = get_owned(SendingDomain, domain_id)
     try:
-        resolver = config_resolver(config)
-        found = {key.id: check_dkim(resolver, domain, key) for key in domain.keys}
-        others = (check_return_path(resolver, config, domain), check_spf(resolver, config, domain),
-                  check_dmarc(resolver, domain))
+        lookups = Lookups(config_resolver(config))
+        found = {key.id: check_dkim(lookups, domain, key) for key in domain.keys}
+        others = (check_return_path(lookups, config, domain), check_spf(lookups, config, domain),
+                  check_dmarc(lookups, domain))
     except DnsUnavailableError as exc:
         raise UnavailableError(f"{exc}; nothing was changed, try again later") from None
     before = domain.status
@@ -89,7 +93,7 @@ def verify_domain(principal: Principal, domain_id: str) -> SendingDomain:
     if domain.status != before:
         _audit(principal, "domain.status_changed", domain, before=before, after=domain.status)
     db.session.commit()
-    return domain
+    return domain, lookups.seen
 
 
 def _apply(domain: SendingDomain, found: dict[uuid.UUID, RecordStatus]) -> None:

@@ -1,0 +1,11 @@
+"""The admin pages of the console (API.md §12, #24); importing them adds their views to the blueprint."""
+
+from mailer.console import (
+    api_keys,
+    audit_page,
+    settings,
+    suppressions,
+    users,
+)
+
+PAGES = (api_keys, audit_page, settings, suppressions, users)
