@@ -3,9 +3,13 @@
 from mailer.console import (
     api_keys,
     audit_page,
+    broadcasts,
+    domains,
     settings,
     suppressions,
+    templates_page,
     users,
+    webhooks,
 )
 
-PAGES = (api_keys, audit_page, settings, suppressions, users)
+PAGES = (api_keys, audit_page, broadcasts, domains, settings, suppressions, templates_page, users, webhooks)

@@ -6,6 +6,8 @@ from typing import Any
 
 from flask import Flask
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.console.axe import assert_accessible
 from tests.console.conftest import USER_PASSWORD, sign_in
@@ -17,8 +19,8 @@ def h1(browser: Any) -> str:
 
 
 def form(browser: Any, action: str) -> Any:
-    """The (first) form posting to a path ending in ``action``."""
-    return browser.find_element(By.CSS_SELECTOR, f"form[action$='{action}']")
+    """The (first) POST form whose action ends in ``action``."""
+    return browser.find_element(By.CSS_SELECTOR, f"form[method=post][action$='{action}']")
 
 
 def fill(browser: Any, **fields: str) -> None:
@@ -29,7 +31,14 @@ def fill(browser: Any, **fields: str) -> None:
 
 
 def submit(browser: Any, action: str) -> None:
-    form(browser, action).find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    click(browser, form(browser, action).find_element(By.CSS_SELECTOR, "button[type=submit]"))
+
+
+def click(browser: Any, button: Any) -> None:
+    """Click a button that loads a page, and wait until the new page replaced the old one."""
+    html = browser.find_element(By.TAG_NAME, "html")
+    button.click()
+    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(html))
 
 
 def notice(browser: Any) -> str:
@@ -40,7 +49,7 @@ def submit_forged(browser: Any, action: str) -> None:
     """Submit the form with a wrong CSRF token: the 400 page, and nothing changed (the caller checks)."""
     browser.execute_script(
         "document.querySelector(arguments[0]).querySelector('input[name=csrf_token]').value = 'forged'",
-        f"form[action$='{action}']")
+        f"form[method=post][action$='{action}']")
     submit(browser, action)
     assert "(400)" in h1(browser)
     assert "Nothing was changed" in browser.find_element(By.CLASS_NAME, "error-text").text

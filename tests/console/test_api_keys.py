@@ -10,6 +10,7 @@ from tests.console.admin import (
     assert_admin_only,
     assert_not_found,
     check_page,
+    click,
     fill,
     globex,
     h1,
@@ -49,7 +50,7 @@ def test_create_use_and_revoke_a_key(live_app: Any, acme: Any, browser: Any, cap
     browser.get(f"{base}/console/api-keys")
     assert secret not in browser.page_source  # never again
     assert "CI deploys" in browser.find_element(By.TAG_NAME, "table").text
-    browser.find_element(By.CSS_SELECTOR, "form[action$='/revoke'] button").click()
+    click(browser, browser.find_element(By.CSS_SELECTOR, "form[action$='/revoke'] button"))
     assert "revoked" in notice(browser)
     assert client.post("/v1/messages", json=mail, headers={"Authorization": f"Bearer {secret}"}).status_code == 401
     with app.app_context():
