@@ -10,8 +10,15 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.console.axe import assert_accessible
-from tests.console.conftest import USER_PASSWORD, sign_in
-from tests.helpers import bearer, create_tenant, login
+from tests.console.conftest import USER_PASSWORD
+from tests.console.conftest import sign_in as sign_in_form
+from tests.helpers import ADMIN_PASSWORD, bearer, create_tenant, login
+
+
+def sign_in(browser: Any, base: str, email: str = "admin@acme.test", password: str = ADMIN_PASSWORD) -> None:
+    """The sign-in form, then wait until the console answered it (a next page load would cancel it)."""
+    sign_in_form(browser, base, email, password)
+    WebDriverWait(browser, 15).until(lambda b: "/console/login" not in b.current_url)
 
 
 def h1(browser: Any) -> str:

@@ -15,10 +15,10 @@ from tests.console.admin import (
     globex,
     h1,
     notice,
+    sign_in,
     submit,
     submit_forged,
 )
-from tests.console.conftest import sign_in
 
 
 def _keys(app: Any) -> list[Any]:

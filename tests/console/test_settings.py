@@ -9,8 +9,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from tests.browser import served
-from tests.console.admin import assert_admin_only, check_page, fill, h1, notice, submit, submit_forged
-from tests.console.conftest import sign_in
+from tests.console.admin import assert_admin_only, check_page, fill, h1, notice, sign_in, submit, submit_forged
 
 
 @pytest.fixture

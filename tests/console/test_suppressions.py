@@ -16,10 +16,10 @@ from tests.console.admin import (
     globex,
     h1,
     notice,
+    sign_in,
     submit,
     submit_forged,
 )
-from tests.console.conftest import sign_in
 
 
 def _entries(app: Any) -> list[tuple[str, str]]:

@@ -6,8 +6,7 @@ from typing import Any
 
 from selenium.webdriver.common.by import By
 
-from tests.console.admin import assert_admin_only, check_page, click, globex, h1, notice, submit, submit_forged
-from tests.console.conftest import sign_in
+from tests.console.admin import assert_admin_only, check_page, click, globex, h1, notice, sign_in, submit, submit_forged
 
 
 def _user(app: Any, email: str) -> tuple[str, bool]:

@@ -19,10 +19,10 @@ from tests.console.admin import (
     globex,
     h1,
     notice,
+    sign_in,
     submit,
     submit_forged,
 )
-from tests.console.conftest import sign_in
 from tests.webhooks.conftest import FAST, dispatch, dispatch_until
 from tests.webhooks.receiver import Receiver
 
