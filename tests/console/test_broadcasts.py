@@ -17,7 +17,6 @@ from tests.console.admin import (
     fill,
     globex,
     h1,
-    notice,
     sign_in,
     submit_forged,
 )
