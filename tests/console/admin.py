@@ -62,6 +62,23 @@ def submit_forged(browser: Any, action: str) -> None:
     assert "Nothing was changed" in browser.find_element(By.CLASS_NAME, "error-text").text
 
 
+def post_forged(browser: Any, base: str, page: str, action: str, **fields: str) -> None:
+    """Open ``page``, fill ``fields`` and post the form to ``action`` with a wrong CSRF token."""
+    browser.get(f"{base}{page}")
+    fill(browser, **fields)
+    submit_forged(browser, action)
+
+
+def stored(app: Flask, *columns: Any) -> list[tuple[Any, ...]]:
+    """The rows of ``columns`` in the database now, sorted."""
+    from sqlalchemy import select
+
+    from mailer.extensions import db
+
+    with app.app_context():
+        return sorted(db.session.execute(select(*columns)).tuples())
+
+
 def assert_admin_only(browser: Any, base: str, path: str) -> None:
     """A `user` gets the 403 page in the console's layout, with the request id."""
     browser.execute_cdp_cmd("Network.clearBrowserCookies", {})

@@ -15,20 +15,17 @@ from tests.console.admin import (
     globex,
     h1,
     notice,
+    post_forged,
     sign_in,
+    stored,
     submit,
-    submit_forged,
 )
 
 
 def _keys(app: Any) -> list[Any]:
-    from sqlalchemy import select
-
-    from mailer.extensions import db
     from mailer.models import ApiKey
 
-    with app.app_context():
-        return list(db.session.execute(select(ApiKey.name, ApiKey.revoked_at)).all())
+    return stored(app, ApiKey.name, ApiKey.revoked_at)
 
 
 def test_create_use_and_revoke_a_key(live_app: Any, acme: Any, browser: Any, caplog: Any) -> None:
@@ -79,9 +76,7 @@ def test_a_name_too_long_is_explained(live_app: Any, acme: Any, browser: Any) ->
 def test_without_csrf_nothing_is_created(live_app: Any, acme: Any, browser: Any) -> None:
     app, base = live_app
     sign_in(browser, base)
-    browser.get(f"{base}/console/api-keys")
-    fill(browser, name="forged")
-    submit_forged(browser, "/console/api-keys")
+    post_forged(browser, base, "/console/api-keys", "/console/api-keys", name="forged")
     assert _keys(app) == []
 
 

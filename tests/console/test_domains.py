@@ -18,9 +18,10 @@ from tests.console.admin import (
     globex,
     h1,
     notice,
+    post_forged,
     sign_in,
+    stored,
     submit,
-    submit_forged,
 )
 from tests.domains.dnsserver import DnsServer
 
@@ -50,13 +51,9 @@ def _records(browser: Any) -> list[dict[str, str]]:
 
 
 def _domains(app: Any) -> list[tuple[str, str]]:
-    from sqlalchemy import select
-
-    from mailer.extensions import db
     from mailer.models import SendingDomain
 
-    with app.app_context():
-        return list(db.session.execute(select(SendingDomain.name, SendingDomain.status)).tuples())
+    return stored(app, SendingDomain.name, SendingDomain.status)
 
 
 def test_add_publish_check_rotate_delete(live_app: Any, acme: Any, browser: Any, dns_server: DnsServer) -> None:
@@ -113,9 +110,7 @@ def test_a_resolver_that_cannot_answer_is_said_in_words(live_app: Any, acme: Any
 def test_without_csrf_nothing_is_added(live_app: Any, acme: Any, browser: Any) -> None:
     app, base = live_app
     sign_in(browser, base)
-    browser.get(f"{base}/console/domains")
-    fill(browser, name="forged.example")
-    submit_forged(browser, "/console/domains")
+    post_forged(browser, base, "/console/domains", "/console/domains", name="forged.example")
     assert _domains(app) == []
 
 

@@ -9,7 +9,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from tests.browser import served
-from tests.console.admin import assert_admin_only, check_page, fill, h1, notice, sign_in, submit, submit_forged
+from tests.console.admin import assert_admin_only, check_page, fill, h1, notice, post_forged, sign_in, submit
 
 
 @pytest.fixture
@@ -85,8 +85,6 @@ def test_the_relay_and_its_test(live_app: Any, acme: Any, browser: Any, smtp_ser
 def test_without_csrf_nothing_changes_and_a_user_is_refused(live_app: Any, acme: Any, browser: Any) -> None:
     app, base = live_app
     sign_in(browser, base)
-    browser.get(f"{base}/console/settings")
-    fill(browser, name="Forged")
-    submit_forged(browser, "/console/settings")
+    post_forged(browser, base, "/console/settings", "/console/settings", name="Forged")
     assert _tenant(app)["name"] == "Acme"
     assert_admin_only(browser, base, "/console/settings")

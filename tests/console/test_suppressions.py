@@ -16,20 +16,17 @@ from tests.console.admin import (
     globex,
     h1,
     notice,
+    post_forged,
     sign_in,
+    stored,
     submit,
-    submit_forged,
 )
 
 
 def _entries(app: Any) -> list[tuple[str, str]]:
-    from sqlalchemy import select
-
-    from mailer.extensions import db
     from mailer.models import Suppression
 
-    with app.app_context():
-        return sorted(db.session.execute(select(Suppression.email, Suppression.scope)).tuples())
+    return stored(app, Suppression.email, Suppression.scope)
 
 
 def test_add_search_and_remove(live_app: Any, acme: Any, browser: Any) -> None:
@@ -68,9 +65,7 @@ def test_add_search_and_remove(live_app: Any, acme: Any, browser: Any) -> None:
 def test_without_csrf_nothing_is_added(live_app: Any, acme: Any, browser: Any) -> None:
     app, base = live_app
     sign_in(browser, base)
-    browser.get(f"{base}/console/suppressions")
-    fill(browser, email="eve@example.com")
-    submit_forged(browser, "/console/suppressions")
+    post_forged(browser, base, "/console/suppressions", "/console/suppressions", email="eve@example.com")
     assert _entries(app) == []
 
 

@@ -16,8 +16,8 @@ from tests.console.admin import (
     globex,
     h1,
     notice,
+    post_forged,
     sign_in,
-    submit_forged,
 )
 
 
@@ -74,10 +74,7 @@ def test_create_preview_edit_and_delete(live_app: Any, acme: Any, browser: Any) 
 def test_without_csrf_nothing_is_saved(live_app: Any, acme: Any, browser: Any) -> None:
     app, base = live_app
     sign_in(browser, base)
-    browser.get(f"{base}/console/templates")
-    assert h1(browser) == "Templates", browser.find_element(By.TAG_NAME, "main").text
-    fill(browser, name="forged", subject="x", text="y")
-    submit_forged(browser, "/console/templates")
+    post_forged(browser, base, "/console/templates", "/console/templates", name="forged", subject="x", text="y")
     assert _stored(app) == {}
 
 
