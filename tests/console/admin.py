@@ -46,6 +46,7 @@ def click(browser: Any, button: Any) -> None:
     html = browser.find_element(By.TAG_NAME, "html")
     button.click()
     WebDriverWait(browser, 15).until(expected_conditions.staleness_of(html))
+    WebDriverWait(browser, 15).until(lambda b: b.execute_script("return document.readyState") == "complete")
 
 
 def notice(browser: Any) -> str:
