@@ -132,7 +132,7 @@ def broadcasts_send() -> Any:
         return _new(422, form=form, errors=problems(exc))
     except MailerError as exc:  # the daily quota
         return _new(exc.status, form=form, failure=refusal(exc))
-    return redirect(url_for("console.broadcast", message_id=message.id), 303)
+    return redirect(url_for("console.broadcasts_one", message_id=message.id), 303)
 
 
 def _progress(message: Message) -> dict[str, Any]:
@@ -145,7 +145,7 @@ def _progress(message: Message) -> dict[str, Any]:
 
 @bp.get("/broadcasts/<message_id>")
 @guard.admin_only
-def broadcast(message_id: str) -> Any:
+def broadcasts_one(message_id: str) -> Any:
     message = _owned(message_id)
     return render_template("console/broadcast.html", message=message, progress=_progress(message),
                            labels=status_labels(), running=message.status not in FINISHED)
@@ -153,6 +153,6 @@ def broadcast(message_id: str) -> Any:
 
 @bp.get("/broadcasts/<message_id>/progress")
 @guard.admin_only
-def broadcast_progress(message_id: str) -> Any:
+def broadcasts_progress(message_id: str) -> Any:
     """The counts the page shows, for its script to refresh them while the broadcast runs."""
     return jsonify(_progress(_owned(message_id)))

@@ -57,7 +57,7 @@ def domains_create() -> Any:
         domain = service.create_domain(g.principal, body.name)  # a fresh DKIM key; audited there
     except (FormErrors, ValidationError) as exc:
         return _list(422, errors=problems(exc, name=NAME_HINT), form=request.form)
-    return redirect(url_for("console.domain", domain_id=domain.id, done="added"), 303)
+    return redirect(url_for("console.domains_one", domain_id=domain.id, done="added"), 303)
 
 
 def _detail(domain: SendingDomain, status: int = 200, **context: Any) -> tuple[str, int]:
@@ -69,13 +69,13 @@ def _detail(domain: SendingDomain, status: int = 200, **context: Any) -> tuple[s
 
 @bp.get("/domains/<domain_id>")
 @guard.admin_only
-def domain(domain_id: str) -> Any:
+def domains_one(domain_id: str) -> Any:
     return _detail(get_owned(SendingDomain, domain_id))  # another tenant's: the 404 page
 
 
 @bp.post("/domains/<domain_id>/check")
 @guard.admin_only
-def domain_check(domain_id: str) -> Any:
+def domains_check(domain_id: str) -> Any:
     """POST /v1/domains/{id}/verify: every record looked up now; what came back is shown beside what is expected."""
     try:
         checked, found = service.check_domain(g.principal, domain_id)
@@ -86,13 +86,13 @@ def domain_check(domain_id: str) -> Any:
 
 @bp.post("/domains/<domain_id>/rotate-dkim")
 @guard.admin_only
-def domain_rotate(domain_id: str) -> Any:
+def domains_rotate(domain_id: str) -> Any:
     service.rotate_dkim(g.principal, domain_id)
-    return redirect(url_for("console.domain", domain_id=domain_id, done="rotated"), 303)
+    return redirect(url_for("console.domains_one", domain_id=domain_id, done="rotated"), 303)
 
 
 @bp.post("/domains/<domain_id>/delete")
 @guard.admin_only
-def domain_delete(domain_id: str) -> Any:
+def domains_delete(domain_id: str) -> Any:
     service.delete_domain(g.principal, domain_id)
     return redirect(url_for("console.domains", done="deleted"), 303)

@@ -60,7 +60,7 @@ def _save_or_preview(name: str, form: dict[str, Any], again: Any) -> Any:
         template_service.put_template(g.principal, name, body)
     except (FormErrors, ValidationError, TemplateRenderError) as exc:
         return again(422, form=form, errors=problems(exc, name=NAME_HINT, subject=SUBJECT_HINT))
-    return redirect(url_for("console.template", name=name, done="saved"), 303)
+    return redirect(url_for("console.templates_one", name=name, done="saved"), 303)
 
 
 @bp.get("/templates")
@@ -90,20 +90,20 @@ def _edit(name: str, status: int = 200, **context: Any) -> tuple[str, int]:
 
 @bp.get("/templates/<name>")
 @guard.admin_only
-def template(name: str) -> Any:
+def templates_one(name: str) -> Any:
     return _edit(name)
 
 
 @bp.post("/templates/<name>")
 @guard.admin_only
-def template_update(name: str) -> Any:
+def templates_update(name: str) -> Any:
     template_service.get_template(g.principal, name)  # only a template that exists is edited here
     return _save_or_preview(name, _form(), lambda status, **context: _edit(name, status, **context))
 
 
 @bp.get("/templates/<name>/delete")
 @guard.admin_only
-def template_delete_confirm(name: str) -> Any:
+def templates_delete_confirm(name: str) -> Any:
     view = template_service.get_template(g.principal, name)
     if view.origin != "tenant":
         return _edit(name, 409, failure=_("A built-in template cannot be deleted."))
@@ -112,6 +112,6 @@ def template_delete_confirm(name: str) -> Any:
 
 @bp.post("/templates/<name>/delete")
 @guard.admin_only
-def template_delete(name: str) -> Any:
+def templates_delete(name: str) -> Any:
     template_service.delete_template(g.principal, name)  # a built-in or unknown name: NotFoundError, the 404 page
     return redirect(url_for("console.templates", done="deleted"), 303)

@@ -96,13 +96,13 @@ def webhooks_create() -> Any:
 
 @bp.get("/webhooks/<endpoint_id>")
 @guard.admin_only
-def webhook(endpoint_id: str) -> Any:
+def webhooks_one(endpoint_id: str) -> Any:
     return _detail(endpoint_id)
 
 
 @bp.post("/webhooks/<endpoint_id>")
 @guard.admin_only
-def webhook_update(endpoint_id: str) -> Any:
+def webhooks_update(endpoint_id: str) -> Any:
     form = _form()
     try:
         body = parse_form(WebhookPatch, ("url", "events", "description"), source=form)
@@ -112,41 +112,41 @@ def webhook_update(endpoint_id: str) -> Any:
     except (FormErrors, ValidationError) as exc:
         db.session.rollback()
         return _detail(endpoint_id, 422, errors=problems(exc, description=DESCRIPTION_HINT), form=form)
-    return redirect(url_for("console.webhook", endpoint_id=endpoint_id, done="changed"), 303)
+    return redirect(url_for("console.webhooks_one", endpoint_id=endpoint_id, done="changed"), 303)
 
 
 @bp.post("/webhooks/<endpoint_id>/enabled")
 @guard.admin_only
-def webhook_enabled(endpoint_id: str) -> Any:
+def webhooks_enabled(endpoint_id: str) -> Any:
     enabled = request.form.get("enabled") == "true"
     service.update_endpoint(g.principal, endpoint_id, {"enabled": enabled})
-    return redirect(url_for("console.webhook", endpoint_id=endpoint_id,
+    return redirect(url_for("console.webhooks_one", endpoint_id=endpoint_id,
                             done="enabled" if enabled else "disabled"), 303)
 
 
 @bp.post("/webhooks/<endpoint_id>/rotate-secret")
 @guard.admin_only
-def webhook_rotate(endpoint_id: str) -> Any:
+def webhooks_rotate(endpoint_id: str) -> Any:
     _, secret = service.rotate_secret(g.principal, endpoint_id)  # the old secret also signs for 24 h
     return _detail(endpoint_id, secret=secret, rotated=True)
 
 
 @bp.post("/webhooks/<endpoint_id>/test")
 @guard.admin_only
-def webhook_test(endpoint_id: str) -> Any:
+def webhooks_test(endpoint_id: str) -> Any:
     service.send_test(g.principal, endpoint_id)
-    return redirect(url_for("console.webhook", endpoint_id=endpoint_id, done="tested"), 303)
+    return redirect(url_for("console.webhooks_one", endpoint_id=endpoint_id, done="tested"), 303)
 
 
 @bp.post("/webhooks/<endpoint_id>/delete")
 @guard.admin_only
-def webhook_delete(endpoint_id: str) -> Any:
+def webhooks_delete(endpoint_id: str) -> Any:
     service.delete_endpoint(g.principal, endpoint_id)
     return redirect(url_for("console.webhooks", done="deleted"), 303)
 
 
 @bp.post("/webhooks/<endpoint_id>/deliveries/<delivery_id>/replay")
 @guard.admin_only
-def webhook_replay(endpoint_id: str, delivery_id: str) -> Any:
+def webhooks_replay(endpoint_id: str, delivery_id: str) -> Any:
     service.replay_delivery(g.principal, endpoint_id, delivery_id)
-    return redirect(url_for("console.webhook", endpoint_id=endpoint_id, done="replayed"), 303)
+    return redirect(url_for("console.webhooks_one", endpoint_id=endpoint_id, done="replayed"), 303)

@@ -10,6 +10,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.console.admin import (
+    acme_headers,
     assert_admin_only,
     assert_not_found,
     check_page,
@@ -129,3 +130,22 @@ def test_another_tenants_broadcast_is_not_found_and_a_user_is_refused(live_app: 
     assert_not_found(browser, base, f"/console/broadcasts/{sent.get_json()['id']}")
     assert_not_found(browser, base, f"/console/broadcasts/{sent.get_json()['id']}/progress")
     assert_admin_only(browser, base, "/console/broadcasts")
+
+
+def test_the_console_spends_the_apis_hourly_budget(app_factory: Any, browser: Any) -> None:
+    """One budget per tenant (API.md §5), whichever door the broadcast comes through."""
+    from tests.browser import served
+    from tests.helpers import create_tenant
+
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    with served(app_factory, RATELIMIT_BROADCASTS="1 per hour") as (app, base):
+        create_tenant(app, "acme")
+        headers = acme_headers(app)
+        body = {"subject": "s", "text": "t", "audience": {"roles": ["admin"]}}
+        assert app.test_client().post("/v1/broadcasts", json=body, headers=headers).status_code == 202
+        sign_in(browser, base)
+        browser.get(f"{base}/console/broadcasts/new")
+        fill(browser, subject="Second", text="x")
+        _send(browser)
+        assert h1(browser).startswith("Too many requests")
+        assert _broadcasts(app) == [("s", "queued")]

@@ -3,6 +3,7 @@ replay, on/off, rotate, delete — the rules of /v1/webhooks."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -78,6 +79,17 @@ def test_add_test_replay_rotate_and_delete(live_app: Any, acme: Any, browser: An
     dispatch_until(app, redis, lambda: len(receiver.ok()) == 2)
     browser.refresh()
     assert len(browser.find_elements(By.CSS_SELECTOR, "ol.attempts li")) == 2
+    endpoint_id = browser.current_url.split("/console/webhooks/")[1].split("?")[0]
+    browser.find_element(By.ID, "event-message.failed").click()
+    fill(browser, description="")
+    submit(browser, f"/console/webhooks/{endpoint_id}")
+    assert "saved" in notice(browser)
+    with app.app_context():
+        from mailer.extensions import db
+        from mailer.models.webhook import WebhookEndpoint
+
+        endpoint = db.session.get(WebhookEndpoint, uuid.UUID(endpoint_id))
+        assert (endpoint.events, endpoint.description) == (["message.failed", "message.sent"], None)
     submit(browser, "/enabled")
     assert "is off" in notice(browser)
     submit(browser, "/rotate-secret")
