@@ -69,3 +69,38 @@ def test_every_page_speaks_chinese(live_app: Any, acme: Any, browser: Any) -> No
     titles = _titles(browser, base)
     assert titles["/console/api-keys"] == "API 密钥" and titles["/console/domains"] == "域名", titles
     assert not set(titles.values()) & set(ENGLISH.values())
+
+
+def test_the_keyboard_reaches_every_control_of_a_form(live_app: Any, acme: Any, browser: Any) -> None:
+    """Tab walks through every control of "New broadcast" in order, and Enter sends the focused button's form."""
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _, base = live_app
+    sign_in(browser, base)
+    browser.get(f"{base}/console/broadcasts/new")
+    controls = browser.execute_script(
+        "return Array.from(document.querySelectorAll('main form input:not([type=hidden]), main form select,"
+        " main form textarea, main form button')).map(e => e.id || e.textContent.trim());")
+    reached = []
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)
+    for _ in range(80):
+        focused = browser.switch_to.active_element
+        reached.append(focused.get_attribute("id") or focused.text.strip())
+        if reached[-1] == "Send the broadcast":
+            break
+        focused.send_keys(Keys.TAB)
+    in_order = [c for i, c in enumerate(reached) if c in controls and (i == 0 or reached[i - 1] != c)]
+    assert in_order == controls  # (a date-time field has a stop per part: one entry)
+    browser.find_element(By.ID, "subject").send_keys("Typed")
+    browser.find_element(By.ID, "text").send_keys("by keys")
+    for _ in range(20):
+        browser.switch_to.active_element.send_keys(Keys.TAB)
+        if browser.switch_to.active_element.text == "Preview":
+            break
+    page = browser.find_element(By.TAG_NAME, "html")
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(page))
+    assert browser.find_element(By.ID, "preview-subject").text == "Typed"
