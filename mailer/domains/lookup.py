@@ -97,3 +97,20 @@ def lookup_cname(resolver: dns.resolver.Resolver, name: str) -> list[str] | None
     if answers is None:
         return None
     return [answer.target.to_text(omit_final_dot=True).lower() for answer in answers]  # type: ignore[attr-defined]
+
+
+class Lookups:
+    """Lookups through one resolver that remember what each returned, so a check can show what the
+    resolvers said beside what is expected (the console's "Check now", the verify answer's ``found``)."""
+
+    def __init__(self, resolver: dns.resolver.Resolver) -> None:
+        self.resolver = resolver
+        self.seen: dict[tuple[str, str], list[str] | None] = {}
+
+    def txt(self, name: str) -> list[str] | None:
+        found = self.seen[("TXT", name)] = lookup_txt(self.resolver, name)
+        return found
+
+    def cname(self, name: str) -> list[str] | None:
+        found = self.seen[("CNAME", name)] = lookup_cname(self.resolver, name)
+        return found

@@ -9,11 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-import dns.resolver
-
 from mailer.config import Config
 from mailer.domains.keys import dkim_record_name, dkim_txt_value, matches_public_key
-from mailer.domains.lookup import lookup_cname, lookup_txt
+from mailer.domains.lookup import Lookups
 from mailer.domains.names import domain_of
 from mailer.models import DkimKey, RecordStatus, SendingDomain
 
@@ -66,32 +64,32 @@ def records_for(config: Config, domain: SendingDomain) -> list[DnsRecord]:
     return records
 
 
-def check_dkim(resolver: dns.resolver.Resolver, domain: SendingDomain, key: DkimKey) -> RecordStatus:
-    found = lookup_txt(resolver, dkim_record_name(key.selector, domain.name))
+def check_dkim(lookups: Lookups, domain: SendingDomain, key: DkimKey) -> RecordStatus:
+    found = lookups.txt(dkim_record_name(key.selector, domain.name))
     if not found:
         return RecordStatus.PENDING
     return _verified_if(any(matches_public_key(txt, key.public_key) for txt in found))
 
 
-def check_return_path(resolver: dns.resolver.Resolver, config: Config, domain: SendingDomain) -> RecordStatus:
+def check_return_path(lookups: Lookups, config: Config, domain: SendingDomain) -> RecordStatus:
     if not config.BOUNCE_DOMAIN:
         return RecordStatus.PENDING
-    found = lookup_cname(resolver, return_path_name(domain.name))
+    found = lookups.cname(return_path_name(domain.name))
     if not found:
         return RecordStatus.PENDING
     target = config.BOUNCE_DOMAIN.rstrip(".").lower()
     return _verified_if(target in found)
 
 
-def check_spf(resolver: dns.resolver.Resolver, config: Config, domain: SendingDomain) -> RecordStatus:
-    policies = [txt for txt in lookup_txt(resolver, domain.name) or () if txt.lower().startswith("v=spf1")]
+def check_spf(lookups: Lookups, config: Config, domain: SendingDomain) -> RecordStatus:
+    policies = [txt for txt in lookups.txt(domain.name) or () if txt.lower().startswith("v=spf1")]
     if not policies:
         return RecordStatus.PENDING
     wanted = f"include:{spf_include(config)}".lower()
     return _verified_if(any(wanted in policy.lower().split() for policy in policies))
 
 
-def check_dmarc(resolver: dns.resolver.Resolver, domain: SendingDomain) -> RecordStatus:
-    policies = [txt for txt in lookup_txt(resolver, f"_dmarc.{domain.name}") or ()
+def check_dmarc(lookups: Lookups, domain: SendingDomain) -> RecordStatus:
+    policies = [txt for txt in lookups.txt(f"_dmarc.{domain.name}") or ()
                 if txt.replace(" ", "").upper().startswith("V=DMARC1")]
     return RecordStatus.VERIFIED if policies else RecordStatus.PENDING

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Status = Literal["pending", "verified", "failed"]
 
@@ -19,6 +19,8 @@ class DnsRecordOut(BaseModel):
     value: str
     status: Status
     purpose: Literal["dkim", "return_path", "spf", "dmarc"]
+    found: list[str] | None = Field(default=None, description="Only in the answer of …/verify: what the "
+                                    "resolvers returned for this name and type (null: nothing).")
 
 
 class DomainOut(BaseModel):

@@ -48,7 +48,7 @@ def get_domain(domain_id: str) -> Any:
 @documented("Look the domain's DNS records up now and record what was found", response=DomainOut, errors=(503,))
 @require_role("admin")
 def verify_domain(domain_id: str) -> Any:
-    return domain_json(service.verify_domain(current_principal(), domain_id))
+    return domain_json(*service.check_domain(current_principal(), domain_id))
 
 
 @bp.post("/domains/<domain_id>/rotate-dkim")

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from mailer.audit import record_audit
 from mailer.config import Config
 from mailer.domains.keys import new_dkim_key
-from mailer.domains.lookup import DnsUnavailableError, config_resolver
+from mailer.domains.lookup import DnsUnavailableError, Lookups, config_resolver
 from mailer.domains.names import DomainNameError, domain_of, normalize_domain
 from mailer.domains.records import check_dkim, check_dmarc, check_return_path, check_spf
 from mailer.errors import UnavailableError, ValidationError
@@ -72,27 +72,33 @@ def create_domain(principal: Principal, name: str) -> SendingDomain:
     return domain
 
 
-def verify_domain(principal: Principal, domain_id: str) -> SendingDomain:
-    """Look every record up now and store what was found; 503 (nothing changed) when DNS cannot answer."""
+Found = dict[tuple[str, str], list[str] | None]  # (type, name) → what the resolvers returned (None: nothing)
+
+
+def check_domain(principal: Principal, domain_id: str) -> tuple[SendingDomain, Found]:
+    """Look every record up now and store each status; the domain and what the resolvers returned for each
+    record. 503 (nothing changed) when DNS cannot answer."""
     domain = get_owned(SendingDomain, domain_id)
     try:
-        recheck(_config(), domain, actor_id=principal.id, actor_type=principal.kind)
+        found = recheck(_config(), domain, actor_id=principal.id, actor_type=principal.kind)
     except DnsUnavailableError as exc:
         raise UnavailableError(f"{exc}; nothing was changed, try again later") from None
     db.session.commit()
-    return domain
+    return domain, found
 
 
 def recheck(config: Config, domain: SendingDomain, *, actor_id: uuid.UUID | None = None,
-            actor_type: str = "system") -> None:
-    """Look the domain's records up and store what was found (the caller commits); a domain that is no longer
-    verified stops being the tenant's sender (``release_sender``). DnsUnavailableError changes nothing.
+            actor_type: str = "system") -> Found:
+    """Look the domain's records up and store their statuses (the caller commits); what the resolvers returned.
+    A domain that is no longer verified stops being the tenant's sender (``release_sender``).
+    DnsUnavailableError changes nothing.
 
-    Used by ``POST …/verify`` and by the daily re-verification (domains.recheck): a DNS proof is not forever."""
-    resolver = config_resolver(config)
-    found = {key.id: check_dkim(resolver, domain, key) for key in domain.keys}
-    others = (check_return_path(resolver, config, domain), check_spf(resolver, config, domain),
-              check_dmarc(resolver, domain))
+    Used by ``POST …/verify``, the console's "Check now" and the daily re-verification (domains.recheck):
+    a DNS proof is not forever."""
+    lookups = Lookups(config_resolver(config))
+    found = {key.id: check_dkim(lookups, domain, key) for key in domain.keys}
+    others = (check_return_path(lookups, config, domain), check_spf(lookups, config, domain),
+              check_dmarc(lookups, domain))
     before = domain.status
     _apply(domain, found)
     domain.return_path_status, domain.spf_status, domain.dmarc_status = (status.value for status in others)
@@ -103,6 +109,7 @@ def recheck(config: Config, domain: SendingDomain, *, actor_id: uuid.UUID | None
                               "after": domain.status})
     if domain.status != RecordStatus.VERIFIED.value:
         release_sender(domain, actor_id=actor_id, actor_type=actor_type)
+    return lookups.seen
 
 
 def release_sender(domain: SendingDomain, *, actor_id: uuid.UUID | None, actor_type: str) -> None:

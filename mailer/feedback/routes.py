@@ -23,7 +23,6 @@ from mailer.openapi.common import Page
 from mailer.openapi.registry import documented
 from mailer.pages.branding import page_context, page_policy
 from mailer.security.principal import current_principal, require_role
-from mailer.security.scope import tenant_select
 
 bp = Blueprint("feedback", __name__)
 
@@ -40,15 +39,7 @@ def suppression_json(entry: Suppression) -> dict[str, Any]:
 @documented("The tenant's suppressed addresses", query=SuppressionListQuery, response=Page[SuppressionOut])
 @require_role("admin")
 def list_suppressions() -> Any:
-    filters = parse_query(SuppressionListQuery)
-    query = tenant_select(Suppression)
-    if filters.reason is not None:
-        query = query.where(Suppression.reason == filters.reason.value)
-    if filters.scope is not None:
-        query = query.where(Suppression.scope == filters.scope.value)
-    if filters.email is not None:
-        query = query.where(Suppression.email == filters.email.strip().lower())
-    return paginate(query.order_by(Suppression.created_at.desc(), Suppression.id), suppression_json)
+    return paginate(service.listed(parse_query(SuppressionListQuery)), suppression_json)
 
 
 @bp.post("/v1/suppressions")

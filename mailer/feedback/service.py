@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 
 from mailer.audit import record_audit
 from mailer.errors import NotFoundError
 from mailer.extensions import db
+from mailer.feedback.schemas import SuppressionListQuery
 from mailer.feedback.suppressions import add_suppression
 from mailer.models import Suppression, SuppressionReason, SuppressionScope
+from mailer.security.scope import tenant_select
 from mailer.security.types import Principal
 from mailer.smtp.validation import normalize_address
 
@@ -16,6 +18,18 @@ from mailer.smtp.validation import normalize_address
 def canonical_email(email: str, field: str = "email") -> str:
     """The address as suppressions store it (validated, lower-cased); MessageValidationError if it is not one."""
     return normalize_address(email, field=field).lower()
+
+
+def listed(filters: SuppressionListQuery) -> Select[tuple[Suppression]]:
+    """The caller's tenant's entries matching GET /v1/suppressions's filters, newest first."""
+    query = tenant_select(Suppression)
+    if filters.reason is not None:
+        query = query.where(Suppression.reason == filters.reason.value)
+    if filters.scope is not None:
+        query = query.where(Suppression.scope == filters.scope.value)
+    if filters.email is not None:
+        query = query.where(Suppression.email == filters.email.strip().lower())
+    return query.order_by(Suppression.created_at.desc(), Suppression.id)
 
 
 def entries_for(principal: Principal, email: str) -> list[Suppression]:

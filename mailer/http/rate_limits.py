@@ -94,6 +94,10 @@ def _accepted(response: Response) -> bool:
     return 200 <= response.status_code < 300
 
 
+def _not_refused(response: Response) -> bool:
+    return response.status_code < 400
+
+
 class UnknownEndpointError(RuntimeError):
     """A rate limit names an endpoint no blueprint registered (renamed or removed): it would silently vanish."""
 
@@ -101,11 +105,17 @@ class UnknownEndpointError(RuntimeError):
 def _limit(
     app: Flask, limiter: Limiter, endpoint: str, value: str, key: Callable[[], str],
     deduct_when: Callable[[Response], bool] | None = None, methods: list[str] | None = None,
+    shared: str | None = None,
 ) -> None:
+    """``shared``: a budget several endpoints spend together (the API's and the console's door to one action)."""
     view = app.view_functions.get(endpoint)
     if view is None:
         raise UnknownEndpointError(f"a rate limit is attached to {endpoint!r}, which no blueprint registers")
-    app.view_functions[endpoint] = limiter.limit(value, key_func=key, deduct_when=deduct_when, methods=methods)(view)
+    if shared:
+        decorator = limiter.shared_limit(value, shared, key_func=key, deduct_when=deduct_when, methods=methods)
+    else:
+        decorator = limiter.limit(value, key_func=key, deduct_when=deduct_when, methods=methods)
+    app.view_functions[endpoint] = decorator(view)
 
 
 def init_rate_limits(app: Flask) -> Limiter:
@@ -132,10 +142,17 @@ def init_rate_limits(app: Flask) -> Limiter:
         _limit(app, limiter, endpoint, config.RATELIMIT_ACCOUNT_MAIL_ADDRESS, account_key, methods=["POST"])
     _limit(app, limiter, MESSAGES_ENDPOINT, config.RATELIMIT_MESSAGES, sender_key)
     # A broadcast refused for a typo in its template does not spend the tenant's hourly budget.
-    _limit(app, limiter, "notifications.create_broadcast", config.RATELIMIT_BROADCASTS, tenant_key, _accepted)
+    _limit(app, limiter, "notifications.create_broadcast", config.RATELIMIT_BROADCASTS, tenant_key, _accepted,
+           shared="broadcasts")
+    # The console's "Send the broadcast" spends the same tenant budget (its success is a redirect).
+    _limit(app, limiter, "console.broadcasts_send", config.RATELIMIT_BROADCASTS, tenant_key, _not_refused,
+           shared="broadcasts")
     # Each holds a web worker on the network (relay, DNS): bounded in time, and in number per tenant (N8).
-    _limit(app, limiter, "relays.test_relay", config.RATELIMIT_RELAY_TEST, tenant_key)
-    _limit(app, limiter, "domains.verify_domain", config.RATELIMIT_DOMAIN_VERIFY, tenant_key)
+    # The console's doors to the same two actions spend the same budgets.
+    for endpoint in ("relays.test_relay", "console.settings_relay_test"):
+        _limit(app, limiter, endpoint, config.RATELIMIT_RELAY_TEST, tenant_key, shared="relay-test")
+    for endpoint in ("domains.verify_domain", "console.domains_check"):
+        _limit(app, limiter, endpoint, config.RATELIMIT_DOMAIN_VERIFY, tenant_key, shared="domain-verify")
     _limit(app, limiter, "batch.send_batch", config.RATELIMIT_BATCHES, sender_key)
     return limiter
 

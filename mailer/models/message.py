@@ -69,6 +69,9 @@ class Message(db.Model):  # type: ignore[name-defined]
         Index("ix_messages_tenant_created", "tenant_id", "created_at"),
         # A user's or key's own list (GET /v1/messages for non-admins), newest first.
         Index("ix_messages_tenant_creator_created", "tenant_id", "created_by", "created_at"),
+        # The console's broadcast list, newest first, however many other messages the tenant has.
+        Index("ix_messages_tenant_broadcasts", "tenant_id", "created_at",
+              postgresql_where=text("kind = 'broadcast'"), sqlite_where=text("kind = 'broadcast'")),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

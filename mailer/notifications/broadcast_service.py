@@ -32,11 +32,12 @@ from mailer.feedback.suppressions import (
     scopes_for,
     suppressed_clause,
 )
+from mailer.i18n import rendered_in
 from mailer.mail.compose import sender_of
-from mailer.mail.outbox import StagedJob, enqueue_staged_at_once, new_job_id
-from mailer.mail.personalize import MAX_SUBJECT_COLUMN, Member, build_mail
+from mailer.mail.outbox import StagedJob, enqueue_staged, enqueue_staged_at_once, new_job_id
+from mailer.mail.personalize import MAX_SUBJECT_COLUMN, Member, build_mail, context_for
 from mailer.mail.quota import reserve_recipients
-from mailer.mail.templates import TemplateSource, check_template, reader_locale, template_variants
+from mailer.mail.templates import Rendered, TemplateSource, check_template, reader_locale, render, template_variants
 from mailer.models import (
     BroadcastContent,
     Message,
@@ -52,6 +53,7 @@ from mailer.models.types import utcnow
 from mailer.notifications.bulk_rows import insert_rows, refresh_statistics
 from mailer.notifications.content import requested_content
 from mailer.notifications.schemas import AudienceIn, BroadcastRequest
+from mailer.notifications.service import check_send_at
 from mailer.security.types import Principal
 from mailer.smtp.mime import message_id_domain
 from mailer.smtp.results import ErrorCode
@@ -99,19 +101,40 @@ def audience(config: Config, tenant: Tenant, wanted: AudienceIn) -> list[_Member
     return members
 
 
+def _members(config: Config, tenant: Tenant, body: BroadcastRequest) -> list[_Member]:
+    members = audience(config, tenant, body.audience)
+    if not members:
+        raise ValidationError(errors=[{"field": "audience", "message": "no active user matches the audience"}])
+    return members
+
+
+def preview_broadcast(principal: Principal, body: BroadcastRequest) -> tuple[str, Rendered]:
+    """The first audience member's copy as the workers would render it (same sandbox, same context); nothing
+    is stored. (that member's address, the rendered parts); the errors of start_broadcast."""
+    config: Config = current_app.config["MAILER"]
+    tenant = db.session.get(Tenant, principal.tenant_id)
+    source, variants = _source(tenant, body)
+    email, name, _, locale = _members(config, tenant, body)[0]
+    check_send_at(body.send_at)
+    with rendered_in(locale):  # in that member's language, their variant when there is one (API.md §14)
+        return email, render(variants.get(locale, source), context_for(tenant, body.data, email, name))
+
+
 def start_broadcast(principal: Principal, body: BroadcastRequest) -> tuple[Message, int]:
     """Validate, store (one transaction, committed here) and then enqueue a broadcast; (message, recipient count)."""
     config: Config = current_app.config["MAILER"]
     tenant = db.session.get(Tenant, principal.tenant_id)
     source, variants = _source(tenant, body)
-    members = audience(config, tenant, body.audience)
-    if not members:
-        raise ValidationError(errors=[{"field": "audience", "message": "no active user matches the audience"}])
+    members = _members(config, tenant, body)
+    send_at = check_send_at(body.send_at)
     sender = sender_of(tenant, config).email
     _probe(config, tenant, sender, source, variants, body.data, members)
     with atomic():
-        message, jobs = _store(config, principal, tenant, body, (source, variants), sender, members)
-    enqueue_staged_at_once(jobs)  # with Redis down, the sweeper enqueues them later
+        message, jobs = _store(config, principal, tenant, body, (source, variants), sender, members, send_at)
+    if send_at is None:
+        enqueue_staged_at_once(jobs)  # with Redis down, the sweeper enqueues them later
+    else:
+        enqueue_staged(jobs)  # scheduled in RQ for send_at; the rows' next_attempt_at decides
     if len(members) >= ANALYZE_AFTER_ROWS:
         refresh_statistics(Recipient.__table__)
     return message, len(members)
@@ -130,7 +153,7 @@ def _probe(config: Config, tenant: Tenant, sender: str, source: TemplateSource, 
 
 def _store(config: Config, principal: Principal, tenant: Tenant, body: BroadcastRequest,
            content: tuple[TemplateSource, dict[str, TemplateSource]], sender: str,
-           members: list[_Member]) -> tuple[Message, list[StagedJob]]:
+           members: list[_Member], send_at: datetime | None) -> tuple[Message, list[StagedJob]]:
     """Reserve quota, add the message, its frozen content and recipients (each with its job), audit:
     in the caller's transaction. Returns the message and the jobs to enqueue once it commits."""
     reserve_recipients(config, tenant.id, len(members))
@@ -140,7 +163,8 @@ def _store(config: Config, principal: Principal, tenant: Tenant, body: Broadcast
         id=message_id, tenant_id=tenant.id, kind=MessageKind.BROADCAST.value, created_by=principal.id,
         creator_type=principal.kind, subject=" ".join(source.subject.split())[:MAX_SUBJECT_COLUMN], sender=sender,
         message_id_header=f"<{message_id.hex}@{message_id_domain(sender)}>", raw_mime=None,
-        queue="bulk", status=MessageStatus.QUEUED.value, tags=body.tags, meta=body.metadata,
+        queue="bulk", status=(MessageStatus.SCHEDULED if send_at else MessageStatus.QUEUED).value,
+        tags=body.tags, meta=body.metadata, send_at=send_at,
     )
     db.session.add(message)
     db.session.flush()  # no ORM relationship orders these inserts: the message row goes first
@@ -174,7 +198,7 @@ def _insert_recipients(config: Config, message: Message,
     def close_batch() -> None:
         nonlocal batch, job_id
         if batch:
-            jobs.append(StagedJob(message.queue, job_id, tuple(batch), None, message.tenant_id))
+            jobs.append(StagedJob(message.queue, job_id, tuple(batch), message.send_at, message.tenant_id))
         batch, job_id = [], new_job_id()
 
     for start in range(0, len(members), INSERT_ROWS):
@@ -188,7 +212,8 @@ def _insert_recipients(config: Config, message: Message,
                                  last_error=SUPPRESSED_RESPONSE))
                 continue
             batch.append(row_id)
-            rows.append(_row(message, row_id, position, (email, name, locale), now, job_id=job_id))
+            rows.append(_row(message, row_id, position, (email, name, locale), now, job_id=job_id,
+                             next_attempt_at=message.send_at))
             if len(batch) >= config.DELIVERY_BATCH_SIZE:
                 close_batch()
         insert_rows(Recipient.__table__, rows)
@@ -198,14 +223,14 @@ def _insert_recipients(config: Config, message: Message,
 
 def _row(message: Message, row_id: uuid.UUID, position: int, who: tuple[str, str, str], now: datetime, *,
          status: str = RecipientStatus.QUEUED.value, error_code: str | None = None, last_error: str | None = None,
-         job_id: str | None = None) -> dict[str, Any]:
+         job_id: str | None = None, next_attempt_at: datetime | None = None) -> dict[str, Any]:
     email, name, locale = who
     return {
         "id": row_id, "message_id": message.id, "tenant_id": message.tenant_id, "position": position,
         "priority": queue_priority(message.queue),
         "email": email, "name": name, "status": status, "error_code": error_code, "attempts": 0,
         "smtp_code": None, "enhanced_code": None, "smtp_response": None, "smtp_message_id": None,
-        "last_error": last_error, "sent_at": None, "next_attempt_at": None, "lease_until": None,
+        "last_error": last_error, "sent_at": None, "next_attempt_at": next_attempt_at, "lease_until": None,
         "claim_token": None, "attempt_started_at": None, "job_id": job_id, "created_at": now, "updated_at": now,
         "locale": locale,
     }

@@ -87,7 +87,7 @@ class RecipientListQuery(PageQuery):
 
 class BroadcastAccepted(Out):
     id: uuid.UUID
-    status: Literal["queued"]
+    status: Literal["queued", "scheduled"]
     recipient_count: int
 
 

@@ -114,3 +114,4 @@ class BroadcastRequest(Strict):
     audience: AudienceIn = Field(default_factory=AudienceIn)
     tags: list[Tag] = Field(default_factory=list, max_length=10)
     metadata: Metadata = Field(default_factory=dict)
+    send_at: datetime | None = None

@@ -51,7 +51,7 @@ def _addresses(items: list[AddressIn], field: str) -> list[Address]:
     return result
 
 
-def _check_send_at(send_at: datetime | None) -> datetime | None:
+def check_send_at(send_at: datetime | None) -> datetime | None:
     if send_at is None:
         return None
     if send_at.tzinfo is None:
@@ -105,7 +105,7 @@ def check_envelope(config: Config, body: MessageRequest) -> Envelope:
         for i, a in enumerate(body.attachments)
     ]
     return Envelope(to, cc, bcc, reply_to, check_custom_headers(body.headers), attachments,
-                    _check_send_at(body.send_at))
+                    check_send_at(body.send_at))
 
 
 def prepare_message(config: Config, tenant: Tenant, body: MessageRequest) -> Draft:

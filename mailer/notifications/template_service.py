@@ -167,6 +167,20 @@ def preview_template(principal: Principal, name: str, data: dict[str, Any], loca
         source = find_template(tenant.id, name, locale)
     except TemplateNotFoundError:
         raise NotFoundError() from None
+    return _preview(principal, tenant, name, source, data, locale)
+
+
+def preview_draft(principal: Principal, name: str, body: TemplateIn, data: dict[str, Any],
+                  locale: str | None = None) -> Rendered:
+    """A template as it would be saved under ``name`` (not stored), rendered as preview_template renders."""
+    if not NAME.match(name):
+        raise ValidationError(errors=[{"field": "name", "message": "lower-case letters, digits, '_' and '-'"}])
+    source = TemplateSource(body.subject, body.html, body.text)
+    return _preview(principal, db.session.get(Tenant, principal.tenant_id), name, source, data, locale)
+
+
+def _preview(principal: Principal, tenant: Tenant, name: str, source: TemplateSource, data: dict[str, Any],
+             locale: str | None) -> Rendered:
     check_template(source)
     user = db.session.get(User, principal.id) if principal.kind == "user" else None
     sample = {"email": user.email, "name": user.name} if user else {"email": "recipient@example.com", "name": ""}

@@ -111,19 +111,13 @@ def test_webhook(webhook_id: str) -> Any:
     return {"event_id": str(event_id), "delivery_id": str(delivery_id)}, 202
 
 
-def _deliveries(endpoint: WebhookEndpoint) -> Any:
-    return (select(WebhookDelivery, WebhookEvent.type)
-            .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
-            .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.tenant_id == endpoint.tenant_id))
-
-
 @bp.get("/webhooks/<webhook_id>/deliveries")
 @documented("The endpoint's deliveries, newest first", query=DeliveryQuery, response=Page[DeliveryOut],
             tags=("webhooks",))
 @require_role("admin")
 def list_deliveries(webhook_id: str) -> Any:
     filters = parse_query(DeliveryQuery)
-    query = _deliveries(get_owned(WebhookEndpoint, webhook_id))
+    query = service.deliveries_of(get_owned(WebhookEndpoint, webhook_id))
     if filters.status is not None:
         query = query.where(WebhookDelivery.status == filters.status)
     return _paginate_rows(query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id))

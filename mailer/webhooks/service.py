@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 
 from mailer.audit import record_audit
 from mailer.config import Config
 from mailer.errors import NotFoundError, ValidationError
 from mailer.extensions import db
-from mailer.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from mailer.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from mailer.security.scope import get_owned, tenant_select
 from mailer.security.sealed import seal_value
 from mailer.security.types import Principal
@@ -126,6 +126,13 @@ def send_test(principal: Principal, endpoint_id: str) -> tuple[uuid.UUID, uuid.U
     delivery_id = db.session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.event_id == event_id))
     db.session.commit()
     return event_id, delivery_id
+
+
+def deliveries_of(endpoint: WebhookEndpoint) -> Select[tuple[WebhookDelivery, str]]:
+    """(delivery, its event's type) of one endpoint, this tenant's only; the caller orders and pages."""
+    return (select(WebhookDelivery, WebhookEvent.type)
+            .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+            .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.tenant_id == endpoint.tenant_id))
 
 
 def owned_delivery(endpoint_id: str, delivery_id: str) -> WebhookDelivery:
