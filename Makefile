@@ -89,11 +89,17 @@ run: install .env
 	@echo
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho -f Procfile.dev start
 
-test: install $(BROWSER_STAMP) $(POSTFIX_STAMP)
+# The console's browser tests inject axe-core (npm, pinned in tests/console/package-lock.json) into each page.
+AXE_STAMP := tests/console/node_modules/.installed
+$(AXE_STAMP): tests/console/package.json tests/console/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then (cd tests/console && npm ci --no-audit --no-fund --silent) && touch $@; \
+	else echo "no npm here: the console's axe-core checks will be skipped"; fi
+
+test: install $(BROWSER_STAMP) $(POSTFIX_STAMP) $(AXE_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Everything but the tests that start `rq worker` subprocesses (marked slow), for a quick loop.
-test-quick: install $(BROWSER_STAMP) $(POSTFIX_STAMP)
+test-quick: install $(BROWSER_STAMP) $(POSTFIX_STAMP) $(AXE_STAMP)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # ruff, then the import layers (pyproject.toml [tool.importlinter]).
