@@ -5,7 +5,9 @@
 Resets the PostgreSQL database's schema (!), migrates it, creates tenant acme (an admin) plus a `user`,
 and fills it with SQL (generate_series): --messages messages over the last 30 days, one recipient each
 (1 % failed with 5.1.1, 0.5 % deferred with 4.2.0, 0.2 % bounced, 0.3 % suppressed, the rest sent), one
-delivery event each, a stored MIME copy on every 1000th; 10 % of the mail sent by the `user`. Then it
+delivery event each, a stored MIME copy on every 1000th; 10 % of the mail sent by the `user`; every 50th
+message is a broadcast (20 000 of a million); --audit-events audit events (default 100 000) and 10 000
+suppressions. Then it
 ANALYZEs and times each console page in process (Flask's test client: the server's time, no network),
 --n requests each after one warm-up request, signed in through /console/login as the admin (and as the
 user for their own log). Redis --redis-url (BENCH_REDIS_URL, default db 6) is FLUSHED.
@@ -71,10 +73,43 @@ SELECT md5('event' || id::text)::uuid, id, tenant_id, created_at + interval '2 s
        CASE WHEN error_code = 'suppressed' THEN 'suppressed' WHEN status = 'bounced' THEN 'sent' ELSE status END,
        smtp_code, enhanced_code, smtp_response
 FROM recipients;
+
+INSERT INTO audit_events (id, tenant_id, action, actor_id, actor_type, ip, at, details, seq, prev_hash, hash)
+SELECT md5('audit' || a)::uuid, :tenant,
+       (ARRAY['login.succeeded', 'message.created', 'template.changed', 'login.failed'])[a % 4 + 1],
+       :admin, 'user', '192.0.2.1', now() - ((:audits - a)::float / :audits * 29 * 86400) * interval '1 second',
+       '{}'::json, :first_seq + a, md5('prev' || a) || md5('prev' || a), md5('hash' || a) || md5('hash' || a)
+FROM generate_series(1, :audits) a;
+
+UPDATE tenants SET audit_seq = (SELECT max(seq) FROM audit_events WHERE tenant_id = :tenant) WHERE id = :tenant;
+
+INSERT INTO suppressions (id, tenant_id, email, scope, reason, enhanced_code, detail, created_at)
+SELECT md5('suppression' || s)::uuid, :tenant, 'gone' || s || '@example.com', 'all', 'bounce', '5.1.1',
+       'user unknown', now() - (s::float / 10000 * 29 * 86400) * interval '1 second'
+FROM generate_series(1, 10000) s;
 """
 
 
-def _fill(app: Any, messages: int) -> dict[str, str]:
+ADMIN_PAGES = {  # the admin pages (#24), on the same tenant
+    "broadcasts": "/console/broadcasts",
+    "broadcasts: page 50": "/console/broadcasts?page=50",
+    "broadcast new": "/console/broadcasts/new",
+    "templates": "/console/templates",
+    "template edit": "/console/templates/password_reset",
+    "domains": "/console/domains",
+    "webhooks": "/console/webhooks",
+    "suppressions": "/console/suppressions",
+    "suppressions: page 50": "/console/suppressions?page=50",
+    "api-keys": "/console/api-keys",
+    "users": "/console/users",
+    "settings": "/console/settings",
+    "audit": "/console/audit",
+    "audit ?action=template.changed": "/console/audit?action=template.changed",
+    "audit: page 500": "/console/audit?page=500",
+}
+
+
+def _fill(app: Any, messages: int, audits: int) -> dict[str, str]:
     from sqlalchemy import select, text
 
     from mailer.extensions import db
@@ -90,7 +125,8 @@ def _fill(app: Any, messages: int) -> dict[str, str]:
         db.session.add(user)
         db.session.commit()
         values = {":tenant": f"'{tenant.id}'::uuid", ":admin": f"'{admin.id}'::uuid", ":user": f"'{user.id}'::uuid",
-                  ":messages": str(messages), ":mime": MIME.replace("'", "''")}
+                  ":messages": str(messages), ":mime": MIME.replace("'", "''"), ":audits": str(audits),
+                  ":first_seq": str(db.session.scalar(text("SELECT coalesce(max(seq), 0) FROM audit_events")))}
         for statement in FILL.strip().split(";\n"):
             sql = statement
             for name, value in values.items():
@@ -157,6 +193,7 @@ def main() -> None:
     parser.add_argument("--redis-url", default=__import__("os").environ.get("BENCH_REDIS_URL",
                                                                             "redis://127.0.0.1:6379/6"))
     parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--audit-events", type=int, default=100_000)
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--reuse", action="store_true",
                         help="time the pages on the database a previous run filled (no reset, no fill)")
@@ -178,7 +215,7 @@ def main() -> None:
         app = create_app(env_settings)
         ids = _sample_ids(app)
     else:
-        ids = _fill(_prepare_database(args.database_url, args.redis_url), args.messages)
+        ids = _fill(_prepare_database(args.database_url, args.redis_url), args.messages, args.audit_events)
     fill_seconds = round(time.perf_counter() - started, 1)
     app = create_app(env_settings)
     admin = _signed_in(app, "admin@acme.test", ADMIN_PASSWORD)
@@ -206,6 +243,7 @@ def main() -> None:
         "message detail (failed)": (admin, f"/console/messages/{ids['failed']}"),
         "message html frame": (admin, f"/console/messages/{ids['with_mime']}/html"),
         "account": (admin, "/console/account"),
+        **{name: (admin, path) for name, path in ADMIN_PAGES.items()},
         "login page": (app.test_client(), "/console/login"),
     }
     deep = pages["messages: 200 pages deep"][1]
