@@ -47,6 +47,10 @@ HINTS: dict[str, Any] = {
     "is_active": _l("The organization must keep at least one active administrator."),
     "scope": _l("Choose one of the scopes offered."),
     "signup_enabled": _l("Choose whether sign-up is open."),
+    "default_locale": _l("Choose English or Simplified Chinese, or the service's default."),
+    "brand_color": _l("Enter a colour as # and six hexadecimal digits, such as #1a73e8, or leave it empty."),
+    "logo_url": _l("Enter an https:// address of an image, without spaces or quotes, or leave it empty."),
+    "postal_address": _l("Use at most 6 lines and 500 characters, without control characters."),
 }
 Problem = FormErrors | ValidationError | MessageValidationError | TemplateRenderError
 

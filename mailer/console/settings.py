@@ -1,7 +1,7 @@
 """/console/settings: the tenant (PATCH /v1/tenant's service) and its relay (/v1/tenant/smtp's service).
 
-Only the fields a person changed are sent, so the audit record names what changed. Branding and the
-tenant's default language (API.md §14) are not on this branch's tenant yet; their fields join when it has them.
+Only the fields a person changed are sent, so the audit record names what changed. The branding and the
+default language (API.md §14) go through the same call, so branding.py's rules apply to them as to the API.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from mailer.relays import service as relays
 from mailer.relays.schemas import RelayPut
 from mailer.smtp.validation import MessageValidationError
 
-TEXT_FIELDS = ("name", "frontend_url", "mail_from", "mail_from_name", "retention_days")
+TEXT_FIELDS = ("name", "frontend_url", "mail_from", "mail_from_name", "retention_days",
+               "default_locale", "brand_color", "logo_url", "postal_address")
 RELAY_FIELDS = ("host", "port", "encryption", "username", "password", "verify_tls")
 DONE = {"saved": _l("The settings are saved."), "relay": _l("The relay is saved. Test it below."),
         "relay_removed": _l("The organization's mail goes through the service's own relay again.")}
@@ -42,7 +43,8 @@ def _page(status: int = 200, **context: Any) -> tuple[str, int]:
     if (done := request.args.get("done")) in DONE:
         context.setdefault("done", str(DONE[done]))
     return render_template(
-        "console/settings.html", tenant=tenant, relay=db.session.get(TenantRelay, tenant.id),
+        "console/settings.html", tenant=tenant, default_locale=config.DEFAULT_LOCALE,
+        relay=db.session.get(TenantRelay, tenant.id),
         sender_domains=sorted({domain_of(config.MAIL_FROM), *verified_domains(tenant)}
                               | ({domain_of(tenant.mail_from)} if tenant.mail_from else set())),
         max_retention=config.MESSAGE_RETENTION_DAYS, **context,
@@ -59,6 +61,7 @@ def _changes(tenant: Tenant) -> dict[str, Any]:
     """The form's fields that differ from the tenant, as PATCH /v1/tenant would receive them; an emptied
     optional field is null (the service's default: the operator's sender, the longest retention)."""
     form = {name: request.form.get(name, "") for name in TEXT_FIELDS}
+    form["postal_address"] = form["postal_address"].replace("\r\n", "\n")  # a textarea's line ends
     form["signup_enabled"] = "true" if request.form.get("signup_enabled") else "false"
     given = parse_form(TenantPatch, (*TEXT_FIELDS, "signup_enabled"), source=form).model_dump(exclude_unset=True)
     if "name" not in given:

@@ -88,3 +88,41 @@ def test_without_csrf_nothing_changes_and_a_user_is_refused(live_app: Any, acme:
     post_forged(browser, base, "/console/settings", "/console/settings", name="Forged")
     assert _tenant(app)["name"] == "Acme"
     assert_admin_only(browser, base, "/console/settings")
+
+
+def test_language_and_branding(live_app: Any, acme: Any, browser: Any) -> None:
+    """API.md §14's fields through PATCH /v1/tenant's service: what the console saves, GET /v1/tenant shows;
+    a bad colour is explained next to its field and nothing of the form is kept."""
+    from selenium.webdriver.support.ui import Select
+
+    from tests.console.admin import acme_headers
+
+    app, base = live_app
+    sign_in(browser, base)
+    browser.get(f"{base}/console/settings")
+    Select(browser.find_element(By.ID, "default_locale")).select_by_value("zh-CN")
+    fill(browser, brand_color="red", logo_url="https://cdn.acme.example/logo.png",
+         postal_address="Acme Inc.\n1 Main Street")
+    submit(browser, "/console/settings")
+    assert "#1a73e8" in browser.find_element(By.ID, "brand_color-error").text
+    assert browser.find_element(By.ID, "brand_color").get_attribute("aria-invalid") == "true"
+    assert browser.find_element(By.ID, "logo_url").get_attribute("value") == "https://cdn.acme.example/logo.png"
+    check_page(browser)
+
+    def tenant() -> dict[str, Any]:
+        answer = app.test_client().get("/v1/tenant", headers=acme_headers(app))
+        assert answer.status_code == 200
+        body = answer.get_json()
+        return {k: body[k] for k in ("default_locale", "brand_color", "logo_url", "postal_address")}
+
+    assert tenant() == {"default_locale": "en", "brand_color": None, "logo_url": None, "postal_address": None}
+    fill(browser, brand_color="#1A73e8")
+    submit(browser, "/console/settings")
+    assert "settings are saved" in notice(browser)
+    assert tenant() == {"default_locale": "zh-CN", "brand_color": "#1A73e8",
+                        "logo_url": "https://cdn.acme.example/logo.png", "postal_address": "Acme Inc.\n1 Main Street"}
+    assert Select(browser.find_element(By.ID, "default_locale")).first_selected_option.get_attribute("value") == "zh-CN"
+    fill(browser, logo_url="http://cdn.acme.example/logo.png")
+    submit(browser, "/console/settings")
+    assert "https://" in browser.find_element(By.ID, "logo_url-error").text
+    assert tenant()["logo_url"] == "https://cdn.acme.example/logo.png"
