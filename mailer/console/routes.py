@@ -131,6 +131,7 @@ def _layout() -> dict[str, Any]:
         "csrf_field": guard.CSRF_FIELD,
         "current_locale": request_locale(),
         "languages": [(code, LANGUAGE_NAMES[code]) for code in SUPPORTED_LOCALES],
+        "language_names": LANGUAGE_NAMES,
     }
 
 

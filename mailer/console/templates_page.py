@@ -1,8 +1,9 @@
 """/console/templates: the tenant's templates — list, create, edit with a preview, delete — through the
 service /v1/templates calls (template_service); previews render in the same sandbox as the mail.
 
-Language variants (API.md §14, `?locale=`) are not in this branch's template service: the page carries the
-language as a field (only the base is offered) so that variants join as options.
+Language variants (API.md §14, `?locale=`): the form's `locale` field (base, en, zh-CN) says which version
+a Save, Preview or Delete is for, as `?locale=` does for PUT|DELETE /v1/templates/{name} and its preview;
+`/console/templates/<name>?locale=zh-CN` opens that version (a missing one starts from the base).
 """
 
 from __future__ import annotations
@@ -17,15 +18,18 @@ from mailer.console import guard
 from mailer.console.admin_common import json_object, problems
 from mailer.console.forms import FormErrors, parse_form
 from mailer.console.routes import bp
-from mailer.errors import ValidationError
+from mailer.errors import NotFoundError, ValidationError
 from mailer.mail.templates import TemplateRenderError
 from mailer.notifications import template_service
+from mailer.notifications.responses import TemplateLocaleQuery
 from mailer.notifications.schemas import TemplateIn
 
 FIELDS = ("subject", "html", "text", "description")
 NAME_HINT = _l("Use 1 to 100 lower-case letters, digits, '_' and '-', starting with a letter or digit.")
 SUBJECT_HINT = _l("Enter a subject (it may use variables such as {{ recipient.name }}).")
-DONE = {"saved": _l("The template is saved."), "deleted": _l("The template is deleted.")}
+LOCALE_HINT = _l("Choose the base version, English or Simplified Chinese.")
+DONE = {"saved": _l("The template is saved."), "deleted": _l("The template is deleted."),
+        "variant_deleted": _l("The language version is deleted; the base version applies to that language again.")}
 
 
 def _form() -> dict[str, Any]:
@@ -35,6 +39,19 @@ def _form() -> dict[str, Any]:
 def _body(form: dict[str, Any]) -> TemplateIn:
     """The form as PUT /v1/templates/{name}'s body (an empty HTML or text part is no part)."""
     return parse_form(TemplateIn, FIELDS, source=form)
+
+
+def _locale(source: Any) -> str | None:
+    """The form's or query's `locale` as the API reads `?locale=` (empty: the base); FormErrors otherwise."""
+    return parse_form(TemplateLocaleQuery, ("locale",), source=source).locale
+
+
+def _query_locale() -> str | None:
+    """?locale= of a page link: an unknown language is no page (the 404 page), as the API's 404 for a variant."""
+    try:
+        return _locale(request.args)
+    except FormErrors:
+        raise NotFoundError() from None
 
 
 def _render(page: str, status: int = 200, **context: Any) -> tuple[str, int]:
@@ -53,14 +70,15 @@ def _list(status: int = 200, **context: Any) -> tuple[str, int]:
 def _save_or_preview(name: str, form: dict[str, Any], again: Any) -> Any:
     """"preview": render the form's template (not stored) for a sample recipient; else save it (audited)."""
     try:
+        locale = _locale(form)
         body = _body(form)
         if request.form.get("action") == "preview":
-            rendered = template_service.preview_draft(g.principal, name, body, json_object(form["data"]))
+            rendered = template_service.preview_draft(g.principal, name, body, json_object(form["data"]), locale)
             return again(200, form=form, preview=rendered)
-        template_service.put_template(g.principal, name, body)
+        template_service.put_template(g.principal, name, body, locale)
     except (FormErrors, ValidationError, TemplateRenderError) as exc:
-        return again(422, form=form, errors=problems(exc, name=NAME_HINT, subject=SUBJECT_HINT))
-    return redirect(url_for("console.templates_one", name=name, done="saved"), 303)
+        return again(422, form=form, errors=problems(exc, name=NAME_HINT, subject=SUBJECT_HINT, locale=LOCALE_HINT))
+    return redirect(url_for("console.templates_one", name=name, locale=locale, done="saved"), 303)
 
 
 @bp.get("/templates")
@@ -80,12 +98,17 @@ def templates_create() -> Any:
 
 
 def _edit(name: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    """The template's page, showing the version ?locale= names; a language without a version of its own shows
+    the base's text, to start that version from."""
     view = template_service.get_template(g.principal, name)  # unknown: NotFoundError, the 404 page
+    locale = _query_locale()
+    shown = template_service.get_template(g.principal, name, locale) if locale in view.variants else view
     if "form" not in context:
-        context["form"] = {"subject": view.source.subject, "html": view.source.html or "",
-                           "text": view.source.text or "", "description": view.description, "data": "",
-                           "locale": request.args.get("locale", "")}
-    return _render("console/template.html", status, view=view, **context)
+        context["form"] = {"subject": shown.source.subject, "html": shown.source.html or "",
+                           "text": shown.source.text or "", "description": shown.description, "data": "",
+                           "locale": locale or ""}
+    return _render("console/template.html", status, view=view, locale=locale, stored=shown.locale == locale,
+                   **context)
 
 
 @bp.get("/templates/<name>")
@@ -105,13 +128,22 @@ def templates_update(name: str) -> Any:
 @guard.admin_only
 def templates_delete_confirm(name: str) -> Any:
     view = template_service.get_template(g.principal, name)
-    if view.origin != "tenant":
+    locale = _query_locale()
+    if locale is not None:
+        template_service.get_template(g.principal, name, locale)  # no such version: the 404 page
+    elif view.origin != "tenant":
         return _edit(name, 409, failure=_("A built-in template cannot be deleted."))
-    return _render("console/template_delete.html", view=view)
+    return _render("console/template_delete.html", view=view, locale=locale)
 
 
 @bp.post("/templates/<name>/delete")
 @guard.admin_only
 def templates_delete(name: str) -> Any:
-    template_service.delete_template(g.principal, name)  # a built-in or unknown name: NotFoundError, the 404 page
+    try:
+        locale = _locale(request.form)
+    except FormErrors:
+        raise NotFoundError() from None
+    template_service.delete_template(g.principal, name, locale)  # built-in or unknown: NotFoundError, the 404 page
+    if locale is not None:
+        return redirect(url_for("console.templates_one", name=name, done="variant_deleted"), 303)
     return redirect(url_for("console.templates", done="deleted"), 303)
