@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test test-quick lint bench install clean-venv i18n-extract i18n-update i18n-compile mail-templates
+.PHONY: run test test-deps test-quick lint bench install clean-venv i18n-extract i18n-update i18n-compile mail-templates
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -95,7 +95,10 @@ $(AXE_STAMP): tests/console/package.json tests/console/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then (cd tests/console && npm ci --no-audit --no-fund --silent) && touch $@; \
 	else echo "no npm here: the console's axe-core checks will be skipped"; fi
 
-test: install $(BROWSER_STAMP) $(POSTFIX_STAMP) $(AXE_STAMP)
+# What the tests need installed (CI builds it once, then runs the suite on both databases side by side).
+test-deps: install $(BROWSER_STAMP) $(POSTFIX_STAMP) $(AXE_STAMP)
+
+test: test-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Everything but the tests that start `rq worker` subprocesses (marked slow), for a quick loop.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -98,13 +99,22 @@ def _database_for_test(template_url: str, tmp_path: Path) -> str:
 
 def _truncate_all(app: Flask) -> None:
     from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
 
     from mailer.extensions import db
 
     with app.app_context():
         tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
-        db.session.execute(text(f"TRUNCATE {tables} CASCADE"))
-        db.session.commit()
+        for attempt in range(5):
+            try:
+                db.session.execute(text(f"TRUNCATE {tables} CASCADE"))
+                db.session.commit()
+                return
+            except OperationalError:  # a deadlock with a connection the test's threads are still closing
+                db.session.rollback()
+                if attempt == 4:
+                    raise
+                time.sleep(0.5)
 
 
 def make_app(url: str, smtp: SmtpSink | None, **overrides: Any) -> Flask:

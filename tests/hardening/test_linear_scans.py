@@ -73,10 +73,11 @@ def test_log_scrubbing_still_masks():
 @pytest.mark.parametrize("text", ["a" * MB, "a" * MB + "@", "a@" + "b" * MB], ids=_short)
 def test_audit_address_masking_is_linear(text):
     started = time.monotonic()
-    mask_addresses({"detail": text}, ["k" * 44])
+    mask_addresses({"detail": text}, None)  # no address in it: no key is needed
     assert time.monotonic() - started < 2.0
 
 
-def test_audit_address_masking_still_masks():
-    masked = mask_addresses({"detail": "x ann@example.com, bob@ex.org"}, ["k" * 44])["detail"]
+def test_audit_address_masking_still_masks(app):
+    with app.app_context():  # the digests' key is the stable keyring's, in the database
+        masked = mask_addresses({"detail": "x ann@example.com, bob@ex.org"}, app.config["MAILER"])["detail"]
     assert "example.com" not in masked and "ex.org" not in masked and masked.count("@erased.invalid") == 2
