@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -149,6 +150,9 @@ def app_factory(migrated_database: str, tmp_path: Path, smtp_server: SmtpSink, r
     if TEST_DATABASE_URL and built:
         _truncate_all(built[0])
     for app in built:
+        clock = app.extensions.get("mailer_sweep_clock")
+        if clock is not None:  # an app built with TESTING=False started one; it must not outlive its test
+            clock.stop()
         with app.app_context():
             from mailer.extensions import db
 
@@ -208,3 +212,12 @@ def _no_linger_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     from mailer.mail import delivery_loop
 
     monkeypatch.setattr(delivery_loop, "LINGER_SECONDS", 0.0)
+
+
+@pytest.fixture(autouse=True)
+def _no_sweep_clock_outlives_its_test() -> Iterator[None]:
+    """A sweep clock left running in this process would keep offering sweeps on a dead test's app and hold the
+    shared Redis database's sweep key, so later tests' real workers would never sweep."""
+    yield
+    alive = [t for t in threading.enumerate() if t.name == "mailer-sweep-clock" and t.is_alive()]
+    assert not alive, "a sweep clock thread outlived its test; stop it (app_factory does for the apps it built)"

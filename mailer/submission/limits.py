@@ -37,7 +37,7 @@ class SessionSlots:
     per_client: int
     _open: int = 0
     _by_client: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.Condition = field(default_factory=threading.Condition)
 
     def take(self, client: str) -> str | None:
         """None when a slot is taken (give it back with ``release``), else the refusal to send."""
@@ -56,6 +56,12 @@ class SessionSlots:
             self._by_client[client] -= 1
             if self._by_client[client] <= 0:
                 del self._by_client[client]
+            self._lock.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no session holds a slot (aiosmtpd's start-up probe connects and leaves asynchronously)."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self._open == 0, timeout)
 
 
 class AuthFailures:

@@ -310,7 +310,7 @@ class SubmissionServer:
         config: Config = app.config["MAILER"]
         self.runner = Runner(app)
         self.handler = SubmissionHandler(app, self.runner)
-        slots = SessionSlots(config.SUBMISSION_MAX_SESSIONS, config.SUBMISSION_MAX_PER_CLIENT)
+        self.slots = slots = SessionSlots(config.SUBMISSION_MAX_SESSIONS, config.SUBMISSION_MAX_PER_CLIENT)
         common: dict[str, Any] = {
             "hostname": host, "server_hostname": hostname, "ident": "Mailer submission",
             "data_size_limit": config.MAX_MESSAGE_BYTES, "enable_SMTPUTF8": False,
@@ -327,6 +327,8 @@ class SubmissionServer:
     def start(self) -> None:
         for controller in self.controllers:
             controller.start()
+        # Each controller's start-up probe took a slot; a client arriving before its release would be refused.
+        self.slots.wait_idle(timeout=5.0)
 
     def stop(self) -> None:
         for controller in self.controllers:

@@ -61,6 +61,8 @@ class SweepClock:
         self.app = app
         self.pid: int | None = None
         self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def ensure_running(self) -> None:
         if self.pid == os.getpid():
@@ -69,16 +71,23 @@ class SweepClock:
             if self.pid == os.getpid():
                 return
             self.pid = os.getpid()
-            threading.Thread(target=self._run, name="mailer-sweep-clock", daemon=True).start()
+            self._thread = threading.Thread(target=self._run, name="mailer-sweep-clock", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """End the thread (an app that stops serving while its process lives on, as in a test run)."""
+        self._stopped.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        while True:
+        while not self._stopped.is_set():
             try:
                 with self.app.app_context():
                     offer_sweep()
             except Exception:  # the clock must outlive any one sweep's failure
                 log.exception("sweep clock tick failed")
-            time.sleep(OFFER_EVERY_SECONDS)
+            self._stopped.wait(OFFER_EVERY_SECONDS)
 
 
 def init_clock(app: Flask) -> None:

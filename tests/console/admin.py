@@ -6,11 +6,10 @@ from typing import Any
 
 from flask import Flask
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.console.axe import assert_accessible
-from tests.console.conftest import USER_PASSWORD
+from tests.console.conftest import USER_PASSWORD, wait_replaced
 from tests.console.conftest import sign_in as sign_in_form
 from tests.helpers import ADMIN_PASSWORD, bearer, create_tenant, login
 
@@ -45,7 +44,7 @@ def click(browser: Any, button: Any) -> None:
     """Click a button that loads a page, and wait until the new page replaced the old one."""
     html = browser.find_element(By.TAG_NAME, "html")
     button.click()
-    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(html))
+    wait_replaced(browser, html, 15)
     WebDriverWait(browser, 15).until(lambda b: b.execute_script("return document.readyState") == "complete")
 
 

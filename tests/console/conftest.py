@@ -69,9 +69,26 @@ def sign_in(browser: Any, base: str, email: str = "admin@acme.test", password: s
 
 def follow(browser: Any, element: Any) -> None:
     """Click a link or button and wait for the next page to replace this one."""
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.wait import WebDriverWait
-
     page = browser.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(page))
+    wait_replaced(browser, page, 10)
+
+
+def wait_replaced(browser: Any, page: Any, timeout: float) -> None:
+    """Wait until the page's <html> element is gone (a new page loaded)."""
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    WebDriverWait(browser, timeout).until(lambda _: _replaced(page))
+
+
+def _replaced(page: Any) -> bool:
+    """Selenium's staleness check; chromedriver may report a page being swapped out as an inspector error."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support import expected_conditions
+
+    try:
+        return bool(expected_conditions.staleness_of(page)(None))
+    except WebDriverException as error:
+        if "does not belong to the document" in str(error):
+            return True
+        raise

@@ -10,6 +10,7 @@ from selenium.webdriver.common.by import By
 
 from tests.browser import chromium
 from tests.console.admin import click, fill, h1, sign_in, submit
+from tests.console.conftest import wait_replaced
 
 PAGES = ("/console/broadcasts", "/console/broadcasts/new", "/console/templates", "/console/templates/broadcast",
          "/console/domains", "/console/webhooks", "/console/suppressions", "/console/api-keys", "/console/users",
@@ -72,8 +73,6 @@ def test_every_page_speaks_chinese(live_app: Any, acme: Any, browser: Any) -> No
 def test_the_keyboard_reaches_every_control_of_a_form(live_app: Any, acme: Any, browser: Any) -> None:
     """Tab walks through every control of "New broadcast" in order, and Enter sends the focused button's form."""
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
 
     _, base = live_app
     sign_in(browser, base)
@@ -100,5 +99,5 @@ def test_the_keyboard_reaches_every_control_of_a_form(live_app: Any, acme: Any, 
             break
     page = browser.find_element(By.TAG_NAME, "html")
     browser.switch_to.active_element.send_keys(Keys.ENTER)
-    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(page))
+    wait_replaced(browser, page, 15)
     assert browser.find_element(By.ID, "preview-subject").text == "Typed"
