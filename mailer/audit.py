@@ -28,14 +28,13 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from flask import current_app, has_request_context, request
-from sqlalchemy import event as orm_event
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
-from mailer.extensions import db
+from mailer.extensions import current_unit, db
 from mailer.models import AuditEvent, Tenant
 from mailer.models.types import utcnow
 from mailer.security.address_digest import mask_addresses
@@ -44,7 +43,6 @@ from mailer.security.stable_keys import audit_keys
 # Keys that must never reach an audit record, whatever a caller passes.
 _SECRET_KEYS = ("password", "token", "secret", "key", "hash", "authorization", "body", "html", "text")
 GENESIS = "0" * 64
-_PENDING_HEADS = "audit_heads"
 log = logging.getLogger(__name__)
 
 
@@ -108,7 +106,8 @@ def record_audit(
     details: dict[str, Any] | None = None,
     ip: str | None = None,
 ) -> AuditEvent:
-    """Add an audit event to the session, chained to the tenant's last one; the caller commits.
+    """Add an audit event to the session, chained to the tenant's last one; the caller commits, in an
+    ``extensions.atomic()`` block (whose commit logs the new chain head).
 
     ``ip`` defaults to the request's client address (a worker passes the one it stored).
     Holds the tenant row's lock until the caller's transaction ends.
@@ -149,19 +148,13 @@ def add_chained(
     )
     event.hash = keyed_hash(_content_of(event), _configured_keys()[0])  # every field is set: nothing may change now
     db.session.add(event)
-    db.session.info.setdefault(_PENDING_HEADS, {})[str(tenant_id)] = (event.seq, event.hash)
+    current_unit().after_commit(partial(_log_committed_head, str(tenant_id), event.seq, event.hash),
+                                key=(_log_committed_head, tenant_id))
     return event, {"audit_seq": event.seq, "audit_head": event.hash}
 
 
-@orm_event.listens_for(Session, "after_commit")
-def _log_committed_heads(session: Session) -> None:
-    for tenant_id, (seq, head) in session.info.pop(_PENDING_HEADS, {}).items():
-        log.info("audit chain head", extra={"tenant_id": tenant_id, "audit_seq": seq, "audit_head": head})
-
-
-@orm_event.listens_for(Session, "after_rollback")
-def _forget_rolled_back_heads(session: Session) -> None:
-    session.info.pop(_PENDING_HEADS, None)
+def _log_committed_head(tenant_id: str, seq: int, head: str) -> None:
+    log.info("audit chain head", extra={"tenant_id": tenant_id, "audit_seq": seq, "audit_head": head})
 
 
 @dataclass(frozen=True)

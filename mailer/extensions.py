@@ -1,4 +1,5 @@
-"""The app's extensions: the database (with SQLite pragmas), migrations, Redis and the rate limiter.
+"""The app's extensions: the database (with SQLite pragmas), migrations, Redis, the rate limiter, and the
+unit of work (``atomic()``: one transaction and the actions that must follow its commit, never a rollback).
 
 `db` is an unbound object, bound in init_extensions(). Redis and the limiter are made per app (each
 app may point at its own servers) and kept in ``app.extensions``. Flask-Migrate (Alembic, ~0.2 s of
@@ -7,10 +8,12 @@ imports) and flask-limiter are imported only by the web half: a bare worker's jo
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
@@ -36,6 +39,7 @@ NAMING_CONVENTION = {
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 REDIS = "redis"
 LIMITER = "mailer_limiter"
+log = logging.getLogger(__name__)
 
 
 class Base(DeclarativeBase):
@@ -112,12 +116,62 @@ def configure_sqlite() -> None:
         event.listen(Engine, "connect", _on_connect)
 
 
+class UnitOfWork:
+    """One transaction and what to do once it has committed (enqueue jobs, nudge, log): nothing runs
+    before the commit succeeds, nothing runs after a rollback. Made by ``atomic()``."""
+
+    def __init__(self) -> None:
+        self._actions: dict[Hashable, Callable[[], object]] = {}
+
+    def after_commit(self, action: Callable[[], object], *, key: Hashable | None = None) -> None:
+        """Run ``action`` after the commit, in registration order. Under a ``key`` already registered the new
+        action replaces the earlier one in its place: one nudge per transaction, the newest chain head."""
+        self._actions[key if key is not None else object()] = action
+
+    def _run_actions(self) -> None:
+        # The data is committed: every action gets its turn, then the first failure is raised.
+        actions, self._actions = list(self._actions.values()), {}
+        failure: Exception | None = None
+        for action in actions:
+            try:
+                action()
+            except Exception as exc:
+                log.exception("after-commit action failed")
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+
+_current_unit: ContextVar[UnitOfWork | None] = ContextVar("mailer_unit_of_work", default=None)
+
+
 @contextmanager
-def atomic() -> Iterator[None]:
-    """A service's unit of work: commit when the block ends, roll back (releasing row locks) when it raises."""
+def atomic() -> Iterator[UnitOfWork]:
+    """A unit of work: commit when the block ends, then run its after-commit actions; roll back (releasing
+    row locks, dropping the actions) when it raises. Inside another ``atomic()`` block it joins that one."""
+    outer = _current_unit.get()
+    if outer is not None:
+        yield outer
+        return
+    unit = UnitOfWork()
+    token = _current_unit.set(unit)
     try:
-        yield
+        yield unit
         db.session.commit()
     except BaseException:
         db.session.rollback()
         raise
+    finally:
+        _current_unit.reset(token)
+    unit._run_actions()
+
+
+def current_unit() -> UnitOfWork:
+    """The enclosing ``atomic()`` block's unit of work, for steps that need work done after its commit.
+
+    Raises ``RuntimeError`` outside one: such a step's commit would otherwise skip that work unseen.
+    """
+    unit = _current_unit.get()
+    if unit is None:
+        raise RuntimeError("this step registers after-commit work: run it inside extensions.atomic()")
+    return unit

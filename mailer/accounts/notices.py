@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from functools import partial
 
 from flask import current_app
 from sqlalchemy import update
@@ -23,7 +24,7 @@ from mailer.accounts.pending import PENDING_MAX_AGE
 from mailer.accounts.users import find_user
 from mailer.audit import record_audit
 from mailer.config import Config
-from mailer.extensions import db
+from mailer.extensions import atomic, db
 from mailer.mail.outbox import enqueue_staged, stage
 from mailer.mail.system_mail import build_system_message, mail_context
 from mailer.models import (
@@ -122,15 +123,14 @@ def process_auth_request(tenant_id: uuid.UUID, request_id: uuid.UUID) -> None:
             db.session.rollback()
             return
         try:
-            message = None
-            if tenant is not None and tenant.is_active and not too_old:
-                message = _HANDLERS[row.kind](config, tenant, row, password_hash)
-        except IntegrityError:
-            db.session.rollback()  # the claim is undone too; the second pass sees the new account
+            with atomic() as unit:
+                message = None
+                if tenant is not None and tenant.is_active and not too_old:
+                    message = _HANDLERS[row.kind](config, tenant, row, password_hash)
+                if message is not None:
+                    unit.after_commit(partial(enqueue_staged, stage(message)))
+        except IntegrityError:  # rolled back, the claim too; the second pass sees the new account
             log.info("concurrent sign-up of one address; processing the request again",
                      extra={"auth_request_id": str(request_id)})
             continue
-        jobs = stage(message) if message is not None else []
-        db.session.commit()
-        enqueue_staged(jobs)
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mailer.audit import record_audit
 from mailer.errors import InvalidCredentialsError
-from mailer.extensions import db
+from mailer.extensions import atomic
 from mailer.models import User
 from mailer.security.passwords import hash_password, verify_password
 from mailer.security.sessions import revoke_user_sessions
@@ -17,5 +17,5 @@ def change_password(user: User, current: str, new: str) -> None:
     user.password_hash = hash_password(new)
     user.token_version += 1
     revoke_user_sessions(user.id)
-    record_audit("password.changed", tenant_id=user.tenant_id, actor_id=user.id, details={"user_id": str(user.id)})
-    db.session.commit()
+    with atomic():
+        record_audit("password.changed", tenant_id=user.tenant_id, actor_id=user.id, details={"user_id": str(user.id)})

@@ -11,7 +11,7 @@ from flask import current_app
 
 from mailer.audit import record_audit
 from mailer.errors import ValidationError
-from mailer.extensions import db
+from mailer.extensions import atomic, db
 from mailer.models import Tenant, User
 from mailer.security.types import Principal
 
@@ -37,8 +37,8 @@ def update_profile(principal: Principal, changes: dict[str, Any]) -> tuple[User,
     before = {field: getattr(user, field) for field in changes}
     for field, value in changes.items():
         setattr(user, field, value)
-    if before != changes:
-        record_audit("user.changed", tenant_id=user.tenant_id, actor_id=principal.id, actor_type=principal.kind,
-                     details={"user_id": str(user.id), "fields": sorted(changes)})
-    db.session.commit()
+    with atomic():
+        if before != changes:
+            record_audit("user.changed", tenant_id=user.tenant_id, actor_id=principal.id, actor_type=principal.kind,
+                         details={"user_id": str(user.id), "fields": sorted(changes)})
     return user, tenant

@@ -17,7 +17,7 @@ from mailer.errors import (
     UnauthorizedError,
     UnavailableError,
 )
-from mailer.extensions import db
+from mailer.extensions import atomic, db
 from mailer.models import RefreshToken, Tenant, User
 from mailer.security.passwords import burn_verification_time, hash_password, needs_rehash, verify_password
 from mailer.security.revocation import revoke_jti
@@ -43,9 +43,9 @@ class TokenPair:
 
 def _login_failed(tenant: Tenant | None, user: User | None, reason: str) -> None:
     if tenant is not None:
-        record_audit("login.failed", tenant_id=tenant.id, actor_id=user.id if user else None,
-                     details={"reason": reason})
-        db.session.commit()
+        with atomic():
+            record_audit("login.failed", tenant_id=tenant.id, actor_id=user.id if user else None,
+                         details={"reason": reason})
 
 
 def login(tenant_slug: str, email: str, password: str) -> TokenPair:
@@ -58,7 +58,7 @@ def login(tenant_slug: str, email: str, password: str) -> TokenPair:
 
 def checked_login(tenant_slug: str, email: str, password: str) -> User:
     """The one login rule (the API and the console): 401 invalid_credentials alike (body and time) for
-    unknown user and wrong password; 403 only after a correct password. Audited; the caller commits."""
+    unknown user and wrong password; 403 only after a correct password. Audited and committed, a refusal too."""
     tenant = active_tenant(tenant_slug)
     user = find_user(tenant, email)
     if user is None:
@@ -74,9 +74,10 @@ def checked_login(tenant_slug: str, email: str, password: str) -> User:
     if not user.email_verified:
         _login_failed(tenant, user, "email_not_verified")
         raise EmailNotVerifiedError()
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    record_audit("login.succeeded", tenant_id=user.tenant_id, actor_id=user.id, details={"user_id": str(user.id)})
+    with atomic():
+        if needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+        record_audit("login.succeeded", tenant_id=user.tenant_id, actor_id=user.id, details={"user_id": str(user.id)})
     return user
 
 
@@ -100,9 +101,9 @@ def _refresh_claims(token: str) -> TokenClaims:
 
 def _reused(stored: RefreshToken) -> UnauthorizedError:
     revoke_family(stored.family)
-    record_audit("refresh_token.reused", tenant_id=stored.tenant_id, actor_id=stored.user_id,
-                 details={"user_id": str(stored.user_id)})
-    db.session.commit()
+    with atomic():
+        record_audit("refresh_token.reused", tenant_id=stored.tenant_id, actor_id=stored.user_id,
+                     details={"user_id": str(stored.user_id)})
     return UnauthorizedError("The refresh token is invalid or expired.")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from flask import current_app
 from sqlalchemy import func, select, update
@@ -16,7 +17,7 @@ from sqlalchemy import func, select, update
 from mailer.accounts.pending import submit_auth_request
 from mailer.audit import record_audit
 from mailer.errors import MailerError, SignupDisabledError, ValidationError
-from mailer.extensions import db
+from mailer.extensions import atomic, db
 from mailer.mail.outbox import enqueue_staged, stage
 from mailer.mail.system_mail import build_system_message, mail_context
 from mailer.models import ActionPurpose, ActionToken, AuthRequestKind, MessageKind, Tenant, User
@@ -107,8 +108,8 @@ def verify_email(token: str) -> None:
     redeem_action_token(row)
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
-    record_audit("email.verified", tenant_id=user.tenant_id, actor_id=user.id, details={"user_id": str(user.id)})
-    db.session.commit()
+    with atomic():
+        record_audit("email.verified", tenant_id=user.tenant_id, actor_id=user.id, details={"user_id": str(user.id)})
 
 
 def reset_password(token: str, password: str) -> None:
@@ -123,19 +124,18 @@ def reset_password(token: str, password: str) -> None:
     new_hash = hash_password(password)  # before the claim, to keep the write transaction short
     redeem_action_token(row)
     now = utcnow()
-    db.session.execute(
-        update(User)
-        .where(User.id == user.id)
-        .values(password_hash=new_hash, token_version=User.token_version + 1,
-                email_verified_at=func.coalesce(User.email_verified_at, now))
-        .execution_options(synchronize_session=False)
-    )
-    void_action_tokens(user.id, ActionPurpose.PASSWORD_RESET)
-    revoke_user_sessions(user.id)
-    record_audit("password.reset", tenant_id=user.tenant_id, actor_id=user.id, details={"user_id": str(user.id)})
-    config = current_app.config["MAILER"]
-    tenant = user.tenant
-    notice = build_system_message(config, tenant, user, MessageKind.PASSWORD_CHANGED, mail_context(tenant, user))
-    jobs = stage(notice)
-    db.session.commit()  # the new password, the revocations and the notice, together
-    enqueue_staged(jobs)
+    with atomic() as unit:  # the new password, the revocations and the notice, together
+        db.session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(password_hash=new_hash, token_version=User.token_version + 1,
+                    email_verified_at=func.coalesce(User.email_verified_at, now))
+            .execution_options(synchronize_session=False)
+        )
+        void_action_tokens(user.id, ActionPurpose.PASSWORD_RESET)
+        revoke_user_sessions(user.id)
+        record_audit("password.reset", tenant_id=user.tenant_id, actor_id=user.id, details={"user_id": str(user.id)})
+        config = current_app.config["MAILER"]
+        tenant = user.tenant
+        notice = build_system_message(config, tenant, user, MessageKind.PASSWORD_CHANGED, mail_context(tenant, user))
+        unit.after_commit(partial(enqueue_staged, stage(notice)))

@@ -12,7 +12,7 @@ from mailer.admin.branding import check_branding
 from mailer.audit import record_audit
 from mailer.domains.policy import may_send_as
 from mailer.errors import ValidationError
-from mailer.extensions import db
+from mailer.extensions import atomic, db
 from mailer.models import ApiKey, Role, Tenant, User
 from mailer.models.types import utcnow
 from mailer.retention.policy import check_retention_days
@@ -52,9 +52,9 @@ def update_tenant(principal: Principal, changes: dict[str, Any]) -> Tenant:
     changes.update(check_branding(changes))
     for name, value in changes.items():
         setattr(tenant, name, value)
-    record_audit("tenant.changed", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,
-                 details={"fields": sorted(changes)})
-    db.session.commit()
+    with atomic():
+        record_audit("tenant.changed", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,
+                     details={"fields": sorted(changes)})
     return tenant
 
 
@@ -85,24 +85,24 @@ def update_user(principal: Principal, user_id: str, changes: dict[str, Any]) -> 
     loses_admin = user.role == Role.ADMIN.value and user.is_active and (
         (role is not None and role != Role.ADMIN.value) or active is False
     )
-    if loses_admin:
-        _lock_tenant(user.tenant_id)
-        db.session.refresh(user)  # as it is now that the lock is held
-        if _other_active_admins(user) == 0:
-            raise _field_error("role" if role is not None else "is_active", "the tenant must keep an active admin")
-        _revoke_keys_of(principal, user)
-    before = {"role": user.role, "is_active": user.is_active}
-    if role is not None:
-        user.role = role
-    if active is not None:
-        user.is_active = active
-    after = {"role": user.role, "is_active": user.is_active}
-    if after != before:
-        # Tokens carry the role and the version; bumping the version voids every one of them.
-        user.token_version += 1
-        record_audit("user.changed", tenant_id=user.tenant_id, actor_id=principal.id, actor_type=principal.kind,
-                     details={"user_id": str(user.id), "before": before, "after": after})
-    db.session.commit()
+    with atomic():
+        if loses_admin:
+            _lock_tenant(user.tenant_id)
+            db.session.refresh(user)  # as it is now that the lock is held
+            if _other_active_admins(user) == 0:
+                raise _field_error("role" if role is not None else "is_active", "the tenant must keep an active admin")
+            _revoke_keys_of(principal, user)
+        before = {"role": user.role, "is_active": user.is_active}
+        if role is not None:
+            user.role = role
+        if active is not None:
+            user.is_active = active
+        after = {"role": user.role, "is_active": user.is_active}
+        if after != before:
+            # Tokens carry the role and the version; bumping the version voids every one of them.
+            user.token_version += 1
+            record_audit("user.changed", tenant_id=user.tenant_id, actor_id=principal.id, actor_type=principal.kind,
+                         details={"user_id": str(user.id), "before": before, "after": after})
     return user
 
 
@@ -120,15 +120,15 @@ def _revoke_keys_of(principal: Principal, user: User) -> None:
 def create_api_key(principal: Principal, name: str) -> tuple[ApiKey, str]:
     key, secret = new_api_key(principal.tenant_id, name.strip() or name, principal.id)
     db.session.flush()
-    record_audit("api_key.created", tenant_id=principal.tenant_id, actor_id=principal.id, actor_type=principal.kind,
-                 details={"api_key_id": str(key.id), "name": key.name})
-    db.session.commit()
+    with atomic():
+        record_audit("api_key.created", tenant_id=principal.tenant_id, actor_id=principal.id, actor_type=principal.kind,
+                     details={"api_key_id": str(key.id), "name": key.name})
     return key, secret
 
 
 def revoke_api_key(principal: Principal, key_id: str) -> None:
     key = get_owned(ApiKey, key_id, ApiKey.revoked_at.is_(None))
     key.revoked_at = utcnow()
-    record_audit("api_key.revoked", tenant_id=principal.tenant_id, actor_id=principal.id, actor_type=principal.kind,
-                 details={"api_key_id": str(key.id), "name": key.name})
-    db.session.commit()
+    with atomic():
+        record_audit("api_key.revoked", tenant_id=principal.tenant_id, actor_id=principal.id, actor_type=principal.kind,
+                     details={"api_key_id": str(key.id), "name": key.name})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from flask import current_app
@@ -49,7 +50,7 @@ def send_batch(principal: Principal, items: list[Any], keyed: KeyedRequest | Non
             ready[index] = prepare_message(config, tenant, validate_value(MessageRequest, item))
         except MAPPED_ERRORS as raised:
             results[index] = _refused(index, raised)
-    with atomic():
+    with atomic() as unit:
         for index, prepared in ready.items():
             try:
                 message = add_message(config, principal, tenant, prepared)
@@ -62,7 +63,7 @@ def send_batch(principal: Principal, items: list[Any], keyed: KeyedRequest | Non
         body = {"items": results}
         if keyed is not None:
             remember(tenant.id, keyed, None, 200, body)
-    _enqueue(accepted)
+        unit.after_commit(partial(_enqueue, accepted))
     return body
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import or_, select
 
 from mailer.domains.lookup import DnsUnavailableError
 from mailer.domains.service import recheck
-from mailer.extensions import db
+from mailer.extensions import atomic, db
 from mailer.models import RecordStatus, SendingDomain
 from mailer.models.types import utcnow
 
@@ -49,14 +49,14 @@ def recheck_due_domains() -> int:
         if domain is None:
             continue
         try:
-            recheck(config, domain)
-        except DnsUnavailableError:
-            db.session.rollback()
+            with atomic():
+                recheck(config, domain)
+        except DnsUnavailableError:  # rolled back
             domain = db.session.get(SendingDomain, domain_id)
             if domain is not None:
                 domain.checked_at = utcnow() - RECHECK_AFTER + RETRY_AFTER
             log.warning("domain re-verification: DNS did not answer; trying again later",
                         extra={"domain_id": str(domain_id)})
-        db.session.commit()
+            db.session.commit()
         done += 1
     return done

@@ -14,7 +14,7 @@ from mailer.domains.lookup import DnsUnavailableError, Lookups, config_resolver
 from mailer.domains.names import DomainNameError, domain_of, normalize_domain
 from mailer.domains.records import check_dkim, check_dmarc, check_return_path, check_spf
 from mailer.errors import UnavailableError, ValidationError
-from mailer.extensions import db
+from mailer.extensions import atomic, db
 from mailer.models import DkimKey, RecordStatus, SendingDomain, Tenant
 from mailer.models.types import utcnow
 from mailer.security.scope import get_owned, tenant_select
@@ -66,9 +66,9 @@ def create_domain(principal: Principal, name: str) -> SendingDomain:
     db.session.add(domain)
     key = _add_key(_config(), domain)
     db.session.flush()
-    _changed(domain)
-    _audit(principal, "domain.created", domain, dkim_selector=key.selector)
-    db.session.commit()
+    with atomic():
+        _changed(domain)
+        _audit(principal, "domain.created", domain, dkim_selector=key.selector)
     return domain
 
 
@@ -79,11 +79,11 @@ def check_domain(principal: Principal, domain_id: str) -> tuple[SendingDomain, F
     """Look every record up now and store each status; the domain and what the resolvers returned for each
     record. 503 (nothing changed) when DNS cannot answer."""
     domain = get_owned(SendingDomain, domain_id)
-    try:
-        found = recheck(_config(), domain, actor_id=principal.id, actor_type=principal.kind)
-    except DnsUnavailableError as exc:
-        raise UnavailableError(f"{exc}; nothing was changed, try again later") from None
-    db.session.commit()
+    with atomic():
+        try:
+            found = recheck(_config(), domain, actor_id=principal.id, actor_type=principal.kind)
+        except DnsUnavailableError as exc:
+            raise UnavailableError(f"{exc}; nothing was changed, try again later") from None
     return domain, found
 
 
@@ -150,28 +150,28 @@ def _apply(domain: SendingDomain, found: dict[uuid.UUID, RecordStatus]) -> None:
 def rotate_dkim(principal: Principal, domain_id: str) -> SendingDomain:
     """A new selector and key; verified keys keep signing until the new one verifies (unverified ones go)."""
     domain = get_owned(SendingDomain, domain_id)
-    for key in list(domain.keys):
-        if key.status != RecordStatus.VERIFIED.value:
-            domain.keys.remove(key)
-    key = _add_key(_config(), domain)
-    if not any(k.status == RecordStatus.VERIFIED.value for k in domain.keys):
-        domain.status = RecordStatus.PENDING.value
-        release_sender(domain, actor_id=principal.id, actor_type=principal.kind)
-    db.session.flush()
-    _changed(domain)
-    _audit(principal, "domain.dkim_rotated", domain, dkim_selector=key.selector)
-    db.session.commit()
+    with atomic():
+        for key in list(domain.keys):
+            if key.status != RecordStatus.VERIFIED.value:
+                domain.keys.remove(key)
+        key = _add_key(_config(), domain)
+        if not any(k.status == RecordStatus.VERIFIED.value for k in domain.keys):
+            domain.status = RecordStatus.PENDING.value
+            release_sender(domain, actor_id=principal.id, actor_type=principal.kind)
+        db.session.flush()
+        _changed(domain)
+        _audit(principal, "domain.dkim_rotated", domain, dkim_selector=key.selector)
     return domain
 
 
 def delete_domain(principal: Principal, domain_id: str) -> None:
     """The domain and its keys; mail From it is no longer signed."""
     domain = get_owned(SendingDomain, domain_id)
-    _changed(domain)
-    _audit(principal, "domain.deleted", domain)
-    release_sender(domain, actor_id=principal.id, actor_type=principal.kind)
-    db.session.delete(domain)
-    db.session.commit()
+    with atomic():
+        _changed(domain)
+        _audit(principal, "domain.deleted", domain)
+        release_sender(domain, actor_id=principal.id, actor_type=principal.kind)
+        db.session.delete(domain)
 
 
 

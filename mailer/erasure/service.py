@@ -12,7 +12,7 @@ from sqlalchemy import select
 from mailer.audit import record_audit
 from mailer.config import Config
 from mailer.erasure.erasers import ERASERS, REMAINDERS, Target
-from mailer.extensions import db
+from mailer.extensions import atomic, db
 from mailer.models import Erasure, ErasureStatus
 from mailer.models.types import utcnow
 from mailer.security.address_digest import address_digest, address_digests
@@ -38,10 +38,10 @@ def request_erasure(principal: Principal, email: str) -> Erasure:
                       digest=address_digest(config, address),
                       sealed_address=seal_value(config, Erasure.sealed_address, erasure_id, address))
     db.session.add(erasure)
-    record_audit("data.erased", tenant_id=principal.tenant_id, actor_id=principal.id, actor_type=principal.kind,
-                 details={"erasure_id": str(erasure.id), "erased_as": erasure.digest})
-    _apply(config, erasure, address)
-    db.session.commit()
+    with atomic():
+        record_audit("data.erased", tenant_id=principal.tenant_id, actor_id=principal.id, actor_type=principal.kind,
+                     details={"erasure_id": str(erasure.id), "erased_as": erasure.digest})
+        _apply(config, erasure, address)
     return erasure
 
 

@@ -16,10 +16,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy import func, insert, select
 
-from mailer.extensions import db
+from mailer.extensions import atomic, current_unit, db
 from mailer.feedback.events import feedback_recorded
 from mailer.feedback.metrics import observe_report
 from mailer.feedback.reports import Finding, parse_report, report_identity
@@ -62,6 +63,11 @@ def process_report(report_id: uuid.UUID) -> ReportStatus | None:
         return ReportStatus(report.status) if report else None
     report.attempts += 1
     db.session.commit()
+    with atomic():
+        return _process(report)
+
+
+def _process(report: InboundReport) -> ReportStatus:
     if report.attempts > MAX_ATTEMPTS:
         return _finish(report, ReportStatus.FAILED, "gave up after repeated processing errors")
     anchor = db.session.get(Recipient, report.recipient_id)
@@ -141,6 +147,5 @@ def _unmatched(report: InboundReport, why: str) -> ReportStatus:
 
 def _finish(report: InboundReport, status: ReportStatus, result: str, outcomes: Sequence[str] = ()) -> ReportStatus:
     report.status, report.result, report.processed_at = status.value, result[:2000], datetime.now(UTC)
-    db.session.commit()
-    observe_report(status.value, outcomes)
+    current_unit().after_commit(partial(observe_report, status.value, tuple(outcomes)))
     return status

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
 
-from mailer.extensions import db
+from mailer.extensions import atomic, db
 from mailer.feedback import service
 from mailer.feedback.schemas import (
     SuppressionCreate,
@@ -98,6 +98,6 @@ def unsubscribe_post(token: str) -> Response:
     except UnknownUnsubscribeTokenError:
         return _page(None, 404, state="invalid")
     tenant = db.session.get(Tenant, recipient.tenant_id)
-    unsubscribe(recipient, via="one-click" if request.form.get("List-Unsubscribe") == "One-Click" else "page")
-    db.session.commit()
+    with atomic():
+        unsubscribe(recipient, via="one-click" if request.form.get("List-Unsubscribe") == "One-Click" else "page")
     return _page(tenant, state="done", tenant_name=tenant.name if tenant else "")

@@ -6,7 +6,7 @@ from sqlalchemy import Select, delete, select
 
 from mailer.audit import record_audit
 from mailer.errors import NotFoundError
-from mailer.extensions import db
+from mailer.extensions import atomic, db
 from mailer.feedback.schemas import SuppressionListQuery
 from mailer.feedback.suppressions import add_suppression
 from mailer.models import Suppression, SuppressionReason, SuppressionScope
@@ -43,9 +43,9 @@ def entries_for(principal: Principal, email: str) -> list[Suppression]:
 
 
 def create_manual(principal: Principal, email: str, scope: SuppressionScope) -> Suppression:
-    entry, _ = add_suppression(principal.tenant_id, canonical_email(email), scope=scope,
-                               reason=SuppressionReason.MANUAL, actor_id=principal.id, actor_type=principal.kind)
-    db.session.commit()
+    with atomic():
+        entry, _ = add_suppression(principal.tenant_id, canonical_email(email), scope=scope,
+                                   reason=SuppressionReason.MANUAL, actor_id=principal.id, actor_type=principal.kind)
     return entry
 
 
@@ -55,9 +55,9 @@ def delete_entries(principal: Principal, email: str, scope: SuppressionScope | N
     if not rows:
         raise NotFoundError()
     db.session.execute(delete(Suppression).where(Suppression.id.in_([r.id for r in rows])))
-    for row in rows:
-        record_audit("suppression.deleted", tenant_id=principal.tenant_id, actor_id=principal.id,
-                     actor_type=principal.kind,
-                     details={"suppression_id": str(row.id), "email": row.email, "scope": row.scope,
-                              "reason": row.reason})
-    db.session.commit()
+    with atomic():
+        for row in rows:
+            record_audit("suppression.deleted", tenant_id=principal.tenant_id, actor_id=principal.id,
+                         actor_type=principal.kind,
+                         details={"suppression_id": str(row.id), "email": row.email, "scope": row.scope,
+                                  "reason": row.reason})

@@ -23,13 +23,14 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from mailer.config import Config
-from mailer.extensions import db
+from mailer.extensions import atomic, db
 from mailer.feedback.suppressions import screen_before_send
 from mailer.feedback.tokens import envelope_sender
 from mailer.mail.leases import Claim, LeaseKeeper, claim_recipients, release_unattempted
@@ -91,8 +92,12 @@ class _Run:
     def record(self, pairs: Sequence[tuple[Recipient, RecipientResult]],
                seconds: float | Sequence[float] | None = None) -> None:
         attempts = [Attempt(r.id, r.tenant_id, r.attempts, result) for r, result in pairs]
-        deferrals = record_attempts(attempts, self.claim.token, self.config)
-        db.session.commit()
+        with atomic() as unit:
+            deferrals = record_attempts(attempts, self.claim.token, self.config)
+            unit.after_commit(partial(self._recorded, pairs, seconds, deferrals))
+
+    def _recorded(self, pairs: Sequence[tuple[Recipient, RecipientResult]],
+                  seconds: float | Sequence[float] | None, deferrals: list[Deferral]) -> None:
         note_attempts(pairs, seconds, pool=_handler)
         queues = {r.id: r.message.queue for r, _ in pairs}
         for deferral in deferrals:
@@ -146,9 +151,10 @@ def _send_all(run: _Run, recipients: list[Recipient]) -> None:
         by_owner[recipient.tenant_id].append(recipient)
     for owner, group in by_owner.items():
         server = smtp_server(run.config, str(owner))
-        group, suppressed = screen_before_send(group)
-        if suppressed:
-            run.record(suppressed)
+        with atomic():
+            group, suppressed = screen_before_send(group)
+            if suppressed:
+                run.record(suppressed)
         items, failures = _build_mails(group, run.config)
         if failures:
             run.record(failures)
@@ -198,8 +204,8 @@ def _chunks(items: list[_Item], size: int) -> Iterator[list[_Item]]:
 def _send_chunk(run: _Run, server: SmtpServer, chunk: list[_Item]) -> None:
     """Send the chunk on one connection; each window's results and the next window's start share one commit."""
     window = _Window(run, chunk)
-    window.open(0)
-    db.session.commit()
+    with atomic():
+        window.open(0)
     smtp_handler().send_batch(server, [item.mail for item in chunk], on_result=window.on_result)
     run.in_flight = []
 
@@ -237,9 +243,10 @@ class _Window:
         per_mail = (now - self.opened_at) / (self.end - self.start)
         self.size = max(1, min(COMMIT_WINDOW_MAILS, int(COMMIT_WINDOW_SECONDS / max(per_mail, 1e-6))))
         pairs, seconds = self.run.pending, self.seconds
-        if self.end < len(self.chunk):
-            self.open(self.end)
-        self.run.record(pairs, seconds)  # commits these results and the next window's start together
+        with atomic():  # these results and the next window's start, together
+            if self.end < len(self.chunk):
+                self.open(self.end)
+            self.run.record(pairs, seconds)
         self.run.pending, self.seconds = [], []
         self.run.in_flight = [r for r in self.run.in_flight if r.id not in self.run.done]
 
@@ -256,8 +263,8 @@ def _abort(run: _Run, recipients: list[Recipient], exc: BaseException) -> None:
         run.record([*answered, *((r, RecipientResult(r.email, Outcome.AMBIGUOUS, response=response))
                                  for r in in_flight)])
         untried = [r.id for r in recipients if r.id not in run.done]
-        release_unattempted(run.claim.token, untried)
-        db.session.commit()
+        with atomic():
+            release_unattempted(run.claim.token, untried)
     except Exception:
         db.session.rollback()
         log.exception("could not record the interrupted run; its leases will run out and the sweeper retries")
@@ -266,8 +273,8 @@ def _abort(run: _Run, recipients: list[Recipient], exc: BaseException) -> None:
 def _finish(run: _Run) -> None:
     """Roll up the messages touched and schedule the retries (best effort: the sweeper backs both up)."""
     try:
-        roll_up(sorted(run.messages))
-        db.session.commit()
+        with atomic():
+            roll_up(sorted(run.messages))
     except Exception:
         db.session.rollback()
         log.exception("message roll-up failed")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from mailer.audit import record_audit
-from mailer.extensions import db
+from mailer.extensions import atomic, db
 from mailer.mail.outbox import enqueue_delivery
 from mailer.mail.recording import roll_up
 from mailer.models import Message, MessageStatus, Recipient, RecipientStatus
@@ -14,23 +14,23 @@ from mailer.security.types import Principal
 
 def requeue_failed(principal: Principal, message: Message) -> int:
     """Failed → queued with a fresh attempt budget, then enqueue; returns how many were re-queued."""
-    result = db.session.execute(
-        update(Recipient)
-        .where(Recipient.message_id == message.id, Recipient.tenant_id == message.tenant_id,
-               Recipient.status == RecipientStatus.FAILED.value)
-        .values(status=RecipientStatus.QUEUED.value, error_code=None, last_error=None, attempts=0,
-                next_attempt_at=None, lease_until=None)
-        .execution_options(synchronize_session=False)
-    )
-    count = result.rowcount or 0
-    if not count:
-        return 0
-    roll_up([message.id])
-    db.session.expire(message)
-    if message.status == MessageStatus.SCHEDULED.value:
-        message.status = MessageStatus.QUEUED.value
-    record_audit("message.retried", tenant_id=message.tenant_id, actor_id=principal.id, actor_type=principal.kind,
-                 details={"message_id": str(message.id), "recipients": count})
-    db.session.commit()
+    with atomic():
+        result = db.session.execute(
+            update(Recipient)
+            .where(Recipient.message_id == message.id, Recipient.tenant_id == message.tenant_id,
+                   Recipient.status == RecipientStatus.FAILED.value)
+            .values(status=RecipientStatus.QUEUED.value, error_code=None, last_error=None, attempts=0,
+                    next_attempt_at=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+        count = result.rowcount or 0
+        if not count:
+            return 0
+        roll_up([message.id])
+        db.session.expire(message)
+        if message.status == MessageStatus.SCHEDULED.value:
+            message.status = MessageStatus.QUEUED.value
+        record_audit("message.retried", tenant_id=message.tenant_id, actor_id=principal.id, actor_type=principal.kind,
+                     details={"message_id": str(message.id), "recipients": count})
     enqueue_delivery(message.id, message.queue)
     return count

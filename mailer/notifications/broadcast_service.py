@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from flask import current_app
@@ -129,12 +130,11 @@ def start_broadcast(principal: Principal, body: BroadcastRequest) -> tuple[Messa
     send_at = check_send_at(body.send_at)
     sender = sender_of(tenant, config).email
     _probe(config, tenant, sender, source, variants, body.data, members)
-    with atomic():
+    with atomic() as unit:
         message, jobs = _store(config, principal, tenant, body, (source, variants), sender, members, send_at)
-    if send_at is None:
-        enqueue_staged_at_once(jobs)  # with Redis down, the sweeper enqueues them later
-    else:
-        enqueue_staged(jobs)  # scheduled in RQ for send_at; the rows' next_attempt_at decides
+        # Scheduled ones wait in RQ for send_at (the rows' next_attempt_at decides); with Redis down, the
+        # sweeper enqueues them later.
+        unit.after_commit(partial(enqueue_staged_at_once if send_at is None else enqueue_staged, jobs))
     if len(members) >= ANALYZE_AFTER_ROWS:
         refresh_statistics(Recipient.__table__)
     return message, len(members)

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from flask import current_app
@@ -242,11 +243,11 @@ def create_message(principal: Principal, body: MessageRequest, keyed: KeyedReque
     config: Config = current_app.config["MAILER"]
     tenant = db.session.get(Tenant, principal.tenant_id)
     draft = prepare_message(config, tenant, body)
-    with atomic():
+    with atomic() as unit:
         message, jobs = stage_message(config, principal, tenant, draft)
         accepted = accepted_json(message)
         if keyed is not None:
             remember(tenant.id, keyed, message.id, 202, accepted)
-    enqueue_staged(jobs)  # with Redis down, the sweeper enqueues them later
+        unit.after_commit(partial(enqueue_staged, jobs))  # with Redis down, the sweeper enqueues them later
     return accepted
 

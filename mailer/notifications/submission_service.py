@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any
 
 from flask import current_app
@@ -95,14 +96,15 @@ def store_submissions(items: Sequence[PreparedSubmission],
     """
     config = _config()
     group = _Group(config)
-    with atomic():
+    with atomic() as unit:
         for index, item in enumerate(items):
             group.add(index, item)
         group.stage()
-    results = [group.results[index] for index in range(len(items))]
-    if on_commit is not None:
-        on_commit(results)
-    enqueue_staged_together(group.jobs)  # with Redis down, the sweeper enqueues them later
+        results = [group.results[index] for index in range(len(items))]
+        if on_commit is not None:
+            unit.after_commit(partial(on_commit, results))
+        # With Redis down, the sweeper enqueues them later.
+        unit.after_commit(partial(enqueue_staged_together, group.jobs))
     return results
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import delete, select
 
 from mailer.audit import record_audit
 from mailer.errors import NotFoundError, ValidationError
-from mailer.extensions import db
+from mailer.extensions import atomic, db
 from mailer.i18n import rendered_in
 from mailer.mail.system_mail import preview_context
 from mailer.mail.templates import (
@@ -129,8 +129,8 @@ def put_template(principal: Principal, name: str, body: TemplateIn,
         db.session.add(row)
     row.subject, row.html, row.text, row.description = body.subject, body.html, body.text, body.description
     db.session.flush()
-    _audit(principal, name, locale, "created" if created else "replaced")
-    db.session.commit()
+    with atomic():
+        _audit(principal, name, locale, "created" if created else "replaced")
     return _view(row, () if locale else _variant_locales(principal.tenant_id, name)), created
 
 
@@ -154,8 +154,8 @@ def delete_template(principal: Principal, name: str, locale: str | None = None) 
             raise NotFoundError()
         if row is not None:
             db.session.delete(row)
-    _audit(principal, name, locale, "deleted")
-    db.session.commit()
+    with atomic():
+        _audit(principal, name, locale, "deleted")
 
 
 def preview_template(principal: Principal, name: str, data: dict[str, Any], locale: str | None = None) -> Rendered:

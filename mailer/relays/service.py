@@ -9,7 +9,7 @@ from flask import current_app
 from mailer.audit import record_audit
 from mailer.config import Config
 from mailer.errors import NotFoundError, ValidationError
-from mailer.extensions import db
+from mailer.extensions import atomic, db
 from mailer.models import TenantRelay
 from mailer.models.types import utcnow
 from mailer.relays.routing import relay_server
@@ -72,10 +72,10 @@ def put_relay(principal: Principal, body: RelayPut) -> TenantRelay:
     relay.host, relay.port, relay.encryption = host, body.port, body.encryption
     relay.username, relay.password_sealed, relay.verify_tls = body.username, sealed, body.verify_tls
     relay.updated_at = utcnow()
-    record_audit("tenant_relay.changed", tenant_id=principal.tenant_id, actor_id=principal.id,
-                 actor_type=principal.kind, details={"host": host, "port": body.port, "encryption": body.encryption,
-                                                     "username": body.username, "verify_tls": body.verify_tls})
-    db.session.commit()
+    with atomic():
+        record_audit("tenant_relay.changed", tenant_id=principal.tenant_id, actor_id=principal.id,
+                     actor_type=principal.kind, details={"host": host, "port": body.port, "encryption": body.encryption,
+                                                         "username": body.username, "verify_tls": body.verify_tls})
     return relay
 
 
@@ -85,9 +85,9 @@ def delete_relay(principal: Principal) -> None:
     if relay is None:
         return
     db.session.delete(relay)
-    record_audit("tenant_relay.deleted", tenant_id=principal.tenant_id, actor_id=principal.id,
-                 actor_type=principal.kind, details={"host": relay.host, "port": relay.port})
-    db.session.commit()
+    with atomic():
+        record_audit("tenant_relay.deleted", tenant_id=principal.tenant_id, actor_id=principal.id,
+                     actor_type=principal.kind, details={"host": relay.host, "port": relay.port})
 
 
 def probe_relay(principal: Principal) -> ProbeResult:

@@ -1,9 +1,9 @@
 """Webhook events as rows (a transactional outbox, API.md §9).
 
 ``record_event(session, tenant_id, event_type, data)`` adds the event and one pending delivery per
-enabled endpoint of the tenant that subscribes to it, in the caller's transaction: the event exists
+enabled endpoint of the tenant that subscribes to it, in the caller's ``extensions.atomic()`` block: the event exists
 exactly when the change it reports is committed. After that commit the dispatcher is nudged (see
-``dispatcher.nudge``); if the nudge is lost (Redis down or flushed, a worker killed), the sweep finds
+``wakeup.nudge_after_commit``); if the nudge is lost (Redis down or flushed, a worker killed), the sweep finds
 the due deliveries. Nothing here imports Flask request state: the pipeline and workers call it.
 A tenant with no subscribing endpoint costs one query and gets no rows.
 """
@@ -23,7 +23,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from mailer.models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from mailer.webhooks.wakeup import NUDGE_FLAG
+from mailer.webhooks.wakeup import nudge_after_commit
 
 
 class EventType(StrEnum):
@@ -102,7 +102,7 @@ def record_events(session: Session, drafts: Sequence[EventDraft],
     if events:
         session.execute(insert(WebhookEvent), events)
         session.execute(insert(WebhookDelivery), deliveries)
-        session.info[NUDGE_FLAG] = True
+        nudge_after_commit()
     return ids
 
 

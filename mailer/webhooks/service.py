@@ -15,7 +15,7 @@ from sqlalchemy import Select, delete, func, select, update
 from mailer.audit import record_audit
 from mailer.config import Config
 from mailer.errors import NotFoundError, ValidationError
-from mailer.extensions import db
+from mailer.extensions import atomic, db
 from mailer.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from mailer.security.scope import get_owned, tenant_select
 from mailer.security.sealed import seal_value
@@ -23,7 +23,7 @@ from mailer.security.types import Principal
 from mailer.webhooks.events import EventDraft, EventType, record_events
 from mailer.webhooks.guard import UnsafeUrlError, check_url
 from mailer.webhooks.signing import new_secret
-from mailer.webhooks.wakeup import NUDGE_FLAG
+from mailer.webhooks.wakeup import nudge_after_commit
 
 ROTATION_OVERLAP = timedelta(hours=24)
 MAX_ENDPOINTS = 20  # per tenant: every event fans out to each subscribing endpoint
@@ -63,8 +63,8 @@ def create_endpoint(principal: Principal, url: str, events: list[str], descripti
     )
     db.session.add(endpoint)
     db.session.flush()
-    _audit(principal, "webhook.created", endpoint, events=endpoint.events)
-    db.session.commit()
+    with atomic():
+        _audit(principal, "webhook.created", endpoint, events=endpoint.events)
     return endpoint, secret
 
 
@@ -83,8 +83,8 @@ def update_endpoint(principal: Principal, endpoint_id: str, changes: dict[str, A
         endpoint.enabled = changes["enabled"]
         if endpoint.enabled:  # switched back on: no leftover reason, no leftover backoff
             endpoint.disabled_reason, endpoint.failure_streak, endpoint.blocked_until = None, 0, None
-    _audit(principal, "webhook.changed", endpoint, fields=sorted(changes))
-    db.session.commit()
+    with atomic():
+        _audit(principal, "webhook.changed", endpoint, fields=sorted(changes))
     return endpoint
 
 
@@ -94,9 +94,9 @@ def delete_endpoint(principal: Principal, endpoint_id: str) -> None:
     deliveries = select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == endpoint.id)
     db.session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(deliveries)))
     db.session.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id))
-    _audit(principal, "webhook.deleted", endpoint)
-    db.session.delete(endpoint)
-    db.session.commit()
+    with atomic():
+        _audit(principal, "webhook.deleted", endpoint)
+        db.session.delete(endpoint)
 
 
 def rotate_secret(principal: Principal, endpoint_id: str, *, expire_previous: bool = False
@@ -111,8 +111,8 @@ def rotate_secret(principal: Principal, endpoint_id: str, *, expire_previous: bo
         endpoint.previous_secret_sealed = endpoint.secret_sealed
         endpoint.previous_secret_expires_at = datetime.now(UTC) + ROTATION_OVERLAP
     endpoint.secret_sealed = seal_value(_config(), WebhookEndpoint.secret_sealed, endpoint.id, secret)
-    _audit(principal, "webhook.secret_rotated", endpoint, expire_previous=expire_previous)
-    db.session.commit()
+    with atomic():
+        _audit(principal, "webhook.secret_rotated", endpoint, expire_previous=expire_previous)
     return endpoint, secret
 
 
@@ -121,10 +121,10 @@ def send_test(principal: Principal, endpoint_id: str) -> tuple[uuid.UUID, uuid.U
     endpoint = get_owned(WebhookEndpoint, endpoint_id)
     draft = EventDraft(principal.tenant_id, EventType.WEBHOOK_TEST,
                        {"webhook_id": str(endpoint.id), "message": "This is a test event from Mailer."})
-    [event_id] = record_events(db.session, [draft], endpoints=[endpoint])
-    assert event_id is not None
-    delivery_id = db.session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.event_id == event_id))
-    db.session.commit()
+    with atomic():
+        [event_id] = record_events(db.session, [draft], endpoints=[endpoint])
+        assert event_id is not None
+        delivery_id = db.session.scalar(select(WebhookDelivery.id).where(WebhookDelivery.event_id == event_id))
     return event_id, delivery_id
 
 
@@ -160,8 +160,8 @@ def replay_delivery(principal: Principal, endpoint_id: str, delivery_id: str) ->
     # An explicit replay is a probe: the endpoint's backoff does not hold it back.
     db.session.execute(update(WebhookEndpoint).where(WebhookEndpoint.id == delivery.endpoint_id)
                        .values(blocked_until=None).execution_options(synchronize_session=False))
-    record_audit("webhook.delivery_replayed", tenant_id=principal.tenant_id, actor_id=principal.id,
-                 actor_type=principal.kind, details={"webhook_id": endpoint_id, "delivery_id": str(delivery.id)})
-    db.session.info[NUDGE_FLAG] = True
-    db.session.commit()
+    with atomic():
+        record_audit("webhook.delivery_replayed", tenant_id=principal.tenant_id, actor_id=principal.id,
+                     actor_type=principal.kind, details={"webhook_id": endpoint_id, "delivery_id": str(delivery.id)})
+        nudge_after_commit()
     return delivery

@@ -1,8 +1,7 @@
 """Waking the dispatcher: a nudge after each commit that wrote webhook events (never before it: a job
 that ran before the commit would not see them), a run scheduled for the next retry, and the sweep hook.
 
-The commit listeners are installed when this module is imported, which ``events`` does: wherever
-events can be recorded (web or job-only app), the nudge follows their commit.
+Writers of deliveries call ``nudge_after_commit`` inside their ``extensions.atomic()`` block.
 """
 
 from __future__ import annotations
@@ -11,21 +10,19 @@ import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from flask import current_app, has_app_context
+from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from mailer.config import Config
-from mailer.extensions import db
+from mailer.extensions import current_unit, db
 from mailer.webhooks.bounds import job_timeout, key_ttl
 from mailer.webhooks.claims import count_due
 from mailer.worker.queues import QUEUE_NAMES, get_queue, get_redis
 
 log = logging.getLogger(__name__)
 
-NUDGE_FLAG = "mailer.webhooks.nudge"  # in Session.info: this transaction wrote webhook deliveries
 QUEUE = "bulk"
 DISPATCH_JOB = "mailer.webhooks.jobs.dispatch_webhooks"
 QUEUED_KEY = "mailer:webhooks:queued"
@@ -87,15 +84,13 @@ def mail_waiting(redis: Redis) -> bool:
         return False
 
 
-@event.listens_for(Session, "after_commit")
-def _nudge_after_commit(session: Session) -> None:
-    if session.info.pop(NUDGE_FLAG, False) and has_app_context():
-        nudge(get_redis(), current_app.config["MAILER"])
+def nudge_after_commit() -> None:
+    """Nudge the dispatcher once the enclosing ``atomic()`` block commits (once, however many writers ask)."""
+    current_unit().after_commit(_nudge_dispatcher, key=_nudge_dispatcher)
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_after_rollback(session: Session) -> None:
-    session.info.pop(NUDGE_FLAG, None)
+def _nudge_dispatcher() -> None:
+    nudge(get_redis(), current_app.config["MAILER"])
 
 
 def sweep_webhooks() -> int:

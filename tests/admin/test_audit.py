@@ -98,11 +98,11 @@ def test_concurrent_writers_never_fork_the_chain(app_factory, acme_seeded):
         try:
             with app.app_context():
                 from mailer.audit import record_audit
-                from mailer.extensions import db
+                from mailer.extensions import atomic
 
                 for _ in range(10):
-                    record_audit("test.concurrent", tenant_id=uuid.UUID(acme_seeded.tenant_id))
-                    db.session.commit()
+                    with atomic():
+                        record_audit("test.concurrent", tenant_id=uuid.UUID(acme_seeded.tenant_id))
         except BaseException as exc:  # reported below
             errors.append(exc)
 

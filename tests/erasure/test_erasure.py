@@ -11,7 +11,7 @@ from email.policy import default as default_policy
 import pytest
 from sqlalchemy import select, update
 
-from mailer.extensions import db
+from mailer.extensions import atomic, db
 from mailer.models import AuditEvent, AuthRequest, DeliveryEvent, Erasure, Message, Recipient, Tenant
 from mailer.security.address_digest import address_digest
 from tests.admin.conftest import add_users
@@ -161,8 +161,9 @@ def test_the_audit_log_stores_a_digest_where_a_caller_passes_an_address(app):
 
     with app.app_context():
         tenant_id = db.session.scalar(select(Tenant.id).where(Tenant.slug == "acme"))
-        event = record_audit("suppression.created", tenant_id=tenant_id, details={"note": f"to {ANN}", "list": [ANN]})
-        db.session.commit()
+        with atomic():
+            event = record_audit("suppression.created", tenant_id=tenant_id,
+                                 details={"note": f"to {ANN}", "list": [ANN]})
         digest = address_digest(app.config["MAILER"], ANN)
         assert event.details == {"note": f"to {digest}", "list": [digest]}
     assert app.test_cli_runner().invoke(args=["audit", "verify", "acme"]).exit_code == 0

@@ -3,6 +3,7 @@ writer cannot recompute it), old keys verify during a SECRETS_KEY rotation, and 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 
@@ -10,7 +11,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select, update
 
 from mailer.audit import canonical_content, record_audit
-from mailer.extensions import db
+from mailer.extensions import atomic, db
 from mailer.models import AuditEvent, Tenant
 from tests.auth.conftest import register
 
@@ -72,8 +73,8 @@ def test_events_signed_with_an_older_secrets_key_verify_during_rotation(app_fact
     create_tenant(first)
     with first.app_context():
         tenant = db.session.scalars(select(Tenant)).one()
-        record_audit("user.changed", tenant_id=tenant.id, actor_type="system", ip="192.0.2.1")
-        db.session.commit()
+        with atomic():
+            record_audit("user.changed", tenant_id=tenant.id, actor_type="system", ip="192.0.2.1")
     assert verify(app_factory(SECRETS_KEY=(new, old))).exit_code == 0
     assert verify(app_factory(SECRETS_KEY=(new,))).exit_code == 1
 
@@ -83,11 +84,12 @@ def test_each_committed_head_is_logged_and_a_rolled_back_one_is_not(app, admin, 
     caplog.set_level(logging.INFO, logger="mailer.audit")
     with app.app_context():
         tenant = db.session.scalars(select(Tenant)).one()
-        record_audit("user.changed", tenant_id=tenant.id, actor_type="system")
-        db.session.rollback()
+        with contextlib.suppress(LookupError), atomic():
+            record_audit("user.changed", tenant_id=tenant.id, actor_type="system")
+            raise LookupError("rolled back")
         assert not [r for r in caplog.records if r.getMessage() == "audit chain head"]
-        event = record_audit("user.changed", tenant_id=tenant.id, actor_type="system")
-        db.session.commit()
+        with atomic():
+            event = record_audit("user.changed", tenant_id=tenant.id, actor_type="system")
         (logged,) = [r for r in caplog.records if r.getMessage() == "audit chain head"]
         assert (logged.audit_seq, logged.audit_head) == (event.seq, event.hash)
         assert logged.tenant_id == str(tenant.id)

@@ -24,11 +24,11 @@ def _tenant_id(app: Flask) -> uuid.UUID:
 
 def _rolled_up_status(message_id: uuid.UUID) -> str:
     """Roll the message up, commit, and read its status back from the database."""
-    from mailer.extensions import db
+    from mailer.extensions import atomic, db
     from mailer.mail.recording import roll_up
 
-    roll_up([message_id])
-    db.session.commit()
+    with atomic():
+        roll_up([message_id])
     db.session.expire_all()
     return db.session.get(Message, message_id).status
 

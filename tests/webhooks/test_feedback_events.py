@@ -22,7 +22,7 @@ def test_a_bounce_becomes_message_bounced(app: Flask, client: FlaskClient, acme:
                                           worker: Drainer, redis: Redis) -> None:
     """on_feedback_recorded(bounced) in a transaction → one signed `message.bounced` with the report's codes;
     outcomes webhooks do not carry (delayed) send nothing."""
-    from mailer.extensions import db
+    from mailer.extensions import atomic, db
     from mailer.models import Recipient
     from mailer.webhooks.feedback_events import on_feedback_recorded
 
@@ -33,11 +33,11 @@ def test_a_bounce_becomes_message_bounced(app: Flask, client: FlaskClient, acme:
     assert receiver.requests == []  # message.sent is not subscribed
     with app.app_context():
         recipient_id = db.session.scalar(select(Recipient.id).where(Recipient.message_id == uuid.UUID(sent["id"])))
-        on_feedback_recorded(recipient_id=recipient_id, outcome="delayed", smtp_code=None, enhanced_code="4.4.7",
-                             response="delayed")
-        on_feedback_recorded(recipient_id=recipient_id, outcome="bounced", smtp_code=550, enhanced_code="5.1.1",
-                             response="user unknown")
-        db.session.commit()
+        with atomic():
+            on_feedback_recorded(recipient_id=recipient_id, outcome="delayed", smtp_code=None, enhanced_code="4.4.7",
+                                 response="delayed")
+            on_feedback_recorded(recipient_id=recipient_id, outcome="bounced", smtp_code=550, enhanced_code="5.1.1",
+                                 response="user unknown")
     dispatch(app, redis)
     [received] = receiver.requests
     assert received.verified_by and received.json["type"] == "message.bounced"
@@ -49,16 +49,15 @@ def test_a_bounce_becomes_message_bounced(app: Flask, client: FlaskClient, acme:
 def test_a_new_suppression_becomes_suppression_created(app: Flask, client: FlaskClient, acme: Seeded,
                                                        receiver: Receiver, redis: Redis) -> None:
     """on_suppression_created(entry) → `suppression.created` carrying the entry as the API shows it."""
-    from mailer.extensions import db
+    from mailer.extensions import atomic
     from mailer.webhooks.feedback_events import on_suppression_created
 
     subscribe(client, acme, receiver, events=["suppression.created"])
     entry = SimpleNamespace(tenant_id=uuid.UUID(acme.tenant_id), email="ann@example.com", scope="all",
                             reason="complaint", source_message_id=None, enhanced_code=None, detail="ARF report",
                             created_at=datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
-    with app.app_context():
+    with app.app_context(), atomic():
         on_suppression_created(entry)
-        db.session.commit()
     dispatch(app, redis)
     [received] = receiver.requests
     assert received.verified_by and received.json["type"] == "suppression.created"
