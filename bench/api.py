@@ -154,9 +154,9 @@ PHASES = (  # (label, module path suffix, function): cumulative time, nested pha
     ("audit event", "mailer/audit.py", "record_audit"),
     ("  audit event (folded)", "mailer/audit.py", "add_chained"),
     ("  quota (folded)", "mailer/mail/quota.py", "counted"),
-    ("outbox stage (flush, job ids)", "mailer/mail/outbox.py", "stage"),
+    ("outbox stage (job ids)", "mailer/mail/outbox.py", "stage"),
     ("commit", "mailer/extensions.py", "atomic"),
-    ("enqueue (Redis)", "mailer/mail/outbox.py", "enqueue_staged"),
+    ("enqueue (Redis)", "mailer/mail/outbox.py", "enqueue"),
     ("202 body", "mailer/notifications/serializers.py", "accepted_json"),
     ("request log line", "mailer/observability/logs.py", "_log_request"),
 )

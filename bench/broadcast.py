@@ -225,7 +225,7 @@ def run_broadcast(sink: PostfixSink, app: Any, tenant_id: uuid.UUID, env: dict[s
     from redis import Redis
 
     from mailer.extensions import db
-    from mailer.mail.outbox import enqueue_staged, stage
+    from mailer.mail.outbox import enqueue, stage
 
     Redis.from_url(args.redis_url).flushdb()
     port = free_port()
@@ -254,8 +254,9 @@ def run_broadcast(sink: PostfixSink, app: Any, tenant_id: uuid.UUID, env: dict[s
                     [reset] = _messages(tenant_id, len(asked), 1, "critical", f"reset-{label}-", "password_reset")
                     asked[f"reset-{label}-{len(asked)}@example.com"] = time.time()
                     jobs = stage(reset)
+                    db.session.add(reset)
                     db.session.commit()
-                    enqueue_staged(jobs)
+                    enqueue(jobs)
                     db.session.expunge_all()
                     next_reset = time.monotonic() + args.reset_every
                 time.sleep(0.005)

@@ -5,7 +5,7 @@ Postfix's C ``smtp-sink`` by default, or aiosmtpd, which saturates a core near 1
 
 1. raw        — smtplib on one persistent connection, one process: the ceiling.
 2. pipeline   — Mailer: a backlog of N messages committed first (chunks of 500, untimed), then
-                ``enqueue_recipients`` for all (the clock starts here), delivered by 2 bare
+                ``requeue`` for all (the clock starts here), delivered by 2 bare
                 ``rq worker --with-scheduler critical default bulk`` subprocesses (the README's
                 command; ``--worker-class mailer.worker.MailerWorker`` tries the Procfile's) with
                 leases, results committed a window at a time and pooled connections.
@@ -174,11 +174,12 @@ def _profilers(workers: list[subprocess.Popen[bytes]]) -> list[subprocess.Popen[
 def _commit_and_enqueue(message: Any) -> None:
     """What the service does with a new message: stage it in the transaction, commit, then enqueue."""
     from mailer.extensions import db
-    from mailer.mail.outbox import enqueue_staged, stage
+    from mailer.mail.outbox import enqueue, stage
 
     jobs = stage(message)
+    db.session.add(message)
     db.session.commit()
-    enqueue_staged(jobs)
+    enqueue(jobs)
 
 
 def run_pipeline(sink: Sink, n: int, app: Any, redis_url: str, env: dict[str, str],
@@ -187,7 +188,7 @@ def run_pipeline(sink: Sink, n: int, app: Any, redis_url: str, env: dict[str, st
     from sqlalchemy import select
 
     from mailer.extensions import db
-    from mailer.mail.outbox import enqueue_recipients
+    from mailer.mail.outbox import requeue
     from mailer.models import Tenant
 
     redis = Redis.from_url(redis_url)
@@ -216,7 +217,7 @@ def run_pipeline(sink: Sink, n: int, app: Any, redis_url: str, env: dict[str, st
             start_count = sink.received
             started = time.perf_counter()
             next_reset = started + reset_every
-            enqueue_recipients(ids, "default")
+            requeue(ids, "default")
             phases["enqueued_s"] = time.perf_counter() - started
             while sink.received - start_count < n + len(asked):
                 now = time.perf_counter()

@@ -41,7 +41,7 @@ def _backlog(app: Any, n: int, prefix: str) -> None:
     from sqlalchemy import select
 
     from mailer.extensions import db
-    from mailer.mail.outbox import enqueue_recipients
+    from mailer.mail.outbox import requeue
     from mailer.models import Tenant
 
     with app.app_context():
@@ -51,7 +51,7 @@ def _backlog(app: Any, n: int, prefix: str) -> None:
             ids = [m.recipients[0].id for m in batch]
             db.session.add_all(batch)
             db.session.commit()
-            enqueue_recipients(ids, "default")
+            requeue(ids, "default")
             db.session.expunge_all()
 
 

@@ -10,8 +10,6 @@ after its commit, one enqueue step.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -21,8 +19,8 @@ from mailer.batch.rate import spend_message_rate
 from mailer.errors import MAPPED_ERRORS, RateLimitedError, as_mailer_error, problem_body
 from mailer.extensions import atomic, db
 from mailer.http.json import validate_value
-from mailer.mail.outbox import enqueue_recipients
-from mailer.models import Message, MessageStatus, Tenant
+from mailer.mail.outbox import StagedJob, enqueue
+from mailer.models import Tenant
 from mailer.notifications.idempotency import KeyedRequest, remember
 from mailer.notifications.schemas import MessageRequest
 from mailer.notifications.service import add_message, prepare_message
@@ -38,7 +36,7 @@ def send_batch(principal: Principal, items: list[Any], keyed: KeyedRequest | Non
     config = current_app.config["MAILER"]
     tenant = db.session.get(Tenant, principal.tenant_id)
     results: list[dict[str, Any]] = [{} for _ in items]
-    accepted: list[Message] = []
+    jobs: list[StagedJob] = []
     within_rate = spend_message_rate(len(items))
     # Every item is validated and composed first; the tenant's row lock (taken by the quota check) is then
     # held only for the inserts, not while later items render and build (N9).
@@ -53,17 +51,17 @@ def send_batch(principal: Principal, items: list[Any], keyed: KeyedRequest | Non
     with atomic() as unit:
         for index, prepared in ready.items():
             try:
-                message = add_message(config, principal, tenant, prepared)
+                message, staged = add_message(config, principal, tenant, prepared)
             except MAPPED_ERRORS as raised:
                 results[index] = _refused(index, raised)
                 continue
-            accepted.append(message)
+            jobs.extend(staged)
             results[index] = {"index": index, "status": 202, "id": str(message.id),
                               "recipients": [{"email": r.email, "status": r.status} for r in message.recipients]}
         body = {"items": results}
         if keyed is not None:
             remember(tenant.id, keyed, None, 200, body)
-        unit.after_commit(partial(_enqueue, accepted))
+        unit.after_commit(partial(enqueue, jobs))
     return body
 
 
@@ -71,13 +69,3 @@ def _refused(index: int, raised: Exception) -> dict[str, Any]:
     exc = as_mailer_error(raised)
     return {"index": index, "status": exc.status,
             "error": problem_body(exc.status, exc.code, exc.title, exc.detail, exc.errors)}
-
-
-def _enqueue(messages: list[Message]) -> None:
-    """One step for the batch: recipients grouped by start time, in jobs of DELIVERY_BATCH_SIZE."""
-    by_start: dict[datetime | None, list[Any]] = defaultdict(list)
-    for message in messages:
-        at = message.send_at if message.status == MessageStatus.SCHEDULED.value else None
-        by_start[at].extend(r.id for r in message.recipients)
-    for at, ids in by_start.items():
-        enqueue_recipients(ids, "default", at)

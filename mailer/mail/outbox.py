@@ -1,5 +1,9 @@
 """The outbox rule: stage the rows in the service's transaction; once it commits, enqueue jobs carrying recipient ids.
 
+Three steps: ``stage(message)`` gives the recipients their job ids before any insert, ``enqueue(jobs)`` runs
+as the unit of work's after-commit action (``extensions.atomic()``), and ``requeue(ids, queue, at)`` gives
+committed rows new jobs (the sweeper, retries, an admin's retry; ``schedule_retries`` for deferrals).
+
 Every recipient row names the RQ job last enqueued for it (``job_id``, written before the
 job reaches Redis). If Redis is unreachable the request still succeeds: the job never
 existed, so the sweeper, which asks Redis whether a row's job is alive, enqueues the row
@@ -27,8 +31,9 @@ from mailer.extensions import db
 from mailer.mail import nudges
 from mailer.mail.recording import Deferral
 from mailer.mail.transport import job_timeout
-from mailer.models import Message, MessageStatus, Recipient, RecipientStatus
-from mailer.worker.queues import enqueue, enqueue_many
+from mailer.models import Message, MessageStatus, Recipient
+from mailer.worker.queues import enqueue as rq_enqueue
+from mailer.worker.queues import enqueue_many
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +52,8 @@ class StagedJob:
 
 
 def stage(message: Message) -> list[StagedJob]:
-    """Add the message to the session with a job id on every recipient; the caller commits, then enqueues."""
-    jobs = plan_jobs(message)
-    db.session.add(message)
-    db.session.flush()
-    return jobs
-
-
-def plan_jobs(message: Message) -> list[StagedJob]:
-    """Give every recipient of the message an id and its job's id, before they are inserted (then the
-    INSERT carries the job id: no UPDATE after it); the caller adds and commits, then enqueues."""
+    """Give every recipient of the message an id and its job's id before anything is inserted (Core or ORM:
+    the INSERT carries the job id, no UPDATE follows); the caller inserts, commits, then ``enqueue``s."""
     config = _config()
     at = message.send_at if message.status == MessageStatus.SCHEDULED.value else None
     jobs = []
@@ -70,17 +67,9 @@ def plan_jobs(message: Message) -> list[StagedJob]:
     return jobs
 
 
-def enqueue_staged(jobs: Sequence[StagedJob]) -> bool:
-    """Enqueue jobs staged in a transaction that has committed; whether every job reached Redis."""
-    ok = True
-    for job in jobs:
-        ok = _enqueue_job(job.queue, job.job_id, list(job.recipient_ids), at=job.at, owner=job.owner) and ok
-    return ok
-
-
-def enqueue_staged_together(jobs: Sequence[StagedJob]) -> bool:
-    """``enqueue_staged`` for the jobs of several committed messages: those due now go out per (queue, tenant)
-    with ``enqueue_staged_at_once`` (one Redis pipeline each), the others one by one."""
+def enqueue(jobs: Sequence[StagedJob]) -> bool:
+    """Enqueue jobs staged in a transaction that has committed (an after-commit action); whether every job
+    reached Redis. Those due now go out per (queue, tenant) in one Redis pipeline each, the others one by one."""
     groups: dict[tuple[str, uuid.UUID | None], list[StagedJob]] = {}
     later: list[StagedJob] = []
     for job in jobs:
@@ -88,17 +77,16 @@ def enqueue_staged_together(jobs: Sequence[StagedJob]) -> bool:
             groups.setdefault((job.queue, job.owner), []).append(job)
         else:
             later.append(job)
-    ok = enqueue_staged(later)
+    ok = True
+    for job in later:
+        ok = _enqueue_job(job.queue, job.job_id, list(job.recipient_ids), at=job.at, owner=job.owner) and ok
     for group in groups.values():
-        ok = enqueue_staged_at_once(group) and ok
+        ok = _enqueue_due_now(group) and ok
     return ok
 
 
-def enqueue_staged_at_once(jobs: Sequence[StagedJob]) -> bool:
-    """``enqueue_staged`` for many jobs due now of one queue and tenant (a broadcast's): one look for a running
-    delivery loop, then one Redis pipeline. Whether they all reached Redis (or the loop took them)."""
-    if not jobs:
-        return True
+def _enqueue_due_now(jobs: Sequence[StagedJob]) -> bool:
+    """Jobs due now of one queue and tenant: one look for a running delivery loop, then one Redis pipeline."""
     queue, owner = jobs[0].queue, jobs[0].owner
     assert all(j.queue == queue and j.owner == owner and j.at is None for j in jobs), "one queue, one owner, due now"
     if owner is not None and queue != "critical" and _handed_to_a_running_loop(owner):
@@ -112,12 +100,12 @@ def enqueue_staged_at_once(jobs: Sequence[StagedJob]) -> bool:
     return True
 
 
-def enqueue_recipients(recipient_ids: Sequence[uuid.UUID], queue: str, at: datetime | None = None,
-                       *, nudge: bool = True) -> bool:
-    """Enqueue delivery of committed recipients in bounded jobs, grouped by tenant (so by SMTP server).
+def requeue(recipient_ids: Sequence[uuid.UUID], queue: str, at: datetime | None = None,
+            *, nudge: bool = True) -> bool:
+    """Enqueue delivery of committed recipients again (the sweeper, retries) in bounded jobs, grouped by tenant
+    (so by SMTP server). Commits each row's new job id before its job is enqueued.
 
-    For callers that insert recipients themselves (broadcasts). Commits the session (each
-    row's job id). ``at`` delays the jobs (RQ scheduler); the rows' next_attempt_at is what
+    ``at`` delays the jobs (RQ scheduler); the rows' next_attempt_at is what
     actually decides when they are due. ``nudge=False`` always makes jobs (the sweeper: a loop
     that looks alive may be a killed one). Returns whether every job reached Redis.
     """
@@ -135,19 +123,8 @@ def enqueue_recipients(recipient_ids: Sequence[uuid.UUID], queue: str, at: datet
     return ok
 
 
-def enqueue_delivery(message_id: uuid.UUID, queue: str) -> bool:
-    """Enqueue every recipient of a committed message that is still waiting (kept for older callers)."""
-    ids = db.session.scalars(
-        select(Recipient.id).where(
-            Recipient.message_id == message_id,
-            Recipient.status.in_([RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value]),
-        ).order_by(Recipient.position)
-    ).all()
-    return enqueue_recipients(list(ids), queue)
-
-
 def schedule_retries(deferrals: Sequence[Deferral], queue: str) -> bool:
-    """Enqueue deferred recipients at their next_attempt_at, a few jobs for many rows (time buckets)."""
+    """``requeue`` deferred recipients at their next_attempt_at, a few jobs for many rows (time buckets)."""
     ok = True
     for at, ids in _time_buckets(deferrals, _config().DELIVERY_BATCH_SIZE):
         ok = _assign_and_enqueue(queue, ids, at) and ok
@@ -175,7 +152,7 @@ def _enqueue_job(queue: str, job_id: str, ids: list[uuid.UUID], at: datetime | N
     if due_now and owner is not None and queue != "critical" and _handed_to_a_running_loop(owner):
         return True
     try:
-        enqueue(queue, DELIVER_JOB, [str(rid) for rid in ids], at=at, job_id=job_id,
+        rq_enqueue(queue, DELIVER_JOB, [str(rid) for rid in ids], at=at, job_id=job_id,
                 job_timeout=job_timeout(_config()), result_ttl=600, failure_ttl=7 * 86400)
     except RedisError:
         log.warning("enqueue failed; the sweeper will pick the recipients up", extra={"job_id": job_id})

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+import uuid
+from functools import partial
+
+from sqlalchemy import select, update
 
 from mailer.audit import record_audit
 from mailer.extensions import atomic, db
-from mailer.mail.outbox import enqueue_delivery
+from mailer.mail.outbox import requeue
 from mailer.mail.recording import roll_up
 from mailer.models import Message, MessageStatus, Recipient, RecipientStatus
 from mailer.security.types import Principal
@@ -14,7 +17,7 @@ from mailer.security.types import Principal
 
 def requeue_failed(principal: Principal, message: Message) -> int:
     """Failed → queued with a fresh attempt budget, then enqueue; returns how many were re-queued."""
-    with atomic():
+    with atomic() as unit:
         result = db.session.execute(
             update(Recipient)
             .where(Recipient.message_id == message.id, Recipient.tenant_id == message.tenant_id,
@@ -32,5 +35,14 @@ def requeue_failed(principal: Principal, message: Message) -> int:
             message.status = MessageStatus.QUEUED.value
         record_audit("message.retried", tenant_id=message.tenant_id, actor_id=principal.id, actor_type=principal.kind,
                      details={"message_id": str(message.id), "recipients": count})
-    enqueue_delivery(message.id, message.queue)
+        unit.after_commit(partial(_requeue_waiting, message.id, message.queue))
     return count
+
+
+def _requeue_waiting(message_id: uuid.UUID, queue: str) -> None:
+    ids = db.session.scalars(
+        select(Recipient.id).where(Recipient.message_id == message_id,
+                                   Recipient.status.in_([RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value]))
+        .order_by(Recipient.position)
+    ).all()
+    requeue(list(ids), queue)

@@ -42,7 +42,7 @@ from sqlalchemy import delete, select
 
 from mailer.extensions import db
 from mailer.mail.leases import due_condition
-from mailer.mail.outbox import enqueue_recipients
+from mailer.mail.outbox import requeue
 from mailer.models import IdempotencyKey, Message, Recipient, RecipientStatus
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ def _enqueue_orphans(redis: Redis, lease_seconds: int) -> SweepReport:
             orphans[row.queue].append(row.id)
     report = SweepReport()
     for queue, ids in orphans.items():
-        enqueue_recipients(ids, queue, nudge=False)
+        requeue(ids, queue, nudge=False)
         report.by_queue[queue] = len(ids)
         report.recipients += len(ids)
     if report.recipients:

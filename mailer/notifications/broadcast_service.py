@@ -35,7 +35,7 @@ from mailer.feedback.suppressions import (
 )
 from mailer.i18n import rendered_in
 from mailer.mail.compose import sender_of
-from mailer.mail.outbox import StagedJob, enqueue_staged, enqueue_staged_at_once, new_job_id
+from mailer.mail.outbox import StagedJob, enqueue, new_job_id
 from mailer.mail.personalize import MAX_SUBJECT_COLUMN, Member, build_mail, context_for
 from mailer.mail.quota import reserve_recipients
 from mailer.mail.templates import Rendered, TemplateSource, check_template, reader_locale, render, template_variants
@@ -134,7 +134,7 @@ def start_broadcast(principal: Principal, body: BroadcastRequest) -> tuple[Messa
         message, jobs = _store(config, principal, tenant, body, (source, variants), sender, members, send_at)
         # Scheduled ones wait in RQ for send_at (the rows' next_attempt_at decides); with Redis down, the
         # sweeper enqueues them later.
-        unit.after_commit(partial(enqueue_staged_at_once if send_at is None else enqueue_staged, jobs))
+        unit.after_commit(partial(enqueue, jobs))
     if len(members) >= ANALYZE_AFTER_ROWS:
         refresh_statistics(Recipient.__table__)
     return message, len(members)

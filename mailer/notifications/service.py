@@ -23,7 +23,7 @@ from mailer.errors import ValidationError
 from mailer.extensions import atomic, db
 from mailer.i18n import rendered_in
 from mailer.mail.compose import ComposedMessage, address, compose
-from mailer.mail.outbox import StagedJob, enqueue_staged, plan_jobs
+from mailer.mail.outbox import StagedJob, enqueue, stage
 from mailer.mail.quota import counted, reserve_recipients
 from mailer.mail.templates import render, tenant_context
 from mailer.models import Message, MessageKind, MessageStatus, Recipient, Tenant
@@ -159,16 +159,18 @@ def _own_quota(principal: Principal) -> uuid.UUID | None:
     return principal.id if principal.kind == "user" and principal.role == "user" else None
 
 
-def add_message(config: Config, principal: Principal, tenant: Tenant, draft: Draft) -> Message:
-    """Reserve quota, add the message, fail its suppressed recipients (the 202 shows them), audit it.
+def add_message(config: Config, principal: Principal, tenant: Tenant, draft: Draft) -> tuple[Message, list[StagedJob]]:
+    """Reserve quota, add the message with its jobs staged, fail its suppressed recipients (the 202 shows
+    them), audit it; the jobs to ``enqueue`` after the commit.
 
     In the caller's transaction; a refused quota raises before anything is written (a batch goes on
     with its next item in the same transaction).
     """
     reserve_quota(config, principal, tenant.id, len(draft.composed.recipients))
-    message = insert_message(new_message(tenant, principal, draft))
-    audit_message(principal, tenant, message)
-    return message
+    message = new_message(tenant, principal, draft)
+    jobs = stage(message)
+    audit_message(principal, tenant, insert_message(message))
+    return message, jobs
 
 
 def insert_message(message: Message) -> Message:
@@ -211,7 +213,7 @@ def stage_messages(
     staged = []
     for draft in drafts:
         message = new_message(tenant, principal, draft)
-        jobs = plan_jobs(message)
+        jobs = stage(message)
         insert_message(message)
         staged.append((message, jobs))
     count = sum(len(message.recipients) for message, _ in staged)
@@ -248,6 +250,6 @@ def create_message(principal: Principal, body: MessageRequest, keyed: KeyedReque
         accepted = accepted_json(message)
         if keyed is not None:
             remember(tenant.id, keyed, message.id, 202, accepted)
-        unit.after_commit(partial(enqueue_staged, jobs))  # with Redis down, the sweeper enqueues them later
+        unit.after_commit(partial(enqueue, jobs))  # with Redis down, the sweeper enqueues them later
     return accepted
 

@@ -101,7 +101,7 @@ def test_daily_quota_is_counted_per_message_within_the_batch(app_factory, sink):
 
 
 def test_a_batch_commits_once_and_audits_every_message(app_factory, sink):
-    """200 messages: one transaction for the rows, then the enqueue step's few job-id commits, not 200."""
+    """200 messages: one transaction for the rows (their job ids are in the INSERTs), not 200."""
     fast_app = app_factory(SMTP_PORT=sink.port, RATELIMIT_MESSAGES="1000/minute")
     create_tenant(fast_app)
     headers = _headers(fast_app)

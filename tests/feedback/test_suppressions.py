@@ -10,10 +10,10 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from mailer.extensions import db
-from mailer.mail.outbox import enqueue_delivery
+from mailer.mail.outbox import requeue
 from mailer.models import Recipient
 from tests.feedback.conftest import outcomes, send_and_deliver, suppressions
 from tests.fixtures import SmtpSink, drain
@@ -27,7 +27,9 @@ def _make_due_and_enqueue(app: Flask, message_id: str) -> None:
     with app.app_context():
         db.session.execute(update(Recipient).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
         db.session.commit()
-        enqueue_delivery(uuid.UUID(message_id), "default")
+        waiting = db.session.scalars(select(Recipient.id).where(
+            Recipient.message_id == uuid.UUID(message_id), Recipient.status.in_(["queued", "deferred"]))).all()
+        requeue(list(waiting), "default")
 
 
 def _suppress(admin: Admin, email: str, **extra: Any) -> Any:

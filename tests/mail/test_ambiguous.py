@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mailer.mail.outbox import enqueue_recipients
+from mailer.mail.outbox import requeue
 from tests.fixtures import ScriptedHandler, drain, wait_for
 from tests.mail.conftest import events_of, make_messages, recipient_rows
 
@@ -32,7 +32,7 @@ def test_lost_reply_after_the_dot_is_recorded_ambiguous_and_retried_with_the_sam
     sink.start()
     ids = make_messages(fast_app, 1)
     with fast_app.app_context():
-        enqueue_recipients(ids, "default")
+        requeue(ids, "default")
     drain(fast_app, redis)
 
     [row] = recipient_rows(fast_app)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from rq.job import Job
 
-from mailer.mail.outbox import enqueue_recipients
+from mailer.mail.outbox import requeue
 from tests.fixtures import wait_for
 from tests.helpers import bearer, login
 from tests.mail.conftest import events_of, make_messages, recipient_rows, statuses
@@ -21,7 +21,7 @@ GREYLISTED = "451 4.7.1 greylisted, come back later"
 
 def _enqueue(app, ids, queue="default", at=None):
     with app.app_context():
-        enqueue_recipients(ids, queue, at=at)
+        requeue(ids, queue, at=at)
 
 
 def _deferred_at(app, recipient_id):

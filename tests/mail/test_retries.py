@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from mailer.extensions import db
-from mailer.mail.outbox import enqueue_recipients
+from mailer.mail.outbox import requeue
 from tests.fixtures import drain, wait_for
 from tests.helpers import bearer, login
 from tests.mail.conftest import events_of, make_messages, recipient_rows
@@ -24,7 +24,7 @@ def test_451_then_250_is_sent_on_the_retry_with_two_events(fast_app, redis, sink
     sink.handler.rcpt_script["user0@example.com"] = ["451 4.3.0 try later", "250 OK"]
     ids = make_messages(fast_app, 1)
     with fast_app.app_context():
-        enqueue_recipients(ids, "default")
+        requeue(ids, "default")
     drain(fast_app, redis)
     [row] = recipient_rows(fast_app)
     assert row.status == "deferred" and row.attempts == 1 and row.smtp_code == 451
@@ -43,7 +43,7 @@ def test_retries_exhausted_ends_failed(fast_app, redis, sink):
     sink.handler.rcpt_replies["user0@example.com"] = "452 4.2.2 mailbox full"
     ids = make_messages(fast_app, 1)
     with fast_app.app_context():
-        enqueue_recipients(ids, "default")
+        requeue(ids, "default")
     _drain_until(fast_app, redis, lambda: recipient_rows(fast_app)[0].status == "failed", timeout=30)
     [row] = recipient_rows(fast_app)
     assert row.error_code == "retries_exhausted"
@@ -57,7 +57,7 @@ def test_permanent_failure_stops_at_once(fast_app, redis, sink):
     sink.handler.rcpt_replies["user0@example.com"] = "550 5.1.1 no such user"
     ids = make_messages(fast_app, 1)
     with fast_app.app_context():
-        enqueue_recipients(ids, "default")
+        requeue(ids, "default")
     drain(fast_app, redis)
     time.sleep(1.2)
     drain(fast_app, redis)

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from mailer.mail import sweeper
-from mailer.mail.outbox import enqueue_recipients
+from mailer.mail.outbox import requeue
 from mailer.mail.sweeper import periodic_sweep_due, register_sweep_hook, sweep
 from mailer.worker.queues import get_queue
 from tests.fixtures import drain, wait_for
@@ -25,13 +25,13 @@ def test_flushdb_with_queued_deferred_and_scheduled_work_still_delivers_each_onc
     sink.handler.rcpt_script["user0@example.com"] = ["451 4.3.0 later", "250 OK"]
     deferred = make_messages(fast_app, 1)
     with fast_app.app_context():
-        enqueue_recipients(deferred, "default")
+        requeue(deferred, "default")
     drain(fast_app, redis)
     queued = make_messages(fast_app, 3, prefix="queued")
     scheduled = make_messages(fast_app, 2, prefix="later", send_at=datetime.now(UTC) + timedelta(seconds=2))
     with fast_app.app_context():
-        enqueue_recipients(queued, "default")
-        enqueue_recipients(scheduled, "default", at=datetime.now(UTC) + timedelta(seconds=2))
+        requeue(queued, "default")
+        requeue(scheduled, "default", at=datetime.now(UTC) + timedelta(seconds=2))
     assert statuses(fast_app) == {"deferred": 1, "queued": 5}
 
     redis.flushdb()
@@ -56,7 +56,7 @@ def test_sweep_skips_rows_whose_job_is_alive(fast_app, redis, sink):
     """A row whose job still waits in Redis is not enqueued again (no duplicate jobs)."""
     ids = make_messages(fast_app, 5)
     with fast_app.app_context():
-        enqueue_recipients(ids, "default")
+        requeue(ids, "default")
     assert _sweep(fast_app, redis).recipients == 0
     assert get_queue("default", redis).count == 1
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mailer.mail.outbox import enqueue_recipients
+from mailer.mail.outbox import requeue
 from mailer.models import DeliveryEvent
 from tests.fixtures import Sink, wait_for
 from tests.mail.conftest import events_of, make_messages, recipient_rows, statuses
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 def _enqueue(app, ids, queue="default"):
     with app.app_context():
-        enqueue_recipients(ids, queue)
+        requeue(ids, queue)
 
 
 def _ambiguous_ids(app):
