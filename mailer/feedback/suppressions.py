@@ -162,10 +162,15 @@ def screen_new_rows(tenant_id: uuid.UUID, kind: str, rows: list[dict[str, object
     count = 0
     for row in rows:
         if str(row["email"]).lower() in hits:
-            row.update(status=RecipientStatus.FAILED.value, error_code=ErrorCode.SUPPRESSED.value,
-                       last_error=SUPPRESSED_RESPONSE)
+            fail_as_suppressed(row)
             count += 1
     return count
+
+
+def fail_as_suppressed(row: dict[str, object]) -> None:
+    """What "suppressed at accept" means for a recipient row not yet inserted: failed at once, never due."""
+    row.update(status=RecipientStatus.FAILED.value, error_code=ErrorCode.SUPPRESSED.value,
+               last_error=SUPPRESSED_RESPONSE, next_attempt_at=None)
 
 
 def suppressed_pairs(rows: Sequence[dict[str, object]]) -> list[tuple[uuid.UUID, uuid.UUID]]:

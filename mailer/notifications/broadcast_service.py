@@ -27,9 +27,9 @@ from mailer.config import Config
 from mailer.errors import ValidationError
 from mailer.extensions import atomic, db
 from mailer.feedback.suppressions import (
-    SUPPRESSED_RESPONSE,
     add_suppressed_events,
     erased_hits,
+    fail_as_suppressed,
     scopes_for,
     suppressed_clause,
 )
@@ -53,11 +53,11 @@ from mailer.models.message import queue_priority
 from mailer.models.types import utcnow
 from mailer.notifications.bulk_rows import insert_rows, refresh_statistics
 from mailer.notifications.content import requested_content
+from mailer.notifications.rows import fail_if_all_suppressed
 from mailer.notifications.schemas import AudienceIn, BroadcastRequest
 from mailer.notifications.service import check_send_at
 from mailer.security.types import Principal
 from mailer.smtp.mime import message_id_domain
-from mailer.smtp.results import ErrorCode
 
 # Recipient rows per INSERT: bounded memory and statement size whatever the audience.
 INSERT_ROWS = 5000
@@ -175,8 +175,7 @@ def _store(config: Config, principal: Principal, tenant: Tenant, body: Broadcast
     db.session.flush()
     jobs, suppressed_ids = _insert_recipients(config, message, members)
     suppressed = [(row_id, tenant.id) for row_id in suppressed_ids]
-    if len(suppressed) == len(members):
-        message.status = MessageStatus.FAILED.value  # every member is suppressed: no delivery will roll it up
+    fail_if_all_suppressed(message, len(suppressed), len(members))
     add_suppressed_events(suppressed)
     record_audit("broadcast.created", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,
                  details={"message_id": str(message_id), "recipient_count": len(members),
@@ -207,9 +206,8 @@ def _insert_recipients(config: Config, message: Message,
             row_id = uuid.uuid4()
             if hit:
                 suppressed.append(row_id)
-                rows.append(_row(message, row_id, position, (email, name, locale), now,
-                                 status=RecipientStatus.FAILED.value, error_code=ErrorCode.SUPPRESSED.value,
-                                 last_error=SUPPRESSED_RESPONSE))
+                rows.append(_row(message, row_id, position, (email, name, locale), now))
+                fail_as_suppressed(rows[-1])
                 continue
             batch.append(row_id)
             rows.append(_row(message, row_id, position, (email, name, locale), now, job_id=job_id,
@@ -222,15 +220,14 @@ def _insert_recipients(config: Config, message: Message,
 
 
 def _row(message: Message, row_id: uuid.UUID, position: int, who: tuple[str, str, str], now: datetime, *,
-         status: str = RecipientStatus.QUEUED.value, error_code: str | None = None, last_error: str | None = None,
          job_id: str | None = None, next_attempt_at: datetime | None = None) -> dict[str, Any]:
     email, name, locale = who
     return {
         "id": row_id, "message_id": message.id, "tenant_id": message.tenant_id, "position": position,
         "priority": queue_priority(message.queue),
-        "email": email, "name": name, "status": status, "error_code": error_code, "attempts": 0,
+        "email": email, "name": name, "status": RecipientStatus.QUEUED.value, "error_code": None, "attempts": 0,
         "smtp_code": None, "enhanced_code": None, "smtp_response": None, "smtp_message_id": None,
-        "last_error": last_error, "sent_at": None, "next_attempt_at": next_attempt_at, "lease_until": None,
+        "last_error": None, "sent_at": None, "next_attempt_at": next_attempt_at, "lease_until": None,
         "claim_token": None, "attempt_started_at": None, "job_id": job_id, "created_at": now, "updated_at": now,
         "locale": locale,
     }

@@ -32,6 +32,14 @@ def filled_row(obj: Message | Recipient) -> dict[str, Any]:
     return row
 
 
+def fail_if_all_suppressed(message: Message, suppressed: int, recipients: int) -> bool:
+    """Every recipient suppressed at accept: no delivery will roll the message up, so it fails now."""
+    if not recipients or suppressed < recipients:
+        return False
+    message.status = MessageStatus.FAILED.value
+    return True
+
+
 def insert_new_message(message: Message) -> None:
     """INSERT the message and its recipients (ids set), with the suppressed recipients failed at once
     and their events added (the 202 shows them), in the caller's transaction."""
@@ -43,11 +51,10 @@ def insert_new_message(message: Message) -> None:
     if blocked:
         for recipient, row in zip(message.recipients, rows, strict=True):
             if row["status"] == RecipientStatus.FAILED.value:
-                row["next_attempt_at"] = None
                 recipient.status, recipient.error_code = row["status"], row["error_code"]
                 recipient.last_error, recipient.next_attempt_at = row["last_error"], None
-        if blocked == len(rows):
-            message.status = message_row["status"] = MessageStatus.FAILED.value
+        if fail_if_all_suppressed(message, blocked, len(rows)):
+            message_row["status"] = message.status
     db.session.execute(insert(Message.__table__), message_row)
     if rows:
         db.session.execute(insert(Recipient.__table__), rows)
