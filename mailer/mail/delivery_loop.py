@@ -29,10 +29,10 @@ from mailer.config import Config
 from mailer.extensions import db
 from mailer.mail import nudges
 from mailer.mail.delivery import deliver_claim, smtp_handler
-from mailer.mail.leases import WAITING, claim_due_for_owner, claim_recipients, next_due_in
+from mailer.mail.leases import claim_due_for_owner, claim_recipients, next_due_in
 from mailer.mail.outbox import schedule_retries
 from mailer.mail.recording import Deferral
-from mailer.models import Message, Recipient
+from mailer.models import WAITING, Message, Recipient
 from mailer.worker.queues import discard_waiting_jobs
 
 log = logging.getLogger(__name__)

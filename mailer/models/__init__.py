@@ -20,6 +20,8 @@ from mailer.models.feedback import (
 from mailer.models.idempotency import IdempotencyKey
 from mailer.models.keyring import HmacKeyring
 from mailer.models.message import (
+    UNFINISHED,
+    WAITING,
     DeliveryEvent,
     Message,
     MessageKind,
@@ -35,6 +37,8 @@ from mailer.models.user import Role, User
 from mailer.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
+    "UNFINISHED",
+    "WAITING",
     "ActionPurpose",
     "ActionToken",
     "ApiKey",

@@ -52,6 +52,13 @@ class RecipientStatus(StrEnum):
     BOUNCED = "bounced"  # was sent; a bounce report came back later (API.md §8)
 
 
+# The recipient status sets the code asks about, each written once (plain strings, for SQL `IN`).
+# Waiting: a delivery job may claim the row once it is due (the partial index ix_recipients_tenant_waiting).
+WAITING = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value)
+# Unfinished: waiting, or being sent now; the message may still change (ix_recipients_message_open).
+UNFINISHED = (*WAITING, RecipientStatus.SENDING.value)
+
+
 # Claim order of a recipient row, copied from its message's queue when the row is made, so the
 # delivery loop's claim reads one index of recipients instead of joining and sorting every due row.
 QUEUE_PRIORITY = {"critical": 0, "default": 1, "bulk": 2}

@@ -23,7 +23,7 @@ from sqlalchemy import delete, exists, select
 
 from mailer.config import Config
 from mailer.extensions import db
-from mailer.models import BroadcastContent, DeliveryEvent, FeedbackRecord, Message, Recipient, RecipientStatus, Tenant
+from mailer.models import UNFINISHED, BroadcastContent, DeliveryEvent, FeedbackRecord, Message, Recipient, Tenant
 from mailer.retention.archive import archive_messages, archive_recipients
 from mailer.retention.policy import retention_cutoff
 from mailer.webhooks.retention import forget_message_events, purge_webhook_history
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 MESSAGES_PER_TRANSACTION = 200
 RECIPIENTS_PER_TRANSACTION = 1000
-WAITING = (RecipientStatus.QUEUED.value, RecipientStatus.SENDING.value, RecipientStatus.DEFERRED.value)
 
 RecipientPurger = Callable[[Sequence[uuid.UUID]], object]
 MessagePurger = Callable[[Sequence[uuid.UUID]], object]
@@ -108,9 +107,9 @@ def _purge_tenant(tenant_id: uuid.UUID, cutoff: datetime, report: PurgeReport, d
 
 
 def _finished_before(tenant_id: uuid.UUID, cutoff: datetime) -> list[uuid.UUID]:
-    waiting = exists().where(Recipient.message_id == Message.id, Recipient.status.in_(WAITING))
+    unfinished = exists().where(Recipient.message_id == Message.id, Recipient.status.in_(UNFINISHED))
     return list(db.session.scalars(
-        select(Message.id).where(Message.tenant_id == tenant_id, Message.created_at < cutoff, ~waiting)
+        select(Message.id).where(Message.tenant_id == tenant_id, Message.created_at < cutoff, ~unfinished)
         .order_by(Message.created_at).limit(MESSAGES_PER_TRANSACTION)
     ))
 
