@@ -17,7 +17,7 @@ from mailer.console.routes import bp
 from mailer.extensions import db
 from mailer.feedback.suppressions import entries_blocking
 from mailer.mail import retry
-from mailer.models import WAITING, DeliveryEvent, Message, MessageKind, MessageStatus, Recipient
+from mailer.models import WAITING, DeliveryEvent, Message, MessageKind, MessageStatus, Recipient, Role
 from mailer.notifications import reading, search
 from mailer.notifications.responses import MessageListQuery
 
@@ -117,7 +117,7 @@ def message(message_id: str) -> Any:
         "console/message.html", message=shown, counts=counts, total=sum(counts.values()),
         recipients=[_recipient_view(shown, r, events[r.id]) for r in recipients],
         has_html=html is not None, text=text, headers=headers, labels=explain.labels(),
-        retried=request.args.get("retried"), can_retry=g.principal.role == "admin" and counts.get("failed", 0) > 0,
+        retried=request.args.get("retried"), can_retry=g.principal.role == Role.ADMIN and counts.get("failed", 0) > 0,
     )
 
 

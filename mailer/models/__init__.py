@@ -33,7 +33,7 @@ from mailer.models.relay import TenantRelay
 from mailer.models.template import Template, TemplateVariant
 from mailer.models.tenant import Tenant
 from mailer.models.token import ActionPurpose, ActionToken, RefreshToken
-from mailer.models.user import Role, User
+from mailer.models.user import PersonRole, Role, User
 from mailer.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "Message",
     "MessageKind",
     "MessageStatus",
+    "PersonRole",
     "Recipient",
     "RecipientStatus",
     "RecordStatus",

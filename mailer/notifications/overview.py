@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from mailer.extensions import db
-from mailer.models import UNFINISHED, DeliveryStat, FeedbackRecord, Recipient, StatScope
+from mailer.models import UNFINISHED, DeliveryStat, FeedbackRecord, Recipient, Role, StatScope
 from mailer.notifications.stats import WINDOWS, tenant_stats
 from mailer.security.types import Principal
 from mailer.worker.queues import enqueue, get_redis
@@ -107,7 +107,7 @@ def refresh(tenant_id: uuid.UUID) -> dict[str, Any]:
 
 def tenant_overview(tenant_id: uuid.UUID) -> dict[str, Any]:
     """Everything the overview shows, as plain values."""
-    admin_view = Principal("user", uuid.UUID(int=0), tenant_id, "admin")  # the whole tenant's counts
+    admin_view = Principal("user", uuid.UUID(int=0), tenant_id, Role.ADMIN)  # the whole tenant's counts
     stats = tenant_stats(admin_view)
     now = datetime.now(UTC)
     for name, span in WINDOWS.items():
