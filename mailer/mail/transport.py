@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from mailer.config import Config
 from mailer.relays.routing import tenant_relay_server
-from mailer.smtp.handler import SmtpHandler
+from mailer.smtp.handler import SmtpSender
 from mailer.smtp.settings import Encryption, SmtpServer
 
 
@@ -33,7 +33,7 @@ def smtp_server(config: Config, owner: str) -> SmtpServer:
 
 def max_send_seconds(config: Config, n_mails: int) -> float:
     """Upper bound of the SMTP handler's time for ``n_mails``; job timeouts are set above it."""
-    return SmtpHandler.max_duration(smtp_server(config, ""), n_mails)
+    return SmtpSender.max_duration(smtp_server(config, ""), n_mails)
 
 
 def job_timeout(config: Config) -> int:

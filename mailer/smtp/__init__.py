@@ -11,5 +11,5 @@ Modules, one job each:
 - ``pool``: connections keyed by tenant and credentials, per process;
 - ``transaction``: one message over one connection (MAIL/RCPT/DATA), OutgoingMail;
 - ``replies``: reply parsing and classification; ``results``: RecipientResult;
-- ``handler``: SmtpHandler.send / send_batch, the entry point for jobs.
+- ``handler``: SmtpSender.send / send_batch, the entry point for jobs.
 """
