@@ -144,11 +144,3 @@ ERASERS: list[Eraser] = [
     erase_suppressions, erase_inbound_reports,
 ]
 REMAINDERS: list[Remainder] = [unfinished_delivery, unfinished_auth_requests]
-
-
-def register_eraser(eraser: Eraser, remainder: Remainder | None = None) -> None:
-    """Add an eraser (and, if it may leave rows for later, what counts them). Idempotent."""
-    if eraser not in ERASERS:
-        ERASERS.append(eraser)
-    if remainder is not None and remainder not in REMAINDERS:
-        REMAINDERS.append(remainder)

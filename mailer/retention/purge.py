@@ -5,8 +5,8 @@ a deferred or scheduled message is never purged however old it is. Each transact
 RECIPIENTS_PER_TRANSACTION recipients (with their events, counted into the archive first), then the
 messages whose recipients are all gone; a purge stopped half-way is finished by the next one.
 
-Other packages that keep rows per message or recipient add a ``purger`` (``register_purger``): a
-callable given the ids about to be deleted, run in the same transaction before the rows go.
+A package that keeps rows per message or recipient has a ``purger`` in ``_recipient_purgers`` or
+``_message_purgers``: a callable given the ids about to be deleted, run in the same transaction before the rows go.
 """
 
 from __future__ import annotations
@@ -47,14 +47,6 @@ def _forget_webhook_events(message_ids: Sequence[uuid.UUID]) -> None:
 
 _recipient_purgers: list[RecipientPurger] = [_forget_feedback]
 _message_purgers: list[MessagePurger] = [_forget_webhook_events]
-
-
-def register_purger(*, recipients: RecipientPurger | None = None, messages: MessagePurger | None = None) -> None:
-    """Have every purge call these with the ids it is about to delete (same transaction). Idempotent."""
-    if recipients is not None and recipients not in _recipient_purgers:
-        _recipient_purgers.append(recipients)
-    if messages is not None and messages not in _message_purgers:
-        _message_purgers.append(messages)
 
 
 @dataclass
