@@ -20,6 +20,7 @@ from mailer.mail import retry
 from mailer.models import WAITING, DeliveryEvent, Message, MessageKind, MessageStatus, Recipient, Role
 from mailer.notifications import reading, search
 from mailer.notifications.responses import MessageListQuery
+from mailer.smtp.results import ErrorCode
 
 FILTERS = ("email", "subject", "status", "kind", "tag", "since", "until")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -86,7 +87,7 @@ def _parts(raw: bytes | None) -> tuple[str | None, str | None, list[tuple[str, s
 
 def _recipient_view(message: Message, recipient: Recipient, events: list[DeliveryEvent]) -> dict[str, Any]:
     suppressions = entries_blocking(message.tenant_id, recipient.email, message.kind) \
-        if recipient.error_code == "suppressed" else []
+        if recipient.error_code == ErrorCode.SUPPRESSED else []
     return {
         "row": recipient,
         "status_meaning": explain.STATUS_MEANING.get(recipient.status),

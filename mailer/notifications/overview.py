@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from mailer.extensions import db
-from mailer.models import UNFINISHED, DeliveryStat, FeedbackRecord, Recipient, Role, StatScope
+from mailer.models import UNFINISHED, DeliveryStat, FeedbackOutcome, FeedbackRecord, Recipient, Role, StatScope
 from mailer.notifications.stats import WINDOWS, tenant_stats
 from mailer.security.types import Principal
 from mailer.worker.queues import enqueue, get_redis
@@ -41,7 +41,7 @@ def _suppressed_and_complained(tenant_id: Any, since: datetime) -> tuple[int, in
     complained = db.session.scalar(
         select(func.count()).select_from(FeedbackRecord).where(
             FeedbackRecord.tenant_id == tenant_id, FeedbackRecord.created_at >= since,
-            FeedbackRecord.kind == "complained")
+            FeedbackRecord.kind == FeedbackOutcome.COMPLAINED.value)
     ) or 0
     return suppressed, complained
 

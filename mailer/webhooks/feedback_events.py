@@ -14,13 +14,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from mailer.extensions import db
+from mailer.models import FeedbackOutcome
+from mailer.smtp.results import Outcome
 from mailer.webhooks.events import EventType, record_event, utc_text
 from mailer.webhooks.pipeline import record_message_event, record_message_events
 
 _BY_OUTCOME = {
-    "bounced": EventType.MESSAGE_BOUNCED,
-    "complained": EventType.MESSAGE_COMPLAINED,
-    "suppressed": EventType.MESSAGE_SUPPRESSED,
+    FeedbackOutcome.BOUNCED.value: EventType.MESSAGE_BOUNCED,
+    FeedbackOutcome.COMPLAINED.value: EventType.MESSAGE_COMPLAINED,
+    Outcome.SUPPRESSED.value: EventType.MESSAGE_SUPPRESSED,
 }
 
 
