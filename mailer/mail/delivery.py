@@ -45,7 +45,7 @@ from mailer.smtp.settings import SmtpServer
 
 log = logging.getLogger(__name__)
 
-# Mails handed to the SMTP handler per call (one pooled connection).
+# Mails handed to the SMTP sender per call (one pooled connection).
 CHUNK_MAILS = 100
 # A window of results shares one commit: what the connection sends in this long, at most this many mails.
 COMMIT_WINDOW_SECONDS = 0.05
@@ -56,7 +56,7 @@ _sender: SmtpSender | None = None
 
 
 def smtp_sender() -> SmtpSender:
-    """One handler (and so one connection pool) per process."""
+    """One sender (and so one connection pool) per process."""
     global _sender
     if _sender is None:
         _sender = SmtpSender()

@@ -20,7 +20,7 @@ ResultCallback = Callable[[int, list[RecipientResult]], None]
 class SmtpSender:
     """Sends OutgoingMail to a server; never reports sent without a 250 to the data.
 
-    ``pool`` defaults to this process's pool (see pool.default_pool), so a handler made
+    ``pool`` defaults to this process's pool (see pool.default_pool), so a sender made
     before a fork is safe to use in the child. Nothing here raises for SMTP or network
     trouble: every problem becomes a RecipientResult.
     """
@@ -36,7 +36,7 @@ class SmtpSender:
         return self.pool.stats()
 
     def close(self) -> None:
-        """QUIT the pooled idle connections (of this handler's pool)."""
+        """QUIT the pooled idle connections (of this sender's pool)."""
         self.pool.close()
 
     @staticmethod
