@@ -39,28 +39,28 @@ from mailer.mail.recording import Attempt, Deferral, mark_attempt_started, recor
 from mailer.mail.transport import smtp_server
 from mailer.models import Recipient
 from mailer.observability.attempts import note_attempts
-from mailer.smtp.handler import OutgoingMail, SmtpHandler
+from mailer.smtp.handler import OutgoingMail, SmtpSender
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
 from mailer.smtp.settings import SmtpServer
 
 log = logging.getLogger(__name__)
 
-# Mails handed to the SMTP handler per call (one pooled connection).
+# Mails handed to the SMTP sender per call (one pooled connection).
 CHUNK_MAILS = 100
 # A window of results shares one commit: what the connection sends in this long, at most this many mails.
 COMMIT_WINDOW_SECONDS = 0.05
 COMMIT_WINDOW_MAILS = 20
 INTERRUPTED = "the worker stopped during this attempt; the message may have been delivered"
 
-_handler: SmtpHandler | None = None
+_sender: SmtpSender | None = None
 
 
-def smtp_handler() -> SmtpHandler:
-    """One handler (and so one connection pool) per process."""
-    global _handler
-    if _handler is None:
-        _handler = SmtpHandler()
-    return _handler
+def smtp_sender() -> SmtpSender:
+    """One sender (and so one connection pool) per process."""
+    global _sender
+    if _sender is None:
+        _sender = SmtpSender()
+    return _sender
 
 
 @dataclass
@@ -93,7 +93,7 @@ class _Run:
         attempts = [Attempt(r.id, r.tenant_id, r.attempts, result) for r, result in pairs]
         deferrals = record_attempts(attempts, self.claim.token, self.config)
         db.session.commit()
-        note_attempts(pairs, seconds, pool=_handler)
+        note_attempts(pairs, seconds, pool=_sender)
         queues = {r.id: r.message.queue for r, _ in pairs}
         for deferral in deferrals:
             self.deferrals[queues[deferral.recipient_id]].append(deferral)
@@ -200,7 +200,7 @@ def _send_chunk(run: _Run, server: SmtpServer, chunk: list[_Item]) -> None:
     window = _Window(run, chunk)
     window.open(0)
     db.session.commit()
-    smtp_handler().send_batch(server, [item.mail for item in chunk], on_result=window.on_result)
+    smtp_sender().send_batch(server, [item.mail for item in chunk], on_result=window.on_result)
     run.in_flight = []
 
 

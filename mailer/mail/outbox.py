@@ -27,7 +27,7 @@ from mailer.extensions import db
 from mailer.mail import nudges
 from mailer.mail.recording import Deferral
 from mailer.mail.transport import job_timeout
-from mailer.models import Message, MessageStatus, Recipient, RecipientStatus
+from mailer.models import WAITING, Message, MessageStatus, Recipient
 from mailer.worker.queues import enqueue, enqueue_many
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def enqueue_delivery(message_id: uuid.UUID, queue: str) -> bool:
     ids = db.session.scalars(
         select(Recipient.id).where(
             Recipient.message_id == message_id,
-            Recipient.status.in_([RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value]),
+            Recipient.status.in_(WAITING),
         ).order_by(Recipient.position)
     ).all()
     return enqueue_recipients(list(ids), queue)
