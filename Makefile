@@ -95,11 +95,17 @@ $(AXE_STAMP): tests/console/package.json tests/console/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then (cd tests/console && npm ci --no-audit --no-fund --silent) && touch $@; \
 	else echo "no npm here: the console's axe-core checks will be skipped"; fi
 
-# What the tests need installed (CI builds it once, then runs the suite on both databases side by side).
+# What the tests need installed (CI builds it once, then runs the suite on SQLite, then on PostgreSQL).
 test-deps: install $(BROWSER_STAMP) $(POSTFIX_STAMP) $(AXE_STAMP)
 
+# The whole suite runs as two pytest processes side by side (tests/parallel.py: own Redis db and PostgreSQL
+# database each); with PYTEST_ARGS, one pytest process runs just what they name.
 test: test-deps
+ifeq ($(strip $(PYTEST_ARGS)),)
+	$(PY) tests/parallel.py
+else
 	$(PY) -m pytest $(PYTEST_ARGS)
+endif
 
 # Everything but the tests that start `rq worker` subprocesses (marked slow), for a quick loop.
 test-quick: install $(BROWSER_STAMP) $(POSTFIX_STAMP) $(AXE_STAMP)

@@ -6,7 +6,7 @@ Starts a local aiosmtpd sink (every message answered "250 OK") in a separate pro
 so the server does not share our GIL, and sends N messages of two sizes (~1 KB text,
 ~30 KB multipart) three ways:
 
-- handler: ``SmtpHandler.send_batch`` (pooled connection, per-recipient results);
+- handler: ``SmtpSender.send_batch`` (pooled connection, per-recipient results);
 - raw persistent: ``smtplib.SMTP.sendmail`` on one connection (the limit);
 - naive: a new smtplib connection (connect, EHLO, STARTTLS, EHLO, send, QUIT) per message.
 
@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mailer.smtp.handler import OutgoingMail, SmtpHandler
+from mailer.smtp.handler import OutgoingMail, SmtpSender
 from mailer.smtp.mime import Address, Attachment, MessageContent, build_message, make_message_id, to_bytes
 from mailer.smtp.pool import ConnectionPool
 from mailer.smtp.settings import Encryption, SmtpServer
@@ -125,7 +125,7 @@ def raw_connect(server: SmtpServer, context: ssl.SSLContext | None, *, nodelay: 
 
 def bench_handler(server: SmtpServer, mails: list[OutgoingMail]) -> float:
     pool = ConnectionPool(max_messages=len(mails) + 1)
-    handler = SmtpHandler(pool)
+    handler = SmtpSender(pool)
     started = time.perf_counter()
     results = handler.send_batch(server, mails)
     elapsed = time.perf_counter() - started
@@ -140,7 +140,7 @@ def bench_raw(
     started = time.perf_counter()
     client = raw_connect(server, context, nodelay=nodelay)
     for mail in mails:
-        client.sendmail(mail.sender, list(mail.recipients), mail.message)
+        client.sendmail(mail.sender, list(mail.recipients), mail.wire)
     client.quit()
     return len(mails) / (time.perf_counter() - started)
 
@@ -149,7 +149,7 @@ def bench_naive(server: SmtpServer, mails: list[OutgoingMail], context: ssl.SSLC
     started = time.perf_counter()
     for mail in mails:
         client = raw_connect(server, context)
-        client.sendmail(mail.sender, list(mail.recipients), mail.message)
+        client.sendmail(mail.sender, list(mail.recipients), mail.wire)
         client.quit()
     return len(mails) / (time.perf_counter() - started)
 
@@ -198,7 +198,7 @@ def run_all(args: argparse.Namespace, server: SmtpServer) -> dict[str, object]:
         few = mails[: max(20, args.n // 10)]
         raw_nagle = bench_raw(server, few, context, nodelay=False)
         per_size[size] = {"handler": handler, "raw": raw, "naive": naive, "raw_without_nodelay": raw_nagle}
-        label = "1 KB text" if size == "1k" else f"~{len(mails[0].message) // 1024} KB multipart"
+        label = "1 KB text" if size == "1k" else f"~{len(mails[0].wire) // 1024} KB multipart"
         print(
             f"{label:>20}: handler {handler:7.1f} msg/s | raw persistent {raw:7.1f} msg/s | "
             f"naive {naive:6.1f} msg/s | handler/raw {handler / raw:.2f} | handler/naive {handler / naive:.1f}"

@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/verp.py [--recipients 50] [--messages 40]
 
-Both go through the SmtpHandler on one pooled connection to an aiosmtpd sink in its own process;
+Both go through the SmtpSender on one pooled connection to an aiosmtpd sink in its own process;
 the message is ~5 KB. The baseline is the shared transaction, in the same run. The last line
 printed is one JSON object. A benchmark, not a test: it reports, it does not assert.
 """
@@ -20,7 +20,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from mailer.smtp.handler import OutgoingMail, SmtpHandler
+from mailer.smtp.handler import OutgoingMail, SmtpSender
 from mailer.smtp.pool import ConnectionPool
 from mailer.smtp.settings import Encryption, SmtpServer
 
@@ -47,7 +47,7 @@ def run_sink(port_queue: multiprocessing.Queue) -> None:
     threading.Event().wait()
 
 
-def timed(handler: SmtpHandler, server: SmtpServer, batches: list[list[OutgoingMail]]) -> float:
+def timed(handler: SmtpSender, server: SmtpServer, batches: list[list[OutgoingMail]]) -> float:
     started = time.perf_counter()
     for mails in batches:
         results = handler.send_batch(server, mails)
@@ -71,7 +71,7 @@ def main() -> None:
               for _ in range(args.messages)]
     verp = [[OutgoingMail(f"b-{uuid.uuid4().hex}{'a' * 10}@bounces.acme.test", (rcpt,), body, "<bench@acme.test>")
              for rcpt in rcpts] for _ in range(args.messages)]
-    handler = SmtpHandler(ConnectionPool())
+    handler = SmtpSender(ConnectionPool())
     timed(handler, server, shared[:2])  # warm the connection
     shared_s = min(timed(handler, server, shared) for _ in range(3))
     verp_s = min(timed(handler, server, verp) for _ in range(3))

@@ -205,7 +205,7 @@ class Config:
             updates["DEVMAIL_DIR"] = os.path.join(instance_path, "devmail")
         if not self.SECRETS_KEY:
             updates["SECRETS_KEY"] = (_development_secrets_key(instance_path),)  # debug/testing only (__post_init__)
-        return _replace(self, updates)
+        return replace(self, **updates) if updates else self
 
     def startup_warnings(self) -> list[str]:
         """Settings that work but expose something, logged at every start outside debug (L15)."""
@@ -297,10 +297,6 @@ def _parse(spec: Any, raw: str) -> Any:
         return parser(raw)
     except ValueError as exc:
         raise ConfigError(f"{spec.metadata.get('env', spec.name)}: {exc}") from exc
-
-
-def _replace(config: Config, updates: dict[str, Any]) -> Config:
-    return replace(config, **updates) if updates else config
 
 
 def load_config(overrides: Mapping[str, Any] | None = None) -> Config:

@@ -9,7 +9,7 @@ from mailer.admin.schemas import ApiKeyCreate
 from mailer.admin.serializers import api_key_json
 from mailer.http.json import parse_body, parse_query
 from mailer.http.pagination import paginate
-from mailer.models import ApiKey
+from mailer.models import ApiKey, Role
 from mailer.openapi.common import Page, PageQuery
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
@@ -19,7 +19,7 @@ from mailer.security.scope import tenant_select
 @bp.post("/api-keys")
 @documented("Create an API key (role service); its secret is shown once", body=ApiKeyCreate,
             response=ApiKeyCreated, status=201)
-@require_role("admin")
+@require_role(Role.ADMIN)
 def create_api_key() -> Any:
     body = parse_body(ApiKeyCreate)
     key, secret = service.create_api_key(current_principal(), body.name)
@@ -29,7 +29,7 @@ def create_api_key() -> Any:
 
 @bp.get("/api-keys")
 @documented("The tenant's API keys (no secrets)", query=PageQuery, response=Page[ApiKeyOut])
-@require_role("admin")
+@require_role(Role.ADMIN)
 def list_api_keys() -> Any:
     parse_query(PageQuery)
     query = tenant_select(ApiKey).where(ApiKey.revoked_at.is_(None)).order_by(ApiKey.created_at, ApiKey.id)
@@ -38,7 +38,7 @@ def list_api_keys() -> Any:
 
 @bp.delete("/api-keys/<key_id>")
 @documented("Revoke an API key: it stops working at once", status=204)
-@require_role("admin")
+@require_role(Role.ADMIN)
 def delete_api_key(key_id: str) -> Any:
     service.revoke_api_key(current_principal(), key_id)
     return "", 204

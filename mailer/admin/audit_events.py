@@ -7,7 +7,7 @@ from mailer.admin.routes import bp
 from mailer.admin.serializers import audit_event_json
 from mailer.http.json import parse_query
 from mailer.http.pagination import paginate
-from mailer.models import AuditEvent
+from mailer.models import AuditEvent, Role
 from mailer.openapi.common import Page
 from mailer.openapi.registry import documented
 from mailer.security.principal import require_role
@@ -16,7 +16,7 @@ from mailer.security.scope import tenant_select
 
 @bp.get("/audit-events")
 @documented("The tenant's audit trail, newest first", query=AuditEventQuery, response=Page[AuditEventOut])
-@require_role("admin")
+@require_role(Role.ADMIN)
 def list_audit_events() -> Any:
     filters = parse_query(AuditEventQuery)
     query = tenant_select(AuditEvent)

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from mailer.http.bodies import Out
+from mailer.models import PersonRole
 from mailer.openapi.common import PageQuery
 
 
@@ -31,14 +32,14 @@ class UserOut(Out):
     id: uuid.UUID
     email: str
     name: str
-    role: Literal["user", "admin"]
+    role: PersonRole
     is_active: bool
     email_verified: bool
     created_at: datetime
 
 
 class UserListQuery(PageQuery):
-    role: Literal["user", "admin"] | None = None
+    role: PersonRole | None = None
     is_active: bool | None = None
 
 

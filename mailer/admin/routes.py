@@ -11,7 +11,7 @@ from mailer.admin.serializers import tenant_json, user_json
 from mailer.extensions import db
 from mailer.http.json import parse_body, parse_query
 from mailer.http.pagination import paginate
-from mailer.models import Tenant, User
+from mailer.models import Role, Tenant, User
 from mailer.openapi.common import Page
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
@@ -22,7 +22,7 @@ bp = Blueprint("admin", __name__, url_prefix="/v1")
 
 @bp.get("/tenant")
 @documented("The caller's tenant", response=TenantOut)
-@require_role("admin")
+@require_role(Role.ADMIN)
 def get_tenant() -> Any:
     return tenant_json(db.session.get(Tenant, current_principal().tenant_id))
 
@@ -30,7 +30,7 @@ def get_tenant() -> Any:
 @bp.patch("/tenant")
 @documented("Change the tenant's name, frontend URL, sender, retention, language or branding", body=TenantPatch,
             response=TenantOut)
-@require_role("admin")
+@require_role(Role.ADMIN)
 def patch_tenant() -> Any:
     body = parse_body(TenantPatch)
     return tenant_json(service.update_tenant(current_principal(), body.model_dump(exclude_unset=True)))
@@ -38,7 +38,7 @@ def patch_tenant() -> Any:
 
 @bp.get("/users")
 @documented("The tenant's users", query=UserListQuery, response=Page[UserOut])
-@require_role("admin")
+@require_role(Role.ADMIN)
 def list_users() -> Any:
     filters = parse_query(UserListQuery)
     query = tenant_select(User)
@@ -51,7 +51,7 @@ def list_users() -> Any:
 
 @bp.patch("/users/<user_id>")
 @documented("Change a user's role or active flag; ends the user's sessions", body=UserPatch, response=UserOut)
-@require_role("admin")
+@require_role(Role.ADMIN)
 def patch_user(user_id: str) -> Any:
     body = parse_body(UserPatch)
     return user_json(service.update_user(current_principal(), user_id, body.model_dump(exclude_unset=True)))

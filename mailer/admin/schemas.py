@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
 from mailer.http.bodies import Strict
 from mailer.i18n import Locale
+from mailer.models import PersonRole
 
 
 class TenantPatch(Strict):
@@ -23,7 +22,7 @@ class TenantPatch(Strict):
 
 
 class UserPatch(Strict):
-    role: Literal["user", "admin"] | None = None
+    role: PersonRole | None = None
     is_active: bool | None = None
 
 

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from mailer.http.bodies import Out
+from mailer.models import PersonRole
 
 
 class TokenPairOut(Out):
@@ -27,7 +28,7 @@ class MeOut(Out):
     id: uuid.UUID
     email: str
     name: str
-    role: Literal["user", "admin"]
+    role: PersonRole
     email_verified: bool
     locale: Literal["en", "zh-CN"] = Field(description="The person's language (API.md §14).")
     tenant: TenantRef

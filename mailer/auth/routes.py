@@ -27,7 +27,7 @@ from mailer.auth.schemas import (
 )
 from mailer.http.json import parse_body
 from mailer.i18n import negotiate_header
-from mailer.models import Tenant, User
+from mailer.models import Role, Tenant, User
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
 
@@ -101,7 +101,7 @@ def refresh() -> Any:
 @bp.post("/logout")
 @documented("End the session: revoke the access token and, if given, the refresh token's family",
             body=LogoutRequest, body_required=False, status=204, errors=(503,))
-@require_role("user", "admin")
+@require_role(Role.USER, Role.ADMIN)
 def logout() -> Any:
     refresh_token = parse_body(LogoutRequest).refresh_token if request.get_data() else None
     sessions.logout(current_principal(), refresh_token)
@@ -122,7 +122,7 @@ def me_json(user: User, tenant: Tenant) -> dict[str, Any]:
 
 @bp.get("/me")
 @documented("The caller's account and tenant", response=MeOut)
-@require_role("user", "admin")
+@require_role(Role.USER, Role.ADMIN)
 def me() -> Any:
     return me_json(*profile.profile(current_principal()))
 
@@ -130,7 +130,7 @@ def me() -> Any:
 @bp.patch("/me")
 @documented("Change the caller's name or language", body=MePatch, response=MeOut,
             description="`locale` is `en` or `zh-CN` (API.md §14), anything else 422.")
-@require_role("user", "admin")
+@require_role(Role.USER, Role.ADMIN)
 def patch_me() -> Any:
     body = parse_body(MePatch)
     return me_json(*profile.update_profile(current_principal(), body.model_dump(exclude_unset=True)))

@@ -9,6 +9,7 @@ from mailer.batch.rate import message_rate_left
 from mailer.batch.schemas import BatchIn, BatchRequest, BatchResult
 from mailer.errors import RateLimitedError
 from mailer.http.json import parse_body
+from mailer.models import Role
 from mailer.notifications import idempotency
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
@@ -24,7 +25,7 @@ bp = Blueprint("batch", __name__, url_prefix="/v1")
                 "`status` 202 with the message id, or the problem it would have answered. Every item "
                 "counts against the per-message rate limit and the daily quotas.",
 )
-@require_role("user", "admin", "service")
+@require_role(Role.USER, Role.ADMIN, Role.SERVICE)
 def send_batch() -> Any:
     if message_rate_left() == 0:  # before the (up to 16 MiB) body is parsed and walked for nothing
         raise RateLimitedError("Over the per-message rate limit; no message of this batch can be accepted.")

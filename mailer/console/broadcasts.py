@@ -18,7 +18,7 @@ from mailer.errors import MailerError, ValidationError
 from mailer.extensions import db
 from mailer.mail.account_links import ACCOUNT_TEMPLATES
 from mailer.mail.templates import TemplateRenderError
-from mailer.models import Message, MessageKind, Recipient
+from mailer.models import Message, MessageKind, Recipient, Role
 from mailer.notifications import broadcast_service, template_service
 from mailer.notifications.schemas import BroadcastRequest
 from mailer.notifications.visibility import readable_by
@@ -98,7 +98,7 @@ def _body(form: dict[str, Any]) -> BroadcastRequest:
 
 
 def _new(status: int = 200, **context: Any) -> tuple[str, int]:
-    context.setdefault("form", {"roles": ["user", "admin"], "verified_only": True})
+    context.setdefault("form", {"roles": [Role.USER.value, Role.ADMIN.value], "verified_only": True})
     context.setdefault("errors", {})
     names = [view.name for view in template_service.list_templates(g.principal) if view.name not in ACCOUNT_TEMPLATES]
     return render_template("console/broadcast_new.html", template_names=names, **context), status

@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 from mailer.accounts import console_sessions
 from mailer.accounts.console_sessions import LiveSession
 from mailer.errors import ForbiddenError, MailerError
-from mailer.models import User
+from mailer.models import Role, User
 from mailer.security.types import Principal
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -106,7 +106,7 @@ def admin_only(view: F) -> F:
     @signed_in
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if g.principal.role != "admin":
+        if g.principal.role != Role.ADMIN:
             raise ForbiddenError(str(_l("This page is for the organization's administrators.")))
         return view(*args, **kwargs)
 

@@ -17,9 +17,10 @@ from mailer.console.routes import bp
 from mailer.extensions import db
 from mailer.feedback.suppressions import entries_blocking
 from mailer.mail import retry
-from mailer.models import DeliveryEvent, Message, MessageKind, MessageStatus, Recipient
+from mailer.models import WAITING, DeliveryEvent, Message, MessageKind, MessageStatus, Recipient, Role
 from mailer.notifications import reading, search
 from mailer.notifications.responses import MessageListQuery
+from mailer.smtp.results import ErrorCode
 
 FILTERS = ("email", "subject", "status", "kind", "tag", "since", "until")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -86,13 +87,13 @@ def _parts(raw: bytes | None) -> tuple[str | None, str | None, list[tuple[str, s
 
 def _recipient_view(message: Message, recipient: Recipient, events: list[DeliveryEvent]) -> dict[str, Any]:
     suppressions = entries_blocking(message.tenant_id, recipient.email, message.kind) \
-        if recipient.error_code == "suppressed" else []
+        if recipient.error_code == ErrorCode.SUPPRESSED else []
     return {
         "row": recipient,
         "status_meaning": explain.STATUS_MEANING.get(recipient.status),
         "error_meaning": explain.ERROR_MEANING.get(recipient.error_code or ""),
         "reply_meaning": explain.reply_meaning(recipient.smtp_code, recipient.enhanced_code),
-        "retry_at": recipient.next_attempt_at if recipient.status in ("deferred", "queued") else None,
+        "retry_at": recipient.next_attempt_at if recipient.status in WAITING else None,
         "final": recipient.status in ("failed", "bounced"),
         "suppressions": [explain.SUPPRESSION_REASONS.get(s.reason, s.reason) for s in suppressions],
         "events": [{"row": e, "outcome": explain.OUTCOMES.get(e.outcome, e.outcome),
@@ -117,7 +118,7 @@ def message(message_id: str) -> Any:
         "console/message.html", message=shown, counts=counts, total=sum(counts.values()),
         recipients=[_recipient_view(shown, r, events[r.id]) for r in recipients],
         has_html=html is not None, text=text, headers=headers, labels=explain.labels(),
-        retried=request.args.get("retried"), can_retry=g.principal.role == "admin" and counts.get("failed", 0) > 0,
+        retried=request.args.get("retried"), can_retry=g.principal.role == Role.ADMIN and counts.get("failed", 0) > 0,
     )
 
 

@@ -11,6 +11,7 @@ from flask import g, redirect, render_template, url_for
 
 from mailer.console import explain, guard
 from mailer.console.routes import bp
+from mailer.models import Role
 from mailer.notifications.overview import current_overview
 
 CHART_HEIGHT, BAR_WIDTH, BAR_GAP, LABEL_SPACE = 160, 16, 6, 28
@@ -43,7 +44,7 @@ def chart(days: list[dict[str, Any]]) -> dict[str, Any]:
 @bp.get("")  # registered first: url_for builds /console
 @guard.signed_in
 def overview() -> Any:
-    if guard.current_user().role != "admin":
+    if guard.current_user().role != Role.ADMIN:
         return redirect(url_for("console.messages"))
     figures = current_overview(g.principal.tenant_id)
     days = figures["days"]

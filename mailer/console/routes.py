@@ -19,6 +19,7 @@ from mailer.config import ROOT
 from mailer.console import guard
 from mailer.errors import register_error_page
 from mailer.i18n import SUPPORTED_LOCALES, request_locale
+from mailer.models import Role
 
 STATIC_DIR = os.path.join(ROOT, "static", "console")
 bp = Blueprint("console", __name__, url_prefix="/console", static_folder=STATIC_DIR, static_url_path="/static")
@@ -123,7 +124,7 @@ def _layout() -> dict[str, Any]:
         return {}
     user = guard.current_user() if "console_loaded" in g else None
     nav = [(endpoint, label) for endpoint, label, admin in NAV
-           if endpoint in current_app.view_functions and user is not None and (user.role == "admin" or not admin)]
+           if endpoint in current_app.view_functions and user is not None and (user.role == Role.ADMIN or not admin)]
     return {
         "console_user": user,
         "console_nav": nav,

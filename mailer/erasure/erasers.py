@@ -18,9 +18,10 @@ from sqlalchemy import func, select
 
 from mailer.erasure.feedback import erase_inbound_reports, erase_suppressions, erase_webhook_events
 from mailer.erasure.mime import erase_copy, mentions, scrub
-from mailer.erasure.target import WAITING, Eraser, Remainder, Target, messages_to, tenant_messages
+from mailer.erasure.target import Eraser, Remainder, Target, messages_to, tenant_messages
 from mailer.extensions import db
 from mailer.models import (
+    UNFINISHED,
     AuthRequest,
     AuthRequestStatus,
     BroadcastContent,
@@ -87,7 +88,7 @@ def erase_messages(target: Target) -> int:
 def _own_recipients(target: Target) -> Sequence[Recipient]:
     return db.session.scalars(select(Recipient).where(
         Recipient.tenant_id == target.tenant_id, func.lower(Recipient.email) == target.address,
-        Recipient.status.not_in(WAITING),
+        Recipient.status.not_in(UNFINISHED),
     )).all()
 
 
@@ -143,11 +144,3 @@ ERASERS: list[Eraser] = [
     erase_suppressions, erase_inbound_reports,
 ]
 REMAINDERS: list[Remainder] = [unfinished_delivery, unfinished_auth_requests]
-
-
-def register_eraser(eraser: Eraser, remainder: Remainder | None = None) -> None:
-    """Add an eraser (and, if it may leave rows for later, what counts them). Idempotent."""
-    if eraser not in ERASERS:
-        ERASERS.append(eraser)
-    if remainder is not None and remainder not in REMAINDERS:
-        REMAINDERS.append(remainder)

@@ -7,6 +7,7 @@ from flask import Blueprint
 from mailer.erasure import service
 from mailer.erasure.schemas import ErasureAccepted, ErasureRequest
 from mailer.http.json import parse_body
+from mailer.models import Role
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
 
@@ -20,7 +21,7 @@ bp = Blueprint("erasure", __name__, url_prefix="/v1")
                 "replaced by a keyed hash; mail to it still being delivered is erased once it finishes "
                 "(`pending` until then). Audited `data.erased` with the hash only.",
 )
-@require_role("admin")
+@require_role(Role.ADMIN)
 def create_erasure() -> Any:
     body = parse_body(ErasureRequest)
     erasure = service.request_erasure(current_principal(), body.email)

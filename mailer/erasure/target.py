@@ -8,9 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Select, exists, func, select
 
-from mailer.models import Message, Recipient, RecipientStatus
-
-WAITING = (RecipientStatus.QUEUED.value, RecipientStatus.SENDING.value, RecipientStatus.DEFERRED.value)
+from mailer.models import UNFINISHED, Message, Recipient
 
 
 @dataclass(frozen=True)
@@ -31,15 +29,15 @@ Remainder = Callable[[Target], int]
 
 def tenant_messages(target: Target, *, finished: bool) -> Select[tuple[uuid.UUID]]:
     """Every message of the tenant, finished or still being delivered."""
-    waiting = exists().where(Recipient.message_id == Message.id, Recipient.status.in_(WAITING))
-    return select(Message.id).where(Message.tenant_id == target.tenant_id, ~waiting if finished else waiting)
+    unfinished = exists().where(Recipient.message_id == Message.id, Recipient.status.in_(UNFINISHED))
+    return select(Message.id).where(Message.tenant_id == target.tenant_id, ~unfinished if finished else unfinished)
 
 
 def messages_to(target: Target, *, finished: bool) -> Select[tuple[uuid.UUID]]:
     """The tenant's messages to the address (already erased or not), finished or still being delivered."""
-    waiting = exists().where(Recipient.message_id == Message.id, Recipient.status.in_(WAITING))
+    unfinished = exists().where(Recipient.message_id == Message.id, Recipient.status.in_(UNFINISHED))
     to_address = select(Recipient.message_id).where(
         Recipient.tenant_id == target.tenant_id, func.lower(Recipient.email).in_(target.forms)
     )
     return select(Message.id).where(Message.tenant_id == target.tenant_id, Message.id.in_(to_address),
-                                    ~waiting if finished else waiting)
+                                    ~unfinished if finished else unfinished)

@@ -21,7 +21,6 @@ from functools import partial
 from sqlalchemy import func, insert, select
 
 from mailer.extensions import atomic, current_unit, db
-from mailer.feedback.events import feedback_recorded
 from mailer.feedback.metrics import observe_report
 from mailer.feedback.reports import Finding, parse_report, report_identity
 from mailer.feedback.suppressions import add_suppression, is_hard_bounce
@@ -41,6 +40,7 @@ from mailer.models import (
 )
 from mailer.models.types import utcnow
 from mailer.smtp.results import ErrorCode
+from mailer.webhooks.feedback_events import on_feedback_recorded
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
@@ -135,8 +135,8 @@ def apply_finding(recipient: Recipient, finding: Finding, report_key: str) -> Ap
         add_suppression(recipient.tenant_id, recipient.email, scope=SuppressionScope.ALL,
                         reason=SuppressionReason.COMPLAINT, source_message_id=recipient.message_id,
                         detail=finding.response)
-    feedback_recorded(recipient_id=recipient.id, outcome=finding.outcome.value, smtp_code=finding.smtp_code,
-                      enhanced_code=finding.status, response=finding.response)
+    on_feedback_recorded(recipient_id=recipient.id, outcome=finding.outcome.value, smtp_code=finding.smtp_code,
+                         enhanced_code=finding.status, response=finding.response)
     return Applied(recipient.id, finding.outcome, True)
 
 

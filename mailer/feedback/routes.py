@@ -18,7 +18,7 @@ from mailer.feedback.schemas import (
 from mailer.feedback.unsubscribe import UnknownUnsubscribeTokenError, broadcast_recipient, unsubscribe
 from mailer.http.json import iso, parse_body, parse_query
 from mailer.http.pagination import paginate
-from mailer.models import Suppression, Tenant
+from mailer.models import Role, Suppression, Tenant
 from mailer.openapi.common import Page
 from mailer.openapi.registry import documented
 from mailer.pages.branding import page_context, page_policy
@@ -37,7 +37,7 @@ def suppression_json(entry: Suppression) -> dict[str, Any]:
 
 @bp.get("/v1/suppressions")
 @documented("The tenant's suppressed addresses", query=SuppressionListQuery, response=Page[SuppressionOut])
-@require_role("admin")
+@require_role(Role.ADMIN)
 def list_suppressions() -> Any:
     return paginate(service.listed(parse_query(SuppressionListQuery)), suppression_json)
 
@@ -45,7 +45,7 @@ def list_suppressions() -> Any:
 @bp.post("/v1/suppressions")
 @documented("Suppress an address (reason manual); an existing entry of that scope is returned as is",
             body=SuppressionCreate, response=SuppressionOut, status=201)
-@require_role("admin")
+@require_role(Role.ADMIN)
 def create_suppression() -> Any:
     body = parse_body(SuppressionCreate)
     return suppression_json(service.create_manual(current_principal(), body.email, body.scope)), 201
@@ -53,14 +53,14 @@ def create_suppression() -> Any:
 
 @bp.get("/v1/suppressions/<email>")
 @documented("An address's suppression entries, one per scope", response=SuppressionEntries)
-@require_role("admin")
+@require_role(Role.ADMIN)
 def get_suppression(email: str) -> Any:
     return {"items": [suppression_json(e) for e in service.entries_for(current_principal(), email)]}
 
 
 @bp.delete("/v1/suppressions/<email>")
 @documented("Stop suppressing an address (one scope, or every scope)", query=SuppressionDeleteQuery, status=204)
-@require_role("admin")
+@require_role(Role.ADMIN)
 def delete_suppression(email: str) -> Any:
     query = parse_query(SuppressionDeleteQuery)
     service.delete_entries(current_principal(), email, query.scope)

@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 
 from mailer.audit import record_audit
 from mailer.extensions import db
-from mailer.feedback.events import suppression_created, suppressions_recorded
 from mailer.models import (
     DeliveryEvent,
     MessageKind,
@@ -30,6 +29,7 @@ from mailer.models.types import utcnow
 from mailer.security.address_digest import DOMAIN as DIGEST_DOMAIN
 from mailer.security.address_digest import address_digests
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
+from mailer.webhooks.feedback_events import on_suppression_created, on_suppressions_recorded
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def add_suppression(
     record_audit("suppression.created", tenant_id=tenant_id, actor_id=actor_id, actor_type=actor_type,
                  details={"suppression_id": str(entry.id), "email": email, "scope": scope.value,
                           "reason": reason.value, "message_id": str(source_message_id) if source_message_id else None})
-    suppression_created(entry)
+    on_suppression_created(entry)
     return entry, True
 
 
@@ -220,4 +220,4 @@ def _add_events(pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
 
 def _announce(recipient_ids: Sequence[uuid.UUID]) -> None:
     if recipient_ids:
-        suppressions_recorded(recipient_ids, response=SUPPRESSED_RESPONSE)
+        on_suppressions_recorded(recipient_ids, response=SUPPRESSED_RESPONSE)

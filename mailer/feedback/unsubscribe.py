@@ -13,7 +13,6 @@ from sqlalchemy import insert, select
 
 from mailer.config import Config
 from mailer.extensions import db
-from mailer.feedback.events import feedback_recorded
 from mailer.feedback.suppressions import add_suppression
 from mailer.feedback.tokens import TokenKind, make_token, read_token, token_address
 from mailer.models import (
@@ -26,6 +25,7 @@ from mailer.models import (
     SuppressionScope,
 )
 from mailer.models.types import utcnow
+from mailer.webhooks.feedback_events import on_feedback_recorded
 
 UNSUBSCRIBED_RESPONSE = "the recipient unsubscribed from broadcasts"
 _ONCE_KEY = "unsubscribe"
@@ -78,8 +78,8 @@ def unsubscribe(recipient: Recipient, *, via: str) -> bool:
             "outcome": FeedbackOutcome.UNSUBSCRIBED.value, "smtp_code": None, "enhanced_code": None,
             "response": UNSUBSCRIBED_RESPONSE,
         }])
-        feedback_recorded(recipient_id=recipient.id, outcome=FeedbackOutcome.UNSUBSCRIBED.value, smtp_code=None,
-                          enhanced_code=None, response=UNSUBSCRIBED_RESPONSE)
+        on_feedback_recorded(recipient_id=recipient.id, outcome=FeedbackOutcome.UNSUBSCRIBED.value,
+                             smtp_code=None, enhanced_code=None, response=UNSUBSCRIBED_RESPONSE)
     return created
 
 

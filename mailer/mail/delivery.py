@@ -40,28 +40,28 @@ from mailer.mail.recording import Attempt, Deferral, mark_attempt_started, recor
 from mailer.mail.transport import smtp_server
 from mailer.models import Recipient
 from mailer.observability.attempts import note_attempts
-from mailer.smtp.handler import OutgoingMail, SmtpHandler
+from mailer.smtp.handler import OutgoingMail, SmtpSender
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
 from mailer.smtp.settings import SmtpServer
 
 log = logging.getLogger(__name__)
 
-# Mails handed to the SMTP handler per call (one pooled connection).
+# Mails handed to the SMTP sender per call (one pooled connection).
 CHUNK_MAILS = 100
 # A window of results shares one commit: what the connection sends in this long, at most this many mails.
 COMMIT_WINDOW_SECONDS = 0.05
 COMMIT_WINDOW_MAILS = 20
 INTERRUPTED = "the worker stopped during this attempt; the message may have been delivered"
 
-_handler: SmtpHandler | None = None
+_sender: SmtpSender | None = None
 
 
-def smtp_handler() -> SmtpHandler:
-    """One handler (and so one connection pool) per process."""
-    global _handler
-    if _handler is None:
-        _handler = SmtpHandler()
-    return _handler
+def smtp_sender() -> SmtpSender:
+    """One sender (and so one connection pool) per process."""
+    global _sender
+    if _sender is None:
+        _sender = SmtpSender()
+    return _sender
 
 
 @dataclass
@@ -98,7 +98,7 @@ class _Run:
 
     def _recorded(self, pairs: Sequence[tuple[Recipient, RecipientResult]],
                   seconds: float | Sequence[float] | None, deferrals: list[Deferral]) -> None:
-        note_attempts(pairs, seconds, pool=_handler)
+        note_attempts(pairs, seconds, pool=_sender)
         queues = {r.id: r.message.queue for r, _ in pairs}
         for deferral in deferrals:
             self.deferrals[queues[deferral.recipient_id]].append(deferral)
@@ -206,7 +206,7 @@ def _send_chunk(run: _Run, server: SmtpServer, chunk: list[_Item]) -> None:
     window = _Window(run, chunk)
     with atomic():
         window.open(0)
-    smtp_handler().send_batch(server, [item.mail for item in chunk], on_result=window.on_result)
+    smtp_sender().send_batch(server, [item.mail for item in chunk], on_result=window.on_result)
     run.in_flight = []
 
 

@@ -28,11 +28,11 @@ from sqlalchemy import select
 from mailer.config import Config
 from mailer.extensions import db
 from mailer.mail import nudges
-from mailer.mail.delivery import deliver_claim, smtp_handler
-from mailer.mail.leases import WAITING, claim_due_for_owner, claim_recipients, next_due_in
+from mailer.mail.delivery import deliver_claim, smtp_sender
+from mailer.mail.leases import claim_due_for_owner, claim_recipients, next_due_in
 from mailer.mail.outbox import schedule_retries
 from mailer.mail.recording import Deferral
-from mailer.models import Message, Recipient
+from mailer.models import WAITING, Message, Recipient
 from mailer.worker.queues import discard_waiting_jobs
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def deliver_and_keep_going(recipient_ids: Sequence[uuid.UUID], job_id: str | Non
             _keep_delivering(owner, config, should_stop, linger=bool(claim.ids), own_job=job_id)
     finally:
         _reschedule_early(recipient_ids, job_id)
-        smtp_handler().close()  # QUIT: a work horse's sessions die with it otherwise
+        smtp_sender().close()  # QUIT: a work horse's sessions die with it otherwise
 
 
 def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[], bool], *, linger: bool,

@@ -21,11 +21,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailer.extensions import db
-from mailer.models import Recipient, RecipientStatus
+from mailer.models import WAITING, Recipient, RecipientStatus
 
 log = logging.getLogger(__name__)
-
-WAITING = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value)
 
 
 def due_condition(now: datetime) -> ColumnElement[bool]:

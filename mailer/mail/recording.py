@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from mailer.config import Config
 from mailer.extensions import db
 from mailer.feedback.suppressions import suppress_hard_failures
-from mailer.models import DeliveryEvent, Message, MessageStatus, Recipient, RecipientStatus
+from mailer.models import UNFINISHED, DeliveryEvent, Message, MessageStatus, Recipient, RecipientStatus
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
 from mailer.webhooks.pipeline import record_finished_broadcasts, record_result_events
 
@@ -152,9 +152,6 @@ def derived_status(status: str, counts: dict[str, int]) -> str:
     return MessageStatus.QUEUED.value
 
 
-_OPEN = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value, RecipientStatus.SENDING.value)
-
-
 def _still_sending(message_ids: list[uuid.UUID]) -> list[uuid.UUID]:
     """Those of ``message_ids`` that are `sending` and whose derived status is `sending` again.
 
@@ -169,7 +166,7 @@ def _still_sending(message_ids: list[uuid.UUID]) -> list[uuid.UUID]:
                                                _recipients.c.status.in_(statuses)).exists())
     return list(db.session.scalars(
         select(Message.id).where(Message.id.in_(message_ids), Message.status == MessageStatus.SENDING.value,
-                                 has(_OPEN), has(_STARTED))
+                                 has(UNFINISHED), has(_STARTED))
     ))
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 from jinja2 import Environment, TemplateError, TemplateSyntaxError, nodes
@@ -183,6 +182,3 @@ def find_template(tenant_id: uuid.UUID, name: str, locale: str | None = None) ->
         raise TemplateNotFoundError(name)
     return builtin
 
-
-def iter_parts(rendered: Rendered) -> Iterator[tuple[str, str | None]]:
-    yield from (("subject", rendered.subject), ("html", rendered.html), ("text", rendered.text))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from mailer.config import Config
 from mailer.relays.routing import tenant_relay_server
-from mailer.smtp.handler import SmtpHandler
+from mailer.smtp.handler import SmtpSender
 from mailer.smtp.settings import Encryption, SmtpServer
 
 
@@ -32,10 +32,10 @@ def smtp_server(config: Config, owner: str) -> SmtpServer:
 
 
 def max_send_seconds(config: Config, n_mails: int) -> float:
-    """Upper bound of the SMTP handler's time for ``n_mails``; job timeouts are set above it."""
-    return SmtpHandler.max_duration(smtp_server(config, ""), n_mails)
+    """Upper bound of the SMTP sender's time for ``n_mails``; job timeouts are set above it."""
+    return SmtpSender.max_duration(smtp_server(config, ""), n_mails)
 
 
 def job_timeout(config: Config) -> int:
-    """Longer than the SMTP handler's whole deadline for a full batch, plus the bookkeeping."""
+    """Longer than the SMTP sender's whole deadline for a full batch, plus the bookkeeping."""
     return int(max_send_seconds(config, config.DELIVERY_BATCH_SIZE)) + 60

@@ -20,6 +20,8 @@ from mailer.models.feedback import (
 from mailer.models.idempotency import IdempotencyKey
 from mailer.models.keyring import HmacKeyring
 from mailer.models.message import (
+    UNFINISHED,
+    WAITING,
     DeliveryEvent,
     Message,
     MessageKind,
@@ -31,10 +33,12 @@ from mailer.models.relay import TenantRelay
 from mailer.models.template import Template, TemplateVariant
 from mailer.models.tenant import Tenant
 from mailer.models.token import ActionPurpose, ActionToken, RefreshToken
-from mailer.models.user import Role, User
+from mailer.models.user import PersonRole, Role, User
 from mailer.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
+    "UNFINISHED",
+    "WAITING",
     "ActionPurpose",
     "ActionToken",
     "ApiKey",
@@ -58,6 +62,7 @@ __all__ = [
     "Message",
     "MessageKind",
     "MessageStatus",
+    "PersonRole",
     "Recipient",
     "RecipientStatus",
     "RecordStatus",

@@ -52,6 +52,18 @@ class RecipientStatus(StrEnum):
     BOUNCED = "bounced"  # was sent; a bounce report came back later (API.md §8)
 
 
+# The recipient status sets the code asks about, each written once (plain strings, for SQL `IN`).
+# Waiting: a delivery job may claim the row once it is due (the partial index ix_recipients_tenant_waiting).
+WAITING = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value)
+# Unfinished: waiting, or being sent now; the message may still change (ix_recipients_message_open).
+UNFINISHED = (*WAITING, RecipientStatus.SENDING.value)
+
+
+def _status_in(statuses: tuple[str, ...]) -> str:
+    """A partial index's predicate over these statuses (the migrations spell the same text)."""
+    return f"status IN ({', '.join(repr(s) for s in statuses)})"
+
+
 # Claim order of a recipient row, copied from its message's queue when the row is made, so the
 # delivery loop's claim reads one index of recipients instead of joining and sorting every due row.
 QUEUE_PRIORITY = {"critical": 0, "default": 1, "bulk": 2}
@@ -118,14 +130,12 @@ class Recipient(db.Model):  # type: ignore[name-defined]
         # The delivery loop's claim (leases.claim_due_for_owner): a tenant's waiting rows in claim
         # order, and its rows whose lease may have run out; each a short index range scan.
         Index("ix_recipients_tenant_waiting", "tenant_id", "priority", "created_at", "position",
-              postgresql_where=text("status IN ('queued', 'deferred')"),
-              sqlite_where=text("status IN ('queued', 'deferred')")),
+              postgresql_where=text(_status_in(WAITING)), sqlite_where=text(_status_in(WAITING))),
         Index("ix_recipients_tenant_leased", "tenant_id", "lease_until",
               postgresql_where=text("status = 'sending'"), sqlite_where=text("status = 'sending'")),
         # The roll-up's "is this message still unfinished?" probe (recording._still_sending).
         Index("ix_recipients_message_open", "message_id",
-              postgresql_where=text("status IN ('queued', 'deferred', 'sending')"),
-              sqlite_where=text("status IN ('queued', 'deferred', 'sending')")),
+              postgresql_where=text(_status_in(UNFINISHED)), sqlite_where=text(_status_in(UNFINISHED))),
         # The console's overview: a tenant's latest failures and its suppressed count in a window.
         Index("ix_recipients_tenant_failed", "tenant_id", "created_at",
               postgresql_where=text("status IN ('failed', 'bounced')"),

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Literal
 
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -16,6 +17,10 @@ class Role(StrEnum):
     USER = "user"
     ADMIN = "admin"
     SERVICE = "service"  # API keys only; never stored on a user
+
+
+# The roles a person may hold, spelled as the API's schemas accept and show them (Role.USER, Role.ADMIN).
+PersonRole = Literal["user", "admin"]
 
 
 class User(db.Model):  # type: ignore[name-defined]

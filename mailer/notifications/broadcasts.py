@@ -9,7 +9,7 @@ from sqlalchemy import select
 from mailer.http.json import parse_body, parse_query
 from mailer.http.pagination import paginate
 from mailer.mail import retry
-from mailer.models import Recipient
+from mailer.models import Recipient, Role
 from mailer.notifications import broadcast_service
 from mailer.notifications.responses import BroadcastAccepted, RecipientListQuery, RecipientOut, RetryAccepted
 from mailer.notifications.routes import SENDERS, _owned_message, bp
@@ -23,7 +23,7 @@ from mailer.security.principal import current_principal, require_role
 @bp.post("/broadcasts")
 @documented("Send one mail to every active user matching the audience", body=BroadcastRequest,
             response=BroadcastAccepted, status=202)
-@require_role("admin")
+@require_role(Role.ADMIN)
 def create_broadcast() -> Any:
     body = parse_body(BroadcastRequest)
     message, count = broadcast_service.start_broadcast(current_principal(), body)
@@ -45,7 +45,7 @@ def list_recipients(message_id: str) -> Any:
 
 @bp.post("/messages/<message_id>/retry")
 @documented("Queue a message's failed recipients again", response=RetryAccepted, status=202)
-@require_role("admin")
+@require_role(Role.ADMIN)
 def retry_message(message_id: str) -> Any:
     message = _owned_message(message_id)
     requeued = retry.requeue_failed(current_principal(), message)

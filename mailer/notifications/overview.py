@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from mailer.extensions import db
-from mailer.models import DeliveryStat, FeedbackRecord, Recipient, StatScope
+from mailer.models import UNFINISHED, DeliveryStat, FeedbackOutcome, FeedbackRecord, Recipient, Role, StatScope
 from mailer.notifications.stats import WINDOWS, tenant_stats
 from mailer.security.types import Principal
 from mailer.worker.queues import enqueue, get_redis
@@ -30,7 +30,6 @@ KEEP_SECONDS = 24 * 3600
 
 CHART_DAYS = 30
 LATEST_FAILURES = 10
-WAITING = ("queued", "deferred", "sending")
 
 
 def _suppressed_and_complained(tenant_id: Any, since: datetime) -> tuple[int, int]:
@@ -42,7 +41,7 @@ def _suppressed_and_complained(tenant_id: Any, since: datetime) -> tuple[int, in
     complained = db.session.scalar(
         select(func.count()).select_from(FeedbackRecord).where(
             FeedbackRecord.tenant_id == tenant_id, FeedbackRecord.created_at >= since,
-            FeedbackRecord.kind == "complained")
+            FeedbackRecord.kind == FeedbackOutcome.COMPLAINED.value)
     ) or 0
     return suppressed, complained
 
@@ -108,13 +107,13 @@ def refresh(tenant_id: uuid.UUID) -> dict[str, Any]:
 
 def tenant_overview(tenant_id: uuid.UUID) -> dict[str, Any]:
     """Everything the overview shows, as plain values."""
-    admin_view = Principal("user", uuid.UUID(int=0), tenant_id, "admin")  # the whole tenant's counts
+    admin_view = Principal("user", uuid.UUID(int=0), tenant_id, Role.ADMIN)  # the whole tenant's counts
     stats = tenant_stats(admin_view)
     now = datetime.now(UTC)
     for name, span in WINDOWS.items():
         stats[name]["suppressed"], stats[name]["complained"] = _suppressed_and_complained(tenant_id, now - span)
     waiting = dict(db.session.execute(
-        select(Recipient.status, func.count()).where(Recipient.tenant_id == tenant_id, Recipient.status.in_(WAITING))
+        select(Recipient.status, func.count()).where(Recipient.tenant_id == tenant_id, Recipient.status.in_(UNFINISHED))
         .group_by(Recipient.status)
     ).tuples().all())
     failures = db.session.execute(
@@ -127,7 +126,7 @@ def tenant_overview(tenant_id: uuid.UUID) -> dict[str, Any]:
         "generated_at": now.isoformat(),
         "windows": {name: stats[name] for name in WINDOWS},
         "days": _per_day(tenant_id, (now - timedelta(days=CHART_DAYS - 1)).date()),
-        "waiting": {status: int(waiting.get(status, 0)) for status in WAITING},
+        "waiting": {status: int(waiting.get(status, 0)) for status in UNFINISHED},
         "failures": [{**row, "message_id": str(row["message_id"]), "updated_at": row["updated_at"].isoformat()}
                      for row in failures],
     }

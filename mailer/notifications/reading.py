@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 
 from mailer.extensions import db
-from mailer.models import Message, Recipient
+from mailer.models import Message, MessageKind, Recipient
 from mailer.notifications.visibility import readable_by
 from mailer.security.scope import get_owned, tenant_select
 from mailer.security.types import Principal
@@ -33,7 +33,7 @@ def recipient_counts(message: Message) -> dict[str, int]:
 
 
 def shown_recipients(message: Message) -> list[Recipient]:
-    if message.kind == "broadcast":
+    if message.kind == MessageKind.BROADCAST:
         return list(db.session.scalars(
             select(Recipient).where(Recipient.message_id == message.id).order_by(Recipient.position)
             .limit(SHOWN_RECIPIENTS)

@@ -6,7 +6,7 @@ from flask import Blueprint
 
 from mailer.http.json import parse_body, parse_query
 from mailer.http.pagination import paginate
-from mailer.models import Message, Recipient
+from mailer.models import Message, Recipient, Role
 from mailer.notifications import idempotency, reading, search, service
 from mailer.notifications.responses import (
     MessageAccepted,
@@ -31,7 +31,7 @@ from mailer.security.scope import get_owned
 
 bp = Blueprint("notifications", __name__, url_prefix="/v1")
 
-SENDERS = ("user", "admin", "service")
+SENDERS = (Role.USER, Role.ADMIN, Role.SERVICE)
 
 
 def _visible_messages() -> Any:

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, ConfigDict, Field
 
 from mailer.http.bodies import Strict
 from mailer.i18n import Locale
 from mailer.mail.account_links import ACCOUNT_TEMPLATES
+from mailer.models import PersonRole, Role
 
 # Printable ASCII without quote or backslash: what a tag filter can match exactly (see search.tag_filter).
 TAG_PATTERN = r"^[\x20\x21\x23-\x5b\x5d-\x7e]{1,64}$"
@@ -101,7 +102,7 @@ class PreviewIn(Strict):
 
 
 class AudienceIn(Strict):
-    roles: list[Literal["user", "admin"]] = Field(default_factory=lambda: ["user", "admin"], min_length=1)
+    roles: list[PersonRole] = Field(default_factory=lambda: [Role.USER.value, Role.ADMIN.value], min_length=1)
     verified_only: bool = True
 
 

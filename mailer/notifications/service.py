@@ -26,7 +26,7 @@ from mailer.mail.compose import ComposedMessage, address, compose
 from mailer.mail.outbox import StagedJob, enqueue, stage
 from mailer.mail.quota import counted, reserve_recipients
 from mailer.mail.templates import render, tenant_context
-from mailer.models import Message, MessageKind, MessageStatus, Recipient, Tenant
+from mailer.models import Message, MessageKind, MessageStatus, Recipient, Role, Tenant
 from mailer.notifications.content import requested_content
 from mailer.notifications.idempotency import KeyedRequest, remember
 from mailer.notifications.rows import insert_new_message
@@ -156,7 +156,7 @@ def reserve_quota(config: Config, principal: Principal, tenant_id: uuid.UUID, co
 
 def _own_quota(principal: Principal) -> uuid.UUID | None:
     """A role-`user` caller's id: its own daily quota applies inside the tenant's."""
-    return principal.id if principal.kind == "user" and principal.role == "user" else None
+    return principal.id if principal.kind == "user" and principal.role == Role.USER else None
 
 
 def add_message(config: Config, principal: Principal, tenant: Tenant, draft: Draft) -> tuple[Message, list[StagedJob]]:

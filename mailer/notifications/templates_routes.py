@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mailer.http.json import iso, parse_body, parse_query
+from mailer.models import Role
 from mailer.notifications import template_service as templates
 from mailer.notifications.responses import RenderedOut, TemplateListQuery, TemplateLocaleQuery, TemplateOut
 from mailer.notifications.routes import bp
@@ -37,7 +38,7 @@ def _locale() -> str | None:
 
 @bp.get("/templates")
 @documented("The tenant's templates and the built-in ones", query=TemplateListQuery, response=Page[TemplateOut])
-@require_role("admin")
+@require_role(Role.ADMIN)
 def list_templates() -> Any:
     filters = parse_query(TemplateListQuery)
     page, per_page = filters.page, filters.per_page
@@ -51,7 +52,7 @@ def list_templates() -> Any:
 @bp.get("/templates/<name>")
 @documented("A template: the tenant's, else the built-in one; `?locale=` its language variant",
             query=TemplateLocaleQuery, response=TemplateOut)
-@require_role("admin")
+@require_role(Role.ADMIN)
 def get_template(name: str) -> Any:
     return template_json(templates.get_template(current_principal(), name, _locale()))
 
@@ -59,7 +60,7 @@ def get_template(name: str) -> Any:
 @bp.put("/templates/<name>")
 @documented("Create (201) or replace (200) a tenant template, or with `?locale=` its language variant",
             query=TemplateLocaleQuery, body=TemplateIn, response=TemplateOut, responses={201: TemplateOut})
-@require_role("admin")
+@require_role(Role.ADMIN)
 def put_template(name: str) -> Any:
     locale = _locale()
     body = parse_body(TemplateIn)
@@ -70,7 +71,7 @@ def put_template(name: str) -> Any:
 @bp.delete("/templates/<name>")
 @documented("Delete a tenant template and its language variants (the built-in one, if any, applies again), "
             "or with `?locale=` one variant", query=TemplateLocaleQuery, status=204)
-@require_role("admin")
+@require_role(Role.ADMIN)
 def delete_template(name: str) -> Any:
     templates.delete_template(current_principal(), name, _locale())
     return "", 204
@@ -79,7 +80,7 @@ def delete_template(name: str) -> Any:
 @bp.post("/templates/<name>/preview")
 @documented("Render a template (`?locale=`: its language variant, else the template) with the given data",
             query=TemplateLocaleQuery, body=PreviewIn, response=RenderedOut)
-@require_role("admin")
+@require_role(Role.ADMIN)
 def preview_template(name: str) -> Any:
     locale = _locale()
     body = parse_body(PreviewIn)

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement
 
-from mailer.models import Message
+from mailer.models import Message, Role
 from mailer.security.types import Principal
 
 
 def readable_by(principal: Principal) -> tuple[ColumnElement[bool], ...]:
     """Admins read the tenant's messages; users and API keys the ones they created."""
-    return () if principal.role == "admin" else (Message.created_by == principal.id,)
+    return () if principal.role == Role.ADMIN else (Message.created_by == principal.id,)
 
 
 def counted_for(principal: Principal) -> tuple[ColumnElement[bool], ...]:
     """Stats: admins and API keys count the tenant's messages; users what they sent themselves."""
-    return () if principal.role in ("admin", "service") else (Message.created_by == principal.id,)
+    return () if principal.role in (Role.ADMIN, Role.SERVICE) else (Message.created_by == principal.id,)

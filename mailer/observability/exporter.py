@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from mailer.errors import NotFoundError, UnauthorizedError
 from mailer.extensions import db
 from mailer.feedback.metrics import feedback_metrics
-from mailer.models import Message, Recipient, RecipientStatus, Tenant
+from mailer.models import WAITING, Message, Recipient, Tenant
 from mailer.observability import metrics
 from mailer.openapi.registry import documented
 from mailer.worker.queues import QUEUE_NAMES, get_queue, get_redis
@@ -78,7 +78,7 @@ def oldest_due_recipient_age(now: datetime) -> float:
     """Seconds since the earliest due time of a queued or deferred recipient (0 if none is due)."""
     due_since = func.coalesce(Recipient.next_attempt_at, Recipient.created_at)
     waiting = and_(
-        Recipient.status.in_([RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value]),
+        Recipient.status.in_(WAITING),
         or_(Recipient.next_attempt_at.is_(None), Recipient.next_attempt_at <= now),
     )
     earliest = db.session.scalar(select(func.min(due_since)).where(waiting))

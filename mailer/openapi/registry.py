@@ -5,7 +5,7 @@ decorators such as `require_role`)::
 
     @bp.post("/messages")
     @documented(body=MessageRequest, response=MessageAccepted, status=202, summary="Send a message")
-    @require_role("user", "admin", "service")
+    @require_role(Role.USER, Role.ADMIN, Role.SERVICE)
     def create_message(): ...
 
 The same pydantic models that validate requests describe them, so the description cannot drift.

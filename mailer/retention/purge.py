@@ -5,8 +5,8 @@ a deferred or scheduled message is never purged however old it is. Each transact
 RECIPIENTS_PER_TRANSACTION recipients (with their events, counted into the archive first), then the
 messages whose recipients are all gone; a purge stopped half-way is finished by the next one.
 
-Other packages that keep rows per message or recipient add a ``purger`` (``register_purger``): a
-callable given the ids about to be deleted, run in the same transaction before the rows go.
+A package that keeps rows per message or recipient has a ``purger`` in ``_recipient_purgers`` or
+``_message_purgers``: a callable given the ids about to be deleted, run in the same transaction before the rows go.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy import delete, exists, select
 
 from mailer.config import Config
 from mailer.extensions import db
-from mailer.models import BroadcastContent, DeliveryEvent, FeedbackRecord, Message, Recipient, RecipientStatus, Tenant
+from mailer.models import UNFINISHED, BroadcastContent, DeliveryEvent, FeedbackRecord, Message, Recipient, Tenant
 from mailer.retention.archive import archive_messages, archive_recipients
 from mailer.retention.policy import retention_cutoff
 from mailer.webhooks.retention import forget_message_events, purge_webhook_history
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 MESSAGES_PER_TRANSACTION = 200
 RECIPIENTS_PER_TRANSACTION = 1000
-WAITING = (RecipientStatus.QUEUED.value, RecipientStatus.SENDING.value, RecipientStatus.DEFERRED.value)
 
 RecipientPurger = Callable[[Sequence[uuid.UUID]], object]
 MessagePurger = Callable[[Sequence[uuid.UUID]], object]
@@ -48,14 +47,6 @@ def _forget_webhook_events(message_ids: Sequence[uuid.UUID]) -> None:
 
 _recipient_purgers: list[RecipientPurger] = [_forget_feedback]
 _message_purgers: list[MessagePurger] = [_forget_webhook_events]
-
-
-def register_purger(*, recipients: RecipientPurger | None = None, messages: MessagePurger | None = None) -> None:
-    """Have every purge call these with the ids it is about to delete (same transaction). Idempotent."""
-    if recipients is not None and recipients not in _recipient_purgers:
-        _recipient_purgers.append(recipients)
-    if messages is not None and messages not in _message_purgers:
-        _message_purgers.append(messages)
 
 
 @dataclass
@@ -108,9 +99,9 @@ def _purge_tenant(tenant_id: uuid.UUID, cutoff: datetime, report: PurgeReport, d
 
 
 def _finished_before(tenant_id: uuid.UUID, cutoff: datetime) -> list[uuid.UUID]:
-    waiting = exists().where(Recipient.message_id == Message.id, Recipient.status.in_(WAITING))
+    unfinished = exists().where(Recipient.message_id == Message.id, Recipient.status.in_(UNFINISHED))
     return list(db.session.scalars(
-        select(Message.id).where(Message.tenant_id == tenant_id, Message.created_at < cutoff, ~waiting)
+        select(Message.id).where(Message.tenant_id == tenant_id, Message.created_at < cutoff, ~unfinished)
         .order_by(Message.created_at).limit(MESSAGES_PER_TRANSACTION)
     ))
 

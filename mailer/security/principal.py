@@ -10,7 +10,7 @@ from flask import current_app, g, request
 
 from mailer.errors import ForbiddenError, UnauthorizedError
 from mailer.extensions import db
-from mailer.models import Tenant, User
+from mailer.models import Role, Tenant, User
 from mailer.security.api_keys import resolve_api_key
 from mailer.security.revocation import is_revoked
 from mailer.security.tokens import TokenError, decode_token
@@ -66,7 +66,7 @@ def current_principal() -> Principal:
     return principal
 
 
-def require_role(*roles: str) -> Callable[[F], F]:
+def require_role(*roles: Role) -> Callable[[F], F]:
     """Route decorator: authenticate, then allow only the given roles (403 otherwise)."""
 
     def decorator(view: F) -> F:

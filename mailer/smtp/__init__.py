@@ -1,4 +1,4 @@
-"""The SMTP protocol handler: builds, validates and delivers mail, returning a result
+"""The SMTP client: builds, validates and delivers mail, returning a result
 per recipient. It knows nothing of Flask or the database, so it is tested and
 benchmarked on its own.
 
@@ -9,7 +9,7 @@ Modules, one job each:
 - ``settings``: SmtpServer (how to reach a relay; pool key; per-attempt deadline);
 - ``connection``: one connection (TLS, AUTH, deadline on every byte);
 - ``pool``: connections keyed by tenant and credentials, per process;
-- ``transaction``: one message over one connection (MAIL/RCPT/DATA), OutgoingMail;
+- ``transaction``: one message over one connection (MAIL/RCPT/DATA), OutgoingMail, TransactionResult;
 - ``replies``: reply parsing and classification; ``results``: RecipientResult;
-- ``handler``: SmtpHandler.send / send_batch, the entry point for jobs.
+- ``handler``: SmtpSender.send / send_batch, the entry point for jobs.
 """

@@ -10,17 +10,17 @@ from mailer.smtp.pool import ConnectionPool, PoolStats, default_pool
 from mailer.smtp.replies import Reply, deferred
 from mailer.smtp.results import RecipientResult
 from mailer.smtp.settings import SmtpServer
-from mailer.smtp.transaction import Delivery, OutgoingMail, deliver
+from mailer.smtp.transaction import OutgoingMail, TransactionResult, deliver
 
-__all__ = ["OutgoingMail", "ResultCallback", "SmtpHandler"]
+__all__ = ["OutgoingMail", "ResultCallback", "SmtpSender"]
 
 ResultCallback = Callable[[int, list[RecipientResult]], None]
 
 
-class SmtpHandler:
+class SmtpSender:
     """Sends OutgoingMail to a server; never reports sent without a 250 to the data.
 
-    ``pool`` defaults to this process's pool (see pool.default_pool), so a handler made
+    ``pool`` defaults to this process's pool (see pool.default_pool), so a sender made
     before a fork is safe to use in the child. Nothing here raises for SMTP or network
     trouble: every problem becomes a RecipientResult.
     """
@@ -36,7 +36,7 @@ class SmtpHandler:
         return self.pool.stats()
 
     def close(self) -> None:
-        """QUIT the pooled idle connections (of this handler's pool)."""
+        """QUIT the pooled idle connections (of this sender's pool)."""
         self.pool.close()
 
     @staticmethod
@@ -78,25 +78,25 @@ class SmtpHandler:
                 try:
                     if connection is None:
                         connection = pool.acquire(server, deadline)
-                    delivery = deliver(connection, mail, deadline)
-                    if delivery.untouched and connection.reused:
+                    result = deliver(connection, mail, deadline)
+                    if result.untouched and connection.reused:
                         # Died between its NOOP check and our MAIL: nothing was sent, try a fresh one.
                         pool.discard(connection)
                         connection = None
                         deadline = time.monotonic() + server.attempt_deadline
                         connection = pool.acquire(server, deadline)
-                        delivery = deliver(connection, mail, deadline)
+                        result = deliver(connection, mail, deadline)
                 except ServerFault as fault:
                     for later in mails[index:]:
                         add(_defer_all(later, fault.reply))
                     break
-                if delivery.broken:
+                if result.broken:
                     pool.discard(connection)
                     connection = None
                 elif pool.worn_out(connection):
                     pool.release(connection)
                     connection = None
-                add(_in_order(mail, delivery))
+                add(_in_order(mail, result))
         except BaseException:
             if connection is not None:
                 pool.discard(connection)
@@ -106,8 +106,8 @@ class SmtpHandler:
         return results
 
 
-def _in_order(mail: OutgoingMail, delivery: Delivery) -> list[RecipientResult]:
-    return [delivery.results[rcpt] for rcpt in mail.recipients]
+def _in_order(mail: OutgoingMail, result: TransactionResult) -> list[RecipientResult]:
+    return [result.results[rcpt] for rcpt in mail.recipients]
 
 
 def _defer_all(mail: OutgoingMail, reply: Reply) -> list[RecipientResult]:

@@ -150,7 +150,7 @@ def to_bytes(message: EmailMessage) -> bytes:
     """Wire form with CRLF line ends; UTF-8 headers are RFC 2047 encoded.
 
     A non-ASCII local part cannot be encoded that way: such a message is written as
-    UTF-8 (RFC 6532) and the handler sends it with SMTPUTF8.
+    UTF-8 (RFC 6532) and the sender sends it with SMTPUTF8.
     """
     policy = SMTPUTF8_POLICY if needs_smtputf8(message) else SMTP_POLICY
     return message.as_bytes(policy=policy)

@@ -27,12 +27,12 @@ class OutgoingMail:
 
     sender: str
     recipients: tuple[str, ...]
-    message: bytes = field(repr=False)
+    wire: bytes = field(repr=False)
     message_id: str
 
 
 @dataclass
-class Delivery:
+class TransactionResult:
     """Results by recipient, plus what became of the connection."""
 
     results: dict[str, RecipientResult]
@@ -49,46 +49,46 @@ class _Lost(Exception):
         self.after_dot = after_dot
 
 
-def deliver(connection: Connection, mail: OutgoingMail, deadline: float) -> Delivery:
+def deliver(connection: Connection, mail: OutgoingMail, deadline: float) -> TransactionResult:
     """Send ``mail`` and return a result for each distinct envelope recipient.
 
     Never raises for SMTP or network trouble; never reports sent without 250 to the data.
     """
     connection.start_attempt(deadline)
-    delivery = Delivery({})
-    pending = _unsupported_utf8(connection, mail, delivery)
+    result = TransactionResult({})
+    pending = _unsupported_utf8(connection, mail, result)
     first = True
     while pending:
         accepted: list[str] = []
         try:
-            pending = _transaction(connection, mail, pending, accepted, delivery)
+            pending = _transaction(connection, mail, pending, accepted, result)
         except _Lost as lost:
             reply = Reply.none(str(lost))
             for rcpt in accepted:
                 outcome = ambiguous if lost.after_dot else deferred
-                delivery.results[rcpt] = outcome(rcpt, reply, mail.message_id)
+                result.results[rcpt] = outcome(rcpt, reply, mail.message_id)
             for rcpt in pending:
-                delivery.results.setdefault(rcpt, deferred(rcpt, reply, mail.message_id))
-            delivery.broken = True
-            delivery.untouched = first and lost.step == "mail"
-            return delivery
+                result.results.setdefault(rcpt, deferred(rcpt, reply, mail.message_id))
+            result.broken = True
+            result.untouched = first and lost.step == "mail"
+            return result
         first = False
-        if delivery.broken:
+        if result.broken:
             break
     for rcpt in mail.recipients:
-        delivery.results.setdefault(rcpt, deferred(rcpt, Reply.none("connection closed by the server")))
-    return delivery
+        result.results.setdefault(rcpt, deferred(rcpt, Reply.none("connection closed by the server")))
+    return result
 
 
 def _transaction(
-    connection: Connection, mail: OutgoingMail, pending: list[str], accepted: list[str], delivery: Delivery
+    connection: Connection, mail: OutgoingMail, pending: list[str], accepted: list[str], result: TransactionResult
 ) -> list[str]:
     """One MAIL…DATA transaction; returns the recipients left for another transaction."""
     reply = _step(connection, "mail", f"FROM:<{mail.sender}>{_mail_options(connection, mail)}")
     if reply.code != 250:
         for rcpt in pending:
-            delivery.results[rcpt] = classify(rcpt, reply, ErrorCode.SENDER_REJECTED)
-        _reset_after_refusal(connection, delivery, reply)
+            result.results[rcpt] = classify(rcpt, reply, ErrorCode.SENDER_REJECTED)
+        _reset_after_refusal(connection, result, reply)
         return []
     rest: list[str] = []
     for index, rcpt in enumerate(pending):
@@ -100,27 +100,27 @@ def _transaction(
             break
         elif reply.code == 421:
             for other in pending[index:] + accepted:
-                delivery.results[other] = deferred(other, reply)
-            delivery.broken = True
+                result.results[other] = deferred(other, reply)
+            result.broken = True
             return []
         else:
-            delivery.results[rcpt] = classify(rcpt, reply, ErrorCode.RECIPIENT_REJECTED)
+            result.results[rcpt] = classify(rcpt, reply, ErrorCode.RECIPIENT_REJECTED)
     if not accepted:
-        _reset_after_refusal(connection, delivery)
+        _reset_after_refusal(connection, result)
         return rest
-    _data(connection, mail, accepted, delivery)
+    _data(connection, mail, accepted, result)
     return rest
 
 
-def _data(connection: Connection, mail: OutgoingMail, accepted: list[str], delivery: Delivery) -> None:
+def _data(connection: Connection, mail: OutgoingMail, accepted: list[str], result: TransactionResult) -> None:
     reply = _step(connection, "data")
     if reply.code != 354:
         for rcpt in accepted:
-            delivery.results[rcpt] = classify(rcpt, reply, ErrorCode.CONTENT_REJECTED)
-        _reset_after_refusal(connection, delivery, reply)
+            result.results[rcpt] = classify(rcpt, reply, ErrorCode.CONTENT_REJECTED)
+        _reset_after_refusal(connection, result, reply)
         return
     try:
-        connection.client.send(_dot_stuffed(mail.message))
+        connection.client.send(_dot_stuffed(mail.wire))
     except NETWORK_ERRORS as exc:
         raise _Lost(f"connection lost during DATA: {exc}", step="data") from exc
     try:
@@ -130,14 +130,14 @@ def _data(connection: Connection, mail: OutgoingMail, accepted: list[str], deliv
         raise _Lost(reason, step="data", after_dot=True) from exc
     for rcpt in accepted:
         if reply.code == 250:
-            delivery.results[rcpt] = sent(rcpt, reply, mail.message_id)
+            result.results[rcpt] = sent(rcpt, reply, mail.message_id)
         elif reply.code is not None and reply.code < 400:
             # Not a 250, not a refusal: the server may hold the message.
-            delivery.results[rcpt] = ambiguous(rcpt, reply, mail.message_id)
+            result.results[rcpt] = ambiguous(rcpt, reply, mail.message_id)
         else:
-            delivery.results[rcpt] = classify(rcpt, reply, ErrorCode.CONTENT_REJECTED)
+            result.results[rcpt] = classify(rcpt, reply, ErrorCode.CONTENT_REJECTED)
     if reply.code == 421:
-        delivery.broken = True
+        result.broken = True
     else:
         connection.messages += 1
 
@@ -149,13 +149,13 @@ def _step(connection: Connection, verb: str, argument: str = "") -> Reply:
         raise _Lost(f"connection lost at {verb.upper()}: {exc}", step=verb) from exc
 
 
-def _reset_after_refusal(connection: Connection, delivery: Delivery, reply: Reply | None = None) -> None:
+def _reset_after_refusal(connection: Connection, result: TransactionResult, reply: Reply | None = None) -> None:
     """After a refused transaction: 421 closes the connection, anything else gets RSET."""
     if (reply is not None and reply.code == 421) or not connection.reset():
-        delivery.broken = True
+        result.broken = True
 
 
-def _unsupported_utf8(connection: Connection, mail: OutgoingMail, delivery: Delivery) -> list[str]:
+def _unsupported_utf8(connection: Connection, mail: OutgoingMail, result: TransactionResult) -> list[str]:
     """Recipients this server can take; without SMTPUTF8 a non-ASCII address fails."""
     pending = list(dict.fromkeys(mail.recipients))
     if connection.has_extension("smtputf8"):
@@ -163,20 +163,20 @@ def _unsupported_utf8(connection: Connection, mail: OutgoingMail, delivery: Deli
     reply = Reply.none("the server does not offer SMTPUTF8, needed for a non-ASCII address")
     blocked = pending if not mail.sender.isascii() else [rcpt for rcpt in pending if not rcpt.isascii()]
     for rcpt in blocked:
-        delivery.results[rcpt] = failed(rcpt, reply, ErrorCode.SMTPUTF8_UNSUPPORTED)
-    return [rcpt for rcpt in pending if rcpt not in delivery.results]
+        result.results[rcpt] = failed(rcpt, reply, ErrorCode.SMTPUTF8_UNSUPPORTED)
+    return [rcpt for rcpt in pending if rcpt not in result.results]
 
 
 def _mail_options(connection: Connection, mail: OutgoingMail) -> str:
     options = []
     if connection.has_extension("size"):
-        options.append(f"SIZE={len(mail.message)}")
-    if not mail.message.isascii() and connection.has_extension("8bitmime"):
+        options.append(f"SIZE={len(mail.wire)}")
+    if not mail.wire.isascii() and connection.has_extension("8bitmime"):
         options.append("BODY=8BITMIME")
     needs_utf8 = not (mail.sender.isascii() and all(rcpt.isascii() for rcpt in mail.recipients))
     if not needs_utf8:
-        match = _HEADER_END.search(mail.message)
-        needs_utf8 = not mail.message[: match.start() if match else len(mail.message)].isascii()
+        match = _HEADER_END.search(mail.wire)
+        needs_utf8 = not mail.wire[: match.start() if match else len(mail.wire)].isascii()
     if needs_utf8 and connection.has_extension("smtputf8"):
         options.append("SMTPUTF8")
         connection.client.command_encoding = "utf-8"

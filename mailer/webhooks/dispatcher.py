@@ -60,8 +60,6 @@ class _Keeper:
             log.warning("could not refresh the webhook dispatcher's lock")
 
 
-# -- one run ---------------------------------------------------------------------------------------
-
 @dataclass
 class RunReport:
     skipped: bool = False
@@ -119,6 +117,3 @@ def _follow_up(session: Session, redis: Redis, config: Config) -> None:
                 schedule(redis, config, at)
     finally:
         session.rollback()
-
-
-__all__ = ["CONNECTIONS_PER_ENDPOINT", "RunReport", "run"]

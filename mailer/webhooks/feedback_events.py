@@ -1,8 +1,10 @@
-"""The webhook events that feedback changes cause (called by mailer.feedback.events), written in the
-transaction that makes the change.
+"""The webhook events that feedback changes cause (API.md §9), called by feedback's processing,
+suppressions and unsubscribe inside the transaction that makes the change.
 
-`message.suppressed` comes from here only (accept time and delivery time alike, as feedback announces
-each), so the recorded-results hook leaves suppressed rows out.
+The events are rows (the webhooks package's transactional outbox): they exist exactly when the bounce,
+complaint, suppression or unsubscribe they report is committed. `message.suppressed` comes from here only
+(accept time and delivery time alike, as feedback announces each), so the recorded-results hook leaves
+suppressed rows out.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from mailer.extensions import db
+from mailer.models import FeedbackOutcome
+from mailer.smtp.results import Outcome
 from mailer.webhooks.events import EventType, record_event, utc_text
 from mailer.webhooks.pipeline import record_message_event, record_message_events
 
 _BY_OUTCOME = {
-    "bounced": EventType.MESSAGE_BOUNCED,
-    "complained": EventType.MESSAGE_COMPLAINED,
-    "suppressed": EventType.MESSAGE_SUPPRESSED,
+    FeedbackOutcome.BOUNCED.value: EventType.MESSAGE_BOUNCED,
+    FeedbackOutcome.COMPLAINED.value: EventType.MESSAGE_COMPLAINED,
+    Outcome.SUPPRESSED.value: EventType.MESSAGE_SUPPRESSED,
 }
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from mailer.models import Message, MessageKind, MessageStatus, Recipient, RecipientStatus
 from mailer.models.webhook import WebhookEvent
+from mailer.smtp.results import ErrorCode
 from mailer.webhooks.events import EventDraft, EventType, record_events, subscribers_of
 
 _BY_STATUS = {
@@ -24,7 +25,6 @@ _BY_STATUS = {
     RecipientStatus.FAILED.value: EventType.MESSAGE_FAILED,
 }
 _FINISHED = (MessageStatus.SENT.value, MessageStatus.FAILED.value, MessageStatus.PARTIALLY_FAILED.value)
-SUPPRESSED = "suppressed"
 _EVENT_CHUNK = 1000
 
 
@@ -63,7 +63,7 @@ def record_result_events(session: Session, attempts: Sequence[_HasTenant], rows:
     drafts = []
     for attempt, row in zip(attempts, rows, strict=True):
         recipient = known.get(row["b_id"])
-        if recipient is None or row["error_code"] == SUPPRESSED:
+        if recipient is None or row["error_code"] == ErrorCode.SUPPRESSED:
             continue  # message.suppressed comes from feedback's announcement (feedback_events)
         kind = _BY_STATUS[row["status"]]
         data = message_event_data(recipient, status=row["status"], smtp_code=row["smtp_code"],

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from mailer.extensions import db
 from mailer.http.json import iso, parse_body, parse_query
 from mailer.http.pagination import page_args, paginate
+from mailer.models import Role
 from mailer.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from mailer.openapi.common import Page, PageQuery
 from mailer.openapi.registry import documented
@@ -52,7 +53,7 @@ def delivery_json(row: Any) -> dict[str, Any]:
 @bp.post("/webhooks")
 @documented("Subscribe an endpoint to events; its signing secret is shown once", body=WebhookCreate,
             response=WebhookWithSecret, status=201, tags=("webhooks",))
-@require_role("admin")
+@require_role(Role.ADMIN)
 def create_webhook() -> Any:
     body = parse_body(WebhookCreate)
     endpoint, secret = service.create_endpoint(current_principal(), body.url, list(body.events), body.description)
@@ -62,7 +63,7 @@ def create_webhook() -> Any:
 @bp.get("/webhooks")
 @documented("The tenant's webhook endpoints (no secrets)", query=PageQuery, response=Page[WebhookOut],
             tags=("webhooks",))
-@require_role("admin")
+@require_role(Role.ADMIN)
 def list_webhooks() -> Any:
     parse_query(PageQuery)
     return paginate(tenant_select(WebhookEndpoint).order_by(WebhookEndpoint.created_at, WebhookEndpoint.id),
@@ -71,7 +72,7 @@ def list_webhooks() -> Any:
 
 @bp.get("/webhooks/<webhook_id>")
 @documented("One webhook endpoint", response=WebhookOut, tags=("webhooks",))
-@require_role("admin")
+@require_role(Role.ADMIN)
 def get_webhook(webhook_id: str) -> Any:
     return endpoint_json(get_owned(WebhookEndpoint, webhook_id))
 
@@ -79,7 +80,7 @@ def get_webhook(webhook_id: str) -> Any:
 @bp.patch("/webhooks/<webhook_id>")
 @documented("Change an endpoint's URL, events, description, or switch it on or off", body=WebhookPatch,
             response=WebhookOut, tags=("webhooks",))
-@require_role("admin")
+@require_role(Role.ADMIN)
 def patch_webhook(webhook_id: str) -> Any:
     body = parse_body(WebhookPatch)
     return endpoint_json(service.update_endpoint(current_principal(), webhook_id, body.model_dump(exclude_unset=True)))
@@ -87,7 +88,7 @@ def patch_webhook(webhook_id: str) -> Any:
 
 @bp.delete("/webhooks/<webhook_id>")
 @documented("Delete an endpoint and its delivery log", status=204, tags=("webhooks",))
-@require_role("admin")
+@require_role(Role.ADMIN)
 def delete_webhook(webhook_id: str) -> Any:
     service.delete_endpoint(current_principal(), webhook_id)
     return "", 204
@@ -96,7 +97,7 @@ def delete_webhook(webhook_id: str) -> Any:
 @bp.post("/webhooks/<webhook_id>/rotate-secret")
 @documented("A new signing secret, shown once; the old one also signs for 24 hours, unless expire_previous",
             body=RotateSecret, response=WebhookWithSecret, tags=("webhooks",))
-@require_role("admin")
+@require_role(Role.ADMIN)
 def rotate_webhook_secret(webhook_id: str) -> Any:
     body = parse_body(RotateSecret) if request.get_data() else RotateSecret()
     endpoint, secret = service.rotate_secret(current_principal(), webhook_id, expire_previous=body.expire_previous)
@@ -105,7 +106,7 @@ def rotate_webhook_secret(webhook_id: str) -> Any:
 
 @bp.post("/webhooks/<webhook_id>/test")
 @documented("Send a webhook.test event to this endpoint", response=TestAccepted, status=202, tags=("webhooks",))
-@require_role("admin")
+@require_role(Role.ADMIN)
 def test_webhook(webhook_id: str) -> Any:
     event_id, delivery_id = service.send_test(current_principal(), webhook_id)
     return {"event_id": str(event_id), "delivery_id": str(delivery_id)}, 202
@@ -114,7 +115,7 @@ def test_webhook(webhook_id: str) -> Any:
 @bp.get("/webhooks/<webhook_id>/deliveries")
 @documented("The endpoint's deliveries, newest first", query=DeliveryQuery, response=Page[DeliveryOut],
             tags=("webhooks",))
-@require_role("admin")
+@require_role(Role.ADMIN)
 def list_deliveries(webhook_id: str) -> Any:
     filters = parse_query(DeliveryQuery)
     query = service.deliveries_of(get_owned(WebhookEndpoint, webhook_id))
@@ -136,7 +137,7 @@ def _paginate_rows(query: Any) -> dict[str, Any]:
 @bp.get("/webhooks/<webhook_id>/deliveries/<delivery_id>")
 @documented("One delivery with its attempt log (status code, latency, error of every POST)",
             response=DeliveryDetail, tags=("webhooks",))
-@require_role("admin")
+@require_role(Role.ADMIN)
 def get_delivery(webhook_id: str, delivery_id: str) -> Any:
     delivery = service.owned_delivery(webhook_id, delivery_id)
     event_type = db.session.scalar(select(WebhookEvent.type).where(WebhookEvent.id == delivery.event_id))
@@ -150,7 +151,7 @@ def get_delivery(webhook_id: str, delivery_id: str) -> Any:
 
 @bp.post("/webhooks/<webhook_id>/deliveries/<delivery_id>/retry")
 @documented("Replay a delivery now", response=DeliveryOut, status=202, tags=("webhooks",))
-@require_role("admin")
+@require_role(Role.ADMIN)
 def retry_delivery(webhook_id: str, delivery_id: str) -> Any:
     delivery = service.replay_delivery(current_principal(), webhook_id, delivery_id)
     event_type = db.session.scalar(select(WebhookEvent.type).where(WebhookEvent.id == delivery.event_id))

@@ -11,12 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from mailer.openapi.common import PageQuery
 from mailer.webhooks.events import EventType
 
-EventName = Literal[
-    "message.sent", "message.deferred", "message.failed", "message.bounced", "message.complained",
-    "message.suppressed", "suppression.created", "broadcast.finished", "webhook.test",
-]
-assert set(EventName.__args__) == {e.value for e in EventType}  # type: ignore[attr-defined]
-
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -24,13 +18,13 @@ class Strict(BaseModel):
 
 class WebhookCreate(Strict):
     url: str = Field(min_length=1, max_length=2048)
-    events: list[EventName] = Field(min_length=1, max_length=len(EventType))
+    events: list[EventType] = Field(min_length=1, max_length=len(EventType))
     description: str | None = Field(default=None, max_length=500)
 
 
 class WebhookPatch(Strict):
     url: str | None = Field(default=None, min_length=1, max_length=2048)
-    events: list[EventName] | None = Field(default=None, min_length=1, max_length=len(EventType))
+    events: list[EventType] | None = Field(default=None, min_length=1, max_length=len(EventType))
     enabled: bool | None = None
     description: str | None = Field(default=None, max_length=500)
 
@@ -44,7 +38,7 @@ class RotateSecret(Strict):
 class WebhookOut(Strict):
     id: uuid.UUID
     url: str
-    events: list[EventName]
+    events: list[EventType]
     enabled: bool
     description: str | None
     disabled_reason: str | None
@@ -67,7 +61,7 @@ class DeliveryQuery(PageQuery):
 class DeliveryOut(Strict):
     id: uuid.UUID
     event_id: uuid.UUID
-    event_type: EventName
+    event_type: EventType
     attempts: int
     status: Literal["pending", "succeeded", "failed"]
     last_status_code: int | None

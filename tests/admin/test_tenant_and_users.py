@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
+from mailer.models import PersonRole, Role
 from tests.admin.conftest import add_users, make_api_key
 from tests.helpers import bearer, login
 
@@ -105,3 +108,8 @@ def test_user_patch_refuses_unknown_roles_and_fields(client, acme_seeded):
         assert (
             client.patch(f"/v1/users/{acme_seeded.user_id}", json=body, headers=acme_seeded.admin).status_code == 422
         ), body
+
+
+def test_a_person_holds_any_role_but_an_api_keys():
+    """The roles the schemas accept for a person (PersonRole) are Role's, less SERVICE."""
+    assert set(get_args(PersonRole)) == set(Role) - {Role.SERVICE}

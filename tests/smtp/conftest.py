@@ -12,7 +12,7 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 
-from mailer.smtp.handler import OutgoingMail, SmtpHandler
+from mailer.smtp.handler import OutgoingMail, SmtpSender
 from mailer.smtp.mime import Address, Attachment, MessageContent, build_message, make_message_id, to_bytes
 from mailer.smtp.pool import ConnectionPool
 from mailer.smtp.settings import SmtpServer
@@ -90,8 +90,8 @@ def pool() -> Iterator[ConnectionPool]:
 
 
 @pytest.fixture
-def handler(pool: ConnectionPool) -> SmtpHandler:
-    return SmtpHandler(pool)
+def handler(pool: ConnectionPool) -> SmtpSender:
+    return SmtpSender(pool)
 
 
 @pytest.fixture

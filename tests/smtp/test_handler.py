@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from mailer.smtp.handler import OutgoingMail, SmtpHandler
+from mailer.smtp.handler import OutgoingMail, SmtpSender
 from mailer.smtp.mime import Attachment
 from mailer.smtp.results import ErrorCode, Outcome
 from tests.smtp.smtpd import ScriptedServer
@@ -206,7 +206,7 @@ def test_max_duration_bounds_a_batch(make_server) -> None:
     """The job layer sizes RQ timeouts from this."""
     server = make_server(25, timeout=10.0)
     assert server.attempt_deadline == 40.0
-    assert SmtpHandler.max_duration(server, 3) == 4 * 40.0 + 10.0
+    assert SmtpSender.max_duration(server, 3) == 4 * 40.0 + 10.0
 
 
 def test_smtputf8_used_when_offered(handler, server, recorder, make_mail) -> None:

@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import replace
 
-from mailer.smtp.handler import SmtpHandler
+from mailer.smtp.handler import SmtpSender
 from mailer.smtp.pool import ConnectionPool, default_pool
 from mailer.smtp.results import Outcome
 from tests.smtp.smtpd import ScriptedServer
@@ -61,7 +61,7 @@ def test_no_reuse_across_owners_or_credentials(handler, server, recorder, make_m
 def test_bounded_per_key_under_threads(smtpd_factory, recorder, make_server, make_mail) -> None:
     """Eight threads, max two connections: the server never sees a third; all delivered."""
     pool = ConnectionPool(max_per_key=2)
-    handler = SmtpHandler(pool)
+    handler = SmtpSender(pool)
     recorder.data_delay = 0.02
     server = make_server(smtpd_factory(recorder).port)
     outcomes: list[Outcome] = []
@@ -86,7 +86,7 @@ def test_bounded_per_key_under_threads(smtpd_factory, recorder, make_server, mak
 def test_recycled_by_message_count(server, recorder, make_mail) -> None:
     """After max_messages a connection is closed (QUIT) and a fresh one carries on."""
     pool = ConnectionPool(max_messages=2)
-    results = SmtpHandler(pool).send_batch(server, [make_mail(f"u{i}@example.com") for i in range(5)])
+    results = SmtpSender(pool).send_batch(server, [make_mail(f"u{i}@example.com") for i in range(5)])
     pool.close()
     assert [r.outcome for [r] in results] == [Outcome.SENT] * 5
     assert len(recorder.peers) == 3
@@ -95,7 +95,7 @@ def test_recycled_by_message_count(server, recorder, make_mail) -> None:
 
 def test_recycled_by_age(server, recorder, make_mail) -> None:
     pool = ConnectionPool(max_age=0.0)
-    handler = SmtpHandler(pool)
+    handler = SmtpSender(pool)
     handler.send(server, make_mail("a@example.com"))
     handler.send(server, make_mail("b@example.com"))
     pool.close()
@@ -110,7 +110,7 @@ def test_close_quits_idle_connections(handler, server, make_mail, pool) -> None:
 
 def test_forked_child_never_uses_the_parents_connection(server, recorder, make_mail) -> None:
     """The default pool is per process: a child opens its own connection, the parent keeps its own."""
-    handler = SmtpHandler()
+    handler = SmtpSender()
     parent_pool = default_pool()
     handler.send(server, make_mail("parent1@example.com"))
     read_end, write_end = os.pipe()
