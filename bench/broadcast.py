@@ -44,7 +44,6 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
     PG_URL,
-    SECRETS_KEY,
     SENDER,
     bench_env,
     http,
@@ -123,16 +122,16 @@ def verify_sender_domain(app: Any, tenant_id: uuid.UUID) -> None:
     from mailer.extensions import db
     from mailer.models import DkimKey, RecordStatus, SendingDomain
     from mailer.models.types import utcnow
-    from mailer.security.secret_box import secret_box
+    from mailer.security.sealed import seal_value
 
-    key = new_dkim_key()
+    key, key_id = new_dkim_key(), uuid.uuid4()
     with app.app_context():
         now = utcnow()
         domain = SendingDomain(id=uuid.uuid4(), tenant_id=tenant_id, name=SENDER.split("@")[1],
                                status=RecordStatus.VERIFIED.value, created_at=now, verified_at=now)
-        domain.keys.append(DkimKey(id=uuid.uuid4(), tenant_id=tenant_id, selector=key.selector,
-                                   public_key=key.public_key,
-                                   private_key_sealed=secret_box((SECRETS_KEY,)).seal(key.private_pem),
+        sealed = seal_value(app.config["MAILER"], DkimKey.private_key_sealed, key_id, key.private_pem)
+        domain.keys.append(DkimKey(id=key_id, tenant_id=tenant_id, selector=key.selector,
+                                   public_key=key.public_key, private_key_sealed=sealed,
                                    status=RecordStatus.VERIFIED.value, created_at=now, verified_at=now))
         db.session.add(domain)
         db.session.commit()
