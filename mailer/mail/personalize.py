@@ -15,6 +15,7 @@ import logging
 import uuid
 import weakref
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from typing import Any
 
 from flask import current_app
@@ -25,6 +26,7 @@ from mailer.extensions import db
 from mailer.feedback.unsubscribe import unsubscribe_link
 from mailer.i18n import rendered_in
 from mailer.mail.compose import sender_of
+from mailer.mail.copy_wire import Skeleton, make_skeleton
 from mailer.mail.layout import Layout
 from mailer.mail.templates import TemplateSource, reader_locale, render, tenant_context
 from mailer.models import BroadcastContent, Message, Recipient, Tenant
@@ -70,13 +72,16 @@ class CopyMaker:
     variants: dict[str, TemplateSource] = field(default_factory=dict)
     default_locale: str = "en"
     layouts: dict[str, Layout] = field(default_factory=dict)
+    spliced: bool = False
+    skeletons: dict[str, Skeleton | None] = field(default_factory=dict)
 
     @classmethod
     def of(cls, config: Config, tenant: Tenant, sender: str, source: TemplateSource, data: dict[str, Any],
-           signer: Signer | None = None, variants: dict[str, TemplateSource] | None = None) -> CopyMaker:
+           signer: Signer | None = None, variants: dict[str, TemplateSource] | None = None,
+           *, spliced: bool = False) -> CopyMaker:
         context = {**data, "data": data, **tenant_context(tenant)}
         return cls(config, source, data, context, Address(sender, sender_of(tenant, config).name), signer,
-                   dict(variants or {}), reader_locale(config, tenant, None))
+                   dict(variants or {}), reader_locale(config, tenant, None), spliced=spliced)
 
     def layout(self, locale: str) -> Layout:
         if locale not in self.layouts:
@@ -85,27 +90,52 @@ class CopyMaker:
 
     def build(self, member: Member, message_id: str, headers: tuple[tuple[str, str], ...] = (),
               unsubscribe_url: str = PROBE_UNSUBSCRIBE_URL) -> bytes:
-        """Render and build one recipient's mail. Raises TemplateRenderError or MessageValidationError."""
+        """Render and build one recipient's mail. Raises TemplateRenderError or MessageValidationError.
+
+        With ``spliced``, the copy is written from its language's skeleton (mail/copy_wire.py) when it can be."""
         locale = member.locale or self.default_locale
-        source = self.variants.get(locale, self.source)
-        with rendered_in(locale):
-            rendered = render(source, {**self.context, "recipient": {"email": member.email, "name": member.name}})
-        check_subject(rendered.subject)
-        html, text = self.layout(locale).wrap(rendered, unsubscribe_url)
-        try:
-            name = check_display_name(member.name, field="name")
-        except MessageValidationError:
-            name = ""  # a display name we cannot put in a header is dropped, not fatal
-        content = MessageContent(
-            sender=self.sender, to=(Address(member.email, name),),
-            subject=rendered.subject, text=text, html=html, headers=headers,
-        )
-        wire = to_bytes(build_message(content, message_id=message_id))
+        to = Address(member.email, _header_name(member.name))
+        subject, text, html = self.render(locale, member.email, member.name, unsubscribe_url)
+        skeleton = self.skeleton(locale, message_id, headers, unsubscribe_url) if self.spliced else None
+        wire = None if skeleton is None else skeleton.copy(to, message_id, headers, unsubscribe_url, subject, text,
+                                                           html)
+        if wire is None:
+            content = MessageContent(sender=self.sender, to=(to,), subject=subject, text=text, html=html,
+                                     headers=headers)
+            wire = to_bytes(build_message(content, message_id=message_id))
         check_size(wire, self.config.MAX_MESSAGE_BYTES)
         return wire
 
+    def render(self, locale: str, email: str, name: str, unsubscribe_url: str) -> tuple[str, str, str]:
+        """(subject, text, html) of one recipient's copy, in the layout."""
+        source = self.variants.get(locale, self.source)
+        with rendered_in(locale):
+            rendered = render(source, {**self.context, "recipient": {"email": email, "name": name}})
+        check_subject(rendered.subject)
+        html, text = self.layout(locale).wrap(rendered, unsubscribe_url)
+        return rendered.subject, text, html
+
+    def skeleton(self, locale: str, message_id: str, headers: tuple[tuple[str, str], ...],
+                 unsubscribe_url: str) -> Skeleton | None:
+        """The language's skeleton, made from its first copy's values; None when its copies are built whole."""
+        if locale not in self.skeletons:
+            def probe(to: Address, message_id: str, headers: tuple[tuple[str, str], ...], url: str) -> EmailMessage:
+                subject, text, html = self.render(locale, to.email, to.name, url)
+                return build_message(MessageContent(sender=self.sender, to=(to,), subject=subject, text=text,
+                                                    html=html, headers=headers), message_id=message_id)
+
+            self.skeletons[locale] = make_skeleton(probe, message_id, headers, unsubscribe_url)
+        return self.skeletons[locale]
+
     def signed(self, wire: bytes) -> bytes:
         return wire if self.signer is None else sign_wire(self.signer, wire)
+
+
+def _header_name(name: str) -> str:
+    try:
+        return check_display_name(name, field="name")
+    except MessageValidationError:
+        return ""  # a display name we cannot put in a header is dropped, not fatal
 
 
 def build_mail(
@@ -144,7 +174,7 @@ def _maker(message: Message) -> CopyMaker | None:
     if content is not None and tenant is not None:
         source = TemplateSource(content.subject, content.html, content.text)
         maker = CopyMaker.of(config, tenant, message.sender, source, content.data,
-                             find_signer(config, tenant.id, message.sender), frozen_variants(content))
+                             find_signer(config, tenant.id, message.sender), frozen_variants(content), spliced=True)
     _makers[message] = maker
     return maker
 
