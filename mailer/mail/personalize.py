@@ -44,6 +44,12 @@ class RecipientRenderError(Exception):
 PROBE_UNSUBSCRIBE_URL = "https://unsubscribe.invalid/probe"
 
 
+# Skeletons outlive a claim's CopyMaker (one per broadcast and language in a process, not one per claim of
+# ~20 rows): a skeleton is built from four whole copies.
+MAX_SKELETONS = 256
+_skeletons: dict[tuple[Any, ...], Skeleton | None] = {}
+
+
 @dataclass(frozen=True)
 class Member:
     email: str
@@ -119,12 +125,22 @@ class CopyMaker:
                  unsubscribe_url: str) -> Skeleton | None:
         """The language's skeleton, made from its first copy's values; None when its copies are built whole."""
         if locale not in self.skeletons:
+            token = unsubscribe_url.rpartition("/")[2]
+            # What the skeleton's bytes hold besides the copy's own values, all checked again per copy.
+            key = (locale, self.sender, message_id[1 + 32:], unsubscribe_url[:-len(token) or None],
+                   tuple((name, value.replace(token, "")) for name, value in headers))
+            if key in _skeletons:
+                self.skeletons[locale] = _skeletons[key]
+                return self.skeletons[locale]
+
             def probe(to: Address, message_id: str, headers: tuple[tuple[str, str], ...], url: str) -> EmailMessage:
                 subject, text, html = self.render(locale, to.email, to.name, url)
                 return build_message(MessageContent(sender=self.sender, to=(to,), subject=subject, text=text,
                                                     html=html, headers=headers), message_id=message_id)
 
-            self.skeletons[locale] = make_skeleton(probe, message_id, headers, unsubscribe_url)
+            if len(_skeletons) >= MAX_SKELETONS:
+                _skeletons.clear()
+            self.skeletons[locale] = _skeletons[key] = make_skeleton(probe, message_id, headers, unsubscribe_url)
         return self.skeletons[locale]
 
     def signed(self, wire: bytes) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from collections.abc import Callable
@@ -186,3 +187,14 @@ def test_the_date_is_written_as_the_email_package_writes_build_messages() -> Non
     assert re.fullmatch(r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d \+0000", date_value())
     assert abs(parsedate_to_datetime(built.decode()) - parsedate_to_datetime(date_value())).total_seconds() <= 2
     assert date_value(0) == "Thu, 01 Jan 1970 00:00:00 +0000"
+
+
+def test_a_later_claims_copy_maker_reuses_the_broadcasts_skeleton(app: Flask) -> None:
+    """A claim builds a new CopyMaker; the skeleton (four whole builds) is made once per broadcast and language."""
+    source, data = SOURCES["builtin, greets by name"]
+    with app.app_context():
+        first, _ = _makers(app, source, data)
+        _copy(first, MEMBERS[0])
+        later = dataclasses.replace(first, skeletons={}, layouts={})
+        _copy(later, MEMBERS[1])
+    assert later.skeletons["en"] is first.skeletons["en"] is not None
