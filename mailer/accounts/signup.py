@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 
 from flask import current_app
 from sqlalchemy import func, select, update
@@ -18,7 +17,7 @@ from mailer.accounts.pending import submit_auth_request
 from mailer.audit import record_audit
 from mailer.errors import MailerError, SignupDisabledError, ValidationError
 from mailer.extensions import atomic, db
-from mailer.mail.outbox import enqueue, stage
+from mailer.mail.outbox import add_staged
 from mailer.mail.system_mail import build_system_message, mail_context
 from mailer.models import ActionPurpose, ActionToken, AuthRequestKind, MessageKind, Tenant, User
 from mailer.models.types import utcnow
@@ -124,7 +123,7 @@ def reset_password(token: str, password: str) -> None:
     new_hash = hash_password(password)  # before the claim, to keep the write transaction short
     redeem_action_token(row)
     now = utcnow()
-    with atomic() as unit:  # the new password, the revocations and the notice, together
+    with atomic():  # the new password, the revocations and the notice, together
         db.session.execute(
             update(User)
             .where(User.id == user.id)
@@ -138,5 +137,4 @@ def reset_password(token: str, password: str) -> None:
         config = current_app.config["MAILER"]
         tenant = user.tenant
         notice = build_system_message(config, tenant, user, MessageKind.PASSWORD_CHANGED, mail_context(tenant, user))
-        unit.after_commit(partial(enqueue, stage(notice)))
-        db.session.add(notice)
+        add_staged(notice)

@@ -10,7 +10,6 @@ after its commit, one enqueue step.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from flask import current_app
@@ -19,7 +18,7 @@ from mailer.batch.rate import spend_message_rate
 from mailer.errors import MAPPED_ERRORS, RateLimitedError, as_mailer_error, problem_body
 from mailer.extensions import atomic, db
 from mailer.http.json import validate_value
-from mailer.mail.outbox import StagedJob, enqueue
+from mailer.mail.outbox import StagedJob, enqueue_after_commit
 from mailer.models import Tenant
 from mailer.notifications.idempotency import KeyedRequest, remember
 from mailer.notifications.schemas import MessageRequest
@@ -48,7 +47,7 @@ def send_batch(principal: Principal, items: list[Any], keyed: KeyedRequest | Non
             ready[index] = prepare_message(config, tenant, validate_value(MessageRequest, item))
         except MAPPED_ERRORS as raised:
             results[index] = _refused(index, raised)
-    with atomic() as unit:
+    with atomic():
         for index, prepared in ready.items():
             try:
                 message, staged = add_message(config, principal, tenant, prepared)
@@ -61,7 +60,7 @@ def send_batch(principal: Principal, items: list[Any], keyed: KeyedRequest | Non
         body = {"items": results}
         if keyed is not None:
             remember(tenant.id, keyed, None, 200, body)
-        unit.after_commit(partial(enqueue, jobs))
+        enqueue_after_commit(jobs)
     return body
 
 

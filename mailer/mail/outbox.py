@@ -1,8 +1,10 @@
 """The outbox rule: stage the rows in the service's transaction; once it commits, enqueue jobs carrying recipient ids.
 
 Three steps: ``stage(message)`` gives the recipients their job ids before any insert, ``enqueue(jobs)`` runs
-as the unit of work's after-commit action (``extensions.atomic()``), and ``requeue(ids, queue, at)`` gives
-committed rows new jobs (the sweeper, retries, an admin's retry; ``schedule_retries`` for deferrals).
+as the unit of work's after-commit action (registered by ``enqueue_after_commit`` inside
+``extensions.atomic()``; ``add_staged`` does all three for a message its caller made whole), and
+``requeue(ids, queue, at)`` gives committed rows new jobs (the sweeper, retries, an admin's retry;
+``schedule_retries`` for deferrals).
 
 Every recipient row names the RQ job last enqueued for it (``job_id``, written before the
 job reaches Redis). If Redis is unreachable the request still succeeds: the job never
@@ -21,13 +23,14 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import select, update
 
 from mailer.config import Config
-from mailer.extensions import db
+from mailer.extensions import current_unit, db
 from mailer.mail import nudges
 from mailer.mail.recording import Deferral
 from mailer.mail.transport import job_timeout
@@ -65,6 +68,19 @@ def stage(message: Message) -> list[StagedJob]:
             recipient.job_id = job.job_id
         jobs.append(job)
     return jobs
+
+
+def enqueue_after_commit(jobs: Sequence[StagedJob]) -> None:
+    """``enqueue`` the jobs once the enclosing ``extensions.atomic()`` block commits (with Redis down then,
+    the sweeper enqueues them later)."""
+    current_unit().after_commit(partial(enqueue, list(jobs)))
+
+
+def add_staged(message: Message) -> None:
+    """A message made whole by its caller (account mail): staged, added to the session, and its jobs
+    enqueued once the enclosing ``atomic()`` block commits."""
+    enqueue_after_commit(stage(message))
+    db.session.add(message)
 
 
 def enqueue(jobs: Sequence[StagedJob]) -> bool:

@@ -11,7 +11,7 @@ from mailer.audit import record_audit
 from mailer.extensions import atomic, db
 from mailer.mail.outbox import requeue
 from mailer.mail.recording import roll_up
-from mailer.models import Message, MessageStatus, Recipient, RecipientStatus
+from mailer.models import WAITING, Message, MessageStatus, Recipient, RecipientStatus
 from mailer.security.types import Principal
 
 
@@ -42,7 +42,7 @@ def requeue_failed(principal: Principal, message: Message) -> int:
 def _requeue_waiting(message_id: uuid.UUID, queue: str) -> None:
     ids = db.session.scalars(
         select(Recipient.id).where(Recipient.message_id == message_id,
-                                   Recipient.status.in_([RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value]))
+                                   Recipient.status.in_(WAITING))
         .order_by(Recipient.position)
     ).all()
     requeue(list(ids), queue)

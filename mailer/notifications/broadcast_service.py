@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from flask import current_app
@@ -35,7 +34,7 @@ from mailer.feedback.suppressions import (
 )
 from mailer.i18n import rendered_in
 from mailer.mail.compose import sender_of
-from mailer.mail.outbox import StagedJob, enqueue, new_job_id
+from mailer.mail.outbox import StagedJob, enqueue_after_commit, new_job_id
 from mailer.mail.personalize import MAX_SUBJECT_COLUMN, Member, build_mail, context_for
 from mailer.mail.quota import reserve_recipients
 from mailer.mail.templates import Rendered, TemplateSource, check_template, reader_locale, render, template_variants
@@ -130,11 +129,9 @@ def start_broadcast(principal: Principal, body: BroadcastRequest) -> tuple[Messa
     send_at = check_send_at(body.send_at)
     sender = sender_of(tenant, config).email
     _probe(config, tenant, sender, source, variants, body.data, members)
-    with atomic() as unit:
+    with atomic():
         message, jobs = _store(config, principal, tenant, body, (source, variants), sender, members, send_at)
-        # Scheduled ones wait in RQ for send_at (the rows' next_attempt_at decides); with Redis down, the
-        # sweeper enqueues them later.
-        unit.after_commit(partial(enqueue, jobs))
+        enqueue_after_commit(jobs)  # scheduled ones wait in RQ for send_at (the rows' next_attempt_at decides)
     if len(members) >= ANALYZE_AFTER_ROWS:
         refresh_statistics(Recipient.__table__)
     return message, len(members)

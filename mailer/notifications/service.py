@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 from flask import current_app
@@ -23,7 +22,7 @@ from mailer.errors import ValidationError
 from mailer.extensions import atomic, db
 from mailer.i18n import rendered_in
 from mailer.mail.compose import ComposedMessage, address, compose
-from mailer.mail.outbox import StagedJob, enqueue, stage
+from mailer.mail.outbox import StagedJob, enqueue_after_commit, stage
 from mailer.mail.quota import counted, reserve_recipients
 from mailer.mail.templates import render, tenant_context
 from mailer.models import Message, MessageKind, MessageStatus, Recipient, Role, Tenant
@@ -245,11 +244,11 @@ def create_message(principal: Principal, body: MessageRequest, keyed: KeyedReque
     config: Config = current_app.config["MAILER"]
     tenant = db.session.get(Tenant, principal.tenant_id)
     draft = prepare_message(config, tenant, body)
-    with atomic() as unit:
+    with atomic():
         message, jobs = stage_message(config, principal, tenant, draft)
         accepted = accepted_json(message)
         if keyed is not None:
             remember(tenant.id, keyed, message.id, 202, accepted)
-        unit.after_commit(partial(enqueue, jobs))  # with Redis down, the sweeper enqueues them later
+        enqueue_after_commit(jobs)
     return accepted
 
