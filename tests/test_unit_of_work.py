@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from mailer.audit import record_audit
 from mailer.extensions import atomic, current_unit, db
-from mailer.models import Tenant
+from mailer.models import AuditEvent, Tenant
 
 
 def _add_tenant() -> uuid.UUID:
@@ -114,8 +115,15 @@ def test_every_action_runs_before_a_failure_is_raised(app):
 
 def test_work_that_needs_a_commit_action_refuses_to_run_outside_a_unit(app):
     """A step that registers after-commit work (an audit event) raises outside atomic(), never loses it."""
-    with app.app_context(), pytest.raises(RuntimeError, match="atomic"):
-        current_unit()
+    with app.app_context():
+        with atomic():
+            tenant_id = _add_tenant()
+        with pytest.raises(RuntimeError, match="atomic"):
+            current_unit()
+        with pytest.raises(RuntimeError, match="atomic"):
+            record_audit("tenant.updated", tenant_id=tenant_id)
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == 0
 
 
 def test_no_global_session_listener_remains(app):

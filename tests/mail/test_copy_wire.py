@@ -56,18 +56,21 @@ def _makers(app: Flask, source: Callable[[], TemplateSource], data: dict[str, An
             CopyMaker.of(config, tenant, SENDER, source, data))
 
 
-def _copy(maker: CopyMaker, member: Member) -> bytes:
+def _copy_values(maker: CopyMaker) -> tuple[str, tuple[tuple[str, str], ...], str]:
+    """A new recipient's Message-ID, unsubscribe headers and link, as a broadcast's worker makes them."""
     recipient_id = uuid.uuid4()
     url, headers = unsubscribe_link(maker.config, recipient_id)
-    return maker.build(member, f"<{recipient_id.hex}.{MESSAGE.hex[:12]}@acme.test>", headers, url)
+    return f"<{recipient_id.hex}.{MESSAGE.hex[:12]}@acme.test>", headers, url
+
+
+def _copy(maker: CopyMaker, member: Member) -> bytes:
+    return maker.build(member, *_copy_values(maker))
 
 
 def _pair(spliced: CopyMaker, whole: CopyMaker, member: Member) -> tuple[bytes, bytes]:
     """The same copy spliced and built whole (the same recipient id, so the same token)."""
-    recipient_id = uuid.uuid4()
-    url, headers = unsubscribe_link(spliced.config, recipient_id)
-    message_id = f"<{recipient_id.hex}.{MESSAGE.hex[:12]}@acme.test>"
-    return spliced.build(member, message_id, headers, url), whole.build(member, message_id, headers, url)
+    values = _copy_values(spliced)
+    return spliced.build(member, *values), whole.build(member, *values)
 
 
 def _builtin() -> TemplateSource:
