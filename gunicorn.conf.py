@@ -1,7 +1,7 @@
 """gunicorn's settings file, read from the working directory (`gunicorn wsgi:app` in the Procfile and README).
 
 Only the access log is touched: when one is switched on (``--access-logfile``), its lines are scrubbed like
-ours (mailer.observability.logs.scrub), so the request line of ``/unsubscribe/<token>`` never carries the
+ours (mailer.logs.scrub), so the request line of ``/unsubscribe/<token>`` never carries the
 token and a query string never carries a secret.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from mailer.observability.logs import scrub
+from mailer.logs import scrub
 
 
 class ScrubbedLogger(Logger):

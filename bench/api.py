@@ -158,7 +158,7 @@ PHASES = (  # (label, module path suffix, function): cumulative time, nested pha
     ("commit", "mailer/extensions.py", "atomic"),
     ("enqueue (Redis)", "mailer/mail/outbox.py", "enqueue"),
     ("202 body", "mailer/notifications/serializers.py", "accepted_json"),
-    ("request log line", "mailer/observability/logs.py", "_log_request"),
+    ("request log line", "mailer/logs.py", "_log_request"),
 )
 
 

@@ -124,8 +124,8 @@ def make_reports(app: Flask, n: int) -> list[tuple[str, bytes]]:
 def process_all(app: Flask, redis: Redis) -> tuple[float, dict[str, int]]:
     from mailer.extensions import db
     from mailer.models import InboundReport
+    from mailer.queues import get_queue
     from mailer.worker import MailerSimpleWorker
-    from mailer.worker.queues import get_queue
 
     worker = MailerSimpleWorker([get_queue("bulk", redis)], connection=redis, app=app)
     started = time.perf_counter()

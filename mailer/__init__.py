@@ -12,18 +12,20 @@ from flask import Flask
 
 from mailer.config import ROOT, Config, load_config
 
+# app.extensions key: what every job does on its way out, in its app context (a callable, no arguments).
+AFTER_JOB = "mailer_after_job"
+
 
 def create_app(overrides: Mapping[str, Any] | None = None, *, http: bool = True) -> Flask:
     """Build the app: config → extensions → http → observability → blueprints → errors → cli.
 
     ``http=False`` builds what jobs need and nothing else (config, logging, database, Redis,
     models, sweep hooks): a bare ``rq worker`` builds the app in every work horse, so the job
-    path skips the blueprints, OpenAPI, rate limits and migrations (see mailer.worker.jobs).
+    path skips the blueprints, OpenAPI, rate limits and migrations (see mailer.queues.job_scope).
     """
     # The app's modules are imported here, not at the top: `mailer.smtp`, `mailer.config` and the
     # models must import without building the whole web app (workers, CLI tools, the SMTP tests).
-    from mailer import extensions  # noqa: PLC0415 - see above
-    from mailer.observability import logs  # noqa: PLC0415 - see above
+    from mailer import extensions, logs  # noqa: PLC0415 - see above
 
     app, config = _configured_app(overrides)
     extensions.init_extensions(app, migrations=http)
@@ -37,6 +39,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, http: bool = True)
     for warning in config.startup_warnings():
         logging.getLogger("mailer").warning(warning)
     _register_sweep_hooks()
+    _offer_the_sweep_after_each_job(app)
     return app
 
 
@@ -89,6 +92,13 @@ def _register_blueprints(app: Flask, config: Config) -> None:
         from mailer.dev.inbox import bp as devinbox_bp  # noqa: PLC0415 - development only
 
         app.register_blueprint(devinbox_bp)
+
+
+def _offer_the_sweep_after_each_job(app: Flask) -> None:
+    """Every job offers the periodic sweep on its way out (mailer.queues.job_scope runs ``AFTER_JOB``)."""
+    from mailer.worker.clock import offer_sweep  # noqa: PLC0415 - see create_app
+
+    app.extensions[AFTER_JOB] = offer_sweep
 
 
 def _register_sweep_hooks() -> None:

@@ -20,12 +20,12 @@ from mailer.extensions import db
 from mailer.feedback.cli import inbound_smtp
 from mailer.mail.sweeper import sweep
 from mailer.models import Role, Tenant, User
+from mailer.queues import get_redis
 from mailer.retention.cli import purge_command
 from mailer.security.passwords import hash_password
 from mailer.security.secrets_cli import secrets_group
 from mailer.smtp.validation import MessageValidationError, normalize_address
 from mailer.submission.cli import submission_smtp
-from mailer.worker.queues import get_redis
 
 tenants = AppGroup("tenants", help="Create and list tenants.")
 

@@ -19,8 +19,8 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 from redis import Redis
 
+from mailer.queues import QUEUE_NAMES, get_queue
 from mailer.worker import MailerSimpleWorker
-from mailer.worker.queues import QUEUE_NAMES, get_queue
 
 HOST = "127.0.0.1"
 FAST = {"SMTP_RETRY_DELAYS": (1, 1, 1), "SMTP_MAX_ATTEMPTS": 4, "DELIVERY_LEASE_SECONDS": 2,

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from mailer.extensions import db
 from mailer.models import AuthRequest, AuthRequestKind, AuthRequestStatus, Tenant
 from mailer.models.types import utcnow
-from mailer.worker.queues import enqueue, get_redis
+from mailer.queues import enqueue, get_redis
 
 log = logging.getLogger(__name__)
 JOB = "mailer.worker.jobs.process_auth_request"

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from mailer.extensions import db
 from mailer.feedback.tokens import TokenAddress
 from mailer.models import InboundReport, ReportStatus
-from mailer.worker.queues import get_queue
+from mailer.queues import get_queue
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from mailer.feedback.processing import process_report
-from mailer.worker.jobs import job_scope
+from mailer.queues.job_scope import job_scope
 
 
 def process_inbound_report(report_id: str) -> str | None:

@@ -33,7 +33,7 @@ from mailer.mail.leases import claim_due_for_owner, claim_recipients, next_due_i
 from mailer.mail.outbox import schedule_retries
 from mailer.mail.recording import Deferral
 from mailer.models import WAITING, Message, Recipient
-from mailer.worker.queues import discard_waiting_jobs
+from mailer.queues import discard_waiting_jobs
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ from mailer.mail import nudges
 from mailer.mail.recording import Deferral
 from mailer.mail.transport import job_timeout
 from mailer.models import Message, MessageStatus, Recipient
-from mailer.worker.queues import enqueue as rq_enqueue
-from mailer.worker.queues import enqueue_many
+from mailer.queues import enqueue as rq_enqueue
+from mailer.queues import enqueue_many
 
 log = logging.getLogger(__name__)
 

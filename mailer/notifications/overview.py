@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 from mailer.extensions import db
 from mailer.models import UNFINISHED, DeliveryStat, FeedbackOutcome, FeedbackRecord, Recipient, Role, StatScope
 from mailer.notifications.stats import WINDOWS, tenant_stats
+from mailer.queues import enqueue, get_redis
 from mailer.security.types import Principal
-from mailer.worker.queues import enqueue, get_redis
 
 log = logging.getLogger(__name__)
 FRESH_SECONDS = 60

@@ -1,4 +1,4 @@
-"""Observability: structured logs, metrics in Redis, the /metrics exporter, the health probes.
+"""Observability: request log lines (through mailer.logs), metrics in Redis, the /metrics exporter, the health probes.
 
 `attempts.note_attempts` is what delivery reports per SMTP attempt; `metrics` writes the counters,
 `exporter` serves them at scrape time, `health` answers /healthz and /readyz.
@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from flask import Flask
 
+from mailer import logs
 from mailer.config import Config
-from mailer.observability import logs
 
 
 def init_observability(app: Flask, config: Config) -> None:
     """Logging (JSON or text, scrubbed), one log line per request, and the metrics registry."""
     # The exporter (a blueprint, Prometheus) is web-only: importing this package from a job's path
-    # (mailer.observability.logs, .attempts) must not pull it in.
+    # (.attempts, .metrics) must not pull it in.
     from mailer.observability.exporter import init_metrics  # noqa: PLC0415 - see above
 
     logs.configure(config)

@@ -11,8 +11,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from mailer.logs import mask_email
 from mailer.observability import metrics
-from mailer.observability.logs import mask_email
 
 log = logging.getLogger("mailer.delivery")
 

@@ -28,7 +28,7 @@ from mailer.feedback.metrics import feedback_metrics
 from mailer.models import WAITING, Message, Recipient, Tenant
 from mailer.observability import metrics
 from mailer.openapi.registry import documented
-from mailer.worker.queues import QUEUE_NAMES, get_queue, get_redis
+from mailer.queues import QUEUE_NAMES, get_queue, get_redis
 
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from mailer.extensions import db
 from mailer.http.rate_limits import limiter_health
 from mailer.openapi.registry import documented
-from mailer.worker.queues import get_redis
+from mailer.queues import get_redis
 
 bp = Blueprint("health", __name__)
 

@@ -17,7 +17,7 @@ from typing import Any
 from flask import has_app_context
 from redis.exceptions import RedisError
 
-from mailer.worker.queues import get_redis
+from mailer.queues import get_redis
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from flask import current_app
 
+from mailer.queues import get_redis
 from mailer.retention.run import purge_now
-from mailer.worker.queues import get_redis
 
 DAY_KEY = "mailer:retention:next"
 DAY_SECONDS = 86_400

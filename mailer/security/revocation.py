@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from redis.exceptions import RedisError
 
-from mailer.worker.queues import get_redis
+from mailer.queues import get_redis
 
 log = logging.getLogger(__name__)
 _PREFIX = "mailer:revoked-jti:"

@@ -22,8 +22,8 @@ from redis import Redis, RedisError
 from mailer.config import Config
 from mailer.extensions import current_limiter
 from mailer.http.rate_limits import MESSAGES_ENDPOINT, ip_bucket, principal_key
+from mailer.queues import get_redis
 from mailer.security.types import Principal
-from mailer.worker.queues import get_redis
 
 AUTH_FAILURES = 10
 AUTH_WINDOW_SECONDS = 600

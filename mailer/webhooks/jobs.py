@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import current_app
 
 from mailer.extensions import db
+from mailer.queues import get_redis
+from mailer.queues.job_scope import job_scope
 from mailer.webhooks.dispatcher import run
-from mailer.worker.jobs import job_scope
-from mailer.worker.queues import get_redis
 
 
 def dispatch_webhooks() -> dict[str, object]:

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from mailer.config import Config
 from mailer.extensions import current_unit, db
+from mailer.queues import QUEUE_NAMES, get_queue, get_redis
 from mailer.webhooks.bounds import job_timeout, key_ttl
 from mailer.webhooks.claims import count_due
-from mailer.worker.queues import QUEUE_NAMES, get_queue, get_redis
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
-"""The RQ boundary: queues and ``enqueue`` (queues.py), job entry points (jobs.py), the optional
-faster worker class (fast.py), and the periodic sweep's clock (clock.py).
+"""The top of the RQ boundary: job entry points (jobs.py), the optional faster worker class (fast.py),
+and the periodic sweep's clock (clock.py). Its bottom, which every enqueuer imports, is mailer.queues.
 
 ``mailer.worker.MailerWorker`` stays importable for ``rq worker --worker-class``; it is loaded
 lazily so that a bare worker's job path (``mailer.worker.jobs``) never imports RQ's worker

@@ -19,6 +19,10 @@ from flask import Flask, current_app
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from mailer.extensions import db
+from mailer.mail.sweeper import periodic_sweep_due, sweep
+from mailer.queues import get_redis
+
 log = logging.getLogger(__name__)
 
 OFFER_EVERY_SECONDS = 1.0
@@ -34,9 +38,6 @@ def offer_sweep() -> bool:
     if time.monotonic() - _last_offer < OFFER_EVERY_SECONDS:
         return False
     _last_offer = time.monotonic()
-    from mailer.mail.sweeper import periodic_sweep_due, sweep  # noqa: PLC0415 - the pipeline imports this package
-    from mailer.worker.queues import get_redis  # noqa: PLC0415 - with the line above
-
     config = current_app.config["MAILER"]
     try:
         if not periodic_sweep_due(get_redis(), config.SWEEP_INTERVAL_SECONDS):
@@ -46,8 +47,6 @@ def offer_sweep() -> bool:
         log.warning("could not run the periodic sweep; the next offer tries again")
         return False
     except SQLAlchemyError:
-        from mailer.extensions import db  # noqa: PLC0415 - only on a failed sweep
-
         db.session.rollback()
         log.exception("the periodic sweep failed; the next interval tries again")
         return False

@@ -1,6 +1,6 @@
 """The optional faster worker class: `rq worker --worker-class mailer.worker.MailerWorker --with-scheduler …`.
 
-A bare `rq worker` runs every Mailer job correctly (see mailer.worker.jobs); this class only
+A bare `rq worker` runs every Mailer job correctly (see mailer.queues.job_scope); this class only
 makes each job cheaper: it builds the app once in the worker process before forking, so a work
 horse starts with everything imported and configured instead of building the app itself. Jobs
 are read with RQ's default serializer, so bare workers and these share one fleet. Its heartbeat
@@ -16,6 +16,9 @@ import signal
 from typing import Any
 
 from rq import SimpleWorker, Worker
+
+from mailer.queues.job_scope import use_app, worker_app
+from mailer.worker.clock import offer_sweep
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +37,9 @@ class _AppWorkerMixin:
     connection: Any
 
     def __init__(self, *args: Any, app: Any = None, **kwargs: Any) -> None:
-        from mailer.worker import jobs  # noqa: PLC0415 - jobs builds the app; imported when a worker starts
-
         if app is not None:
-            jobs.use_app(app)
-        self.app = jobs.worker_app()
+            use_app(app)
+        self.app = worker_app()
         _log_through_the_app()
         self._sweep_interval = int(self.app.config["MAILER"].SWEEP_INTERVAL_SECONDS)
         super().__init__(*args, **kwargs)
@@ -51,8 +52,6 @@ class _AppWorkerMixin:
     def heartbeat(self, *args: Any, **kwargs: Any) -> Any:
         result = super().heartbeat(*args, **kwargs)  # type: ignore[misc]
         if not getattr(self, "_is_horse", False):
-            from mailer.worker.clock import offer_sweep  # noqa: PLC0415 - clock imports the pipeline
-
             with self.app.app_context():
                 offer_sweep()
         return result

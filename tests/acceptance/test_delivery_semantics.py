@@ -245,7 +245,7 @@ def test_smtp_encryption_setting_is_honoured_without_plaintext_fallback(app_fact
 
 
 def test_queues_critical_for_account_mail_default_for_messages_bulk_for_broadcasts(fast_app, redis):
-    from mailer.worker.queues import QUEUE_NAMES, get_queue
+    from mailer.queues import QUEUE_NAMES, get_queue
 
     assert QUEUE_NAMES == ("critical", "default", "bulk")
     client, token, _ = _send(fast_app, to=["a@example.com"])

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from mailer.worker.queues import QUEUE_NAMES, get_queue
+from mailer.queues import QUEUE_NAMES, get_queue
 from tests.admin.conftest import make_api_key
 from tests.helpers import bearer
 

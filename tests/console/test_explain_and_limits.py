@@ -63,7 +63,7 @@ def test_the_overview_shows_kept_figures_and_a_job_recounts_stale_ones(app: Any,
         redis.set(f"mailer:overview:{tenant_id}", json.dumps(stale))
         assert current_overview(tenant_id)["windows"]["last_30d"]["total"] == 99
         assert current_overview(tenant_id)["windows"]["last_30d"]["total"] == 99
-        from mailer.worker.queues import get_queue
+        from mailer.queues import get_queue
 
         assert get_queue("bulk", redis).count == 1  # one recount queued, not one per view
     drain(app, redis, ("bulk",), scheduled=False)

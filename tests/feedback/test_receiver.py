@@ -83,7 +83,7 @@ def test_a_genuine_report_is_stored_raw_and_enqueued_by_id(bounce_app: Flask, re
         [report] = db.session.scalars(select(InboundReport)).all()
         assert (report.status, report.token_kind, report.recipient_id) == ("pending", "b", rid)
         assert report.raw.replace(b"\r\n", b"\n").rstrip() == raw.replace(b"\r\n", b"\n").rstrip()
-        from mailer.worker.queues import get_queue
+        from mailer.queues import get_queue
 
         [job] = get_queue("bulk", redis).get_jobs()
         assert job.func_name == "mailer.feedback.jobs.process_inbound_report" and list(job.args) == [str(report.id)]
@@ -115,6 +115,6 @@ def test_with_redis_down_the_report_is_kept_and_the_sweep_enqueues_it(app_factor
             inbox.enqueue_pending_reports()
     finally:
         inbox.SWEEP_GRACE = grace
-    from mailer.worker.queues import get_queue
+    from mailer.queues import get_queue
 
     assert len(get_queue("bulk", redis).get_jobs()) == 1

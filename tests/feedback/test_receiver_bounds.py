@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from mailer.extensions import db
 from mailer.feedback.tokens import TokenKind, token_address
 from mailer.models import InboundReport
-from mailer.worker.queues import get_queue
+from mailer.queues import get_queue
 from tests.feedback import samples
 from tests.feedback.conftest import Receiver, envelope_of, outcomes, report_statuses, send_and_deliver
 from tests.fixtures import SmtpSink, drain

@@ -18,7 +18,7 @@ import pytest
 from flask import Flask
 
 from mailer.feedback.tokens import TokenKind, make_token
-from mailer.observability.logs import build_handler
+from mailer.logs import build_handler
 from tests.conftest import FERNET_KEY, JWT_TEST_KEY, TEST_REDIS_URL
 from tests.fixtures import free_port, wait_for
 

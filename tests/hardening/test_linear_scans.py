@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from mailer.observability.logs import scrub
+from mailer.logs import scrub
 from mailer.security.address_digest import mask_addresses
 from mailer.smtp.mime import html_to_text
 

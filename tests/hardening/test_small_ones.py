@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from mailer.config import Config, ConfigError
 from mailer.extensions import db
+from mailer.logs import build_handler
 from mailer.models import Role, Tenant, User
-from mailer.observability.logs import build_handler
 from tests.conftest import FERNET_KEY
 
 HASH = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2g"

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from mailer.models import DeliveryEvent, Message, MessageKind, Recipient
 from mailer.models.message import queue_priority
-from mailer.worker.queues import QUEUE_NAMES
+from mailer.queues import QUEUE_NAMES
 from tests.conftest import FERNET_KEY, JWT_TEST_KEY, TEST_REDIS_URL
 from tests.fixtures import FAST, Sink, free_port, wait_for
 from tests.helpers import create_tenant

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from mailer.mail import sweeper
 from mailer.mail.outbox import requeue
 from mailer.mail.sweeper import periodic_sweep_due, register_sweep_hook, sweep
-from mailer.worker.queues import get_queue
+from mailer.queues import get_queue
 from tests.fixtures import drain, wait_for
 from tests.helpers import bearer, login
 from tests.mail.conftest import events_of, make_messages, recipient_rows, statuses

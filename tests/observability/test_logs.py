@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from mailer.observability.logs import build_handler, mask_email, scrub
-from mailer.worker.queues import get_queue
+from mailer.logs import build_handler, mask_email, scrub
+from mailer.queues import get_queue
 from tests.helpers import ADMIN_PASSWORD, bearer, create_tenant, login
 
 

@@ -47,7 +47,7 @@ def test_the_server_access_log_never_shows_the_token(live_app):
     import urllib.error
     import urllib.request
 
-    from mailer.observability.logs import build_handler
+    from mailer.logs import build_handler
 
     _, base = live_app
     stream = io.StringIO()

@@ -211,7 +211,7 @@ def test_redis_flush_loses_no_event(app: Flask, client: FlaskClient, acme: Seede
                                     redis: Redis) -> None:
     """Events committed while their nudge is lost (Redis flushed) are found by the sweep and delivered."""
     from mailer.mail.sweeper import sweep
-    from mailer.worker.queues import get_queue
+    from mailer.queues import get_queue
 
     subscribe(client, acme, receiver, events=["webhook.test"])
     hook = client.get("/v1/webhooks", headers=acme.admin).get_json()["items"][0]

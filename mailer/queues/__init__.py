@@ -1,5 +1,8 @@
 """Redis and the RQ queues: critical ▸ default ▸ bulk, and the one ``enqueue`` everything uses.
 
+The bottom of the RQ boundary (with ``job_scope``, the app a job runs in): everything that enqueues
+imports this package; the job entry points that call the services live above them all (mailer.worker.jobs).
+
 Jobs are written with RQ's default serializer, so a bare ``rq worker`` reads them, and they
 carry ids only (plain str/int): never addresses, secrets or objects. What protects workers is a
 Redis that only they and the web app can reach (RQ runs whatever a job names), not a serializer.
@@ -15,6 +18,8 @@ from redis import Redis
 from rq import Queue
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
+
+from mailer.logs import current_context
 
 QUEUE_NAMES = ("critical", "default", "bulk")
 
@@ -32,7 +37,7 @@ def get_queue(name: str, connection: Redis | None = None) -> Queue:
 
 def enqueue(queue: str, func: str, *args: str | int | list[str], at: datetime | None = None,
             connection: Redis | None = None, **options: Any) -> Job:
-    """Enqueue ``func`` (a dotted path in mailer.worker.jobs) with id arguments; at ``at`` when in the future.
+    """Enqueue ``func`` (a job entry point's dotted path) with id arguments; at ``at`` when in the future.
 
     The job's meta carries the current request id and tenant, so the worker's log lines can be
     followed back to the request that caused them. Raises RedisError when Redis is unreachable.
@@ -63,8 +68,6 @@ def enqueue_many(queue: str, func: str, jobs: list[tuple[str, list[str]]], conne
 
 def job_meta(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Meta for a new job: the current request id and tenant (for following logs), plus ``extra``."""
-    from mailer.observability.logs import current_context  # noqa: PLC0415 - logs imports this package's callers
-
     context = {k: v for k, v in current_context().items() if k in ("request_id", "tenant_id")}
     return {**context, **(extra or {})}
 
