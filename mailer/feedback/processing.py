@@ -21,7 +21,6 @@ from functools import partial
 from sqlalchemy import func, insert, select
 
 from mailer.extensions import atomic, current_unit, db
-from mailer.feedback.metrics import observe_report
 from mailer.feedback.reports import Finding, parse_report, report_identity
 from mailer.feedback.suppressions import add_suppression, is_hard_bounce
 from mailer.feedback.tokens import TokenKind
@@ -39,6 +38,7 @@ from mailer.models import (
     SuppressionScope,
 )
 from mailer.models.types import utcnow
+from mailer.observability.feedback import observe_report
 from mailer.smtp.results import ErrorCode
 from mailer.webhooks.feedback_events import on_feedback_recorded
 

@@ -24,9 +24,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mailer.errors import NotFoundError, UnauthorizedError
 from mailer.extensions import db
-from mailer.feedback.metrics import feedback_metrics
 from mailer.models import WAITING, Message, Recipient, Tenant
 from mailer.observability import metrics
+from mailer.observability.feedback import feedback_metrics
 from mailer.openapi.registry import documented
 from mailer.queues import QUEUE_NAMES, get_queue, get_redis
 

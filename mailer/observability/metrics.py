@@ -73,13 +73,13 @@ def observe_attempts(attempts: Sequence[tuple[str, int | None]], seconds: float 
         for name, delta in pool_deltas.items():
             pipe.hincrby(POOL, name, delta)
 
-    if _pipeline(write) and pool_deltas:
+    if write_counters(write) and pool_deltas:
         _pool_seen.update(pool_stats)
 
 
 def observe_rate_limited(scope: str) -> None:
     """Count one request refused by a rate limit or quota (``scope``: what was limited)."""
-    _pipeline(lambda pipe: pipe.hincrby(RATE_LIMITED, scope, 1))
+    write_counters(lambda pipe: pipe.hincrby(RATE_LIMITED, scope, 1))
 
 
 def observe_pool(handler: Any) -> None:
@@ -96,7 +96,7 @@ def observe_pool(handler: Any) -> None:
         for name, delta in deltas.items():
             pipe.hincrby(POOL, name, delta)
 
-    if _pipeline(write):
+    if write_counters(write):
         _pool_seen.update(stats)
 
 
@@ -122,7 +122,8 @@ def _pool_stats(handler: Any) -> dict[str, int]:
     return {name: int(values[name]) for name in POOL_EVENTS if isinstance(values.get(name), int)}
 
 
-def _pipeline(write: Any) -> bool:
+def write_counters(write: Any) -> bool:
+    """Run ``write(pipe)`` on one Redis pipeline of counter writes; False (never raised) without an app or Redis."""
     if not has_app_context():
         return False
     try:

@@ -1,4 +1,4 @@
-"""Feedback counters in the Redis hashes of mailer.observability.metrics, and their export.
+"""Feedback counters in the Redis hashes of .metrics, and their export (written by mailer.feedback.processing).
 
 ``mailer:metrics:feedback`` fields: ``report|<status>`` (processed, unmatched, failed) and
 ``outcome|<outcome>`` (bounced, delayed, complained, unsubscribed) for each new finding applied.
@@ -14,7 +14,7 @@ from prometheus_client.core import CounterMetricFamily
 from redis import Redis
 from redis.exceptions import RedisError
 
-from mailer.observability.metrics import PREFIX, _pipeline
+from mailer.observability.metrics import PREFIX, write_counters
 
 FEEDBACK = PREFIX + "feedback"
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def observe_report(status: str, outcomes: Sequence[str] = ()) -> None:
         for outcome in outcomes:
             pipe.hincrby(FEEDBACK, f"outcome|{outcome}", 1)
 
-    _pipeline(write)
+    write_counters(write)
 
 
 def feedback_metrics(redis: Redis) -> Iterator[Any]:
