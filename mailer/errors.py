@@ -9,7 +9,6 @@ from typing import Any
 from flask import Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from mailer.mail.templates import TemplateRenderError
 from mailer.smtp.validation import MessageTooLargeError, MessageValidationError
 
 log = logging.getLogger(__name__)
@@ -122,6 +121,16 @@ class QuotaExceededError(MailerError):
 
 class UnavailableError(MailerError):
     status, code, title = 503, "unavailable", "A dependency is unavailable"
+
+
+class TemplateRenderError(Exception):
+    """A template that cannot be compiled or rendered (raised by mailer.mail.rendering); `part` and `line` say
+    where. Not a MailerError: the pipeline raises it, and the API answers it as a TemplateError (_MAPPED)."""
+
+    def __init__(self, message: str, *, part: str, line: int | None = None) -> None:
+        where = f"{part}, line {line}" if line else part
+        super().__init__(f"{where}: {message}")
+        self.message, self.part, self.line = message, part, line
 
 
 def problem_body(

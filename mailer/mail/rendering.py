@@ -13,6 +13,7 @@ from flask_babel import get_translations
 from jinja2 import TemplateError
 from jinja2.sandbox import SecurityError
 
+from mailer.errors import TemplateRenderError
 from mailer.mail.sandbox import TEMPLATE_FILE, BoundedSandbox, RenderBudget
 
 MAX_OUTPUT_CHARS = 512 * 1024
@@ -33,15 +34,6 @@ class Rendered:
     subject: str
     html: str | None
     text: str | None
-
-
-class TemplateRenderError(Exception):
-    """A template that cannot be compiled or rendered; `part` and `line` say where."""
-
-    def __init__(self, message: str, *, part: str, line: int | None = None) -> None:
-        where = f"{part}, line {line}" if line else part
-        super().__init__(f"{where}: {message}")
-        self.message, self.part, self.line = message, part, line
 
 
 def _gettext(message: str) -> str:
