@@ -8,9 +8,8 @@ from mailer.admin.routes import bp
 from mailer.admin.schemas import ApiKeyCreate
 from mailer.admin.serializers import api_key_json
 from mailer.http.json import parse_body, parse_query
-from mailer.http.pagination import paginate
+from mailer.http.pagination import Page, PageQuery, paginate
 from mailer.models import ApiKey, Role
-from mailer.openapi.common import Page, PageQuery
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
 from mailer.security.scope import tenant_select

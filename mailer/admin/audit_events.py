@@ -6,9 +6,8 @@ from mailer.admin.responses import AuditEventOut, AuditEventQuery
 from mailer.admin.routes import bp
 from mailer.admin.serializers import audit_event_json
 from mailer.http.json import parse_query
-from mailer.http.pagination import paginate
+from mailer.http.pagination import Page, paginate
 from mailer.models import AuditEvent, Role
-from mailer.openapi.common import Page
 from mailer.openapi.registry import documented
 from mailer.security.principal import require_role
 from mailer.security.scope import tenant_select

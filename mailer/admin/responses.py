@@ -9,8 +9,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from mailer.http.bodies import Out
+from mailer.http.pagination import PageQuery
 from mailer.models import PersonRole
-from mailer.openapi.common import PageQuery
 
 
 class TenantOut(Out):

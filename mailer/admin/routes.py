@@ -10,9 +10,8 @@ from mailer.admin.schemas import TenantPatch, UserPatch
 from mailer.admin.serializers import tenant_json, user_json
 from mailer.extensions import db
 from mailer.http.json import parse_body, parse_query
-from mailer.http.pagination import paginate
+from mailer.http.pagination import Page, paginate
 from mailer.models import Role, Tenant, User
-from mailer.openapi.common import Page
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
 from mailer.security.scope import tenant_select

@@ -9,9 +9,8 @@ from mailer.domains.responses import DomainOut
 from mailer.domains.schemas import DomainCreate
 from mailer.domains.serializers import domain_json
 from mailer.http.json import parse_body, parse_query
-from mailer.http.pagination import paginate
+from mailer.http.pagination import Page, PageQuery, paginate
 from mailer.models import Role, SendingDomain
-from mailer.openapi.common import Page, PageQuery
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
 from mailer.security.scope import get_owned, tenant_select

@@ -17,9 +17,8 @@ from mailer.feedback.schemas import (
 )
 from mailer.feedback.unsubscribe import UnknownUnsubscribeTokenError, broadcast_recipient, unsubscribe
 from mailer.http.json import iso, parse_body, parse_query
-from mailer.http.pagination import paginate
+from mailer.http.pagination import Page, paginate
 from mailer.models import Role, Suppression, Tenant
-from mailer.openapi.common import Page
 from mailer.openapi.registry import documented
 from mailer.pages.branding import page_context, page_policy
 from mailer.security.principal import current_principal, require_role

@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mailer.http.pagination import PageQuery
 from mailer.models import SuppressionReason, SuppressionScope
-from mailer.openapi.common import PageQuery
 
 
 class Strict(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from mailer.http.json import parse_body, parse_query
-from mailer.http.pagination import paginate
+from mailer.http.pagination import Page, paginate
 from mailer.mail import retry
 from mailer.models import Recipient, Role
 from mailer.notifications import broadcast_service
@@ -15,7 +15,6 @@ from mailer.notifications.responses import BroadcastAccepted, RecipientListQuery
 from mailer.notifications.routes import SENDERS, _owned_message, bp
 from mailer.notifications.schemas import BroadcastRequest
 from mailer.notifications.serializers import recipient_json
-from mailer.openapi.common import Page
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
 

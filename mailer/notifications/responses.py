@@ -9,10 +9,10 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from mailer.http.bodies import Out, Strict
+from mailer.http.pagination import PageQuery
 from mailer.i18n import Locale
 from mailer.models import FeedbackOutcome, MessageKind, MessageStatus, RecipientStatus
 from mailer.notifications.schemas import TAG_PATTERN
-from mailer.openapi.common import PageQuery
 from mailer.smtp.results import ErrorCode, Outcome
 
 

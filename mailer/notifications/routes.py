@@ -5,7 +5,7 @@ from typing import Any
 from flask import Blueprint
 
 from mailer.http.json import parse_body, parse_query
-from mailer.http.pagination import paginate
+from mailer.http.pagination import Page, paginate
 from mailer.models import Message, Recipient, Role
 from mailer.notifications import idempotency, reading, search, service
 from mailer.notifications.responses import (
@@ -24,7 +24,6 @@ from mailer.notifications.serializers import (
     recipient_json,
 )
 from mailer.notifications.stats import tenant_stats
-from mailer.openapi.common import Page
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
 from mailer.security.scope import get_owned

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from mailer.http.json import iso, parse_body, parse_query
+from mailer.http.pagination import Page
 from mailer.models import Role
 from mailer.notifications import template_service as templates
 from mailer.notifications.responses import RenderedOut, TemplateListQuery, TemplateLocaleQuery, TemplateOut
 from mailer.notifications.routes import bp
 from mailer.notifications.schemas import PreviewIn, TemplateIn
-from mailer.openapi.common import Page
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
 

@@ -9,10 +9,9 @@ from sqlalchemy import func, select
 
 from mailer.extensions import db
 from mailer.http.json import iso, parse_body, parse_query
-from mailer.http.pagination import page_args, paginate
+from mailer.http.pagination import Page, PageQuery, page_args, paginate
 from mailer.models import Role
 from mailer.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from mailer.openapi.common import Page, PageQuery
 from mailer.openapi.registry import documented
 from mailer.security.principal import current_principal, require_role
 from mailer.security.scope import get_owned, tenant_select

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from mailer.openapi.common import PageQuery
+from mailer.http.pagination import PageQuery
 from mailer.webhooks.events import EventType
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from mailer.auth.responses import MeOut, TokenPairOut
+from mailer.http.pagination import Page
 from mailer.notifications.responses import MessageAccepted, MessageDetail, MessageSummary, RecipientDetail
 from mailer.observability.health import Health, Readiness
-from mailer.openapi.common import Page
 from mailer.openapi.spec import undocumented_api_routes
 from tests.helpers import ADMIN_PASSWORD, bearer, create_tenant
 

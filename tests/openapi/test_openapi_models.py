@@ -14,6 +14,7 @@ from mailer.auth.responses import (
     VerificationSentOut,
     VerifiedOut,
 )
+from mailer.http.pagination import Page
 from mailer.notifications.responses import (
     BroadcastAccepted,
     RecipientOut,
@@ -22,7 +23,6 @@ from mailer.notifications.responses import (
     StatsOut,
     TemplateOut,
 )
-from mailer.openapi.common import Page
 from tests.auth.conftest import PASSWORD, login_pair, mails_to, token_in
 from tests.helpers import ADMIN_PASSWORD, bearer, create_tenant
 
