@@ -184,8 +184,8 @@ def cancel_rest(app: Any, message_id: str) -> None:
 def sample_copy(app: Any, tenant_id: uuid.UUID) -> bytes:
     """One recipient's copy of the broadcast as Mailer builds it (unsubscribe headers, unsigned)."""
     from mailer.extensions import db
-    from mailer.feedback.unsubscribe import unsubscribe_headers
     from mailer.mail.personalize import Member, build_mail
+    from mailer.mail.recipient_tokens import unsubscribe_headers
     from mailer.mail.templates import load_builtin
     from mailer.models import Tenant
 

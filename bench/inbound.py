@@ -95,7 +95,7 @@ def build_app(directory: str) -> Flask:
 def make_reports(app: Flask, n: int) -> list[tuple[str, bytes]]:
     """n sent recipients (one message each) and, for each, a DSN to its VERP address."""
     from mailer.extensions import db
-    from mailer.feedback.tokens import TokenKind, token_address
+    from mailer.mail.recipient_tokens import TokenKind, token_address
     from mailer.models import Message, Recipient, Tenant
 
     jobs = []

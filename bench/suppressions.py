@@ -80,7 +80,7 @@ def tenant(app: Flask, slug: str) -> uuid.UUID:
 
 def measure(app: Flask, tenant_id: uuid.UUID, emails: list[str], rounds: int) -> tuple[float, int]:
     """Median seconds for checking every address, and how many were found suppressed."""
-    from mailer.feedback.suppressions import scopes_for, suppressed_among
+    from mailer.mail.suppressions import scopes_for, suppressed_among
 
     times, found = [], 0
     with app.app_context():

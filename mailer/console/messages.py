@@ -15,8 +15,8 @@ from mailer.console import explain, guard, paging
 from mailer.console.forms import FIELD_HINTS, FormErrors, parse_form
 from mailer.console.routes import bp
 from mailer.extensions import db
-from mailer.feedback.suppressions import entries_blocking
 from mailer.mail import retry
+from mailer.mail.suppressions import entries_blocking
 from mailer.models import WAITING, DeliveryEvent, Message, MessageKind, MessageStatus, Recipient, Role
 from mailer.notifications import reading, search
 from mailer.notifications.responses import MessageListQuery

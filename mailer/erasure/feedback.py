@@ -1,7 +1,7 @@
 """Erasers for what feedback and webhooks keep about an address (API.md §11).
 
 A suppression keeps working after its address is erased: its row holds the digest, and the suppression
-check matches each address's digests too (``feedback.suppressions.suppressed_among``).
+check matches each address's digests too (``mail.suppressions.suppressed_among``).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from mailer.extensions import db
-from mailer.feedback.tokens import TokenAddress
+from mailer.mail.recipient_tokens import TokenAddress
 from mailer.models import InboundReport, ReportStatus
 from mailer.queues import get_queue
 

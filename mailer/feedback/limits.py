@@ -12,8 +12,8 @@ import threading
 import time
 from collections import Counter
 
-from mailer.feedback.tokens import TokenAddress
 from mailer.http.rate_limits import ip_bucket
+from mailer.mail.recipient_tokens import TokenAddress
 
 REPORTS_PER_TOKEN_PER_HOUR = 10
 REPORTS_PER_CLIENT_PER_HOUR = 1000

@@ -22,10 +22,10 @@ from sqlalchemy import func, insert, select
 
 from mailer.extensions import atomic, current_unit, db
 from mailer.feedback.reports import Finding, parse_report, report_identity
-from mailer.feedback.suppressions import add_suppression, is_hard_bounce
-from mailer.feedback.tokens import TokenKind
 from mailer.feedback.unsubscribe import unsubscribe
+from mailer.mail.recipient_tokens import TokenKind
 from mailer.mail.recording import roll_up
+from mailer.mail.suppressions import add_suppression, is_hard_bounce
 from mailer.models import (
     DeliveryEvent,
     FeedbackOutcome,

@@ -29,8 +29,8 @@ from flask import Flask
 
 from mailer.feedback.limits import ReportLimits
 from mailer.feedback.tls import receiver_tls_context
-from mailer.feedback.tokens import TokenAddress, read_address
 from mailer.feedback.writer import ReportWriter
+from mailer.mail.recipient_tokens import TokenAddress, read_address
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from mailer.audit import record_audit
 from mailer.errors import NotFoundError
 from mailer.extensions import atomic, db
 from mailer.feedback.schemas import SuppressionListQuery
-from mailer.feedback.suppressions import add_suppression
+from mailer.mail.suppressions import add_suppression
 from mailer.models import Suppression, SuppressionReason, SuppressionScope
 from mailer.security.scope import tenant_select
 from mailer.security.types import Principal

@@ -1,4 +1,5 @@
-"""One-click unsubscribe (RFC 8058) for broadcast copies: the headers, and redeeming a token.
+"""One-click unsubscribe (RFC 8058) for broadcast copies: redeeming a token (mailer.mail.recipient_tokens makes the
+headers and the link).
 
 A token names one broadcast recipient row; redeeming it suppresses that row's address for the
 tenant in scope ``broadcast`` (account and other mail is never blocked by it). It is redeemed by
@@ -13,8 +14,8 @@ from sqlalchemy import insert, select
 
 from mailer.config import Config
 from mailer.extensions import db
-from mailer.feedback.suppressions import add_suppression
-from mailer.feedback.tokens import TokenKind, make_token, read_token, token_address
+from mailer.mail.recipient_tokens import TokenKind, read_token
+from mailer.mail.suppressions import add_suppression
 from mailer.models import (
     DeliveryEvent,
     FeedbackOutcome,
@@ -33,21 +34,6 @@ _ONCE_KEY = "unsubscribe"
 
 class UnknownUnsubscribeTokenError(Exception):
     """The token is forged, or names no broadcast recipient any more."""
-
-
-def unsubscribe_headers(config: Config, recipient_id: uuid.UUID) -> tuple[tuple[str, str], ...]:
-    """List-Unsubscribe (https, plus mailto with BOUNCE_DOMAIN) and List-Unsubscribe-Post for one copy."""
-    return unsubscribe_link(config, recipient_id)[1]
-
-
-def unsubscribe_link(config: Config, recipient_id: uuid.UUID) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """One copy's unsubscribe page URL (the link in its footer) and its List-Unsubscribe headers."""
-    token = make_token(config, TokenKind.UNSUBSCRIBE, recipient_id)
-    url = f"{config.PUBLIC_BASE_URL.rstrip('/')}/unsubscribe/{token}"
-    targets = [f"<{url}>"]
-    if config.BOUNCE_DOMAIN:
-        targets.append(f"<mailto:{token_address(config, TokenKind.UNSUBSCRIBE, recipient_id)}>")
-    return url, (("List-Unsubscribe", ", ".join(targets)), ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
 
 
 def broadcast_recipient(config: Config, token: str) -> Recipient:

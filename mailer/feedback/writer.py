@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from flask import Flask
 
 from mailer.feedback.inbox import enqueue_processing, store_reports
-from mailer.feedback.tokens import TokenAddress
+from mailer.mail.recipient_tokens import TokenAddress
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 200

@@ -31,12 +31,12 @@ from sqlalchemy.orm import selectinload
 
 from mailer.config import Config
 from mailer.extensions import atomic, db
-from mailer.feedback.suppressions import screen_before_send
-from mailer.feedback.tokens import envelope_sender
 from mailer.mail.leases import Claim, LeaseKeeper, claim_recipients, release_unattempted
 from mailer.mail.outbox import schedule_retries
 from mailer.mail.per_recipient import RecipientRenderError, render_recipient_mail
+from mailer.mail.recipient_tokens import envelope_sender
 from mailer.mail.recording import Attempt, Deferral, mark_attempt_started, record_attempts, roll_up
+from mailer.mail.suppressions import screen_before_send
 from mailer.mail.transport import smtp_server
 from mailer.models import Recipient
 from mailer.observability.attempts import note_attempts

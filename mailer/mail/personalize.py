@@ -23,11 +23,11 @@ from flask import current_app
 from mailer.config import Config
 from mailer.domains.signing import Signer, find_signer, sign_wire
 from mailer.extensions import db
-from mailer.feedback.unsubscribe import unsubscribe_link
 from mailer.i18n import rendered_in
 from mailer.mail.compose import sender_of
 from mailer.mail.copy_wire import Skeleton, make_skeleton
 from mailer.mail.layout import Layout
+from mailer.mail.recipient_tokens import unsubscribe_link
 from mailer.mail.templates import TemplateSource, reader_locale, render, tenant_context
 from mailer.models import BroadcastContent, Message, Recipient, Tenant
 from mailer.smtp.mime import Address, MessageContent, build_message, message_id_domain, to_bytes

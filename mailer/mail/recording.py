@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 
 from mailer.config import Config
 from mailer.extensions import db
-from mailer.feedback.suppressions import suppress_hard_failures
+from mailer.mail.suppressions import suppress_hard_failures
 from mailer.models import UNFINISHED, DeliveryEvent, Message, MessageStatus, Recipient, RecipientStatus
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
 from mailer.webhooks.pipeline import record_finished_broadcasts, record_result_events

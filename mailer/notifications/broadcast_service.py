@@ -25,18 +25,18 @@ from mailer.audit import record_audit
 from mailer.config import Config
 from mailer.errors import ValidationError
 from mailer.extensions import atomic, db
-from mailer.feedback.suppressions import (
+from mailer.i18n import rendered_in
+from mailer.mail.compose import sender_of
+from mailer.mail.outbox import StagedJob, enqueue_after_commit, new_job_id
+from mailer.mail.personalize import MAX_SUBJECT_COLUMN, Member, build_mail, context_for
+from mailer.mail.quota import reserve_recipients
+from mailer.mail.suppressions import (
     add_suppressed_events,
     erased_hits,
     fail_as_suppressed,
     scopes_for,
     suppressed_clause,
 )
-from mailer.i18n import rendered_in
-from mailer.mail.compose import sender_of
-from mailer.mail.outbox import StagedJob, enqueue_after_commit, new_job_id
-from mailer.mail.personalize import MAX_SUBJECT_COLUMN, Member, build_mail, context_for
-from mailer.mail.quota import reserve_recipients
 from mailer.mail.templates import Rendered, TemplateSource, check_template, reader_locale, render, template_variants
 from mailer.models import (
     BroadcastContent,

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import insert, inspect
 
 from mailer.extensions import db
-from mailer.feedback.suppressions import add_suppressed_events, screen_new_rows, suppressed_pairs
+from mailer.mail.suppressions import add_suppressed_events, screen_new_rows, suppressed_pairs
 from mailer.models import Message, MessageStatus, Recipient, RecipientStatus
 
 

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
-from mailer.feedback.tokens import TokenKind, read_address, token_address
+from mailer.mail.recipient_tokens import TokenKind, read_address, token_address
 from tests.feedback import samples
 from tests.feedback.conftest import (
     BOUNCE_DOMAIN,

@@ -11,7 +11,7 @@ from redis import Redis
 from sqlalchemy import select
 
 from mailer.extensions import db
-from mailer.feedback.tokens import TokenKind, make_token, read_token, token_address
+from mailer.mail.recipient_tokens import TokenKind, make_token, read_token, token_address
 from mailer.models import InboundReport
 from tests.feedback import samples
 from tests.feedback.conftest import BOUNCE_DOMAIN, Receiver, report_statuses

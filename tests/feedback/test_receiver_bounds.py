@@ -18,7 +18,7 @@ from redis import Redis
 from sqlalchemy import func, select, update
 
 from mailer.extensions import db
-from mailer.feedback.tokens import TokenKind, token_address
+from mailer.mail.recipient_tokens import TokenKind, token_address
 from mailer.models import InboundReport
 from mailer.queues import get_queue
 from tests.feedback import samples

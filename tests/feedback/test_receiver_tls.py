@@ -12,7 +12,7 @@ from pathlib import Path
 import trustme
 from flask import Flask
 
-from mailer.feedback.tokens import TokenKind, token_address
+from mailer.mail.recipient_tokens import TokenKind, token_address
 from tests.feedback import samples
 from tests.feedback.conftest import BOUNCE_DOMAIN, report_statuses, running_receiver
 from tests.helpers import create_tenant

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from mailer.feedback.tokens import TokenKind, make_token
 from mailer.logs import build_handler
+from mailer.mail.recipient_tokens import TokenKind, make_token
 from tests.conftest import FERNET_KEY, JWT_TEST_KEY, TEST_REDIS_URL
 from tests.fixtures import free_port, wait_for
 

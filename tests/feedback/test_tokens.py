@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet
 from flask import Flask
 
 from mailer.config import Config
-from mailer.feedback.tokens import TokenKind, make_token, read_address, read_token, token_address
+from mailer.mail.recipient_tokens import TokenKind, make_token, read_address, read_token, token_address
 from tests.conftest import FERNET_KEY
 
 BOUNCES = "bounces.mailer.test"

@@ -17,10 +17,10 @@ from flask import Flask
 from mailer.domains.keys import dkim_txt_value, new_dkim_key
 from mailer.domains.signing import Signer, sign_wire
 from mailer.extensions import db
-from mailer.feedback.unsubscribe import unsubscribe_link
 from mailer.mail import personalize
 from mailer.mail.copy_wire import date_value, encode_part, to_line
 from mailer.mail.personalize import CopyMaker, Member
+from mailer.mail.recipient_tokens import unsubscribe_link
 from mailer.mail.templates import TemplateSource, load_builtin
 from mailer.models import Tenant
 from mailer.smtp.mime import Address, MessageContent, build_message, to_bytes

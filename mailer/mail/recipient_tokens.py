@@ -84,3 +84,18 @@ def read_address(config: Config, address: str) -> TokenAddress | None:
 def envelope_sender(config: Config, sender: str, recipient_id: uuid.UUID) -> str:
     """The return path of one recipient's copy: its VERP address with BOUNCE_DOMAIN, else the From address."""
     return token_address(config, TokenKind.BOUNCE, recipient_id) if config.BOUNCE_DOMAIN else sender
+
+
+def unsubscribe_headers(config: Config, recipient_id: uuid.UUID) -> tuple[tuple[str, str], ...]:
+    """List-Unsubscribe (https, plus mailto with BOUNCE_DOMAIN) and List-Unsubscribe-Post for one copy."""
+    return unsubscribe_link(config, recipient_id)[1]
+
+
+def unsubscribe_link(config: Config, recipient_id: uuid.UUID) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """One copy's unsubscribe page URL (the link in its footer) and its List-Unsubscribe headers."""
+    token = make_token(config, TokenKind.UNSUBSCRIBE, recipient_id)
+    url = f"{config.PUBLIC_BASE_URL.rstrip('/')}/unsubscribe/{token}"
+    targets = [f"<{url}>"]
+    if config.BOUNCE_DOMAIN:
+        targets.append(f"<mailto:{token_address(config, TokenKind.UNSUBSCRIBE, recipient_id)}>")
+    return url, (("List-Unsubscribe", ", ".join(targets)), ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
