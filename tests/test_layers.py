@@ -1,9 +1,12 @@
-"""The layout's rules: the import contracts hold, and a rate limit cannot silently lose its endpoint."""
+"""The layout's rules: the import contracts hold, every package is in a layer, no two packages import each other,
+and a rate limit cannot silently lose its endpoint."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import grimp
@@ -88,3 +91,41 @@ def test_the_cycle_finder_sees_a_cycle():
     for importer, imported in (("pkg.a", "pkg.b"), ("pkg.b", "pkg.a"), ("pkg.b", "pkg.c")):
         graph.add_import(importer=importer, imported=imported)
     assert _cycles(graph) == [["pkg.a", "pkg.b"]]
+
+
+def _two_way_pairs(graph: grimp.ImportGraph, root: str) -> list[tuple[str, str]]:
+    """The top-level packages (or modules) of ``root`` that import each other, imports inside functions counted.
+
+    The root package itself (the app factory, which imports every layer to build the app) is left out.
+    """
+    edges: set[tuple[str, str]] = set()
+    for importer in graph.modules:
+        for imported in graph.find_modules_directly_imported_by(importer):
+            parts = (importer.split("."), imported.split("."))
+            if all(len(p) > 1 and p[0] == root for p in parts) and parts[0][1] != parts[1][1]:
+                edges.add((parts[0][1], parts[1][1]))
+    return sorted((a, b) for a, b in edges if a < b and (b, a) in edges)
+
+
+def test_no_two_packages_import_each_other():
+    """Between two packages of mailer, imports go one way only (a package's parts live in one layer)."""
+    assert _two_way_pairs(grimp.build_graph("mailer"), "mailer") == []
+
+
+def test_the_pair_finder_sees_a_two_way_pair():
+    """The check above is not vacuous: two packages importing each other through different modules are reported,
+    a one-way import and an import inside one package are not."""
+    graph = grimp.ImportGraph()
+    for importer, imported in (("pkg.a.x", "pkg.b.y"), ("pkg.b.z", "pkg.a.w"), ("pkg.c.q", "pkg.a.x"),
+                               ("pkg.a.w", "pkg.a.x"), ("pkg.b.y", "pkg")):
+        graph.add_import(importer=importer, imported=imported)
+    assert _two_way_pairs(graph, "pkg") == [("a", "b")]
+
+
+def test_every_package_and_top_level_module_is_in_a_layer():
+    """The layers contract (pyproject.toml) names every package and top-level module of mailer, once."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    [layers] = [c["layers"] for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
+    named = [name for layer in layers for name in re.split(r"\s*[|:]\s*", layer.strip())]
+    present = {module.split(".")[1] for module in grimp.build_graph("mailer").modules if module != "mailer"}
+    assert sorted(named) == sorted(present)
