@@ -1,4 +1,8 @@
-"""RQ entry point for feedback (ids only): process one stored inbound report."""
+"""RQ entry point for feedback (ids only): process one stored inbound report.
+
+Jobs name it by this dotted path (mailer.feedback.inbox), also jobs enqueued before an upgrade, so it stays
+here rather than in mailer.worker.jobs: an alias there would make feedback and worker import each other.
+"""
 
 from __future__ import annotations
 
