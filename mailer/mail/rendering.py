@@ -1,5 +1,6 @@
 """The core of rendering a template in the bounded sandbox: no database, no app (mail/render_child.py imports
-only this, so a render child starts fast). HTML parts are autoescaped; subject and text parts are not."""
+only this, and errors.py for TemplateRenderError, so a render child starts fast). HTML parts are autoescaped;
+subject and text parts are not."""
 
 from __future__ import annotations
 
