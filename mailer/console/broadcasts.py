@@ -18,7 +18,7 @@ from mailer.errors import MailerError, ValidationError
 from mailer.extensions import db
 from mailer.mail.account_links import ACCOUNT_TEMPLATES
 from mailer.mail.templates import TemplateRenderError
-from mailer.models import Message, MessageKind, Recipient, Role
+from mailer.models import UNDELIVERED, Message, MessageKind, Recipient, RecipientStatus, Role
 from mailer.notifications import broadcast_service, template_service
 from mailer.notifications.schemas import BroadcastRequest
 from mailer.notifications.visibility import readable_by
@@ -138,7 +138,7 @@ def broadcasts_send() -> Any:
 def _progress(message: Message) -> dict[str, Any]:
     counts = _counts([message.id])[message.id]
     total = sum(counts.values())
-    done = sum(counts[s] for s in ("sent", "failed", "bounced"))
+    done = sum(counts[s] for s in (RecipientStatus.SENT, *UNDELIVERED))
     return {"status": message.status, "status_label": status_labels().get(message.status, message.status),
             "counts": counts, "total": total, "done": done}
 

@@ -17,7 +17,7 @@ from mailer.console.routes import bp
 from mailer.extensions import db
 from mailer.mail import retry
 from mailer.mail.suppressions import entries_blocking
-from mailer.models import WAITING, DeliveryEvent, Message, MessageKind, MessageStatus, Recipient, Role
+from mailer.models import UNDELIVERED, WAITING, DeliveryEvent, Message, MessageKind, MessageStatus, Recipient, Role
 from mailer.notifications import reading, search
 from mailer.notifications.responses import MessageListQuery
 from mailer.smtp.results import ErrorCode
@@ -94,7 +94,7 @@ def _recipient_view(message: Message, recipient: Recipient, events: list[Deliver
         "error_meaning": explain.ERROR_MEANING.get(recipient.error_code or ""),
         "reply_meaning": explain.reply_meaning(recipient.smtp_code, recipient.enhanced_code),
         "retry_at": recipient.next_attempt_at if recipient.status in WAITING else None,
-        "final": recipient.status in ("failed", "bounced"),
+        "final": recipient.status in UNDELIVERED,
         "suppressions": [explain.SUPPRESSION_REASONS.get(s.reason, s.reason) for s in suppressions],
         "events": [{"row": e, "outcome": explain.OUTCOMES.get(e.outcome, e.outcome),
                     "meaning": explain.reply_meaning(e.smtp_code, e.enhanced_code)} for e in events],

@@ -11,11 +11,11 @@ from flask import g, redirect, render_template, url_for
 
 from mailer.console import explain, guard
 from mailer.console.routes import bp
-from mailer.models import Role
+from mailer.models import UNDELIVERED, Role
 from mailer.notifications.overview import current_overview
 
 CHART_HEIGHT, BAR_WIDTH, BAR_GAP, LABEL_SPACE = 160, 16, 6, 28
-SERIES = (("delivered", ("sent",)), ("failed", ("failed", "bounced")), ("deferred", ("deferred",)))
+SERIES = (("delivered", ("sent",)), ("failed", UNDELIVERED), ("deferred", ("deferred",)))
 
 
 def chart(days: list[dict[str, Any]]) -> dict[str, Any]:

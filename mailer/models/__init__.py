@@ -20,6 +20,7 @@ from mailer.models.feedback import (
 from mailer.models.idempotency import IdempotencyKey
 from mailer.models.keyring import HmacKeyring
 from mailer.models.message import (
+    UNDELIVERED,
     UNFINISHED,
     WAITING,
     DeliveryEvent,
@@ -37,6 +38,7 @@ from mailer.models.user import PersonRole, Role, User
 from mailer.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
+    "UNDELIVERED",
     "UNFINISHED",
     "WAITING",
     "ActionPurpose",

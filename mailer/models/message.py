@@ -57,6 +57,8 @@ class RecipientStatus(StrEnum):
 WAITING = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value)
 # Unfinished: waiting, or being sent now; the message may still change (ix_recipients_message_open).
 UNFINISHED = (*WAITING, RecipientStatus.SENDING.value)
+# Undelivered: ended without delivery, refused or bounced later (ix_recipients_tenant_failed, the console's failures).
+UNDELIVERED = (RecipientStatus.FAILED.value, RecipientStatus.BOUNCED.value)
 
 
 def _status_in(statuses: tuple[str, ...]) -> str:
@@ -138,8 +140,7 @@ class Recipient(db.Model):  # type: ignore[name-defined]
               postgresql_where=text(_status_in(UNFINISHED)), sqlite_where=text(_status_in(UNFINISHED))),
         # The console's overview: a tenant's latest failures and its suppressed count in a window.
         Index("ix_recipients_tenant_failed", "tenant_id", "created_at",
-              postgresql_where=text("status IN ('failed', 'bounced')"),
-              sqlite_where=text("status IN ('failed', 'bounced')")),
+              postgresql_where=text(_status_in(UNDELIVERED)), sqlite_where=text(_status_in(UNDELIVERED))),
         # GET /v1/messages?email= and erasure: a tenant's recipients by address, case-insensitively.
         Index("ix_recipients_tenant_email", "tenant_id", text("lower(email)")),
     )

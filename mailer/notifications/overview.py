@@ -19,7 +19,16 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from mailer.extensions import db
-from mailer.models import UNFINISHED, DeliveryStat, FeedbackOutcome, FeedbackRecord, Recipient, Role, StatScope
+from mailer.models import (
+    UNDELIVERED,
+    UNFINISHED,
+    DeliveryStat,
+    FeedbackOutcome,
+    FeedbackRecord,
+    Recipient,
+    Role,
+    StatScope,
+)
 from mailer.notifications.stats import WINDOWS, tenant_stats
 from mailer.queues import enqueue, get_redis
 from mailer.security.types import Principal
@@ -119,7 +128,7 @@ def tenant_overview(tenant_id: uuid.UUID) -> dict[str, Any]:
     failures = db.session.execute(
         select(Recipient.message_id, Recipient.email, Recipient.status, Recipient.error_code, Recipient.smtp_code,
                Recipient.enhanced_code, Recipient.smtp_response, Recipient.updated_at)
-        .where(Recipient.tenant_id == tenant_id, Recipient.status.in_(("failed", "bounced")))
+        .where(Recipient.tenant_id == tenant_id, Recipient.status.in_(UNDELIVERED))
         .order_by(Recipient.created_at.desc()).limit(LATEST_FAILURES)
     ).mappings().all()
     return {

@@ -56,6 +56,11 @@ def check_recipient_room(principal: Principal, count: int) -> None:
     check_room(_config(), principal.tenant_id, count)
 
 
+def quota_room(principal: Principal) -> int | None:
+    """How many recipients the caller's tenant may still send today (None: no quota); a read, nothing held."""
+    return room_left(_config(), principal.tenant_id)
+
+
 @dataclass(frozen=True)
 class PreparedSubmission:
     """A submission checked and kept (nothing stored): what store_submissions needs."""

@@ -37,6 +37,7 @@ from mailer.notifications.submission_service import (
     check_recipient_room,
     may_submit_as,
     prepare_submission,
+    quota_room,
 )
 from mailer.security.api_keys import resolve_api_key
 from mailer.security.types import Principal
@@ -107,12 +108,13 @@ class SubmissionHandler:
                 allowed[sender] = await self.run(may_submit_as, principal, sender)
             if not allowed[sender]:
                 return "550 5.7.1 Sender address not allowed: use a domain this tenant may send as"
-            wait = await self.run(self.rate.retry_after, principal)
+            wait, room = await self.run(self._spend_and_measure, principal)
         except SQLAlchemyError:
             log.exception("MAIL could not be checked")
             return TEMPORARY
         if wait is not None:
             return f"451 4.7.1 Rate limit exceeded, try again in {wait} seconds"
+        session.quota_room = room
         envelope.mail_from = sender
         envelope.mail_options.extend(options)
         return "250 2.1.0 OK"
@@ -128,7 +130,8 @@ class SubmissionHandler:
         if email.lower() in (r.lower() for r in envelope.rcpt_tos):
             return "250 2.1.5 OK"  # the same mailbox twice gets one copy
         try:
-            await self.run(check_recipient_room, session.auth_data, len(envelope.rcpt_tos) + 1)
+            if _may_not_fit(session, len(envelope.rcpt_tos) + 1):
+                await self.run(check_recipient_room, session.auth_data, len(envelope.rcpt_tos) + 1)
         except QuotaExceededError as exc:
             return f"451 4.7.1 Daily quota exceeded, try again in {exc.headers.get('Retry-After', '60')} seconds"
         except SQLAlchemyError:
@@ -161,6 +164,10 @@ class SubmissionHandler:
         log.error("submission session error", exc_info=error)
         return TEMPORARY
 
+    def _spend_and_measure(self, principal: Principal) -> tuple[int | None, int | None]:
+        """In the pool, once per transaction: the rate limit's verdict and the quota room its RCPTs are held to."""
+        return self.rate.retry_after(principal), quota_room(principal)
+
     def authenticate(self, session: Any, credentials: LoginPassword) -> AuthResult:
         """In the pool: the API key (the password; any username) → its principal, counting failures."""
         client = session.peer[0] if session.peer else "unknown"
@@ -177,6 +184,14 @@ class SubmissionHandler:
             self.failed_auth.failed(client)
             return AuthResult(success=False, handled=False, message="535 5.7.8 Authentication credentials invalid")
         return AuthResult(success=True, auth_data=principal)
+
+
+def _may_not_fit(session: Any, count: int) -> bool:
+    """Whether `count` recipients may pass the quota room read at MAIL (None: no quota), so RCPT asks the
+    database why; within the room it answers at once, and the commit counts again (a concurrent session's
+    recipients are found there: 451 at DATA)."""
+    room = getattr(session, "quota_room", None)
+    return room is not None and count > room
 
 
 def _refusal(refused: Exception) -> str:
