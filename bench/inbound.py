@@ -196,8 +196,17 @@ def _aware(moment: Any) -> Any:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def workers_idle(redis: Redis) -> bool:
+    """No job queued or running: every work horse has ended and been reaped (so its CPU is counted)."""
+    from rq import Worker
+
+    from mailer.worker.queues import get_queue
+
+    return not get_queue("bulk", redis).count and all(w.get_state() == "idle" for w in Worker.all(connection=redis))
+
+
 def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these processes and their reaped children (RQ's work horses)."""
+    """User + system CPU of these processes and their reaped children (RQ's work horses); call when idle."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
     for pid in pids:
@@ -258,10 +267,12 @@ def main() -> None:
                 wait_for(lambda: statuses(app).get("pending", 0) == 0, 600, "the backlog to be processed")
                 count, span = processed_span(app, since)
                 processed = (count - 1) / span
+                wait_for(lambda: workers_idle(redis), 120, "the workers' jobs to end")
                 cpu_backlog = cpu_seconds([w.pid for w in workers])
                 counts = statuses(app)
                 print(f"backlog ({args.workers} workers):          {processed:8.1f} reports/s, "
-                      f"{1000 * cpu_backlog / count:.1f} ms worker CPU per report (startup included)  {counts}",
+                      f"{1000 * cpu_backlog / count:.1f} ms worker CPU per report "
+                      f"(startup and the idle end included)  {counts}",
                       flush=True)
 
                 since = time.time()
