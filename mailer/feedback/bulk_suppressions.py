@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from mailer.audit import record_audits
@@ -64,15 +64,16 @@ def add_suppressions(wanted: Sequence[NewSuppression]) -> None:
 
 
 def _existing(keys: list[tuple[uuid.UUID, str, str]]) -> set[tuple[uuid.UUID, str, str]]:
+    """Those of ``keys`` the tenants have: one query per tenant and scope (a batch is mostly one) and 500 addresses."""
+    groups: dict[tuple[uuid.UUID, str], list[str]] = defaultdict(list)
+    for tenant_id, email, scope in keys:
+        groups[(tenant_id, scope)].append(email)
     found: set[tuple[uuid.UUID, str, str]] = set()
-    for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        found.update(db.session.execute(
-            select(Suppression.tenant_id, Suppression.email, Suppression.scope).where(or_(*(
-                and_(Suppression.tenant_id == tenant_id, Suppression.email == email, Suppression.scope == scope)
-                for tenant_id, email, scope in chunk
-            )))
-        ).tuples())
+    for (tenant_id, scope), emails in groups.items():
+        for start in range(0, len(emails), 500):
+            found.update((tenant_id, email, scope) for email in db.session.scalars(select(Suppression.email).where(
+                Suppression.tenant_id == tenant_id, Suppression.scope == scope,
+                Suppression.email.in_(emails[start:start + 500]))))
     return found
 
 
