@@ -1,16 +1,22 @@
 """Bounce storm: how many reports per second the inbound receiver takes, and how fast workers process them.
 
-    .venv/bin/python bench/inbound.py [--reports 2000] [--clients 8]
+    .venv/bin/python bench/inbound.py [--reports 2000] [--clients 8] [--workers 2] [--database-url URL]
+                                      [--worker-class mailer.worker.MailerWorker]
 
 1. baseline — an aiosmtpd server that answers 250 to every mail and keeps nothing (the ceiling of
               SMTP itself on this machine), fed the same storm.
-2. receiver — Mailer's receiver (token check at RCPT, raw report committed, job enqueued by id).
-3. process  — a worker (MailerSimpleWorker, in this process) parsing, matching and applying them all.
+2. receiver — Mailer's receiver (token check at RCPT, raw report committed, processing enqueued), no
+              worker running: the storm becomes a backlog.
+3. backlog  — ``--workers`` real ``rq worker`` processes start and process the backlog: reports/s from
+              the first report processed to the last, and the workers' CPU per report.
+4. live     — with those workers running, a second storm of as many reports: each report's arrival
+              (stored) to its suppression being committed, p50/p99/max, the target being ≤ 5 s.
 
-Every report is a Postfix-style RFC 3464 DSN (~2.5 KB) to a distinct recipient's VERP address.
-Clients are separate processes, each on one connection. The database is a temp SQLite file; the
-Redis database BENCH_REDIS_URL (default redis://127.0.0.1:6379/10) is FLUSHED before and after.
-The last line printed is one JSON object. A benchmark, not a test: it reports, it does not assert.
+Every report is a Postfix-style RFC 3464 DSN (~2.5 KB, 5.1.1: it suppresses) to a distinct recipient's
+VERP address. Clients are separate processes, each on one connection. The database is a temp SQLite
+file unless --database-url is given (a PostgreSQL database's schema is RESET); the Redis database
+BENCH_REDIS_URL (default redis://127.0.0.1:6379/10) is FLUSHED before and after. The last line printed
+is one JSON object. A benchmark, not a test: it reports, it does not assert.
 """
 
 from __future__ import annotations
@@ -34,12 +40,20 @@ from flask import Flask
 from redis import Redis
 from sqlalchemy import insert, select
 
+from bench.common import (
+    app_settings,
+    bench_env,
+    ensure_database,
+    percentile,
+    start_workers,
+    stop_processes,
+    wait_for,
+)
 from mailer import create_app
 from tests.feedback.samples import postfix_dsn
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
 BOUNCES = "bounces.bench.test"
-SECRETS_KEY = "kGmQyPtK0lDN6xJ0a2Y4Zk1vJc8f1VcYq5oPz5jX0mU="
 
 
 class Discard:
@@ -78,10 +92,21 @@ def storm(port: int, jobs: list[tuple[str, bytes]], clients: int) -> float:
     return len(jobs) / elapsed
 
 
-def build_app(directory: str) -> Flask:
-    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{os.path.join(directory, 'bench.db')}",
-                      "REDIS_URL": REDIS_URL, "JWT_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
-                      "SECRETS_KEY": (SECRETS_KEY,), "BOUNCE_DOMAIN": BOUNCES, "LOG_FORMAT": "text"})
+def reset_database(url: str) -> None:
+    if url.startswith("postgresql"):
+        from sqlalchemy import create_engine, text
+
+        ensure_database(url)
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+
+
+def build_app(env: dict[str, str]) -> Flask:
+    reset_database(env["DATABASE_URL"])
+    app = create_app({**app_settings(env), "TESTING": True, "LOG_FORMAT": "text"})
     with app.app_context():
         from flask_migrate import upgrade
 
@@ -92,7 +117,7 @@ def build_app(directory: str) -> Flask:
     return app
 
 
-def make_reports(app: Flask, n: int) -> list[tuple[str, bytes]]:
+def make_reports(app: Flask, start: int, n: int) -> list[tuple[str, bytes]]:
     """n sent recipients (one message each) and, for each, a DSN to its VERP address."""
     from mailer.extensions import db
     from mailer.mail.recipient_tokens import TokenKind, token_address
@@ -102,7 +127,7 @@ def make_reports(app: Flask, n: int) -> list[tuple[str, bytes]]:
     with app.app_context():
         tenant_id = db.session.scalars(select(Tenant.id)).one()
         messages, recipients = [], []
-        for index in range(n):
+        for index in range(start, start + n):
             mid, rid = uuid.uuid4(), uuid.uuid4()
             header = f"<{mid.hex}@acme.test>"
             messages.append({"id": mid, "tenant_id": tenant_id, "kind": "custom", "creator_type": "user",
@@ -121,44 +146,105 @@ def make_reports(app: Flask, n: int) -> list[tuple[str, bytes]]:
     return jobs
 
 
-def process_all(app: Flask, redis: Redis) -> tuple[float, dict[str, int]]:
+def statuses(app: Flask) -> dict[str, int]:
+    from sqlalchemy import func
+
     from mailer.extensions import db
     from mailer.models import InboundReport
-    from mailer.queues import get_queue
-    from mailer.worker import MailerSimpleWorker
 
-    worker = MailerSimpleWorker([get_queue("bulk", redis)], connection=redis, app=app)
-    started = time.perf_counter()
-    worker.work(burst=True)
-    elapsed = time.perf_counter() - started
     with app.app_context():
-        counts: dict[str, int] = {}
-        for status in db.session.scalars(select(InboundReport.status)):
-            counts[status] = counts.get(status, 0) + 1
-    return sum(counts.values()) / elapsed, counts
+        rows = db.session.execute(select(InboundReport.status, func.count()).group_by(InboundReport.status)).all()
+        db.session.rollback()
+    return {status: count for status, count in rows}
+
+
+def processed_span(app: Flask, since: float) -> tuple[int, float]:
+    """(reports processed after ``since``, seconds from the first of them to the last)."""
+    from datetime import UTC, datetime
+
+    from mailer.extensions import db
+    from mailer.models import InboundReport
+
+    with app.app_context():
+        stamps = sorted(_aware(t).timestamp() for t in db.session.scalars(
+            select(InboundReport.processed_at).where(InboundReport.processed_at >= datetime.fromtimestamp(since, UTC))))
+        db.session.rollback()
+    return len(stamps), (stamps[-1] - stamps[0]) if len(stamps) > 1 else float("nan")
+
+
+def suppression_delays(app: Flask, since: float) -> list[float]:
+    """Per report received after ``since``: seconds from its arrival (stored) to its address's suppression."""
+    from datetime import UTC, datetime
+
+    from mailer.extensions import db
+    from mailer.models import InboundReport, Recipient, Suppression
+
+    with app.app_context():
+        rows = db.session.execute(
+            select(InboundReport.received_at, Suppression.created_at)
+            .join(Recipient, Recipient.id == InboundReport.recipient_id)
+            .join(Suppression, Suppression.email == Recipient.email)
+            .where(InboundReport.received_at >= datetime.fromtimestamp(since, UTC))
+        ).all()
+        db.session.rollback()
+    return [(_aware(suppressed) - _aware(received)).total_seconds() for received, suppressed in rows]
+
+
+def _aware(moment: Any) -> Any:
+    from datetime import UTC
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def workers_idle(redis: Redis) -> bool:
+    """No job queued or running: every work horse has ended and been reaped (so its CPU is counted)."""
+    from rq import Worker
+
+    from mailer.queues import get_queue
+
+    return not get_queue("bulk", redis).count and all(w.get_state() == "idle" for w in Worker.all(connection=redis))
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes and their reaped children (RQ's work horses); call when idle."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += sum(int(f) for f in fields[11:15])
+    return total / tick
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", default="mailer.worker.MailerWorker",
+                        help="as the Procfile runs them; 'bare' for a plain rq worker")
+    parser.add_argument("--database-url", default=None, help="default: a temp SQLite file")
     args = parser.parse_args()
     import logging
 
     logging.disable(logging.WARNING)
     redis = Redis.from_url(REDIS_URL)
     redis.flushdb()
+    workers: list[Any] = []
     try:
         with tempfile.TemporaryDirectory() as directory:
-            app = build_app(directory)
-            jobs = make_reports(app, args.reports)
-            size = sum(len(raw) for _, raw in jobs) // len(jobs)
+            url = args.database_url or f"sqlite:///{os.path.join(directory, 'bench.db')}"
+            env = bench_env(url, REDIS_URL, 25, BOUNCE_DOMAIN=BOUNCES, SWEEP_INTERVAL_SECONDS=3600)
+            app = build_app(env)
+            backlog = make_reports(app, 0, args.reports)
+            live = make_reports(app, args.reports, args.reports)
+            size = sum(len(raw) for _, raw in backlog) // len(backlog)
 
             port = _free_port()
             baseline_server = Controller(Discard(), hostname="127.0.0.1", port=port)
             baseline_server.start()
             try:
-                baseline = storm(port, jobs, args.clients)
+                baseline = storm(port, backlog, args.clients)
             finally:
                 baseline_server.stop()
             print(f"baseline (aiosmtpd, discard):  {baseline:8.1f} reports/s", flush=True)
@@ -167,25 +253,52 @@ def main() -> None:
             from mailer.feedback.receiver import make_controller
 
             # The storm stands for many MTAs but comes from one loopback address: lift the per-client bound.
-            limits.REPORTS_PER_CLIENT_PER_HOUR = max(limits.REPORTS_PER_CLIENT_PER_HOUR, args.reports)
+            limits.REPORTS_PER_CLIENT_PER_HOUR = max(limits.REPORTS_PER_CLIENT_PER_HOUR, 2 * args.reports)
             port = _free_port()
             server = make_controller(app, "127.0.0.1", port)
             server.start()
             try:
-                received = storm(port, jobs, args.clients)
+                received = storm(port, backlog, args.clients)
+                print(f"receiver (store + enqueue):    {received:8.1f} reports/s", flush=True)
+
+                since = time.time()
+                worker_class = None if args.worker_class == "bare" else args.worker_class
+                workers = start_workers(args.workers, REDIS_URL, env, worker_class, queues=("bulk",))
+                wait_for(lambda: statuses(app).get("pending", 0) == 0, 600, "the backlog to be processed")
+                count, span = processed_span(app, since)
+                processed = (count - 1) / span
+                wait_for(lambda: workers_idle(redis), 120, "the workers' jobs to end")
+                cpu_backlog = cpu_seconds([w.pid for w in workers])
+                counts = statuses(app)
+                print(f"backlog ({args.workers} workers):          {processed:8.1f} reports/s, "
+                      f"{1000 * cpu_backlog / count:.1f} ms worker CPU per report "
+                      f"(startup and the idle end included)  {counts}",
+                      flush=True)
+
+                since = time.time()
+                live_rate = storm(port, live, args.clients)
+                wait_for(lambda: statuses(app).get("pending", 0) == 0, 600, "the live storm to be processed")
+                delays = suppression_delays(app, since)
             finally:
                 server.stop()
-            print(f"receiver (store + enqueue):    {received:8.1f} reports/s", flush=True)
-
-            processed, counts = process_all(app, redis)
-            print(f"processing (1 worker):         {processed:8.1f} reports/s  {counts}", flush=True)
+            p50, p99 = percentile(delays, 50), percentile(delays, 99)
+            print(f"live storm ({live_rate:.0f} reports/s in): arrival -> suppression p50 {p50:.2f} s, "
+                  f"p99 {p99:.2f} s, max {max(delays):.2f} s over {len(delays)} suppressions", flush=True)
             print(f"receiver/baseline {received / baseline:.2f}x; {args.reports} reports of ~{size} bytes, "
                   f"{args.clients} clients", flush=True)
             print(json.dumps({"reports": args.reports, "clients": args.clients, "report_bytes": size,
+                              "database": url.split(":", 1)[0], "workers": args.workers,
+                              "worker_class": args.worker_class,
                               "baseline_per_s": round(baseline, 1), "receiver_per_s": round(received, 1),
                               "receiver_ratio": round(received / baseline, 3),
-                              "processed_per_s": round(processed, 1), "statuses": counts}))
+                              "processed_per_s": round(processed, 1),
+                              "worker_cpu_ms_per_report": round(1000 * cpu_backlog / count, 2),
+                              "live_in_per_s": round(live_rate, 1),
+                              "suppression_delay_p50_s": round(p50, 3), "suppression_delay_p99_s": round(p99, 3),
+                              "suppression_delay_max_s": round(max(delays), 3), "suppressions": len(delays),
+                              "statuses": statuses(app)}))
     finally:
+        stop_processes(workers)
         redis.flushdb()
 
 

@@ -25,7 +25,7 @@ import hmac
 import json
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -112,6 +112,29 @@ def record_audit(
     ``ip`` defaults to the request's client address (a worker passes the one it stored).
     Holds the tenant row's lock until the caller's transaction ends.
     """
+    seq, head = _locked_head(tenant_id)
+    event, head_values = add_chained(action, tenant_id=tenant_id, seq=seq, head=head, actor_id=actor_id,
+                                     actor_type=actor_type, details=details, ip=ip)
+    _write_head(tenant_id, head_values)
+    return event
+
+
+def record_audits(action: str, *, tenant_id: uuid.UUID, details: Sequence[dict[str, Any]],
+                  actor_type: str = "system") -> None:
+    """``record_audit`` of several events of one tenant, in order: the chain head locked, read and written once."""
+    if not details:
+        return
+    seq, head = _locked_head(tenant_id)
+    head_values: dict[str, Any] = {}
+    for entry in details:
+        _, head_values = add_chained(action, tenant_id=tenant_id, seq=seq, head=head, actor_type=actor_type,
+                                     details=entry)
+        seq, head = head_values["audit_seq"], head_values["audit_head"]
+    _write_head(tenant_id, head_values)
+
+
+def _locked_head(tenant_id: uuid.UUID) -> tuple[int, str]:
+    """The tenant's chain head (seq, hash), its row locked until the caller's transaction ends."""
     db.session.flush()  # pending changes first: the locked read below must not discard them
     # FOR NO KEY UPDATE: exclusive among writers of the chain (and of the quota), but not against the
     # KEY SHARE locks that this transaction's own inserts of rows referencing the tenant already hold,
@@ -119,12 +142,13 @@ def record_audit(
     seq, head = db.session.execute(
         select(Tenant.audit_seq, Tenant.audit_head).where(Tenant.id == tenant_id).with_for_update(key_share=True)
     ).one()
-    event, head_values = add_chained(action, tenant_id=tenant_id, seq=seq, head=head, actor_id=actor_id,
-                                     actor_type=actor_type, details=details, ip=ip)
+    return seq, head
+
+
+def _write_head(tenant_id: uuid.UUID, head_values: dict[str, Any]) -> None:
     db.session.execute(
         update(Tenant).where(Tenant.id == tenant_id).values(**head_values).execution_options(synchronize_session=False)
     )
-    return event
 
 
 def add_chained(

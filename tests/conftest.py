@@ -212,13 +212,16 @@ def worker(app: Flask, redis: Redis) -> Drainer:
 
 @pytest.fixture(autouse=True)
 def _no_linger_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-process drains run each job once: a delivery loop leaves as soon as nothing is due.
+    """In-process drains run each job once: a delivery loop leaves as soon as nothing is due, a feedback
+    drain as soon as no report is left.
 
     Real `rq worker` subprocesses keep the production linger; tests of the loop itself set it back.
     """
+    from mailer.feedback import processing
     from mailer.mail import delivery_loop
 
     monkeypatch.setattr(delivery_loop, "LINGER_SECONDS", 0.0)
+    monkeypatch.setattr(processing, "LINGER_SECONDS", 0.0)
 
 
 @pytest.fixture(autouse=True)

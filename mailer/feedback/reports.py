@@ -13,6 +13,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from email.message import Message
+from email.parser import BytesHeaderParser
 
 from flufl.bounce import all_failures
 
@@ -53,7 +54,7 @@ class Finding:
 
 def report_identity(raw: bytes) -> str:
     """Stable across deliveries of the same report: its Message-ID, else a hash of its body."""
-    message = email.message_from_bytes(raw)
+    message = BytesHeaderParser().parsebytes(raw)  # the header is all it needs: the body is not parsed
     message_id = (message.get("Message-ID") or "").strip()
     if message_id:
         return hashlib.sha256(b"id:" + message_id.encode("utf-8", "replace")).hexdigest()

@@ -198,9 +198,12 @@ def roll_up(message_ids: Sequence[uuid.UUID]) -> None:
             .group_by(_recipients.c.message_id, _recipients.c.status)
         ):
             counts[message_id][status] = count
+    changed: dict[str, list[uuid.UUID]] = {}
     for message_id, status in current.items():
         derived = derived_status(status, counts[message_id])
         if derived != status:
-            db.session.execute(update(Message).where(Message.id == message_id).values(status=derived)
-                               .execution_options(synchronize_session=False))
+            changed.setdefault(derived, []).append(message_id)
+    for derived, changed_ids in changed.items():  # one UPDATE per new status, however many messages
+        db.session.execute(update(Message).where(Message.id.in_(changed_ids)).values(status=derived)
+                           .execution_options(synchronize_session=False))
     record_finished_broadcasts(db.session, ids)  # webhook broadcast.finished, in this transaction

@@ -72,6 +72,8 @@ class InboundReport(db.Model):  # type: ignore[name-defined]
     raw: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     status: Mapped[str] = mapped_column(String(16), default=ReportStatus.PENDING.value, nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    # While a job holds the report (claimed in a batch); a pending report past it is claimable again.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     result: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = created_at()
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

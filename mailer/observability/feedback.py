@@ -22,11 +22,17 @@ log = logging.getLogger(__name__)
 
 def observe_report(status: str, outcomes: Sequence[str] = ()) -> None:
     """Count one processed report by its final status, and the new findings it applied by outcome."""
+    observe_reports([(status, outcomes)])
+
+
+def observe_reports(reports: Sequence[tuple[str, Sequence[str]]]) -> None:
+    """``observe_report`` for each (status, outcomes), in one round trip."""
 
     def write(pipe: Any) -> None:
-        pipe.hincrby(FEEDBACK, f"report|{status}", 1)
-        for outcome in outcomes:
-            pipe.hincrby(FEEDBACK, f"outcome|{outcome}", 1)
+        for status, outcomes in reports:
+            pipe.hincrby(FEEDBACK, f"report|{status}", 1)
+            for outcome in outcomes:
+                pipe.hincrby(FEEDBACK, f"outcome|{outcome}", 1)
 
     write_counters(write)
 

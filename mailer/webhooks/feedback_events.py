@@ -16,8 +16,8 @@ from typing import Any
 from mailer.extensions import db
 from mailer.models import FeedbackOutcome
 from mailer.smtp.results import Outcome
-from mailer.webhooks.events import EventType, record_event, utc_text
-from mailer.webhooks.pipeline import record_message_event, record_message_events
+from mailer.webhooks.events import EventDraft, EventType, record_events, utc_text
+from mailer.webhooks.pipeline import record_message_event, record_message_events, record_message_events_each
 
 _BY_OUTCOME = {
     FeedbackOutcome.BOUNCED.value: EventType.MESSAGE_BOUNCED,
@@ -36,6 +36,15 @@ def on_feedback_recorded(*, recipient_id: uuid.UUID, outcome: str, smtp_code: in
     record_message_event(db.session, event_type, recipient_id, **overrides)
 
 
+def on_feedbacks_recorded(findings: Sequence[tuple[uuid.UUID, str, int | None, str | None, str | None]]) -> None:
+    """``on_feedback_recorded`` for many (recipient id, outcome, smtp code, enhanced code, response) at once."""
+    record_message_events_each(db.session, [
+        (_BY_OUTCOME[outcome], recipient_id,
+         {"smtp_code": smtp_code, "enhanced_code": enhanced_code, "response": response})
+        for recipient_id, outcome, smtp_code, enhanced_code, response in findings if outcome in _BY_OUTCOME
+    ])
+
+
 def on_suppressions_recorded(recipient_ids: Sequence[uuid.UUID], *, response: str) -> None:
     """`message.suppressed` for each of many recipients, in a few statements (none without a subscriber)."""
     record_message_events(db.session, EventType.MESSAGE_SUPPRESSED, recipient_ids,
@@ -44,9 +53,16 @@ def on_suppressions_recorded(recipient_ids: Sequence[uuid.UUID], *, response: st
 
 def on_suppression_created(suppression: Any) -> None:
     """`suppression.created` with the entry as `GET /v1/suppressions` shows it (API.md §8)."""
-    source = suppression.source_message_id
-    record_event(db.session, suppression.tenant_id, EventType.SUPPRESSION_CREATED, {
-        "email": suppression.email, "scope": suppression.scope, "reason": suppression.reason,
-        "source_message_id": str(source) if source else None, "enhanced_code": suppression.enhanced_code,
-        "detail": suppression.detail, "created_at": utc_text(suppression.created_at),
-    }, subject_id=source)
+    on_suppressions_created([suppression])
+
+
+def on_suppressions_created(suppressions: Sequence[Any]) -> None:
+    """`suppression.created` for each entry, in a few statements."""
+    record_events(db.session, [
+        EventDraft(entry.tenant_id, EventType.SUPPRESSION_CREATED, {
+            "email": entry.email, "scope": entry.scope, "reason": entry.reason,
+            "source_message_id": str(entry.source_message_id) if entry.source_message_id else None,
+            "enhanced_code": entry.enhanced_code, "detail": entry.detail, "created_at": utc_text(entry.created_at),
+        }, entry.source_message_id)
+        for entry in suppressions
+    ])

@@ -85,6 +85,26 @@ def record_message_event(session: Session, event_type: EventType | str, recipien
     return record_events(session, drafts)[0]
 
 
+def record_message_events_each(session: Session,
+                               items: Sequence[tuple[EventType | str, uuid.UUID, dict[str, Any]]]) -> None:
+    """``record_message_event`` for many (event type, recipient id, data) at once: their tenants' subscribers
+    looked up once (nothing more without one), then one query and two bulk inserts."""
+    if not items:
+        return
+    session.flush()
+    recipient_ids = list({recipient_id for _, recipient_id, _ in items})
+    tenants = dict(session.execute(
+        select(Recipient.id, Recipient.tenant_id).where(Recipient.id.in_(recipient_ids))).tuples().all())
+    if not subscribers_of(session, set(tenants.values())):
+        return
+    rows = _recipient_rows(session, recipient_ids)
+    record_events(session, [
+        EventDraft(tenants[recipient_id], EventType(event_type), message_event_data(rows[recipient_id], **data),
+                   rows[recipient_id].message_id)
+        for event_type, recipient_id, data in items if recipient_id in rows
+    ])
+
+
 def record_message_events(session: Session, event_type: EventType | str, recipient_ids: Sequence[uuid.UUID],
                           **data: Any) -> None:
     """``record_message_event`` for many recipients: their tenants' subscribers looked up once (nothing more

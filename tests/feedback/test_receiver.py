@@ -72,9 +72,13 @@ def test_a_report_over_10_mib_is_refused_with_552(bounce_app: Flask, receiver: R
     assert report_statuses(bounce_app) == []
 
 
-def test_a_genuine_report_is_stored_raw_and_enqueued_by_id(bounce_app: Flask, receiver: Receiver,
-                                                           redis: Redis) -> None:
-    """250, one pending row with the exact bytes, one job whose only argument is the row's id."""
+def test_a_genuine_report_is_stored_raw_and_a_drain_job_waits_for_it(bounce_app: Flask, receiver: Receiver,
+                                                                     redis: Redis) -> None:
+    """250, one pending row with the exact bytes, one drain job (no arguments); a report arriving while that
+    job waits adds none, and once a job has started the next report gets one of its own."""
+    from mailer.feedback.inbox import DRAIN_JOB, drain_started
+    from mailer.queues import get_queue
+
     rid = uuid.uuid4()
     raw = samples.auto_reply(to="x")
     code, _ = receiver.send(_verp(bounce_app, rid), raw)
@@ -83,10 +87,14 @@ def test_a_genuine_report_is_stored_raw_and_enqueued_by_id(bounce_app: Flask, re
         [report] = db.session.scalars(select(InboundReport)).all()
         assert (report.status, report.token_kind, report.recipient_id) == ("pending", "b", rid)
         assert report.raw.replace(b"\r\n", b"\n").rstrip() == raw.replace(b"\r\n", b"\n").rstrip()
-        from mailer.queues import get_queue
-
-        [job] = get_queue("bulk", redis).get_jobs()
-        assert job.func_name == "mailer.feedback.jobs.process_inbound_report" and list(job.args) == [str(report.id)]
+    [job] = get_queue("bulk", redis).get_jobs()
+    assert job.func_name == DRAIN_JOB and list(job.args) == []
+    assert receiver.send(_verp(bounce_app), raw)[0] == 250
+    assert len(get_queue("bulk", redis).get_jobs()) == 1
+    with bounce_app.app_context():
+        drain_started()
+    assert receiver.send(_verp(bounce_app), raw)[0] == 250
+    assert len(get_queue("bulk", redis).get_jobs()) == 2
 
 
 def test_with_redis_down_the_report_is_kept_and_the_sweep_enqueues_it(app_factory, redis: Redis) -> None:
