@@ -135,12 +135,19 @@ def test_the_skeleton_is_built_once_per_language(app: Flask) -> None:
 
 
 def test_a_copy_that_does_not_fit_is_built_whole(app: Flask) -> None:
-    """A Message-ID of another form falls back to the whole build."""
+    """A Message-ID of another form falls back to the whole build: the skeleton refuses it, the copy is whole."""
     source, data = SOURCES["the same for everyone"]
     with app.app_context():
         spliced, whole = _makers(app, source, data)
         _copy(spliced, MEMBERS[0])
         url, headers = unsubscribe_link(spliced.config, uuid.uuid4())
+        locale = MEMBERS[0].locale or spliced.default_locale
+        skeleton = spliced.skeletons[locale]
+        assert skeleton is not None
+        to, rendered = Address(MEMBERS[0].email, ""), spliced.render(locale, MEMBERS[0].email, "", url)
+        good_id, good_headers, good_url = _copy_values(spliced)
+        assert skeleton.copy(to, good_id, good_headers, good_url, *rendered) is not None
+        assert skeleton.copy(to, "<other@acme.test>", headers, url, *rendered) is None
         fast = spliced.build(MEMBERS[0], "<other@acme.test>", headers, url)
         slow = whole.build(MEMBERS[0], "<other@acme.test>", headers, url)
     assert _normal(fast) == _normal(slow)
