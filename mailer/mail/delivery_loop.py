@@ -80,7 +80,11 @@ def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[],
                 began = time.monotonic()
                 deliver_claim(claim, config)
                 idle_since = time.monotonic()
-                rows = claim_rows(len(claim.ids), idle_since - began, config.DELIVERY_BATCH_SIZE)
+                asked, rows = rows, claim_rows(len(claim.ids), idle_since - began, config.DELIVERY_BATCH_SIZE)
+                if len(claim.ids) < asked:
+                    # All that was due is sent; what came since has nudged (a pending nudge returns at once).
+                    # Claiming again right away would mostly find nothing, at a claim and a look-ahead per mail.
+                    _wait(redis, owner, POLL_SECONDS)
                 _mark(redis, owner)
                 continue
             soon = next_due_in(owner, LINGER_SECONDS)
