@@ -45,6 +45,9 @@ POLL_SECONDS = 0.25
 # long whatever the server's pace, and a fast server pays the claim, load and roll-up per 100 rows, not 20.
 LOOP_CLAIM_ROWS = 20
 LOOP_CLAIM_SECONDS = 0.2
+# How often a loop looks for rows whose lease ran out (a lease lasts minutes; the claims in between skip
+# that query, one of a claim's three statements when mail comes one message at a time).
+EXPIRED_LOOK_SECONDS = 1.0
 
 
 def deliver_and_keep_going(recipient_ids: Sequence[uuid.UUID], job_id: str | None = None,
@@ -71,10 +74,13 @@ def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[],
     idle_since = started if linger else started - LINGER_SECONDS
     parent = os.getppid()
     rows = min(LOOP_CLAIM_ROWS, config.DELIVERY_BATCH_SIZE)
+    looked_for_expired = started - EXPIRED_LOOK_SECONDS
     _mark(redis, owner)
     try:
         while not should_stop() and time.monotonic() - started < MAX_LOOP_SECONDS and os.getppid() == parent:
-            claim = claim_due_for_owner(owner, rows, config.DELIVERY_LEASE_SECONDS)
+            look = time.monotonic() - looked_for_expired >= EXPIRED_LOOK_SECONDS
+            looked_for_expired = time.monotonic() if look else looked_for_expired
+            claim = claim_due_for_owner(owner, rows, config.DELIVERY_LEASE_SECONDS, expired=look)
             if claim.ids:
                 _discard_jobs(redis, claim.job_ids - {own_job or ""})
                 began = time.monotonic()
