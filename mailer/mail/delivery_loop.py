@@ -73,9 +73,10 @@ def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[],
     started = time.monotonic()
     idle_since = started if linger else started - LINGER_SECONDS
     parent = os.getppid()
+    loop_id = uuid.uuid4().hex
     rows = min(LOOP_CLAIM_ROWS, config.DELIVERY_BATCH_SIZE)
     looked_for_expired = started - EXPIRED_LOOK_SECONDS
-    _mark(redis, owner)
+    _mark(redis, owner, loop_id)
     try:
         while not should_stop() and time.monotonic() - started < MAX_LOOP_SECONDS and os.getppid() == parent:
             look = time.monotonic() - looked_for_expired >= EXPIRED_LOOK_SECONDS
@@ -91,19 +92,19 @@ def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[],
                     # All that was due is sent; what came since has nudged (a pending nudge returns at once).
                     # Claiming again right away would mostly find nothing, at a claim and a look-ahead per mail.
                     _wait(redis, owner, POLL_SECONDS)
-                _mark(redis, owner)
+                _mark(redis, owner, loop_id)
                 continue
             soon = next_due_in(owner, LINGER_SECONDS)
             if soon is None and time.monotonic() - idle_since >= LINGER_SECONDS:
-                _unmark(redis, owner)
+                _unmark(redis, owner, loop_id)
                 if next_due_in(owner, 0) is None:
                     return  # nothing was committed before the mark went: any later row has its own job
-                _mark(redis, owner)
+                _mark(redis, owner, loop_id)
                 continue
             _wait(redis, owner, min(POLL_SECONDS, soon) if soon is not None else POLL_SECONDS)
-            _mark(redis, owner)
+            _mark(redis, owner, loop_id)
     finally:
-        _unmark(redis, owner)
+        _unmark(redis, owner, loop_id)
 
 
 def claim_rows(delivered: int, seconds: float, batch_size: int) -> int:
@@ -141,16 +142,16 @@ def _reschedule_early(recipient_ids: Sequence[uuid.UUID], job_id: str | None) ->
         schedule_retries(deferrals, queue)
 
 
-def _mark(redis: object, owner: uuid.UUID) -> None:
+def _mark(redis: object, owner: uuid.UUID, loop_id: str) -> None:
     try:
-        nudges.mark_looping(redis, owner)  # type: ignore[arg-type]
+        nudges.mark_looping(redis, owner, loop_id)  # type: ignore[arg-type]
     except RedisError:
         log.debug("could not mark the delivery loop; requests enqueue jobs instead")
 
 
-def _unmark(redis: object, owner: uuid.UUID) -> None:
+def _unmark(redis: object, owner: uuid.UUID, loop_id: str) -> None:
     try:
-        nudges.unmark_looping(redis, owner)  # type: ignore[arg-type]
+        nudges.unmark_looping(redis, owner, loop_id)  # type: ignore[arg-type]
     except RedisError:
         log.debug("could not unmark the delivery loop; the mark lapses by itself")
 
