@@ -21,7 +21,11 @@ from POST to the sink and the reset (critical mail) p99 during the run; once wit
 worker``s and once with the Procfile's ``MailerWorker`` (--api-workers), against raw smtplib on
 one persistent connection. (bench/api.py measures the HTTP ingest path on its own.)
 
-Both modes report the CPU per message of each process group over the timed run (bench/cpu.py):
+``--arrival trickle`` commits N messages one at a time at --rate per second in the benchmark's
+process (what the service does after a POST: commit, then a job or a nudge) while 2 workers run: the
+workers' CPU per message at a fixed arrival rate, without the web competing for the cores.
+
+Every mode reports the CPU per message of each process group over the timed run (bench/cpu.py):
 web (gunicorn), workers (with their work horses), the PostgreSQL backends of the database, Redis
 and the sink. BENCH_PROFILE_DIR=DIR records py-spy stacks of the workers and their work horses.
 
@@ -254,6 +258,52 @@ def run_pipeline(sink: Sink, n: int, app: Any, redis_url: str, env: dict[str, st
     return n / elapsed, latencies, phases
 
 
+# --- 3b. a trickle without the web: one message committed at a time, at a fixed rate -------------
+
+def run_trickle(sink: Sink, n: int, rate: float, app: Any, redis_url: str, env: dict[str, str],
+                worker_class: str | None, reset_every: float) -> dict[str, Any]:
+    """N messages committed and enqueued (nudged) one at a time, ``rate`` per second, as the service does
+    after a POST, while 2 workers run: the workers' CPU per message at a fixed arrival rate, no web."""
+    from redis import Redis
+
+    from mailer.extensions import db
+    from mailer.models import Tenant
+
+    redis = Redis.from_url(redis_url)
+    redis.flushdb()
+    procs = start_workers(2, redis_url, env, worker_class)
+    meter = CpuMeter({"workers": [p.pid for p in procs], "sink": [sink.proc.pid]}, env["DATABASE_URL"], redis_url)
+    committed: dict[str, float] = {}
+    resets = 0
+    try:
+        wait_for_workers(redis, 2)
+        time.sleep(1.0)  # let the first periodic sweep come and go
+        with app.app_context():
+            tenant_id = db.session.scalars(db.select(Tenant.id)).one()
+            start_count = sink.received
+            meter.start()
+            started = time.monotonic()
+            next_reset = started + reset_every
+            for i in range(n):
+                time.sleep(max(0.0, started + i / rate - time.monotonic()))
+                if time.monotonic() >= next_reset:
+                    [reset] = _messages(tenant_id, resets, 1, "critical", "reset", "password_reset")
+                    _commit_and_enqueue(reset)
+                    resets, next_reset = resets + 1, next_reset + reset_every
+                [message] = _messages(tenant_id, i, 1, "default", "api-trickle", "custom")
+                committed[f"api-trickle{i}@example.com"] = time.time()
+                _commit_and_enqueue(message)
+                db.session.expunge_all()
+            _wait(lambda: sink.received - start_count >= n + resets, 300, "trickled mails")
+            cpu = per_message_ms(meter.stop(), n + resets)
+    finally:
+        stop_processes(procs)
+    arrivals = sink.reset_arrivals()
+    latencies = sorted(arrivals[a] - t for a, t in committed.items() if a in arrivals)
+    return {"rate": rate, "p50_s": percentile(latencies, 50), "p99_s": percentile(latencies, 99), "resets": resets,
+            "cpu_ms_per_msg": cpu}
+
+
 # --- 4. real traffic: one message per request, through gunicorn -------------------------------
 
 def run_api(sink: Sink, n: int, clients: int, app: Any, redis_url: str, env: dict[str, str],
@@ -368,8 +418,10 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
     parser.add_argument("--worker-class", default=None, help="default: bare rq worker; e.g. mailer.worker.MailerWorker")
     parser.add_argument("--reset-every", type=float, default=0.25, help="seconds between reset mails")
-    parser.add_argument("--arrival", choices=("backlog", "api"), default="backlog",
-                        help="backlog: N mails committed first; api: N POSTs, one message each, while workers run")
+    parser.add_argument("--arrival", choices=("backlog", "api", "trickle"), default="backlog",
+                        help="backlog: N mails committed first; api: N POSTs, one message each, while workers run; "
+                             "trickle: N messages committed one at a time at --rate, no web")
+    parser.add_argument("--rate", type=float, default=30.0, help="messages per second (--arrival trickle)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent API clients (--arrival api)")
     parser.add_argument("--web-workers", type=int, default=4, help="gunicorn -w (--arrival api)")
     parser.add_argument("--api-workers", choices=("both", "bare", "procfile"), default="both",
@@ -381,6 +433,18 @@ def main() -> None:
     port = free_port()
     env = bench_env(url, args.redis_url, port)
     sink = open_sink(args.sink, port)
+    if args.arrival == "trickle":
+        try:
+            result = run_trickle(sink, args.n, args.rate, _prepare_database(url, args.redis_url, env), args.redis_url,
+                                 env, args.worker_class, args.reset_every)
+        finally:
+            sink.stop()
+        cpu = ", ".join(f"{name} {ms}" for name, ms in result["cpu_ms_per_msg"].items())
+        print(f"trickle of {args.rate:g} msgs/s, 2 workers: commit->sent p50 {result['p50_s']:.3f}s "
+              f"p99 {result['p99_s']:.3f}s ({result['resets']} resets); CPU ms per message: {cpu}", flush=True)
+        print(json.dumps({"arrival": "trickle", "n": args.n, "worker_class": args.worker_class or "rq.Worker",
+                          **{k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}}))
+        return
     if args.arrival == "api":
         try:
             main_api(args, sink, _prepare_database(url, args.redis_url, env), env)
