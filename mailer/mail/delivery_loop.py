@@ -68,8 +68,7 @@ def deliver_and_keep_going(recipient_ids: Sequence[uuid.UUID], job_id: str | Non
 def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[], bool], *, linger: bool,
                      own_job: str | None) -> None:
     """Claim and send the tenant's due rows until none has come for LINGER_SECONDS (at once: ``linger``
-    false, a job that found its work taken, or while another loop of the tenant holds the mark and so
-    gets the nudges), except for rows about to come due (an early retry)."""
+    false, a job that found its work taken), except for rows about to come due (an early retry)."""
     redis = current_app.extensions["redis"]
     started = time.monotonic()
     idle_since = started if linger else started - LINGER_SECONDS
@@ -77,7 +76,7 @@ def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[],
     loop_id = uuid.uuid4().hex
     rows = min(LOOP_CLAIM_ROWS, config.DELIVERY_BATCH_SIZE)
     looked_for_expired = started - EXPIRED_LOOK_SECONDS
-    holding = _mark(redis, owner, loop_id)
+    _mark(redis, owner, loop_id)
     try:
         while not should_stop() and time.monotonic() - started < MAX_LOOP_SECONDS and os.getppid() == parent:
             look = time.monotonic() - looked_for_expired >= EXPIRED_LOOK_SECONDS
@@ -89,21 +88,21 @@ def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[],
                 deliver_claim(claim, config)
                 idle_since = time.monotonic()
                 asked, rows = rows, claim_rows(len(claim.ids), idle_since - began, config.DELIVERY_BATCH_SIZE)
-                if len(claim.ids) < asked and holding:
+                if len(claim.ids) < asked:
                     # All that was due is sent; what came since has nudged (a pending nudge returns at once).
                     # Claiming again right away would mostly find nothing, at a claim and a look-ahead per mail.
                     _wait(redis, owner, POLL_SECONDS)
-                holding = _mark(redis, owner, loop_id)
+                _mark(redis, owner, loop_id)
                 continue
             soon = next_due_in(owner, LINGER_SECONDS)
-            if soon is None and (time.monotonic() - idle_since >= LINGER_SECONDS or not holding):
+            if soon is None and time.monotonic() - idle_since >= LINGER_SECONDS:
                 _unmark(redis, owner, loop_id)
                 if next_due_in(owner, 0) is None:
                     return  # nothing was committed before the mark went: any later row has its own job
-                holding = _mark(redis, owner, loop_id)
+                _mark(redis, owner, loop_id)
                 continue
             _wait(redis, owner, min(POLL_SECONDS, soon) if soon is not None else POLL_SECONDS)
-            holding = _mark(redis, owner, loop_id)
+            _mark(redis, owner, loop_id)
     finally:
         _unmark(redis, owner, loop_id)
 
@@ -143,13 +142,11 @@ def _reschedule_early(recipient_ids: Sequence[uuid.UUID], job_id: str | None) ->
         schedule_retries(deferrals, queue)
 
 
-def _mark(redis: object, owner: uuid.UUID, loop_id: str) -> bool:
-    """Whether this loop holds the tenant's mark (with Redis down, as if it did)."""
+def _mark(redis: object, owner: uuid.UUID, loop_id: str) -> None:
     try:
-        return nudges.mark_looping(redis, owner, loop_id)  # type: ignore[arg-type]
+        nudges.mark_looping(redis, owner, loop_id)  # type: ignore[arg-type]
     except RedisError:
         log.debug("could not mark the delivery loop; requests enqueue jobs instead")
-        return True
 
 
 def _unmark(redis: object, owner: uuid.UUID, loop_id: str) -> None:

@@ -37,10 +37,9 @@ return 0
 """
 
 
-def mark_looping(redis: Redis, owner: uuid.UUID, loop_id: str) -> bool:
-    """Mark (or keep marked) the tenant as looping in this loop; False when another loop holds the mark."""
-    return bool(redis.register_script(_MARK_UNLESS_ANOTHERS)(keys=[LOOP_KEY.format(owner=owner)],
-                                                             args=[loop_id, LOOP_MARK_SECONDS]))
+def mark_looping(redis: Redis, owner: uuid.UUID, loop_id: str) -> None:
+    redis.register_script(_MARK_UNLESS_ANOTHERS)(keys=[LOOP_KEY.format(owner=owner)],
+                                                 args=[loop_id, LOOP_MARK_SECONDS])
 
 
 def unmark_looping(redis: Redis, owner: uuid.UUID, loop_id: str) -> None:

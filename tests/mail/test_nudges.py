@@ -27,10 +27,3 @@ def test_a_loop_refreshes_its_own_mark(redis):
     redis.expire(LOOP_KEY.format(owner=owner), 1)
     mark_looping(redis, owner, "running")
     assert redis.ttl(LOOP_KEY.format(owner=owner)) > 1
-
-
-def test_only_the_loop_holding_the_mark_is_told_it_does(redis):
-    owner = uuid.uuid4()
-    assert mark_looping(redis, owner, "running")
-    assert not mark_looping(redis, owner, "critical-job")
-    assert mark_looping(redis, owner, "running")
