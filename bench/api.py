@@ -150,7 +150,7 @@ PHASES = (  # (label, module path suffix, function): cumulative time, nested pha
     ("quota (lock + count)", "mailer/mail/quota.py", "reserve_recipients"),
     ("stage (insert, quota, audit)", "mailer/notifications/service.py", "stage_message"),
     ("  insert (Core, with screen)", "mailer/notifications/rows.py", "insert_new_message"),
-    ("    suppression screen", "mailer/feedback/suppressions.py", "screen_new_rows"),
+    ("    suppression screen", "mailer/mail/suppressions.py", "screen_new_rows"),
     ("audit event", "mailer/audit.py", "record_audit"),
     ("  audit event (folded)", "mailer/audit.py", "add_chained"),
     ("  quota (folded)", "mailer/mail/quota.py", "counted"),

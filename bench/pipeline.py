@@ -15,11 +15,19 @@ Postfix's C ``smtp-sink`` by default, or aiosmtpd, which saturates a core near 1
                 subprocesses; --naive-n messages.
 
 ``--arrival api`` measures real transactional traffic instead: N messages POSTed one at a time
-to /v1/messages by --clients concurrent clients through gunicorn while 2 workers run, end to
-end (first POST to last arrival at the sink), with the mean and p99 latency from POST to the
-sink and the reset (critical mail) p99 during the run; once with bare ``rq worker``s and once
-with the Procfile's ``MailerWorker``, against raw smtplib on one persistent connection.
-(bench/api.py measures the HTTP ingest path on its own.)
+to /v1/messages by --clients concurrent clients through ``gunicorn -w --web-workers`` while 2
+workers run, end to end (first POST to last arrival at the sink), with the p50 and p99 latency
+from POST to the sink and the reset (critical mail) p99 during the run; once with bare ``rq
+worker``s and once with the Procfile's ``MailerWorker`` (--api-workers), against raw smtplib on
+one persistent connection. (bench/api.py measures the HTTP ingest path on its own.)
+
+``--arrival trickle`` commits N messages one at a time at --rate per second in the benchmark's
+process (what the service does after a POST: commit, then a job or a nudge) while 2 workers run: the
+workers' CPU per message at a fixed arrival rate, without the web competing for the cores.
+
+Every mode reports the CPU per message of each process group over the timed run (bench/cpu.py):
+web (gunicorn), workers (with their work horses), the PostgreSQL backends of the database, Redis
+and the sink. BENCH_PROFILE_DIR=DIR records py-spy stacks of the workers and their work horses.
 
 Every process gets bench/common.py's ``bench_env`` (all of Config set; a developer's .env changes
 nothing). The database is a temp SQLite file unless --database-url is given (its schema is reset!).
@@ -31,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import smtplib
 import statistics
@@ -59,6 +68,7 @@ from bench.common import (  # noqa: E402
     wait_for_workers,
 )
 from bench.common import http as request  # noqa: E402
+from bench.cpu import CpuMeter, per_message_ms  # noqa: E402
 from bench.sinks import AiosmtpdSink, Sink, free_port, open_sink, smtp_sink_binary  # noqa: E402
 
 __all__ = ["JWT_KEY", "SECRETS_KEY", "SinkProcess", "run_pipeline"]
@@ -164,11 +174,17 @@ def _messages(tenant_id: uuid.UUID, start: int, count: int, queue: str, prefix: 
 PROFILE_DIR = os.environ.get("BENCH_PROFILE_DIR", "")  # py-spy raw stacks of each worker and its work horses
 
 
-def _profilers(workers: list[subprocess.Popen[bytes]]) -> list[subprocess.Popen[bytes]]:
-    spy = str(Path(sys.executable).with_name("py-spy"))
+def _profilers(workers: list[subprocess.Popen[bytes]], label: str = "") -> list[subprocess.Popen[bytes]]:
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     return [subprocess.Popen([spy, "record", "--pid", str(w.pid), "--subprocesses", "--rate", "250", "--nonblocking",
-                              "-f", "raw", "-o", f"{PROFILE_DIR}/worker{i}.txt"], stdout=subprocess.DEVNULL,
+                              "-f", "raw", "-o", f"{PROFILE_DIR}/{label}worker{i}.txt"], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True) for i, w in enumerate(workers)]
+
+
+def _stop_profilers(spies: list[subprocess.Popen[bytes]]) -> None:
+    for spy in spies:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        spy.wait(30)
 
 
 def _commit_and_enqueue(message: Any) -> None:
@@ -183,7 +199,7 @@ def _commit_and_enqueue(message: Any) -> None:
 
 
 def run_pipeline(sink: Sink, n: int, app: Any, redis_url: str, env: dict[str, str],
-                 worker_class: str | None, reset_every: float) -> tuple[float, list[float], dict[str, float]]:
+                 worker_class: str | None, reset_every: float) -> tuple[float, list[float], dict[str, Any]]:
     from redis import Redis
     from sqlalchemy import select
 
@@ -195,8 +211,9 @@ def run_pipeline(sink: Sink, n: int, app: Any, redis_url: str, env: dict[str, st
     redis.flushdb()
     procs = start_workers(2, redis_url, env, worker_class)
     asked: dict[str, float] = {}
-    phases: dict[str, float] = {}
+    phases: dict[str, Any] = {}
     spies: list[subprocess.Popen[bytes]] = []
+    meter = CpuMeter({"workers": [p.pid for p in procs], "sink": [sink.proc.pid]}, env["DATABASE_URL"], redis_url)
     try:
         wait_for_workers(redis, 2)
         time.sleep(1.0)  # let the first periodic sweep come and go
@@ -215,6 +232,7 @@ def run_pipeline(sink: Sink, n: int, app: Any, redis_url: str, env: dict[str, st
                 db.session.expunge_all()
             phases["committed_s"] = time.perf_counter() - committing
             start_count = sink.received
+            meter.start()
             started = time.perf_counter()
             next_reset = started + reset_every
             requeue(ids, "default")
@@ -231,21 +249,67 @@ def run_pipeline(sink: Sink, n: int, app: Any, redis_url: str, env: dict[str, st
                 if now - started > 600:
                     raise SystemExit("pipeline timed out")
             elapsed = time.perf_counter() - started
+            phases["cpu_ms_per_msg"] = per_message_ms(meter.stop(), n + len(asked))
     finally:
-        for spy in spies:
-            spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
-            spy.wait(30)
+        _stop_profilers(spies)
         stop_processes(procs)
     arrivals = sink.reset_arrivals()
     latencies = sorted(arrivals[a] - t for a, t in asked.items() if a in arrivals)
     return n / elapsed, latencies, phases
 
 
+# --- 3b. a trickle without the web: one message committed at a time, at a fixed rate -------------
+
+def run_trickle(sink: Sink, n: int, rate: float, app: Any, redis_url: str, env: dict[str, str],
+                worker_class: str | None, reset_every: float) -> dict[str, Any]:
+    """N messages committed and enqueued (nudged) one at a time, ``rate`` per second, as the service does
+    after a POST, while 2 workers run: the workers' CPU per message at a fixed arrival rate, no web."""
+    from redis import Redis
+
+    from mailer.extensions import db
+    from mailer.models import Tenant
+
+    redis = Redis.from_url(redis_url)
+    redis.flushdb()
+    procs = start_workers(2, redis_url, env, worker_class)
+    meter = CpuMeter({"workers": [p.pid for p in procs], "sink": [sink.proc.pid]}, env["DATABASE_URL"], redis_url)
+    committed: dict[str, float] = {}
+    resets = 0
+    try:
+        wait_for_workers(redis, 2)
+        time.sleep(1.0)  # let the first periodic sweep come and go
+        with app.app_context():
+            tenant_id = db.session.scalars(db.select(Tenant.id)).one()
+            start_count = sink.received
+            meter.start()
+            started = time.monotonic()
+            next_reset = started + reset_every
+            for i in range(n):
+                time.sleep(max(0.0, started + i / rate - time.monotonic()))
+                if time.monotonic() >= next_reset:
+                    [reset] = _messages(tenant_id, resets, 1, "critical", "reset", "password_reset")
+                    _commit_and_enqueue(reset)
+                    resets, next_reset = resets + 1, next_reset + reset_every
+                [message] = _messages(tenant_id, i, 1, "default", "api-trickle", "custom")
+                committed[f"api-trickle{i}@example.com"] = time.time()
+                _commit_and_enqueue(message)
+                db.session.expunge_all()
+            _wait(lambda: sink.received - start_count >= n + resets, 300, "trickled mails")
+            cpu = per_message_ms(meter.stop(), n + resets)
+    finally:
+        stop_processes(procs)
+    arrivals = sink.reset_arrivals()
+    latencies = sorted(arrivals[a] - t for a, t in committed.items() if a in arrivals)
+    return {"rate": rate, "p50_s": percentile(latencies, 50), "p99_s": percentile(latencies, 99), "resets": resets,
+            "cpu_ms_per_msg": cpu}
+
+
 # --- 4. real traffic: one message per request, through gunicorn -------------------------------
 
 def run_api(sink: Sink, n: int, clients: int, app: Any, redis_url: str, env: dict[str, str],
-            worker_class: str | None, reset_every: float) -> dict[str, float]:
-    """N one-message POSTs by ``clients`` threads through gunicorn while 2 workers run; figures in seconds."""
+            worker_class: str | None, reset_every: float, web_workers: int = 4) -> dict[str, Any]:
+    """N one-message POSTs by ``clients`` threads through ``gunicorn -w web_workers`` while 2 workers run;
+    times in seconds, CPU of each process group in ms per message."""
     import threading
     from http.client import HTTPConnection
 
@@ -257,13 +321,18 @@ def run_api(sink: Sink, n: int, clients: int, app: Any, redis_url: str, env: dic
     redis = Redis.from_url(redis_url)
     redis.flushdb()
     port = free_port()
-    web = start_gunicorn(port, env)
+    web = start_gunicorn(port, env, workers=web_workers)
     procs = start_workers(2, redis_url, env, worker_class)
     posted: dict[str, float] = {}
     asked: dict[str, float] = {}
     sessions_before = sink.session_count
+    meter = CpuMeter({"web": [web.pid], "workers": [p.pid for p in procs], "sink": [sink.proc.pid]},
+                     env["DATABASE_URL"], redis_url)
+    spies: list[subprocess.Popen[bytes]] = []
     try:
         wait_for_workers(redis, 2)
+        time.sleep(1.0)  # let the first periodic sweep come and go
+        spies = _profilers(procs, f"api-{worker_class or 'rq'}-") if PROFILE_DIR else []
         status, body = request("POST", port, "/v1/auth/login", {"tenant": "acme", "email": "admin@acme.test",
                                                               "password": "bench password 1"})
         assert status == 200, body
@@ -284,6 +353,7 @@ def run_api(sink: Sink, n: int, clients: int, app: Any, redis_url: str, env: dic
             conn.close()
 
         threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+        meter.start()
         started = time.time()
         for thread in threads:
             thread.start()
@@ -300,16 +370,19 @@ def run_api(sink: Sink, n: int, clients: int, app: Any, redis_url: str, env: dic
                 time.sleep(0.01)
         posted_s = time.time() - started
         _wait(lambda: sink.received - start_count >= n + len(asked), 300, "API mails")
+        cpu = per_message_ms(meter.stop(), n + len(asked))
         arrivals = sink.reset_arrivals()
     finally:
+        _stop_profilers(spies)
         stop_processes([*procs, web])
     time.sleep(0.5)  # smtp-sink counts a session when it ends: let it see the killed workers' connections close
     latencies = sorted(arrivals[a] - t for a, t in posted.items())
     resets = sorted(arrivals[a] - t for a, t in asked.items() if a in arrivals)
     last = max(arrivals[a] for a in posted)
     return {"msgs_per_s": n / (last - started), "posted_in_s": posted_s, "mean_s": statistics.fmean(latencies),
-            "p99_s": percentile(latencies, 99), "reset_p99_s": percentile(resets, 99), "resets": len(resets),
-            "smtp_sessions": sink.session_count - sessions_before}
+            "p50_s": percentile(latencies, 50), "p99_s": percentile(latencies, 99),
+            "reset_p99_s": percentile(resets, 99), "resets": len(resets),
+            "smtp_sessions": sink.session_count - sessions_before, "cpu_ms_per_msg": cpu}
 
 
 def main_api(args: Any, sink: Sink, app: Any, env: dict[str, str]) -> None:
@@ -317,13 +390,18 @@ def main_api(args: Any, sink: Sink, app: Any, env: dict[str, str]) -> None:
     raw = run_raw(sink, args.n)
     print(f"raw smtplib, one connection: {raw:8.1f} msgs/s  ({args.n} mails)", flush=True)
     figures: dict[str, Any] = {"raw_persistent_msgs_per_s": round(raw, 1), "clients": args.clients, "n": args.n,
-                               "sink": args.sink}
-    for label, worker_class in (("bare", None), ("procfile", "mailer.worker.MailerWorker")):
-        result = run_api(sink, args.n, args.clients, app, args.redis_url, api_env, worker_class, args.reset_every)
+                               "web_workers": args.web_workers, "sink": args.sink,
+                               "database": env["DATABASE_URL"].split(":", 1)[0].split("+")[0]}
+    kinds = (("bare", None), ("procfile", "mailer.worker.MailerWorker"))
+    for label, worker_class in (k for k in kinds if args.api_workers in ("both", k[0])):
+        result = run_api(sink, args.n, args.clients, app, args.redis_url, api_env, worker_class, args.reset_every,
+                         args.web_workers)
+        cpu = ", ".join(f"{name} {ms}" for name, ms in result["cpu_ms_per_msg"].items())
         print(f"api arrival, {label:8} workers: {result['msgs_per_s']:8.1f} msgs/s end to end "
-              f"({result['msgs_per_s'] / raw:.2f}x raw), POST->sent mean {result['mean_s']:.3f}s "
+              f"({result['msgs_per_s'] / raw:.2f}x raw), POST->sent p50 {result['p50_s']:.3f}s "
               f"p99 {result['p99_s']:.3f}s, reset p99 {result['reset_p99_s']:.3f}s ({result['resets']} resets), "
-              f"{result['smtp_sessions']} SMTP sessions, POSTs took {result['posted_in_s']:.1f}s", flush=True)
+              f"{result['smtp_sessions']} SMTP sessions, POSTs took {result['posted_in_s']:.1f}s; "
+              f"CPU ms per message: {cpu}", flush=True)
         figures[label] = {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}
         figures[label]["ratio_vs_raw"] = round(result["msgs_per_s"] / raw, 3)
     print(json.dumps(figures))
@@ -340,9 +418,14 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
     parser.add_argument("--worker-class", default=None, help="default: bare rq worker; e.g. mailer.worker.MailerWorker")
     parser.add_argument("--reset-every", type=float, default=0.25, help="seconds between reset mails")
-    parser.add_argument("--arrival", choices=("backlog", "api"), default="backlog",
-                        help="backlog: N mails committed first; api: N POSTs, one message each, while workers run")
+    parser.add_argument("--arrival", choices=("backlog", "api", "trickle"), default="backlog",
+                        help="backlog: N mails committed first; api: N POSTs, one message each, while workers run; "
+                             "trickle: N messages committed one at a time at --rate, no web")
+    parser.add_argument("--rate", type=float, default=30.0, help="messages per second (--arrival trickle)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent API clients (--arrival api)")
+    parser.add_argument("--web-workers", type=int, default=4, help="gunicorn -w (--arrival api)")
+    parser.add_argument("--api-workers", choices=("both", "bare", "procfile"), default="both",
+                        help="which delivery workers the --arrival api run starts")
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="mailer-bench-")
@@ -350,6 +433,18 @@ def main() -> None:
     port = free_port()
     env = bench_env(url, args.redis_url, port)
     sink = open_sink(args.sink, port)
+    if args.arrival == "trickle":
+        try:
+            result = run_trickle(sink, args.n, args.rate, _prepare_database(url, args.redis_url, env), args.redis_url,
+                                 env, args.worker_class, args.reset_every)
+        finally:
+            sink.stop()
+        cpu = ", ".join(f"{name} {ms}" for name, ms in result["cpu_ms_per_msg"].items())
+        print(f"trickle of {args.rate:g} msgs/s, 2 workers: commit->sent p50 {result['p50_s']:.3f}s "
+              f"p99 {result['p99_s']:.3f}s ({result['resets']} resets); CPU ms per message: {cpu}", flush=True)
+        print(json.dumps({"arrival": "trickle", "n": args.n, "worker_class": args.worker_class or "rq.Worker",
+                          **{k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}}))
+        return
     if args.arrival == "api":
         try:
             main_api(args, sink, _prepare_database(url, args.redis_url, env), env)
@@ -364,9 +459,10 @@ def main() -> None:
         pipeline, latencies, phases = run_pipeline(sink, args.n, app, args.redis_url, env, args.worker_class,
                                                    args.reset_every)
         sessions = sink.session_count - sessions
+        cpu = ", ".join(f"{name} {ms}" for name, ms in phases["cpu_ms_per_msg"].items())
         print(f"mailer pipeline, 2 workers:  {pipeline:8.1f} msgs/s  ({args.n} mails, "
-              f"enqueued in {phases['enqueued_s']:.2f}s, {len(latencies)} resets, {sessions} SMTP sessions)",
-              flush=True)
+              f"enqueued in {phases['enqueued_s']:.2f}s, {len(latencies)} resets, {sessions} SMTP sessions; "
+              f"CPU ms per message: {cpu})", flush=True)
         naive = run_naive(sink, args.naive_n, args.redis_url, env)
         print(f"naive: job + connection/msg: {naive:8.1f} msgs/s  ({args.naive_n} mails)", flush=True)
     finally:
@@ -380,7 +476,7 @@ def main() -> None:
         "pipeline_msgs_per_s": round(pipeline, 1), "raw_persistent_msgs_per_s": round(raw, 1),
         "naive_pipeline_msgs_per_s": round(naive, 1), "ratio_vs_raw": round(pipeline / raw, 3),
         "ratio_vs_naive": round(pipeline / naive, 2), "reset_p50_s": round(p50, 3), "reset_p99_s": round(p99, 3),
-        "resets": len(latencies), "smtp_sessions": sessions,
+        "resets": len(latencies), "smtp_sessions": sessions, "cpu_ms_per_msg": phases["cpu_ms_per_msg"],
     }))
 
 

@@ -29,6 +29,7 @@ WATCHED = ("reset", "api")
 
 class Sink(Protocol):
     port: int
+    proc: Any  # the sink's process (its pid is measured)
 
     @property
     def received(self) -> int: ...

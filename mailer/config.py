@@ -223,7 +223,8 @@ class Config:
             "SQLALCHEMY_DATABASE_URI": self.DATABASE_URL,
             # hide_parameters: a database error's text must not carry the bound values (password hashes)
             # into logs or into the exc_info RQ keeps in Redis.
-            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+            # No pool_pre_ping: extensions.ping_after_idle pings only connections idle for a while.
+            "SQLALCHEMY_ENGINE_OPTIONS": {"hide_parameters": True},
             # A request may carry a whole message with base64 attachments (4/3 of their size) and JSON around it.
             "MAX_CONTENT_LENGTH": self.MAX_MESSAGE_BYTES * 3 // 2 + 1024 * 1024,
             "RATELIMIT_ENABLED": self.RATELIMIT_ENABLED,

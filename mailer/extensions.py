@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -21,6 +22,7 @@ from flask_sqlalchemy import SQLAlchemy
 from redis import Redis
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.orm import DeclarativeBase
 
 from mailer.config import ROOT, Config
@@ -53,6 +55,9 @@ def init_extensions(app: Flask, *, migrations: bool = True) -> None:
     """Bind the database (and migrations, unless a job-only app), and open this app's Redis client."""
     configure_sqlite()
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            ping_after_idle(engine)
     if migrations:
         from flask_migrate import Migrate  # noqa: PLC0415 - web and CLI only, see the module docstring
 
@@ -114,6 +119,37 @@ def configure_sqlite() -> None:
     """Apply the pragmas to every new SQLite connection (idempotent)."""
     if not event.contains(Engine, "connect", _on_connect):
         event.listen(Engine, "connect", _on_connect)
+
+
+# A connection checked in less than this long ago is handed out without a ping: a worker or a busy web process
+# checks one out for every transaction (five per message when mail comes one at a time), and SQLAlchemy's
+# pool_pre_ping costs a round trip each time. One idle longer (a restarted or failed-over server, an idle
+# timeout) is pinged, and a dead one invalidates the pool as pool_pre_ping does.
+PING_AFTER_IDLE_SECONDS = 1.0
+_USED_AT = "mailer_used_at"
+
+
+def ping_after_idle(engine: Engine) -> None:
+    """Ping a pooled connection on checkout only when it has been idle PING_AFTER_IDLE_SECONDS."""
+    dialect = engine.dialect
+
+    def ping_if_idle(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
+        if time.monotonic() - connection_record.info.get(_USED_AT, float("-inf")) < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                raise InvalidatePoolError() from exc
+            raise
+
+    event.listen(engine, "connect", _note_use)
+    event.listen(engine, "checkin", _note_use)
+    event.listen(engine, "checkout", ping_if_idle)
+
+
+def _note_use(dbapi_connection: Any, connection_record: Any) -> None:
+    connection_record.info[_USED_AT] = time.monotonic()
 
 
 class UnitOfWork:

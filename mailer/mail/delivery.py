@@ -27,7 +27,7 @@ from functools import partial
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from mailer.config import Config
 from mailer.extensions import atomic, db
@@ -51,6 +51,8 @@ CHUNK_MAILS = 100
 # A window of results shares one commit: what the connection sends in this long, at most this many mails.
 COMMIT_WINDOW_SECONDS = 0.05
 COMMIT_WINDOW_MAILS = 20
+# Claims of at most this many rows load their messages in the same query.
+JOIN_MESSAGES_UP_TO = 4
 INTERRUPTED = "the worker stopped during this attempt; the message may have been delivered"
 
 _sender: SmtpSender | None = None
@@ -138,9 +140,10 @@ def deliver_claim(claim: Claim, config: Config) -> None:
 
 
 def _load(ids: Sequence[uuid.UUID]) -> list[Recipient]:
-    rows = db.session.scalars(
-        select(Recipient).where(Recipient.id.in_(list(ids))).options(selectinload(Recipient.message))
-    ).all()
+    """The claimed rows with their messages: joined in one query for a few rows (mail one message at a time),
+    in a second query for more (a broadcast's one message is not repeated on every row)."""
+    message = joinedload(Recipient.message) if len(ids) <= JOIN_MESSAGES_UP_TO else selectinload(Recipient.message)
+    rows = db.session.scalars(select(Recipient).where(Recipient.id.in_(list(ids))).options(message)).unique().all()
     order = {rid: index for index, rid in enumerate(ids)}
     return sorted(rows, key=lambda r: order[r.id])
 

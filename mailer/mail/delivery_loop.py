@@ -45,6 +45,9 @@ POLL_SECONDS = 0.25
 # long whatever the server's pace, and a fast server pays the claim, load and roll-up per 100 rows, not 20.
 LOOP_CLAIM_ROWS = 20
 LOOP_CLAIM_SECONDS = 0.2
+# How often a loop looks for rows whose lease ran out (a lease lasts minutes; the claims in between skip
+# that query, one of a claim's three statements when mail comes one message at a time).
+EXPIRED_LOOK_SECONDS = 1.0
 
 
 def deliver_and_keep_going(recipient_ids: Sequence[uuid.UUID], job_id: str | None = None,
@@ -70,30 +73,38 @@ def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[],
     started = time.monotonic()
     idle_since = started if linger else started - LINGER_SECONDS
     parent = os.getppid()
+    loop_id = uuid.uuid4().hex
     rows = min(LOOP_CLAIM_ROWS, config.DELIVERY_BATCH_SIZE)
-    _mark(redis, owner)
+    looked_for_expired = started - EXPIRED_LOOK_SECONDS
+    _mark(redis, owner, loop_id)
     try:
         while not should_stop() and time.monotonic() - started < MAX_LOOP_SECONDS and os.getppid() == parent:
-            claim = claim_due_for_owner(owner, rows, config.DELIVERY_LEASE_SECONDS)
+            look = time.monotonic() - looked_for_expired >= EXPIRED_LOOK_SECONDS
+            looked_for_expired = time.monotonic() if look else looked_for_expired
+            claim = claim_due_for_owner(owner, rows, config.DELIVERY_LEASE_SECONDS, expired=look)
             if claim.ids:
                 _discard_jobs(redis, claim.job_ids - {own_job or ""})
                 began = time.monotonic()
                 deliver_claim(claim, config)
                 idle_since = time.monotonic()
-                rows = claim_rows(len(claim.ids), idle_since - began, config.DELIVERY_BATCH_SIZE)
-                _mark(redis, owner)
+                asked, rows = rows, claim_rows(len(claim.ids), idle_since - began, config.DELIVERY_BATCH_SIZE)
+                if len(claim.ids) < asked:
+                    # All that was due is sent; what came since has nudged (a pending nudge returns at once).
+                    # Claiming again right away would mostly find nothing, at a claim and a look-ahead per mail.
+                    _wait(redis, owner, POLL_SECONDS)
+                _mark(redis, owner, loop_id)
                 continue
             soon = next_due_in(owner, LINGER_SECONDS)
             if soon is None and time.monotonic() - idle_since >= LINGER_SECONDS:
-                _unmark(redis, owner)
+                _unmark(redis, owner, loop_id)
                 if next_due_in(owner, 0) is None:
                     return  # nothing was committed before the mark went: any later row has its own job
-                _mark(redis, owner)
+                _mark(redis, owner, loop_id)
                 continue
             _wait(redis, owner, min(POLL_SECONDS, soon) if soon is not None else POLL_SECONDS)
-            _mark(redis, owner)
+            _mark(redis, owner, loop_id)
     finally:
-        _unmark(redis, owner)
+        _unmark(redis, owner, loop_id)
 
 
 def claim_rows(delivered: int, seconds: float, batch_size: int) -> int:
@@ -131,16 +142,16 @@ def _reschedule_early(recipient_ids: Sequence[uuid.UUID], job_id: str | None) ->
         schedule_retries(deferrals, queue)
 
 
-def _mark(redis: object, owner: uuid.UUID) -> None:
+def _mark(redis: object, owner: uuid.UUID, loop_id: str) -> None:
     try:
-        nudges.mark_looping(redis, owner)  # type: ignore[arg-type]
+        nudges.mark_looping(redis, owner, loop_id)  # type: ignore[arg-type]
     except RedisError:
         log.debug("could not mark the delivery loop; requests enqueue jobs instead")
 
 
-def _unmark(redis: object, owner: uuid.UUID) -> None:
+def _unmark(redis: object, owner: uuid.UUID, loop_id: str) -> None:
     try:
-        nudges.unmark_looping(redis, owner)  # type: ignore[arg-type]
+        nudges.unmark_looping(redis, owner, loop_id)  # type: ignore[arg-type]
     except RedisError:
         log.debug("could not unmark the delivery loop; the mark lapses by itself")
 

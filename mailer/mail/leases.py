@@ -61,25 +61,26 @@ def claim_recipients(recipient_ids: Sequence[uuid.UUID], lease_seconds: int) -> 
                  claim.job_ids)
 
 
-def claim_due_for_owner(owner: uuid.UUID, limit: int, lease_seconds: int) -> Claim:
+def claim_due_for_owner(owner: uuid.UUID, limit: int, lease_seconds: int, *, expired: bool = True) -> Claim:
     """Lease up to ``limit`` due rows of one tenant (one SMTP server); commits.
 
-    Rows whose lease ran out come first (a dead job's mail is the oldest), then waiting rows by
-    priority (critical mail first), created_at, position. Each query is a range scan of one partial
-    index (ix_recipients_tenant_leased, ix_recipients_tenant_waiting) stopping at ``limit``: no join
-    and no sort, so a claim costs the same at 100 rows due as at 100 000.
+    Rows whose lease ran out come first (a dead job's mail is the oldest; ``expired=False`` skips that
+    look), then waiting rows by priority (critical mail first), created_at, position. Each query is a
+    range scan of one partial index (ix_recipients_tenant_leased, ix_recipients_tenant_waiting) stopping
+    at ``limit``: no join and no sort, so a claim costs the same at 100 rows due as at 100 000.
     """
     now = datetime.now(UTC)
     columns = (Recipient.id, Recipient.status, Recipient.attempt_started_at, Recipient.job_id)
-    expired = (
-        select(*columns)
-        .where(Recipient.tenant_id == owner, Recipient.status == RecipientStatus.SENDING.value,
-               Recipient.lease_until < now)
-        .order_by(Recipient.lease_until)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    rows = list(db.session.execute(expired).all())
+    rows: list[Row[Any]] = []
+    if expired:
+        rows = list(db.session.execute(
+            select(*columns)
+            .where(Recipient.tenant_id == owner, Recipient.status == RecipientStatus.SENDING.value,
+                   Recipient.lease_until < now)
+            .order_by(Recipient.lease_until)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all())
     if len(rows) < limit:
         waiting = (
             select(*columns)

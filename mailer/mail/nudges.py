@@ -1,7 +1,8 @@
 """How a request tells a running delivery loop that its tenant has new mail, instead of a new job.
 
 A delivery loop (mail/delivery_loop.py) marks its tenant ``looping`` (a key with a short TTL it
-keeps refreshing) and waits on the tenant's nudge list between claims. The outbox, after its
+keeps refreshing, naming the loop; another loop of the tenant leaves it be) and waits on the tenant's
+nudge list between claims. The outbox, after its
 commit, nudges instead of enqueueing a job while that mark is up. The loop leaves by removing
 its mark *then* looking for due rows once more: a row committed before the outbox saw the mark
 is found by that last look, and one committed after it saw no mark got a job of its own.
@@ -20,12 +21,29 @@ LOOP_MARK_SECONDS = 5
 _NUDGES_KEPT = 16
 
 
-def mark_looping(redis: Redis, owner: uuid.UUID) -> None:
-    redis.set(LOOP_KEY.format(owner=owner), "1", ex=LOOP_MARK_SECONDS)
+# A mark names the loop that set it. A second loop of the same tenant (a critical job's, which often finds its
+# row already sent) leaves the first one's mark alone, and removes only its own when it leaves: it used to take
+# the running loop's mark down with it, and the next requests made jobs instead of nudges until the loop marked
+# again.
+_MARK_UNLESS_ANOTHERS = """
+local holder = redis.call('get', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+_UNMARK_OWN = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
 
 
-def unmark_looping(redis: Redis, owner: uuid.UUID) -> None:
-    redis.delete(LOOP_KEY.format(owner=owner))
+def mark_looping(redis: Redis, owner: uuid.UUID, loop_id: str) -> None:
+    redis.register_script(_MARK_UNLESS_ANOTHERS)(keys=[LOOP_KEY.format(owner=owner)],
+                                                 args=[loop_id, LOOP_MARK_SECONDS])
+
+
+def unmark_looping(redis: Redis, owner: uuid.UUID, loop_id: str) -> None:
+    redis.register_script(_UNMARK_OWN)(keys=[LOOP_KEY.format(owner=owner)], args=[loop_id])
 
 
 def loop_running(redis: Redis, owner: uuid.UUID) -> bool:

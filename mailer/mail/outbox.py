@@ -12,7 +12,9 @@ existed, so the sweeper, which asks Redis whether a row's job is alive, enqueues
 once Redis is back. Jobs are bounded (DELIVERY_BATCH_SIZE recipients, one SMTP server).
 While a delivery loop runs for the tenant (mail/delivery_loop.py), due mail other than
 ``critical`` is handed to it with a nudge instead of a job; should that loop die first, the
-row's job never existed and the sweeper enqueues it, as after a Redis outage.
+row's job never existed and the sweeper enqueues it, as after a Redis outage. ``critical`` mail
+gets its job (another worker may be free sooner) and the nudge too: a loop waiting for nudges
+would otherwise see it only at its next poll, and the loop that takes it discards the job.
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ def _enqueue_due_now(jobs: Sequence[StagedJob]) -> bool:
     """Jobs due now of one queue and tenant: one look for a running delivery loop, then one Redis pipeline."""
     queue, owner = jobs[0].queue, jobs[0].owner
     assert all(j.queue == queue and j.owner == owner and j.at is None for j in jobs), "one queue, one owner, due now"
-    if owner is not None and queue != "critical" and _handed_to_a_running_loop(owner):
+    if owner is not None and _handed_to_a_running_loop(owner) and queue != "critical":
         return True
     try:
         enqueue_many(queue, DELIVER_JOB, [(j.job_id, [str(rid) for rid in j.recipient_ids]) for j in jobs],
@@ -165,7 +167,7 @@ def _assign_and_enqueue(queue: str, ids: list[uuid.UUID], at: datetime | None,
 def _enqueue_job(queue: str, job_id: str, ids: list[uuid.UUID], at: datetime | None = None,
                  owner: uuid.UUID | None = None) -> bool:
     due_now = at is None or at <= datetime.now(UTC)
-    if due_now and owner is not None and queue != "critical" and _handed_to_a_running_loop(owner):
+    if due_now and owner is not None and _handed_to_a_running_loop(owner) and queue != "critical":
         return True
     try:
         rq_enqueue(queue, DELIVER_JOB, [str(rid) for rid in ids], at=at, job_id=job_id,
@@ -177,7 +179,7 @@ def _enqueue_job(queue: str, job_id: str, ids: list[uuid.UUID], at: datetime | N
 
 
 def _handed_to_a_running_loop(owner: uuid.UUID) -> bool:
-    """Nudge the tenant's running delivery loop, if there is one (then no job is needed)."""
+    """Nudge the tenant's running delivery loop, if there is one (then no job is needed but for critical mail)."""
     redis = current_app.extensions["redis"]
     try:
         if not nudges.loop_running(redis, owner):

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from mailer.config import Config
 from mailer.extensions import db
 from mailer.mail.suppressions import suppress_hard_failures
-from mailer.models import UNFINISHED, DeliveryEvent, Message, MessageStatus, Recipient, RecipientStatus
+from mailer.models import UNFINISHED, DeliveryEvent, Message, MessageKind, MessageStatus, Recipient, RecipientStatus
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
 from mailer.webhooks.pipeline import record_finished_broadcasts, record_result_events
 
@@ -185,10 +185,12 @@ def roll_up(message_ids: Sequence[uuid.UUID]) -> None:
     if db.session.get_bind().dialect.name == "sqlite":  # WAL readers never wait: take the write lock to count
         db.session.execute(update(Message).where(Message.id.in_(ids)).values(status=Message.status)
                            .execution_options(synchronize_session=False))
-    current = dict(db.session.execute(
-        select(Message.id, Message.status).where(Message.id.in_(ids)).order_by(Message.id).with_for_update()
-    ).tuples().all())
-    for message_id in _still_sending(list(current)):
+    locked = db.session.execute(
+        select(Message.id, Message.status, Message.kind).where(Message.id.in_(ids)).order_by(Message.id)
+        .with_for_update()
+    ).tuples().all()
+    current = {message_id: status for message_id, status, _ in locked}
+    for message_id in _still_sending([mid for mid, status in current.items() if status == MessageStatus.SENDING]):
         del current[message_id]
     counts: dict[uuid.UUID, dict[str, int]] = {mid: {} for mid in current}
     if current:
@@ -206,4 +208,6 @@ def roll_up(message_ids: Sequence[uuid.UUID]) -> None:
     for derived, changed_ids in changed.items():  # one UPDATE per new status, however many messages
         db.session.execute(update(Message).where(Message.id.in_(changed_ids)).values(status=derived)
                            .execution_options(synchronize_session=False))
-    record_finished_broadcasts(db.session, ids)  # webhook broadcast.finished, in this transaction
+    broadcasts = [message_id for message_id, _, kind in locked if kind == MessageKind.BROADCAST]
+    if broadcasts:
+        record_finished_broadcasts(db.session, broadcasts)  # webhook broadcast.finished, in this transaction

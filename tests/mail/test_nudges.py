@@ -1,0 +1,29 @@
+"""The delivery loop's mark (mail/nudges.py) on a real Redis: a second loop of the same tenant neither
+takes over nor takes down the mark of the loop already running."""
+
+from __future__ import annotations
+
+import uuid
+
+from mailer.mail.nudges import LOOP_KEY, loop_running, mark_looping, unmark_looping
+
+
+def test_a_second_loop_leaves_the_running_loops_mark_up(redis):
+    owner = uuid.uuid4()
+    mark_looping(redis, owner, "running")
+    mark_looping(redis, owner, "critical-job")
+    unmark_looping(redis, owner, "critical-job")
+    assert loop_running(redis, owner)
+
+    unmark_looping(redis, owner, "running")
+    assert not loop_running(redis, owner)
+    mark_looping(redis, owner, "critical-job")  # no loop holds it now: the next one marks
+    assert loop_running(redis, owner)
+
+
+def test_a_loop_refreshes_its_own_mark(redis):
+    owner = uuid.uuid4()
+    mark_looping(redis, owner, "running")
+    redis.expire(LOOP_KEY.format(owner=owner), 1)
+    mark_looping(redis, owner, "running")
+    assert redis.ttl(LOOP_KEY.format(owner=owner)) > 1
