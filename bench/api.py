@@ -7,7 +7,9 @@ database or Redis leaves the core to another) with --clients concurrent client P
 small one-recipient message (``{"to": [...], "subject", "text"}``, ~300 bytes) authenticated with a
 tenant API key (role ``service``, what an integration uses; ``--auth jwt`` for a user's access token).
 Measured against a bare Flask endpoint (bench/bare_app.py) that parses the same JSON, under the same
-gunicorn command, in the same run: requests/s, p50 and p99 latency, and the ratio.
+gunicorn command, in the same run: requests/s, p50 and p99 latency, the web processes' CPU per request
+(gunicorn's master and workers, from /proc), and the ratio. ``--worker-class gthread --threads N`` runs
+both servers with gunicorn's threaded workers instead of the sync ones.
 
 Rate limiting stays enabled (flask-limiter on Redis, RATELIMIT_MESSAGES raised so it refuses nothing)
 and the tenant's daily quota is counted (raised, not turned off). No RQ workers run during the
@@ -15,7 +17,8 @@ headline: it is ingest alone (jobs wait in Redis). ``--deliver`` adds a third fi
 while 2 bare ``rq worker``s deliver them to Postfix's smtp-sink.
 
 ``--phases`` profiles N requests in-process (Flask's test client, cProfile) and prints the CPU of each
-step of a request (auth, rate limit, validation, MIME build, quota, insert, audit, commit, enqueue, log).
+step of a request (auth, rate limit, validation, MIME build, quota, insert, audit, commit, enqueue, log),
+and the SQL statements (COMMIT included) and Redis round trips one request makes.
 
 The database is a temp SQLite file unless --database-url is given (its schema is reset!). Redis
 --redis-url (BENCH_REDIS_URL, default db 6) is FLUSHED. The last line printed is one JSON object.
@@ -32,6 +35,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +73,10 @@ def _client(port: int, token: str, client: int, count: int, tag: str, start: Any
     results.put((latencies, failures))
 
 
-def drive(port: int, token: str, n: int, clients: int, tag: str) -> dict[str, Any]:
-    """N POSTs by ``clients`` processes; requests/s over the whole run, latency percentiles in ms."""
-    from common import percentile
+def drive(port: int, token: str, n: int, clients: int, tag: str, server: int) -> dict[str, Any]:
+    """N POSTs by ``clients`` processes; requests/s over the whole run, latency percentiles in ms, and the CPU
+    per request of the ``server`` process and its children (ms)."""
+    from common import percentile, tree_cpu_seconds
 
     ctx = mp.get_context("spawn")
     start, results = ctx.Event(), ctx.Queue()
@@ -81,6 +86,7 @@ def drive(port: int, token: str, n: int, clients: int, tag: str) -> dict[str, An
     for proc in procs:
         proc.start()
     time.sleep(1.0)  # every client has started and built its bodies
+    cpu = tree_cpu_seconds(server)
     began = time.perf_counter()
     start.set()
     latencies: list[float] = []
@@ -90,12 +96,13 @@ def drive(port: int, token: str, n: int, clients: int, tag: str) -> dict[str, An
         latencies += got
         failures += failed
     elapsed = time.perf_counter() - began
+    cpu = tree_cpu_seconds(server) - cpu
     for proc in procs:
         proc.join()
     if failures:
         raise SystemExit(f"{failures} of {n} POSTs were not answered 202 ({tag})")
     return {"requests_per_s": n / elapsed, "p50_ms": percentile(latencies, 50) * 1000,
-            "p99_ms": percentile(latencies, 99) * 1000}
+            "p99_ms": percentile(latencies, 99) * 1000, "web_cpu_ms": cpu * 1000 / n}
 
 
 # --- the two servers -----------------------------------------------------------------------------
@@ -113,18 +120,26 @@ def mailer_token(port: int, auth: str) -> str:
     return key["key"]
 
 
-def measure(app: str, port: int, env: dict[str, str], web_workers: int, token: str | None, n: int, clients: int,
+def measure(app: str, port: int, env: dict[str, str], web: tuple[str, ...], token: str | None, n: int, clients: int,
             tag: str, log: Any, auth: str = "key") -> tuple[dict[str, Any], str]:
+    """``web``: gunicorn's worker options (-w N and the rest)."""
     from common import start_gunicorn, stop_processes
 
-    extra = ("--chdir", str(ROOT / "bench")) if app.startswith("bare_app") else ()
-    web = start_gunicorn(port, env, app=app, workers=web_workers, extra=extra, stderr=log)
+    workers = int(web[1])
+    extra = (*web[2:], *(("--chdir", str(ROOT / "bench")) if app.startswith("bare_app") else ()))
+    server = start_gunicorn(port, env, app=app, workers=workers, extra=extra, stderr=log)
     try:
         token = token or mailer_token(port, auth)
-        drive(port, token, min(50 * web_workers, n), clients, f"{tag}warm")  # every worker warm (imports, pools)
-        return drive(port, token, n, clients, tag), token
+        # every worker warm (imports, pools)
+        drive(port, token, min(50 * workers, n), clients, f"{tag}warm", server.pid)
+        return drive(port, token, n, clients, tag, server.pid), token
     finally:
-        stop_processes([web])
+        stop_processes([server])
+
+
+def gunicorn_options(args: Any) -> tuple[str, ...]:
+    threaded = ("--worker-class", args.worker_class, "--threads", str(args.threads))
+    return ("-w", str(args.web_workers), *(threaded if args.worker_class != "sync" else ()))
 
 
 def prepare(url: str, redis_url: str) -> None:
@@ -162,6 +177,35 @@ PHASES = (  # (label, module path suffix, function): cumulative time, nested pha
 )
 
 
+@contextlib.contextmanager
+def round_trips(engine: Any) -> Iterator[dict[str, int]]:
+    """Counts the SQL statements (COMMIT included; not the pool's pre-ping) and Redis round trips (a pipeline
+    is one) made inside the block."""
+    from redis.connection import AbstractConnection
+    from sqlalchemy import event
+
+    counts = {"sql_statements": 0, "redis_round_trips": 0}
+
+    def statement(*_: Any) -> None:
+        counts["sql_statements"] += 1
+
+    send = AbstractConnection.send_packed_command
+
+    def counted_send(self: Any, command: Any, check_health: bool = True) -> None:
+        counts["redis_round_trips"] += 1
+        send(self, command, check_health)
+
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", statement)
+    AbstractConnection.send_packed_command = counted_send  # type: ignore[method-assign]
+    try:
+        yield counts
+    finally:
+        AbstractConnection.send_packed_command = send  # type: ignore[method-assign]
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine, "commit", statement)
+
+
 def phases(url: str, redis_url: str, n: int, auth: str) -> dict[str, float]:
     """ms per request for each phase: cProfile's (wall-clock) shares scaled to an unprofiled run's time per
     request, so a phase includes its waits on the database and Redis (which the process's CPU would not)."""
@@ -172,8 +216,10 @@ def phases(url: str, redis_url: str, n: int, auth: str) -> dict[str, float]:
 
     os.environ.update(bench_env(url, redis_url, 2525, **SETTINGS))
     from mailer import create_app
+    from mailer.extensions import db
 
-    client = create_app().test_client()
+    app = create_app()
+    client = app.test_client()
     login = client.post("/v1/auth/login", json={"tenant": "acme", "email": "admin@acme.test", "password": PASSWORD})
     token = login.get_json()["access_token"]
     if auth == "key":
@@ -187,6 +233,10 @@ def phases(url: str, redis_url: str, n: int, auth: str) -> dict[str, float]:
             assert response.status_code == 202, response.get_json()
 
     post(50, "phasewarm")
+    with app.app_context():
+        engine = db.engine
+    with round_trips(engine) as counts:  # outside the app context: each request pushes its own (and its own g)
+        post(10, "phasecount")
     cpu, wall = time.process_time(), time.perf_counter()
     post(n, "phaseplain")
     cpu_ms, wall_ms = (time.process_time() - cpu) * 1000 / n, (time.perf_counter() - wall) * 1000 / n
@@ -202,6 +252,7 @@ def phases(url: str, redis_url: str, n: int, auth: str) -> dict[str, float]:
                 found[label] = found.get(label, 0.0) + cumulative
     whole = found.get(PHASES[0][0]) or 1.0
     return {"wall_ms_per_request": wall_ms, "cpu_ms_per_request": cpu_ms,
+            **{name: count / 10 for name, count in counts.items()},
             **{label: found.get(label, 0.0) / whole * wall_ms for label, _, _ in PHASES[1:]}}
 
 
@@ -220,7 +271,7 @@ def run_deliver(url: str, redis_url: str, env: dict[str, str], args: Any, log: A
     workers = start_workers(2, redis_url, env)
     try:
         wait_for_workers(redis, 2)
-        figures, _ = measure("wsgi:app", free_port(), env, args.web_workers, token, args.n, args.clients,
+        figures, _ = measure("wsgi:app", free_port(), env, gunicorn_options(args), token, args.n, args.clients,
                              "deliver", log)
         wait_for(lambda: sink.received - before >= args.n + min(50 * args.web_workers, args.n), 300, "delivery")
     finally:
@@ -234,6 +285,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000, help="POSTs per endpoint and round")
     parser.add_argument("--clients", type=int, default=8, help="concurrent client processes")
     parser.add_argument("--web-workers", type=int, default=4, help="gunicorn -w (the README's production command)")
+    parser.add_argument("--worker-class", choices=("sync", "gthread"), default="sync", help="gunicorn --worker-class")
+    parser.add_argument("--threads", type=int, default=2, help="gunicorn --threads (with --worker-class gthread)")
     parser.add_argument("--rounds", type=int, default=2, help="bare and Mailer alternately; the best round counts")
     parser.add_argument("--auth", choices=("key", "jwt"), default="key", help="API key (service) or user JWT")
     parser.add_argument("--database-url", default="")
@@ -251,7 +304,8 @@ def main() -> None:
         if args.phases:
             found = phases(url, args.redis_url, args.phases, args.auth)
             for label, value in found.items():
-                print(f"{label:34} {value:6.2f} ms", flush=True)
+                unit = "" if label in ("sql_statements", "redis_round_trips") else " ms"
+                print(f"{label:34} {value:6.2f}{unit}", flush=True)
             print(json.dumps({"database": database, "auth": args.auth, "requests": args.phases,
                               **{k: round(v, 3) for k, v in found.items()}}))
             return
@@ -261,22 +315,24 @@ def main() -> None:
         token = None
         with open(os.path.join(tmp, "web.log"), "w") as log:
             for round_no in range(args.rounds):
-                bare, _ = measure("bare_app:app", free_port(), env, args.web_workers, "unused", args.n,
+                bare, _ = measure("bare_app:app", free_port(), env, gunicorn_options(args), "unused", args.n,
                                   args.clients, f"b{round_no}", log)
-                mailer, token = measure("wsgi:app", free_port(), env, args.web_workers, token, args.n,
+                mailer, token = measure("wsgi:app", free_port(), env, gunicorn_options(args), token, args.n,
                                         args.clients, f"m{round_no}", log, args.auth)
                 bare_runs.append(bare)
                 mailer_runs.append(mailer)
                 print(f"round {round_no + 1}: bare {bare['requests_per_s']:7.1f} req/s (p50 {bare['p50_ms']:.1f} ms, "
-                      f"p99 {bare['p99_ms']:.1f} ms); mailer {mailer['requests_per_s']:7.1f} req/s "
-                      f"(p50 {mailer['p50_ms']:.1f} ms, p99 {mailer['p99_ms']:.1f} ms): "
+                      f"p99 {bare['p99_ms']:.1f} ms, web CPU {bare['web_cpu_ms']:.2f} ms); "
+                      f"mailer {mailer['requests_per_s']:7.1f} req/s (p50 {mailer['p50_ms']:.1f} ms, "
+                      f"p99 {mailer['p99_ms']:.1f} ms, web CPU {mailer['web_cpu_ms']:.2f} ms): "
                       f"{mailer['requests_per_s'] / bare['requests_per_s']:.2f}x", flush=True)
             deliver = run_deliver(url, args.redis_url, env, args, log, token) if args.deliver else None
     best_bare = max(bare_runs, key=lambda r: r["requests_per_s"])
     best = max(mailer_runs, key=lambda r: r["requests_per_s"])
     result: dict[str, Any] = {
         "database": database, "auth": args.auth, "n": args.n, "clients": args.clients,
-        "web_workers": args.web_workers, "rounds": args.rounds,
+        "web_workers": args.web_workers, "worker_class": args.worker_class,
+        "threads": args.threads if args.worker_class != "sync" else 1, "rounds": args.rounds,
         "bare": {k: round(v, 1) for k, v in best_bare.items()}, "mailer": {k: round(v, 1) for k, v in best.items()},
         "ratio": round(best["requests_per_s"] / best_bare["requests_per_s"], 3),
         "ratios": [round(m["requests_per_s"] / b["requests_per_s"], 3)

@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import ROOT, SENDER, bench_env, ensure_database, stop_processes, wait_for
+from bench.common import ROOT, SENDER, bench_env, cpu_seconds, ensure_database, stop_processes, wait_for
 from bench.private_postfix import PrivatePostfix, available
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -168,20 +168,14 @@ def _run_mailer(args: Any, cert: str, key: str, folder: str) -> dict[str, Any]:
                                   env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: _listening(port) or server.poll() is not None, 60, "submission-smtp")
-        cpu = _cpu_seconds(server.pid)
+        cpu = cpu_seconds(server.pid)
         figures = _stream(port, cert, secret, args.n, args.connections)
-        figures["server_cpu_ms_per_msg"] = round((_cpu_seconds(server.pid) - cpu) * 1000 / args.n, 2)
+        figures["server_cpu_ms_per_msg"] = round((cpu_seconds(server.pid) - cpu) * 1000 / args.n, 2)
     finally:
         stop_processes([server])
     figures["stored"] = _count_messages(url)
     redis.flushdb()
     return figures
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _listening(port: int) -> bool:

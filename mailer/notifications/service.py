@@ -16,7 +16,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select, update
 
-from mailer.audit import add_chained, record_audit
+from mailer.audit import TENANTS, add_chained, record_audit
 from mailer.config import Config
 from mailer.errors import ValidationError
 from mailer.extensions import atomic, db
@@ -218,8 +218,8 @@ def stage_messages(
     count = sum(len(message.recipients) for message, _ in staged)
     # One locking read and one UPDATE of the tenant row for both the quota and the audit chain head.
     locked = db.session.execute(
-        select(Tenant.quota_day, Tenant.quota_used, Tenant.audit_seq, Tenant.audit_head)
-        .where(Tenant.id == tenant.id).with_for_update(key_share=True)  # FOR NO KEY UPDATE: see mailer/audit.py
+        select(TENANTS.c.quota_day, TENANTS.c.quota_used, TENANTS.c.audit_seq, TENANTS.c.audit_head)
+        .where(TENANTS.c.id == tenant.id).with_for_update(key_share=True)  # FOR NO KEY UPDATE: see mailer/audit.py
     ).one()
     values = counted(config, tenant.id, count, locked.quota_day, locked.quota_used, user_id=_own_quota(principal),
                      pending=count)
@@ -228,8 +228,7 @@ def stage_messages(
         _, head = add_chained("message.created", tenant_id=tenant.id, seq=head["audit_seq"],
                               head=head["audit_head"], actor_id=principal.id, actor_type=principal.kind,
                               details=_audit_details(message))
-    db.session.execute(update(Tenant).where(Tenant.id == tenant.id).values(**values, **head)
-                       .execution_options(synchronize_session=False))
+    db.session.execute(update(TENANTS).where(TENANTS.c.id == tenant.id).values(**values, **head))
     return staged
 
 
