@@ -4,6 +4,9 @@ nothing (real receiver, real Redis, real rq workers)."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -199,10 +202,7 @@ def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(app_factory: Callab
                 return db.session.scalar(select(func.count()).select_from(InboundReport).where(
                     InboundReport.status == "pending", InboundReport.lease_until.is_not(None))) or 0
 
-        wait_for(lambda: held() > 0 and _pending(app) < len(rows), timeout=60, interval=0.005)
-        workers.kill(first)
-        first.wait(timeout=10)
-        assert held() > 0, "the worker should have died holding a claimed batch"
+        _kill_holding_a_batch(workers, first, held, lambda: _pending(app) < len(rows))
         cut = _pending(app)
         assert 0 < cut < len(rows)
         workers.start("bulk")
@@ -226,6 +226,24 @@ def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(app_factory: Callab
         reports = db.session.execute(select(InboundReport.status, InboundReport.attempts)).tuples().all()
     assert {status for status, _ in reports} == {"processed"}
     assert max(attempts for _, attempts in reports) == 2  # the killed batch was claimed again, once
+
+
+def _kill_holding_a_batch(workers: WorkerProcesses, worker: subprocess.Popen[bytes], held: Callable[[], int],
+                          started: Callable[[], bool]) -> None:
+    """SIGKILL the worker (and its work horse) while it holds a claimed batch: stopped first (SIGSTOP), so a
+    batch it commits between the look and the kill is seen, and it is let go on to claim the next."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        wait_for(lambda: held() > 0 and started(), timeout=60, interval=0.005)
+        workers.kill(worker, signal.SIGSTOP)
+        time.sleep(0.2)  # a COMMIT already sent finishes on the server meanwhile
+        if held() > 0:
+            workers.kill(worker)
+            worker.wait(timeout=10)
+            assert held() > 0, "the worker died holding a claimed batch"
+            return
+        workers.kill(worker, signal.SIGCONT)
+    raise AssertionError("the worker never held a claimed batch when stopped")
 
 
 def _pending(app: Flask) -> int:
