@@ -51,6 +51,20 @@ def ensure_database(url: str) -> None:
         engine.dispose()
 
 
+def reset_schema(url: str) -> None:
+    """A PostgreSQL benchmark database created if missing, its public schema emptied (SQLite: nothing to do)."""
+    if not url.startswith("postgresql"):
+        return
+    from sqlalchemy import create_engine, text
+
+    ensure_database(url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
 def _as_env(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -43,8 +43,8 @@ from sqlalchemy import insert, select
 from bench.common import (
     app_settings,
     bench_env,
-    ensure_database,
     percentile,
+    reset_schema,
     start_workers,
     stop_processes,
     wait_for,
@@ -92,20 +92,8 @@ def storm(port: int, jobs: list[tuple[str, bytes]], clients: int) -> float:
     return len(jobs) / elapsed
 
 
-def reset_database(url: str) -> None:
-    if url.startswith("postgresql"):
-        from sqlalchemy import create_engine, text
-
-        ensure_database(url)
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-
-
 def build_app(env: dict[str, str]) -> Flask:
-    reset_database(env["DATABASE_URL"])
+    reset_schema(env["DATABASE_URL"])
     app = create_app({**app_settings(env), "TESTING": True, "LOG_FORMAT": "text"})
     with app.app_context():
         from flask_migrate import upgrade

@@ -59,8 +59,8 @@ from bench.common import (  # noqa: E402
     SENDER,
     app_settings,
     bench_env,
-    ensure_database,
     percentile,
+    reset_schema,
     start_gunicorn,
     start_workers,
     stop_processes,
@@ -132,15 +132,7 @@ def _prepare_database(url: str, redis_url: str, env: dict[str, str] | None = Non
     """Reset the schema, migrate, create tenant acme; the benchmark's own app (configured by ``env``)."""
     from mailer import create_app
 
-    if url.startswith("postgresql"):
-        from sqlalchemy import create_engine, text
-
-        ensure_database(url)
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
+    reset_schema(url)
     settings = app_settings(env) if env else {"DATABASE_URL": url, "REDIS_URL": redis_url,
                                               "JWT_SECRET_KEY": JWT_KEY, "SECRETS_KEY": (SECRETS_KEY,),
                                               "LOG_FORMAT": "text"}

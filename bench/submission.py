@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import ROOT, SENDER, bench_env, cpu_seconds, ensure_database, stop_processes, wait_for
+from bench.common import ROOT, SENDER, bench_env, cpu_seconds, reset_schema, stop_processes, wait_for
 from bench.private_postfix import PrivatePostfix, available
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -136,23 +136,11 @@ def _prepare_mailer(env: dict[str, str]) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def _reset_schema(url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    ensure_database(url)
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-
-
 def _run_mailer(args: Any, cert: str, key: str, folder: str) -> dict[str, Any]:
     from redis import Redis
 
     url = args.database_url or f"sqlite:///{folder}/mailer.db"
-    if url.startswith("postgresql"):
-        _reset_schema(url)
+    reset_schema(url)
     redis = Redis.from_url(REDIS_URL)
     redis.flushdb()
     port = _free_port()

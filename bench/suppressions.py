@@ -28,20 +28,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from flask import Flask
 from sqlalchemy import insert
 
+from bench.common import reset_schema
 from mailer import create_app
 
 SECRETS_KEY = "kGmQyPtK0lDN6xJ0a2Y4Zk1vJc8f1VcYq5oPz5jX0mU="
 
 
 def build_app(url: str) -> Flask:
-    if url.startswith("postgresql"):
-        from sqlalchemy import create_engine, text
-
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
+    reset_schema(url)
     app = create_app({"TESTING": True, "DATABASE_URL": url, "REDIS_URL": "redis://127.0.0.1:6379/10",
                       "JWT_SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
                       "SECRETS_KEY": (SECRETS_KEY,), "LOG_FORMAT": "text"})
