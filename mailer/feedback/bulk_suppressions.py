@@ -18,9 +18,8 @@ from sqlalchemy.exc import IntegrityError
 
 from mailer.audit import record_audits
 from mailer.extensions import db
-from mailer.mail.suppressions import add_suppression
+from mailer.mail.suppressions import add_suppression, created_details, new_entry
 from mailer.models import Suppression, SuppressionReason, SuppressionScope
-from mailer.models.types import utcnow
 from mailer.webhooks.feedback_events import on_suppressions_created
 
 
@@ -78,10 +77,9 @@ def _existing(keys: list[tuple[uuid.UUID, str, str]]) -> set[tuple[uuid.UUID, st
 
 
 def _row(entry: NewSuppression) -> Suppression:
-    return Suppression(id=uuid.uuid4(), tenant_id=entry.tenant_id, email=entry.email.lower(), scope=entry.scope.value,
-                       reason=entry.reason.value, source_message_id=entry.source_message_id,
-                       enhanced_code=entry.enhanced_code, detail=(entry.detail or None) and entry.detail[:2000],
-                       created_at=utcnow())
+    return new_entry(entry.tenant_id, entry.email, scope=entry.scope, reason=entry.reason,
+                     source_message_id=entry.source_message_id, enhanced_code=entry.enhanced_code,
+                     detail=entry.detail)
 
 
 def _audit(rows: Sequence[Suppression]) -> None:
@@ -90,8 +88,5 @@ def _audit(rows: Sequence[Suppression]) -> None:
     for row in rows:
         by_tenant[row.tenant_id].append(row)
     for tenant_id in sorted(by_tenant):
-        record_audits("suppression.created", tenant_id=tenant_id, details=[
-            {"suppression_id": str(row.id), "email": row.email, "scope": row.scope, "reason": row.reason,
-             "message_id": str(row.source_message_id) if row.source_message_id else None}
-            for row in by_tenant[tenant_id]
-        ])
+        record_audits("suppression.created", tenant_id=tenant_id,
+                      details=[created_details(row) for row in by_tenant[tenant_id]])

@@ -83,19 +83,32 @@ def add_suppression(
     existing = _find(tenant_id, email, scope)
     if existing is not None:
         return existing, False
-    entry = Suppression(tenant_id=tenant_id, email=email, scope=scope.value, reason=reason.value,
-                        source_message_id=source_message_id, enhanced_code=enhanced_code,
-                        detail=(detail or None) and detail[:2000])
+    entry = new_entry(tenant_id, email, scope=scope, reason=reason, source_message_id=source_message_id,
+                      enhanced_code=enhanced_code, detail=detail)
     try:
         with db.session.begin_nested():
             db.session.add(entry)
     except IntegrityError:  # added concurrently: theirs stands
         return _find(tenant_id, email, scope), False  # type: ignore[return-value]
     record_audit("suppression.created", tenant_id=tenant_id, actor_id=actor_id, actor_type=actor_type,
-                 details={"suppression_id": str(entry.id), "email": email, "scope": scope.value,
-                          "reason": reason.value, "message_id": str(source_message_id) if source_message_id else None})
+                 details=created_details(entry))
     on_suppression_created(entry)
     return entry, True
+
+
+def new_entry(tenant_id: uuid.UUID, email: str, *, scope: SuppressionScope, reason: SuppressionReason,
+              source_message_id: uuid.UUID | None = None, enhanced_code: str | None = None,
+              detail: str | None = None) -> Suppression:
+    """A suppression entry as stored (address lower-cased, detail clipped), not yet added to the session."""
+    return Suppression(id=uuid.uuid4(), tenant_id=tenant_id, email=email.lower(), scope=scope.value,
+                       reason=reason.value, source_message_id=source_message_id, enhanced_code=enhanced_code,
+                       detail=(detail or None) and detail[:2000])
+
+
+def created_details(entry: Suppression) -> dict[str, str | None]:
+    """The `suppression.created` audit event's details for an entry."""
+    return {"suppression_id": str(entry.id), "email": entry.email, "scope": entry.scope, "reason": entry.reason,
+            "message_id": str(entry.source_message_id) if entry.source_message_id else None}
 
 
 def _find(tenant_id: uuid.UUID, email: str, scope: SuppressionScope) -> Suppression | None:
