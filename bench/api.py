@@ -76,7 +76,8 @@ def _client(port: int, token: str, client: int, count: int, tag: str, start: Any
 def drive(port: int, token: str, n: int, clients: int, tag: str, server: int) -> dict[str, Any]:
     """N POSTs by ``clients`` processes; requests/s over the whole run, latency percentiles in ms, and the CPU
     per request of the ``server`` process and its children (ms)."""
-    from common import percentile, tree_cpu_seconds
+    from common import percentile
+    from cpu import tree_cpu
 
     ctx = mp.get_context("spawn")
     start, results = ctx.Event(), ctx.Queue()
@@ -86,7 +87,7 @@ def drive(port: int, token: str, n: int, clients: int, tag: str, server: int) ->
     for proc in procs:
         proc.start()
     time.sleep(1.0)  # every client has started and built its bodies
-    cpu = tree_cpu_seconds(server)
+    cpu = tree_cpu([server])
     began = time.perf_counter()
     start.set()
     latencies: list[float] = []
@@ -96,7 +97,7 @@ def drive(port: int, token: str, n: int, clients: int, tag: str, server: int) ->
         latencies += got
         failures += failed
     elapsed = time.perf_counter() - began
-    cpu = tree_cpu_seconds(server) - cpu
+    cpu = tree_cpu([server]) - cpu
     for proc in procs:
         proc.join()
     if failures:

@@ -193,14 +193,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """cpu_seconds of a process and its live children (gunicorn's master and its workers)."""
-    children = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children += [int(child) for child in (task / "children").read_text().split()]
-    return cpu_seconds(pid) + sum(cpu_seconds(child) for child in children)
-
-
 def peak_rss_mb(pid: int) -> float:
     """The high-water resident set of a process (VmHWM), in MB."""
     with open(f"/proc/{pid}/status") as status:

@@ -49,6 +49,7 @@ from bench.common import (
     stop_processes,
     wait_for,
 )
+from bench.cpu import tree_cpu
 from mailer import create_app
 from tests.feedback.samples import postfix_dsn
 
@@ -193,17 +194,6 @@ def workers_idle(redis: Redis) -> bool:
     return not get_queue("bulk", redis).count and all(w.get_state() == "idle" for w in Worker.all(connection=redis))
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these processes and their reaped children (RQ's work horses); call when idle."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        total += sum(int(f) for f in fields[11:15])
-    return total / tick
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=int, default=2000)
@@ -256,7 +246,7 @@ def main() -> None:
                 count, span = processed_span(app, since)
                 processed = (count - 1) / span
                 wait_for(lambda: workers_idle(redis), 120, "the workers' jobs to end")
-                cpu_backlog = cpu_seconds([w.pid for w in workers])
+                cpu_backlog = tree_cpu([w.pid for w in workers])
                 counts = statuses(app)
                 print(f"backlog ({args.workers} workers):          {processed:8.1f} reports/s, "
                       f"{1000 * cpu_backlog / count:.1f} ms worker CPU per report "
