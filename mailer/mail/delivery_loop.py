@@ -30,7 +30,7 @@ from mailer.extensions import db
 from mailer.mail import nudges
 from mailer.mail.delivery import deliver_claim, smtp_sender
 from mailer.mail.leases import claim_due_for_owner, claim_recipients, next_due_in
-from mailer.mail.outbox import schedule_retries
+from mailer.mail.outbox import requeue, schedule_retries
 from mailer.mail.recording import Deferral
 from mailer.models import WAITING, Message, Recipient
 from mailer.queues import discard_waiting_jobs
@@ -124,22 +124,32 @@ def _owners(recipient_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
 
 
 def _reschedule_early(recipient_ids: Sequence[uuid.UUID], job_id: str | None) -> None:
-    """Rows this job was for that are still not due (it woke early, or stopped first): enqueue them at their time."""
+    """Rows this job was for that it leaves waiting (it woke early, or stopped first) get a job again: at their
+    time if still ahead, now if they came due meanwhile (between the loop's last look and this one, a row
+    left to no job would wait for the sweeper)."""
     if job_id is None:
         return
     rows = db.session.execute(
         select(Recipient.id, Recipient.next_attempt_at, Message.queue)
         .join(Message, Message.id == Recipient.message_id)
-        .where(Recipient.id.in_(list(recipient_ids)), Recipient.job_id == job_id,
-               Recipient.status.in_(WAITING), Recipient.next_attempt_at > datetime.now(UTC))
+        .where(Recipient.id.in_(list(recipient_ids)), Recipient.job_id == job_id, Recipient.status.in_(WAITING))
     ).all()
     db.session.rollback()
-    by_queue: dict[str, list[Deferral]] = {}
+    now = datetime.now(UTC)
+    later: dict[str, list[Deferral]] = {}
+    due: dict[str, list[uuid.UUID]] = {}
     for row in rows:
-        by_queue.setdefault(row.queue, []).append(Deferral(row.id, row.next_attempt_at))
-    for queue, deferrals in by_queue.items():
+        at = row.next_attempt_at
+        if at is not None and (at if at.tzinfo else at.replace(tzinfo=UTC)) > now:
+            later.setdefault(row.queue, []).append(Deferral(row.id, at))
+        else:
+            due.setdefault(row.queue, []).append(row.id)
+    for queue, deferrals in later.items():
         log.info("retry woke before its rows were due; rescheduled", extra={"recipients": len(deferrals)})
         schedule_retries(deferrals, queue)
+    for queue, ids in due.items():
+        log.info("rows came due as the job ended; enqueued again", extra={"recipients": len(ids)})
+        requeue(ids, queue)
 
 
 def _mark(redis: object, owner: uuid.UUID, loop_id: str) -> None:

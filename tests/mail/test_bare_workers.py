@@ -11,7 +11,7 @@ import pytest
 from rq.job import Job
 
 from mailer.mail.outbox import requeue
-from tests.fixtures import wait_for
+from tests.fixtures import drain, wait_for
 from tests.helpers import bearer, login
 from tests.mail.conftest import events_of, make_messages, recipient_rows, statuses
 
@@ -188,6 +188,34 @@ def test_a_retry_job_woken_before_its_rows_are_due_waits_or_reschedules_them(fas
     assert rescheduled not in (None, "early-2")
     assert Job.fetch(rescheduled, connection=redis).get_status() == "scheduled"
     assert abs(redis.zscore("rq:scheduled:default", rescheduled) - later.timestamp()) < 2
+
+
+def test_a_row_that_comes_due_as_its_early_job_ends_gets_a_job_at_once(fast_app, sink, redis):
+    """The job found its row not yet due and left (no linger, as under test settings, or asked to stop); the row
+    came due before the job's last look: it is enqueued now, not left without a job until the next sweep."""
+    from mailer.extensions import db
+    from mailer.mail import delivery_loop
+    from mailer.models import Recipient
+
+    [rid] = make_messages(fast_app, 1)
+    due = datetime.now(UTC) + timedelta(seconds=0.3)
+    with fast_app.app_context():
+        row = db.session.get(Recipient, rid)
+        row.status, row.next_attempt_at, row.job_id = "deferred", due, "early-1"
+        db.session.commit()
+
+    def stop_once_due() -> bool:
+        time.sleep(max(0.0, due.timestamp() - time.time()) + 0.1)
+        return True
+
+    with fast_app.app_context():
+        delivery_loop.deliver_and_keep_going([rid], "early-1", stop_once_due)
+    assert sink.handler.count("user0@example.com") == 0  # the job itself sent nothing: it woke too early
+    again = _row(fast_app, "user0@example.com").job_id
+    assert again not in (None, "early-1")
+    assert Job.fetch(again, connection=redis).get_status() == "queued"
+    drain(fast_app, redis, scheduled=False)
+    assert sink.handler.count("user0@example.com") == 1
 
 
 def test_a_loop_claims_what_its_connection_sends_in_a_fifth_of_a_second_within_bounds():
