@@ -1,0 +1,40 @@
+"""A batch's suppressions when another transaction added one of them after the batch looked: the batch does not
+fail, theirs stands unchanged, the others are added and audited once each (the real unique constraint decides)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, insert, select
+
+from mailer.extensions import atomic, db
+from mailer.feedback import bulk_suppressions
+from mailer.feedback.bulk_suppressions import NewSuppression, add_suppressions
+from mailer.models import AuditEvent, Suppression, SuppressionReason, SuppressionScope
+from tests.helpers import create_tenant
+
+
+def test_an_entry_added_concurrently_falls_back_to_one_by_one_and_theirs_stands(app_factory, monkeypatch):
+    app = app_factory()
+    tenant_id = uuid.UUID(create_tenant(app)["tenant_id"])
+    with app.app_context():
+        # Another transaction commits this entry between the batch's look and its insert.
+        db.session.execute(insert(Suppression).values(
+            id=uuid.uuid4(), tenant_id=tenant_id, email="taken@example.com", scope=SuppressionScope.ALL.value,
+            reason=SuppressionReason.MANUAL.value, detail="theirs"))
+        db.session.commit()
+        monkeypatch.setattr(bulk_suppressions, "_existing", lambda keys: set())  # the look came first
+
+        wanted = [NewSuppression(tenant_id, email, SuppressionScope.ALL, SuppressionReason.HARD_BOUNCE, detail="ours")
+                  for email in ("new1@example.com", "Taken@example.com", "new2@example.com")]
+        with atomic():  # the pipeline's transaction: its events' after-commit work registers on it
+            add_suppressions(wanted)
+
+        rows = {row.email: row for row in db.session.scalars(select(Suppression).where(
+            Suppression.tenant_id == tenant_id))}
+        assert set(rows) == {"new1@example.com", "taken@example.com", "new2@example.com"}
+        assert (rows["taken@example.com"].reason, rows["taken@example.com"].detail) == ("manual", "theirs")
+        assert rows["new1@example.com"].reason == rows["new2@example.com"].reason == "hard_bounce"
+        created = db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.tenant_id == tenant_id, AuditEvent.action == "suppression.created"))
+        assert created == 2
