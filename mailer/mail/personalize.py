@@ -27,8 +27,9 @@ from mailer.i18n import rendered_in
 from mailer.mail.compose import sender_of
 from mailer.mail.copy_wire import Skeleton, make_skeleton
 from mailer.mail.layout import Layout
+from mailer.mail.recipient_free import is_recipient_free
 from mailer.mail.recipient_tokens import unsubscribe_link
-from mailer.mail.templates import TemplateSource, reader_locale, render, tenant_context
+from mailer.mail.templates import Rendered, TemplateSource, as_builtin, reader_locale, render, tenant_context
 from mailer.models import BroadcastContent, Message, Recipient, Tenant
 from mailer.smtp.mime import Address, MessageContent, build_message, message_id_domain, to_bytes
 from mailer.smtp.validation import MessageValidationError, check_display_name, check_size, check_subject
@@ -80,14 +81,15 @@ class CopyMaker:
     layouts: dict[str, Layout] = field(default_factory=dict)
     spliced: bool = False
     skeletons: dict[str, Skeleton | None] = field(default_factory=dict)
+    alike: dict[str, Rendered] = field(default_factory=dict)  # per language, when not rendered per copy
 
     @classmethod
     def of(cls, config: Config, tenant: Tenant, sender: str, source: TemplateSource, data: dict[str, Any],
            signer: Signer | None = None, variants: dict[str, TemplateSource] | None = None,
            *, spliced: bool = False) -> CopyMaker:
         context = {**data, "data": data, **tenant_context(tenant)}
-        return cls(config, source, data, context, Address(sender, sender_of(tenant, config).name), signer,
-                   dict(variants or {}), reader_locale(config, tenant, None), spliced=spliced)
+        return cls(config, as_builtin(source), data, context, Address(sender, sender_of(tenant, config).name),
+                   signer, dict(variants or {}), reader_locale(config, tenant, None), spliced=spliced)
 
     def layout(self, locale: str) -> Layout:
         if locale not in self.layouts:
@@ -114,12 +116,21 @@ class CopyMaker:
 
     def render(self, locale: str, email: str, name: str, unsubscribe_url: str) -> tuple[str, str, str]:
         """(subject, text, html) of one recipient's copy, in the layout."""
-        source = self.variants.get(locale, self.source)
-        with rendered_in(locale):
-            rendered = render(source, {**self.context, "recipient": {"email": email, "name": name}})
-        check_subject(rendered.subject)
+        rendered = self.alike.get(locale) or self.rendered(locale, email, name)
         html, text = self.layout(locale).wrap(rendered, unsubscribe_url)
         return rendered.subject, text, html
+
+    def rendered(self, locale: str, email: str, name: str) -> Rendered:
+        """The template rendered for one recipient; kept for the language when it renders alike for all."""
+        source = self.variants.get(locale, self.source)
+        alike = is_recipient_free(source)
+        with rendered_in(locale):
+            rendered = render(source, self.context if alike else {**self.context,
+                                                                  "recipient": {"email": email, "name": name}})
+        check_subject(rendered.subject)
+        if alike:
+            self.alike[locale] = rendered
+        return rendered
 
     def skeleton(self, locale: str, message_id: str, headers: tuple[tuple[str, str], ...],
                  unsubscribe_url: str) -> Skeleton | None:

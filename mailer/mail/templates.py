@@ -9,6 +9,7 @@ translated through the catalogs, in the language of whatever ``rendered_in`` the
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from typing import Any
@@ -126,6 +127,19 @@ def load_builtin(name: str) -> TemplateSource | None:
         return None
     return TemplateSource(subject.strip(), _read(os.path.join(folder, "body.html")),
                           _read(os.path.join(folder, "body.txt")), trusted=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin_sources() -> frozenset[TemplateSource]:
+    return frozenset(source for name in builtin_names() if (source := load_builtin(name)) is not None)
+
+
+def as_builtin(source: TemplateSource) -> TemplateSource:
+    """``source`` marked trusted when its parts are a built-in template's, as a broadcast freezes one: our code,
+    rendered in-process like the built-in itself, not in the child a tenant's template needs."""
+    if source.trusted or source not in _builtin_sources():  # equality ignores `trusted`
+        return source
+    return TemplateSource(source.subject, source.html, source.text, trusted=True)
 
 
 def tenant_template(tenant_id: uuid.UUID, name: str) -> Template | None:
