@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from mailer.config import ROOT, Config
 from mailer.extensions import db
-from mailer.mail.render_child import render_isolated
+from mailer.mail.render_child import render_isolated, render_isolated_many
 from mailer.mail.rendering import (
     _ENVIRONMENTS,
     MAX_OUTPUT_CHARS,
@@ -56,10 +56,25 @@ def render(source: TemplateSource, context: dict[str, Any], *, seconds: float = 
     """
     if source.trusted:
         return render_in_process(source, context, seconds=seconds)
+    _compile_parts(source)
+    return render_isolated(source, context, seconds)
+
+
+def render_untrusted_many(source: TemplateSource, contexts: list[dict[str, Any]], *,
+                          seconds: float = MAX_RENDER_SECONDS) -> list[Rendered | TemplateRenderError | None]:
+    """A tenant's ``source`` rendered with each context in one round trip to the child, each render within its
+    own budget (render_child.render_isolated_many; None: not rendered, render it alone)."""
+    try:
+        _compile_parts(source)
+    except TemplateRenderError as exc:
+        return [exc for _ in contexts]
+    return render_isolated_many(source, contexts, seconds)
+
+
+def _compile_parts(source: TemplateSource) -> None:
     for part, text, html in (("subject", source.subject, False), ("html", source.html, True),
                              ("text", source.text, False)):
         _compile(text, part=part, html=html)  # a syntax error is answered here (cached), without a round trip
-    return render_isolated(source, context, seconds)
 
 
 def check_syntax(source: TemplateSource) -> None:

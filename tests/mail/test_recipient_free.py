@@ -20,9 +20,16 @@ from mailer.mail import personalize
 from mailer.mail.personalize import CopyMaker, Member, context_for
 from mailer.mail.recipient_free import is_recipient_free
 from mailer.mail.recipient_tokens import unsubscribe_link
-from mailer.mail.templates import TemplateRenderError, TemplateSource, as_builtin, load_builtin, render
+from mailer.mail.templates import (
+    TemplateRenderError,
+    TemplateSource,
+    as_builtin,
+    load_builtin,
+    render,
+    render_untrusted_many,
+)
 from mailer.models import Tenant
-from tests.hardening.test_template_isolation import BOMBS
+from tests.hardening.test_template_isolation import BOMBS, TWIN
 from tests.helpers import create_tenant
 
 SENDER = "news@acme.test"
@@ -82,12 +89,12 @@ def _parts(wire: bytes) -> tuple[str, str, str]:
     return str(mail["Subject"]), text, html
 
 
-def _counting_renders(monkeypatch: pytest.MonkeyPatch) -> list[TemplateSource]:
-    """The sources personalize renders, in order (the real render runs)."""
-    calls: list[TemplateSource] = []
+def _counting_renders(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """Whom personalize renders a copy for, one at a time (None: no recipient); the real render runs."""
+    calls: list[str | None] = []
 
     def counted(source: TemplateSource, context: dict[str, Any], **kwargs: Any) -> Any:
-        calls.append(source)
+        calls.append(context.get("recipient", {}).get("email"))
         return render(source, context, **kwargs)
 
     monkeypatch.setattr(personalize, "render", counted)
@@ -165,3 +172,41 @@ def test_copies_are_dkim_signed_and_verify(app: Flask, source: TemplateSource) -
         signed = CopyMaker(**{**maker.__dict__, "signer": Signer("acme.test", key.selector, key.private_pem.encode())})
         copies = [_copy(signed, member)[0] for member in MEMBERS]
     assert all(wire.startswith(b"DKIM-Signature:") and dkim.verify(wire, dnsfunc=dnsfunc) for wire in copies)
+
+
+def test_a_claims_copies_naming_the_recipient_render_in_one_round_trip(app: Flask,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """prerender sends a language's copies to the child together; each copy then takes its own render."""
+    alone = _counting_renders(monkeypatch)
+    together: list[int] = []
+
+    def counted(source: TemplateSource, contexts: list[dict[str, Any]], **kwargs: Any) -> Any:
+        together.append(len(contexts))
+        return render_untrusted_many(source, contexts, **kwargs)
+
+    monkeypatch.setattr(personalize, "render_untrusted_many", counted)
+    members = [*MEMBERS, Member("cy@example.com", "Cy", "zh-CN")]
+    with app.app_context():
+        maker = _maker(app, PERSONAL, {})
+        maker.prerender(members)
+        assert sorted(together) == [2, 2]
+        htmls = [_parts(_copy(maker, member)[0])[2] for member in members]
+    assert not {member.email for member in members} & set(alone)
+    for member, html in zip(members, htmls, strict=True):
+        assert f"<p>Dear {member.name or member.email}</p>" in html
+    assert maker.made == {}
+
+
+def test_a_bomb_in_a_claims_copies_fails_that_copy_alone(app: Flask) -> None:
+    """The child killed on one copy's render: that copy fails; those it never began render alone."""
+    text = TWIN + ("{% if recipient.email == 'bob@example.com' %}{{ ns.a == ns.b }}"
+                   "{% else %}Hi {{ recipient.name }}{% endif %}")
+    members = [Member("ann@example.com", "Ann"), Member("bob@example.com", "Bob"), Member("cy@example.com", "Cy")]
+    with app.app_context():
+        maker = _maker(app, TemplateSource("s", None, text), {})
+        maker.prerender(members)
+        assert set(maker.made) == {("en", "ann@example.com", "Ann"), ("en", "bob@example.com", "Bob")}
+        with pytest.raises(TemplateRenderError, match="too long"):
+            _copy(maker, members[1])
+        texts = [_parts(_copy(maker, member)[0])[1] for member in (members[0], members[2])]
+    assert texts[0].startswith("Hi Ann") and texts[1].startswith("Hi Cy")
