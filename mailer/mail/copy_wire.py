@@ -23,6 +23,7 @@ whole.
 from __future__ import annotations
 
 import binascii
+import functools
 import re
 import secrets
 import time
@@ -48,7 +49,6 @@ _ID_DIGITS = 32
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9]+(?: [A-Za-z0-9]+)*")
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 _ONE_LINE = 78 - len("To: ")
-_LINE_ENDS = re.compile(rb"\r\n|\r|\n")
 _PART_HEAD = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: {}\r\n\r\n'
 PROBE_TO = Address("probe@copy-wire.invalid")
 CHECK_TO = Address("probe.check@copy-wire.invalid", 'Prøbe Čheck, "Jr"')
@@ -60,7 +60,12 @@ Piece = bytes | tuple[str, int, int]
 
 def date_value(now: float | None = None) -> str:
     """The Date header's value as the `email` package writes what build_message sets (UTC, +0000)."""
-    return format_datetime(datetime.fromtimestamp(int(time.time() if now is None else now), UTC))
+    return _date_at(int(time.time() if now is None else now))
+
+
+@functools.lru_cache(maxsize=4)
+def _date_at(second: int) -> str:  # a worker writes hundreds of copies a second
+    return format_datetime(datetime.fromtimestamp(second, UTC))
 
 
 def fold(name: str, value: object, policy: EmailPolicy) -> bytes:
@@ -80,20 +85,29 @@ def to_line(address: Address, policy: EmailPolicy) -> bytes:
 def encode_part(subtype: str, text: str) -> bytes:
     """A text part as set_content writes it into a message (headers, blank line, body), under the SMTP policy."""
     lines = text.encode("utf-8").splitlines()
-    cte, body = "quoted-printable", b""
-    if max((len(line) for line in lines), default=0) <= DEFAULT_POLICY.max_line_length:
-        cte, body = ("7bit" if all(line.isascii() for line in lines) else "8bit"), b"\n".join(lines) + b"\n"
+    if max(map(len, lines), default=0) <= DEFAULT_POLICY.max_line_length:
+        cte, body = ("7bit" if all(line.isascii() for line in lines) else "8bit"), b"\r\n".join(lines) + b"\r\n"
     else:
-        sniff = b"\n".join(lines[:10]) + b"\n"
-        if len(quoprimime.body_encode(sniff.decode("latin-1"), DEFAULT_POLICY.max_line_length)) > \
-                len(binascii.b2a_base64(sniff)):
-            cte, data = "base64", b"\n".join(lines) + b"\n"
+        sniff = lines[:10]
+        if sum(_qp_line(line)[1] for line in sniff) + len(sniff) > len(binascii.b2a_base64(b"\n".join([*sniff, b""]))):
+            cte, data = "base64", b"\n".join([*lines, b""])
             step = DEFAULT_POLICY.max_line_length // 4 * 3
             body = b"".join(binascii.b2a_base64(data[i:i + step]) for i in range(0, len(data), step))
+            body = body.replace(b"\n", b"\r\n")
         else:
-            normal = (b"\n".join(lines) + b"\n").decode("latin-1")
-            body = quoprimime.body_encode(normal, DEFAULT_POLICY.max_line_length).encode("latin-1")
-    return _PART_HEAD.format(subtype, cte).encode("ascii") + _LINE_ENDS.sub(b"\r\n", body)
+            cte, body = "quoted-printable", b"\r\n".join([*(_qp_line(line)[0] for line in lines), b""])
+    return _PART_HEAD.format(subtype, cte).encode("ascii") + body
+
+
+@functools.lru_cache(maxsize=8192)
+def _qp_line(line: bytes) -> tuple[bytes, int]:
+    """One line of a part (no line break) quoted-printable encoded as set_content encodes it, soft breaks CRLF,
+    and the length body_encode gives it (LF soft breaks), which the choice of encoding compares.
+
+    body_encode works line by line, so a part is its lines' encodings joined: the lines a broadcast's copies
+    share (its layout, most of the HTML) are encoded once per process, not once per copy."""
+    encoded = quoprimime.body_encode(line.decode("latin-1"), DEFAULT_POLICY.max_line_length)
+    return encoded.replace("\n", "\r\n").encode("latin-1"), len(encoded)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from mailer.config import Config
 from mailer.extensions import atomic, db
 from mailer.mail.leases import Claim, LeaseKeeper, claim_recipients, release_unattempted
 from mailer.mail.outbox import schedule_retries
-from mailer.mail.per_recipient import RecipientRenderError, render_recipient_mail
+from mailer.mail.per_recipient import RecipientRenderError, prepare_recipient_mails, render_recipient_mail
 from mailer.mail.recipient_tokens import envelope_sender
 from mailer.mail.recording import Attempt, Deferral, mark_attempt_started, record_attempts, roll_up
 from mailer.mail.suppressions import screen_before_send
@@ -175,6 +175,7 @@ def _build_mails(
     shared: dict[uuid.UUID, _Item] = {}
     items: list[_Item] = []
     failures: list[tuple[Recipient, RecipientResult]] = []
+    prepare_recipient_mails([r for r in recipients if r.message.raw_mime is None])
     for recipient in recipients:
         message = recipient.message
         sender = envelope_sender(config, message.sender, recipient.id)

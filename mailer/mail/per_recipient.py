@@ -8,11 +8,21 @@ A message of either kind is stored with no wire form (raw_mime None); delivery a
 from __future__ import annotations
 
 from mailer.mail.account_links import LINKS
-from mailer.mail.personalize import RecipientRenderError, render_broadcast_mail
+from mailer.mail.personalize import RecipientRenderError, prerender_broadcast, render_broadcast_mail
 from mailer.mail.system_mail import render_account_mail
 from mailer.models import Message, MessageKind, Recipient
 
-__all__ = ["RecipientRenderError", "render_recipient_mail"]
+__all__ = ["RecipientRenderError", "prepare_recipient_mails", "render_recipient_mail"]
+
+
+def prepare_recipient_mails(recipients: list[Recipient]) -> None:
+    """Before their mails are asked for one by one: render a broadcast's copies together where it can."""
+    by_message: dict[Message, list[Recipient]] = {}
+    for recipient in recipients:
+        if recipient.message.kind == MessageKind.BROADCAST.value:
+            by_message.setdefault(recipient.message, []).append(recipient)
+    for message, group in by_message.items():
+        prerender_broadcast(message, group)
 
 
 def render_recipient_mail(message: Message, recipient: Recipient) -> tuple[bytes, str]:

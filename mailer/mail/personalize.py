@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import uuid
 import weakref
+from collections import defaultdict
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -27,8 +28,18 @@ from mailer.i18n import rendered_in
 from mailer.mail.compose import sender_of
 from mailer.mail.copy_wire import Skeleton, make_skeleton
 from mailer.mail.layout import Layout
+from mailer.mail.recipient_free import is_recipient_free
 from mailer.mail.recipient_tokens import unsubscribe_link
-from mailer.mail.templates import TemplateSource, reader_locale, render, tenant_context
+from mailer.mail.templates import (
+    Rendered,
+    TemplateRenderError,
+    TemplateSource,
+    as_builtin,
+    reader_locale,
+    render,
+    render_untrusted_many,
+    tenant_context,
+)
 from mailer.models import BroadcastContent, Message, Recipient, Tenant
 from mailer.smtp.mime import Address, MessageContent, build_message, message_id_domain, to_bytes
 from mailer.smtp.validation import MessageValidationError, check_display_name, check_size, check_subject
@@ -80,14 +91,16 @@ class CopyMaker:
     layouts: dict[str, Layout] = field(default_factory=dict)
     spliced: bool = False
     skeletons: dict[str, Skeleton | None] = field(default_factory=dict)
+    alike: dict[str, Rendered] = field(default_factory=dict)  # per language, when not rendered per copy
+    made: dict[tuple[str, str, str], Rendered | TemplateRenderError] = field(default_factory=dict)  # prerender's
 
     @classmethod
     def of(cls, config: Config, tenant: Tenant, sender: str, source: TemplateSource, data: dict[str, Any],
            signer: Signer | None = None, variants: dict[str, TemplateSource] | None = None,
            *, spliced: bool = False) -> CopyMaker:
         context = {**data, "data": data, **tenant_context(tenant)}
-        return cls(config, source, data, context, Address(sender, sender_of(tenant, config).name), signer,
-                   dict(variants or {}), reader_locale(config, tenant, None), spliced=spliced)
+        return cls(config, as_builtin(source), data, context, Address(sender, sender_of(tenant, config).name),
+                   signer, dict(variants or {}), reader_locale(config, tenant, None), spliced=spliced)
 
     def layout(self, locale: str) -> Layout:
         if locale not in self.layouts:
@@ -114,12 +127,42 @@ class CopyMaker:
 
     def render(self, locale: str, email: str, name: str, unsubscribe_url: str) -> tuple[str, str, str]:
         """(subject, text, html) of one recipient's copy, in the layout."""
-        source = self.variants.get(locale, self.source)
-        with rendered_in(locale):
-            rendered = render(source, {**self.context, "recipient": {"email": email, "name": name}})
-        check_subject(rendered.subject)
+        rendered = self.alike.get(locale) or self.rendered(locale, email, name)
         html, text = self.layout(locale).wrap(rendered, unsubscribe_url)
         return rendered.subject, text, html
+
+    def rendered(self, locale: str, email: str, name: str) -> Rendered:
+        """The template rendered for one recipient; kept for the language when it renders alike for all."""
+        made = self.made.pop((locale, email, name), None)
+        source = self.variants.get(locale, self.source)
+        alike = made is None and is_recipient_free(source)
+        if isinstance(made, TemplateRenderError):
+            raise made
+        if made is None:
+            with rendered_in(locale):
+                made = render(source, self.context if alike else self.recipient_context(email, name))
+        check_subject(made.subject)
+        if alike:
+            self.alike[locale] = made
+        return made
+
+    def recipient_context(self, email: str, name: str) -> dict[str, Any]:
+        return {**self.context, "recipient": {"email": email, "name": name}}
+
+    def prerender(self, members: list[Member]) -> None:
+        """Render in advance, in one round trip per language to the render child, the copies of ``members``
+        whose template a tenant wrote and names the recipient (a claim's copies); ``build`` takes them."""
+        by_locale: dict[str, list[Member]] = defaultdict(list)
+        for member in members:
+            by_locale[member.locale or self.default_locale].append(member)
+        for locale, group in by_locale.items():
+            source = self.variants.get(locale, self.source)
+            if len(group) < 2 or source.trusted or is_recipient_free(source):
+                continue
+            with rendered_in(locale):
+                answers = render_untrusted_many(source, [self.recipient_context(m.email, m.name) for m in group])
+            self.made.update(((locale, member.email, member.name), answer)
+                             for member, answer in zip(group, answers, strict=True) if answer is not None)
 
     def skeleton(self, locale: str, message_id: str, headers: tuple[tuple[str, str], ...],
                  unsubscribe_url: str) -> Skeleton | None:
@@ -193,6 +236,17 @@ def _maker(message: Message) -> CopyMaker | None:
                              find_signer(config, tenant.id, message.sender), frozen_variants(content), spliced=True)
     _makers[message] = maker
     return maker
+
+
+def prerender_broadcast(message: Message, recipients: list[Recipient]) -> None:
+    """Render these recipients' copies together where their template is rendered per copy in the child."""
+    maker = _maker(message)
+    if maker is None:
+        return
+    try:
+        maker.prerender([Member(r.email, r.name, r.locale) for r in recipients])
+    except Exception:  # an optimisation only: each copy is then rendered alone, and fails alone
+        log.exception("could not render a broadcast's copies together")
 
 
 def render_broadcast_mail(message: Message, recipient: Recipient) -> tuple[bytes, str]:

@@ -36,28 +36,30 @@ _log = logging.getLogger(__name__)
 
 
 def _serve(conn: Connection) -> None:
-    """The child: render what it is sent until the pipe closes (the parent is gone)."""
+    """The child: render what it is sent until the pipe closes (the parent is gone). A request is one source and
+    the contexts to render it with; each render is answered as soon as it is done, under its own limits."""
     resource.setrlimit(resource.RLIMIT_AS, (_address_space() + CHILD_MEMORY_BYTES, resource.RLIM_INFINITY))
     conn.send("ready")
     while True:
         try:
-            source, context, seconds = conn.recv()
+            source, contexts, seconds = conn.recv()
         except (EOFError, OSError):
             return
-        used = resource.getrusage(resource.RUSAGE_SELF)
-        cpu = int(used.ru_utime + used.ru_stime)
-        # SIGXCPU ends the child when the render spins in C past its deadline (the parent also kills it).
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu + int(seconds) + 2, resource.RLIM_INFINITY))
-        try:
-            answer: Any = render_in_process(source, context, seconds=seconds)
-        except TemplateRenderError as exc:
-            answer = ("error", exc.message, exc.part, exc.line)
-        except MemoryError:
-            answer = ("error", "out of memory", "template", None)
-        try:
-            conn.send(answer)
-        except MemoryError:
-            conn.send(("error", "out of memory", "template", None))
+        for context in contexts:
+            used = resource.getrusage(resource.RUSAGE_SELF)
+            cpu = int(used.ru_utime + used.ru_stime)
+            # SIGXCPU ends the child when the render spins in C past its deadline (the parent also kills it).
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu + int(seconds) + 2, resource.RLIM_INFINITY))
+            try:
+                answer: Any = render_in_process(source, context, seconds=seconds)
+            except TemplateRenderError as exc:
+                answer = ("error", exc.message, exc.part, exc.line)
+            except MemoryError:
+                answer = ("error", "out of memory", "template", None)
+            try:
+                conn.send(answer)
+            except MemoryError:
+                conn.send(("error", "out of memory", "template", None))
 
 
 def _address_space() -> int:
@@ -138,31 +140,55 @@ def _current_pool() -> _Pool:
 
 def render_isolated(source: TemplateSource, context: dict[str, Any], seconds: float) -> Rendered:
     """``render`` in a pooled child; a child that overruns (time, memory, a crash) is killed and replaced."""
+    [answer] = render_isolated_many(source, [context], seconds)
+    if not isinstance(answer, Rendered):
+        raise answer or TemplateRenderError("template rendering took too long", part="template")
+    return answer
+
+
+def render_isolated_many(source: TemplateSource, contexts: list[dict[str, Any]],
+                         seconds: float) -> list[Rendered | TemplateRenderError | None]:
+    """``source`` rendered with each context in one round trip to a pooled child (a broadcast claim's copies).
+
+    Each render keeps its own deadline: the child answers them one by one, and one that does not come within
+    ``seconds`` plus the margin gets the child killed and replaced. That render fails; those after it were not
+    made (None: render them again)."""
     pool = _current_pool()
     child = pool.take()
     while child.process.poll() is not None:  # ended between renders (killed from outside): not this render's fault
         pool.discard(child)
         child = pool.take()
+    answers: list[Rendered | TemplateRenderError | None] = []
     try:
-        child.conn.send((source, context, seconds))
-        if not child.conn.poll(seconds + KILL_MARGIN_SECONDS):
-            pool.discard(child)
-            raise TemplateRenderError("template rendering took too long", part="template")
-        answer = child.conn.recv()
+        child.conn.send((source, contexts, seconds))
+        for _ in contexts:
+            if not child.conn.poll(seconds + KILL_MARGIN_SECONDS):
+                pool.discard(child)
+                return _failed(answers, contexts, "template rendering took too long")
+            answers.append(_answer(child.conn.recv()))
     except (EOFError, OSError) as exc:
         _log.warning("template render child ended", extra={"error": type(exc).__name__})
         pool.discard(child)
-        raise TemplateRenderError("template rendering used too much memory or time", part="template") from None
-    except TemplateRenderError:
-        raise
+        return _failed(answers, contexts, "template rendering used too much memory or time")
     except BaseException:
         pool.discard(child)
         raise
     pool.give_back(child)
+    return answers
+
+
+def _answer(answer: Any) -> Rendered | TemplateRenderError:
     if isinstance(answer, tuple):
         _, message, part, line = answer
-        raise TemplateRenderError(message, part=part, line=line)
-    return answer
+        return TemplateRenderError(message, part=part, line=line)
+    return answer  # type: ignore[no-any-return]
+
+
+def _failed(answers: list[Rendered | TemplateRenderError | None], contexts: list[dict[str, Any]],
+            message: str) -> list[Rendered | TemplateRenderError | None]:
+    """The answers so far, the render the child failed on, and None for those it never began."""
+    left = len(contexts) - len(answers)
+    return [*answers, TemplateRenderError(message, part="template"), *[None] * (left - 1)]
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ translated through the catalogs, in the language of whatever ``rendered_in`` the
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy import select
 
 from mailer.config import ROOT, Config
 from mailer.extensions import db
-from mailer.mail.render_child import render_isolated
+from mailer.mail.render_child import render_isolated, render_isolated_many
 from mailer.mail.rendering import (
     _ENVIRONMENTS,
     MAX_OUTPUT_CHARS,
@@ -55,10 +56,25 @@ def render(source: TemplateSource, context: dict[str, Any], *, seconds: float = 
     """
     if source.trusted:
         return render_in_process(source, context, seconds=seconds)
+    _compile_parts(source)
+    return render_isolated(source, context, seconds)
+
+
+def render_untrusted_many(source: TemplateSource, contexts: list[dict[str, Any]], *,
+                          seconds: float = MAX_RENDER_SECONDS) -> list[Rendered | TemplateRenderError | None]:
+    """A tenant's ``source`` rendered with each context in one round trip to the child, each render within its
+    own budget (render_child.render_isolated_many; None: not rendered, render it alone)."""
+    try:
+        _compile_parts(source)
+    except TemplateRenderError as exc:
+        return [exc for _ in contexts]
+    return render_isolated_many(source, contexts, seconds)
+
+
+def _compile_parts(source: TemplateSource) -> None:
     for part, text, html in (("subject", source.subject, False), ("html", source.html, True),
                              ("text", source.text, False)):
         _compile(text, part=part, html=html)  # a syntax error is answered here (cached), without a round trip
-    return render_isolated(source, context, seconds)
 
 
 def check_syntax(source: TemplateSource) -> None:
@@ -126,6 +142,19 @@ def load_builtin(name: str) -> TemplateSource | None:
         return None
     return TemplateSource(subject.strip(), _read(os.path.join(folder, "body.html")),
                           _read(os.path.join(folder, "body.txt")), trusted=True)
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin_sources() -> frozenset[TemplateSource]:
+    return frozenset(source for name in builtin_names() if (source := load_builtin(name)) is not None)
+
+
+def as_builtin(source: TemplateSource) -> TemplateSource:
+    """``source`` marked trusted when its parts are a built-in template's, as a broadcast freezes one: our code,
+    rendered in-process like the built-in itself, not in the child a tenant's template needs."""
+    if source.trusted or source not in _builtin_sources():  # equality ignores `trusted`
+        return source
+    return TemplateSource(source.subject, source.html, source.text, trusted=True)
 
 
 def tenant_template(tenant_id: uuid.UUID, name: str) -> Template | None:

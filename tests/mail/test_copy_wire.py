@@ -182,7 +182,13 @@ def test_the_to_line_is_the_email_packages(address: Address) -> None:
 
 
 @pytest.mark.parametrize("text", ["", "short\n", "ascii line\r\nand more", "é ascii-short", "long " * 40,
-                                  "ü" * 100, "你" * 200, "\n".join(["x" * 90] * 12), "trailing space \nx"])
+                                  "ü" * 100, "你" * 200, "\n".join(["x" * 90] * 12), "trailing space \nx",
+                                  # quoted-printable, encoded line by line: escapes at the soft breaks, spaces
+                                  # and tabs ending a long line, empty lines, lines repeated (encoded once)
+                                  "a=b " * 30, "x" * 74 + "=é" + "y" * 10, "y" * 75 + "=\n" + "z" * 80,
+                                  "tab\t" * 30 + "\n\n" + "end \t", ("x" * 79 + " \n") * 3,
+                                  "\x0bvertical\x0c " * 20, "\n".join(["<td style=\"a:b\">" * 9] * 4) + "\n\n",
+                                  "é" * 40 + "=" * 5 + "\r\n" + "x" * 200])
 def test_a_part_is_encoded_as_set_content_encodes_it(text: str) -> None:
     wire = to_bytes(build_message(MessageContent(sender=Address(SENDER), to=(Address("a@b.example"),),
                                                  subject="s", text=text, html="<p>h</p>")))
