@@ -12,10 +12,9 @@ from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy import select
 
-from tests.admin.conftest import Seeded
-from tests.fixtures import Drainer
-from tests.webhooks.conftest import dispatch, subscribe
+from tests.fixtures import Drainer, Seeded
 from tests.webhooks.receiver import Receiver
+from tests.webhooks.rig import dispatch, subscribe
 
 
 def test_a_bounce_becomes_message_bounced(app: Flask, client: FlaskClient, acme: Seeded, receiver: Receiver,
