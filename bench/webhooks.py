@@ -1,7 +1,7 @@
 """Webhook delivery benchmark: `python bench/webhooks.py [--n 10000] [--database-url URL]`.
 
 A broadcast of N recipients is recorded as sent through the real pipeline hook
-(``mail.recording.record_attempts`` → ``webhooks.pipeline``), which writes N `message.sent` events
+(``mail.recording.record_attempts`` → ``webhooks.emit``), which writes N `message.sent` events
 (+ `broadcast.finished` from the roll-up) in the same transactions. Then:
 
 1. raw        — one client, one keep-alive connection, POSTing the N already-built bodies in turn

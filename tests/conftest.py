@@ -22,8 +22,10 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from redis import Redis
 
 from mailer import create_app
-from tests.fixtures import FAST, Drainer, RecordingHandler, Sink, SmtpSink, free_port
+from tests.fixtures import FAST, Drainer, RecordingHandler, Seeded, Sink, SmtpSink, free_port, seed
 from tests.helpers import create_tenant
+
+pytest_plugins = ["tests.workers"]  # the worker-subprocess fixtures, loaded after this module
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -231,3 +233,18 @@ def _no_sweep_clock_outlives_its_test() -> Iterator[None]:
     yield
     alive = [t for t in threading.enumerate() if t.name == "mailer-sweep-clock" and t.is_alive()]
     assert not alive, "a sweep clock thread outlived its test; stop it (app_factory does for the apps it built)"
+
+
+@pytest.fixture
+def acme_seeded(app: Flask, client: FlaskClient) -> Seeded:
+    return seed(app, client, "acme")
+
+
+@pytest.fixture
+def globex_seeded(app: Flask, client: FlaskClient) -> Seeded:
+    return seed(app, client, "globex")
+
+
+@pytest.fixture
+def acme_ids(app: Flask) -> dict[str, str]:
+    return create_tenant(app, "acme", "admin@acme.test", frontend_url="https://app.acme.test/")

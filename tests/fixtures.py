@@ -1,4 +1,5 @@
-"""Test helpers shared by every package: one free_port, one recording SMTP handler, one drain.
+"""Test helpers shared by every package: one free_port, one recording SMTP handler, one drain, and the
+seeded tenants, users and API keys (seed, add_users, make_api_key, send).
 
 Fixtures live in tests/conftest.py; this module holds the classes and functions they (and tests) use.
 """
@@ -8,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -17,10 +20,12 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from flask import Flask
+from flask.testing import FlaskClient
 from redis import Redis
 
 from mailer.queues import QUEUE_NAMES, get_queue
 from mailer.worker import MailerSimpleWorker
+from tests.helpers import ADMIN_PASSWORD, bearer, create_tenant, login
 
 HOST = "127.0.0.1"
 FAST = {"SMTP_RETRY_DELAYS": (1, 1, 1), "SMTP_MAX_ATTEMPTS": 4, "DELIVERY_LEASE_SECONDS": 2,
@@ -163,3 +168,75 @@ class Drainer:
 
     def __call__(self, queues: tuple[str, ...] = QUEUE_NAMES) -> None:
         drain(self.app, self.redis, queues, scheduled=False)
+
+
+_HASH: dict[str, str] = {}
+
+
+def password_hash() -> str:
+    """One argon2 hash of ADMIN_PASSWORD per session: seeding hundreds of users stays fast."""
+    if "h" not in _HASH:
+        from mailer.security.passwords import hash_password
+
+        _HASH["h"] = hash_password(ADMIN_PASSWORD)
+    return _HASH["h"]
+
+
+def add_users(app: Flask, tenant_id: str, emails: list[str], *, role: str = "user", verified: bool = True,
+              active: bool = True, names: list[str] | None = None) -> list[str]:
+    """Inserts users straight into the database; returns their ids."""
+    from mailer.extensions import db
+    from mailer.models import User
+
+    ids = []
+    with app.app_context():
+        for index, email in enumerate(emails):
+            user = User(
+                id=uuid.uuid4(), tenant_id=uuid.UUID(tenant_id), email=email.lower(),
+                name=names[index] if names else "", password_hash=password_hash(), role=role, is_active=active,
+                email_verified_at=datetime.now(UTC) if verified else None,
+            )
+            db.session.add(user)
+            ids.append(str(user.id))
+        db.session.commit()
+    return ids
+
+
+@dataclass
+class Seeded:
+    slug: str
+    tenant_id: str
+    admin_id: str
+    admin_email: str
+    admin: dict[str, Any]  # bearer headers of the admin
+    user_id: str = ""
+    user_email: str = ""
+    user: dict[str, Any] = field(default_factory=dict)  # bearer headers of a plain user
+
+
+def seed(app: Flask, client: FlaskClient, slug: str) -> Seeded:
+    ids = create_tenant(app, slug, f"admin@{slug}.test", mail_from=f"news@{slug}.test")
+    admin_email, user_email = f"admin@{slug}.test", f"user@{slug}.test"
+    [user_id] = add_users(app, ids["tenant_id"], [user_email], names=["Uma User"])
+    return Seeded(
+        slug, ids["tenant_id"], ids["admin_id"], admin_email, bearer(login(client, slug, admin_email)),
+        user_id, user_email, bearer(login(client, slug, user_email)),
+    )
+
+
+def make_api_key(client: FlaskClient, admin: dict[str, Any], name: str = "ci") -> dict[str, Any]:
+    response = client.post("/v1/api-keys", json={"name": name}, headers=admin)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def send(client: FlaskClient, headers: dict[str, Any], to: list[str] | None = None, **extra: Any) -> Any:
+    body = {"to": to or ["ann@example.com"], "subject": "Hi", "text": "Hello", **extra}
+    return client.post("/v1/messages", json=body, headers=headers)
+
+
+def mail_to(smtp_server: SmtpSink, address: str) -> EmailMessage:
+    """The one mail ``address`` received."""
+    found = [m for m in smtp_server.messages if m.rcpt_tos == [address]]
+    assert len(found) == 1, (address, len(found))
+    return found[0].message

@@ -129,3 +129,28 @@ def test_every_package_and_top_level_module_is_in_a_layer():
     named = [name for layer in layers for name in re.split(r"\s*[|:]\s*", layer.strip())]
     present = {module.split(".")[1] for module in grimp.build_graph("mailer").modules if module != "mailer"}
     assert sorted(named) == sorted(present)
+
+
+def borrowed_conftests(sources: dict[str, str]) -> list[str]:
+    """``path: import`` for each test module that imports the conftest of another test package."""
+    found = []
+    for path, text in sources.items():
+        package = path.split("/")[1] if path.count("/") > 1 else ""
+        for imported in re.findall(r"^\s*from tests\.(\w+)\.conftest import", text, flags=re.M):
+            if imported != package:
+                found.append(f"{path}: tests.{imported}.conftest")
+    return found
+
+
+def test_no_test_package_imports_another_packages_conftest():
+    """What test packages share lives at the top (tests/fixtures.py, helpers.py, rows.py, workers.py) or in a
+    plain module of its package, never in another package's conftest."""
+    sources = {path.relative_to(ROOT).as_posix(): path.read_text() for path in (ROOT / "tests").rglob("*.py")}
+    assert len(sources) > 100
+    assert borrowed_conftests(sources) == []
+
+
+def test_the_conftest_finder_sees_a_borrowed_conftest():
+    assert borrowed_conftests({"tests/a/test_x.py": "from tests.b.conftest import seed\n",
+                               "tests/b/test_y.py": "from tests.b.conftest import seed\n"}) == [
+        "tests/a/test_x.py: tests.b.conftest"]

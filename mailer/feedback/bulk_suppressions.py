@@ -20,7 +20,7 @@ from mailer.audit import record_audits
 from mailer.extensions import db
 from mailer.mail.suppressions import add_suppression, created_details, new_entry
 from mailer.models import Suppression, SuppressionReason, SuppressionScope
-from mailer.webhooks.feedback_events import on_suppressions_created
+from mailer.webhooks import EventType, emit
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def add_suppressions(wanted: Sequence[NewSuppression]) -> None:
                             detail=entry.detail)
         return
     _audit(rows)
-    on_suppressions_created(rows)
+    emit(db.session, EventType.SUPPRESSION_CREATED, rows)
 
 
 def _existing(keys: list[tuple[uuid.UUID, str, str]]) -> set[tuple[uuid.UUID, str, str]]:

@@ -52,7 +52,7 @@ from mailer.models import (
 from mailer.models.types import utcnow
 from mailer.observability.feedback import observe_reports
 from mailer.smtp.results import ErrorCode
-from mailer.webhooks.feedback_events import on_feedbacks_recorded
+from mailer.webhooks import EventType, emit
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
@@ -64,6 +64,10 @@ MAX_FEEDBACK_PER_RECIPIENT = 20
 BATCH_SIZE = 100
 LINGER_SECONDS = 1.0
 POLL_SECONDS = 0.2
+_EVENT_OF = {  # a delay or an unsubscribe tells no webhook
+    FeedbackOutcome.BOUNCED: EventType.MESSAGE_BOUNCED,
+    FeedbackOutcome.COMPLAINED: EventType.MESSAGE_COMPLAINED,
+}
 _UNSUBSCRIBE_KEY = "unsubscribe"  # unsubscribe.py records a mailto unsubscribe under this report key
 
 
@@ -82,7 +86,7 @@ class _Batch:
     records: list[dict[str, object]] = field(default_factory=list)
     events: list[dict[str, object]] = field(default_factory=list)
     suppressions: list[NewSuppression] = field(default_factory=list)
-    webhooks: list[tuple[uuid.UUID, str, int | None, str | None, str | None]] = field(default_factory=list)
+    webhooks: dict[EventType, list[tuple[uuid.UUID, dict[str, object]]]] = field(default_factory=dict)
     message_ids: set[uuid.UUID] = field(default_factory=set)
     observed: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
@@ -92,7 +96,8 @@ class _Batch:
             db.session.execute(insert(FeedbackRecord.__table__), self.records)
             db.session.execute(insert(DeliveryEvent.__table__), self.events)
         add_suppressions(self.suppressions)
-        on_feedbacks_recorded(self.webhooks)
+        for event_type, subjects in self.webhooks.items():
+            emit(db.session, event_type, subjects)
         roll_up(sorted(self.message_ids))
         current_unit().after_commit(partial(observe_reports, self.observed))
 
@@ -246,7 +251,9 @@ def apply_finding(recipient: Recipient, finding: Finding, report_key: str, batch
         batch.suppressions.append(NewSuppression(
             recipient.tenant_id, recipient.email, SuppressionScope.ALL, SuppressionReason.COMPLAINT,
             source_message_id=recipient.message_id, detail=finding.response))
-    batch.webhooks.append((recipient.id, outcome.value, finding.smtp_code, finding.status, finding.response))
+    if outcome in _EVENT_OF:
+        batch.webhooks.setdefault(_EVENT_OF[outcome], []).append((recipient.id, {
+            "smtp_code": finding.smtp_code, "enhanced_code": finding.status, "response": finding.response}))
     return Applied(recipient.id, outcome, True)
 
 

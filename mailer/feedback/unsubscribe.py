@@ -26,7 +26,6 @@ from mailer.models import (
     SuppressionScope,
 )
 from mailer.models.types import utcnow
-from mailer.webhooks.feedback_events import on_feedback_recorded
 
 UNSUBSCRIBED_RESPONSE = "the recipient unsubscribed from broadcasts"
 _ONCE_KEY = "unsubscribe"
@@ -64,8 +63,6 @@ def unsubscribe(recipient: Recipient, *, via: str) -> bool:
             "outcome": FeedbackOutcome.UNSUBSCRIBED.value, "smtp_code": None, "enhanced_code": None,
             "response": UNSUBSCRIBED_RESPONSE,
         }])
-        on_feedback_recorded(recipient_id=recipient.id, outcome=FeedbackOutcome.UNSUBSCRIBED.value,
-                             smtp_code=None, enhanced_code=None, response=UNSUBSCRIBED_RESPONSE)
     return created
 
 

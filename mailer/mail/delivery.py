@@ -25,13 +25,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from mailer.config import Config
 from mailer.extensions import atomic, db
-from mailer.mail.leases import Claim, LeaseKeeper, claim_recipients, release_unattempted
+from mailer.mail.leases import Claim, LeaseKeeper, release_unattempted
 from mailer.mail.outbox import schedule_retries
 from mailer.mail.per_recipient import RecipientRenderError, prepare_recipient_mails, render_recipient_mail
 from mailer.mail.recipient_tokens import envelope_sender
@@ -105,12 +104,6 @@ class _Run:
         for deferral in deferrals:
             self.deferrals[queues[deferral.recipient_id]].append(deferral)
         self.done.update(r.id for r, _ in pairs)
-
-
-def deliver_batch(recipient_ids: Sequence[uuid.UUID]) -> None:
-    """Deliver whichever of these recipients are due; every outcome ends up in the database."""
-    config: Config = current_app.config["MAILER"]
-    deliver_claim(claim_recipients(recipient_ids, config.DELIVERY_LEASE_SECONDS), config)
 
 
 def deliver_claim(claim: Claim, config: Config) -> None:

@@ -21,11 +21,16 @@ from mailer.extensions import db
 from mailer.mail.suppressions import suppress_hard_failures
 from mailer.models import UNFINISHED, DeliveryEvent, Message, MessageKind, MessageStatus, Recipient, RecipientStatus
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
-from mailer.webhooks.pipeline import record_finished_broadcasts, record_result_events
+from mailer.webhooks import EventType, emit
 
 _recipients = Recipient.__table__
 _events = DeliveryEvent.__table__
 _MAX_TEXT = 2000
+_EVENT_OF = {
+    RecipientStatus.SENT.value: EventType.MESSAGE_SENT,
+    RecipientStatus.DEFERRED.value: EventType.MESSAGE_DEFERRED,
+    RecipientStatus.FAILED.value: EventType.MESSAGE_FAILED,
+}
 
 
 @dataclass(frozen=True)
@@ -111,8 +116,20 @@ def record_attempts(attempts: Sequence[Attempt], token: str, config: Config) -> 
         ],
     )
     suppress_hard_failures([(a.recipient_id, a.tenant_id, a.result) for a in attempts])
-    record_result_events(db.session, attempts, rows)  # webhook events, in this transaction
+    _emit_results(rows)
     return [Deferral(row["b_id"], row["next_attempt_at"]) for row in rows if row["next_attempt_at"] is not None]
+
+
+def _emit_results(rows: Sequence[dict[str, Any]]) -> None:
+    """`message.sent|deferred|failed` for each written result; `message.suppressed` is the suppressions'."""
+    by_type: dict[EventType, list[tuple[uuid.UUID, dict[str, Any]]]] = {}
+    for row in rows:
+        if row["error_code"] != ErrorCode.SUPPRESSED:
+            by_type.setdefault(_EVENT_OF[row["status"]], []).append((row["b_id"], {
+                "status": row["status"], "smtp_code": row["smtp_code"], "enhanced_code": row["enhanced_code"],
+                "response": row["smtp_response"]}))
+    for event_type, subjects in by_type.items():
+        emit(db.session, event_type, subjects)
 
 
 def mark_attempt_started(ids: Sequence[uuid.UUID], token: str, message_ids: dict[uuid.UUID, str]) -> None:
@@ -210,4 +227,4 @@ def roll_up(message_ids: Sequence[uuid.UUID]) -> None:
                            .execution_options(synchronize_session=False))
     broadcasts = [message_id for message_id, _, kind in locked if kind == MessageKind.BROADCAST]
     if broadcasts:
-        record_finished_broadcasts(db.session, broadcasts)  # webhook broadcast.finished, in this transaction
+        emit(db.session, EventType.BROADCAST_FINISHED, broadcasts)

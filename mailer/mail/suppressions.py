@@ -29,7 +29,7 @@ from mailer.models.types import utcnow
 from mailer.security.address_digest import DOMAIN as DIGEST_DOMAIN
 from mailer.security.address_digest import address_digests
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
-from mailer.webhooks.feedback_events import on_suppression_created, on_suppressions_recorded
+from mailer.webhooks import EventType, emit
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def add_suppression(
         return _find(tenant_id, email, scope), False  # type: ignore[return-value]
     record_audit("suppression.created", tenant_id=tenant_id, actor_id=actor_id, actor_type=actor_type,
                  details=created_details(entry))
-    on_suppression_created(entry)
+    emit(db.session, EventType.SUPPRESSION_CREATED, [entry])
     return entry, True
 
 
@@ -232,5 +232,5 @@ def _add_events(pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
 
 
 def _announce(recipient_ids: Sequence[uuid.UUID]) -> None:
-    if recipient_ids:
-        on_suppressions_recorded(recipient_ids, response=SUPPRESSED_RESPONSE)
+    emit(db.session, EventType.MESSAGE_SUPPRESSED, recipient_ids, smtp_code=None, enhanced_code=None,
+         response=SUPPRESSED_RESPONSE)

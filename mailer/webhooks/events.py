@@ -1,7 +1,8 @@
-"""Webhook events as rows (a transactional outbox, API.md §9).
+"""Webhook events as rows (a transactional outbox, API.md §9): the list of event types, and the writer behind
+``webhooks.emit``.
 
-``record_event(session, tenant_id, event_type, data)`` adds the event and one pending delivery per
-enabled endpoint of the tenant that subscribes to it, in the caller's ``extensions.atomic()`` block: the event exists
+``record_events(session, drafts)`` adds each event and one pending delivery per enabled endpoint of its
+tenant that subscribes to it, in the caller's ``extensions.atomic()`` block: the event exists
 exactly when the change it reports is committed. After that commit the dispatcher is nudged (see
 ``wakeup.nudge_after_commit``); if the nudge is lost (Redis down or flushed, a worker killed), the sweep finds
 the due deliveries. Nothing here imports Flask request state: the pipeline and workers call it.
@@ -57,17 +58,10 @@ def event_body(event_type: str, at: datetime, data: dict[str, Any]) -> str:
                       ensure_ascii=False)
 
 
-def record_event(session: Session, tenant_id: uuid.UUID, event_type: EventType | str, data: dict[str, Any],
-                 subject_id: uuid.UUID | None = None) -> uuid.UUID | None:
-    """Add one event (and its deliveries) to ``session``; the caller commits. Returns its id, or None
-    when no enabled endpoint of the tenant subscribes to it (then nothing is written)."""
-    ids = record_events(session, [EventDraft(tenant_id, EventType(event_type), data, subject_id)])
-    return ids[0]
-
-
 def record_events(session: Session, drafts: Sequence[EventDraft],
                   endpoints: Iterable[WebhookEndpoint] | None = None) -> list[uuid.UUID | None]:
-    """``record_event`` for many events in a few statements (one endpoint query, two bulk inserts).
+    """Each draft's event and deliveries in a few statements (one endpoint query, two bulk inserts); the event
+    ids, None where no endpoint subscribes (then nothing is written for it).
 
     ``endpoints`` restricts the fan-out to those endpoints (the test event); by default every enabled
     endpoint of each draft's tenant that lists the event type.

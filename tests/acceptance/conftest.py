@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.admin.conftest import Seeded, acme_seeded, globex_seeded  # noqa: F401
+from tests.fixtures import Seeded
 
 
 @pytest.fixture
-def acme(acme_seeded: Seeded) -> Seeded:  # noqa: F811
+def acme(acme_seeded: Seeded) -> Seeded:
     return acme_seeded
 
 
 @pytest.fixture
-def globex(globex_seeded: Seeded) -> Seeded:  # noqa: F811
+def globex(globex_seeded: Seeded) -> Seeded:
     return globex_seeded

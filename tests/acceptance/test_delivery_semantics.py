@@ -180,7 +180,7 @@ def test_redis_down_broadcast_and_retry_still_succeed_and_a_sweep_delivers(app_f
     """If Redis is down the request still succeeds and a sweeper enqueues the work once Redis is back."""
     from tests.fixtures import FAST
     from tests.helpers import create_tenant
-    from tests.mail.conftest import statuses
+    from tests.rows import statuses
 
     # Not a hard-bounce code: a 5.1.1 would suppress the address (§8) and the retry below would not send.
     sink.handler.rcpt_replies["admin@acme.test"] = "550 5.2.2 mailbox full"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import jwt
 
-from tests.admin.conftest import make_api_key
 from tests.conftest import JWT_TEST_KEY
+from tests.fixtures import make_api_key
 from tests.helpers import ADMIN_PASSWORD, bearer
 
 CLAIMS = {"iss", "aud", "sub", "tid", "role", "typ", "jti", "iat", "nbf", "exp", "ver"}

@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from mailer.queues import QUEUE_NAMES, get_queue
-from tests.admin.conftest import make_api_key
+from tests.fixtures import make_api_key
 from tests.helpers import bearer
 
 RECIPIENT_KEYS = {"id", "email", "status", "error_code", "attempts", "smtp_code", "smtp_response", "message_id",

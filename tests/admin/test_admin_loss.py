@@ -9,8 +9,8 @@ import time
 import pytest
 
 from mailer.admin import service
-from tests.admin.conftest import add_users, make_api_key
 from tests.conftest import TEST_DATABASE_URL
+from tests.fixtures import add_users, make_api_key
 from tests.helpers import bearer, login
 
 

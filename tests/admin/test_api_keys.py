@@ -6,7 +6,7 @@ import hashlib
 
 from sqlalchemy import select
 
-from tests.admin.conftest import make_api_key, send
+from tests.fixtures import make_api_key, send
 from tests.helpers import bearer
 
 

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select, update
 
 from mailer.security.address_digest import address_digest
-from tests.admin.conftest import make_api_key, send
 from tests.conftest import TEST_DATABASE_URL
+from tests.fixtures import make_api_key, send
 
 
 def verify(app, slug):

@@ -6,14 +6,8 @@ import uuid
 
 from sqlalchemy import func, select
 
-from tests.admin.conftest import add_users, make_api_key
+from tests.fixtures import add_users, mail_to, make_api_key
 from tests.helpers import bearer
-
-
-def mail_to(smtp_server, address):
-    found = [m for m in smtp_server.messages if m.rcpt_tos == [address]]
-    assert len(found) == 1, (address, len(found))
-    return found[0].message
 
 
 def test_300_recipient_broadcast_through_real_workers(

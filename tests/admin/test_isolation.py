@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.admin.conftest import make_api_key, send
+from tests.fixtures import make_api_key, send
 from tests.helpers import bearer
 
 

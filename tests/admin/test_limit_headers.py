@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.admin.conftest import send
+from tests.fixtures import send
 from tests.helpers import bearer, create_tenant, login
 
 

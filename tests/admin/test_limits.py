@@ -13,7 +13,7 @@ from mailer.errors import QuotaExceededError
 from mailer.extensions import atomic, db
 from mailer.mail.quota import reserve_recipients
 from mailer.models import Tenant, User
-from tests.admin.conftest import add_users, send
+from tests.fixtures import add_users, send
 from tests.helpers import ADMIN_PASSWORD, bearer, create_tenant, login
 
 WRONG = {"tenant": "acme", "password": "wrong password!"}

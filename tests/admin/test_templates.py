@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.admin.conftest import make_api_key, send
+from tests.fixtures import make_api_key, send
 from tests.helpers import bearer
 
 WELCOME = {"subject": "Welcome {{ name }}", "html": "<p>Hi {{ name }}</p>", "text": "Hi {{ name }}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import get_args
 
 from mailer.models import PersonRole, Role
-from tests.admin.conftest import add_users, make_api_key
+from tests.fixtures import add_users, make_api_key
 from tests.helpers import bearer, login
 
 

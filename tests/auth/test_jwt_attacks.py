@@ -21,9 +21,8 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.auth.conftest import login_pair
 from tests.conftest import JWT_TEST_KEY
-from tests.helpers import ADMIN_PASSWORD, bearer, create_tenant
+from tests.helpers import ADMIN_PASSWORD, bearer, create_tenant, login_pair
 
 _watch: dict[str, Any] = {"active": False, "needles": (), "hits": []}
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from mailer.extensions import db
 from mailer.models import AuditEvent, User
-from tests.auth.conftest import login_pair, mails_to, token_in
+from tests.helpers import login_pair, mails_to, token_in
 
 PASSWORD = "Secret-Passw0rd-One"
 NEW_PASSWORD = "Secret-Passw0rd-Two"

@@ -24,8 +24,8 @@ from tests.console.admin import (
     submit,
     submit_forged,
 )
-from tests.webhooks.conftest import FAST, dispatch, dispatch_until
 from tests.webhooks.receiver import Receiver
+from tests.webhooks.rig import FAST, dispatch, dispatch_until
 
 
 @pytest.fixture

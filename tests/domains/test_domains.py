@@ -159,7 +159,7 @@ def test_bad_names_and_duplicates_are_422(client, acme):
 
 def test_domains_are_admin_only(app, client, acme):
     """A plain user is refused (403), a caller without a token 401."""
-    from tests.admin.conftest import add_users
+    from tests.fixtures import add_users
     from tests.helpers import bearer, login
 
     tenant_id = client.get("/v1/auth/me", headers=acme).get_json()["tenant"]["id"]

@@ -72,7 +72,7 @@ def test_mail_from_other_domains_is_not_signed(client, acme, dns_server, smtp_se
 
 def test_broadcasts_are_signed_per_recipient(app, client, acme, dns_server, smtp_server, worker):
     """Each rendered copy carries its own valid signature (the body differs per recipient)."""
-    from tests.admin.conftest import add_users
+    from tests.fixtures import add_users
 
     _use_domain(client, acme, dns_server)
     tenant_id = client.get("/v1/auth/me", headers=acme).get_json()["tenant"]["id"]

@@ -14,8 +14,7 @@ from sqlalchemy import select, update
 from mailer.extensions import atomic, db
 from mailer.models import AuditEvent, AuthRequest, DeliveryEvent, Erasure, Message, Recipient, Tenant
 from mailer.security.address_digest import address_digest
-from tests.admin.conftest import add_users
-from tests.fixtures import drain
+from tests.fixtures import add_users, drain
 from tests.helpers import bearer, create_tenant, login
 
 ANN = "ann@example.com"

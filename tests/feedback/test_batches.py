@@ -32,10 +32,10 @@ from mailer.models import (
 )
 from mailer.queues import get_queue
 from tests.feedback import samples
-from tests.feedback.conftest import BOUNCE_DOMAIN, running_receiver, suppressions
+from tests.feedback.rig import BOUNCE_DOMAIN, running_receiver, suppressions
 from tests.fixtures import drain, wait_for
 from tests.helpers import create_tenant
-from tests.mail.conftest import WorkerProcesses
+from tests.workers import WorkerProcesses
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from redis import Redis
 
 from mailer.mail.recipient_tokens import TokenKind, read_address, token_address
 from tests.feedback import samples
-from tests.feedback.conftest import (
+from tests.feedback.rig import (
     BOUNCE_DOMAIN,
     Receiver,
     envelope_of,

@@ -16,9 +16,8 @@ from mailer.extensions import db
 from mailer.models import Suppression, Tenant
 from mailer.models.webhook import WebhookEndpoint, WebhookEvent
 from mailer.security.address_digest import address_digest
-from tests.admin.conftest import add_users
-from tests.feedback.conftest import outcomes
-from tests.fixtures import SmtpSink, drain
+from tests.feedback.rig import outcomes
+from tests.fixtures import SmtpSink, add_users, drain
 
 Admin = tuple[FlaskClient, dict[str, Any]]
 

@@ -17,7 +17,7 @@ from flask import Flask
 from mailer.config import Config
 from mailer.mail.recipient_tokens import TokenKind, token_address
 from tests.conftest import FERNET_KEY, JWT_TEST_KEY, TEST_REDIS_URL
-from tests.feedback.conftest import BOUNCE_DOMAIN, report_statuses
+from tests.feedback.rig import BOUNCE_DOMAIN, report_statuses
 from tests.fixtures import free_port
 
 ROOT = Path(__file__).resolve().parents[2]

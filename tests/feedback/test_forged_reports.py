@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from redis import Redis
 
 from tests.feedback import samples
-from tests.feedback.conftest import (
+from tests.feedback.rig import (
     Receiver,
     envelope_of,
     outcomes,

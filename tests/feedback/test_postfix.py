@@ -19,7 +19,7 @@ import pytest
 from flask import Flask
 from redis import Redis
 
-from tests.feedback.conftest import BOUNCE_DOMAIN, Receiver, outcomes, recipient_row, suppressions
+from tests.feedback.rig import BOUNCE_DOMAIN, Receiver, outcomes, recipient_row, suppressions
 from tests.fixtures import SmtpSink, drain, free_port
 from tests.helpers import bearer, login
 

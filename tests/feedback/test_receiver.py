@@ -14,7 +14,7 @@ from mailer.extensions import db
 from mailer.mail.recipient_tokens import TokenKind, make_token, read_token, token_address
 from mailer.models import InboundReport
 from tests.feedback import samples
-from tests.feedback.conftest import BOUNCE_DOMAIN, Receiver, report_statuses
+from tests.feedback.rig import BOUNCE_DOMAIN, Receiver, report_statuses
 
 
 def _verp(app: Flask, rid: uuid.UUID | None = None) -> str:

@@ -22,7 +22,7 @@ from mailer.mail.recipient_tokens import TokenKind, token_address
 from mailer.models import InboundReport
 from mailer.queues import get_queue
 from tests.feedback import samples
-from tests.feedback.conftest import Receiver, envelope_of, outcomes, report_statuses, send_and_deliver
+from tests.feedback.rig import Receiver, envelope_of, outcomes, report_statuses, send_and_deliver
 from tests.fixtures import SmtpSink, drain
 
 MiB = 1024 * 1024

@@ -14,7 +14,7 @@ from flask import Flask
 
 from mailer.mail.recipient_tokens import TokenKind, token_address
 from tests.feedback import samples
-from tests.feedback.conftest import BOUNCE_DOMAIN, report_statuses, running_receiver
+from tests.feedback.rig import BOUNCE_DOMAIN, report_statuses, running_receiver
 from tests.helpers import create_tenant
 
 

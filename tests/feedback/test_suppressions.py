@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from mailer.extensions import db
 from mailer.mail.outbox import requeue
 from mailer.models import Recipient
-from tests.feedback.conftest import outcomes, send_and_deliver, suppressions
+from tests.feedback.rig import outcomes, send_and_deliver, suppressions
 from tests.fixtures import SmtpSink, drain
 from tests.helpers import bearer, create_tenant, login
 

@@ -14,9 +14,8 @@ from sqlalchemy import select
 
 from mailer.extensions import db
 from mailer.models import Tenant
-from tests.admin.conftest import add_users
-from tests.feedback.conftest import BOUNCE_DOMAIN, Receiver, outcomes, suppressions
-from tests.fixtures import ReceivedMail, SmtpSink, drain
+from tests.feedback.rig import BOUNCE_DOMAIN, Receiver, outcomes, suppressions
+from tests.fixtures import ReceivedMail, SmtpSink, add_users, drain
 
 Admin = tuple[FlaskClient, dict[str, Any]]
 LINK = re.compile(r"<http://mailer\.test/unsubscribe/([a-z2-7]+)>")

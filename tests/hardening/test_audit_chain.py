@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from mailer.audit import canonical_content, record_audit
 from mailer.extensions import atomic, db
 from mailer.models import AuditEvent, Tenant
-from tests.auth.conftest import register
+from tests.helpers import register
 
 
 def verify(app, slug="acme"):

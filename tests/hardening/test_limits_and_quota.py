@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.auth.conftest import PASSWORD, login_pair, sign_up
-from tests.helpers import bearer, create_tenant, login
+from tests.helpers import PASSWORD, bearer, create_tenant, login, login_pair, sign_up
 
 FORGOT = "/v1/auth/forgot-password"
 

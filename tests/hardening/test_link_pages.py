@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.auth.conftest import PASSWORD, login_pair, mails_to, register, token_in
+from tests.helpers import PASSWORD, login_pair, mails_to, register, token_in
 
 
 def _csrf(page: str) -> str:

@@ -14,7 +14,7 @@ from mailer.extensions import db
 from mailer.mail import render_child
 from mailer.mail.templates import TemplateRenderError, TemplateSource, render
 from mailer.models import Recipient
-from tests.auth.conftest import sign_up
+from tests.helpers import sign_up
 
 ALIASED = "{% set ns = namespace(a=['xxxxxxxxxx']) %}{% for i in range(40) %}{% set ns.a = [ns.a, ns.a] %}{% endfor %}"
 TWIN = ("{% set ns = namespace(a=['x'], b=['x']) %}{% for i in range(60) %}{% set ns.a = [ns.a, ns.a] %}"

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from mailer.extensions import db
 from mailer.models import Recipient
-from tests.auth.conftest import mails_to, register, sign_up, text_of
+from tests.helpers import mails_to, register, sign_up, text_of
 
 RECURSION = "{% macro f(n) %}{{ f(n+1) }}{% endmacro %}"
 

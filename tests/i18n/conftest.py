@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.admin.conftest import Seeded, acme_seeded, add_users, globex_seeded, seed  # noqa: F401 - fixtures
-from tests.auth.conftest import acme_ids  # noqa: F401 - fixture
+from tests.fixtures import Seeded, add_users, seed  # noqa: F401 - for the languages tests
 
 
 def set_tenant(client: Any, admin: dict[str, Any], **fields: Any) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from tests.auth.conftest import PASSWORD, html_of, link_in, mails_to, register, text_of, token_in
+from tests.helpers import PASSWORD, html_of, link_in, mails_to, register, text_of, token_in
 from tests.i18n.conftest import set_tenant
 
 

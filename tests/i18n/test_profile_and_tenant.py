@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from mailer.extensions import db
 from mailer.models import User
-from tests.auth.conftest import PASSWORD, register
+from tests.helpers import PASSWORD, register
 from tests.i18n.conftest import set_tenant
 
 

@@ -7,7 +7,7 @@ import re
 
 from mailer.extensions import db
 from mailer.models import User
-from tests.admin.test_broadcasts import mail_to
+from tests.fixtures import mail_to
 from tests.i18n.conftest import add_users
 
 BASE = {"subject": "Your order {{ order }}", "text": "Thanks for order {{ order }}.",

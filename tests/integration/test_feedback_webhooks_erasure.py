@@ -16,11 +16,11 @@ from mailer.extensions import db
 from mailer.models import FeedbackRecord, Message, Suppression, WebhookEvent
 from mailer.retention.run import purge_now
 from tests.feedback import samples
-from tests.feedback.conftest import BOUNCE_DOMAIN, Receiver, envelope_of, running_receiver
+from tests.feedback.rig import BOUNCE_DOMAIN, Receiver, envelope_of, running_receiver
 from tests.fixtures import SmtpSink, drain
 from tests.helpers import bearer, create_tenant, login
-from tests.webhooks.conftest import FAST, dispatch_until
 from tests.webhooks.receiver import Receiver as WebhookReceiver
+from tests.webhooks.rig import FAST, dispatch_until
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Any
 
 from mailer.mail.outbox import requeue
 from tests.fixtures import ScriptedHandler, drain, wait_for
-from tests.mail.conftest import events_of, make_messages, recipient_rows
+from tests.rows import events_of, make_messages, recipient_rows
 
 
 @dataclass

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from mailer.models import Message, MessageKind, Recipient, Tenant
 from mailer.models.message import QUEUE_PRIORITY, queue_priority
 from tests.helpers import create_tenant
-from tests.mail.conftest import make_messages
+from tests.rows import make_messages
 
 
 def _tenant_id(app: Flask) -> uuid.UUID:

@@ -8,7 +8,7 @@ from mailer.extensions import db
 from mailer.mail.outbox import requeue
 from tests.fixtures import drain, wait_for
 from tests.helpers import bearer, login
-from tests.mail.conftest import events_of, make_messages, recipient_rows
+from tests.rows import events_of, make_messages, recipient_rows
 
 
 def _drain_until(app, redis, done, timeout=15.0):

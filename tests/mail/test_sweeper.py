@@ -12,7 +12,7 @@ from mailer.mail.sweeper import periodic_sweep_due, register_sweep_hook, sweep
 from mailer.queues import get_queue
 from tests.fixtures import drain, wait_for
 from tests.helpers import bearer, login
-from tests.mail.conftest import events_of, make_messages, recipient_rows, statuses
+from tests.rows import events_of, make_messages, recipient_rows, statuses
 
 
 def _sweep(app, redis):

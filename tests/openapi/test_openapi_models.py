@@ -23,8 +23,7 @@ from mailer.notifications.responses import (
     StatsOut,
     TemplateOut,
 )
-from tests.auth.conftest import PASSWORD, login_pair, mails_to, token_in
-from tests.helpers import ADMIN_PASSWORD, bearer, create_tenant
+from tests.helpers import ADMIN_PASSWORD, PASSWORD, bearer, create_tenant, login_pair, mails_to, token_in
 
 
 def _as(model: type[BaseModel], response: Any, status: int) -> Any:

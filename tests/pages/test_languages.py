@@ -15,7 +15,7 @@ from sqlalchemy import select
 from mailer.extensions import db
 from mailer.models import ActionPurpose, Tenant, User
 from mailer.security.action_tokens import issue_action_token
-from tests.admin.conftest import add_users
+from tests.fixtures import add_users
 from tests.helpers import create_tenant
 
 ZH_VERIFY, EN_VERIFY = "确认您的邮箱地址", "Confirm your email address"

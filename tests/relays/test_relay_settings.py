@@ -119,7 +119,7 @@ def test_a_relay_that_is_down_fails_the_test_at_connect(client, acme):
 
 def test_without_a_relay_the_test_is_404_and_relays_are_admin_only(app, client, acme):
     """No tenant relay → 404; a plain user may not read or set one (403)."""
-    from tests.admin.conftest import add_users
+    from tests.fixtures import add_users
     from tests.helpers import bearer, login
 
     assert client.post("/v1/tenant/smtp/test", headers=acme).status_code == 404

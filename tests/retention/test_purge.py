@@ -11,8 +11,7 @@ from sqlalchemy import func, select, update
 from mailer.extensions import db
 from mailer.models import DeliveryEvent, DeliveryStat, Message, Recipient, Tenant
 from mailer.retention.schedule import DAY_KEY, run_daily_purge
-from tests.admin.conftest import add_users
-from tests.fixtures import drain
+from tests.fixtures import add_users, drain
 from tests.helpers import bearer, create_tenant, login
 
 

@@ -19,11 +19,10 @@ from mailer.extensions import db
 from mailer.models import Erasure, Recipient, Tenant, WebhookDelivery, WebhookEndpoint
 from mailer.security.secret_box import SecretBox
 from mailer.webhooks.rounds import UNREADABLE
-from tests.admin.conftest import add_users
-from tests.fixtures import drain
+from tests.fixtures import add_users, drain
 from tests.helpers import bearer, create_tenant, login
-from tests.webhooks.conftest import dispatch
 from tests.webhooks.receiver import Receiver
+from tests.webhooks.rig import dispatch
 
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 LINK = re.compile(r"<http://mailer\.test/unsubscribe/([a-z2-7]+)>")

@@ -13,9 +13,9 @@ from redis import Redis
 
 from mailer.webhooks.bounds import CONNECTIONS_PER_ENDPOINT
 from mailer.webhooks.rounds import EXPIRED
-from tests.admin.conftest import Seeded
-from tests.webhooks.conftest import deliveries, dispatch, subscribe
+from tests.fixtures import Seeded
 from tests.webhooks.receiver import Receiver
+from tests.webhooks.rig import deliveries, dispatch, subscribe
 
 
 def _tests(client: FlaskClient, tenant: Seeded, webhook_id: str, n: int) -> None:

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from tests.admin.conftest import seed
 from tests.conftest import FERNET_KEY
-from tests.fixtures import SmtpSink, wait_for
-from tests.mail.conftest import WorkerProcesses
-from tests.webhooks.conftest import FAST, deliveries, subscribe
+from tests.fixtures import SmtpSink, seed, wait_for
 from tests.webhooks.receiver import Receiver
+from tests.webhooks.rig import FAST, deliveries, subscribe
+from tests.workers import WorkerProcesses
 
 WORKER_ENV = {"WEBHOOK_ALLOW_PRIVATE": "true", "WEBHOOK_RETRY_DELAYS": "1,1", "WEBHOOK_TIMEOUT_SECONDS": "2"}
 

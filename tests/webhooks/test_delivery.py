@@ -10,10 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
-from tests.admin.conftest import Seeded
-from tests.fixtures import Drainer, SmtpSink
-from tests.webhooks.conftest import deliveries, dispatch, dispatch_until, subscribe
+from tests.fixtures import Drainer, Seeded, SmtpSink
 from tests.webhooks.receiver import Receiver
+from tests.webhooks.rig import deliveries, dispatch, dispatch_until, subscribe
 
 
 def _send(client: FlaskClient, tenant: Seeded, to: str = "ann@example.com", **extra: Any) -> str:

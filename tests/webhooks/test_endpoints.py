@@ -9,9 +9,9 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.admin.conftest import Seeded
-from tests.webhooks.conftest import subscribe
+from tests.fixtures import Seeded
 from tests.webhooks.receiver import Receiver
+from tests.webhooks.rig import subscribe
 
 
 def test_create_shows_a_standard_webhooks_secret_once(client: FlaskClient, acme: Seeded, receiver: Receiver) -> None:

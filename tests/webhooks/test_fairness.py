@@ -16,9 +16,9 @@ from redis import Redis
 
 from mailer.webhooks.bounds import THREADS
 from mailer.webhooks.rounds import EXPIRED
-from tests.admin.conftest import Seeded
-from tests.webhooks.conftest import FAST, deliveries, dispatch, subscribe
+from tests.fixtures import Seeded
 from tests.webhooks.receiver import Receiver
+from tests.webhooks.rig import FAST, deliveries, dispatch, subscribe
 from tests.webhooks.slow_servers import SlowServer
 
 TIMEOUT = 3.0

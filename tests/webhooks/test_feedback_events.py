@@ -1,5 +1,5 @@
-"""The listeners the feedback package calls: message.bounced/complained/suppressed and suppression.created
-reach the receiver, signed, with the contract's fields."""
+"""webhooks.emit as feedback calls it: message.bounced and suppression.created reach the receiver, signed,
+with the contract's fields."""
 
 from __future__ import annotations
 
@@ -12,19 +12,18 @@ from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy import select
 
-from tests.admin.conftest import Seeded
-from tests.fixtures import Drainer
-from tests.webhooks.conftest import dispatch, subscribe
+from tests.fixtures import Drainer, Seeded
 from tests.webhooks.receiver import Receiver
+from tests.webhooks.rig import dispatch, subscribe
 
 
 def test_a_bounce_becomes_message_bounced(app: Flask, client: FlaskClient, acme: Seeded, receiver: Receiver,
                                           worker: Drainer, redis: Redis) -> None:
-    """on_feedback_recorded(bounced) in a transaction → one signed `message.bounced` with the report's codes;
-    outcomes webhooks do not carry (delayed) send nothing."""
+    """emit(message.bounced, [(recipient, the report's codes)]) in a transaction → one signed `message.bounced`
+    with the report's codes, which override the recipient's own."""
     from mailer.extensions import atomic, db
     from mailer.models import Recipient
-    from mailer.webhooks.feedback_events import on_feedback_recorded
+    from mailer.webhooks import EventType, emit
 
     subscribe(client, acme, receiver, events=["message.bounced", "message.complained"])
     sent = client.post("/v1/messages", json={"to": ["ann@example.com"], "subject": "Hi", "text": "Hello"},
@@ -34,10 +33,8 @@ def test_a_bounce_becomes_message_bounced(app: Flask, client: FlaskClient, acme:
     with app.app_context():
         recipient_id = db.session.scalar(select(Recipient.id).where(Recipient.message_id == uuid.UUID(sent["id"])))
         with atomic():
-            on_feedback_recorded(recipient_id=recipient_id, outcome="delayed", smtp_code=None, enhanced_code="4.4.7",
-                                 response="delayed")
-            on_feedback_recorded(recipient_id=recipient_id, outcome="bounced", smtp_code=550, enhanced_code="5.1.1",
-                                 response="user unknown")
+            emit(db.session, EventType.MESSAGE_BOUNCED, [
+                (recipient_id, {"smtp_code": 550, "enhanced_code": "5.1.1", "response": "user unknown"})])
     dispatch(app, redis)
     [received] = receiver.requests
     assert received.verified_by and received.json["type"] == "message.bounced"
@@ -48,16 +45,16 @@ def test_a_bounce_becomes_message_bounced(app: Flask, client: FlaskClient, acme:
 
 def test_a_new_suppression_becomes_suppression_created(app: Flask, client: FlaskClient, acme: Seeded,
                                                        receiver: Receiver, redis: Redis) -> None:
-    """on_suppression_created(entry) → `suppression.created` carrying the entry as the API shows it."""
-    from mailer.extensions import atomic
-    from mailer.webhooks.feedback_events import on_suppression_created
+    """emit(suppression.created, [entry]) → `suppression.created` carrying the entry as the API shows it."""
+    from mailer.extensions import atomic, db
+    from mailer.webhooks import EventType, emit
 
     subscribe(client, acme, receiver, events=["suppression.created"])
     entry = SimpleNamespace(tenant_id=uuid.UUID(acme.tenant_id), email="ann@example.com", scope="all",
                             reason="complaint", source_message_id=None, enhanced_code=None, detail="ARF report",
                             created_at=datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
     with app.app_context(), atomic():
-        on_suppression_created(entry)
+        emit(db.session, EventType.SUPPRESSION_CREATED, [entry])
     dispatch(app, redis)
     [received] = receiver.requests
     assert received.verified_by and received.json["type"] == "suppression.created"

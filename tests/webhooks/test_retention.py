@@ -10,10 +10,9 @@ from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy import func, select, update
 
-from tests.admin.conftest import Seeded
-from tests.fixtures import Drainer
-from tests.webhooks.conftest import dispatch, subscribe
+from tests.fixtures import Drainer, Seeded
 from tests.webhooks.receiver import Receiver
+from tests.webhooks.rig import dispatch, subscribe
 
 
 def _count(model: object) -> int:

@@ -7,9 +7,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 
-from tests.admin.conftest import Seeded
-from tests.webhooks.conftest import dispatch, subscribe
+from tests.fixtures import Seeded
 from tests.webhooks.receiver import Receiver
+from tests.webhooks.rig import dispatch, subscribe
 
 
 def _rotate(client: FlaskClient, tenant: Seeded, webhook_id: str, **kwargs: object) -> str:

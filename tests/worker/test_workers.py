@@ -10,7 +10,7 @@ import pytest
 from mailer.mail.outbox import requeue
 from mailer.models import DeliveryEvent
 from tests.fixtures import Sink, wait_for
-from tests.mail.conftest import events_of, make_messages, recipient_rows, statuses
+from tests.rows import events_of, make_messages, recipient_rows, statuses
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from rq.job import Job
 from mailer.mail.outbox import requeue
 from tests.fixtures import drain, wait_for
 from tests.helpers import bearer, login
-from tests.mail.conftest import events_of, make_messages, recipient_rows, statuses
+from tests.rows import events_of, make_messages, recipient_rows, statuses
 
 pytestmark = pytest.mark.slow
 GREYLISTED = "451 4.7.1 greylisted, come back later"

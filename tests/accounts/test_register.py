@@ -6,8 +6,19 @@ from sqlalchemy import select
 
 from mailer.extensions import db
 from mailer.models import ActionToken, AuditEvent, AuthRequest, Message, User
-from tests.auth.conftest import PASSWORD, html_of, link_in, login_pair, mails_to, register, sign_up, text_of, token_in
-from tests.helpers import bearer, create_tenant
+from tests.helpers import (
+    PASSWORD,
+    bearer,
+    create_tenant,
+    html_of,
+    link_in,
+    login_pair,
+    mails_to,
+    register,
+    sign_up,
+    text_of,
+    token_in,
+)
 
 
 def test_sign_up_verify_and_log_in(app, client, smtp_server, worker, acme_ids):

@@ -8,8 +8,7 @@ from sqlalchemy import select
 
 from mailer.extensions import db
 from mailer.models import AuditEvent, Message, RefreshToken, User
-from tests.auth.conftest import PASSWORD, login_pair, mails_to, sign_up, text_of, token_in
-from tests.helpers import bearer, create_tenant
+from tests.helpers import PASSWORD, bearer, create_tenant, login_pair, mails_to, sign_up, text_of, token_in
 
 NEW = "a different passw0rd"
 

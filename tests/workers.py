@@ -1,4 +1,5 @@
-"""Delivery fixtures: a scriptable SMTP sink, real `rq worker` subprocesses, rows made in bulk."""
+"""Real `rq worker --with-scheduler` (and gunicorn) subprocesses for the tests that kill, stop and restart them,
+and their fixtures (a pytest plugin of tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,77 +9,19 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
 
-from mailer.models import DeliveryEvent, Message, MessageKind, Recipient
-from mailer.models.message import queue_priority
 from mailer.queues import QUEUE_NAMES
 from tests.conftest import FERNET_KEY, JWT_TEST_KEY, TEST_REDIS_URL
 from tests.fixtures import FAST, Sink, free_port, wait_for
 from tests.helpers import create_tenant
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-
-def make_messages(app: Flask, count: int, *, queue: str = "default", kind: str = MessageKind.CUSTOM.value,
-                  send_at: datetime | None = None, prefix: str = "user") -> list[uuid.UUID]:
-    """Commit ``count`` one-recipient messages (own MIME each) without enqueueing; returns recipient ids."""
-    from mailer.extensions import db
-    from mailer.models import Tenant
-
-    with app.app_context():
-        tenant = db.session.scalars(select(Tenant)).first()
-        assert tenant is not None
-        messages = []
-        for index in range(count):
-            address = f"{prefix}{index}@example.com"
-            mid = f"<{uuid.uuid4().hex}@acme.test>"
-            wire = (f"From: news@acme.test\r\nTo: {address}\r\nSubject: n{index}\r\nMessage-ID: {mid}\r\n"
-                    f"\r\nHello {index}\r\n").encode()
-            message = Message(tenant_id=tenant.id, kind=kind, subject=f"n{index}", sender="news@acme.test",
-                              message_id_header=mid, raw_mime=wire, queue=queue, tags=[], meta={},
-                              status="scheduled" if send_at else "queued", send_at=send_at)
-            message.recipients = [Recipient(tenant_id=tenant.id, position=0, email=address,
-                                            next_attempt_at=send_at, priority=queue_priority(queue))]
-            messages.append(message)
-        db.session.add_all(messages)
-        db.session.commit()
-        return [m.recipients[0].id for m in messages]
-
-
-def recipient_rows(app: Flask) -> list[Recipient]:
-    from mailer.extensions import db
-
-    with app.app_context():
-        db.session.expire_all()
-        rows = list(db.session.scalars(select(Recipient).order_by(Recipient.email)))
-        db.session.expunge_all()
-        return rows
-
-
-def events_of(app: Flask, recipient_id: uuid.UUID) -> list[str]:
-    from mailer.extensions import db
-
-    with app.app_context():
-        return list(db.session.scalars(
-            select(DeliveryEvent.outcome).where(DeliveryEvent.recipient_id == recipient_id).order_by(DeliveryEvent.at)
-        ))
-
-
-def statuses(app: Flask) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for row in recipient_rows(app):
-        counts[row.status] = counts.get(row.status, 0) + 1
-    return counts
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class WorkerProcesses:
@@ -176,6 +119,7 @@ def _children(pid: int) -> list[int]:
 
 @pytest.fixture
 def workers(fast_app: Flask) -> Iterator[WorkerProcesses]:
+
     pool = WorkerProcesses(fast_app)
     yield pool
     pool.stop_all()

@@ -6,8 +6,7 @@ from sqlalchemy import select
 
 from mailer.extensions import db
 from mailer.models import AuditEvent, RefreshToken, User
-from tests.auth.conftest import login_pair
-from tests.helpers import ADMIN_PASSWORD, bearer, create_tenant
+from tests.helpers import ADMIN_PASSWORD, bearer, create_tenant, login_pair
 
 
 def refresh(client, token):

@@ -9,8 +9,7 @@ from sqlalchemy import select
 from mailer.accounts.pending import enqueue_pending_auth_work
 from mailer.extensions import db
 from mailer.models import AuthRequest
-from tests.auth.conftest import PASSWORD, mails_to, sign_up, token_in
-from tests.helpers import create_tenant
+from tests.helpers import PASSWORD, create_tenant, mails_to, sign_up, token_in
 
 SAME_ID = {"X-Request-ID": "same-request-id"}
 

@@ -7,8 +7,7 @@ from sqlalchemy import select
 
 from mailer.extensions import db
 from mailer.models import AuditEvent, User
-from tests.auth.conftest import PASSWORD, login_pair, register
-from tests.helpers import ADMIN_PASSWORD, bearer
+from tests.helpers import ADMIN_PASSWORD, PASSWORD, bearer, login_pair, register
 
 
 def attempt(client, email, password, tenant="acme"):
