@@ -67,7 +67,7 @@ def deliver_and_keep_going(recipient_ids: Sequence[uuid.UUID], job_id: str | Non
             linger = bool(claim.ids)
             while serving is not None:
                 serving = _keep_delivering(serving, config, should_stop, deadline, linger=linger, own_job=job_id)
-                linger = True
+                linger = False  # a tenant taken from the line with nothing due (its own job came first): next
     finally:
         _reschedule_early(recipient_ids, job_id)
         smtp_sender().close()  # QUIT: a work horse's sessions die with it otherwise
