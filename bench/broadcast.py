@@ -25,6 +25,15 @@ Variants: `plain`; `suppressed` — every 10th user bulk-inserted on the tenant'
 `dkim` — a verified sending domain for the sender with its key sealed as mailer.domains stores it,
 so every copy is DKIM-signed. Redis --redis-url (default db 4) is FLUSHED. The last line printed is
 one JSON object.
+
+`--fairness` measures tenants' turns on the bulk lane instead (mail/turns.py): a second tenant, beta, with
+--b-n users (default 100) broadcasts once alone (the baseline), then again --b-after seconds after acme's
+broadcast to --a-n users (default 100 000; a comma list runs each size on a fresh database) began. Per size:
+b_start_s (B's 202 to its first copy at the sink; target <= 2 s), b_s (B's 202 to its last copy), B's copies/s
+from its first copy to its last as a ratio to the baseline's (target: the same at every A size), and how many of
+A's copies had arrived when B's last did. B's first broadcast alone starts on idle bare workers (a work horse
+builds the app: b_cold_start_s); the baseline is its second, sent at once, which B's lingering loop takes, as
+with A running a warm loop of A's takes B over.
 """
 
 from __future__ import annotations
@@ -68,8 +77,8 @@ VARIANTS = ("plain", "suppressed", "dkim")
 
 # --- the database ----------------------------------------------------------------------------------
 
-def seed_users(app: Any, n: int) -> uuid.UUID:
-    """N verified users of acme in one statement: user{i}@example.com, created in order."""
+def seed_users(app: Any, n: int, slug: str = "acme", prefix: str = "user") -> uuid.UUID:
+    """N verified users of the tenant in one statement: {prefix}{i}@example.com, created in order."""
     from sqlalchemy import select, text
 
     from mailer.extensions import db
@@ -77,13 +86,13 @@ def seed_users(app: Any, n: int) -> uuid.UUID:
     from mailer.security.passwords import hash_password
 
     with app.app_context():
-        tenant_id = db.session.scalars(select(Tenant.id)).one()
+        tenant_id = db.session.scalars(select(Tenant.id).where(Tenant.slug == slug)).one()
         db.session.execute(text(
             "INSERT INTO users (id, tenant_id, email, name, password_hash, role, is_active, email_verified_at,"
             " token_version, created_at)"
-            " SELECT gen_random_uuid(), :tenant, 'user' || i || '@example.com', 'User ' || i, :hash, 'user', true,"
+            " SELECT gen_random_uuid(), :tenant, :prefix || i || '@example.com', 'User ' || i, :hash, 'user', true,"
             " now(), 1, now() + i * interval '1 microsecond' FROM generate_series(1, CAST(:n AS integer)) AS i"
-        ), {"tenant": tenant_id, "hash": hash_password("seeded password 1"), "n": n})
+        ), {"tenant": tenant_id, "prefix": prefix, "hash": hash_password("seeded password 1"), "n": n})
         db.session.commit()
         db.session.execute(text("ANALYZE users"))
         db.session.commit()
@@ -276,6 +285,91 @@ def run_broadcast(sink: PostfixSink, app: Any, tenant_id: uuid.UUID, env: dict[s
             "reset_p99_s": round(percentile(resets, 99), 3), "resets": len(resets), "rows": rows}
 
 
+# --- two tenants' turns on the bulk lane ---------------------------------------------------------------
+
+BETA = {"tenant": "beta", "email": "admin@beta.test", "password": "bench password 1"}
+B_PREFIX = "fairb"  # watched by the sink (bench/sinks.WATCHED): each copy's arrival time is noted
+
+
+def add_beta(app: Any, b_n: int) -> None:
+    result = app.test_cli_runner().invoke(args=["tenants", "create", "beta", "--name", "Beta", "--admin-email",
+                                                BETA["email"], "--admin-password", BETA["password"],
+                                                "--mail-from", "news@beta.test"])
+    assert result.exit_code == 0, result.output
+    seed_users(app, b_n, "beta", B_PREFIX)
+
+
+def b_broadcast(sink: PostfixSink, port: int, token: str, b_n: int, timeout: float) -> tuple[float, float, float]:
+    """Beta's broadcast: (its 202, its first copy's and its last copy's arrival at the sink), epoch seconds."""
+    sink.arrivals.clear()
+    status, body = http("POST", port, "/v1/broadcasts", BROADCAST, token)
+    accepted = time.time()
+    assert status == 202 and body["recipient_count"] == b_n, (status, body)
+    wait_for(lambda: sum(a.startswith(B_PREFIX) for a in list(sink.arrivals)) >= b_n, timeout, "B's copies")
+    times = [t for a, t in list(sink.arrivals.items()) if a.startswith(B_PREFIX)]
+    return accepted, min(times), max(times)
+
+
+def run_fairness(sink: PostfixSink, env: dict[str, str], args: Any, a_n: int) -> dict[str, Any]:
+    """B alone, then B --b-after seconds into A's broadcast of ``a_n``, on a fresh database and Redis."""
+    from redis import Redis
+
+    app = _prepare_database(args.database_url, args.redis_url)
+    seed_users(app, a_n)
+    add_beta(app, args.b_n)
+    Redis.from_url(args.redis_url).flushdb()
+    port = free_port()
+    web = start_gunicorn(port, env, workers=args.web_workers)
+    workers = start_workers(args.workers, args.redis_url, env)
+    try:
+        wait_for_workers(Redis.from_url(args.redis_url), args.workers)
+        tokens = {}
+        for admin in (ADMIN, BETA):
+            status, body = http("POST", port, "/v1/auth/login", admin)
+            assert status == 200, body
+            tokens[admin["tenant"]] = body["access_token"]
+        cold = b_broadcast(sink, port, tokens["beta"], args.b_n, 120)
+        alone = b_broadcast(sink, port, tokens["beta"], args.b_n, 120)  # B's loop, still lingering, takes it
+        time.sleep(3.0)  # B's loop lingers, then leaves
+        start = sink.received
+        status, body = http("POST", port, "/v1/broadcasts", BROADCAST, tokens["acme"])
+        assert status == 202, (status, body)
+        time.sleep(args.b_after)
+        a_before_b = sink.received - start
+        shared = b_broadcast(sink, port, tokens["beta"], args.b_n, args.timeout)
+        a_during = sink.received - start - args.b_n - a_before_b
+    finally:
+        stop_processes([*workers, web])
+    cancel_rest(app, body["id"])
+    rate_alone, rate_shared = (args.b_n / max(last - first, 1e-3) for _, first, last in (alone, shared))
+    return {"a_n": a_n, "b_n": args.b_n, "b_cold_start_s": round(cold[1] - cold[0], 3),
+            "b_alone_start_s": round(alone[1] - alone[0], 3),
+            "b_alone_s": round(alone[2] - alone[0], 3), "b_start_s": round(shared[1] - shared[0], 3),
+            "b_s": round(shared[2] - shared[0], 3), "b_msgs_per_s": round(rate_shared, 1),
+            "b_alone_msgs_per_s": round(rate_alone, 1), "b_rate_ratio": round(rate_shared / rate_alone, 3),
+            "a_copies_before_b": a_before_b, "a_copies_while_b": a_during}
+
+
+def fairness(args: Any) -> None:
+    sink = PostfixSink(free_port())
+    sizes = [int(n) for n in args.a_n.split(",") if n]
+    env = bench_env(args.database_url, args.redis_url, sink.port, RATELIMIT_BROADCASTS="100/hour",
+                    TENANT_DAILY_QUOTA=10 * max(sizes) + 1000)
+    figures: dict[str, Any] = {"scenario": "fairness", "web_workers": args.web_workers, "rq_workers": args.workers,
+                               "runs": []}
+    try:
+        for a_n in sizes:
+            result = run_fairness(sink, env, args, a_n)
+            figures["runs"].append(result)
+            print(f"A {a_n:6}: B's {args.b_n} copies start {result['b_start_s']:.2f}s (target <= 2), done in "
+                  f"{result['b_s']:.2f}s = {result['b_rate_ratio']:.2f}x B alone ({result['b_alone_s']:.2f}s); "
+                  f"A's copies before B {result['a_copies_before_b']}, while B {result['a_copies_while_b']}",
+                  flush=True)
+    finally:
+        sink.stop()
+    print(json.dumps(figures))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100_000, help="seeded users = broadcast recipients")
@@ -289,8 +383,15 @@ def main() -> None:
     parser.add_argument("--measure", type=int, default=8000,
                         help="stop after this many copies (0: all, which the exact sink-count check needs)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds a variant may take to deliver")
+    parser.add_argument("--fairness", action="store_true", help="two tenants' broadcasts (see above)")
+    parser.add_argument("--a-n", default="100000", help="--fairness: acme's recipients; a comma list runs each")
+    parser.add_argument("--b-n", type=int, default=100, help="--fairness: beta's recipients")
+    parser.add_argument("--b-after", type=float, default=5.0, help="--fairness: seconds into A's broadcast")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # so the finally blocks stop our processes
+    if args.fairness:
+        fairness(args)
+        return
     variants = [v for v in args.variants.split(",") if v]
     unknown = set(variants) - set(VARIANTS)
     if unknown:

@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from typing import Any, Protocol
 
-WATCHED = ("reset", "api")
+WATCHED = ("reset", "api", "fair")
 
 
 class Sink(Protocol):

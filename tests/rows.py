@@ -13,13 +13,16 @@ from mailer.models.message import queue_priority
 
 
 def make_messages(app: Flask, count: int, *, queue: str = "default", kind: str = MessageKind.CUSTOM.value,
-                  send_at: datetime | None = None, prefix: str = "user") -> list[uuid.UUID]:
-    """Commit ``count`` one-recipient messages (own MIME each) without enqueueing; returns recipient ids."""
+                  send_at: datetime | None = None, prefix: str = "user", tenant_slug: str | None = None
+                  ) -> list[uuid.UUID]:
+    """Commit ``count`` one-recipient messages (own MIME each) of the tenant (the first one unless named)
+    without enqueueing; returns recipient ids."""
     from mailer.extensions import db
     from mailer.models import Tenant
 
     with app.app_context():
-        tenant = db.session.scalars(select(Tenant)).first()
+        query = select(Tenant) if tenant_slug is None else select(Tenant).where(Tenant.slug == tenant_slug)
+        tenant = db.session.scalars(query).first()
         assert tenant is not None
         messages = []
         for index in range(count):
@@ -55,6 +58,14 @@ def events_of(app: Flask, recipient_id: uuid.UUID) -> list[str]:
         return list(db.session.scalars(
             select(DeliveryEvent.outcome).where(DeliveryEvent.recipient_id == recipient_id).order_by(DeliveryEvent.at)
         ))
+
+
+def ambiguous_ids(app: Flask) -> set[uuid.UUID]:
+    """Recipients with a recorded ambiguous attempt (the only ones that may arrive twice)."""
+    from mailer.extensions import db
+
+    with app.app_context():
+        return set(db.session.scalars(select(DeliveryEvent.recipient_id).where(DeliveryEvent.outcome == "ambiguous")))
 
 
 def statuses(app: Flask) -> dict[str, int]:

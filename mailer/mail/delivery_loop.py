@@ -1,4 +1,5 @@
-"""A delivery job that keeps going: after its own recipients, whatever comes due for their server.
+"""A delivery job that keeps going: after its own recipients, whatever comes due for their server, and
+other tenants' bulk mail when their turn comes (mail/turns.py: a round robin over tenants waiting for a worker).
 
 Real traffic is one message per request. Forking a work horse, building the app and opening an
 SMTP session per message would cost far more than the message; so a delivery job, once it has
@@ -22,12 +23,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from flask import current_app
+from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from mailer.config import Config
 from mailer.extensions import db
-from mailer.mail import nudges
+from mailer.mail import nudges, turns
 from mailer.mail.delivery import deliver_claim, smtp_sender
 from mailer.mail.leases import claim_due_for_owner, claim_recipients, next_due_in
 from mailer.mail.outbox import requeue, schedule_retries
@@ -52,23 +54,30 @@ EXPIRED_LOOK_SECONDS = 1.0
 
 def deliver_and_keep_going(recipient_ids: Sequence[uuid.UUID], job_id: str | None = None,
                            should_stop: Callable[[], bool] = lambda: False) -> None:
-    """Deliver these recipients when due, then keep delivering their tenants' due mail while it comes."""
+    """Deliver these recipients when due, then keep delivering their tenants' due mail while it comes, and
+    other tenants' as their turn on the bulk lane comes (mail/turns.py)."""
     config: Config = current_app.config["MAILER"]
     owners = _owners(recipient_ids)
+    deadline = time.monotonic() + MAX_LOOP_SECONDS
     try:
         claim = claim_recipients(recipient_ids, config.DELIVERY_LEASE_SECONDS)
         deliver_claim(claim, config)
         for owner in owners:
-            _keep_delivering(owner, config, should_stop, linger=bool(claim.ids), own_job=job_id)
+            serving: uuid.UUID | None = owner
+            linger = bool(claim.ids)
+            while serving is not None:
+                serving = _keep_delivering(serving, config, should_stop, deadline, linger=linger, own_job=job_id)
+                linger = False  # a tenant taken from the line with nothing due (its own job came first): next
     finally:
         _reschedule_early(recipient_ids, job_id)
         smtp_sender().close()  # QUIT: a work horse's sessions die with it otherwise
 
 
-def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[], bool], *, linger: bool,
-                     own_job: str | None) -> None:
+def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[], bool], deadline: float, *,
+                     linger: bool, own_job: str | None) -> uuid.UUID | None:
     """Claim and send the tenant's due rows until none has come for LINGER_SECONDS (at once: ``linger``
-    false, a job that found its work taken), except for rows about to come due (an early retry)."""
+    false, a job that found its work taken), except for rows about to come due (an early retry). Returns the
+    tenant whose turn on the bulk lane this loop takes next, if any."""
     redis = current_app.extensions["redis"]
     started = time.monotonic()
     idle_since = started if linger else started - LINGER_SECONDS
@@ -78,7 +87,7 @@ def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[],
     looked_for_expired = started - EXPIRED_LOOK_SECONDS
     _mark(redis, owner, loop_id)
     try:
-        while not should_stop() and time.monotonic() - started < MAX_LOOP_SECONDS and os.getppid() == parent:
+        while not should_stop() and time.monotonic() < deadline and os.getppid() == parent:
             look = time.monotonic() - looked_for_expired >= EXPIRED_LOOK_SECONDS
             looked_for_expired = time.monotonic() if look else looked_for_expired
             claim = claim_due_for_owner(owner, rows, config.DELIVERY_LEASE_SECONDS, expired=look)
@@ -92,19 +101,36 @@ def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[],
                     # All that was due is sent; what came since has nudged (a pending nudge returns at once).
                     # Claiming again right away would mostly find nothing, at a claim and a look-ahead per mail.
                     _wait(redis, owner, POLL_SECONDS)
-                _mark(redis, owner, loop_id)
+                handed_to = _mark(redis, owner, loop_id, may_hand_over=claim.bulk_only,
+                                  turn_over=time.monotonic() - started >= turns.TURN_SECONDS)
+                if handed_to is not None:
+                    return _hand_over(redis, owner, loop_id, handed_to)
                 continue
             soon = next_due_in(owner, LINGER_SECONDS)
             if soon is None and time.monotonic() - idle_since >= LINGER_SECONDS:
                 _unmark(redis, owner, loop_id)
                 if next_due_in(owner, 0) is None:
-                    return  # nothing was committed before the mark went: any later row has its own job
+                    # nothing was committed before the mark went: any later row has its own job
+                    return _take_next(redis)
                 _mark(redis, owner, loop_id)
                 continue
             _wait(redis, owner, min(POLL_SECONDS, soon) if soon is not None else POLL_SECONDS)
-            _mark(redis, owner, loop_id)
+            # Lingering for the tenant's next mail while another tenant waits for a worker: hand over.
+            handed_to = _mark(redis, owner, loop_id, may_hand_over=soon is None, turn_over=True)
+            if handed_to is not None:
+                return _hand_over(redis, owner, loop_id, handed_to)
     finally:
-        _unmark(redis, owner, loop_id)
+        _leave(redis, owner, loop_id)
+    return None
+
+
+def _hand_over(redis: Redis, owner: uuid.UUID, loop_id: str, to: uuid.UUID) -> uuid.UUID:
+    """Leave the tenant for ``to``; the tenant goes to the back of the line while rows of it are due (they
+    keep their jobs or were nudged to this loop, whose mark is gone: the line is how a loop comes back)."""
+    _leave(redis, owner, loop_id)
+    if next_due_in(owner, 0) is not None:
+        _wait_in_line(redis, owner)
+    return to
 
 
 def claim_rows(delivered: int, seconds: float, batch_size: int) -> int:
@@ -152,30 +178,59 @@ def _reschedule_early(recipient_ids: Sequence[uuid.UUID], job_id: str | None) ->
         requeue(ids, queue)
 
 
-def _mark(redis: object, owner: uuid.UUID, loop_id: str) -> None:
+def _mark(redis: Redis, owner: uuid.UUID, loop_id: str, *, may_hand_over: bool = False,
+          turn_over: bool = False) -> uuid.UUID | None:
+    """Mark the loop for nudges and report in on the bulk lane, one round trip; the tenant to hand over to."""
     try:
-        nudges.mark_looping(redis, owner, loop_id)  # type: ignore[arg-type]
+        with redis.pipeline(transaction=False) as pipe:
+            nudges.mark_looping(pipe, owner, loop_id)
+            turns.report_in(pipe, owner, loop_id, nudges.LOOP_MARK_SECONDS, may_hand_over=may_hand_over,
+                            turn_over=turn_over)
+            return turns.as_owner(pipe.execute()[-1])
     except RedisError:
         log.debug("could not mark the delivery loop; requests enqueue jobs instead")
+        return None
 
 
-def _unmark(redis: object, owner: uuid.UUID, loop_id: str) -> None:
+def _unmark(redis: Redis, owner: uuid.UUID, loop_id: str) -> None:
     try:
-        nudges.unmark_looping(redis, owner, loop_id)  # type: ignore[arg-type]
+        nudges.unmark_looping(redis, owner, loop_id)
     except RedisError:
         log.debug("could not unmark the delivery loop; the mark lapses by itself")
 
 
-def _discard_jobs(redis: object, job_ids: frozenset[str]) -> None:
+def _leave(redis: Redis, owner: uuid.UUID, loop_id: str) -> None:
+    _unmark(redis, owner, loop_id)
+    try:
+        turns.leave(redis, owner, loop_id)
+    except RedisError:
+        log.debug("could not leave the tenant's loops; the entry lapses by itself")
+
+
+def _wait_in_line(redis: Redis, owner: uuid.UUID) -> None:
+    try:
+        turns.wait_in_line(redis, owner)
+    except RedisError:
+        log.debug("could not put the tenant in line; its queued jobs and the sweeper still reach its rows")
+
+
+def _take_next(redis: Redis) -> uuid.UUID | None:
+    try:
+        return turns.take_next(redis)
+    except RedisError:
+        return None
+
+
+def _discard_jobs(redis: Redis, job_ids: frozenset[str]) -> None:
     """The jobs of rows this loop took would only fork a work horse to find nothing: take them off."""
     try:
-        discard_waiting_jobs(redis, job_ids)  # type: ignore[arg-type]
+        discard_waiting_jobs(redis, job_ids)
     except RedisError:
         log.debug("could not discard redundant jobs; they will find nothing to claim")
 
 
-def _wait(redis: object, owner: uuid.UUID, seconds: float) -> None:
+def _wait(redis: Redis, owner: uuid.UUID, seconds: float) -> None:
     try:
-        nudges.wait_for_nudge(redis, owner, seconds)  # type: ignore[arg-type]
+        nudges.wait_for_nudge(redis, owner, seconds)
     except RedisError:
         time.sleep(seconds)

@@ -22,8 +22,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mailer.extensions import db
 from mailer.models import WAITING, Recipient, RecipientStatus
+from mailer.models.message import QUEUE_PRIORITY
 
 log = logging.getLogger(__name__)
+
+# What a claim reads of each candidate row.
+_COLUMNS = (Recipient.id, Recipient.status, Recipient.attempt_started_at, Recipient.job_id, Recipient.priority)
+BULK_PRIORITY = QUEUE_PRIORITY["bulk"]
 
 
 def due_condition(now: datetime) -> ColumnElement[bool]:
@@ -39,26 +44,28 @@ def due_condition(now: datetime) -> ColumnElement[bool]:
 @dataclass(frozen=True)
 class Claim:
     """The rows one job run holds: ``ids`` in claim order; ``interrupted`` had an attempt cut short;
-    ``job_ids``: the jobs last enqueued for them (now redundant: these rows are taken)."""
+    ``job_ids``: the jobs last enqueued for them (now redundant: these rows are taken); ``bulk_only``: every
+    row is ``bulk`` mail (a loop may then hand its worker to another tenant, mail/turns.py)."""
 
     token: str
     ids: list[uuid.UUID]
     interrupted: set[uuid.UUID]
     job_ids: frozenset[str] = frozenset()
+    bulk_only: bool = False
 
 
 def claim_recipients(recipient_ids: Sequence[uuid.UUID], lease_seconds: int) -> Claim:
     """Atomically lease the due rows among ``recipient_ids``; commits. Skips everything else."""
     now = datetime.now(UTC)
     candidates = (
-        select(Recipient.id, Recipient.status, Recipient.attempt_started_at, Recipient.job_id)
+        select(*_COLUMNS)
         .where(Recipient.id.in_(list(recipient_ids)), due_condition(now))
         .with_for_update(skip_locked=True)
     )
     claim = _claim(candidates, now, lease_seconds)
     order = {rid: index for index, rid in enumerate(recipient_ids)}
     return Claim(claim.token, sorted(claim.ids, key=lambda rid: order.get(rid, 0)), claim.interrupted,
-                 claim.job_ids)
+                 claim.job_ids, claim.bulk_only)
 
 
 def claim_due_for_owner(owner: uuid.UUID, limit: int, lease_seconds: int, *, expired: bool = True) -> Claim:
@@ -70,11 +77,10 @@ def claim_due_for_owner(owner: uuid.UUID, limit: int, lease_seconds: int, *, exp
     at ``limit``: no join and no sort, so a claim costs the same at 100 rows due as at 100 000.
     """
     now = datetime.now(UTC)
-    columns = (Recipient.id, Recipient.status, Recipient.attempt_started_at, Recipient.job_id)
     rows: list[Row[Any]] = []
     if expired:
         rows = list(db.session.execute(
-            select(*columns)
+            select(*_COLUMNS)
             .where(Recipient.tenant_id == owner, Recipient.status == RecipientStatus.SENDING.value,
                    Recipient.lease_until < now)
             .order_by(Recipient.lease_until)
@@ -83,7 +89,7 @@ def claim_due_for_owner(owner: uuid.UUID, limit: int, lease_seconds: int, *, exp
         ).all())
     if len(rows) < limit:
         waiting = (
-            select(*columns)
+            select(*_COLUMNS)
             .where(Recipient.tenant_id == owner, Recipient.status.in_(WAITING),
                    or_(Recipient.next_attempt_at.is_(None), Recipient.next_attempt_at <= now))
             .order_by(Recipient.priority, Recipient.created_at, Recipient.position)
@@ -139,7 +145,8 @@ def _take(rows: Sequence[Row[Any]], now: datetime, lease_seconds: int) -> Claim:
         if row.id in taken and row.status == RecipientStatus.SENDING.value and row.attempt_started_at is not None
     }
     job_ids = frozenset(row.job_id for row in rows if row.id in taken and row.job_id)
-    return Claim(token, [row.id for row in rows if row.id in taken], interrupted, job_ids)
+    bulk_only = bool(taken) and all(row.priority >= BULK_PRIORITY for row in rows if row.id in taken)
+    return Claim(token, [row.id for row in rows if row.id in taken], interrupted, job_ids, bulk_only)
 
 
 def release_unattempted(token: str, ids: Sequence[uuid.UUID]) -> None:

@@ -10,7 +10,9 @@ Every recipient row names the RQ job last enqueued for it (``job_id``, written b
 job reaches Redis). If Redis is unreachable the request still succeeds: the job never
 existed, so the sweeper, which asks Redis whether a row's job is alive, enqueues the row
 once Redis is back. Jobs are bounded (DELIVERY_BATCH_SIZE recipients, one SMTP server).
-While a delivery loop runs for the tenant (mail/delivery_loop.py), due mail other than
+A tenant's ``bulk`` jobs, queued behind other tenants' broadcasts, also put it in the bulk lane's
+waiting line (mail/turns.py), where a running loop takes it over. While a delivery loop runs for the
+tenant (mail/delivery_loop.py), due mail other than
 ``critical`` is handed to it with a nudge instead of a job; should that loop die first, the
 row's job never existed and the sweeper enqueues it, as after a Redis outage. ``critical`` mail
 gets its job (another worker may be free sooner) and the nudge too: a loop waiting for nudges
@@ -33,7 +35,7 @@ from sqlalchemy import select, update
 
 from mailer.config import Config
 from mailer.extensions import current_unit, db
-from mailer.mail import nudges
+from mailer.mail import nudges, turns
 from mailer.mail.recording import Deferral
 from mailer.mail.transport import job_timeout
 from mailer.models import Message, MessageStatus, Recipient
@@ -112,6 +114,7 @@ def _enqueue_due_now(jobs: Sequence[StagedJob]) -> bool:
     try:
         enqueue_many(queue, DELIVER_JOB, [(j.job_id, [str(rid) for rid in j.recipient_ids]) for j in jobs],
                      timeout=job_timeout(_config()), result_ttl=600, failure_ttl=7 * 86400)
+        _wait_for_a_turn(queue, owner)
     except RedisError:
         log.warning("enqueue failed; the sweeper will pick the recipients up", extra={"jobs": len(jobs)})
         return False
@@ -172,6 +175,8 @@ def _enqueue_job(queue: str, job_id: str, ids: list[uuid.UUID], at: datetime | N
     try:
         rq_enqueue(queue, DELIVER_JOB, [str(rid) for rid in ids], at=at, job_id=job_id,
                 job_timeout=job_timeout(_config()), result_ttl=600, failure_ttl=7 * 86400)
+        if due_now:
+            _wait_for_a_turn(queue, owner)
     except RedisError:
         log.warning("enqueue failed; the sweeper will pick the recipients up", extra={"job_id": job_id})
         return False
@@ -188,6 +193,17 @@ def _handed_to_a_running_loop(owner: uuid.UUID) -> bool:
     except RedisError:
         return False
     return True
+
+
+def _wait_for_a_turn(queue: str, owner: uuid.UUID | None) -> None:
+    """Bulk mail of a tenant no loop serves: its job queues behind every other tenant's, so the tenant also
+    waits in line for a running loop to hand it a worker (mail/turns.py); a hint, so Redis trouble is no error."""
+    if queue != "bulk" or owner is None:
+        return
+    try:
+        turns.wait_in_line(current_app.extensions["redis"], owner)
+    except RedisError:
+        log.debug("could not put the tenant in line; its jobs still reach its rows")
 
 
 def _time_buckets(deferrals: Sequence[Deferral], size: int) -> Iterator[tuple[datetime, list[uuid.UUID]]]:

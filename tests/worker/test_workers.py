@@ -10,7 +10,7 @@ import pytest
 from mailer.mail.outbox import requeue
 from mailer.models import DeliveryEvent
 from tests.fixtures import Sink, wait_for
-from tests.rows import events_of, make_messages, recipient_rows, statuses
+from tests.rows import ambiguous_ids, events_of, make_messages, recipient_rows, statuses
 
 pytestmark = pytest.mark.slow
 
@@ -18,15 +18,6 @@ pytestmark = pytest.mark.slow
 def _enqueue(app, ids, queue="default"):
     with app.app_context():
         requeue(ids, queue)
-
-
-def _ambiguous_ids(app):
-    from sqlalchemy import select
-
-    from mailer.extensions import db
-
-    with app.app_context():
-        return set(db.session.scalars(select(DeliveryEvent.recipient_id).where(DeliveryEvent.outcome == "ambiguous")))
 
 
 def test_worker_killed_mid_batch_loses_nothing_and_duplicates_only_recorded_ones(fast_app, sink, workers):
@@ -46,7 +37,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_duplicates_only_recorded_ones
 
     workers.start()
     wait_for(lambda: statuses(fast_app) == {"sent": 60}, timeout=60, interval=0.2)
-    ambiguous = _ambiguous_ids(fast_app)
+    ambiguous = ambiguous_ids(fast_app)
     for row in recipient_rows(fast_app):
         copies = sink.handler.count(row.email)
         assert copies >= 1, row.email
@@ -87,7 +78,7 @@ def test_worker_killed_on_a_fast_server_leaves_at_most_one_commit_window_ambiguo
 
     workers.start()
     wait_for(lambda: statuses(fast_app) == {"sent": 600}, timeout=90, interval=0.2)
-    ambiguous = _ambiguous_ids(fast_app)
+    ambiguous = ambiguous_ids(fast_app)
     assert ambiguous <= {r.id for r in in_flight}
     for row in recipient_rows(fast_app):
         copies = sink.handler.count(row.email)
