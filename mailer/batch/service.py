@@ -2,8 +2,9 @@
 
 Per item, in the order POST /v1/messages applies them: the rate limit (spent for the whole batch at
 once, ``batch.rate``), validation and composition (``notifications.service.prepare_message``) — all
-items first, outside any lock — then, in one transaction, the daily quota and the row and its audit
-event (``add_message``) — an item that fails raises before it writes anything, so the items accepted
+items first, outside any lock — then, in one transaction, the steps of a single send
+(``notifications.service.stage_message``: the rows, then the daily quota and the audit event), each item
+in a savepoint of its own: an item refused there (its quota) is undone alone, and the items accepted
 before it stay. One transaction for the whole batch (with the Idempotency-Key's stored answer), then,
 after its commit, one enqueue step.
 """
@@ -16,13 +17,13 @@ from flask import current_app
 
 from mailer.batch.rate import spend_message_rate
 from mailer.errors import MAPPED_ERRORS, RateLimitedError, as_mailer_error, problem_body
-from mailer.extensions import atomic, db
+from mailer.extensions import atomic, db, savepoint
 from mailer.http.json import validate_value
 from mailer.mail.outbox import StagedJob, enqueue_after_commit
 from mailer.models import Tenant
 from mailer.notifications.idempotency import KeyedRequest, remember
 from mailer.notifications.schemas import MessageRequest
-from mailer.notifications.service import add_message, prepare_message
+from mailer.notifications.service import prepare_message, stage_message
 from mailer.security.types import Principal
 
 
@@ -37,8 +38,8 @@ def send_batch(principal: Principal, items: list[Any], keyed: KeyedRequest | Non
     results: list[dict[str, Any]] = [{} for _ in items]
     jobs: list[StagedJob] = []
     within_rate = spend_message_rate(len(items))
-    # Every item is validated and composed first; the tenant's row lock (taken by the quota check) is then
-    # held only for the inserts, not while later items render and build (N9).
+    # Every item is validated and composed first; the tenant's row lock (taken by the quota check, after the
+    # first item's inserts) is then held only for the inserts, not while later items render and build (N9).
     ready: dict[int, Any] = {}
     for index, item in enumerate(items):
         try:
@@ -50,7 +51,8 @@ def send_batch(principal: Principal, items: list[Any], keyed: KeyedRequest | Non
     with atomic():
         for index, prepared in ready.items():
             try:
-                message, staged = add_message(config, principal, tenant, prepared)
+                with savepoint():
+                    message, staged = stage_message(config, principal, tenant, prepared)
             except MAPPED_ERRORS as raised:
                 results[index] = _refused(index, raised)
                 continue
