@@ -19,7 +19,7 @@ from mailer.batch.rate import spend_message_rate
 from mailer.errors import MAPPED_ERRORS, RateLimitedError, as_mailer_error, problem_body
 from mailer.extensions import atomic, db, savepoint
 from mailer.http.json import validate_value
-from mailer.mail.outbox import StagedJob, enqueue_after_commit
+from mailer.mail.outbox import StagedJob, enqueue
 from mailer.models import Tenant
 from mailer.notifications.idempotency import KeyedRequest, remember
 from mailer.notifications.schemas import MessageRequest
@@ -62,7 +62,7 @@ def send_batch(principal: Principal, items: list[Any], keyed: KeyedRequest | Non
         body = {"items": results}
         if keyed is not None:
             remember(tenant.id, keyed, None, 200, body)
-        enqueue_after_commit(jobs)
+        enqueue(jobs)
     return body
 
 

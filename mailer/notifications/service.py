@@ -22,7 +22,7 @@ from mailer.errors import ValidationError
 from mailer.extensions import atomic, db
 from mailer.i18n import rendered_in
 from mailer.mail.compose import ComposedMessage, address, compose
-from mailer.mail.outbox import StagedJob, enqueue_after_commit, stage
+from mailer.mail.outbox import StagedJob, enqueue, stage
 from mailer.mail.quota import counted
 from mailer.mail.templates import render, tenant_context
 from mailer.models import Message, MessageKind, MessageStatus, Recipient, Role, Tenant
@@ -212,6 +212,6 @@ def create_message(principal: Principal, body: MessageRequest, keyed: KeyedReque
         accepted = accepted_json(message)
         if keyed is not None:
             remember(tenant.id, keyed, message.id, 202, accepted)
-        enqueue_after_commit(jobs)
+        enqueue(jobs)
     return accepted
 
