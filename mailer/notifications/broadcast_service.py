@@ -34,6 +34,7 @@ from mailer.mail.suppressions import (
     add_suppressed_events,
     erased_hits,
     fail_as_suppressed,
+    fail_if_all_suppressed,
     scopes_for,
     suppressed_clause,
 )
@@ -52,7 +53,6 @@ from mailer.models.message import queue_priority
 from mailer.models.types import utcnow
 from mailer.notifications.bulk_rows import insert_rows, refresh_statistics
 from mailer.notifications.content import requested_content
-from mailer.notifications.rows import fail_if_all_suppressed
 from mailer.notifications.schemas import AudienceIn, BroadcastRequest
 from mailer.notifications.service import check_send_at
 from mailer.security.types import Principal
