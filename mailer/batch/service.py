@@ -4,13 +4,14 @@ Per item, in the order POST /v1/messages applies them: the rate limit (spent for
 once, ``batch.rate``), validation and composition (``notifications.service.prepare_message``) — all
 items first, outside any lock — then, in one transaction, the steps of a single send
 (``notifications.service.stage_message``: the rows, then the daily quota and the audit event), each item
-in a savepoint of its own: an item refused there (its quota) is undone alone, and the items accepted
-before it stay. One transaction for the whole batch (with the Idempotency-Key's stored answer), then,
-after its commit, one enqueue step.
+in a savepoint of its own when a daily quota could refuse it: an item refused there is undone alone, and
+the items accepted before it stay. One transaction for the whole batch (with the Idempotency-Key's stored
+answer), then, after its commit, one enqueue step.
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 from flask import current_app
@@ -23,7 +24,7 @@ from mailer.mail.outbox import StagedJob, enqueue
 from mailer.models import Tenant
 from mailer.notifications.idempotency import KeyedRequest, remember
 from mailer.notifications.schemas import MessageRequest
-from mailer.notifications.service import prepare_message, stage_message
+from mailer.notifications.service import may_refuse, prepare_message, stage_message
 from mailer.security.types import Principal
 
 
@@ -48,10 +49,11 @@ def send_batch(principal: Principal, items: list[Any], keyed: KeyedRequest | Non
             ready[index] = prepare_message(config, tenant, validate_value(MessageRequest, item))
         except MAPPED_ERRORS as raised:
             results[index] = _refused(index, raised)
+    guard = savepoint if may_refuse(config, principal) else nullcontext
     with atomic():
         for index, prepared in ready.items():
             try:
-                with savepoint():
+                with guard():
                     message, staged = stage_message(config, principal, tenant, prepared)
             except MAPPED_ERRORS as raised:
                 results[index] = _refused(index, raised)

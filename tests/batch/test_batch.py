@@ -139,8 +139,9 @@ def test_an_item_over_the_quota_is_undone_alone_and_the_chain_stays_whole(app_fa
 
 def test_a_batch_whose_commit_fails_stores_none_of_its_items(app_factory, sink, redis):
     """The items' savepoints end inside the batch's one transaction: when its commit fails no item's rows
-    stay, on SQLite too (where the first savepoint's RELEASE must not be the commit)."""
-    app = app_factory(SMTP_PORT=sink.port)
+    stay, on SQLite too (where the first savepoint's RELEASE must not be the commit). A quota applies: the
+    items run in savepoints."""
+    app = app_factory(SMTP_PORT=sink.port, TENANT_DAILY_QUOTA=100)
     create_tenant(app)
     headers = _headers(app)
     with app.app_context():
