@@ -232,7 +232,7 @@ def run_broadcast(sink: PostfixSink, app: Any, tenant_id: uuid.UUID, env: dict[s
                   expected: int, suppressed: set[str], label: str) -> dict[str, Any]:
     from redis import Redis
 
-    from mailer.extensions import db
+    from mailer.extensions import atomic, db
     from mailer.mail.outbox import enqueue, stage
 
     Redis.from_url(args.redis_url).flushdb()
@@ -261,10 +261,9 @@ def run_broadcast(sink: PostfixSink, app: Any, tenant_id: uuid.UUID, env: dict[s
                 if time.monotonic() >= next_reset and sink.received - start < target * 0.9:
                     [reset] = _messages(tenant_id, len(asked), 1, "critical", f"reset-{label}-", "password_reset")
                     asked[f"reset-{label}-{len(asked)}@example.com"] = time.time()
-                    jobs = stage(reset)
-                    db.session.add(reset)
-                    db.session.commit()
-                    enqueue(jobs)
+                    with atomic():
+                        enqueue(stage(reset))
+                        db.session.add(reset)
                     db.session.expunge_all()
                     next_reset = time.monotonic() + args.reset_every
                 time.sleep(0.005)

@@ -181,13 +181,12 @@ def _stop_profilers(spies: list[subprocess.Popen[bytes]]) -> None:
 
 def _commit_and_enqueue(message: Any) -> None:
     """What the service does with a new message: stage it in the transaction, commit, then enqueue."""
-    from mailer.extensions import db
+    from mailer.extensions import atomic, db
     from mailer.mail.outbox import enqueue, stage
 
-    jobs = stage(message)
-    db.session.add(message)
-    db.session.commit()
-    enqueue(jobs)
+    with atomic():
+        enqueue(stage(message))
+        db.session.add(message)
 
 
 def run_pipeline(sink: Sink, n: int, app: Any, redis_url: str, env: dict[str, str],

@@ -202,6 +202,23 @@ def atomic() -> Iterator[UnitOfWork]:
     unit._run_actions()
 
 
+@contextmanager
+def savepoint() -> Iterator[None]:
+    """A SAVEPOINT in the session's transaction: an exception raised in the block undoes the block's writes
+    only (and propagates); what came before stays for the enclosing transaction to commit.
+
+    pysqlite opens its transaction at the first INSERT, UPDATE or DELETE, not at a SAVEPOINT: a savepoint it
+    meets outside a transaction becomes the transaction, and its RELEASE commits it. So on SQLite the
+    transaction is opened first, taking the write lock that the block's first write would take anyway.
+    """
+    connection = db.session.connection()
+    driver = connection.connection.driver_connection
+    if isinstance(driver, sqlite3.Connection) and not driver.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    with db.session.begin_nested():
+        yield
+
+
 def current_unit() -> UnitOfWork:
     """The enclosing ``atomic()`` block's unit of work, for steps that need work done after its commit.
 

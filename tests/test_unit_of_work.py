@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from mailer.audit import record_audit
-from mailer.extensions import atomic, current_unit, db
+from mailer.extensions import atomic, current_unit, db, savepoint
 from mailer.models import AuditEvent, Tenant
 
 
@@ -133,3 +133,32 @@ def test_no_global_session_listener_remains(app):
         for name in ("after_begin", "before_commit", "after_commit", "after_rollback", "after_soft_rollback",
                      "after_transaction_end"):
             assert list(getattr(session.dispatch, name)) == [], name
+
+
+def _kept_and_undone() -> tuple[uuid.UUID, uuid.UUID]:
+    """One tenant added in a savepoint that ends, one in a savepoint that raises: their ids."""
+    with savepoint():
+        kept = _add_tenant()
+        db.session.flush()
+    with pytest.raises(RuntimeError, match="undone"), savepoint():
+        undone = _add_tenant()
+        db.session.flush()
+        raise RuntimeError("undone")
+    return kept, undone
+
+
+def test_a_savepoint_undoes_its_own_writes_and_the_transaction_still_decides_the_rest(app):
+    """Inside atomic(): a savepoint that raises undoes only its rows, one that ends keeps them, and the
+    transaction's rollback undoes them all — also on SQLite, where the driver would otherwise let the
+    first savepoint's RELEASE commit (the block's first writes are in that savepoint)."""
+    with app.app_context():
+        with pytest.raises(RuntimeError, match="after"), atomic():
+            db.session.execute(select(func.count()).select_from(Tenant))  # a read first: no write has begun
+            kept, _ = _kept_and_undone()
+            assert not _committed(kept)
+            raise RuntimeError("after")
+        assert not _committed(kept)
+        with atomic():
+            kept, undone = _kept_and_undone()
+        assert _committed(kept)
+        assert not _committed(undone)

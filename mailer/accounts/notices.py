@@ -24,7 +24,7 @@ from mailer.accounts.users import find_user
 from mailer.audit import record_audit
 from mailer.config import Config
 from mailer.extensions import atomic, db
-from mailer.mail.outbox import add_staged
+from mailer.mail.outbox import enqueue, stage
 from mailer.mail.system_mail import build_system_message, mail_context
 from mailer.models import (
     AuthRequest,
@@ -127,7 +127,8 @@ def process_auth_request(tenant_id: uuid.UUID, request_id: uuid.UUID) -> None:
                 if tenant is not None and tenant.is_active and not too_old:
                     message = _HANDLERS[row.kind](config, tenant, row, password_hash)
                 if message is not None:
-                    add_staged(message)
+                    enqueue(stage(message))
+                    db.session.add(message)
         except IntegrityError:  # rolled back, the claim too; the second pass sees the new account
             log.info("concurrent sign-up of one address; processing the request again",
                      extra={"auth_request_id": str(request_id)})

@@ -17,7 +17,7 @@ from mailer.accounts.pending import submit_auth_request
 from mailer.audit import record_audit
 from mailer.errors import MailerError, SignupDisabledError, ValidationError
 from mailer.extensions import atomic, db
-from mailer.mail.outbox import add_staged
+from mailer.mail.outbox import enqueue, stage
 from mailer.mail.system_mail import build_system_message, mail_context
 from mailer.models import ActionPurpose, ActionToken, AuthRequestKind, MessageKind, Tenant, User
 from mailer.models.types import utcnow
@@ -137,4 +137,5 @@ def reset_password(token: str, password: str) -> None:
         config = current_app.config["MAILER"]
         tenant = user.tenant
         notice = build_system_message(config, tenant, user, MessageKind.PASSWORD_CHANGED, mail_context(tenant, user))
-        add_staged(notice)
+        enqueue(stage(notice))
+        db.session.add(notice)

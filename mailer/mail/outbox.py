@@ -1,10 +1,10 @@
 """The outbox rule: stage the rows in the service's transaction; once it commits, enqueue jobs carrying recipient ids.
 
-Three steps: ``stage(message)`` gives the recipients their job ids before any insert, ``enqueue(jobs)`` runs
-as the unit of work's after-commit action (registered by ``enqueue_after_commit`` inside
-``extensions.atomic()``; ``add_staged`` does all three for a message its caller made whole), and
-``requeue(ids, queue, at)`` gives committed rows new jobs (the sweeper, retries, an admin's retry;
-``schedule_retries`` for deferrals).
+Three steps: ``stage(message)`` gives the recipients their job ids before any insert (the one place a row
+gets a job id: ORM and Core inserts read them from the message's recipients, a broadcast's COPY from the
+jobs staged for the row ids it made), ``enqueue(jobs)`` runs them once the enclosing ``extensions.atomic()``
+block commits, and ``requeue(ids, queue, at)`` gives committed rows new jobs (the sweeper, retries, an
+admin's retry; ``schedule_retries`` for deferrals, each at its own time).
 
 Every recipient row names the RQ job last enqueued for it (``job_id``, written before the
 job reaches Redis). If Redis is unreachable the request still succeeds: the job never
@@ -58,38 +58,41 @@ class StagedJob:
     owner: uuid.UUID | None = None  # the tenant, whose running delivery loop may take the job
 
 
-def stage(message: Message) -> list[StagedJob]:
-    """Give every recipient of the message an id and its job's id before anything is inserted (Core or ORM:
-    the INSERT carries the job id, no UPDATE follows); the caller inserts, commits, then ``enqueue``s."""
-    config = _config()
+def stage(message: Message, row_ids: Sequence[uuid.UUID] | None = None) -> list[StagedJob]:
+    """The message's delivery jobs, DELIVERY_BATCH_SIZE recipients each, staged before anything is inserted:
+    the INSERT (Core, COPY or ORM) carries each row's job id, no UPDATE follows; the caller inserts, then
+    ``enqueue``s the jobs.
+
+    Without ``row_ids`` the message's recipient objects get their ids and job ids here. A caller that writes
+    its rows itself (a broadcast: no object per recipient) passes the ids of the rows that wait, in position
+    order, and gives each row its job's id from the jobs, which list them in that order.
+    """
+    size = _config().DELIVERY_BATCH_SIZE
     at = message.send_at if message.status == MessageStatus.SCHEDULED.value else None
-    jobs = []
-    for batch in _batches(message.recipients, config.DELIVERY_BATCH_SIZE):
-        for recipient in batch:
+    objects = row_ids is None
+    if objects:
+        for recipient in message.recipients:
             recipient.id = recipient.id or uuid.uuid4()
-        job = StagedJob(message.queue, new_job_id(), tuple(r.id for r in batch), at, message.tenant_id)
-        for recipient in batch:
-            recipient.job_id = job.job_id
+    ids = [r.id for r in message.recipients] if row_ids is None else row_ids
+    jobs = []
+    for start in range(0, len(ids), size):
+        job = StagedJob(message.queue, _new_job_id(), tuple(ids[start:start + size]), at, message.tenant_id)
+        if objects:
+            for recipient in message.recipients[start:start + size]:
+                recipient.job_id = job.job_id
         jobs.append(job)
     return jobs
 
 
-def enqueue_after_commit(jobs: Sequence[StagedJob]) -> None:
-    """``enqueue`` the jobs once the enclosing ``extensions.atomic()`` block commits (with Redis down then,
-    the sweeper enqueues them later)."""
-    current_unit().after_commit(partial(enqueue, list(jobs)))
+def enqueue(jobs: Sequence[StagedJob]) -> None:
+    """Enqueue the jobs once the enclosing ``extensions.atomic()`` block commits (with Redis down then, the
+    sweeper enqueues them later); nothing when it rolls back."""
+    current_unit().after_commit(partial(_enqueue_now, list(jobs)))
 
 
-def add_staged(message: Message) -> None:
-    """A message made whole by its caller (account mail): staged, added to the session, and its jobs
-    enqueued once the enclosing ``atomic()`` block commits."""
-    enqueue_after_commit(stage(message))
-    db.session.add(message)
-
-
-def enqueue(jobs: Sequence[StagedJob]) -> bool:
-    """Enqueue jobs staged in a transaction that has committed (an after-commit action); whether every job
-    reached Redis. Those due now go out per (queue, tenant) in one Redis pipeline each, the others one by one."""
+def _enqueue_now(jobs: Sequence[StagedJob]) -> bool:
+    """Jobs staged in a transaction that has committed; whether every job reached Redis. Those due now go out
+    per (queue, tenant) in one Redis pipeline each, the others one by one."""
     groups: dict[tuple[str, uuid.UUID | None], list[StagedJob]] = {}
     later: list[StagedJob] = []
     for job in jobs:
@@ -152,13 +155,13 @@ def schedule_retries(deferrals: Sequence[Deferral], queue: str) -> bool:
     return ok
 
 
-def new_job_id() -> str:
+def _new_job_id() -> str:
     return f"deliver-{uuid.uuid4().hex}"
 
 
 def _assign_and_enqueue(queue: str, ids: list[uuid.UUID], at: datetime | None,
                         owner: uuid.UUID | None = None) -> bool:
-    job_id = new_job_id()
+    job_id = _new_job_id()
     db.session.execute(
         update(Recipient).where(Recipient.id.in_(ids)).values(job_id=job_id)
         .execution_options(synchronize_session=False)

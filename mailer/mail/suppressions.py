@@ -18,7 +18,9 @@ from mailer.audit import record_audit
 from mailer.extensions import db
 from mailer.models import (
     DeliveryEvent,
+    Message,
     MessageKind,
+    MessageStatus,
     Recipient,
     RecipientStatus,
     Suppression,
@@ -180,10 +182,20 @@ def screen_new_rows(tenant_id: uuid.UUID, kind: str, rows: list[dict[str, object
     return count
 
 
+# What "suppressed at accept" means, for every insert (Core for a message, COPY for a broadcast): the row
+# rule and the message rule below; their events follow the insert (add_suppressed_events).
 def fail_as_suppressed(row: dict[str, object]) -> None:
-    """What "suppressed at accept" means for a recipient row not yet inserted: failed at once, never due."""
+    """A recipient row suppressed at accept, not yet inserted: failed at once, never due."""
     row.update(status=RecipientStatus.FAILED.value, error_code=ErrorCode.SUPPRESSED.value,
                last_error=SUPPRESSED_RESPONSE, next_attempt_at=None)
+
+
+def fail_if_all_suppressed(message: Message, suppressed: int, recipients: int) -> bool:
+    """Every recipient suppressed at accept: no delivery will roll the message up, so it fails now."""
+    if not recipients or suppressed < recipients:
+        return False
+    message.status = MessageStatus.FAILED.value
+    return True
 
 
 def suppressed_pairs(rows: Sequence[dict[str, object]]) -> list[tuple[uuid.UUID, uuid.UUID]]:

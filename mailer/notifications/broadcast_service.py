@@ -27,13 +27,14 @@ from mailer.errors import ValidationError
 from mailer.extensions import atomic, db
 from mailer.i18n import rendered_in
 from mailer.mail.compose import sender_of
-from mailer.mail.outbox import StagedJob, enqueue_after_commit, new_job_id
+from mailer.mail.outbox import StagedJob, enqueue, stage
 from mailer.mail.personalize import MAX_SUBJECT_COLUMN, Member, build_mail, context_for
 from mailer.mail.quota import reserve_recipients
 from mailer.mail.suppressions import (
     add_suppressed_events,
     erased_hits,
     fail_as_suppressed,
+    fail_if_all_suppressed,
     scopes_for,
     suppressed_clause,
 )
@@ -52,7 +53,6 @@ from mailer.models.message import queue_priority
 from mailer.models.types import utcnow
 from mailer.notifications.bulk_rows import insert_rows, refresh_statistics
 from mailer.notifications.content import requested_content
-from mailer.notifications.rows import fail_if_all_suppressed
 from mailer.notifications.schemas import AudienceIn, BroadcastRequest
 from mailer.notifications.service import check_send_at
 from mailer.security.types import Principal
@@ -131,7 +131,7 @@ def start_broadcast(principal: Principal, body: BroadcastRequest) -> tuple[Messa
     _probe(config, tenant, sender, source, variants, body.data, members)
     with atomic():
         message, jobs = _store(config, principal, tenant, body, (source, variants), sender, members, send_at)
-        enqueue_after_commit(jobs)  # scheduled ones wait in RQ for send_at (the rows' next_attempt_at decides)
+        enqueue(jobs)  # scheduled ones wait in RQ for send_at (the rows' next_attempt_at decides)
     if len(members) >= ANALYZE_AFTER_ROWS:
         refresh_statistics(Recipient.__table__)
     return message, len(members)
@@ -170,7 +170,7 @@ def _store(config: Config, principal: Principal, tenant: Tenant, body: Broadcast
         variants={locale: {"subject": v.subject, "html": v.html, "text": v.text} for locale, v in variants.items()}
         or None))
     db.session.flush()
-    jobs, suppressed_ids = _insert_recipients(config, message, members)
+    jobs, suppressed_ids = _insert_recipients(message, members)
     suppressed = [(row_id, tenant.id) for row_id in suppressed_ids]
     fail_if_all_suppressed(message, len(suppressed), len(members))
     add_suppressed_events(suppressed)
@@ -181,38 +181,26 @@ def _store(config: Config, principal: Principal, tenant: Tenant, body: Broadcast
     return message, jobs
 
 
-def _insert_recipients(config: Config, message: Message,
-                       members: list[_Member]) -> tuple[list[StagedJob], list[uuid.UUID]]:
-    """Insert the rows in bulk, every column given (no per-row ORM work); each waiting row names its job,
-    DELIVERY_BATCH_SIZE rows a job, and a suppressed one is failed at once. Returns (jobs, suppressed ids)."""
+def _insert_recipients(message: Message, members: list[_Member]) -> tuple[list[StagedJob], list[uuid.UUID]]:
+    """Insert the rows in bulk, every column given (no per-row ORM work); each waiting row names the job
+    ``outbox.stage`` gave it, and a suppressed one is failed at once. Returns (jobs, suppressed ids)."""
     now = utcnow()
-    jobs: list[StagedJob] = []
-    batch: list[uuid.UUID] = []
+    row_ids = [uuid.uuid4() for _ in members]
+    jobs = stage(message, [row_id for row_id, (_, _, hit, _) in zip(row_ids, members, strict=True) if not hit])
+    job_ids = iter([job.job_id for job in jobs for _ in job.recipient_ids])  # the waiting rows' jobs, in order
     suppressed: list[uuid.UUID] = []
-    job_id = new_job_id()
-
-    def close_batch() -> None:
-        nonlocal batch, job_id
-        if batch:
-            jobs.append(StagedJob(message.queue, job_id, tuple(batch), message.send_at, message.tenant_id))
-        batch, job_id = [], new_job_id()
-
     for start in range(0, len(members), INSERT_ROWS):
         rows: list[dict[str, Any]] = []
         for position, (email, name, hit, locale) in enumerate(members[start:start + INSERT_ROWS], start):
-            row_id = uuid.uuid4()
+            row_id = row_ids[position]
             if hit:
                 suppressed.append(row_id)
                 rows.append(_row(message, row_id, position, (email, name, locale), now))
                 fail_as_suppressed(rows[-1])
                 continue
-            batch.append(row_id)
-            rows.append(_row(message, row_id, position, (email, name, locale), now, job_id=job_id,
+            rows.append(_row(message, row_id, position, (email, name, locale), now, job_id=next(job_ids),
                              next_attempt_at=message.send_at))
-            if len(batch) >= config.DELIVERY_BATCH_SIZE:
-                close_batch()
         insert_rows(Recipient.__table__, rows)
-    close_batch()
     return jobs, suppressed
 
 

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import insert, inspect
 
 from mailer.extensions import db
-from mailer.mail.suppressions import add_suppressed_events, screen_new_rows, suppressed_pairs
-from mailer.models import Message, MessageStatus, Recipient, RecipientStatus
+from mailer.mail.suppressions import add_suppressed_events, fail_if_all_suppressed, screen_new_rows, suppressed_pairs
+from mailer.models import Message, Recipient, RecipientStatus
 
 
 def filled_row(obj: Message | Recipient) -> dict[str, Any]:
@@ -30,14 +30,6 @@ def filled_row(obj: Message | Recipient) -> dict[str, Any]:
             setattr(obj, prop.key, value)
         row[column.key] = value
     return row
-
-
-def fail_if_all_suppressed(message: Message, suppressed: int, recipients: int) -> bool:
-    """Every recipient suppressed at accept: no delivery will roll the message up, so it fails now."""
-    if not recipients or suppressed < recipients:
-        return False
-    message.status = MessageStatus.FAILED.value
-    return True
 
 
 def insert_new_message(message: Message) -> None:

@@ -2,7 +2,7 @@
 
 prepare_message validates and composes (nothing stored); stage_message adds the rows, reserves
 quota, audits and stages the outbox jobs in the caller's transaction; create_message commits that
-transaction and enqueues after the commit (the outbox rule). A batch can call the first two per item.
+transaction and enqueues after the commit (the outbox rule). A batch calls the first two per item.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select, update
 
-from mailer.audit import TENANTS, add_chained, record_audit
+from mailer.audit import TENANTS, add_chained
 from mailer.config import Config
 from mailer.errors import ValidationError
 from mailer.extensions import atomic, db
 from mailer.i18n import rendered_in
 from mailer.mail.compose import ComposedMessage, address, compose
-from mailer.mail.outbox import StagedJob, enqueue_after_commit, stage
-from mailer.mail.quota import counted, reserve_recipients
+from mailer.mail.outbox import StagedJob, enqueue, stage
+from mailer.mail.quota import counted, quota_applies
 from mailer.mail.templates import render, tenant_context
 from mailer.models import Message, MessageKind, MessageStatus, Recipient, Role, Tenant
 from mailer.notifications.content import requested_content
@@ -122,7 +122,7 @@ def prepare_message(config: Config, tenant: Tenant, body: MessageRequest) -> Dra
 def new_message(tenant: Tenant, principal: Principal, draft: Draft) -> Message:
     send_at = draft.send_at
     message = Message(
-        id=uuid.uuid4(),  # known before the insert: add_message audits it
+        id=uuid.uuid4(),  # known before the insert: its recipients and audit event name it
         tenant_id=tenant.id,
         kind=MessageKind.CUSTOM.value,
         created_by=principal.id,
@@ -145,56 +145,26 @@ def new_message(tenant: Tenant, principal: Principal, draft: Draft) -> Message:
     return message
 
 
-def reserve_quota(config: Config, principal: Principal, tenant_id: uuid.UUID, count: int, *, pending: int = 0) -> None:
-    """The tenant's daily quota, and inside it a role-`user` caller's own (API.md §5). Raises QuotaExceededError.
-
-    ``pending``: recipients of this transaction already flushed (a recount would see them).
-    """
-    reserve_recipients(config, tenant_id, count, user_id=_own_quota(principal), pending=pending)
-
-
 def _own_quota(principal: Principal) -> uuid.UUID | None:
     """A role-`user` caller's id: its own daily quota applies inside the tenant's."""
     return principal.id if principal.kind == "user" and principal.role == Role.USER else None
-
-
-def add_message(config: Config, principal: Principal, tenant: Tenant, draft: Draft) -> tuple[Message, list[StagedJob]]:
-    """Reserve quota, add the message with its jobs staged, fail its suppressed recipients (the 202 shows
-    them), audit it; the jobs to ``enqueue`` after the commit.
-
-    In the caller's transaction; a refused quota raises before anything is written (a batch goes on
-    with its next item in the same transaction).
-    """
-    reserve_quota(config, principal, tenant.id, len(draft.composed.recipients))
-    message = new_message(tenant, principal, draft)
-    jobs = stage(message)
-    audit_message(principal, tenant, insert_message(message))
-    return message, jobs
-
-
-def insert_message(message: Message) -> Message:
-    """Insert a new message and its recipients and fail the suppressed ones (the 202 shows them).
-
-    Core INSERTs (notifications/rows.py): the objects stay outside the session, filled in as stored.
-    """
-    insert_new_message(message)
-    return message
-
-
-def audit_message(principal: Principal, tenant: Tenant, message: Message) -> None:
-    record_audit("message.created", tenant_id=tenant.id, actor_id=principal.id, actor_type=principal.kind,
-                 details=_audit_details(message))
 
 
 def _audit_details(message: Message) -> dict[str, Any]:
     return {"message_id": str(message.id), "recipients": len(message.recipients)}
 
 
+def may_refuse(config: Config, principal: Principal) -> bool:
+    """Whether stage_message can refuse this caller's draft (a daily quota applies): a batch then needs a
+    savepoint per item, which PostgreSQL pays for (a subtransaction each, ~30 % of a batch's time)."""
+    return quota_applies(config, _own_quota(principal))
+
+
 def stage_message(
     config: Config, principal: Principal, tenant: Tenant, draft: Draft,
 ) -> tuple[Message, list[StagedJob]]:
-    """add_message for a transaction of its own (the caller commits, then enqueues), with its jobs planned
-    before the insert: stage_messages for one draft."""
+    """One draft staged in the caller's transaction (the caller commits, then enqueues; a batch runs each
+    item in a savepoint): stage_messages for one draft."""
     return stage_messages(config, principal, tenant, [draft])[0]
 
 
@@ -207,13 +177,13 @@ def stage_messages(
 
     The tenant row is locked (quota and audit: one read, one write) only after the rows are in, just before
     the commit: that lock orders every request of the tenant, so it is held for as little as possible. A refused
-    quota raises after the insert, and the caller's transaction rolls it back.
+    quota raises after the insert, and the caller's transaction (a batch item's savepoint) rolls it back.
     """
     staged = []
     for draft in drafts:
         message = new_message(tenant, principal, draft)
         jobs = stage(message)
-        insert_message(message)
+        insert_new_message(message)
         staged.append((message, jobs))
     count = sum(len(message.recipients) for message, _ in staged)
     # One locking read and one UPDATE of the tenant row for both the quota and the audit chain head.
@@ -248,6 +218,6 @@ def create_message(principal: Principal, body: MessageRequest, keyed: KeyedReque
         accepted = accepted_json(message)
         if keyed is not None:
             remember(tenant.id, keyed, message.id, 202, accepted)
-        enqueue_after_commit(jobs)
+        enqueue(jobs)
     return accepted
 

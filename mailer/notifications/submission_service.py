@@ -20,7 +20,7 @@ from mailer.config import Config
 from mailer.domains.policy import may_send_as
 from mailer.errors import IdempotencyConflictError, QuotaExceededError, ValidationError
 from mailer.extensions import atomic, db
-from mailer.mail.outbox import StagedJob, enqueue_after_commit
+from mailer.mail.outbox import StagedJob, enqueue
 from mailer.mail.quota import check_room, room_left
 from mailer.mail.submitted import KeptMessage, SenderRefusedError, Submission, keep_message
 from mailer.models import Tenant
@@ -108,7 +108,7 @@ def store_submissions(items: Sequence[PreparedSubmission],
         results = [group.results[index] for index in range(len(items))]
         if on_commit is not None:
             unit.after_commit(partial(on_commit, results))
-        enqueue_after_commit(group.jobs)
+        enqueue(group.jobs)
     return results
 
 

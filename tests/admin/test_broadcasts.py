@@ -179,3 +179,36 @@ def test_a_recipient_whose_mail_cannot_be_built_fails_alone_as_invalid_message(a
     others = [r for e, r in by_email.items() if e != "zed@acme.test"]
     assert others and all(r["status"] == "sent" for r in others)
     assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == sorted(r["email"] for r in others)
+
+
+def test_every_waiting_row_names_the_job_staged_for_it(app_factory, redis):
+    """Each broadcast row the outbox staged carries its job's id in the COPY: DELIVERY_BATCH_SIZE rows a job,
+    in position order, the suppressed rows in none; each enqueued job lists exactly the rows that name it."""
+    from rq.job import Job
+
+    from mailer.extensions import db
+    from mailer.models import Recipient
+    from tests.admin.conftest import seed
+
+    app = app_factory(DELIVERY_BATCH_SIZE=4)
+    client = app.test_client()
+    acme = seed(app, client, "acme")
+    add_users(app, acme.tenant_id, [f"member{i:02}@acme.test" for i in range(9)])
+    for email in ("member03@acme.test", "member06@acme.test"):
+        assert client.post("/v1/suppressions", json={"email": email, "reason": "manual"},
+                           headers=acme.admin).status_code == 201
+    response = client.post("/v1/broadcasts", json={"subject": "s", "text": "t"}, headers=acme.admin)
+    assert response.status_code == 202, response.get_json()
+    with app.app_context():
+        rows = db.session.execute(select(Recipient.id, Recipient.email, Recipient.job_id)
+                                  .where(Recipient.message_id == uuid.UUID(response.get_json()["id"]))
+                                  .order_by(Recipient.position)).all()
+    assert len(rows) == 11
+    assert [row.job_id for row in rows if row.email in ("member03@acme.test", "member06@acme.test")] == [None, None]
+    waiting = [row for row in rows if row.job_id is not None]
+    assert len(waiting) == 9
+    job_ids = list(dict.fromkeys(row.job_id for row in waiting))
+    assert [sum(row.job_id == job_id for row in waiting) for job_id in job_ids] == [4, 4, 1]
+    assert set(redis.lrange("rq:queue:bulk", 0, -1)) == {job_id.encode() for job_id in job_ids}
+    for job_id in job_ids:
+        assert Job.fetch(job_id, connection=redis).args[0] == [str(row.id) for row in waiting if row.job_id == job_id]

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from mailer.extensions import db
-from mailer.models import AuditEvent, Message
+from mailer.models import AuditEvent, DeliveryEvent, Message, Recipient, Tenant
 from tests.fixtures import drain
 from tests.helpers import bearer, create_tenant, login
 
@@ -98,6 +98,64 @@ def test_daily_quota_is_counted_per_message_within_the_batch(app_factory, sink):
     assert [item["status"] for item in items] == [202, 429, 202]
     assert items[1]["error"]["code"] == "quota_exceeded"
     assert _count(app) == 2
+
+
+def test_an_item_over_the_quota_is_undone_alone_and_the_chain_stays_whole(app_factory, sink, redis):
+    """Item 2 of 3 passes the quota after its rows are written (a single send's order): its savepoint undoes
+    them, its suppressed recipient's event included; items 1 and 3 keep their rows, their chained audit events
+    verify, one keyed answer is stored and their mail goes out."""
+    app = app_factory(SMTP_PORT=sink.port, TENANT_DAILY_QUOTA=3)
+    create_tenant(app)
+    headers = _headers(app, **{"Idempotency-Key": "quota-batch"})
+    client = app.test_client()
+    assert client.post("/v1/suppressions", json={"email": "gone@example.com", "reason": "manual"},
+                       headers=headers).status_code == 201
+    over = {**VALID, "to": ["gone@example.com", "b@example.com", "c@example.com"]}
+    body = {"messages": [VALID, over, {**VALID, "to": ["dan@example.com", "eve@example.com"]}]}
+    response = client.post("/v1/messages/batch", json=body, headers=headers)
+    assert response.status_code == 200
+    items = response.get_json()["items"]
+    assert [item["status"] for item in items] == [202, 429, 202]
+    assert items[1]["error"]["code"] == "quota_exceeded"
+    with app.app_context():
+        stored = dict(db.session.execute(
+            select(Message.id, func.count(Recipient.id)).join(Recipient).group_by(Message.id)).tuples().all())
+        assert {str(k): v for k, v in stored.items()} == {items[0]["id"]: 1, items[2]["id"]: 2}
+        assert db.session.scalar(select(func.count()).select_from(DeliveryEvent)) == 0
+        assert db.session.scalar(select(Tenant.quota_used)) == 3
+        created = db.session.execute(select(AuditEvent.seq, AuditEvent.details).where(
+            AuditEvent.action == "message.created").order_by(AuditEvent.seq)).all()
+    assert [details["message_id"] for _, details in created] == [items[0]["id"], items[2]["id"]]
+    assert created[1].seq == created[0].seq + 1
+    verified = app.test_cli_runner().invoke(args=["audit", "verify", "acme"])
+    assert verified.exit_code == 0, verified.output
+    again = client.post("/v1/messages/batch", json=body, headers=headers)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == response.get_json()
+    drain(app, redis)
+    assert sorted(to for m in sink.messages for to in m.rcpt_tos) == ["ann@example.com", "dan@example.com",
+                                                                     "eve@example.com"]
+
+
+def test_a_batch_whose_commit_fails_stores_none_of_its_items(app_factory, sink, redis):
+    """The items' savepoints end inside the batch's one transaction: when its commit fails no item's rows
+    stay, on SQLite too (where the first savepoint's RELEASE must not be the commit). A quota applies: the
+    items run in savepoints."""
+    app = app_factory(SMTP_PORT=sink.port, TENANT_DAILY_QUOTA=100)
+    create_tenant(app)
+    headers = _headers(app)
+    with app.app_context():
+        engine = db.engine
+    fail = lambda conn: (_ for _ in ()).throw(RuntimeError("commit refused"))  # noqa: E731
+    event.listen(engine, "commit", fail)
+    try:
+        response = app.test_client().post("/v1/messages/batch", json={"messages": [VALID, VALID]}, headers=headers)
+    finally:
+        event.remove(engine, "commit", fail)
+    assert response.status_code == 500
+    assert _count(app) == 0
+    drain(app, redis)
+    assert sink.messages == []
 
 
 def test_a_batch_commits_once_and_audits_every_message(app_factory, sink):
