@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from mailer.audit import record_audits
-from mailer.extensions import db
+from mailer.extensions import db, savepoint
 from mailer.mail.suppressions import add_suppression, created_details, new_entry
 from mailer.models import Suppression, SuppressionReason, SuppressionScope
 from mailer.webhooks import EventType, emit
@@ -50,7 +50,7 @@ def add_suppressions(wanted: Sequence[NewSuppression]) -> None:
         return
     rows = [_row(entry) for entry in missing]
     try:
-        with db.session.begin_nested():
+        with savepoint():
             db.session.add_all(rows)
     except IntegrityError:  # one was added concurrently: entry by entry, theirs stands
         for entry in missing:

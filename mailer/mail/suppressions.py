@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from mailer.audit import record_audit
-from mailer.extensions import db
+from mailer.extensions import db, savepoint
 from mailer.models import (
     DeliveryEvent,
     Message,
@@ -88,7 +88,7 @@ def add_suppression(
     entry = new_entry(tenant_id, email, scope=scope, reason=reason, source_message_id=source_message_id,
                       enhanced_code=enhanced_code, detail=detail)
     try:
-        with db.session.begin_nested():
+        with savepoint():
             db.session.add(entry)
     except IntegrityError:  # added concurrently: theirs stands
         return _find(tenant_id, email, scope), False  # type: ignore[return-value]

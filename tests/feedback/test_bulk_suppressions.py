@@ -38,3 +38,24 @@ def test_an_entry_added_concurrently_falls_back_to_one_by_one_and_theirs_stands(
         created = db.session.scalar(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.tenant_id == tenant_id, AuditEvent.action == "suppression.created"))
         assert created == 2
+
+
+def test_an_entry_added_in_a_transaction_that_then_fails_is_not_stored(app_factory):
+    """The entry's savepoint is part of the caller's transaction (on SQLite too, where a SAVEPOINT outside a
+    transaction would become one and its RELEASE commit the entry before its audit event)."""
+    import pytest
+
+    from mailer.mail.suppressions import add_suppression
+
+    app = app_factory()
+    tenant_id = uuid.UUID(create_tenant(app)["tenant_id"])
+    with app.app_context():
+        with pytest.raises(RuntimeError, match="later step"), atomic():
+            add_suppression(tenant_id, "gone@example.com", scope=SuppressionScope.ALL,
+                            reason=SuppressionReason.MANUAL)
+            add_suppressions([NewSuppression(tenant_id, "also@example.com", SuppressionScope.ALL,
+                                             SuppressionReason.HARD_BOUNCE)])
+            raise RuntimeError("a later step of the same transaction failed")
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(Suppression).where(
+            Suppression.tenant_id == tenant_id)) == 0
