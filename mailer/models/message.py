@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailer.extensions import db
-from mailer.models.types import UTCDateTime, created_at, utcnow, uuid_pk
+from mailer.models.types import UTCDateTime, created_at, enum_column, utcnow, uuid_pk
 
 
 class MessageKind(StrEnum):
@@ -90,7 +90,7 @@ class Message(db.Model):  # type: ignore[name-defined]
 
     id: Mapped[uuid.UUID] = uuid_pk()
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), nullable=False)
-    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    kind: Mapped[MessageKind] = enum_column(MessageKind, 32, nullable=False)
     # Who asked for it: a user id or an API key id (creator_type says which); None for system mail.
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     creator_type: Mapped[str] = mapped_column(String(16), default="user", nullable=False)
@@ -101,7 +101,7 @@ class Message(db.Model):  # type: ignore[name-defined]
     # The built message as it goes on the wire (no Bcc header). None when rendered per recipient.
     raw_mime: Mapped[bytes | None] = mapped_column(LargeBinary)
     queue: Mapped[str] = mapped_column(String(16), default="default", nullable=False)
-    status: Mapped[str] = mapped_column(String(20), default=MessageStatus.QUEUED.value, nullable=False)
+    status: Mapped[MessageStatus] = enum_column(MessageStatus, 20, default=MessageStatus.QUEUED, nullable=False)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict, nullable=False)
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -154,7 +154,7 @@ class Recipient(db.Model):  # type: ignore[name-defined]
                                           server_default=text(str(DEFAULT_PRIORITY)), nullable=False)
     email: Mapped[str] = mapped_column(String(254), nullable=False)
     name: Mapped[str] = mapped_column(String(200), default="", nullable=False)
-    status: Mapped[str] = mapped_column(String(16), default=RecipientStatus.QUEUED.value, nullable=False)
+    status: Mapped[RecipientStatus] = enum_column(RecipientStatus, 16, default=RecipientStatus.QUEUED, nullable=False)
     error_code: Mapped[str | None] = mapped_column(String(32))
     attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     smtp_code: Mapped[int | None] = mapped_column(Integer)
