@@ -19,6 +19,14 @@ class Role(StrEnum):
     SERVICE = "service"  # API keys only; never stored on a user
 
 
+class ActorType(StrEnum):
+    """Who did something: a person, an API key, or the service itself (system mail, sweeps, feedback)."""
+
+    USER = "user"
+    API_KEY = "api_key"
+    SYSTEM = "system"
+
+
 # The roles a person may hold, spelled as the API's schemas accept and show them (Role.USER, Role.ADMIN).
 PersonRole = Literal["user", "admin"]
 
