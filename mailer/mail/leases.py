@@ -32,7 +32,7 @@ def due_condition(now: datetime) -> ColumnElement[bool]:
         Recipient.status.in_(WAITING),
         or_(Recipient.next_attempt_at.is_(None), Recipient.next_attempt_at <= now),
     )
-    lease_expired = and_(Recipient.status == RecipientStatus.SENDING.value, Recipient.lease_until < now)
+    lease_expired = and_(Recipient.status == RecipientStatus.SENDING, Recipient.lease_until < now)
     return or_(waiting, lease_expired)
 
 
@@ -75,7 +75,7 @@ def claim_due_for_owner(owner: uuid.UUID, limit: int, lease_seconds: int, *, exp
     if expired:
         rows = list(db.session.execute(
             select(*columns)
-            .where(Recipient.tenant_id == owner, Recipient.status == RecipientStatus.SENDING.value,
+            .where(Recipient.tenant_id == owner, Recipient.status == RecipientStatus.SENDING,
                    Recipient.lease_until < now)
             .order_by(Recipient.lease_until)
             .limit(limit)
@@ -125,7 +125,7 @@ def _take(rows: Sequence[Row[Any]], now: datetime, lease_seconds: int) -> Claim:
         update(Recipient)
         .where(Recipient.id.in_([row.id for row in rows]), due_condition(now))
         .values(
-            status=RecipientStatus.SENDING.value,
+            status=RecipientStatus.SENDING,
             lease_until=now + timedelta(seconds=lease_seconds),
             claim_token=token,
         )
@@ -136,7 +136,7 @@ def _take(rows: Sequence[Row[Any]], now: datetime, lease_seconds: int) -> Claim:
     taken = set(claimed)
     interrupted = {
         row.id for row in rows
-        if row.id in taken and row.status == RecipientStatus.SENDING.value and row.attempt_started_at is not None
+        if row.id in taken and row.status == RecipientStatus.SENDING and row.attempt_started_at is not None
     }
     job_ids = frozenset(row.job_id for row in rows if row.id in taken and row.job_id)
     return Claim(token, [row.id for row in rows if row.id in taken], interrupted, job_ids)
@@ -149,8 +149,8 @@ def release_unattempted(token: str, ids: Sequence[uuid.UUID]) -> None:
     db.session.execute(
         update(Recipient)
         .where(Recipient.id.in_(list(ids)), Recipient.claim_token == token,
-               Recipient.status == RecipientStatus.SENDING.value)
-        .values(status=RecipientStatus.QUEUED.value, lease_until=None, claim_token=None,
+               Recipient.status == RecipientStatus.SENDING)
+        .values(status=RecipientStatus.QUEUED, lease_until=None, claim_token=None,
                 attempt_started_at=None, next_attempt_at=datetime.now(UTC))
         .execution_options(synchronize_session=False)
     )
@@ -189,6 +189,6 @@ class LeaseKeeper:
         with self.engine.begin() as connection:
             connection.execute(
                 update(Recipient)
-                .where(Recipient.claim_token == self.token, Recipient.status == RecipientStatus.SENDING.value)
+                .where(Recipient.claim_token == self.token, Recipient.status == RecipientStatus.SENDING)
                 .values(lease_until=until)
             )

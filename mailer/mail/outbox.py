@@ -60,7 +60,7 @@ def stage(message: Message) -> list[StagedJob]:
     """Give every recipient of the message an id and its job's id before anything is inserted (Core or ORM:
     the INSERT carries the job id, no UPDATE follows); the caller inserts, commits, then ``enqueue``s."""
     config = _config()
-    at = message.send_at if message.status == MessageStatus.SCHEDULED.value else None
+    at = message.send_at if message.status == MessageStatus.SCHEDULED else None
     jobs = []
     for batch in _batches(message.recipients, config.DELIVERY_BATCH_SIZE):
         for recipient in batch:

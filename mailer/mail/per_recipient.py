@@ -17,7 +17,7 @@ __all__ = ["RecipientRenderError", "render_recipient_mail"]
 
 def render_recipient_mail(message: Message, recipient: Recipient) -> tuple[bytes, str]:
     """(wire bytes, Message-ID) of one recipient's mail; RecipientRenderError if it cannot be built."""
-    if message.kind == MessageKind.BROADCAST.value:
+    if message.kind == MessageKind.BROADCAST:
         return render_broadcast_mail(message, recipient)
     if message.kind in LINKS:
         return render_account_mail(message, recipient)
