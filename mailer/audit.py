@@ -35,7 +35,7 @@ from flask import current_app, has_request_context, request
 from sqlalchemy import insert, select, update
 
 from mailer.extensions import current_unit, db
-from mailer.models import AuditEvent, Tenant
+from mailer.models import ActorType, AuditEvent, Tenant
 from mailer.models.types import utcnow
 from mailer.security.address_digest import mask_addresses
 from mailer.security.stable_keys import audit_keys
@@ -70,7 +70,7 @@ def _configured_keys() -> list[bytes]:
 
 
 def canonical_content(
-    *, tenant_id: Any, seq: int, prev_hash: str, action: str, actor_id: Any, actor_type: str,
+    *, tenant_id: Any, seq: int, prev_hash: str, action: str, actor_id: Any, actor_type: ActorType,
     ip: str | None, at: datetime, details: dict[str, Any],
 ) -> bytes:
     """The event's canonical JSON, including the previous event's hash."""
@@ -105,7 +105,7 @@ def record_audit(
     *,
     tenant_id: uuid.UUID,
     actor_id: uuid.UUID | None = None,
-    actor_type: str = "user",
+    actor_type: ActorType = ActorType.USER,
     details: dict[str, Any] | None = None,
     ip: str | None = None,
 ) -> AuditEvent:
@@ -123,7 +123,7 @@ def record_audit(
 
 
 def record_audits(action: str, *, tenant_id: uuid.UUID, details: Sequence[dict[str, Any]],
-                  actor_type: str = "system") -> None:
+                  actor_type: ActorType = ActorType.SYSTEM) -> None:
     """``record_audit`` of several events of one tenant, in order: the chain head locked, read and written once."""
     if not details:
         return
@@ -155,7 +155,7 @@ def _write_head(tenant_id: uuid.UUID, head_values: dict[str, Any]) -> None:
 
 def add_chained(
     action: str, *, tenant_id: uuid.UUID, seq: int, head: str, actor_id: uuid.UUID | None = None,
-    actor_type: str = "user", details: dict[str, Any] | None = None, ip: str | None = None,
+    actor_type: ActorType = ActorType.USER, details: dict[str, Any] | None = None, ip: str | None = None,
 ) -> tuple[AuditEvent, dict[str, Any]]:
     """Add the event that follows the chain head (seq, head), which the caller read from the tenant row
     under its lock (see record_audit); returns it and the tenant row's new head values, which the caller

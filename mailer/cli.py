@@ -55,7 +55,7 @@ def create_tenant(
     tenant = Tenant(slug=slug, name=name, frontend_url=frontend_url, mail_from=sender)
     admin = User(
         tenant=tenant, email=email, name="", password_hash=hash_password(admin_password),
-        role=Role.ADMIN.value, email_verified_at=datetime.now(UTC),
+        role=Role.ADMIN, email_verified_at=datetime.now(UTC),
     )
     db.session.add_all([tenant, admin])
     db.session.commit()

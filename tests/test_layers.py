@@ -154,3 +154,29 @@ def test_the_conftest_finder_sees_a_borrowed_conftest():
     assert borrowed_conftests({"tests/a/test_x.py": "from tests.b.conftest import seed\n",
                                "tests/b/test_y.py": "from tests.b.conftest import seed\n"}) == [
         "tests/a/test_x.py: tests.b.conftest"]
+def _unforbidden_route_modules(graph: grimp.ImportGraph, forbidden: list[str]) -> list[str]:
+    """The route modules (named `routes` or `*_routes`) that no expression of ``forbidden`` covers."""
+    covered: set[str] = set()
+    for expression in forbidden:
+        found = graph.find_matching_modules(expression) if "*" in expression else {expression}
+        covered |= {m for m in graph.modules if any(m == f or m.startswith(f + ".") for f in found)}
+    return sorted(m for m in graph.modules if m.rsplit(".", 1)[-1].endswith("routes") and m not in covered)
+
+
+def test_every_route_module_is_forbidden_to_the_pipeline_and_the_jobs():
+    """Each forbidden contract that keeps blueprints out names every route module, `*_routes` ones included."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    graph = grimp.build_graph("mailer")
+    contracts = [c for c in config["tool"]["importlinter"]["contracts"]
+                 if "mailer.*.routes" in c.get("forbidden_modules", [])]
+    assert len(contracts) == 2
+    for contract in contracts:
+        assert _unforbidden_route_modules(graph, contract["forbidden_modules"]) == [], contract["name"]
+
+
+def test_the_route_module_check_sees_a_missing_one():
+    """The check above is not vacuous: a `*_routes` module outside every expression is reported, a covered one not."""
+    graph = grimp.ImportGraph()
+    for module in ("pkg.a.routes", "pkg.a.list_routes", "pkg.b.routes", "pkg.c.old_routes", "pkg.c.service"):
+        graph.add_module(module)
+    assert _unforbidden_route_modules(graph, ["pkg.*.routes", "pkg.c"]) == ["pkg.a.list_routes"]

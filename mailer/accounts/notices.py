@@ -60,7 +60,7 @@ def _register(config: Config, tenant: Tenant, row: AuthRequest, password_hash: s
         if password_hash is None:
             return None
         user = User(tenant_id=tenant.id, email=row.email, name=row.name, password_hash=password_hash,
-                    role=Role.USER.value, email_verified_at=None,
+                    role=Role.USER, email_verified_at=None,
                     locale=row.locale or tenant.default_locale or config.DEFAULT_LOCALE)
         db.session.add(user)
         db.session.flush()  # IntegrityError here: a concurrent sign-up created the address first
@@ -89,9 +89,9 @@ def _forgot(config: Config, tenant: Tenant, row: AuthRequest, password_hash: str
 
 
 _HANDLERS: dict[str, Callable[[Config, Tenant, AuthRequest, str | None], Message | None]] = {
-    AuthRequestKind.REGISTER.value: _register,
-    AuthRequestKind.RESEND_VERIFICATION.value: _resend,
-    AuthRequestKind.FORGOT_PASSWORD.value: _forgot,
+    AuthRequestKind.REGISTER: _register,
+    AuthRequestKind.RESEND_VERIFICATION: _resend,
+    AuthRequestKind.FORGOT_PASSWORD: _forgot,
 }
 
 
@@ -99,8 +99,8 @@ def _claim(row: AuthRequest, status: AuthRequestStatus) -> bool:
     """pending → done/expired, atomically; False if another job already took it."""
     result = db.session.execute(
         update(AuthRequest)
-        .where(AuthRequest.id == row.id, AuthRequest.status == AuthRequestStatus.PENDING.value)
-        .values(status=status.value, password_hash=None, processed_at=utcnow())
+        .where(AuthRequest.id == row.id, AuthRequest.status == AuthRequestStatus.PENDING)
+        .values(status=status, password_hash=None, processed_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
@@ -113,7 +113,7 @@ def process_auth_request(tenant_id: uuid.UUID, request_id: uuid.UUID) -> None:
     for _attempt in range(2):
         db.session.expire_all()
         row = db.session.get(AuthRequest, request_id)
-        if row is None or row.tenant_id != tenant_id or row.status != AuthRequestStatus.PENDING.value:
+        if row is None or row.tenant_id != tenant_id or row.status != AuthRequestStatus.PENDING:
             return
         tenant = db.session.get(Tenant, row.tenant_id)
         password_hash = row.password_hash

@@ -36,7 +36,7 @@ def submit_auth_request(
 ) -> AuthRequest:
     """Commit the request, then try to enqueue it. Never fails because Redis is down."""
     row = AuthRequest(
-        tenant_id=tenant.id, kind=kind.value, email=email, name=name, password_hash=password_hash, locale=locale,
+        tenant_id=tenant.id, kind=kind, email=email, name=name, password_hash=password_hash, locale=locale,
         ip=request.remote_addr if has_request_context() else None,
     )
     db.session.add(row)
@@ -70,14 +70,14 @@ def enqueue_pending_auth_work(min_age_seconds: float = 30.0) -> int:
     now = utcnow()
     db.session.execute(
         update(AuthRequest)
-        .where(AuthRequest.status == AuthRequestStatus.PENDING.value, AuthRequest.created_at < now - PENDING_MAX_AGE)
-        .values(status=AuthRequestStatus.EXPIRED.value, password_hash=None, processed_at=now)
+        .where(AuthRequest.status == AuthRequestStatus.PENDING, AuthRequest.created_at < now - PENDING_MAX_AGE)
+        .values(status=AuthRequestStatus.EXPIRED, password_hash=None, processed_at=now)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
     rows = db.session.scalars(
         select(AuthRequest)
-        .where(AuthRequest.status == AuthRequestStatus.PENDING.value,
+        .where(AuthRequest.status == AuthRequestStatus.PENDING,
                AuthRequest.created_at <= now - timedelta(seconds=min_age_seconds))
         .order_by(AuthRequest.created_at)
     ).all()

@@ -97,7 +97,7 @@ def link_tenant(token: str, purpose: ActionPurpose) -> Tenant | None:
     if not token or len(token) > MAX_TOKEN_CHARS:
         return None
     tenant_id = db.session.scalar(select(ActionToken.tenant_id).where(
-        ActionToken.token_hash == hash_token(token), ActionToken.purpose == purpose.value))
+        ActionToken.token_hash == hash_token(token), ActionToken.purpose == purpose))
     return db.session.get(Tenant, tenant_id) if tenant_id else None
 
 

@@ -68,7 +68,7 @@ def _other_active_admins(user: User) -> int:
     return db.session.scalar(
         select(func.count()).select_from(
             tenant_select(User, user.tenant_id)
-            .where(User.id != user.id, User.role == Role.ADMIN.value, User.is_active.is_(True))
+            .where(User.id != user.id, User.role == Role.ADMIN, User.is_active.is_(True))
             .subquery()
         )
     ) or 0
@@ -82,8 +82,8 @@ def update_user(principal: Principal, user_id: str, changes: dict[str, Any]) -> 
         raise _field_error("role", "cannot be null")
     if active is None and "is_active" in changes:
         raise _field_error("is_active", "cannot be null")
-    loses_admin = user.role == Role.ADMIN.value and user.is_active and (
-        (role is not None and role != Role.ADMIN.value) or active is False
+    loses_admin = user.role == Role.ADMIN and user.is_active and (
+        (role is not None and role != Role.ADMIN) or active is False
     )
     with atomic():
         if loses_admin:

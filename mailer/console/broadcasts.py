@@ -18,15 +18,15 @@ from mailer.errors import MailerError, ValidationError
 from mailer.extensions import db
 from mailer.mail.account_links import ACCOUNT_TEMPLATES
 from mailer.mail.templates import TemplateRenderError
-from mailer.models import UNDELIVERED, Message, MessageKind, Recipient, RecipientStatus, Role
+from mailer.models import UNDELIVERED, Message, MessageKind, MessageStatus, Recipient, RecipientStatus, Role
 from mailer.notifications import broadcast_service, template_service
 from mailer.notifications.schemas import BroadcastRequest
 from mailer.notifications.visibility import readable_by
 from mailer.security.scope import get_owned, tenant_select
 from mailer.smtp.validation import MessageValidationError
 
-COUNTED = ("queued", "sending", "deferred", "sent", "failed", "bounced")
-FINISHED = ("sent", "failed", "partially_failed")
+COUNTED = tuple(RecipientStatus)
+FINISHED = (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.PARTIALLY_FAILED)
 
 
 def status_labels() -> dict[str, str]:
@@ -49,13 +49,13 @@ def _counts(message_ids: list[Any]) -> dict[Any, dict[str, int]]:
 
 def _owned(message_id: str) -> Message:
     """The API's lookup of a message (its visibility rule), and only a broadcast: else the 404 page."""
-    return get_owned(Message, message_id, *readable_by(g.principal), Message.kind == MessageKind.BROADCAST.value)
+    return get_owned(Message, message_id, *readable_by(g.principal), Message.kind == MessageKind.BROADCAST)
 
 
 @bp.get("/broadcasts")
 @guard.admin_only
 def broadcasts() -> Any:
-    query = (tenant_select(Message).where(*readable_by(g.principal), Message.kind == MessageKind.BROADCAST.value)
+    query = (tenant_select(Message).where(*readable_by(g.principal), Message.kind == MessageKind.BROADCAST)
              .order_by(Message.created_at.desc(), Message.id))
     rows, page, more = page_of(query)
     # Counted for the running ones only: a finished broadcast's status says how it ended, and counting
@@ -98,7 +98,7 @@ def _body(form: dict[str, Any]) -> BroadcastRequest:
 
 
 def _new(status: int = 200, **context: Any) -> tuple[str, int]:
-    context.setdefault("form", {"roles": [Role.USER.value, Role.ADMIN.value], "verified_only": True})
+    context.setdefault("form", {"roles": [Role.USER, Role.ADMIN], "verified_only": True})
     context.setdefault("errors", {})
     names = [view.name for view in template_service.list_templates(g.principal) if view.name not in ACCOUNT_TEMPLATES]
     return render_template("console/broadcast_new.html", template_names=names, **context), status

@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 from mailer.accounts import console_sessions
 from mailer.accounts.console_sessions import LiveSession
 from mailer.errors import ForbiddenError, MailerError
-from mailer.models import Role, User
+from mailer.models import ActorType, Role, User
 from mailer.security.types import Principal
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,7 +55,7 @@ def load_session() -> LiveSession | None:
     if live is not None:
         user = live.user
         # The API's services read the caller from g.principal (security.principal.current_principal).
-        g.principal = Principal("user", user.id, user.tenant_id, user.role)
+        g.principal = Principal(ActorType.USER, user.id, user.tenant_id, user.role)
         g.caller_tenant = user.tenant
         g.user_locale = getattr(user, "locale", None)
     return live

@@ -17,7 +17,17 @@ from mailer.console.routes import bp
 from mailer.extensions import db
 from mailer.mail import retry
 from mailer.mail.suppressions import entries_blocking
-from mailer.models import UNDELIVERED, WAITING, DeliveryEvent, Message, MessageKind, MessageStatus, Recipient, Role
+from mailer.models import (
+    UNDELIVERED,
+    WAITING,
+    DeliveryEvent,
+    Message,
+    MessageKind,
+    MessageStatus,
+    Recipient,
+    RecipientStatus,
+    Role,
+)
 from mailer.notifications import reading, search
 from mailer.notifications.responses import MessageListQuery
 from mailer.smtp.results import ErrorCode
@@ -68,7 +78,7 @@ def _log_page(form: dict[str, str], found: paging.Page | None, firsts: dict[Any,
     kept = {name: value for name, value in form.items() if value}
     return render_template(
         "console/messages.html", form=form, page=found, firsts=firsts, errors=errors, kept=kept,
-        statuses=[s.value for s in MessageStatus], kinds=[k.value for k in MessageKind],
+        statuses=list(MessageStatus), kinds=list(MessageKind),
         labels=explain.labels(),
     )
 
@@ -118,7 +128,8 @@ def message(message_id: str) -> Any:
         "console/message.html", message=shown, counts=counts, total=sum(counts.values()),
         recipients=[_recipient_view(shown, r, events[r.id]) for r in recipients],
         has_html=html is not None, text=text, headers=headers, labels=explain.labels(),
-        retried=request.args.get("retried"), can_retry=g.principal.role == Role.ADMIN and counts.get("failed", 0) > 0,
+        retried=request.args.get("retried"),
+        can_retry=g.principal.role == Role.ADMIN and counts.get(RecipientStatus.FAILED, 0) > 0,
     )
 
 

@@ -11,11 +11,11 @@ from flask import g, redirect, render_template, url_for
 
 from mailer.console import explain, guard
 from mailer.console.routes import bp
-from mailer.models import UNDELIVERED, Role
+from mailer.models import UNDELIVERED, RecipientStatus, Role
 from mailer.notifications.overview import current_overview
 
 CHART_HEIGHT, BAR_WIDTH, BAR_GAP, LABEL_SPACE = 160, 16, 6, 28
-SERIES = (("delivered", ("sent",)), ("failed", UNDELIVERED), ("deferred", ("deferred",)))
+SERIES = (("delivered", (RecipientStatus.SENT,)), ("failed", UNDELIVERED), ("deferred", (RecipientStatus.DEFERRED,)))
 
 
 def chart(days: list[dict[str, Any]]) -> dict[str, Any]:
@@ -49,8 +49,8 @@ def overview() -> Any:
     figures = current_overview(g.principal.tenant_id)
     days = figures["days"]
     for day in days:
-        day["delivered"] = day.get("sent", 0)
-        day["failed_total"] = day.get("failed", 0) + day.get("bounced", 0)
+        day["delivered"] = day.get(RecipientStatus.SENT, 0)
+        day["failed_total"] = sum(day.get(status, 0) for status in UNDELIVERED)
     failures = [{**f, "meaning": explain.ERROR_MEANING.get(f["error_code"] or "", explain.STATUS_MEANING["failed"]),
                  "reply_meaning": explain.reply_meaning(f["smtp_code"], f["enhanced_code"]),
                  "at": datetime.fromisoformat(f["updated_at"])} for f in figures["failures"]]

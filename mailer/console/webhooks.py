@@ -50,7 +50,7 @@ def _list(status: int = 200, **context: Any) -> tuple[str, int]:
     if (done := request.args.get("done")) in DONE:
         context.setdefault("done", str(DONE[done]))
     return render_template("console/webhooks.html", endpoints=endpoints, page=page, more=more,
-                           event_types=[e.value for e in EventType], **context), status
+                           event_types=list(EventType), **context), status
 
 
 def _detail(endpoint_id: str, status: int = 200, **context: Any) -> tuple[str, int]:
@@ -69,7 +69,7 @@ def _detail(endpoint_id: str, status: int = 200, **context: Any) -> tuple[str, i
     return render_template("console/webhook.html", endpoint=endpoint, deliveries=rows, attempts=attempts,
                            status_labels={"pending": _("Pending"), "succeeded": _("Succeeded"),
                                           "failed": _("Failed")},
-                           page=page, more=more, event_types=[e.value for e in EventType],
+                           page=page, more=more, event_types=list(EventType),
                            form=context.pop("form", None) or {"url": endpoint.url, "events": endpoint.events,
                                                               "description": endpoint.description or ""},
                            **context), status

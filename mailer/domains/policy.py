@@ -20,7 +20,7 @@ from mailer.models import RecordStatus, SendingDomain, Tenant
 def verified_domains(tenant: Tenant) -> set[str]:
     return set(db.session.scalars(
         select(SendingDomain.name).where(SendingDomain.tenant_id == tenant.id,
-                                         SendingDomain.status == RecordStatus.VERIFIED.value)
+                                         SendingDomain.status == RecordStatus.VERIFIED)
     ))
 
 

@@ -36,7 +36,7 @@ def recheck_due_domains() -> int:
     now = utcnow()
     due = list(db.session.scalars(
         select(SendingDomain.id).where(
-            SendingDomain.status == RecordStatus.VERIFIED.value,
+            SendingDomain.status == RecordStatus.VERIFIED,
             or_(SendingDomain.checked_at.is_(None), SendingDomain.checked_at < now - RECHECK_AFTER),
         ).order_by(SendingDomain.checked_at).limit(PER_SWEEP)
     ))

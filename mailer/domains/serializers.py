@@ -16,7 +16,7 @@ def domain_json(domain: SendingDomain, found: Found | None = None) -> dict[str, 
     """With ``found`` (a check just made), each record also says what the resolvers returned for it."""
     records = records_for(current_app.config["MAILER"], domain)
     dns_records = [{"type": r.type, "name": r.name, "value": r.value, "status": r.status,
-                    "purpose": r.purpose.value} for r in records]
+                    "purpose": r.purpose} for r in records]
     if found is not None:
         for record in dns_records:
             record["found"] = found.get((record["type"], record["name"]))

@@ -15,7 +15,7 @@ from mailer.domains.names import DomainNameError, domain_of, normalize_domain
 from mailer.domains.records import check_dkim, check_dmarc, check_return_path, check_spf
 from mailer.errors import UnavailableError, ValidationError
 from mailer.extensions import atomic, db
-from mailer.models import DkimKey, RecordStatus, SendingDomain, Tenant
+from mailer.models import ActorType, DkimKey, RecordStatus, SendingDomain, Tenant
 from mailer.models.types import utcnow
 from mailer.security.scope import get_owned, tenant_select
 from mailer.security.sealed import seal_value
@@ -48,7 +48,7 @@ def _add_key(config: Config, domain: SendingDomain) -> DkimKey:
     key_id = uuid.uuid4()
     row = DkimKey(id=key_id, tenant_id=domain.tenant_id, selector=key.selector, public_key=key.public_key,
                   private_key_sealed=seal_value(config, DkimKey.private_key_sealed, key_id, key.private_pem),
-                  status=RecordStatus.PENDING.value, created_at=utcnow())
+                  status=RecordStatus.PENDING, created_at=utcnow())
     domain.keys.append(row)
     return row
 
@@ -62,7 +62,7 @@ def create_domain(principal: Principal, name: str) -> SendingDomain:
     if exists is not None:
         raise ValidationError(errors=[{"field": "name", "message": "the tenant already has this domain"}])
     domain = SendingDomain(id=uuid.uuid4(), tenant_id=principal.tenant_id, name=normalized,
-                           status=RecordStatus.PENDING.value, created_at=utcnow())
+                           status=RecordStatus.PENDING, created_at=utcnow())
     db.session.add(domain)
     key = _add_key(_config(), domain)
     db.session.flush()
@@ -88,7 +88,7 @@ def check_domain(principal: Principal, domain_id: str) -> tuple[SendingDomain, F
 
 
 def recheck(config: Config, domain: SendingDomain, *, actor_id: uuid.UUID | None = None,
-            actor_type: str = "system") -> Found:
+            actor_type: ActorType = ActorType.SYSTEM) -> Found:
     """Look the domain's records up and store their statuses (the caller commits); what the resolvers returned.
     A domain that is no longer verified stops being the tenant's sender (``release_sender``).
     DnsUnavailableError changes nothing.
@@ -101,18 +101,18 @@ def recheck(config: Config, domain: SendingDomain, *, actor_id: uuid.UUID | None
               check_dmarc(lookups, domain))
     before = domain.status
     _apply(domain, found)
-    domain.return_path_status, domain.spf_status, domain.dmarc_status = (status.value for status in others)
+    domain.return_path_status, domain.spf_status, domain.dmarc_status = others
     _changed(domain)
     if domain.status != before:
         record_audit("domain.status_changed", tenant_id=domain.tenant_id, actor_id=actor_id, actor_type=actor_type,
                      details={"domain_id": str(domain.id), "name": domain.name, "before": before,
                               "after": domain.status})
-    if domain.status != RecordStatus.VERIFIED.value:
+    if domain.status != RecordStatus.VERIFIED:
         release_sender(domain, actor_id=actor_id, actor_type=actor_type)
     return lookups.seen
 
 
-def release_sender(domain: SendingDomain, *, actor_id: uuid.UUID | None, actor_type: str) -> None:
+def release_sender(domain: SendingDomain, *, actor_id: uuid.UUID | None, actor_type: ActorType) -> None:
     """A tenant whose ``mail_from`` is on this domain, now failed, pending or deleted, falls back to the
     operator's MAIL_FROM (review N12): nobody vouches for that domain any more. Audited; the caller commits."""
     tenant = db.session.get(Tenant, domain.tenant_id)
@@ -128,22 +128,22 @@ def _apply(domain: SendingDomain, found: dict[uuid.UUID, RecordStatus]) -> None:
     now = utcnow()
     for key in domain.keys:
         status = found[key.id]
-        if status is RecordStatus.VERIFIED and key.status != status.value:
+        if status is RecordStatus.VERIFIED and key.status != status:
             key.verified_at = now
-        key.status = status.value
+        key.status = status
     newest = domain.keys[-1]
-    if newest.status == RecordStatus.VERIFIED.value:
+    if newest.status == RecordStatus.VERIFIED:
         for old in domain.keys[:-1]:
             domain.keys.remove(old)
-    if any(key.status == RecordStatus.VERIFIED.value for key in domain.keys):
+    if any(key.status == RecordStatus.VERIFIED for key in domain.keys):
         status = RecordStatus.VERIFIED
     else:
-        status = RecordStatus.FAILED if newest.status == RecordStatus.FAILED.value else RecordStatus.PENDING
-    if status is RecordStatus.VERIFIED and domain.status != status.value:
+        status = RecordStatus.FAILED if newest.status == RecordStatus.FAILED else RecordStatus.PENDING
+    if status is RecordStatus.VERIFIED and domain.status != status:
         domain.verified_at = now
     elif status is not RecordStatus.VERIFIED:
         domain.verified_at = None
-    domain.status = status.value
+    domain.status = status
     domain.checked_at = now
 
 
@@ -152,11 +152,11 @@ def rotate_dkim(principal: Principal, domain_id: str) -> SendingDomain:
     domain = get_owned(SendingDomain, domain_id)
     with atomic():
         for key in list(domain.keys):
-            if key.status != RecordStatus.VERIFIED.value:
+            if key.status != RecordStatus.VERIFIED:
                 domain.keys.remove(key)
         key = _add_key(_config(), domain)
-        if not any(k.status == RecordStatus.VERIFIED.value for k in domain.keys):
-            domain.status = RecordStatus.PENDING.value
+        if not any(k.status == RecordStatus.VERIFIED for k in domain.keys):
+            domain.status = RecordStatus.PENDING
             release_sender(domain, actor_id=principal.id, actor_type=principal.kind)
         db.session.flush()
         _changed(domain)

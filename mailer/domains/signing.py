@@ -114,7 +114,7 @@ def _lookup_signer(config: Config, tenant_id: uuid.UUID, domain: str) -> Signer 
         select(DkimKey.id, DkimKey.selector, DkimKey.private_key_sealed)
         .join(SendingDomain, SendingDomain.id == DkimKey.domain_id)
         .where(SendingDomain.tenant_id == tenant_id, SendingDomain.name == domain,
-               SendingDomain.status == RecordStatus.VERIFIED.value, DkimKey.status == RecordStatus.VERIFIED.value)
+               SendingDomain.status == RecordStatus.VERIFIED, DkimKey.status == RecordStatus.VERIFIED)
         .order_by(DkimKey.created_at.desc()).limit(1)
     ).first()
     if row is None:

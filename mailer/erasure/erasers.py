@@ -108,7 +108,7 @@ def erase_auth_requests(target: Target) -> int:
     """Processed sign-up, resend and forgot-password requests."""
     rows = db.session.scalars(select(AuthRequest).where(
         AuthRequest.tenant_id == target.tenant_id, func.lower(AuthRequest.email) == target.address,
-        AuthRequest.status != AuthRequestStatus.PENDING.value,
+        AuthRequest.status != AuthRequestStatus.PENDING,
     )).all()
     for row in rows:
         row.email, row.name = target.digest, ""
@@ -134,7 +134,7 @@ def unfinished_delivery(target: Target) -> int:
 def unfinished_auth_requests(target: Target) -> int:
     return db.session.scalar(select(func.count()).select_from(AuthRequest).where(
         AuthRequest.tenant_id == target.tenant_id, func.lower(AuthRequest.email) == target.address,
-        AuthRequest.status == AuthRequestStatus.PENDING.value,
+        AuthRequest.status == AuthRequestStatus.PENDING,
     )) or 0
 
 

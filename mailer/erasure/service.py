@@ -51,7 +51,7 @@ def apply_pending_erasures(config: Config) -> dict[str, Any]:
     An erasure whose sealed address no listed key opens stays pending with ``last_error`` recorded and the
     others go on (review N7): one unreadable row never stops the purge."""
     done = pending = unreadable = 0
-    for erasure in db.session.scalars(select(Erasure).where(Erasure.status == ErasureStatus.PENDING.value)).all():
+    for erasure in db.session.scalars(select(Erasure).where(Erasure.status == ErasureStatus.PENDING)).all():
         if erasure.sealed_address is None:
             continue
         try:
@@ -64,7 +64,7 @@ def apply_pending_erasures(config: Config) -> dict[str, Any]:
             continue
         _apply(config, erasure, address)
         db.session.commit()
-        done, pending = (done + 1, pending) if erasure.status == ErasureStatus.DONE.value else (done, pending + 1)
+        done, pending = (done + 1, pending) if erasure.status == ErasureStatus.DONE else (done, pending + 1)
     return {"erasures_done": done, "erasures_pending": pending, "erasures_unreadable": unreadable}
 
 
@@ -73,6 +73,6 @@ def _apply(config: Config, erasure: Erasure, address: str) -> None:
     changed = {eraser.__name__: eraser(target) for eraser in ERASERS}
     left = sum(remainder(target) for remainder in REMAINDERS)
     if not left:
-        erasure.status, erasure.sealed_address, erasure.finished_at = ErasureStatus.DONE.value, None, utcnow()
+        erasure.status, erasure.sealed_address, erasure.finished_at = ErasureStatus.DONE, None, utcnow()
         erasure.last_error = None
     log.info("erasure applied", extra={"erasure_id": str(erasure.id), "changed": changed, "left": left})

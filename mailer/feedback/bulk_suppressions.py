@@ -35,7 +35,7 @@ class NewSuppression:
 
     @property
     def key(self) -> tuple[uuid.UUID, str, str]:
-        return self.tenant_id, self.email.lower(), self.scope.value
+        return self.tenant_id, self.email.lower(), self.scope
 
 
 def add_suppressions(wanted: Sequence[NewSuppression]) -> None:

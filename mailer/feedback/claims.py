@@ -21,7 +21,7 @@ from mailer.models import InboundReport, ReportStatus
 
 def claimable(now: datetime) -> ColumnElement[bool]:
     """Pending and held by no live job."""
-    return and_(InboundReport.status == ReportStatus.PENDING.value,
+    return and_(InboundReport.status == ReportStatus.PENDING,
                 or_(InboundReport.lease_until.is_(None), InboundReport.lease_until < now))
 
 

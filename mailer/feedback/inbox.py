@@ -41,7 +41,7 @@ _WAITING_TTL = 120  # a lost job (Redis flushed) keeps new ones from being enque
 
 def store_reports(targets: Sequence[TokenAddress], raws: Sequence[bytes]) -> list[uuid.UUID]:
     """Commit one report row per accepted token address (``raws[i]`` is what came for ``targets[i]``); their ids."""
-    reports = [InboundReport(id=uuid.uuid4(), token_kind=t.kind.value, recipient_id=t.recipient_id, raw=raw)
+    reports = [InboundReport(id=uuid.uuid4(), token_kind=t.kind, recipient_id=t.recipient_id, raw=raw)
                for t, raw in zip(targets, raws, strict=True)]
     db.session.add_all(reports)
     db.session.commit()

@@ -33,4 +33,4 @@ def process_inbound_report(report_id: str) -> str | None:
     """One report (jobs enqueued before reports were drained in batches); returns its final status."""
     with job_scope():
         status = process_report(uuid.UUID(report_id), current_app.config["MAILER"].DELIVERY_LEASE_SECONDS)
-        return status.value if status else None
+        return status.value if status else None  # a plain string: RQ pickles the result

@@ -34,7 +34,7 @@ class ReportLimits:
 
     def take_report(self, target: TokenAddress, client: str | None) -> bool:
         """Count one report for this token and client; False (nothing counted) when either is at its limit."""
-        token_key, client_key = f"t:{target.kind.value}:{target.recipient_id}", f"c:{ip_bucket(client)}"
+        token_key, client_key = f"t:{target.kind}:{target.recipient_id}", f"c:{ip_bucket(client)}"
         with self._lock:
             window = int(time.time() // WINDOW_SECONDS)
             if window != self._window:  # a new hour: every count starts again (and the old keys go)

@@ -129,7 +129,7 @@ def process_report(report_id: uuid.UUID, lease_seconds: int) -> ReportStatus | N
         if status is not None:
             return status
     report = db.session.get(InboundReport, report_id)
-    return ReportStatus(report.status) if report else None
+    return report.status if report else None
 
 
 def process_batch(report_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, ReportStatus]:
@@ -184,10 +184,10 @@ def _decide(report: InboundReport, anchor: Recipient | None, batch: _Batch) -> R
         return _finish(report, batch, ReportStatus.FAILED, "gave up after repeated processing errors")
     if anchor is None:
         return _unmatched(report, batch, "the token's recipient no longer exists")
-    if report.token_kind == TokenKind.UNSUBSCRIBE.value:
+    if report.token_kind == TokenKind.UNSUBSCRIBE:
         unsubscribe(anchor, via="mailto")
         batch.seen[anchor.id].add(_UNSUBSCRIBE_KEY)
-        return _finish(report, batch, ReportStatus.PROCESSED, "unsubscribed", [FeedbackOutcome.UNSUBSCRIBED.value])
+        return _finish(report, batch, ReportStatus.PROCESSED, "unsubscribed", [FeedbackOutcome.UNSUBSCRIBED])
     recorded = len(batch.seen[anchor.id])
     if recorded >= MAX_FEEDBACK_PER_RECIPIENT:
         return _unmatched(report, batch,
@@ -210,8 +210,8 @@ def _decide(report: InboundReport, anchor: Recipient | None, batch: _Batch) -> R
     if not applied:
         return _unmatched(report, batch, "the report names no recipient of the token's tenant")
     batch.message_ids.add(anchor.message_id)
-    summary = ", ".join(f"{a.outcome.value}{'' if a.new else ' (duplicate)'}" for a in applied)
-    return _finish(report, batch, ReportStatus.PROCESSED, summary, [a.outcome.value for a in applied if a.new])
+    summary = ", ".join(f"{a.outcome}{'' if a.new else ' (duplicate)'}" for a in applied)
+    return _finish(report, batch, ReportStatus.PROCESSED, summary, [a.outcome for a in applied if a.new])
 
 
 def match_recipient(anchor: Recipient, finding: Finding, *, single: bool) -> Recipient | None:
@@ -235,13 +235,13 @@ def apply_finding(recipient: Recipient, finding: Finding, report_key: str, batch
     batch.seen[recipient.id].add(report_key)
     now = utcnow()
     batch.records.append({"id": uuid.uuid4(), "tenant_id": recipient.tenant_id, "recipient_id": recipient.id,
-                          "report_key": report_key, "kind": outcome.value, "created_at": now})
+                          "report_key": report_key, "kind": outcome, "created_at": now})
     batch.events.append({"id": uuid.uuid4(), "recipient_id": recipient.id, "tenant_id": recipient.tenant_id,
-                         "at": now, "outcome": outcome.value, "smtp_code": finding.smtp_code,
+                         "at": now, "outcome": outcome, "smtp_code": finding.smtp_code,
                          "enhanced_code": finding.status, "response": finding.response})
-    if outcome is FeedbackOutcome.BOUNCED and recipient.status == RecipientStatus.SENT.value:
-        recipient.status = RecipientStatus.BOUNCED.value
-        recipient.error_code = ErrorCode.BOUNCED.value
+    if outcome is FeedbackOutcome.BOUNCED and recipient.status == RecipientStatus.SENT:
+        recipient.status = RecipientStatus.BOUNCED
+        recipient.error_code = ErrorCode.BOUNCED
         recipient.last_error = finding.response
     if outcome is FeedbackOutcome.BOUNCED and is_hard_bounce(finding.status):
         batch.suppressions.append(NewSuppression(
@@ -264,7 +264,7 @@ def _unmatched(report: InboundReport, batch: _Batch, why: str) -> ReportStatus:
 
 def _finish(report: InboundReport, batch: _Batch, status: ReportStatus, result: str,
             outcomes: Sequence[str] = ()) -> ReportStatus:
-    report.status, report.result, report.processed_at = status.value, result[:2000], datetime.now(UTC)
+    report.status, report.result, report.processed_at = status, result[:2000], datetime.now(UTC)
     report.lease_until = None
-    batch.observed.append((status.value, tuple(outcomes)))
+    batch.observed.append((status, tuple(outcomes)))
     return status

@@ -60,7 +60,7 @@ class ReportReceiver:
             return "452 4.5.3 one report address per transaction: send the rest separately"
         client = session.peer[0] if isinstance(session.peer, tuple) else None
         if not self.limits.take_report(target, client):
-            log.warning("inbound report refused: hourly limit reached", extra={"token_kind": target.kind.value})
+            log.warning("inbound report refused: hourly limit reached", extra={"token_kind": target.kind})
             return "452 4.7.1 too many reports, try again later"
         envelope.feedback_targets = [target]
         envelope.rcpt_tos.append(address)

@@ -46,7 +46,7 @@ class Finding:
 
     @property
     def response(self) -> str:
-        parts = [self.diagnostic or f"{self.outcome.value} ({self.status or 'no status'})"]
+        parts = [self.diagnostic or f"{self.outcome} ({self.status or 'no status'})"]
         if self.remote_mta:
             parts.append(f"remote MTA {self.remote_mta}")
         return "; ".join(parts)[:_MAX_TEXT]

@@ -26,7 +26,7 @@ def purge_inbound_reports(config: Config, now: datetime | None = None) -> dict[s
     now = now or datetime.now(UTC)
     expired = now - timedelta(days=config.MESSAGE_RETENTION_DAYS)
     has_recipient = exists().where(Recipient.id == InboundReport.recipient_id)
-    orphan = (~has_recipient) & or_(InboundReport.status != ReportStatus.PENDING.value,
+    orphan = (~has_recipient) & or_(InboundReport.status != ReportStatus.PENDING,
                                     InboundReport.received_at < now - SETTLE)
     purged = 0
     while ids := list(db.session.scalars(

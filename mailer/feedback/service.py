@@ -24,9 +24,9 @@ def listed(filters: SuppressionListQuery) -> Select[tuple[Suppression]]:
     """The caller's tenant's entries matching GET /v1/suppressions's filters, newest first."""
     query = tenant_select(Suppression)
     if filters.reason is not None:
-        query = query.where(Suppression.reason == filters.reason.value)
+        query = query.where(Suppression.reason == filters.reason)
     if filters.scope is not None:
-        query = query.where(Suppression.scope == filters.scope.value)
+        query = query.where(Suppression.scope == filters.scope)
     if filters.email is not None:
         query = query.where(Suppression.email == filters.email.strip().lower())
     return query.order_by(Suppression.created_at.desc(), Suppression.id)
@@ -51,7 +51,7 @@ def create_manual(principal: Principal, email: str, scope: SuppressionScope) -> 
 
 def delete_entries(principal: Principal, email: str, scope: SuppressionScope | None) -> None:
     """Remove the address's entries (of one scope, or all); audited. NotFoundError when none matched."""
-    rows = [r for r in entries_for(principal, email) if scope is None or r.scope == scope.value]
+    rows = [r for r in entries_for(principal, email) if scope is None or r.scope == scope]
     if not rows:
         raise NotFoundError()
     db.session.execute(delete(Suppression).where(Suppression.id.in_([r.id for r in rows])))

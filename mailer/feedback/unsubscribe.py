@@ -39,7 +39,7 @@ def broadcast_recipient(config: Config, token: str) -> Recipient:
     """The broadcast recipient a genuine unsubscribe token names; UnknownUnsubscribeTokenError otherwise."""
     recipient_id = read_token(config, TokenKind.UNSUBSCRIBE, token)
     recipient = db.session.get(Recipient, recipient_id) if recipient_id else None
-    if recipient is None or recipient.message.kind != MessageKind.BROADCAST.value:
+    if recipient is None or recipient.message.kind != MessageKind.BROADCAST:
         raise UnknownUnsubscribeTokenError()
     return recipient
 
@@ -57,10 +57,10 @@ def unsubscribe(recipient: Recipient, *, via: str) -> bool:
         FeedbackRecord.recipient_id == recipient.id, FeedbackRecord.report_key == _ONCE_KEY))
     if already is None:
         db.session.add(FeedbackRecord(tenant_id=recipient.tenant_id, recipient_id=recipient.id,
-                                      report_key=_ONCE_KEY, kind=FeedbackOutcome.UNSUBSCRIBED.value))
+                                      report_key=_ONCE_KEY, kind=FeedbackOutcome.UNSUBSCRIBED))
         db.session.execute(insert(DeliveryEvent.__table__), [{
             "id": uuid.uuid4(), "recipient_id": recipient.id, "tenant_id": recipient.tenant_id, "at": utcnow(),
-            "outcome": FeedbackOutcome.UNSUBSCRIBED.value, "smtp_code": None, "enhanced_code": None,
+            "outcome": FeedbackOutcome.UNSUBSCRIBED, "smtp_code": None, "enhanced_code": None,
             "response": UNSUBSCRIBED_RESPONSE,
         }])
     return created

@@ -27,15 +27,15 @@ def _reset_minutes(config: Config) -> dict[str, Any]:
 _RESET = AccountLink(ActionPurpose.PASSWORD_RESET, "reset-password", "reset_url",
                      lambda config: config.RESET_TOKEN_SECONDS, _reset_minutes)
 LINKS: dict[str, AccountLink] = {
-    MessageKind.VERIFICATION.value: AccountLink(
+    MessageKind.VERIFICATION: AccountLink(
         ActionPurpose.VERIFICATION, "verify-email", "verification_url",
         lambda config: config.VERIFICATION_TOKEN_SECONDS,
         lambda config: {"expires_in_hours": config.VERIFICATION_TOKEN_SECONDS // 3600}),
-    MessageKind.PASSWORD_RESET.value: _RESET,
-    MessageKind.ACCOUNT_EXISTS.value: _RESET,
+    MessageKind.PASSWORD_RESET: _RESET,
+    MessageKind.ACCOUNT_EXISTS: _RESET,
 }
 # The four templates only the service's own account mail may render (API.md §3).
-ACCOUNT_TEMPLATES = frozenset({*LINKS, MessageKind.PASSWORD_CHANGED.value})
+ACCOUNT_TEMPLATES = frozenset({*LINKS, MessageKind.PASSWORD_CHANGED})
 
 
 def action_url(tenant: Tenant, config: Config, path: str, token: str) -> str:

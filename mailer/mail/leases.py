@@ -37,7 +37,7 @@ def due_condition(now: datetime) -> ColumnElement[bool]:
         Recipient.status.in_(WAITING),
         or_(Recipient.next_attempt_at.is_(None), Recipient.next_attempt_at <= now),
     )
-    lease_expired = and_(Recipient.status == RecipientStatus.SENDING.value, Recipient.lease_until < now)
+    lease_expired = and_(Recipient.status == RecipientStatus.SENDING, Recipient.lease_until < now)
     return or_(waiting, lease_expired)
 
 
@@ -81,7 +81,7 @@ def claim_due_for_owner(owner: uuid.UUID, limit: int, lease_seconds: int, *, exp
     if expired:
         rows = list(db.session.execute(
             select(*_COLUMNS)
-            .where(Recipient.tenant_id == owner, Recipient.status == RecipientStatus.SENDING.value,
+            .where(Recipient.tenant_id == owner, Recipient.status == RecipientStatus.SENDING,
                    Recipient.lease_until < now)
             .order_by(Recipient.lease_until)
             .limit(limit)
@@ -131,7 +131,7 @@ def _take(rows: Sequence[Row[Any]], now: datetime, lease_seconds: int) -> Claim:
         update(Recipient)
         .where(Recipient.id.in_([row.id for row in rows]), due_condition(now))
         .values(
-            status=RecipientStatus.SENDING.value,
+            status=RecipientStatus.SENDING,
             lease_until=now + timedelta(seconds=lease_seconds),
             claim_token=token,
         )
@@ -142,7 +142,7 @@ def _take(rows: Sequence[Row[Any]], now: datetime, lease_seconds: int) -> Claim:
     taken = set(claimed)
     interrupted = {
         row.id for row in rows
-        if row.id in taken and row.status == RecipientStatus.SENDING.value and row.attempt_started_at is not None
+        if row.id in taken and row.status == RecipientStatus.SENDING and row.attempt_started_at is not None
     }
     job_ids = frozenset(row.job_id for row in rows if row.id in taken and row.job_id)
     bulk_only = bool(taken) and all(row.priority >= BULK_PRIORITY for row in rows if row.id in taken)
@@ -156,8 +156,8 @@ def release_unattempted(token: str, ids: Sequence[uuid.UUID]) -> None:
     db.session.execute(
         update(Recipient)
         .where(Recipient.id.in_(list(ids)), Recipient.claim_token == token,
-               Recipient.status == RecipientStatus.SENDING.value)
-        .values(status=RecipientStatus.QUEUED.value, lease_until=None, claim_token=None,
+               Recipient.status == RecipientStatus.SENDING)
+        .values(status=RecipientStatus.QUEUED, lease_until=None, claim_token=None,
                 attempt_started_at=None, next_attempt_at=datetime.now(UTC))
         .execution_options(synchronize_session=False)
     )
@@ -196,6 +196,6 @@ class LeaseKeeper:
         with self.engine.begin() as connection:
             connection.execute(
                 update(Recipient)
-                .where(Recipient.claim_token == self.token, Recipient.status == RecipientStatus.SENDING.value)
+                .where(Recipient.claim_token == self.token, Recipient.status == RecipientStatus.SENDING)
                 .values(lease_until=until)
             )

@@ -68,7 +68,7 @@ def stage(message: Message, row_ids: Sequence[uuid.UUID] | None = None) -> list[
     order, and gives each row its job's id from the jobs, which list them in that order.
     """
     size = _config().DELIVERY_BATCH_SIZE
-    at = message.send_at if message.status == MessageStatus.SCHEDULED.value else None
+    at = message.send_at if message.status == MessageStatus.SCHEDULED else None
     objects = row_ids is None
     if objects:
         for recipient in message.recipients:

@@ -19,7 +19,7 @@ def prepare_recipient_mails(recipients: list[Recipient]) -> None:
     """Before their mails are asked for one by one: render a broadcast's copies together where it can."""
     by_message: dict[Message, list[Recipient]] = {}
     for recipient in recipients:
-        if recipient.message.kind == MessageKind.BROADCAST.value:
+        if recipient.message.kind == MessageKind.BROADCAST:
             by_message.setdefault(recipient.message, []).append(recipient)
     for message, group in by_message.items():
         prerender_broadcast(message, group)
@@ -27,7 +27,7 @@ def prepare_recipient_mails(recipients: list[Recipient]) -> None:
 
 def render_recipient_mail(message: Message, recipient: Recipient) -> tuple[bytes, str]:
     """(wire bytes, Message-ID) of one recipient's mail; RecipientRenderError if it cannot be built."""
-    if message.kind == MessageKind.BROADCAST.value:
+    if message.kind == MessageKind.BROADCAST:
         return render_broadcast_mail(message, recipient)
     if message.kind in LINKS:
         return render_account_mail(message, recipient)

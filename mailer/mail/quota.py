@@ -26,9 +26,9 @@ from sqlalchemy import func, select, update
 from mailer.config import Config
 from mailer.errors import QuotaExceededError
 from mailer.extensions import db
-from mailer.models import Message, MessageKind, Recipient, Tenant, User
+from mailer.models import ActorType, Message, MessageKind, Recipient, Tenant, User
 
-COUNTED_KINDS = (MessageKind.CUSTOM.value, MessageKind.BROADCAST.value)
+COUNTED_KINDS = (MessageKind.CUSTOM, MessageKind.BROADCAST)
 
 
 def used_today(tenant_id: uuid.UUID, since: datetime, created_by: uuid.UUID | None = None) -> int:
@@ -38,7 +38,7 @@ def used_today(tenant_id: uuid.UUID, since: datetime, created_by: uuid.UUID | No
         .where(Recipient.tenant_id == tenant_id, Recipient.created_at >= since, Message.kind.in_(COUNTED_KINDS))
     )
     if created_by is not None:
-        query = query.where(Message.created_by == created_by, Message.creator_type == "user")
+        query = query.where(Message.created_by == created_by, Message.creator_type == ActorType.USER)
     return db.session.scalar(query) or 0
 
 

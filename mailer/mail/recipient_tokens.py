@@ -39,7 +39,7 @@ class TokenAddress:
 
 
 def _tag(key: bytes, kind: TokenKind, recipient_id: uuid.UUID) -> bytes:
-    return hmac.new(key, kind.value.encode() + recipient_id.bytes, hashlib.sha256).digest()[:_TAG_BYTES]
+    return hmac.new(key, kind.encode() + recipient_id.bytes, hashlib.sha256).digest()[:_TAG_BYTES]
 
 
 def make_token(config: Config, kind: TokenKind, recipient_id: uuid.UUID) -> str:
@@ -65,7 +65,7 @@ def read_token(config: Config, kind: TokenKind, token: str) -> uuid.UUID | None:
 
 def token_address(config: Config, kind: TokenKind, recipient_id: uuid.UUID) -> str:
     """``<kind>-<token>@BOUNCE_DOMAIN``; only meaningful when BOUNCE_DOMAIN is set."""
-    return f"{kind.value}-{make_token(config, kind, recipient_id)}@{config.BOUNCE_DOMAIN}"
+    return f"{kind}-{make_token(config, kind, recipient_id)}@{config.BOUNCE_DOMAIN}"
 
 
 def read_address(config: Config, address: str) -> TokenAddress | None:

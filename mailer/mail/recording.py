@@ -27,9 +27,9 @@ _recipients = Recipient.__table__
 _events = DeliveryEvent.__table__
 _MAX_TEXT = 2000
 _EVENT_OF = {
-    RecipientStatus.SENT.value: EventType.MESSAGE_SENT,
-    RecipientStatus.DEFERRED.value: EventType.MESSAGE_DEFERRED,
-    RecipientStatus.FAILED.value: EventType.MESSAGE_FAILED,
+    RecipientStatus.SENT: EventType.MESSAGE_SENT,
+    RecipientStatus.DEFERRED: EventType.MESSAGE_DEFERRED,
+    RecipientStatus.FAILED: EventType.MESSAGE_FAILED,
 }
 
 
@@ -71,16 +71,16 @@ def _row(attempt: Attempt, config: Config, now: datetime) -> dict[str, Any]:
     row: dict[str, Any] = {
         "b_id": attempt.recipient_id, "attempts": attempts, "smtp_code": result.smtp_code,
         "enhanced_code": result.enhanced_code, "smtp_response": (result.response or "")[:_MAX_TEXT] or None,
-        "status": RecipientStatus.DEFERRED.value, "error_code": None, "last_error": None,
+        "status": RecipientStatus.DEFERRED, "error_code": None, "last_error": None,
         "sent_at": None, "next_attempt_at": None,
     }
     if result.outcome is Outcome.SENT:
-        row.update(status=RecipientStatus.SENT.value, sent_at=now)
+        row.update(status=RecipientStatus.SENT, sent_at=now)
     elif result.outcome in (Outcome.FAILED, Outcome.SUPPRESSED):
-        code = (result.error_code or ErrorCode.INVALID_MESSAGE).value
-        row.update(status=RecipientStatus.FAILED.value, error_code=code, last_error=row["smtp_response"])
+        code = result.error_code or ErrorCode.INVALID_MESSAGE
+        row.update(status=RecipientStatus.FAILED, error_code=code, last_error=row["smtp_response"])
     elif attempts >= config.SMTP_MAX_ATTEMPTS:
-        row.update(status=RecipientStatus.FAILED.value, error_code=ErrorCode.RETRIES_EXHAUSTED.value,
+        row.update(status=RecipientStatus.FAILED, error_code=ErrorCode.RETRIES_EXHAUSTED,
                    last_error=row["smtp_response"])
     else:  # deferred or ambiguous: try again later
         delay = retry_delay(config, attempts, result.retry_after)
@@ -110,7 +110,7 @@ def record_attempts(attempts: Sequence[Attempt], token: str, config: Config) -> 
         insert(_events),
         [
             {"id": uuid.uuid4(), "recipient_id": a.recipient_id, "tenant_id": a.tenant_id, "at": now,
-             "outcome": a.result.outcome.value, "smtp_code": a.result.smtp_code,
+             "outcome": a.result.outcome, "smtp_code": a.result.smtp_code,
              "enhanced_code": a.result.enhanced_code, "response": (a.result.response or "")[:_MAX_TEXT] or None}
             for a in attempts
         ],
@@ -145,28 +145,28 @@ def mark_attempt_started(ids: Sequence[uuid.UUID], token: str, message_ids: dict
     )
 
 
-_STARTED = (RecipientStatus.SENDING.value, RecipientStatus.DEFERRED.value, RecipientStatus.SENT.value,
-            RecipientStatus.FAILED.value, RecipientStatus.BOUNCED.value)
+_STARTED = (RecipientStatus.SENDING, RecipientStatus.DEFERRED, RecipientStatus.SENT,
+            RecipientStatus.FAILED, RecipientStatus.BOUNCED)
 
 
 def derived_status(status: str, counts: dict[str, int]) -> str:
     """A message's status from its recipients' counts by status (a bounced one was sent, then refused: failed)."""
     total = sum(counts.values())
-    sent = counts.get(RecipientStatus.SENT.value, 0)
-    failed = counts.get(RecipientStatus.FAILED.value, 0) + counts.get(RecipientStatus.BOUNCED.value, 0)
+    sent = counts.get(RecipientStatus.SENT, 0)
+    failed = counts.get(RecipientStatus.FAILED, 0) + counts.get(RecipientStatus.BOUNCED, 0)
     if total == 0:
         return status
     if sent == total:
-        return MessageStatus.SENT.value
+        return MessageStatus.SENT
     if failed == total:
-        return MessageStatus.FAILED.value
+        return MessageStatus.FAILED
     if sent + failed == total:
-        return MessageStatus.PARTIALLY_FAILED.value
+        return MessageStatus.PARTIALLY_FAILED
     if any(counts.get(s, 0) for s in _STARTED):
-        return MessageStatus.SENDING.value
-    if status == MessageStatus.SCHEDULED.value:
-        return MessageStatus.SCHEDULED.value
-    return MessageStatus.QUEUED.value
+        return MessageStatus.SENDING
+    if status == MessageStatus.SCHEDULED:
+        return MessageStatus.SCHEDULED
+    return MessageStatus.QUEUED
 
 
 def _still_sending(message_ids: list[uuid.UUID]) -> list[uuid.UUID]:
@@ -182,7 +182,7 @@ def _still_sending(message_ids: list[uuid.UUID]) -> list[uuid.UUID]:
         return (select(_recipients.c.id).where(_recipients.c.message_id == Message.id,
                                                _recipients.c.status.in_(statuses)).exists())
     return list(db.session.scalars(
-        select(Message.id).where(Message.id.in_(message_ids), Message.status == MessageStatus.SENDING.value,
+        select(Message.id).where(Message.id.in_(message_ids), Message.status == MessageStatus.SENDING,
                                  has(UNFINISHED), has(_STARTED))
     ))
 

@@ -21,8 +21,8 @@ def requeue_failed(principal: Principal, message: Message) -> int:
         result = db.session.execute(
             update(Recipient)
             .where(Recipient.message_id == message.id, Recipient.tenant_id == message.tenant_id,
-                   Recipient.status == RecipientStatus.FAILED.value)
-            .values(status=RecipientStatus.QUEUED.value, error_code=None, last_error=None, attempts=0,
+                   Recipient.status == RecipientStatus.FAILED)
+            .values(status=RecipientStatus.QUEUED, error_code=None, last_error=None, attempts=0,
                     next_attempt_at=None, lease_until=None)
             .execution_options(synchronize_session=False)
         )
@@ -31,8 +31,8 @@ def requeue_failed(principal: Principal, message: Message) -> int:
             return 0
         roll_up([message.id])
         db.session.expire(message)
-        if message.status == MessageStatus.SCHEDULED.value:
-            message.status = MessageStatus.QUEUED.value
+        if message.status == MessageStatus.SCHEDULED:
+            message.status = MessageStatus.QUEUED
         record_audit("message.retried", tenant_id=message.tenant_id, actor_id=principal.id, actor_type=principal.kind,
                      details={"message_id": str(message.id), "recipients": count})
         unit.after_commit(partial(_requeue_waiting, message.id, message.queue))

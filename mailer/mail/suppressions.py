@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from mailer.audit import record_audit
 from mailer.extensions import db, savepoint
 from mailer.models import (
+    ActorType,
     DeliveryEvent,
     Message,
     MessageKind,
@@ -46,11 +47,11 @@ def is_hard_bounce(enhanced_code: str | None) -> bool:
     return enhanced_code is not None and enhanced_code.strip() in HARD_BOUNCE_CODES
 
 
-def scopes_for(kind: str) -> tuple[str, ...]:
+def scopes_for(kind: str) -> tuple[SuppressionScope, ...]:
     """Scopes that block a message of this kind: ``all`` always, ``broadcast`` for broadcasts only."""
-    if kind == MessageKind.BROADCAST.value:
-        return (SuppressionScope.ALL.value, SuppressionScope.BROADCAST.value)
-    return (SuppressionScope.ALL.value,)
+    if kind == MessageKind.BROADCAST:
+        return (SuppressionScope.ALL, SuppressionScope.BROADCAST)
+    return (SuppressionScope.ALL,)
 
 
 def suppressed_among(tenant_id: uuid.UUID, emails: Iterable[str], scopes: Sequence[str]) -> set[str]:
@@ -78,7 +79,7 @@ def suppressed_among(tenant_id: uuid.UUID, emails: Iterable[str], scopes: Sequen
 def add_suppression(
     tenant_id: uuid.UUID, email: str, *, scope: SuppressionScope, reason: SuppressionReason,
     source_message_id: uuid.UUID | None = None, enhanced_code: str | None = None, detail: str | None = None,
-    actor_id: uuid.UUID | None = None, actor_type: str = "system",
+    actor_id: uuid.UUID | None = None, actor_type: ActorType = ActorType.SYSTEM,
 ) -> tuple[Suppression, bool]:
     """The tenant's entry for (email, scope), added (and audited) if missing: (entry, created). Caller commits."""
     email = email.lower()
@@ -102,8 +103,8 @@ def new_entry(tenant_id: uuid.UUID, email: str, *, scope: SuppressionScope, reas
               source_message_id: uuid.UUID | None = None, enhanced_code: str | None = None,
               detail: str | None = None) -> Suppression:
     """A suppression entry as stored (address lower-cased, detail clipped), not yet added to the session."""
-    return Suppression(id=uuid.uuid4(), tenant_id=tenant_id, email=email.lower(), scope=scope.value,
-                       reason=reason.value, source_message_id=source_message_id, enhanced_code=enhanced_code,
+    return Suppression(id=uuid.uuid4(), tenant_id=tenant_id, email=email.lower(), scope=scope,
+                       reason=reason, source_message_id=source_message_id, enhanced_code=enhanced_code,
                        detail=(detail or None) and detail[:2000])
 
 
@@ -115,7 +116,7 @@ def created_details(entry: Suppression) -> dict[str, str | None]:
 
 def _find(tenant_id: uuid.UUID, email: str, scope: SuppressionScope) -> Suppression | None:
     return db.session.scalars(select(Suppression).where(
-        Suppression.tenant_id == tenant_id, Suppression.email == email, Suppression.scope == scope.value
+        Suppression.tenant_id == tenant_id, Suppression.email == email, Suppression.scope == scope
     )).first()
 
 
@@ -185,8 +186,8 @@ def screen_new_rows(tenant_id: uuid.UUID, kind: str, rows: list[dict[str, object
 # What "suppressed at accept" means, for every insert (Core for a message, COPY for a broadcast): the row
 # rule and the message rule below; their events follow the insert (add_suppressed_events).
 def fail_as_suppressed(row: dict[str, object]) -> None:
-    """A recipient row suppressed at accept, not yet inserted: failed at once, never due."""
-    row.update(status=RecipientStatus.FAILED.value, error_code=ErrorCode.SUPPRESSED.value,
+    """What "suppressed at accept" means for a recipient row not yet inserted: failed at once, never due."""
+    row.update(status=RecipientStatus.FAILED, error_code=ErrorCode.SUPPRESSED,
                last_error=SUPPRESSED_RESPONSE, next_attempt_at=None)
 
 
@@ -194,14 +195,14 @@ def fail_if_all_suppressed(message: Message, suppressed: int, recipients: int) -
     """Every recipient suppressed at accept: no delivery will roll the message up, so it fails now."""
     if not recipients or suppressed < recipients:
         return False
-    message.status = MessageStatus.FAILED.value
+    message.status = MessageStatus.FAILED
     return True
 
 
 def suppressed_pairs(rows: Sequence[dict[str, object]]) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """(recipient id, tenant id) of the rows ``screen_new_rows`` failed, for ``add_suppressed_events``."""
     return [(row["id"], row["tenant_id"]) for row in rows  # type: ignore[misc]
-            if row.get("error_code") == ErrorCode.SUPPRESSED.value]
+            if row.get("error_code") == ErrorCode.SUPPRESSED]
 
 
 def suppressed_clause(tenant_id: uuid.UUID, email: ColumnElement[str], scopes: Sequence[str]) -> ColumnElement[bool]:
@@ -236,7 +237,7 @@ def _add_events(pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> None:
     for start in range(0, len(pairs), _EVENT_CHUNK):
         db.session.execute(insert(DeliveryEvent.__table__), [
             {"id": uuid.uuid4(), "recipient_id": rid, "tenant_id": tid, "at": now,
-             "outcome": Outcome.SUPPRESSED.value, "smtp_code": None, "enhanced_code": None,
+             "outcome": Outcome.SUPPRESSED, "smtp_code": None, "enhanced_code": None,
              "response": SUPPRESSED_RESPONSE}
             for rid, tid in pairs[start:start + _EVENT_CHUNK]
         ])

@@ -167,7 +167,7 @@ def _alive(state: _JobState | None, row_status: str, now: datetime, lease_second
         return now.timestamp() - state.scheduled_for < SCHEDULED_GRACE_SECONDS
     if state.status in _WAITING_JOB:
         return True
-    if state.status != "started" or row_status == RecipientStatus.SENDING.value:
+    if state.status != "started" or row_status == RecipientStatus.SENDING:
         return False
     try:
         started = datetime.fromisoformat(state.started_at.replace("Z", "+00:00"))

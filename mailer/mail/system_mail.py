@@ -40,7 +40,7 @@ from mailer.mail.templates import (
     render,
     tenant_context,
 )
-from mailer.models import Message, MessageKind, MessageStatus, Recipient, Tenant, User
+from mailer.models import ActorType, Message, MessageKind, MessageStatus, Recipient, Tenant, User
 from mailer.models.message import queue_priority
 from mailer.security.action_tokens import TOKEN_BYTES, issue_action_token
 from mailer.smtp.mime import Address
@@ -79,7 +79,7 @@ def mail_context(tenant: Tenant, user: User, **extra: Any) -> dict[str, Any]:
 
 def preview_context(config: Config, tenant: Tenant, name: str, user: dict[str, str], locale: str) -> dict[str, Any]:
     """What the auth mail template `name` is given when sent, with a placeholder token; {} for other names."""
-    if name == MessageKind.PASSWORD_CHANGED.value:
+    if name == MessageKind.PASSWORD_CHANGED:
         return {"user": user, "locale": locale}
     if name not in LINKS:
         return {}
@@ -120,7 +120,7 @@ def _recipient(user: User) -> Address:
 def _compose(config: Config, tenant: Tenant, user: User, kind: MessageKind, context: dict[str, Any],
              message_id: str | None = None) -> ComposedMessage:
     locale = reader_locale(config, tenant, user.locale)
-    rendered = _render(tenant, kind.value, {**context, "locale": locale}, locale)
+    rendered = _render(tenant, kind, {**context, "locale": locale}, locale)
     return compose(config, tenant, to=[_recipient(user)], subject=rendered.subject, text=rendered.text,
                    html=rendered.html, message_id=message_id)
 
@@ -133,21 +133,21 @@ def build_system_message(
     For a mail with a link, ``context`` has no link: the check uses a placeholder token and the
     message is stored without its wire form (see the module docstring).
     """
-    with_link = kind.value in LINKS
+    with_link = kind in LINKS
     if with_link:
-        context = {**context, **link_context(config, tenant, kind.value, PLACEHOLDER_TOKEN)}
+        context = {**context, **link_context(config, tenant, kind, PLACEHOLDER_TOKEN)}
     composed = _compose(config, tenant, user, kind, context)
     message = Message(
         tenant_id=tenant.id,
-        kind=kind.value,
+        kind=kind,
         created_by=None,
-        creator_type="system",
+        creator_type=ActorType.SYSTEM,
         subject=composed.subject,
         sender=composed.sender,
         message_id_header=composed.message_id,
         raw_mime=None if with_link else composed.wire,
         queue=SYSTEM_QUEUE,
-        status=MessageStatus.QUEUED.value,
+        status=MessageStatus.QUEUED,
         tags=[],
         meta={},
     )
@@ -167,12 +167,12 @@ def render_account_mail(message: Message, recipient: Recipient) -> tuple[bytes, 
     ).first()
     if tenant is None or user is None or not user.is_active:
         raise RecipientRenderError("the account no longer exists or is disabled")
-    kind = MessageKind(message.kind)
+    kind = message.kind
     if kind is MessageKind.VERIFICATION and user.email_verified:
         raise RecipientRenderError("the address is already verified")
-    link = LINKS[kind.value]
+    link = LINKS[kind]
     token = issue_action_token(user, link.purpose, link.lifetime(config))
-    context = mail_context(tenant, user, **link_context(config, tenant, kind.value, token))
+    context = mail_context(tenant, user, **link_context(config, tenant, kind, token))
     try:
         composed = _compose(config, tenant, user, kind, context, message_id=message.message_id_header)
     except MAPPED_ERRORS as exc:

@@ -34,7 +34,7 @@ from mailer.models.relay import TenantRelay
 from mailer.models.template import Template, TemplateVariant
 from mailer.models.tenant import Tenant
 from mailer.models.token import ActionPurpose, ActionToken, RefreshToken
-from mailer.models.user import PersonRole, Role, User
+from mailer.models.user import ActorType, PersonRole, Role, User
 from mailer.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "WAITING",
     "ActionPurpose",
     "ActionToken",
+    "ActorType",
     "ApiKey",
     "AuditEvent",
     "AuthRequest",

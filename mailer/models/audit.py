@@ -8,7 +8,8 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailer.extensions import db
-from mailer.models.types import UTCDateTime, utcnow, uuid_pk
+from mailer.models.types import UTCDateTime, enum_column, utcnow, uuid_pk
+from mailer.models.user import ActorType
 
 
 class AuditEvent(db.Model):  # type: ignore[name-defined]
@@ -24,7 +25,7 @@ class AuditEvent(db.Model):  # type: ignore[name-defined]
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), nullable=False)
     action: Mapped[str] = mapped_column(String(64), nullable=False)
     actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    actor_type: Mapped[str] = mapped_column(String(16), default="user", nullable=False)
+    actor_type: Mapped[ActorType] = enum_column(ActorType, 16, default=ActorType.USER, nullable=False)
     ip: Mapped[str | None] = mapped_column(String(45))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, nullable=False)

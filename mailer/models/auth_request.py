@@ -16,7 +16,7 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailer.extensions import db
-from mailer.models.types import UTCDateTime, created_at, uuid_pk
+from mailer.models.types import UTCDateTime, created_at, enum_column, uuid_pk
 
 
 class AuthRequestKind(StrEnum):
@@ -37,7 +37,7 @@ class AuthRequest(db.Model):  # type: ignore[name-defined]
 
     id: Mapped[uuid.UUID] = uuid_pk()
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), nullable=False)
-    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    kind: Mapped[AuthRequestKind] = enum_column(AuthRequestKind, 32, nullable=False)
     email: Mapped[str] = mapped_column(String(254), nullable=False)
     name: Mapped[str] = mapped_column(String(200), default="", nullable=False)
     # Sign-up only; cleared as soon as the request is processed.
@@ -45,6 +45,7 @@ class AuthRequest(db.Model):  # type: ignore[name-defined]
     ip: Mapped[str | None] = mapped_column(String(45))
     # Sign-up only: the new account's language, as the request named it (API.md §14); None: the tenant's.
     locale: Mapped[str | None] = mapped_column(String(8))
-    status: Mapped[str] = mapped_column(String(16), default=AuthRequestStatus.PENDING.value, nullable=False)
+    status: Mapped[AuthRequestStatus] = enum_column(AuthRequestStatus, 16, default=AuthRequestStatus.PENDING,
+                                                    nullable=False)
     created_at: Mapped[datetime] = created_at()
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailer.extensions import db
-from mailer.models.types import UTCDateTime, uuid_pk
+from mailer.models.types import UTCDateTime, enum_column, uuid_pk
 
 
 class StatScope(StrEnum):
@@ -32,6 +32,6 @@ class DeliveryStat(db.Model):  # type: ignore[name-defined]
     # The hour (UTC) the rows were created in: the time /v1/stats windows are measured on.
     period_start: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    scope: Mapped[str] = mapped_column(String(16), nullable=False)
+    scope: Mapped[StatScope] = enum_column(StatScope, 16, nullable=False)
     status: Mapped[str] = mapped_column(String(20), nullable=False)
     count: Mapped[int] = mapped_column(Integer, nullable=False)

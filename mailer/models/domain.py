@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailer.extensions import db
-from mailer.models.types import UTCDateTime, created_at, uuid_pk
+from mailer.models.types import UTCDateTime, created_at, enum_column, uuid_pk
 
 
 class RecordStatus(StrEnum):
@@ -21,6 +22,10 @@ class RecordStatus(StrEnum):
     FAILED = "failed"
 
 
+def _record_status() -> Any:
+    return enum_column(RecordStatus, 16, default=RecordStatus.PENDING, nullable=False)
+
+
 class SendingDomain(db.Model):  # type: ignore[name-defined]
     __tablename__ = "sending_domains"
     __table_args__ = (UniqueConstraint("tenant_id", "name"),)
@@ -28,11 +33,11 @@ class SendingDomain(db.Model):  # type: ignore[name-defined]
     id: Mapped[uuid.UUID] = uuid_pk()
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True, nullable=False)
     name: Mapped[str] = mapped_column(String(253), nullable=False)  # lower-case IDNA ASCII, no trailing dot
-    status: Mapped[str] = mapped_column(String(16), default=RecordStatus.PENDING.value, nullable=False)
+    status: Mapped[RecordStatus] = _record_status()
     # The other records as last looked up; only the DKIM keys decide the domain's status.
-    return_path_status: Mapped[str] = mapped_column(String(16), default=RecordStatus.PENDING.value, nullable=False)
-    spf_status: Mapped[str] = mapped_column(String(16), default=RecordStatus.PENDING.value, nullable=False)
-    dmarc_status: Mapped[str] = mapped_column(String(16), default=RecordStatus.PENDING.value, nullable=False)
+    return_path_status: Mapped[RecordStatus] = _record_status()
+    spf_status: Mapped[RecordStatus] = _record_status()
+    dmarc_status: Mapped[RecordStatus] = _record_status()
     created_at: Mapped[datetime] = created_at()
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -54,7 +59,7 @@ class DkimKey(db.Model):  # type: ignore[name-defined]
     selector: Mapped[str] = mapped_column(String(63), nullable=False)
     public_key: Mapped[str] = mapped_column(Text, nullable=False)  # base64 DER SubjectPublicKeyInfo, the p= tag
     private_key_sealed: Mapped[str] = mapped_column(Text, nullable=False)
-    status: Mapped[str] = mapped_column(String(16), default=RecordStatus.PENDING.value, nullable=False)
+    status: Mapped[RecordStatus] = _record_status()
     created_at: Mapped[datetime] = created_at()
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     domain: Mapped[SendingDomain] = relationship(back_populates="keys")

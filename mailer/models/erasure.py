@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailer.extensions import db
-from mailer.models.types import UTCDateTime, created_at, uuid_pk
+from mailer.models.types import UTCDateTime, created_at, enum_column, uuid_pk
 
 
 class ErasureStatus(StrEnum):
@@ -28,7 +28,7 @@ class Erasure(db.Model):  # type: ignore[name-defined]
     digest: Mapped[str] = mapped_column(String(80), nullable=False)
     # The address sealed under SECRETS_KEY, kept only while the erasure is pending; None once done.
     sealed_address: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default=ErasureStatus.PENDING.value, nullable=False)
+    status: Mapped[ErasureStatus] = enum_column(ErasureStatus, 16, default=ErasureStatus.PENDING, nullable=False)
     requested_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[datetime] = created_at()
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, Un
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailer.extensions import db
-from mailer.models.types import UTCDateTime, created_at, uuid_pk
+from mailer.models.types import UTCDateTime, created_at, enum_column, uuid_pk
 
 
 class SuppressionScope(StrEnum):
@@ -50,8 +50,8 @@ class Suppression(db.Model):  # type: ignore[name-defined]
     id: Mapped[uuid.UUID] = uuid_pk()
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), nullable=False)
     email: Mapped[str] = mapped_column(String(254), nullable=False)
-    scope: Mapped[str] = mapped_column(String(16), nullable=False)
-    reason: Mapped[str] = mapped_column(String(16), nullable=False)
+    scope: Mapped[SuppressionScope] = enum_column(SuppressionScope, 16, nullable=False)
+    reason: Mapped[SuppressionReason] = enum_column(SuppressionReason, 16, nullable=False)
     # The API id of the message that caused it; no foreign key, so purging old messages keeps the entry.
     source_message_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     enhanced_code: Mapped[str | None] = mapped_column(String(16))
@@ -70,7 +70,7 @@ class InboundReport(db.Model):  # type: ignore[name-defined]
     token_kind: Mapped[str] = mapped_column(String(1), nullable=False)
     recipient_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
     raw: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
-    status: Mapped[str] = mapped_column(String(16), default=ReportStatus.PENDING.value, nullable=False)
+    status: Mapped[ReportStatus] = enum_column(ReportStatus, 16, default=ReportStatus.PENDING, nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     # While a job holds the report (claimed in a batch); a pending report past it is claimable again.
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -89,5 +89,5 @@ class FeedbackRecord(db.Model):  # type: ignore[name-defined]
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), nullable=False)
     recipient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("recipients.id"), nullable=False)
     report_key: Mapped[str] = mapped_column(String(64), nullable=False)
-    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    kind: Mapped[FeedbackOutcome] = enum_column(FeedbackOutcome, 16, nullable=False)
     created_at: Mapped[datetime] = created_at()

@@ -22,7 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailer.extensions import db
-from mailer.models.types import UTCDateTime, created_at, utcnow, uuid_pk
+from mailer.models.types import UTCDateTime, created_at, enum_column, utcnow, uuid_pk
+from mailer.models.user import ActorType
 
 
 class MessageKind(StrEnum):
@@ -52,18 +53,19 @@ class RecipientStatus(StrEnum):
     BOUNCED = "bounced"  # was sent; a bounce report came back later (API.md §8)
 
 
-# The recipient status sets the code asks about, each written once (plain strings, for SQL `IN`).
+# The recipient status sets the code asks about, each written once.
 # Waiting: a delivery job may claim the row once it is due (the partial index ix_recipients_tenant_waiting).
-WAITING = (RecipientStatus.QUEUED.value, RecipientStatus.DEFERRED.value)
+WAITING = (RecipientStatus.QUEUED, RecipientStatus.DEFERRED)
 # Unfinished: waiting, or being sent now; the message may still change (ix_recipients_message_open).
-UNFINISHED = (*WAITING, RecipientStatus.SENDING.value)
+UNFINISHED = (*WAITING, RecipientStatus.SENDING)
 # Undelivered: ended without delivery, refused or bounced later (ix_recipients_tenant_failed, the console's failures).
-UNDELIVERED = (RecipientStatus.FAILED.value, RecipientStatus.BOUNCED.value)
+UNDELIVERED = (RecipientStatus.FAILED, RecipientStatus.BOUNCED)
 
 
-def _status_in(statuses: tuple[str, ...]) -> str:
+def _status_in(statuses: tuple[RecipientStatus, ...]) -> str:
     """A partial index's predicate over these statuses (the migrations spell the same text)."""
-    return f"status IN ({', '.join(repr(s) for s in statuses)})"
+    quoted = ", ".join(f"'{status}'" for status in statuses)
+    return f"status IN ({quoted})"
 
 
 # Claim order of a recipient row, copied from its message's queue when the row is made, so the
@@ -90,10 +92,10 @@ class Message(db.Model):  # type: ignore[name-defined]
 
     id: Mapped[uuid.UUID] = uuid_pk()
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), nullable=False)
-    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    kind: Mapped[MessageKind] = enum_column(MessageKind, 32, nullable=False)
     # Who asked for it: a user id or an API key id (creator_type says which); None for system mail.
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    creator_type: Mapped[str] = mapped_column(String(16), default="user", nullable=False)
+    creator_type: Mapped[ActorType] = enum_column(ActorType, 16, default=ActorType.USER, nullable=False)
     subject: Mapped[str] = mapped_column(String(998), nullable=False)
     sender: Mapped[str] = mapped_column(String(254), nullable=False)
     # RFC 5322 Message-ID header; every copy of this message carries the same one.
@@ -101,7 +103,7 @@ class Message(db.Model):  # type: ignore[name-defined]
     # The built message as it goes on the wire (no Bcc header). None when rendered per recipient.
     raw_mime: Mapped[bytes | None] = mapped_column(LargeBinary)
     queue: Mapped[str] = mapped_column(String(16), default="default", nullable=False)
-    status: Mapped[str] = mapped_column(String(20), default=MessageStatus.QUEUED.value, nullable=False)
+    status: Mapped[MessageStatus] = enum_column(MessageStatus, 20, default=MessageStatus.QUEUED, nullable=False)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict, nullable=False)
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -154,7 +156,7 @@ class Recipient(db.Model):  # type: ignore[name-defined]
                                           server_default=text(str(DEFAULT_PRIORITY)), nullable=False)
     email: Mapped[str] = mapped_column(String(254), nullable=False)
     name: Mapped[str] = mapped_column(String(200), default="", nullable=False)
-    status: Mapped[str] = mapped_column(String(16), default=RecipientStatus.QUEUED.value, nullable=False)
+    status: Mapped[RecipientStatus] = enum_column(RecipientStatus, 16, default=RecipientStatus.QUEUED, nullable=False)
     error_code: Mapped[str | None] = mapped_column(String(32))
     attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     smtp_code: Mapped[int | None] = mapped_column(Integer)

@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailer.extensions import db
-from mailer.models.types import UTCDateTime, created_at, uuid_pk
+from mailer.models.types import UTCDateTime, created_at, enum_column, uuid_pk
 
 
 class ActionPurpose(StrEnum):
@@ -27,7 +27,7 @@ class ActionToken(db.Model):  # type: ignore[name-defined]
     id: Mapped[uuid.UUID] = uuid_pk()
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), nullable=False)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), nullable=False)
-    purpose: Mapped[str] = mapped_column(String(32), nullable=False)
+    purpose: Mapped[ActionPurpose] = enum_column(ActionPurpose, 32, nullable=False)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     # Set when redeemed, or when a newer token of the same purpose voided this one.

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, TypeDecorator, Uuid
+from sqlalchemy import DateTime, Enum, TypeDecorator, Uuid
 from sqlalchemy.orm import mapped_column
 
 
@@ -27,6 +28,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def enum_column(enum: type[StrEnum], length: int, **options: Any) -> Any:
+    """A VARCHAR(length) column of ``enum``'s values, read back as members.
+
+    SQLAlchemy stores member names by default; the rows and the API hold the values, so the values are
+    stored. No CHECK constraint and no native type: the column is the plain VARCHAR the migrations made.
+    A string that is no member's value is refused on the way in.
+    """
+    column_type = Enum(enum, native_enum=False, create_constraint=False, length=length, validate_strings=True,
+                       values_callable=lambda members: [member.value for member in members])
+    return mapped_column(column_type, **options)
 
 
 def utcnow() -> datetime:

@@ -10,13 +10,21 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailer.extensions import db
 from mailer.models.tenant import Tenant
-from mailer.models.types import UTCDateTime, created_at, uuid_pk
+from mailer.models.types import UTCDateTime, created_at, enum_column, uuid_pk
 
 
 class Role(StrEnum):
     USER = "user"
     ADMIN = "admin"
     SERVICE = "service"  # API keys only; never stored on a user
+
+
+class ActorType(StrEnum):
+    """Who did something: a person, an API key, or the service itself (system mail, sweeps, feedback)."""
+
+    USER = "user"
+    API_KEY = "api_key"
+    SYSTEM = "system"
 
 
 # The roles a person may hold, spelled as the API's schemas accept and show them (Role.USER, Role.ADMIN).
@@ -33,7 +41,7 @@ class User(db.Model):  # type: ignore[name-defined]
     email: Mapped[str] = mapped_column(String(254), nullable=False)
     name: Mapped[str] = mapped_column(String(200), default="", nullable=False)
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
-    role: Mapped[str] = mapped_column(String(16), default=Role.USER.value, nullable=False)
+    role: Mapped[Role] = enum_column(Role, 16, default=Role.USER, nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Bumped to invalidate every outstanding token of the user at once.

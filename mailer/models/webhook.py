@@ -12,7 +12,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailer.extensions import db
-from mailer.models.types import UTCDateTime, created_at, utcnow, uuid_pk
+from mailer.models.types import UTCDateTime, created_at, enum_column, utcnow, uuid_pk
 
 
 class DeliveryStatus(StrEnum):
@@ -70,7 +70,7 @@ class WebhookDelivery(db.Model):  # type: ignore[name-defined]
     endpoint_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
                                                    nullable=False)
     event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_events.id"), nullable=False, index=True)
-    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING.value, nullable=False)
+    status: Mapped[DeliveryStatus] = enum_column(DeliveryStatus, 16, default=DeliveryStatus.PENDING, nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     # attempts made before the last replay: the retry schedule counts from there.
     replayed_after: Mapped[int] = mapped_column(Integer, default=0, nullable=False)

@@ -79,7 +79,7 @@ def _source(tenant: Tenant, body: BroadcastRequest) -> tuple[TemplateSource, dic
 def audience_query(tenant_id: uuid.UUID, wanted: AudienceIn) -> Select[Any]:
     """(email, name, suppressed, locale) of the tenant's active users matching the audience — this tenant only —
     screened against the suppression list in the same query (API.md §8)."""
-    suppressed = suppressed_clause(tenant_id, User.email, scopes_for(MessageKind.BROADCAST.value))
+    suppressed = suppressed_clause(tenant_id, User.email, scopes_for(MessageKind.BROADCAST))
     query = select(User.email, User.name, suppressed.label("suppressed"), User.locale).where(
         User.tenant_id == tenant_id, User.is_active.is_(True), User.role.in_(wanted.roles)
     )
@@ -95,7 +95,7 @@ def audience(config: Config, tenant: Tenant, wanted: AudienceIn) -> list[_Member
         for email, name, hit, locale in db.session.execute(audience_query(tenant.id, wanted))
     ]
     erased = erased_hits(tenant.id, [email for email, _, hit, _ in members if not hit],
-                         scopes_for(MessageKind.BROADCAST.value))
+                         scopes_for(MessageKind.BROADCAST))
     if erased:
         members = [(email, name, hit or email.lower() in erased, locale) for email, name, hit, locale in members]
     return members
@@ -157,7 +157,7 @@ def _store(config: Config, principal: Principal, tenant: Tenant, body: Broadcast
     source, variants = content
     message_id = uuid.uuid4()
     message = Message(
-        id=message_id, tenant_id=tenant.id, kind=MessageKind.BROADCAST.value, created_by=principal.id,
+        id=message_id, tenant_id=tenant.id, kind=MessageKind.BROADCAST, created_by=principal.id,
         creator_type=principal.kind, subject=" ".join(source.subject.split())[:MAX_SUBJECT_COLUMN], sender=sender,
         message_id_header=f"<{message_id.hex}@{message_id_domain(sender)}>", raw_mime=None,
         queue="bulk", status=(MessageStatus.SCHEDULED if send_at else MessageStatus.QUEUED).value,

@@ -22,16 +22,19 @@ from mailer.extensions import db
 from mailer.models import (
     UNDELIVERED,
     UNFINISHED,
+    ActorType,
     DeliveryStat,
     FeedbackOutcome,
     FeedbackRecord,
     Recipient,
+    RecipientStatus,
     Role,
     StatScope,
 )
 from mailer.notifications.stats import WINDOWS, tenant_stats
 from mailer.queues import enqueue, get_redis
 from mailer.security.types import Principal
+from mailer.smtp.results import ErrorCode
 
 log = logging.getLogger(__name__)
 FRESH_SECONDS = 60
@@ -44,13 +47,13 @@ LATEST_FAILURES = 10
 def _suppressed_and_complained(tenant_id: Any, since: datetime) -> tuple[int, int]:
     suppressed = db.session.scalar(
         select(func.count()).select_from(Recipient).where(
-            Recipient.tenant_id == tenant_id, Recipient.created_at >= since, Recipient.status == "failed",
-            Recipient.error_code == "suppressed")
+            Recipient.tenant_id == tenant_id, Recipient.created_at >= since, Recipient.status == RecipientStatus.FAILED,
+            Recipient.error_code == ErrorCode.SUPPRESSED)
     ) or 0
     complained = db.session.scalar(
         select(func.count()).select_from(FeedbackRecord).where(
             FeedbackRecord.tenant_id == tenant_id, FeedbackRecord.created_at >= since,
-            FeedbackRecord.kind == FeedbackOutcome.COMPLAINED.value)
+            FeedbackRecord.kind == FeedbackOutcome.COMPLAINED)
     ) or 0
     return suppressed, complained
 
@@ -69,7 +72,7 @@ def _per_day(tenant_id: Any, first: date) -> list[dict[str, Any]]:
     archived = db.session.execute(
         select(func.date(DeliveryStat.period_start), DeliveryStat.status, func.sum(DeliveryStat.count))
         .where(DeliveryStat.tenant_id == tenant_id, DeliveryStat.period_start >= since,
-               DeliveryStat.scope == StatScope.RECIPIENT.value)
+               DeliveryStat.scope == StatScope.RECIPIENT)
         .group_by(func.date(DeliveryStat.period_start), DeliveryStat.status)
     ).all()
     for day, status, count in [*live, *archived]:
@@ -116,7 +119,7 @@ def refresh(tenant_id: uuid.UUID) -> dict[str, Any]:
 
 def tenant_overview(tenant_id: uuid.UUID) -> dict[str, Any]:
     """Everything the overview shows, as plain values."""
-    admin_view = Principal("user", uuid.UUID(int=0), tenant_id, Role.ADMIN)  # the whole tenant's counts
+    admin_view = Principal(ActorType.USER, uuid.UUID(int=0), tenant_id, Role.ADMIN)  # the whole tenant's counts
     stats = tenant_stats(admin_view)
     now = datetime.now(UTC)
     for name, span in WINDOWS.items():

@@ -3,9 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint
+from sqlalchemy import select
 
 from mailer.http.json import parse_body, parse_query
 from mailer.http.pagination import Page, paginate
+from mailer.mail import retry
 from mailer.models import Message, Recipient, Role
 from mailer.notifications import idempotency, reading, search, service
 from mailer.notifications.responses import (
@@ -14,6 +16,9 @@ from mailer.notifications.responses import (
     MessageListQuery,
     MessageSummary,
     RecipientDetail,
+    RecipientListQuery,
+    RecipientOut,
+    RetryAccepted,
     StatsOut,
 )
 from mailer.notifications.schemas import MessageRequest
@@ -87,3 +92,25 @@ def get_recipient(message_id: str, recipient_id: str) -> Any:
 @require_role(*SENDERS)
 def get_stats() -> Any:
     return tenant_stats(current_principal())
+
+
+@bp.get("/messages/<message_id>/recipients")
+@documented("A message's recipients, paged", query=RecipientListQuery, response=Page[RecipientOut])
+@require_role(*SENDERS)
+def list_recipients(message_id: str) -> Any:
+    filters = parse_query(RecipientListQuery)
+    message = _owned_message(message_id)
+    # Scoped by the message (already the caller's) and again by tenant, so no id can leak across.
+    query = select(Recipient).where(Recipient.message_id == message.id, Recipient.tenant_id == message.tenant_id)
+    if status := filters.status:
+        query = query.where(Recipient.status == status)
+    return paginate(query.order_by(Recipient.position, Recipient.id), recipient_json)
+
+
+@bp.post("/messages/<message_id>/retry")
+@documented("Queue a message's failed recipients again", response=RetryAccepted, status=202)
+@require_role(Role.ADMIN)
+def retry_message(message_id: str) -> Any:
+    message = _owned_message(message_id)
+    requeued = retry.requeue_failed(current_principal(), message)
+    return {"id": str(message.id), "status": message.status, "requeued": requeued}, 202

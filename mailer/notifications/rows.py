@@ -42,7 +42,7 @@ def insert_new_message(message: Message) -> None:
     blocked = screen_new_rows(message.tenant_id, message.kind, rows)
     if blocked:
         for recipient, row in zip(message.recipients, rows, strict=True):
-            if row["status"] == RecipientStatus.FAILED.value:
+            if row["status"] == RecipientStatus.FAILED:
                 recipient.status, recipient.error_code = row["status"], row["error_code"]
                 recipient.last_error, recipient.next_attempt_at = row["last_error"], None
         if fail_if_all_suppressed(message, blocked, len(rows)):

@@ -102,7 +102,7 @@ class PreviewIn(Strict):
 
 
 class AudienceIn(Strict):
-    roles: list[PersonRole] = Field(default_factory=lambda: [Role.USER.value, Role.ADMIN.value], min_length=1)
+    roles: list[PersonRole] = Field(default_factory=lambda: [Role.USER, Role.ADMIN], min_length=1)
     verified_only: bool = True
 
 

@@ -51,7 +51,7 @@ def message_summary_json(message: Message) -> dict[str, Any]:
 
 def message_json(message: Message, counts: dict[str, int], recipients: list[Recipient] | None) -> dict[str, Any]:
     body = message_summary_json(message)
-    body["counts"] = {status.value: counts.get(status.value, 0) for status in RecipientStatus}
+    body["counts"] = {status: counts.get(status, 0) for status in RecipientStatus}
     if recipients is not None:
         body["recipients"] = [recipient_json(r) for r in recipients]
     return body

@@ -25,7 +25,7 @@ from mailer.mail.compose import ComposedMessage, address, compose
 from mailer.mail.outbox import StagedJob, enqueue, stage
 from mailer.mail.quota import counted, quota_applies
 from mailer.mail.templates import render, tenant_context
-from mailer.models import Message, MessageKind, MessageStatus, Recipient, Role, Tenant
+from mailer.models import ActorType, Message, MessageKind, MessageStatus, Recipient, Role, Tenant
 from mailer.notifications.content import requested_content
 from mailer.notifications.idempotency import KeyedRequest, remember
 from mailer.notifications.rows import insert_new_message
@@ -124,7 +124,7 @@ def new_message(tenant: Tenant, principal: Principal, draft: Draft) -> Message:
     message = Message(
         id=uuid.uuid4(),  # known before the insert: its recipients and audit event name it
         tenant_id=tenant.id,
-        kind=MessageKind.CUSTOM.value,
+        kind=MessageKind.CUSTOM,
         created_by=principal.id,
         creator_type=principal.kind,
         subject=draft.composed.subject,
@@ -132,7 +132,7 @@ def new_message(tenant: Tenant, principal: Principal, draft: Draft) -> Message:
         message_id_header=draft.composed.message_id,
         raw_mime=draft.composed.wire,
         queue="default",
-        status=(MessageStatus.SCHEDULED if send_at else MessageStatus.QUEUED).value,
+        status=MessageStatus.SCHEDULED if send_at else MessageStatus.QUEUED,
         tags=draft.tags,
         meta=draft.meta,
         send_at=send_at,
@@ -147,7 +147,7 @@ def new_message(tenant: Tenant, principal: Principal, draft: Draft) -> Message:
 
 def _own_quota(principal: Principal) -> uuid.UUID | None:
     """A role-`user` caller's id: its own daily quota applies inside the tenant's."""
-    return principal.id if principal.kind == "user" and principal.role == Role.USER else None
+    return principal.id if principal.kind == ActorType.USER and principal.role == Role.USER else None
 
 
 def _audit_details(message: Message) -> dict[str, Any]:

@@ -34,7 +34,7 @@ def add_archived(recipients: dict[str, int], by_message: dict[str, int], princip
     creator = principal.id if counted_for(principal) else None  # the rule narrows to the caller's own
     archived = archived_counts(principal.tenant_id, since, creator)
     for counts, scope in ((recipients, StatScope.RECIPIENT), (by_message, StatScope.MESSAGE)):
-        for status, count in archived[scope.value].items():
+        for status, count in archived[scope].items():
             counts[status] = counts.get(status, 0) + count
 
 
@@ -55,8 +55,8 @@ def tenant_stats(principal: Principal) -> dict[str, Any]:
         message_rows = db.session.execute(
             select(messages.c.status, func.count()).where(messages.c.created_at >= since).group_by(messages.c.status)
         ).all()
-        recipients = {status.value: 0 for status in RecipientStatus} | dict(recipient_rows)  # type: ignore[arg-type]
-        by_message = {status.value: 0 for status in MessageStatus} | dict(message_rows)  # type: ignore[arg-type]
+        recipients = {status: 0 for status in RecipientStatus} | dict(recipient_rows)  # type: ignore[arg-type]
+        by_message = {status: 0 for status in MessageStatus} | dict(message_rows)  # type: ignore[arg-type]
         add_archived(recipients, by_message, principal, since)
         body[name] = {
             "since": iso(since),

@@ -38,7 +38,7 @@ from mailer.mail.templates import (
     tenant_context,
     tenant_template,
 )
-from mailer.models import Template, TemplateVariant, Tenant, User
+from mailer.models import ActorType, Template, TemplateVariant, Tenant, User
 from mailer.notifications.schemas import TemplateIn
 from mailer.security.types import Principal
 
@@ -182,7 +182,7 @@ def preview_draft(principal: Principal, name: str, body: TemplateIn, data: dict[
 def _preview(principal: Principal, tenant: Tenant, name: str, source: TemplateSource, data: dict[str, Any],
              locale: str | None) -> Rendered:
     check_template(source)
-    user = db.session.get(User, principal.id) if principal.kind == "user" else None
+    user = db.session.get(User, principal.id) if principal.kind == ActorType.USER else None
     sample = {"email": user.email, "name": user.name} if user else {"email": "recipient@example.com", "name": ""}
     config = current_app.config["MAILER"]
     reader = locale or reader_locale(config, tenant, user.locale if user else None)

@@ -27,7 +27,7 @@ def _hour(value: datetime) -> datetime:
 def _add(scope: StatScope, rows: Iterable[tuple[uuid.UUID, datetime, uuid.UUID | None, str]]) -> None:
     counts: Counter[Key] = Counter((tenant, _hour(at), creator, status) for tenant, at, creator, status in rows)
     db.session.add_all(
-        DeliveryStat(tenant_id=tenant, period_start=hour, created_by=creator, scope=scope.value, status=status,
+        DeliveryStat(tenant_id=tenant, period_start=hour, created_by=creator, scope=scope, status=status,
                      count=count)
         for (tenant, hour, creator, status), count in counts.items()
     )
@@ -56,7 +56,7 @@ def archived_counts(tenant_id: uuid.UUID, since: datetime, created_by: uuid.UUID
     )
     if created_by is not None:
         query = query.where(DeliveryStat.created_by == created_by)
-    result: dict[str, dict[str, int]] = {scope.value: {} for scope in StatScope}
+    result: dict[str, dict[str, int]] = {scope: {} for scope in StatScope}
     for scope, status, count in db.session.execute(query):
         result[scope][status] = int(count)
     return result

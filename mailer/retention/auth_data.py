@@ -25,7 +25,7 @@ def purge_auth_data(config: Config, now: datetime) -> dict[str, Any]:
     """Delete what is past retention; commits. Returns counts per table."""
     counts = {
         "auth_requests": db.session.execute(delete(AuthRequest).where(
-            AuthRequest.status != AuthRequestStatus.PENDING.value,
+            AuthRequest.status != AuthRequestStatus.PENDING,
             AuthRequest.created_at < now - timedelta(days=config.MESSAGE_RETENTION_DAYS),
         )).rowcount or 0,
         "action_tokens": db.session.execute(delete(ActionToken).where(

@@ -31,7 +31,7 @@ def void_action_tokens(user_id: uuid.UUID, purpose: ActionPurpose) -> None:
     """Make every unused token of this purpose for this user unusable."""
     db.session.execute(
         update(ActionToken)
-        .where(ActionToken.user_id == user_id, ActionToken.purpose == purpose.value, ActionToken.used_at.is_(None))
+        .where(ActionToken.user_id == user_id, ActionToken.purpose == purpose, ActionToken.used_at.is_(None))
         .values(used_at=utcnow())
         .execution_options(synchronize_session=False)
     )
@@ -49,7 +49,7 @@ def issue_action_token(user: User, purpose: ActionPurpose, lifetime_seconds: int
         ActionToken(
             tenant_id=user.tenant_id,
             user_id=user.id,
-            purpose=purpose.value,
+            purpose=purpose,
             token_hash=hash_token(token),
             expires_at=utcnow() + timedelta(seconds=lifetime_seconds),
         )
@@ -63,7 +63,7 @@ def find_action_token(token: str, purpose: ActionPurpose) -> tuple[ActionToken, 
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_CHARS:
         raise InvalidTokenError()
     row = db.session.scalars(
-        select(ActionToken).where(ActionToken.token_hash == hash_token(token), ActionToken.purpose == purpose.value)
+        select(ActionToken).where(ActionToken.token_hash == hash_token(token), ActionToken.purpose == purpose)
     ).first()
     if row is None or row.used_at is not None:
         raise InvalidTokenError()

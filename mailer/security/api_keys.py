@@ -15,7 +15,7 @@ from flask import g
 from sqlalchemy import select, update
 
 from mailer.extensions import db
-from mailer.models import ApiKey, Role, Tenant
+from mailer.models import ActorType, ApiKey, Role, Tenant
 from mailer.models.types import utcnow
 from mailer.security.types import API_KEY_PREFIX, Principal
 
@@ -59,4 +59,4 @@ def resolve_api_key(token: str) -> Principal | None:
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
         db.session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
         db.session.commit()
-    return Principal("api_key", row.id, row.tenant_id, Role.SERVICE.value)
+    return Principal(ActorType.API_KEY, row.id, row.tenant_id, Role.SERVICE)

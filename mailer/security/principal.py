@@ -10,7 +10,7 @@ from flask import current_app, g, request
 
 from mailer.errors import ForbiddenError, UnauthorizedError
 from mailer.extensions import db
-from mailer.models import Role, Tenant, User
+from mailer.models import ActorType, Role, Tenant, User
 from mailer.security.api_keys import resolve_api_key
 from mailer.security.revocation import is_revoked
 from mailer.security.tokens import TokenError, decode_token
@@ -53,7 +53,7 @@ def authenticate(token: str) -> Principal:
         raise UnauthorizedError("The access token is invalid or expired.")
     g.caller_tenant = user.tenant  # held for the request (see api_keys.resolve_api_key)
     # The role is the user's current one, not the one frozen into the token.
-    return Principal("user", user.id, user.tenant_id, user.role, claims.jti, claims.expires_at)
+    return Principal(ActorType.USER, user.id, user.tenant_id, user.role, claims.jti, claims.expires_at)
 
 
 def current_principal() -> Principal:

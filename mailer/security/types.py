@@ -8,15 +8,19 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mailer.models.user import ActorType, Role
 
 API_KEY_PREFIX = "mk_"
 
 
 @dataclass(frozen=True)
 class Principal:
-    kind: str  # "user" or "api_key"
+    kind: ActorType  # USER or API_KEY
     id: uuid.UUID
     tenant_id: uuid.UUID
-    role: str
+    role: Role
     jti: str | None = None
     expires_at: datetime | None = None

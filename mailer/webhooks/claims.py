@@ -20,7 +20,7 @@ from mailer.models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoi
 
 def due_condition(now: datetime) -> ColumnElement[bool]:
     return and_(
-        WebhookDelivery.status == DeliveryStatus.PENDING.value,
+        WebhookDelivery.status == DeliveryStatus.PENDING,
         or_(WebhookDelivery.next_attempt_at.is_(None), WebhookDelivery.next_attempt_at <= now),
         or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
     )
@@ -82,7 +82,7 @@ def next_due_at(session: Session, now: datetime) -> datetime | None:
     rows = session.execute(
         select(WebhookDelivery.next_attempt_at, WebhookDelivery.lease_until, WebhookEndpoint.blocked_until)
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-        .where(WebhookDelivery.status == DeliveryStatus.PENDING.value, WebhookEndpoint.enabled.is_(True))
+        .where(WebhookDelivery.status == DeliveryStatus.PENDING, WebhookEndpoint.enabled.is_(True))
         .order_by(WebhookDelivery.next_attempt_at)
         .limit(300)
     ).all()

@@ -85,11 +85,11 @@ def record_events(session: Session, drafts: Sequence[EventDraft],
             continue
         event_id = uuid.uuid4()
         ids.append(event_id)
-        events.append({"id": event_id, "tenant_id": draft.tenant_id, "type": draft.type.value,
+        events.append({"id": event_id, "tenant_id": draft.tenant_id, "type": draft.type,
                        "subject_id": draft.subject_id, "data": draft.data, "created_at": now})
         deliveries.extend(
             {"id": uuid.uuid4(), "tenant_id": draft.tenant_id, "endpoint_id": endpoint_id, "event_id": event_id,
-             "status": DeliveryStatus.PENDING.value, "attempts": 0, "replayed_after": 0, "next_attempt_at": now,
+             "status": DeliveryStatus.PENDING, "attempts": 0, "replayed_after": 0, "next_attempt_at": now,
              "created_at": now}
             for endpoint_id in targets
         )

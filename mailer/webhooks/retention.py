@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from mailer.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEvent
 
-_FINISHED = (DeliveryStatus.SUCCEEDED.value, DeliveryStatus.FAILED.value)
+_FINISHED = (DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED)
 
 
 def purge_webhook_history(session: Session, before: datetime) -> int:

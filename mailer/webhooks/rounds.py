@@ -293,11 +293,11 @@ class _Writes:
                               "at": item.attempted_at, "status_code": result.status_code,
                               "latency_ms": result.latency_ms, "error": error})
         made = item.schedule_attempts + 1
-        status, next_at, finished = DeliveryStatus.PENDING.value, None, None
+        status, next_at, finished = DeliveryStatus.PENDING, None, None
         if result.succeeded:
-            status, finished = DeliveryStatus.SUCCEEDED.value, now
+            status, finished = DeliveryStatus.SUCCEEDED, now
         elif result.status_code == 410 or made > len(config.WEBHOOK_RETRY_DELAYS):
-            status, finished = DeliveryStatus.FAILED.value, now
+            status, finished = DeliveryStatus.FAILED, now
         else:
             next_at = now + timedelta(seconds=_delay(config, made))
         self.updates.append({"b_id": item.delivery_id, "b_status": status, "b_code": result.status_code,
@@ -330,7 +330,7 @@ class _Writes:
         if self.released:
             session.execute(mine.values(**free), self.released)
         if self.expired:
-            session.execute(mine.values(status=DeliveryStatus.FAILED.value, next_attempt_at=None, last_error=EXPIRED,
+            session.execute(mine.values(status=DeliveryStatus.FAILED, next_attempt_at=None, last_error=EXPIRED,
                                         finished_at=bindparam("b_finished"), **free), self.expired)
 
 

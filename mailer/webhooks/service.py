@@ -154,7 +154,7 @@ def replay_delivery(principal: Principal, endpoint_id: str, delivery_id: str) ->
     """Send it again now, with a fresh retry schedule (its attempt log keeps the earlier attempts)."""
     delivery = owned_delivery(endpoint_id, delivery_id)
     now = datetime.now(UTC)
-    delivery.status = DeliveryStatus.PENDING.value
+    delivery.status = DeliveryStatus.PENDING
     delivery.replayed_after = delivery.attempts
     delivery.next_attempt_at, delivery.finished_at = now, None
     # An explicit replay is a probe: the endpoint's backoff does not hold it back.
