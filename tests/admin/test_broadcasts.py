@@ -188,7 +188,7 @@ def test_every_waiting_row_names_the_job_staged_for_it(app_factory, redis):
 
     from mailer.extensions import db
     from mailer.models import Recipient
-    from tests.admin.conftest import seed
+    from tests.fixtures import seed
 
     app = app_factory(DELIVERY_BATCH_SIZE=4)
     client = app.test_client()
