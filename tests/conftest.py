@@ -22,6 +22,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from redis import Redis
 
 from mailer import create_app
+from mailer.retention.schedule import DAY_KEY
 from tests.fixtures import FAST, Drainer, RecordingHandler, Seeded, Sink, SmtpSink, free_port, seed
 from tests.helpers import create_tenant
 
@@ -56,6 +57,10 @@ def smtp_server() -> Iterator[SmtpSink]:
 def redis() -> Iterator[Redis]:
     connection = Redis.from_url(TEST_REDIS_URL)
     connection.flushdb()
+    # Today's purge has run, as on any day but a deployment's first: else the first sweep a test's jobs offer
+    # purges at once, and a processed report of no recipient (an orphan) vanishes before the test reads it.
+    # Tests of the daily purge delete the key.
+    connection.set(DAY_KEY, "1")
     try:
         yield connection
     finally:
