@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -58,3 +58,23 @@ def chromium(*, javascript: bool = True) -> Iterator[Any]:
         yield driver
     finally:
         driver.quit()
+
+
+def until_settled(browser: Any, read: Callable[[Any], Any], timeout: float = 10.0) -> Any:
+    """Wait until ``read(browser)`` gives something truthy, reading again while a navigation replaces the page:
+    Chromium reports an element of the page being left as stale or, mid-swap, as a node that "does not belong
+    to the document" (a plain WebDriverException)."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def attempt(driver: Any) -> Any:
+        try:
+            return read(driver)
+        except StaleElementReferenceException:
+            return False
+        except WebDriverException as raised:
+            if "does not belong to the document" in str(raised):
+                return False
+            raise
+
+    return WebDriverWait(browser, timeout).until(attempt)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.browser import until_settled
 from tests.fixtures import Drainer
 from tests.helpers import create_tenant
 
@@ -33,8 +33,7 @@ def _element(browser, element_id: str):
 
 def _wait_for_status(browser, status: str) -> None:
     """Waits until the page's result says ``status`` (the page before a click has a result too)."""
-    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
-        lambda b: b.find_element(By.ID, "result").get_attribute("data-status") == status)
+    until_settled(browser, lambda b: b.find_element(By.ID, "result").get_attribute("data-status") == status)
 
 
 def _login(client, password):

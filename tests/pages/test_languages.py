@@ -7,7 +7,6 @@ import re
 import uuid
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
@@ -15,6 +14,7 @@ from sqlalchemy import select
 from mailer.extensions import db
 from mailer.models import ActionPurpose, Tenant, User
 from mailer.security.action_tokens import issue_action_token
+from tests.browser import until_settled
 from tests.fixtures import add_users
 from tests.helpers import create_tenant
 
@@ -111,8 +111,7 @@ def test_language_switch_in_a_real_browser(live_app, browser):
     token = _token(app, ActionPurpose.VERIFICATION)
 
     def heading() -> str:
-        return WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
-            lambda b: b.find_element(By.ID, "result").text)
+        return until_settled(browser, lambda b: b.find_element(By.ID, "result").text)
 
     browser.get(f"{base}/verify-email?token={token}")
     assert heading() == EN_VERIFY
@@ -122,8 +121,7 @@ def test_language_switch_in_a_real_browser(live_app, browser):
     browser.get(f"{base}/verify-email?token={token}")  # no ?lang=: the cookie remembers
     assert heading() == ZH_VERIFY
     browser.find_element(By.ID, "confirm").click()
-    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
-        lambda b: b.find_element(By.ID, "result").get_attribute("data-status") == "verified")
+    until_settled(browser, lambda b: b.find_element(By.ID, "result").get_attribute("data-status") == "verified")
     assert heading() == "您的邮箱地址已验证"
     browser.find_element(By.ID, "lang-en").click()
     WebDriverWait(browser, 10).until(lambda b: "lang=en" in b.current_url)
