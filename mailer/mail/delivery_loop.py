@@ -165,9 +165,8 @@ def _reschedule_early(recipient_ids: Sequence[uuid.UUID], job_id: str | None) ->
     later: dict[str, list[Deferral]] = {}
     due: dict[str, list[uuid.UUID]] = {}
     for row in rows:
-        at = row.next_attempt_at
-        if at is not None and (at if at.tzinfo else at.replace(tzinfo=UTC)) > now:
-            later.setdefault(row.queue, []).append(Deferral(row.id, at))
+        if row.next_attempt_at is not None and row.next_attempt_at > now:  # UTCDateTime: always aware
+            later.setdefault(row.queue, []).append(Deferral(row.id, row.next_attempt_at))
         else:
             due.setdefault(row.queue, []).append(row.id)
     for queue, deferrals in later.items():

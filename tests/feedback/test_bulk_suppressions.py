@@ -1,5 +1,6 @@
 """A batch's suppressions when another transaction added one of them after the batch looked: the batch does not
-fail, theirs stands unchanged, the others are added and audited once each (the real unique constraint decides)."""
+fail, theirs stands unchanged, the others are added and audited once each (the batch looks for real, another
+connection commits one of them, the real unique constraint decides)."""
 
 from __future__ import annotations
 
@@ -17,13 +18,18 @@ from tests.helpers import create_tenant
 def test_an_entry_added_concurrently_falls_back_to_one_by_one_and_theirs_stands(app_factory, monkeypatch):
     app = app_factory()
     tenant_id = uuid.UUID(create_tenant(app)["tenant_id"])
+    real_look = bulk_suppressions._existing
+
+    def look_then_another_transaction_adds_one(keys):
+        found = real_look(keys)  # the batch's own look: nothing there yet
+        with db.engine.begin() as other:  # another connection commits this entry before the batch inserts
+            other.execute(insert(Suppression).values(
+                id=uuid.uuid4(), tenant_id=tenant_id, email="taken@example.com", scope=SuppressionScope.ALL.value,
+                reason=SuppressionReason.MANUAL.value, detail="theirs"))
+        return found
+
     with app.app_context():
-        # Another transaction commits this entry between the batch's look and its insert.
-        db.session.execute(insert(Suppression).values(
-            id=uuid.uuid4(), tenant_id=tenant_id, email="taken@example.com", scope=SuppressionScope.ALL.value,
-            reason=SuppressionReason.MANUAL.value, detail="theirs"))
-        db.session.commit()
-        monkeypatch.setattr(bulk_suppressions, "_existing", lambda keys: set())  # the look came first
+        monkeypatch.setattr(bulk_suppressions, "_existing", look_then_another_transaction_adds_one)
 
         wanted = [NewSuppression(tenant_id, email, SuppressionScope.ALL, SuppressionReason.HARD_BOUNCE, detail="ours")
                   for email in ("new1@example.com", "Taken@example.com", "new2@example.com")]
