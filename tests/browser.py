@@ -60,20 +60,24 @@ def chromium(*, javascript: bool = True) -> Iterator[Any]:
         driver.quit()
 
 
+def left_page(error: Exception) -> bool:
+    """Whether ``error`` is chromedriver's answer about an element of a page being replaced: stale, or, mid-swap,
+    an inspector error (a plain WebDriverException) saying the node "does not belong to the document"."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    return isinstance(error, StaleElementReferenceException) or "does not belong to the document" in str(error)
+
+
 def until_settled(browser: Any, read: Callable[[Any], Any], timeout: float = 10.0) -> Any:
-    """Wait until ``read(browser)`` gives something truthy, reading again while a navigation replaces the page:
-    Chromium reports an element of the page being left as stale or, mid-swap, as a node that "does not belong
-    to the document" (a plain WebDriverException)."""
-    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    """Wait until ``read(browser)`` gives something truthy, reading again while a navigation replaces the page."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
     def attempt(driver: Any) -> Any:
         try:
             return read(driver)
-        except StaleElementReferenceException:
-            return False
         except WebDriverException as raised:
-            if "does not belong to the document" in str(raised):
+            if left_page(raised):
                 return False
             raise
 

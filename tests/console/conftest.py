@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 from selenium.webdriver.common.by import By
 
-from tests.browser import chromium, served
+from tests.browser import chromium, left_page, served
 from tests.helpers import ADMIN_PASSWORD, create_tenant
 
 USER_PASSWORD = "user password 1234"
@@ -89,6 +89,6 @@ def _replaced(page: Any) -> bool:
     try:
         return bool(expected_conditions.staleness_of(page)(None))
     except WebDriverException as error:
-        if "does not belong to the document" in str(error):
+        if left_page(error):
             return True
         raise
