@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import socketserver
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -31,6 +33,26 @@ HOST = "127.0.0.1"
 FAST = {"SMTP_RETRY_DELAYS": (1, 1, 1), "SMTP_MAX_ATTEMPTS": 4, "DELIVERY_LEASE_SECONDS": 2,
         "SWEEP_INTERVAL_SECONDS": 2, "SMTP_TIMEOUT_SECONDS": 2.0}
 
+
+
+def keep_handler_errors(server: socketserver.BaseServer) -> list[BaseException]:
+    """Keep a threaded test server's handler exceptions in a list instead of printing them.
+
+    socketserver prints them with a traceback from the handler's thread, and on CPython 3.11 formatting
+    a traceback parses source (the carets) with `ast`: an ast parse in one thread while another compiles
+    an AST (werkzeug compiles each URL rule of an app being made) can fail that other thread with
+    "AST constructor recursion depth mismatch" (CPython gh-106905). A DNS reply racing its server's stop
+    did that to a test in CI.
+    """
+    errors: list[BaseException] = []
+
+    def keep(_request: Any, _client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if error is not None:
+            errors.append(error)
+
+    server.handle_error = keep  # type: ignore[method-assign]
+    return errors
 
 
 def free_port() -> int:

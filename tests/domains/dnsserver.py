@@ -14,6 +14,8 @@ from typing import Any
 from dnslib import CNAME, QTYPE, RCODE, RR, TXT
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
+from tests.fixtures import keep_handler_errors
+
 
 def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -55,6 +57,7 @@ class DnsServer:
         self.port = free_udp_port()
         self._server = DNSServer(self.zone, port=self.port, address="127.0.0.1",
                                  logger=DNSLogger(logf=lambda _line: None))
+        self.errors = keep_handler_errors(self._server.server)
 
     @property
     def address(self) -> str:

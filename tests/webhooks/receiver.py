@@ -17,6 +17,8 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from tests.fixtures import keep_handler_errors
+
 
 @dataclass
 class Received:
@@ -41,6 +43,7 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
+    errors: list[BaseException] = field(default_factory=list)  # what handlers raised (a TLS handshake refused)
     tls: ssl.SSLContext | None = None  # serve https with this context
     host: str = "127.0.0.1"  # the host name URLs name (resolved elsewhere, e.g. by a test DNS server)
 
@@ -102,6 +105,7 @@ class Receiver:
         if self.tls is not None:
             self.server.socket = self.tls.wrap_socket(self.server.socket, server_side=True)
         self.server.daemon_threads = True
+        self.errors = keep_handler_errors(self.server)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
