@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from mailer.config import Config
-from mailer.extensions import atomic, db
+from mailer.extensions import atomic, db, savepoint
 from mailer.mail.leases import Claim, LeaseKeeper, release_unattempted
 from mailer.mail.outbox import schedule_retries
 from mailer.mail.per_recipient import RecipientRenderError, prepare_recipient_mails, render_recipient_mail
@@ -89,6 +89,7 @@ class _Run:
     # Replies received but not yet committed (the open window's), recorded as they are if the run is cut short.
     pending: list[tuple[Recipient, RecipientResult]] = field(default_factory=list)
     done: set[uuid.UUID] = field(default_factory=set)
+    rolled_up: bool = False
 
     def record(self, pairs: Sequence[tuple[Recipient, RecipientResult]],
                seconds: float | Sequence[float] | None = None) -> None:
@@ -107,7 +108,8 @@ class _Run:
 
 
 def deliver_claim(claim: Claim, config: Config) -> None:
-    """Send what ``claim`` holds and record every outcome (its rows are ours until then)."""
+    """Send what ``claim`` holds and record every outcome (its rows are ours until then). A claim its caller
+    left uncommitted is committed with the first in-flight mark, before any mail is sent."""
     if not claim.ids:
         return
     run = _Run(claim, config)
@@ -115,6 +117,8 @@ def deliver_claim(claim: Claim, config: Config) -> None:
     # The rows are ours for the run: keep what was loaded instead of reloading after every commit.
     expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
     recipients = _load(claim.ids)
+    if any(r.message.raw_mime is None for r in recipients):
+        db.session.commit()  # a claim left open is not held (on SQLite: the write lock) while mails are rendered
     run.messages.update(r.message_id for r in recipients)
     with LeaseKeeper(db.engine, claim.token, config.DELIVERY_LEASE_SECONDS):
         try:
@@ -145,17 +149,43 @@ def _send_all(run: _Run, recipients: list[Recipient]) -> None:
     by_owner: dict[uuid.UUID, list[Recipient]] = defaultdict(list)
     for recipient in recipients:
         by_owner[recipient.tenant_id].append(recipient)
-    for owner, group in by_owner.items():
+    for position, (owner, group) in enumerate(by_owner.items()):
         server = smtp_server(run.config, str(owner))
-        with atomic():
-            group, suppressed = screen_before_send(group)
-            if suppressed:
-                run.record(suppressed)
         items, failures = _build_mails(group, run.config)
-        if failures:
-            run.record(failures)
-        for chunk in _chunks(items, CHUNK_MAILS):
-            _send_chunk(run, server, chunk)
+        chunks = _screened_chunks(run, items, failures, last_group=position == len(by_owner) - 1)
+        for window in chunks:
+            _send_chunk(run, server, window)
+
+
+def _screened_chunks(run: _Run, items: list[_Item], failures: list[tuple[Recipient, RecipientResult]], *,
+                     last_group: bool) -> list[_Window]:
+    """Screen the built mails for suppressions right before SMTP and mark the first window in flight: the
+    screening, the results it and the build gave and that mark share one commit (one mail at a time: one
+    commit before the send instead of two). Returns a window per chunk, the first one open; the run's last
+    rolls up its messages with its last results."""
+    with atomic():
+        recipients = [r for item in items for r in item.recipients] + [r for r, _ in failures]
+        _, suppressed = screen_before_send(recipients)
+        blocked = {r.id for r, _ in suppressed}
+        failures = [(r, result) for r, result in failures if r.id not in blocked]
+        if suppressed or failures:
+            run.record([*suppressed, *failures])
+        items = _without(items, blocked)
+        chunks = list(_chunks(items, CHUNK_MAILS))
+        windows = [_Window(run, chunk, rolls_up=last_group and index == len(chunks) - 1)
+                   for index, chunk in enumerate(chunks)]
+        if windows:
+            windows[0].open(0)
+    return windows
+
+
+def _without(items: list[_Item], blocked: set[uuid.UUID]) -> list[_Item]:
+    """The mails without the ``blocked`` recipients (a shared mail keeps its others; an emptied one goes)."""
+    if not blocked:
+        return items
+    kept = [_Item(item.sender, item.wire, item.message_id, [r for r in item.recipients if r.id not in blocked])
+            for item in items]
+    return [item for item in kept if item.recipients]
 
 
 def _build_mails(
@@ -198,12 +228,13 @@ def _chunks(items: list[_Item], size: int) -> Iterator[list[_Item]]:
         yield items[start:start + size]
 
 
-def _send_chunk(run: _Run, server: SmtpServer, chunk: list[_Item]) -> None:
-    """Send the chunk on one connection; each window's results and the next window's start share one commit."""
-    window = _Window(run, chunk)
-    with atomic():
-        window.open(0)
-    smtp_sender().send_batch(server, [item.mail for item in chunk], on_result=window.on_result)
+def _send_chunk(run: _Run, server: SmtpServer, window: _Window) -> None:
+    """Send the window's chunk on one connection; each window's results and the next window's start share one
+    commit."""
+    if window.end == 0:  # not opened with the screening (a later chunk)
+        with atomic():
+            window.open(0)
+    smtp_sender().send_batch(server, [item.mail for item in window.chunk], on_result=window.on_result)
     run.in_flight = []
 
 
@@ -213,6 +244,7 @@ class _Window:
 
     run: _Run
     chunk: list[_Item]
+    rolls_up: bool = False  # the run's last chunk: its last results and the messages' roll-up share one commit
     start: int = 0
     end: int = 0
     size: int = 1  # the first window is one mail: nothing is known yet about this server's pace
@@ -244,6 +276,8 @@ class _Window:
             if self.end < len(self.chunk):
                 self.open(self.end)
             self.run.record(pairs, seconds)
+            if self.end == len(self.chunk) and self.rolls_up:
+                _roll_up_with_results(self.run)
         self.run.pending, self.seconds = [], []
         self.run.in_flight = [r for r in self.run.in_flight if r.id not in self.run.done]
 
@@ -251,6 +285,7 @@ class _Window:
 def _abort(run: _Run, recipients: list[Recipient], exc: BaseException) -> None:
     """The run was cut short (job timeout, shutdown, a bug): record the attempt in flight, release the rest."""
     log.warning("delivery interrupted by %s", type(exc).__name__)
+    run.rolled_up = False  # what is recorded here changes the messages again
     try:
         db.session.rollback()
         answered = [(r, result) for r, result in run.pending if r.id not in run.done]
@@ -267,13 +302,26 @@ def _abort(run: _Run, recipients: list[Recipient], exc: BaseException) -> None:
         log.exception("could not record the interrupted run; its leases will run out and the sweeper retries")
 
 
-def _finish(run: _Run) -> None:
-    """Roll up the messages touched and schedule the retries (best effort: the sweeper backs both up)."""
+def _roll_up_with_results(run: _Run) -> None:
+    """Roll up in the transaction of the run's last results, under a savepoint: a roll-up that fails undoes
+    itself only (the results still commit) and is tried again by _finish in a transaction of its own."""
     try:
-        with atomic():
+        with savepoint():
             roll_up(sorted(run.messages))
+        run.rolled_up = True
     except Exception:
-        db.session.rollback()
-        log.exception("message roll-up failed")
+        log.warning("message roll-up failed with the results; trying again on its own", exc_info=True)
+
+
+def _finish(run: _Run) -> None:
+    """Roll up the messages touched unless done with the last results, and schedule the retries (best
+    effort: the sweeper backs both up)."""
+    if not run.rolled_up:
+        try:
+            with atomic():
+                roll_up(sorted(run.messages))
+        except Exception:
+            db.session.rollback()
+            log.exception("message roll-up failed")
     for queue, deferrals in run.deferrals.items():
         schedule_retries(deferrals, queue)

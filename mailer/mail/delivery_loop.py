@@ -60,7 +60,7 @@ def deliver_and_keep_going(recipient_ids: Sequence[uuid.UUID], job_id: str | Non
     owners = _owners(recipient_ids)
     deadline = time.monotonic() + MAX_LOOP_SECONDS
     try:
-        claim = claim_recipients(recipient_ids, config.DELIVERY_LEASE_SECONDS)
+        claim = claim_recipients(recipient_ids, config.DELIVERY_LEASE_SECONDS, commit=False)
         deliver_claim(claim, config)
         for owner in owners:
             serving: uuid.UUID | None = owner
@@ -90,7 +90,7 @@ def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[],
         while not should_stop() and time.monotonic() < deadline and os.getppid() == parent:
             look = time.monotonic() - looked_for_expired >= EXPIRED_LOOK_SECONDS
             looked_for_expired = time.monotonic() if look else looked_for_expired
-            claim = claim_due_for_owner(owner, rows, config.DELIVERY_LEASE_SECONDS, expired=look)
+            claim = claim_due_for_owner(owner, rows, config.DELIVERY_LEASE_SECONDS, expired=look, commit=False)
             if claim.ids:
                 _discard_jobs(redis, claim.job_ids - {own_job or ""})
                 began = time.monotonic()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -54,22 +54,24 @@ class Claim:
     bulk_only: bool = False
 
 
-def claim_recipients(recipient_ids: Sequence[uuid.UUID], lease_seconds: int) -> Claim:
-    """Atomically lease the due rows among ``recipient_ids``; commits. Skips everything else."""
+def claim_recipients(recipient_ids: Sequence[uuid.UUID], lease_seconds: int, *, commit: bool = True) -> Claim:
+    """Atomically lease the due rows among ``recipient_ids``; commits unless ``commit`` is false (see _take).
+    Skips everything else."""
     now = datetime.now(UTC)
     candidates = (
         select(*_COLUMNS)
         .where(Recipient.id.in_(list(recipient_ids)), due_condition(now))
         .with_for_update(skip_locked=True)
     )
-    claim = _claim(candidates, now, lease_seconds)
+    claim = _take(db.session.execute(candidates).all(), now, lease_seconds, commit=commit)
     order = {rid: index for index, rid in enumerate(recipient_ids)}
     return Claim(claim.token, sorted(claim.ids, key=lambda rid: order.get(rid, 0)), claim.interrupted,
                  claim.job_ids, claim.bulk_only)
 
 
-def claim_due_for_owner(owner: uuid.UUID, limit: int, lease_seconds: int, *, expired: bool = True) -> Claim:
-    """Lease up to ``limit`` due rows of one tenant (one SMTP server); commits.
+def claim_due_for_owner(owner: uuid.UUID, limit: int, lease_seconds: int, *, expired: bool = True,
+                        commit: bool = True) -> Claim:
+    """Lease up to ``limit`` due rows of one tenant (one SMTP server); commits unless ``commit`` is false.
 
     Rows whose lease ran out come first (a dead job's mail is the oldest; ``expired=False`` skips that
     look), then waiting rows by priority (critical mail first), created_at, position. Each query is a
@@ -97,7 +99,7 @@ def claim_due_for_owner(owner: uuid.UUID, limit: int, lease_seconds: int, *, exp
             .with_for_update(skip_locked=True)
         )
         rows.extend(db.session.execute(waiting).all())
-    return _take(rows, now, lease_seconds)
+    return _take(rows, now, lease_seconds, commit=commit)
 
 
 def next_due_in(owner: uuid.UUID, within: float) -> float | None:
@@ -117,12 +119,10 @@ def next_due_in(owner: uuid.UUID, within: float) -> float | None:
     return max(0.0, (soonest - now).total_seconds())
 
 
-def _claim(candidates: Select[Any], now: datetime, lease_seconds: int) -> Claim:
-    return _take(db.session.execute(candidates).all(), now, lease_seconds)
-
-
-def _take(rows: Sequence[Row[Any]], now: datetime, lease_seconds: int) -> Claim:
-    """Lease the locked candidate ``rows`` (those still due) under a new token; commits."""
+def _take(rows: Sequence[Row[Any]], now: datetime, lease_seconds: int, *, commit: bool) -> Claim:
+    """Lease the locked candidate ``rows`` (those still due) under a new token. Commits unless ``commit`` is
+    false: deliver_claim's first commit then makes the claim durable with the first in-flight mark, one commit
+    instead of two when mail comes one message at a time (a claim rolled back before it left its rows due)."""
     token = uuid.uuid4().hex
     if not rows:
         db.session.rollback()
@@ -138,7 +138,8 @@ def _take(rows: Sequence[Row[Any]], now: datetime, lease_seconds: int) -> Claim:
         .returning(Recipient.id)
         .execution_options(synchronize_session=False)
     ).all()
-    db.session.commit()
+    if commit:
+        db.session.commit()
     taken = set(claimed)
     interrupted = {
         row.id for row in rows
