@@ -84,9 +84,10 @@ def to_line(address: Address, policy: EmailPolicy) -> bytes:
 
 def encode_part(subtype: str, text: str) -> bytes:
     """A text part as set_content writes it into a message (headers, blank line, body), under the SMTP policy."""
-    lines = text.encode("utf-8").splitlines()
+    data = text.encode("utf-8")
+    lines = data.splitlines()
     if max(map(len, lines), default=0) <= DEFAULT_POLICY.max_line_length:
-        cte, body = ("7bit" if all(line.isascii() for line in lines) else "8bit"), b"\r\n".join(lines) + b"\r\n"
+        cte, body = ("7bit" if data.isascii() else "8bit"), b"\r\n".join(lines) + b"\r\n"
     else:
         sniff = lines[:10]
         if sum(_qp_line(line)[1] for line in sniff) + len(sniff) > len(binascii.b2a_base64(b"\n".join([*sniff, b""]))):
@@ -95,7 +96,7 @@ def encode_part(subtype: str, text: str) -> bytes:
             body = b"".join(binascii.b2a_base64(data[i:i + step]) for i in range(0, len(data), step))
             body = body.replace(b"\n", b"\r\n")
         else:
-            cte, body = "quoted-printable", b"\r\n".join([*(_qp_line(line)[0] for line in lines), b""])
+            cte, body = "quoted-printable", b"\r\n".join([_qp_line(line)[0] for line in lines]) + b"\r\n"
     return _PART_HEAD.format(subtype, cte).encode("ascii") + body
 
 

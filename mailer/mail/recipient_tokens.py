@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from mailer.config import Config
-from mailer.security.stable_keys import token_keys
+from mailer.security.stable_keys import stable_keys, token_keys
 
 _TAG_BYTES = 10
 TOKEN_LENGTH = 42  # base32 of 16 + 10 bytes, unpadded
@@ -43,7 +43,8 @@ def _tag(key: bytes, kind: TokenKind, recipient_id: uuid.UUID) -> bytes:
 
 
 def make_token(config: Config, kind: TokenKind, recipient_id: uuid.UUID) -> str:
-    raw = recipient_id.bytes + _tag(token_keys(config)[0], kind, recipient_id)
+    # The current key alone (token_keys' first): the legacy keys are only for reading (one per copy and kind).
+    raw = recipient_id.bytes + _tag(stable_keys(config).token, kind, recipient_id)
     return base64.b32encode(raw).decode("ascii").rstrip("=").lower()
 
 

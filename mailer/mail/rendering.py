@@ -114,7 +114,7 @@ def render_in_process(source: TemplateSource, context: dict[str, Any], *,
     subject_template = _compile(source.subject, part="subject", html=False)
     html_template = _compile(source.html, part="html", html=True)
     text_template = _compile(source.text, part="text", html=False)
-    with RenderBudget(seconds):
+    with RenderBudget(seconds, traced=not source.trusted):
         subject = _render_part(subject_template, context, part="subject") or ""
         return Rendered(
             subject=" ".join(subject.split()),  # a subject is one line, whatever the template did

@@ -51,13 +51,18 @@ class RenderLimitError(SecurityError):
 
 
 class RenderBudget:
-    """One render's deadline, characters built so far, and macro depth."""
+    """One render's deadline, characters built so far, and macro depth.
 
-    def __init__(self, seconds: float) -> None:
+    ``traced`` (any template a tenant wrote): the deadline covers every Python frame the render runs. Untraced
+    (a built-in template, our code, whose loops only walk values it made through charged calls): the deadline is
+    checked at every charge instead, without the per-call trace that made a built-in render about three times slower."""
+
+    def __init__(self, seconds: float, *, traced: bool = True) -> None:
         self.until = time.monotonic() + seconds
         self.built = 0
         self.depth = 0
         self.ticks = 0
+        self.traced = traced
 
     def charge(self, size: int) -> None:
         if size > MAX_VALUE_CHARS:
@@ -65,6 +70,8 @@ class RenderBudget:
         self.built += size
         if self.built > MAX_BUILT_CHARS:
             raise RenderLimitError(f"the render would build more than {MAX_BUILT_CHARS} characters")
+        if not self.traced and time.monotonic() > self.until:
+            raise TimeoutError("template rendering took too long")
 
     def _tick(self, frame: FrameType, event: str, arg: Any) -> Any:
         self.ticks += 1
@@ -83,11 +90,13 @@ class RenderBudget:
     def __enter__(self) -> RenderBudget:
         self._previous_trace = sys.gettrace()
         self._token = _BUDGET.set(self)
-        sys.settrace(self._call)
+        if self.traced:
+            sys.settrace(self._call)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        sys.settrace(self._previous_trace)
+        if self.traced:
+            sys.settrace(self._previous_trace)
         _BUDGET.reset(self._token)
 
 

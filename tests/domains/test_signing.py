@@ -3,8 +3,13 @@ fetching the key from a real DNS server, accepts it as the SMTP server received 
 
 from __future__ import annotations
 
-import dkim
+import time
 
+import dkim
+import pytest
+
+from mailer.domains.keys import new_dkim_key
+from mailer.domains.signing import Signer, sign_wire, signed_headers
 from tests.domains.conftest import dkim_verifies, publish_dkim, verified_domain, verify
 
 
@@ -164,3 +169,29 @@ def test_a_deleted_or_failed_domain_stops_signing_at_the_next_request(app_factor
     _send(one, admin)
     worker()
     assert [b"DKIM-Signature" in m.data for m in smtp_server.messages] == [True, True, False, True, False]
+
+
+WIRES = {
+    "crlf, blanks and tabs": b"From: a@acme.com\r\nTo: b@example.com\r\nSubject:  two  spaces\r\n\tfolded\r\n\r\n"
+                             b"line  with\t\ttabs \t \r\ntrailing blank \r\n\r\n \r\nlast line no crlf  ",
+    "trailing empty lines": b"From: a@acme.com\r\nTo: b@example.com\r\n\r\nbody\r\n\r\n\r\n",
+    "empty body": b"From: a@acme.com\r\nTo: b@example.com\r\n\r\n",
+    "only a line break": b"From: a@acme.com\r\nTo: b@example.com\r\n\r\n\r\n",
+    "bare line feeds": b"From: a@acme.com\nTo: b@example.com\n\nbody  one \nbody two\r\n",
+    "no body": b"From: a@acme.com\r\nTo: b@example.com\r\n",
+}
+
+
+@pytest.mark.parametrize("name", WIRES)
+def test_the_signature_is_dkimpys_own(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The signer (key parsed once, header block parsed alone, body canonicalized line by line) writes the very
+    header dkimpy's DKIM.sign writes with the same key at the same second, whatever the spacing and line ends."""
+    key = new_dkim_key()
+    signer = Signer("acme.com", key.selector, key.private_pem.encode())
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.5)
+    wire = WIRES[name]
+    ours = sign_wire(signer, wire)
+    theirs = dkim.DKIM(wire, linesep=b"\r\n").sign(
+        key.selector.encode(), b"acme.com", key.private_pem.encode(), canonicalize=(b"relaxed", b"relaxed"),
+        include_headers=signed_headers(wire))
+    assert ours == theirs + wire
