@@ -128,11 +128,8 @@ def record_audits(action: str, *, tenant_id: uuid.UUID, details: Sequence[dict[s
     if not details:
         return
     seq, head = _locked_head(tenant_id)
-    head_values: dict[str, Any] = {}
-    for entry in details:
-        _, head_values = add_chained(action, tenant_id=tenant_id, seq=seq, head=head, actor_type=actor_type,
-                                     details=entry)
-        seq, head = head_values["audit_seq"], head_values["audit_head"]
+    _, head_values = add_chain(action, tenant_id=tenant_id, seq=seq, head=head, actor_type=actor_type,
+                               details=details)
     _write_head(tenant_id, head_values)
 
 
@@ -160,24 +157,34 @@ def add_chained(
     """Add the event that follows the chain head (seq, head), which the caller read from the tenant row
     under its lock (see record_audit); returns it and the tenant row's new head values, which the caller
     writes in the same transaction (with other values of that row: one UPDATE)."""
-    event = AuditEvent(
-        id=uuid.uuid4(),
-        tenant_id=tenant_id,
-        action=action,
-        actor_id=actor_id,
-        actor_type=actor_type,
-        ip=ip if ip is not None else (request.remote_addr if has_request_context() else None),
-        at=utcnow(),
-        details=_clean(details or {}),
-        seq=seq + 1,
-        prev_hash=head or GENESIS,
-    )
-    event.hash = keyed_hash(_content_of(event), _configured_keys()[0])  # every field is set: nothing may change now
-    # A Core INSERT: the object stays outside the session (no flush of it, no identity map), as stored.
-    db.session.execute(insert(AuditEvent.__table__), {c.key: getattr(event, c.key) for c in AuditEvent.__table__.c})
-    current_unit().after_commit(partial(_log_committed_head, str(tenant_id), event.seq, event.hash),
+    [event], head_values = add_chain(action, tenant_id=tenant_id, seq=seq, head=head, actor_id=actor_id,
+                                     actor_type=actor_type, details=[details or {}], ip=ip)
+    return event, head_values
+
+
+def add_chain(
+    action: str, *, tenant_id: uuid.UUID, seq: int, head: str, details: Sequence[dict[str, Any]],
+    actor_id: uuid.UUID | None = None, actor_type: ActorType = ActorType.USER, ip: str | None = None,
+) -> tuple[list[AuditEvent], dict[str, Any]]:
+    """``add_chained`` for one event per entry of ``details``, in order, each linked to the one before: one
+    INSERT for them all. Returns the events and the tenant row's new head values (the last event's)."""
+    if ip is None and has_request_context():
+        ip = request.remote_addr
+    key = _configured_keys()[0]
+    events = []
+    for entry in details:
+        event = AuditEvent(id=uuid.uuid4(), tenant_id=tenant_id, action=action, actor_id=actor_id,
+                           actor_type=actor_type, ip=ip, at=utcnow(), details=_clean(entry), seq=seq + 1,
+                           prev_hash=head or GENESIS)
+        event.hash = keyed_hash(_content_of(event), key)  # every field is set: nothing may change now
+        events.append(event)
+        seq, head = event.seq, event.hash
+    # A Core INSERT: the objects stay outside the session (no flush of them, no identity map), as stored.
+    db.session.execute(insert(AuditEvent.__table__),
+                       [{c.key: getattr(event, c.key) for c in AuditEvent.__table__.c} for event in events])
+    current_unit().after_commit(partial(_log_committed_head, str(tenant_id), seq, head),
                                 key=(_log_committed_head, tenant_id))
-    return event, {"audit_seq": event.seq, "audit_head": event.hash}
+    return events, {"audit_seq": seq, "audit_head": head}
 
 
 def _log_committed_head(tenant_id: str, seq: int, head: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select, update
 
-from mailer.audit import TENANTS, add_chained
+from mailer.audit import TENANTS, add_chain
 from mailer.config import Config
 from mailer.errors import ValidationError
 from mailer.extensions import atomic, db
@@ -28,7 +28,7 @@ from mailer.mail.templates import render, tenant_context
 from mailer.models import ActorType, Message, MessageKind, MessageStatus, Recipient, Role, Tenant
 from mailer.notifications.content import requested_content
 from mailer.notifications.idempotency import KeyedRequest, remember
-from mailer.notifications.rows import insert_new_message
+from mailer.notifications.rows import insert_new_messages
 from mailer.notifications.schemas import AddressIn, MessageRequest
 from mailer.notifications.serializers import accepted_json
 from mailer.security.types import Principal
@@ -119,11 +119,11 @@ def prepare_message(config: Config, tenant: Tenant, body: MessageRequest) -> Dra
     return Draft(composed, envelope.send_at, body.tags, body.metadata, body.locale)
 
 
-def new_message(tenant: Tenant, principal: Principal, draft: Draft) -> Message:
+def new_message(tenant_id: uuid.UUID, principal: Principal, draft: Draft) -> Message:
     send_at = draft.send_at
     message = Message(
         id=uuid.uuid4(),  # known before the insert: its recipients and audit event name it
-        tenant_id=tenant.id,
+        tenant_id=tenant_id,
         kind=MessageKind.CUSTOM,
         created_by=principal.id,
         creator_type=principal.kind,
@@ -139,7 +139,7 @@ def new_message(tenant: Tenant, principal: Principal, draft: Draft) -> Message:
         locale=draft.locale,
     )
     message.recipients = [
-        Recipient(tenant_id=tenant.id, position=i, email=r.email, name=r.name, next_attempt_at=send_at)
+        Recipient(tenant_id=tenant_id, position=i, email=r.email, name=r.name, next_attempt_at=send_at)
         for i, r in enumerate(draft.composed.recipients)
     ]
     return message
@@ -165,15 +165,16 @@ def stage_message(
 ) -> tuple[Message, list[StagedJob]]:
     """One draft staged in the caller's transaction (the caller commits, then enqueues; a batch runs each
     item in a savepoint): stage_messages for one draft."""
-    return stage_messages(config, principal, tenant, [draft])[0]
+    return stage_messages(config, principal, tenant.id, [draft])[0]
 
 
 def stage_messages(
-    config: Config, principal: Principal, tenant: Tenant, drafts: Sequence[Draft],
+    config: Config, principal: Principal, tenant_id: uuid.UUID, drafts: Sequence[Draft],
 ) -> list[tuple[Message, list[StagedJob]]]:
     """Stage several drafts of one caller in its transaction (SMTP submission's group commit stages the
-    messages waiting together this way): their rows first, then one locking read and one UPDATE of the tenant
-    row for them all — the quota counted for the total, one audit event each, chained.
+    messages waiting together this way): their rows first (one suppression screen, one INSERT per table), then
+    one locking read and one UPDATE of the tenant row for them all — the quota counted for the total, one audit
+    event each, chained (one INSERT).
 
     The tenant row is locked (quota and audit: one read, one write) only after the rows are in, just before
     the commit: that lock orders every request of the tenant, so it is held for as little as possible. A refused
@@ -181,24 +182,21 @@ def stage_messages(
     """
     staged = []
     for draft in drafts:
-        message = new_message(tenant, principal, draft)
-        jobs = stage(message)
-        insert_new_message(message)
-        staged.append((message, jobs))
+        message = new_message(tenant_id, principal, draft)
+        staged.append((message, stage(message)))
+    insert_new_messages([message for message, _ in staged])
     count = sum(len(message.recipients) for message, _ in staged)
     # One locking read and one UPDATE of the tenant row for both the quota and the audit chain head.
     locked = db.session.execute(
         select(TENANTS.c.quota_day, TENANTS.c.quota_used, TENANTS.c.audit_seq, TENANTS.c.audit_head)
-        .where(TENANTS.c.id == tenant.id).with_for_update(key_share=True)  # FOR NO KEY UPDATE: see mailer/audit.py
+        .where(TENANTS.c.id == tenant_id).with_for_update(key_share=True)  # FOR NO KEY UPDATE: see mailer/audit.py
     ).one()
-    values = counted(config, tenant.id, count, locked.quota_day, locked.quota_used, user_id=_own_quota(principal),
+    values = counted(config, tenant_id, count, locked.quota_day, locked.quota_used, user_id=_own_quota(principal),
                      pending=count)
-    head: dict[str, Any] = {"audit_seq": locked.audit_seq, "audit_head": locked.audit_head}
-    for message, _ in staged:
-        _, head = add_chained("message.created", tenant_id=tenant.id, seq=head["audit_seq"],
-                              head=head["audit_head"], actor_id=principal.id, actor_type=principal.kind,
-                              details=_audit_details(message))
-    db.session.execute(update(TENANTS).where(TENANTS.c.id == tenant.id).values(**values, **head))
+    _, head = add_chain("message.created", tenant_id=tenant_id, seq=locked.audit_seq, head=locked.audit_head,
+                        actor_id=principal.id, actor_type=principal.kind,
+                        details=[_audit_details(message) for message, _ in staged])
+    db.session.execute(update(TENANTS).where(TENANTS.c.id == tenant_id).values(**values, **head))
     return staged
 
 

@@ -120,16 +120,13 @@ class _Group:
         self.config = config
         self.results: dict[int, dict[str, Any] | Exception] = {}
         self.jobs: list[StagedJob] = []
-        # The session's identity map holds rows weakly: the group's tenants are kept here, loaded once.
-        self.tenants: dict[Any, Tenant] = {}
         self.rooms: dict[Any, int | None] = {}  # each tenant's quota left, read once and counted down here
         self.waiting: dict[Principal, list[tuple[int, PreparedSubmission]]] = {}
         self.keys: set[tuple[Any, str]] = set()
 
     def add(self, index: int, item: PreparedSubmission) -> None:
         tenant_id = item.principal.tenant_id
-        if tenant_id not in self.tenants:
-            self.tenants[tenant_id] = _tenant(item.principal)
+        if tenant_id not in self.rooms:
             self.rooms[tenant_id] = room_left(self.config, tenant_id)
         if item.keyed is not None:
             if (tenant_id, item.keyed.key) in self.keys:
@@ -148,13 +145,12 @@ class _Group:
 
     def stage(self) -> None:
         for principal, entries in self.waiting.items():
-            tenant = self.tenants[principal.tenant_id]
             drafts = [Draft(item.kept.composed, None, item.tags, item.metadata) for _, item in entries]
-            staged = stage_messages(self.config, principal, tenant, drafts)
+            staged = stage_messages(self.config, principal, principal.tenant_id, drafts)
             for (index, item), (message, jobs) in zip(entries, staged, strict=True):
                 accepted = accepted_json(message)
                 if item.keyed is not None:
-                    remember(tenant.id, item.keyed, message.id, 202, accepted)
+                    remember(principal.tenant_id, item.keyed, message.id, 202, accepted)
                 self.results[index] = accepted
                 self.jobs.extend(jobs)
         self.waiting, self.keys = {}, set()

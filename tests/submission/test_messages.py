@@ -13,7 +13,10 @@ from redis import Redis
 from sqlalchemy import select, text
 
 from mailer.extensions import db
+from mailer.mail.submitted import Submission as SubmittedMail
 from mailer.models import AuditEvent, Message, Recipient, Tenant
+from mailer.notifications.submission_service import prepare_submission, store_submissions
+from mailer.security.api_keys import resolve_api_key
 from tests.fixtures import Drainer, Sink
 from tests.helpers import bearer, login
 from tests.submission.conftest import SENDER, Submission
@@ -306,3 +309,33 @@ def test_messages_committed_together_keep_the_audit_chain_and_the_quota(submissi
                                    .where(AuditEvent.action == "message.created"))
         assert events == 6
         assert db.session.get(Tenant, submission.tenant_id).quota_used == 6
+
+
+def test_a_group_screens_each_message_on_its_own(submission: Submission) -> None:
+    """Messages stored together share one suppression look-up and one INSERT per table: each keeps its own
+    verdict (a message all of whose recipients are suppressed fails, its neighbours do not) and its audit event."""
+    http = submission.app.test_client()
+    token = login(http, "acme", "admin@acme.test")
+    assert http.post("/v1/suppressions", json={"email": "gone@example.com", "reason": "manual"},
+                     headers=bearer(token)).status_code in (200, 201)
+    groups = [["ann@example.com", "gone@example.com"], ["gone@example.com"], ["bob@example.com"]]
+    with submission.app.app_context():
+        principal = resolve_api_key(submission.key)
+        assert principal is not None
+        prepared = [prepare_submission(principal, SubmittedMail(SENDER, tuple(rcpts), _plain(to=rcpts[0]),
+                                                                "client.test", "127.0.0.1", "mx.test"))
+                    for rcpts in groups]
+        results = store_submissions(prepared)
+        db.session.remove()
+    assert [(r["status"], [x["status"] for x in r["recipients"]]) for r in results] == [  # type: ignore[index]
+        ("queued", ["queued", "failed"]), ("failed", ["failed"]), ("queued", ["queued"])]
+    verified = submission.app.test_cli_runner().invoke(args=["audit", "verify", "acme"])
+    assert verified.exit_code == 0, verified.output
+    with submission.app.app_context():
+        for result in results:
+            stored = _stored(submission, result["id"])  # type: ignore[index]
+            assert (stored.status, sorted(r.status for r in stored.recipients)) == (
+                result["status"], sorted(x["status"] for x in result["recipients"]))  # type: ignore[index]
+        audited = db.session.scalars(select(AuditEvent.details).where(AuditEvent.action == "message.created")
+                                     .order_by(AuditEvent.seq)).all()
+        assert [d["message_id"] for d in audited] == [r["id"] for r in results]  # type: ignore[index]
