@@ -3,6 +3,7 @@ before the send; the result and the roll-up share the one after it, the roll-up 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,21 +23,28 @@ def _deliver(app: Flask, ids: list[Any]) -> None:
     deliver_claim(claim_recipients(ids, config.DELIVERY_LEASE_SECONDS), config)
 
 
+def _sent_at_each_commit(sink: Sink, deliver: Callable[[], None]) -> list[int]:
+    """How many mails the sink had received at each commit made while ``deliver`` ran."""
+    from mailer.extensions import db
+
+    sent_at_commit: list[int] = []
+    record = lambda *_: sent_at_commit.append(len(sink.messages))  # noqa: E731
+    event.listen(db.engine, "commit", record)
+    try:
+        deliver()
+    finally:
+        event.remove(db.engine, "commit", record)
+    return sent_at_commit
+
+
 def test_a_one_message_claim_commits_the_mark_before_the_send_and_the_result_with_the_roll_up(
         fast_app: Flask, sink: Sink) -> None:
     from mailer.extensions import db
 
     [rid] = make_messages(fast_app, 1)
     with fast_app.app_context():
-        sent_at_commit: list[int] = []
-        record = lambda *_: sent_at_commit.append(len(sink.messages))  # noqa: E731
-        event.listen(db.engine, "commit", record)
-        try:
-            _deliver(fast_app, [rid])
-        finally:
-            event.remove(db.engine, "commit", record)
         # the claim; the mark (durable before DATA: nothing received yet); the result with the roll-up
-        assert sent_at_commit == [0, 0, 1]
+        assert _sent_at_each_commit(sink, lambda: _deliver(fast_app, [rid])) == [0, 0, 1]
         row = db.session.get(Recipient, rid)
         assert row.status == "sent" and db.session.get(Message, row.message_id).status == "sent"
 
@@ -85,14 +93,8 @@ def test_the_loops_claim_commits_with_the_mark_before_the_send(fast_app: Flask, 
 
     [rid] = make_messages(fast_app, 1)
     with fast_app.app_context():
-        sent_at_commit: list[int] = []
-        record = lambda *_: sent_at_commit.append(len(sink.messages))  # noqa: E731
-        event.listen(db.engine, "commit", record)
-        try:
-            deliver_claim(_claim_for_loop(fast_app), fast_app.config["MAILER"])
-        finally:
-            event.remove(db.engine, "commit", record)
-        assert sent_at_commit == [0, 1]
+        deliver = lambda: deliver_claim(_claim_for_loop(fast_app), fast_app.config["MAILER"])  # noqa: E731
+        assert _sent_at_each_commit(sink, deliver) == [0, 1]
         assert db.session.get(Recipient, rid).status == "sent"
 
 
