@@ -25,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from mailer.config import Config
@@ -53,6 +53,10 @@ COMMIT_WINDOW_MAILS = 20
 # Claims of at most this many rows load their messages in the same query.
 JOIN_MESSAGES_UP_TO = 4
 INTERRUPTED = "the worker stopped during this attempt; the message may have been delivered"
+# The claimed rows with their messages, joined (a few rows) or in a second query (more): built once.
+_CLAIMED = select(Recipient).where(Recipient.id.in_(bindparam("ids", expanding=True, type_=Recipient.id.type)))
+_LOAD_JOINED = _CLAIMED.options(joinedload(Recipient.message))
+_LOAD_SELECTIN = _CLAIMED.options(selectinload(Recipient.message))
 
 _sender: SmtpSender | None = None
 
@@ -139,8 +143,8 @@ def deliver_claim(claim: Claim, config: Config) -> None:
 def _load(ids: Sequence[uuid.UUID]) -> list[Recipient]:
     """The claimed rows with their messages: joined in one query for a few rows (mail one message at a time),
     in a second query for more (a broadcast's one message is not repeated on every row)."""
-    message = joinedload(Recipient.message) if len(ids) <= JOIN_MESSAGES_UP_TO else selectinload(Recipient.message)
-    rows = db.session.scalars(select(Recipient).where(Recipient.id.in_(list(ids))).options(message)).unique().all()
+    load = _LOAD_JOINED if len(ids) <= JOIN_MESSAGES_UP_TO else _LOAD_SELECTIN
+    rows = db.session.scalars(load, {"ids": list(ids)}).unique().all()
     order = {rid: index for index, rid in enumerate(ids)}
     return sorted(rows, key=lambda r: order[r.id])
 

@@ -26,6 +26,24 @@ from mailer.webhooks import EventType, emit
 _recipients = Recipient.__table__
 _events = DeliveryEvent.__table__
 _MAX_TEXT = 2000
+# The statements recording a run writes with, built once (with their cache keys), executed with parameters.
+_RECORD_RESULT = (
+    update(_recipients)
+    .where(_recipients.c.id == bindparam("b_id"), _recipients.c.claim_token == bindparam("b_token"))
+    .values(
+        status=bindparam("status"), attempts=bindparam("attempts"), smtp_code=bindparam("smtp_code"),
+        enhanced_code=bindparam("enhanced_code"), smtp_response=bindparam("smtp_response"),
+        error_code=bindparam("error_code"), last_error=bindparam("last_error"), sent_at=bindparam("sent_at"),
+        next_attempt_at=bindparam("next_attempt_at"), lease_until=None, claim_token=None,
+        attempt_started_at=None,
+    )
+)
+_INSERT_EVENTS = insert(_events)
+_MARK_STARTED = (
+    update(_recipients)
+    .where(_recipients.c.id == bindparam("b_id"), _recipients.c.claim_token == bindparam("b_token"))
+    .values(attempt_started_at=bindparam("b_now"), smtp_message_id=bindparam("b_mid"))
+)
 _EVENT_OF = {
     RecipientStatus.SENT: EventType.MESSAGE_SENT,
     RecipientStatus.DEFERRED: EventType.MESSAGE_DEFERRED,
@@ -94,20 +112,9 @@ def record_attempts(attempts: Sequence[Attempt], token: str, config: Config) -> 
         return []
     now = datetime.now(UTC)
     rows = [_row(a, config, now) for a in attempts]
+    db.session.execute(_RECORD_RESULT, [{**row, "b_token": token} for row in rows])
     db.session.execute(
-        update(_recipients)
-        .where(_recipients.c.id == bindparam("b_id"), _recipients.c.claim_token == token)
-        .values(
-            status=bindparam("status"), attempts=bindparam("attempts"), smtp_code=bindparam("smtp_code"),
-            enhanced_code=bindparam("enhanced_code"), smtp_response=bindparam("smtp_response"),
-            error_code=bindparam("error_code"), last_error=bindparam("last_error"), sent_at=bindparam("sent_at"),
-            next_attempt_at=bindparam("next_attempt_at"), lease_until=None, claim_token=None,
-            attempt_started_at=None,
-        ),
-        rows,
-    )
-    db.session.execute(
-        insert(_events),
+        _INSERT_EVENTS,
         [
             {"id": uuid.uuid4(), "recipient_id": a.recipient_id, "tenant_id": a.tenant_id, "at": now,
              "outcome": a.result.outcome, "smtp_code": a.result.smtp_code,
@@ -137,12 +144,8 @@ def mark_attempt_started(ids: Sequence[uuid.UUID], token: str, message_ids: dict
     if not ids:
         return
     now = datetime.now(UTC)
-    db.session.execute(
-        update(_recipients)
-        .where(_recipients.c.id == bindparam("b_id"), _recipients.c.claim_token == token)
-        .values(attempt_started_at=now, smtp_message_id=bindparam("b_mid")),
-        [{"b_id": rid, "b_mid": message_ids[rid]} for rid in ids],
-    )
+    db.session.execute(_MARK_STARTED,
+                       [{"b_id": rid, "b_mid": message_ids[rid], "b_token": token, "b_now": now} for rid in ids])
 
 
 _STARTED = (RecipientStatus.SENDING, RecipientStatus.DEFERRED, RecipientStatus.SENT,
@@ -169,6 +172,26 @@ def derived_status(status: str, counts: dict[str, int]) -> str:
     return MessageStatus.QUEUED
 
 
+def _has_recipients(statuses: tuple[str, ...]) -> Any:
+    return (select(_recipients.c.id).where(_recipients.c.message_id == Message.id,
+                                           _recipients.c.status.in_(statuses)).exists())
+
+
+# The roll-up's statements, built once; ``ids`` the messages.
+_MESSAGE_IDS = bindparam("ids", expanding=True, type_=Message.id.type)
+_STILL_SENDING = select(Message.id).where(Message.id.in_(_MESSAGE_IDS), Message.status == MessageStatus.SENDING,
+                                          _has_recipients(UNFINISHED), _has_recipients(_STARTED))
+_WRITE_LOCK = (update(Message).where(Message.id.in_(_MESSAGE_IDS)).values(status=Message.status)
+               .execution_options(synchronize_session=False))
+_LOCK = select(Message.id, Message.status, Message.kind).where(Message.id.in_(_MESSAGE_IDS)).order_by(Message.id) \
+    .with_for_update()
+_COUNT = (select(_recipients.c.message_id, _recipients.c.status, func.count())
+          .where(_recipients.c.message_id.in_(_MESSAGE_IDS))
+          .group_by(_recipients.c.message_id, _recipients.c.status))
+_SET_STATUS = (update(Message).where(Message.id.in_(_MESSAGE_IDS)).values(status=bindparam("derived"))
+               .execution_options(synchronize_session=False))
+
+
 def _still_sending(message_ids: list[uuid.UUID]) -> list[uuid.UUID]:
     """Those of ``message_ids`` that are `sending` and whose derived status is `sending` again.
 
@@ -178,13 +201,7 @@ def _still_sending(message_ids: list[uuid.UUID]) -> list[uuid.UUID]:
     """
     if not message_ids:
         return []
-    def has(statuses: tuple[str, ...]) -> Any:
-        return (select(_recipients.c.id).where(_recipients.c.message_id == Message.id,
-                                               _recipients.c.status.in_(statuses)).exists())
-    return list(db.session.scalars(
-        select(Message.id).where(Message.id.in_(message_ids), Message.status == MessageStatus.SENDING,
-                                 has(UNFINISHED), has(_STARTED))
-    ))
+    return list(db.session.scalars(_STILL_SENDING, {"ids": message_ids}))
 
 
 def roll_up(message_ids: Sequence[uuid.UUID]) -> None:
@@ -200,22 +217,14 @@ def roll_up(message_ids: Sequence[uuid.UUID]) -> None:
     if not ids:
         return
     if db.session.get_bind().dialect.name == "sqlite":  # WAL readers never wait: take the write lock to count
-        db.session.execute(update(Message).where(Message.id.in_(ids)).values(status=Message.status)
-                           .execution_options(synchronize_session=False))
-    locked = db.session.execute(
-        select(Message.id, Message.status, Message.kind).where(Message.id.in_(ids)).order_by(Message.id)
-        .with_for_update()
-    ).tuples().all()
+        db.session.execute(_WRITE_LOCK, {"ids": ids})
+    locked = db.session.execute(_LOCK, {"ids": ids}).tuples().all()
     current = {message_id: status for message_id, status, _ in locked}
     for message_id in _still_sending([mid for mid, status in current.items() if status == MessageStatus.SENDING]):
         del current[message_id]
     counts: dict[uuid.UUID, dict[str, int]] = {mid: {} for mid in current}
     if current:
-        for message_id, status, count in db.session.execute(
-            select(_recipients.c.message_id, _recipients.c.status, func.count())
-            .where(_recipients.c.message_id.in_(list(current)))
-            .group_by(_recipients.c.message_id, _recipients.c.status)
-        ):
+        for message_id, status, count in db.session.execute(_COUNT, {"ids": list(current)}):
             counts[message_id][status] = count
     changed: dict[str, list[uuid.UUID]] = {}
     for message_id, status in current.items():
@@ -223,8 +232,7 @@ def roll_up(message_ids: Sequence[uuid.UUID]) -> None:
         if derived != status:
             changed.setdefault(derived, []).append(message_id)
     for derived, changed_ids in changed.items():  # one UPDATE per new status, however many messages
-        db.session.execute(update(Message).where(Message.id.in_(changed_ids)).values(status=derived)
-                           .execution_options(synchronize_session=False))
+        db.session.execute(_SET_STATUS, {"ids": changed_ids, "derived": derived})
     broadcasts = [message_id for message_id, _, kind in locked if kind == MessageKind.BROADCAST]
     if broadcasts:
         emit(db.session, EventType.BROADCAST_FINISHED, broadcasts)
