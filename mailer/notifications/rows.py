@@ -19,6 +19,10 @@ from mailer.extensions import db
 from mailer.mail.suppressions import add_suppressed_events, fail_if_all_suppressed, screen_new_rows, suppressed_pairs
 from mailer.models import Message, Recipient, RecipientStatus
 
+# Built once: a new Insert per message recomputed its cache key on every request.
+_INSERT_MESSAGES = insert(Message.__table__)
+_INSERT_RECIPIENTS = insert(Recipient.__table__)
+
 
 @cache
 def _columns(model: type) -> tuple[tuple[str, str, Any], ...]:
@@ -52,9 +56,9 @@ def insert_new_messages(messages: Sequence[Message]) -> None:
     if screen_new_rows(tenant_id, kind, every_row):
         for message, message_row, rows in zip(messages, message_rows, rows_of, strict=True):
             _apply_screen(message, message_row, rows)
-    db.session.execute(insert(Message.__table__), message_rows)
+    db.session.execute(_INSERT_MESSAGES, message_rows)
     if every_row:
-        db.session.execute(insert(Recipient.__table__), every_row)
+        db.session.execute(_INSERT_RECIPIENTS, every_row)
     add_suppressed_events(suppressed_pairs(every_row))
 
 
