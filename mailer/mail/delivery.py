@@ -94,6 +94,7 @@ class _Run:
     pending: list[tuple[Recipient, RecipientResult]] = field(default_factory=list)
     done: set[uuid.UUID] = field(default_factory=set)
     rolled_up: bool = False
+    lease_lost: bool = False  # a window's mark found rows another run had taken: send nothing more
 
     def record(self, pairs: Sequence[tuple[Recipient, RecipientResult]],
                seconds: float | Sequence[float] | None = None) -> None:
@@ -131,6 +132,8 @@ def deliver_claim(claim: Claim, config: Config) -> None:
                 run.record([(r, RecipientResult(r.email, Outcome.AMBIGUOUS, response=INTERRUPTED))
                             for r in interrupted])
             _send_all(run, [r for r in recipients if r.id not in claim.interrupted])
+        except LeaseLost as exc:
+            _abort(run, recipients, exc)  # nothing is in flight: what is left and still ours is given back
         except BaseException as exc:
             _abort(run, recipients, exc)
             raise
@@ -180,6 +183,7 @@ def _screened_chunks(run: _Run, items: list[_Item], failures: list[tuple[Recipie
                    for index, chunk in enumerate(chunks)]
         if windows:
             windows[0].open(0)
+    _stop_if_lease_lost(run)
     return windows
 
 
@@ -238,6 +242,7 @@ def _send_chunk(run: _Run, server: SmtpServer, window: _Window) -> None:
     if window.end == 0:  # not opened with the screening (a later chunk)
         with atomic():
             window.open(0)
+        _stop_if_lease_lost(run)
     smtp_sender().send_batch(server, [item.mail for item in window.chunk], on_result=window.on_result)
     run.in_flight = []
 
@@ -261,8 +266,13 @@ class _Window:
         self.start, self.end = start, min(start + self.size, len(self.chunk))
         items = self.chunk[start:self.end]
         recipients = [r for item in items for r in item.recipients]
-        mark_attempt_started([r.id for r in recipients], self.run.claim.token,
-                             {r.id: item.message_id for item in items for r in item.recipients})
+        marked = mark_attempt_started([r.id for r in recipients], self.run.claim.token,
+                                      {r.id: item.message_id for item in items for r in item.recipients})
+        if marked < len(recipients):
+            # Their lease ran out (a starved renewal) and another run took some: sending could send them twice.
+            release_unattempted(self.run.claim.token, [r.id for r in recipients])
+            self.run.lease_lost = True
+            return
         self.run.in_flight = [*self.run.in_flight, *recipients]
         self.opened_at = self.last_reply_at = time.monotonic()
 
@@ -284,6 +294,17 @@ class _Window:
                 _roll_up_with_results(self.run)
         self.run.pending, self.seconds = [], []
         self.run.in_flight = [r for r in self.run.in_flight if r.id not in self.run.done]
+        _stop_if_lease_lost(self.run)  # before the handler tries the next mail
+
+
+class LeaseLost(Exception):
+    """Rows of a run's claim were taken by another run after their lease ran out: the run sends no more."""
+
+
+def _stop_if_lease_lost(run: _Run) -> None:
+    """Called after the commit of a window's mark, so the results committed with it stay."""
+    if run.lease_lost:
+        raise LeaseLost("a lease ran out while its claim was being sent; another run took rows of it")
 
 
 def _abort(run: _Run, recipients: list[Recipient], exc: BaseException) -> None:

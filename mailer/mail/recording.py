@@ -139,13 +139,15 @@ def _emit_results(rows: Sequence[dict[str, Any]]) -> None:
         emit(db.session, event_type, subjects)
 
 
-def mark_attempt_started(ids: Sequence[uuid.UUID], token: str, message_ids: dict[uuid.UUID, str]) -> None:
-    """Note, before the handler gets them, which rows are being tried (and the Message-ID they carry)."""
+def mark_attempt_started(ids: Sequence[uuid.UUID], token: str, message_ids: dict[uuid.UUID, str]) -> int:
+    """Note, before the handler gets them, which rows are being tried (and the Message-ID they carry); returns
+    how many were marked: a row whose lease ran out and that another run took is not."""
     if not ids:
-        return
+        return 0
     now = datetime.now(UTC)
-    db.session.execute(_MARK_STARTED,
-                       [{"b_id": rid, "b_mid": message_ids[rid], "b_token": token, "b_now": now} for rid in ids])
+    return db.session.execute(
+        _MARK_STARTED, [{"b_id": rid, "b_mid": message_ids[rid], "b_token": token, "b_now": now} for rid in ids]
+    ).rowcount
 
 
 _STARTED = (RecipientStatus.SENDING, RecipientStatus.DEFERRED, RecipientStatus.SENT,
