@@ -32,7 +32,7 @@ from functools import partial
 from typing import Any
 
 from flask import current_app, has_request_context, request
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 
 from mailer.extensions import current_unit, db
 from mailer.models import ActorType, AuditEvent, Tenant
@@ -51,8 +51,10 @@ TENANTS = Tenant.__table__
 # FOR NO KEY UPDATE: exclusive among writers of the chain (and of the quota), but not against the KEY SHARE
 # locks that this transaction's own inserts of rows referencing the tenant already hold, which FOR UPDATE
 # would wait for: two such transactions would deadlock.
-_LOCKED_HEAD = (select(TENANTS.c.audit_seq, TENANTS.c.audit_head).where(TENANTS.c.id == bindparam("tenant_row"))
-                .with_for_update(key_share=True))
+_LOCKED_ROW = (
+    select(TENANTS.c.quota_day, TENANTS.c.quota_used, TENANTS.c.audit_seq, TENANTS.c.audit_head)
+    .where(TENANTS.c.id == bindparam("tenant_row")).with_for_update(key_share=True)
+)
 # Its SET clause is the parameters' other keys (columns of the tenant row).
 _WRITE_TENANT_ROW = update(TENANTS).where(TENANTS.c.id == bindparam("tenant_row"))
 _INSERT_EVENTS = insert(AuditEvent.__table__)
@@ -146,8 +148,13 @@ def record_audits(action: str, *, tenant_id: uuid.UUID, details: Sequence[dict[s
 def _locked_head(tenant_id: uuid.UUID) -> tuple[int, str]:
     """The tenant's chain head (seq, hash), its row locked until the caller's transaction ends."""
     db.session.flush()  # pending changes first: the locked read below must not discard them
-    seq, head = db.session.execute(_LOCKED_HEAD, {"tenant_row": tenant_id}).one()
-    return seq, head
+    row = locked_tenant_row(tenant_id)
+    return row.audit_seq, row.audit_head
+
+
+def locked_tenant_row(tenant_id: uuid.UUID) -> Row[Any]:
+    """The tenant row's chain head and quota counter, locked until the caller's transaction ends (see above)."""
+    return db.session.execute(_LOCKED_ROW, {"tenant_row": tenant_id}).one()
 
 
 def write_tenant_row(tenant_id: uuid.UUID, values: dict[str, Any]) -> None:

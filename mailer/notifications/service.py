@@ -14,9 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, select
 
-from mailer.audit import TENANTS, add_chain, write_tenant_row
+from mailer.audit import add_chain, locked_tenant_row, write_tenant_row
 from mailer.config import Config
 from mailer.errors import ValidationError
 from mailer.extensions import atomic, db
@@ -41,11 +40,6 @@ from mailer.smtp.validation import (
 )
 
 MAX_SCHEDULE_AHEAD = timedelta(days=7)
-# The tenant row's quota counter and chain head, locked: built once, executed with the tenant's id.
-_LOCKED_TENANT_ROW = (
-    select(TENANTS.c.quota_day, TENANTS.c.quota_used, TENANTS.c.audit_seq, TENANTS.c.audit_head)
-    .where(TENANTS.c.id == bindparam("tenant_row")).with_for_update(key_share=True)  # FOR NO KEY UPDATE: see audit
-)
 
 
 def _addresses(items: list[AddressIn], field: str) -> list[Address]:
@@ -192,7 +186,7 @@ def stage_messages(
     insert_new_messages([message for message, _ in staged])
     count = sum(len(message.recipients) for message, _ in staged)
     # One locking read and one UPDATE of the tenant row for both the quota and the audit chain head.
-    locked = db.session.execute(_LOCKED_TENANT_ROW, {"tenant_row": tenant_id}).one()
+    locked = locked_tenant_row(tenant_id)
     values = counted(config, tenant_id, count, locked.quota_day, locked.quota_used, user_id=_own_quota(principal),
                      pending=count)
     _, head = add_chain("message.created", tenant_id=tenant_id, seq=locked.audit_seq, head=locked.audit_head,
