@@ -58,13 +58,14 @@ class Signer:
     selector: str
     private_pem: bytes = field(repr=False)
 
-    @functools.cached_property
+    @property
     def private_key(self) -> rsa.RSAPrivateKey:
         return _loaded(self.private_pem)
 
 
 @functools.lru_cache(maxsize=256)
 def _loaded(pem: bytes) -> rsa.RSAPrivateKey:
+    """The key parsed once per PEM (a rotated or re-made Signer with the same key finds it here too)."""
     key = serialization.load_pem_private_key(pem, password=None)
     assert isinstance(key, rsa.RSAPrivateKey)
     return key
