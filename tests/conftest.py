@@ -213,6 +213,16 @@ def fast_app(app_factory: Callable[..., Flask], sink: Sink) -> Flask:
 
 
 @pytest.fixture
+def deferring_app(app_factory: Callable[..., Flask], sink: Sink) -> Flask:
+    """fast_app whose first retry waits 3 s: for tests that look at a deferral right after the first drain.
+    A drain's delivery loop claims whatever has come due, so on a loaded machine a 1 s retry can already have
+    been sent by the time the drain returns."""
+    app = app_factory(**{**FAST, "SMTP_RETRY_DELAYS": (3, 1, 1)}, SMTP_PORT=sink.port)
+    create_tenant(app)
+    return app
+
+
+@pytest.fixture
 def worker(app: Flask, redis: Redis) -> Drainer:
     return Drainer(app, redis)
 

@@ -25,28 +25,28 @@ class DropAfterDotHandler(ScriptedHandler):
 
 
 def test_lost_reply_after_the_dot_is_recorded_ambiguous_and_retried_with_the_same_message_id(
-    fast_app, redis, sink
+    deferring_app, redis, sink
 ):
     sink.handler = DropAfterDotHandler()
     sink.stop()
     sink.start()
-    ids = make_messages(fast_app, 1)
-    with fast_app.app_context():
+    ids = make_messages(deferring_app, 1)
+    with deferring_app.app_context():
         requeue(ids, "default")
-    drain(fast_app, redis)
+    drain(deferring_app, redis)
 
-    [row] = recipient_rows(fast_app)
+    [row] = recipient_rows(deferring_app)
     assert row.status == "deferred" and row.attempts == 1 and row.next_attempt_at is not None
-    assert events_of(fast_app, row.id) == ["ambiguous"]
+    assert events_of(deferring_app, row.id) == ["ambiguous"]
     assert len(sink.messages) == 1  # it arrived, but nobody told us
 
     def retried() -> bool:
-        drain(fast_app, redis)
-        return recipient_rows(fast_app)[0].status == "sent"
+        drain(deferring_app, redis)
+        return recipient_rows(deferring_app)[0].status == "sent"
 
     wait_for(retried, timeout=15.0, interval=0.2)
-    [row] = recipient_rows(fast_app)
-    assert events_of(fast_app, row.id) == ["ambiguous", "sent"]
+    [row] = recipient_rows(deferring_app)
+    assert events_of(deferring_app, row.id) == ["ambiguous", "sent"]
     assert len(sink.messages) == 2
     first, second = (m.message["Message-ID"] for m in sink.messages)
     assert first == second == row.smtp_message_id  # the receiver can tell the copies are one message

@@ -19,22 +19,22 @@ def _drain_until(app, redis, done, timeout=15.0):
     return wait_for(step, timeout=timeout, interval=0.2)
 
 
-def test_451_then_250_is_sent_on_the_retry_with_two_events(fast_app, redis, sink):
+def test_451_then_250_is_sent_on_the_retry_with_two_events(deferring_app, redis, sink):
     """A 451 defers with next_attempt_at set; the retry job (RQ scheduler) sends it; two events."""
     sink.handler.rcpt_script["user0@example.com"] = ["451 4.3.0 try later", "250 OK"]
-    ids = make_messages(fast_app, 1)
-    with fast_app.app_context():
+    ids = make_messages(deferring_app, 1)
+    with deferring_app.app_context():
         requeue(ids, "default")
-    drain(fast_app, redis)
-    [row] = recipient_rows(fast_app)
+    drain(deferring_app, redis)
+    [row] = recipient_rows(deferring_app)
     assert row.status == "deferred" and row.attempts == 1 and row.smtp_code == 451
     assert row.next_attempt_at is not None and row.job_id is not None
     assert sink.messages == []
 
-    _drain_until(fast_app, redis, lambda: recipient_rows(fast_app)[0].status == "sent")
-    [row] = recipient_rows(fast_app)
+    _drain_until(deferring_app, redis, lambda: recipient_rows(deferring_app)[0].status == "sent")
+    [row] = recipient_rows(deferring_app)
     assert row.attempts == 2 and row.smtp_code == 250 and row.sent_at is not None
-    assert events_of(fast_app, row.id) == ["deferred", "sent"]
+    assert events_of(deferring_app, row.id) == ["deferred", "sent"]
     assert sink.handler.count("user0@example.com") == 1
 
 
@@ -66,21 +66,21 @@ def test_permanent_failure_stops_at_once(fast_app, redis, sink):
     assert events_of(fast_app, row.id) == ["failed"]
 
 
-def test_message_status_and_events_through_the_api(fast_app, redis, sink):
+def test_message_status_and_events_through_the_api(deferring_app, redis, sink):
     """GET /v1/messages/{id} rolls the recipients up; the recipient endpoint lists events."""
     sink.handler.rcpt_replies["gone@example.com"] = "550 5.1.1 no such user"
     sink.handler.rcpt_script["slow@example.com"] = ["451 4.3.0 later", "250 OK"]
-    client = fast_app.test_client()
+    client = deferring_app.test_client()
     token = login(client, "acme", "admin@acme.test")
     created = client.post("/v1/messages", headers=bearer(token), json={
         "to": ["ann@example.com", "gone@example.com", "slow@example.com"], "subject": "Hi", "text": "x"})
     assert created.status_code == 202
     message_id = created.get_json()["id"]
-    drain(fast_app, redis)
+    drain(deferring_app, redis)
     body = client.get(f"/v1/messages/{message_id}", headers=bearer(token)).get_json()
     assert body["status"] == "sending"
     assert body["counts"] == {"queued": 0, "sending": 0, "sent": 1, "deferred": 1, "failed": 1, "bounced": 0}
-    _drain_until(fast_app, redis, lambda: client.get(f"/v1/messages/{message_id}", headers=bearer(token))
+    _drain_until(deferring_app, redis, lambda: client.get(f"/v1/messages/{message_id}", headers=bearer(token))
                  .get_json()["status"] == "partially_failed")
     slow = next(r for r in client.get(f"/v1/messages/{message_id}", headers=bearer(token)).get_json()["recipients"]
                 if r["email"] == "slow@example.com")
@@ -88,5 +88,5 @@ def test_message_status_and_events_through_the_api(fast_app, redis, sink):
     assert [e["outcome"] for e in detail["events"]] == ["deferred", "sent"]
     assert [e["smtp_code"] for e in detail["events"]] == [451, 250]
     assert detail["status"] == "sent" and detail["message_id"].startswith("<")
-    with fast_app.app_context():
+    with deferring_app.app_context():
         db.session.remove()

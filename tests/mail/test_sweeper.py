@@ -20,36 +20,36 @@ def _sweep(app, redis):
         return sweep(redis, app.config["MAILER"].DELIVERY_LEASE_SECONDS)
 
 
-def test_flushdb_with_queued_deferred_and_scheduled_work_still_delivers_each_once(fast_app, redis, sink):
+def test_flushdb_with_queued_deferred_and_scheduled_work_still_delivers_each_once(deferring_app, redis, sink):
     """After FLUSHDB the sweeper re-enqueues queued, deferred and (once due) scheduled rows; one copy each."""
     sink.handler.rcpt_script["user0@example.com"] = ["451 4.3.0 later", "250 OK"]
-    deferred = make_messages(fast_app, 1)
-    with fast_app.app_context():
+    deferred = make_messages(deferring_app, 1)
+    with deferring_app.app_context():
         requeue(deferred, "default")
-    drain(fast_app, redis)
-    queued = make_messages(fast_app, 3, prefix="queued")
-    scheduled = make_messages(fast_app, 2, prefix="later", send_at=datetime.now(UTC) + timedelta(seconds=2))
-    with fast_app.app_context():
+    drain(deferring_app, redis)
+    queued = make_messages(deferring_app, 3, prefix="queued")
+    scheduled = make_messages(deferring_app, 2, prefix="later", send_at=datetime.now(UTC) + timedelta(seconds=5))
+    with deferring_app.app_context():
         requeue(queued, "default")
-        requeue(scheduled, "default", at=datetime.now(UTC) + timedelta(seconds=2))
-    assert statuses(fast_app) == {"deferred": 1, "queued": 5}
+        requeue(scheduled, "default", at=datetime.now(UTC) + timedelta(seconds=5))
+    assert statuses(deferring_app) == {"deferred": 1, "queued": 5}
 
     redis.flushdb()
-    # The queued ones, maybe the deferral (its 1 s retry delay may be over), never the scheduled ones.
-    assert _sweep(fast_app, redis).recipients in (3, 4)
-    drain(fast_app, redis)
-    assert statuses(fast_app)["queued"] == 2
+    # The queued ones, maybe the deferral (its 3 s retry delay may be over), never the scheduled ones.
+    assert _sweep(deferring_app, redis).recipients in (3, 4)
+    drain(deferring_app, redis)
+    assert statuses(deferring_app)["queued"] == 2
     assert not any(m.rcpt_tos[0].startswith("later") for m in sink.messages)
 
     def delivered():
-        _sweep(fast_app, redis)
-        drain(fast_app, redis)
-        return statuses(fast_app) == {"sent": 6}
+        _sweep(deferring_app, redis)
+        drain(deferring_app, redis)
+        return statuses(deferring_app) == {"sent": 6}
 
-    wait_for(delivered, timeout=15, interval=0.3)
+    wait_for(delivered, timeout=25, interval=0.3)
     received = sorted(m.rcpt_tos[0] for m in sink.messages)
     assert received == sorted({*received}) and len(received) == 6
-    assert events_of(fast_app, deferred[0]) == ["deferred", "sent"]
+    assert events_of(deferring_app, deferred[0]) == ["deferred", "sent"]
 
 
 def test_sweep_skips_rows_whose_job_is_alive(fast_app, redis, sink):
