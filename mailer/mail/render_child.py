@@ -32,6 +32,7 @@ POOL_SIZE = 2
 CHILD_MEMORY_BYTES = 256 * 1024 * 1024
 KILL_MARGIN_SECONDS = 1.0
 START_SECONDS = 30.0
+WAIT_SECONDS = 0.5  # how often a render waiting for a busy child looks again whether it may start one
 _log = logging.getLogger(__name__)
 
 
@@ -98,15 +99,24 @@ class _Pool:
         return child
 
     def take(self) -> _Child:
-        with self.lock:
-            if self.idle.empty() and self.started < POOL_SIZE:
-                self.started += 1
+        while True:
+            with self.lock:
+                may_start = self.idle.empty() and self.started < POOL_SIZE
+                if may_start:
+                    self.started += 1
+            if may_start:  # outside the lock: a render that finds an idle child need not wait for a start
                 try:
                     return self._start()
                 except BaseException:
-                    self.started -= 1
+                    with self.lock:
+                        self.started -= 1
                     raise
-        return self.idle.get()
+            try:
+                # Not a plain get(): a replacement that fails to start gives its place back without
+                # putting a child in, and a caller waiting here then starts one itself.
+                return self.idle.get(timeout=WAIT_SECONDS)
+            except queue.Empty:
+                continue
 
     def give_back(self, child: _Child) -> None:
         self.idle.put(child)

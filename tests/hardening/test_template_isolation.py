@@ -150,6 +150,38 @@ def test_a_child_that_died_between_renders_is_replaced_without_failing_a_render(
     assert render(source, {"n": 2}).text == "Hello 2"
 
 
+def test_a_render_waiting_for_a_busy_pool_starts_a_child_when_a_replacement_fails_to_start(monkeypatch):
+    """Both children busy, a render waits; one is killed and its replacement cannot start (an interpreter that
+    does not come up within START_SECONDS on a loaded machine): the waiting render starts a child itself
+    instead of waiting forever for one that will never be put back."""
+    import threading
+
+    pool = render_child._current_pool()
+    busy = [pool.take() for _ in range(render_child.POOL_SIZE)]
+    taken: list[object] = []
+    waiter = threading.Thread(target=lambda: taken.append(pool.take()), daemon=True)
+    waiter.start()
+    time.sleep(0.2)
+    assert not taken  # it waits: every child is busy
+
+    real_start, failures = pool._start, []
+
+    def start_failing_once():
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("the template render child did not start")
+        return real_start()
+
+    monkeypatch.setattr(pool, "_start", start_failing_once)
+    pool.discard(busy.pop())  # its replacement's start fails in the background
+    waiter.join(timeout=10)
+    assert failures and len(taken) == 1
+    for child in [*busy, *taken]:
+        pool.give_back(child)
+    assert pool.started <= render_child.POOL_SIZE
+    assert render(TemplateSource("s", None, "Hello {{ n }}"), {"n": 3}).text == "Hello 3"
+
+
 def test_a_built_in_template_renders_without_a_trace_and_still_has_a_deadline(monkeypatch):
     """Our own templates skip the per-call trace (a built-in render was about three times slower under it): the
     deadline is checked at each value the render builds instead, so one still cannot run past it. A tenant's stays
