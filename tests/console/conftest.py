@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,9 +77,25 @@ def follow(browser: Any, element: Any) -> None:
 
 def wait_replaced(browser: Any, page: Any, timeout: float) -> None:
     """Wait until the page's <html> element is gone (a new page loaded)."""
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.wait import WebDriverWait
 
-    WebDriverWait(browser, timeout).until(lambda _: _replaced(page))
+    try:
+        WebDriverWait(browser, timeout).until(lambda _: _replaced(page))
+    except TimeoutException:
+        # Say whether the browser sent anything: a request the server never answered, or a click that did nothing.
+        raise AssertionError(f"no new page after {timeout} s at {browser.current_url}; requests the browser sent "
+                             f"since the last look: {_requests_sent(browser)}") from None
+
+
+def _requests_sent(browser: Any) -> list[str]:
+    sent = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry.get("message", "{}")).get("message", {})
+        if message.get("method") == "Network.requestWillBeSent":
+            request = message["params"]["request"]
+            sent.append(f"{request['method']} {request['url']}")
+    return sent
 
 
 def _replaced(page: Any) -> bool:
