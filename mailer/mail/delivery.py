@@ -31,7 +31,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from mailer.config import Config
 from mailer.extensions import atomic, db, savepoint
 from mailer.mail.leases import Claim, LeaseKeeper, release_unattempted
-from mailer.mail.outbox import schedule_retries
+from mailer.mail.outbox import requeue
 from mailer.mail.per_recipient import RecipientRenderError, prepare_recipient_mails, render_recipient_mail
 from mailer.mail.recipient_tokens import envelope_sender
 from mailer.mail.recording import Attempt, Deferral, mark_attempt_started, record_attempts, roll_up
@@ -349,4 +349,4 @@ def _finish(run: _Run) -> None:
             db.session.rollback()
             log.exception("message roll-up failed")
     for queue, deferrals in run.deferrals.items():
-        schedule_retries(deferrals, queue)
+        requeue(deferrals, queue)

@@ -32,7 +32,7 @@ from mailer.extensions import db
 from mailer.mail import nudges, turns
 from mailer.mail.delivery import deliver_claim, smtp_sender
 from mailer.mail.leases import claim_due_for_owner, claim_recipients, next_due_in
-from mailer.mail.outbox import requeue, schedule_retries
+from mailer.mail.outbox import requeue
 from mailer.mail.recording import Deferral
 from mailer.models import WAITING, Message, Recipient
 from mailer.queues import discard_waiting_jobs
@@ -171,7 +171,7 @@ def _reschedule_early(recipient_ids: Sequence[uuid.UUID], job_id: str | None) ->
             due.setdefault(row.queue, []).append(row.id)
     for queue, deferrals in later.items():
         log.info("retry woke before its rows were due; rescheduled", extra={"recipients": len(deferrals)})
-        schedule_retries(deferrals, queue)
+        requeue(deferrals, queue)
     for queue, ids in due.items():
         log.info("rows came due as the job ended; enqueued again", extra={"recipients": len(ids)})
         requeue(ids, queue)

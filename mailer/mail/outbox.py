@@ -3,8 +3,8 @@
 Three steps: ``stage(message)`` gives the recipients their job ids before any insert (the one place a row
 gets a job id: ORM and Core inserts read them from the message's recipients, a broadcast's COPY from the
 jobs staged for the row ids it made), ``enqueue(jobs)`` runs them once the enclosing ``extensions.atomic()``
-block commits, and ``requeue(ids, queue, at)`` gives committed rows new jobs (the sweeper, retries, an
-admin's retry; ``schedule_retries`` for deferrals, each at its own time).
+block commits, and ``requeue(rows, queue, at)`` gives committed rows new jobs (the sweeper, retries, an
+admin's retry; a deferral, given with its own time, is enqueued for that time).
 
 Every recipient row names the RQ job last enqueued for it (``job_id``, written before the
 job reaches Redis). If Redis is unreachable the request still succeeds: the job never
@@ -34,7 +34,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select, update
 
 from mailer.config import Config
-from mailer.extensions import current_unit, db
+from mailer.extensions import atomic, current_unit, db
 from mailer.mail import nudges, turns
 from mailer.mail.recording import Deferral
 from mailer.mail.transport import job_timeout
@@ -124,34 +124,32 @@ def _enqueue_due_now(jobs: Sequence[StagedJob]) -> bool:
     return True
 
 
-def requeue(recipient_ids: Sequence[uuid.UUID], queue: str, at: datetime | None = None,
+def requeue(rows: Sequence[uuid.UUID | Deferral], queue: str, at: datetime | None = None,
             *, nudge: bool = True) -> bool:
-    """Enqueue delivery of committed recipients again (the sweeper, retries) in bounded jobs, grouped by tenant
-    (so by SMTP server). Commits each row's new job id before its job is enqueued.
+    """Enqueue delivery of committed recipients again (the sweeper, retries) in bounded jobs. A recipient id goes
+    in jobs grouped by tenant (so by SMTP server), delayed to ``at`` if given; a ``Deferral`` goes at its own
+    next_attempt_at, in a few jobs for many rows (time buckets). Commits each row's new job id before its job
+    is enqueued.
 
-    ``at`` delays the jobs (RQ scheduler); the rows' next_attempt_at is what
-    actually decides when they are due. ``nudge=False`` always makes jobs (the sweeper: a loop
-    that looks alive may be a killed one). Returns whether every job reached Redis.
+    The delays are RQ scheduler times; the rows' next_attempt_at is what actually decides when they are due.
+    ``nudge=False`` always makes jobs (the sweeper: a loop that looks alive may be a killed one). Returns
+    whether every job reached Redis.
     """
     config = _config()
+    deferrals = [row for row in rows if isinstance(row, Deferral)]
+    ids = [row for row in rows if not isinstance(row, Deferral)]
+    ok = True
+    for when, bucket in _time_buckets(deferrals, config.DELIVERY_BATCH_SIZE):
+        ok = _assign_and_enqueue(queue, bucket, when) and ok
     by_tenant: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    for chunk in _batches(list(recipient_ids), 500):
+    for chunk in _batches(ids, 500):
         for rid, tenant_id in db.session.execute(
             select(Recipient.id, Recipient.tenant_id).where(Recipient.id.in_(chunk)).order_by(Recipient.position)
         ):
             by_tenant[tenant_id].append(rid)
-    ok = True
-    for tenant_id, ids in by_tenant.items():
-        for batch in _batches(ids, config.DELIVERY_BATCH_SIZE):
+    for tenant_id, tenant_ids in by_tenant.items():
+        for batch in _batches(tenant_ids, config.DELIVERY_BATCH_SIZE):
             ok = _assign_and_enqueue(queue, list(batch), at, owner=tenant_id if nudge else None) and ok
-    return ok
-
-
-def schedule_retries(deferrals: Sequence[Deferral], queue: str) -> bool:
-    """``requeue`` deferred recipients at their next_attempt_at, a few jobs for many rows (time buckets)."""
-    ok = True
-    for at, ids in _time_buckets(deferrals, _config().DELIVERY_BATCH_SIZE):
-        ok = _assign_and_enqueue(queue, ids, at) and ok
     return ok
 
 
@@ -162,11 +160,11 @@ def _new_job_id() -> str:
 def _assign_and_enqueue(queue: str, ids: list[uuid.UUID], at: datetime | None,
                         owner: uuid.UUID | None = None) -> bool:
     job_id = _new_job_id()
-    db.session.execute(
-        update(Recipient).where(Recipient.id.in_(ids)).values(job_id=job_id)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
+    with atomic():
+        db.session.execute(
+            update(Recipient).where(Recipient.id.in_(ids)).values(job_id=job_id)
+            .execution_options(synchronize_session=False)
+        )
     return _enqueue_job(queue, job_id, ids, at=at, owner=owner)
 
 
