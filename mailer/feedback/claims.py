@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 
-from mailer.extensions import db
+from mailer.extensions import atomic, db
 from mailer.models import InboundReport, ReportStatus
 
 
@@ -31,18 +31,17 @@ def claim_reports(limit: int, lease_seconds: int, only: Sequence[uuid.UUID] | No
     candidates = select(InboundReport.id).where(claimable(now))
     if only is not None:
         candidates = candidates.where(InboundReport.id.in_(list(only)))
-    ids = db.session.scalars(
-        candidates.order_by(InboundReport.received_at).limit(limit).with_for_update(skip_locked=True)
-    ).all()
-    if not ids:
-        db.session.rollback()
-        return []
-    claimed = db.session.scalars(
-        update(InboundReport)
-        .where(InboundReport.id.in_(ids), claimable(now))
-        .values(attempts=InboundReport.attempts + 1, lease_until=now + timedelta(seconds=lease_seconds))
-        .returning(InboundReport.id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    db.session.commit()
+    with atomic():
+        ids = db.session.scalars(
+            candidates.order_by(InboundReport.received_at).limit(limit).with_for_update(skip_locked=True)
+        ).all()
+        if not ids:
+            return []
+        claimed = db.session.scalars(
+            update(InboundReport)
+            .where(InboundReport.id.in_(ids), claimable(now))
+            .values(attempts=InboundReport.attempts + 1, lease_until=now + timedelta(seconds=lease_seconds))
+            .returning(InboundReport.id)
+            .execution_options(synchronize_session=False)
+        ).all()
     return list(claimed)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from redis.exceptions import RedisError
 from sqlalchemy import or_, select
 
-from mailer.extensions import db
+from mailer.extensions import atomic, db
 from mailer.feedback.claims import claimable
 from mailer.mail.recipient_tokens import TokenAddress
 from mailer.models import InboundReport
@@ -43,8 +43,8 @@ def store_reports(targets: Sequence[TokenAddress], raws: Sequence[bytes]) -> lis
     """Commit one report row per accepted token address (``raws[i]`` is what came for ``targets[i]``); their ids."""
     reports = [InboundReport(id=uuid.uuid4(), token_kind=t.kind, recipient_id=t.recipient_id, raw=raw)
                for t, raw in zip(targets, raws, strict=True)]
-    db.session.add_all(reports)
-    db.session.commit()
+    with atomic():
+        db.session.add_all(reports)
     return [r.id for r in reports]
 
 

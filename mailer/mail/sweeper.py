@@ -40,7 +40,7 @@ from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import delete, select
 
-from mailer.extensions import db
+from mailer.extensions import atomic, db
 from mailer.mail.leases import due_condition
 from mailer.mail.outbox import requeue
 from mailer.models import IdempotencyKey, Message, Recipient, RecipientStatus
@@ -179,8 +179,8 @@ def _alive(state: _JobState | None, row_status: str, now: datetime, lease_second
 
 
 def _purge_idempotency_keys() -> None:
-    db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at < datetime.now(UTC)))
-    db.session.commit()
+    with atomic():
+        db.session.execute(delete(IdempotencyKey).where(IdempotencyKey.expires_at < datetime.now(UTC)))
 
 
 def _run_hooks() -> int:
