@@ -18,7 +18,15 @@ from mailer.errors import MailerError, ValidationError
 from mailer.extensions import db
 from mailer.mail.account_links import ACCOUNT_TEMPLATES
 from mailer.mail.templates import TemplateRenderError
-from mailer.models import UNDELIVERED, Message, MessageKind, MessageStatus, Recipient, RecipientStatus, Role
+from mailer.models import (
+    MESSAGE_FINISHED,
+    UNDELIVERED,
+    Message,
+    MessageKind,
+    Recipient,
+    RecipientStatus,
+    Role,
+)
 from mailer.notifications import broadcast_service, template_service
 from mailer.notifications.schemas import BroadcastRequest
 from mailer.notifications.visibility import readable_by
@@ -26,7 +34,6 @@ from mailer.security.scope import get_owned, tenant_select
 from mailer.smtp.validation import MessageValidationError
 
 COUNTED = tuple(RecipientStatus)
-FINISHED = (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.PARTIALLY_FAILED)
 
 
 def status_labels() -> dict[str, str]:
@@ -60,7 +67,7 @@ def broadcasts() -> Any:
     rows, page, more = page_of(query)
     # Counted for the running ones only: a finished broadcast's status says how it ended, and counting
     # fifty finished broadcasts of 100 000 recipients each would hold the page for seconds.
-    running = _counts([m.id for m in rows if m.status not in FINISHED])
+    running = _counts([m.id for m in rows if m.status not in MESSAGE_FINISHED])
     return render_template("console/broadcasts.html", broadcasts=rows, counts=running,
                            page=page, more=more, labels=status_labels())
 
@@ -148,7 +155,7 @@ def _progress(message: Message) -> dict[str, Any]:
 def broadcasts_one(message_id: str) -> Any:
     message = _owned(message_id)
     return render_template("console/broadcast.html", message=message, progress=_progress(message),
-                           labels=status_labels(), running=message.status not in FINISHED)
+                           labels=status_labels(), running=message.status not in MESSAGE_FINISHED)
 
 
 @bp.get("/broadcasts/<message_id>/progress")

@@ -20,6 +20,7 @@ from mailer.models.feedback import (
 from mailer.models.idempotency import IdempotencyKey
 from mailer.models.keyring import HmacKeyring
 from mailer.models.message import (
+    MESSAGE_FINISHED,
     UNDELIVERED,
     UNFINISHED,
     WAITING,
@@ -38,6 +39,7 @@ from mailer.models.user import ActorType, PersonRole, Role, User
 from mailer.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
+    "MESSAGE_FINISHED",
     "UNDELIVERED",
     "UNFINISHED",
     "WAITING",

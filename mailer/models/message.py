@@ -60,6 +60,8 @@ WAITING = (RecipientStatus.QUEUED, RecipientStatus.DEFERRED)
 UNFINISHED = (*WAITING, RecipientStatus.SENDING)
 # Undelivered: ended without delivery, refused or bounced later (ix_recipients_tenant_failed, the console's failures).
 UNDELIVERED = (RecipientStatus.FAILED, RecipientStatus.BOUNCED)
+# A message's ended statuses: nothing of it is waiting or being sent (a broadcast is finished).
+MESSAGE_FINISHED = (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.PARTIALLY_FAILED)
 
 
 def _status_in(statuses: tuple[RecipientStatus, ...]) -> str:

@@ -22,11 +22,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailer.models import Message, MessageKind, MessageStatus, Recipient
+from mailer.models import MESSAGE_FINISHED, Message, MessageKind, Recipient
 from mailer.models.webhook import WebhookEndpoint, WebhookEvent
 from mailer.webhooks.events import EventDraft, EventType, record_events, subscribers_of, utc_text
 
-_FINISHED = (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.PARTIALLY_FAILED)
 _CHUNK = 1000  # recipient ids per IN (...)
 
 Drafter = Callable[[Session, EventType, Sequence[Any], Mapping[str, Any]], list[EventDraft]]
@@ -98,7 +97,7 @@ def _broadcast_drafts(session: Session, event_type: EventType, message_ids: Sequ
     finished = session.execute(
         select(Message.id, Message.tenant_id, Message.status, Message.tags, Message.meta)
         .where(Message.id.in_(list(message_ids)), Message.kind == MessageKind.BROADCAST,
-               Message.status.in_(_FINISHED))
+               Message.status.in_(MESSAGE_FINISHED))
     ).all()
     if not finished or not subscribers_of(session, {m.tenant_id for m in finished}):
         return []
