@@ -56,6 +56,17 @@ def test_bad_address_names_its_index(app, client, token):
     assert _count(app, Recipient) == 0
 
 
+@pytest.mark.parametrize("content_type", ["pdf", "application/", "téxt/plain", "text/plain\r\nX-Injected: y"])
+def test_a_bad_attachment_type_names_its_index_and_stores_nothing(app, client, token, content_type):
+    good = {"filename": "a.txt", "content_type": "Text/Plain", "content": "YQ=="}
+    response = client.post("/v1/messages", json={
+        "to": ["ann@example.com"], "subject": "s", "text": "x",
+        "attachments": [good, {**good, "content_type": content_type}]}, headers=bearer(token))
+    body = assert_problem(response, 422, "validation_error")
+    assert [error["field"] for error in body["errors"]] == ["attachments[1].content_type"]
+    assert _count(app, Message) == 0
+
+
 @pytest.mark.parametrize("subject", ["Hi\r\nBcc: victim@example.com", "Hi\nX-Evil: 1", "Hi\r"])
 def test_crlf_in_subject_is_refused_and_nothing_stored(app, client, token, smtp_server, worker, subject):
     response = client.post("/v1/messages", json={"to": ["a@example.com"], "subject": subject, "text": "x"},

@@ -61,7 +61,7 @@ AddressIn = str | RecipientIn
 
 class AttachmentIn(Strict):
     filename: str = Field(min_length=1, max_length=255)
-    content_type: str = Field(default="application/octet-stream", pattern=r"^[\w.+-]+/[\w.+-]+$", max_length=127)
+    content_type: str = Field(default="application/octet-stream", max_length=255)  # smtp.validation checks it
     content: str
 
 

@@ -33,6 +33,7 @@ from mailer.notifications.serializers import accepted_json
 from mailer.security.types import Principal
 from mailer.smtp.mime import Address, Attachment
 from mailer.smtp.validation import (
+    check_content_type,
     check_custom_headers,
     check_filename,
     check_recipient_count,
@@ -99,7 +100,8 @@ def check_envelope(config: Config, body: MessageRequest) -> Envelope:
     check_recipient_count(len(to) + len(cc) + len(bcc), config.MAX_RECIPIENTS)
     reply_to = _addresses([body.reply_to], "reply_to")[0] if body.reply_to else None
     attachments = [
-        Attachment(check_filename(a.filename, field=f"attachments[{i}].filename"), a.content_type,
+        Attachment(check_filename(a.filename, field=f"attachments[{i}].filename"),
+                   check_content_type(a.content_type, field=f"attachments[{i}].content_type"),
                    decode_attachment(a.content, field=f"attachments[{i}].content"))
         for i, a in enumerate(body.attachments)
     ]
