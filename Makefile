@@ -111,10 +111,12 @@ endif
 test-quick: install $(BROWSER_STAMP) $(POSTFIX_STAMP) $(AXE_STAMP)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-# ruff, then the import layers (pyproject.toml [tool.importlinter]).
+# ruff, then the import layers (pyproject.toml [tool.importlinter]), then the layout's rules the contracts cannot
+# state (tests/test_layers.py: every package in a layer, no two packages importing each other, no cycle).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -q --noconftest -p no:cacheprovider tests/test_layers.py -k "not unregistered_endpoint and not import_contracts_are_kept"
 
 # Each benchmark prints its figures as ratios to a baseline measured in the same run; the last line is JSON.
 # Every setting comes from bench/common.py's bench_env, never from .env. They flush Redis databases 2 (scaleout),

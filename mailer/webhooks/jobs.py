@@ -1,7 +1,8 @@
 """RQ entry point of webhook delivery (thin; takes no arguments: the database says what is due).
 
-Jobs name it by this dotted path (mailer.webhooks.wakeup), also jobs enqueued before an upgrade, so it stays
-here rather than in mailer.worker.jobs: an alias there would make webhooks and worker import each other.
+Jobs name it by this dotted path (mailer.webhooks.jobs.dispatch_webhooks), also jobs enqueued before an
+upgrade, so it stays here rather than in mailer.worker.jobs: an alias there would make webhooks and worker
+import each other.
 """
 
 from __future__ import annotations
