@@ -6,13 +6,24 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import update
+
+from mailer.extensions import db
 from mailer.mail import sweeper
 from mailer.mail.outbox import requeue
 from mailer.mail.sweeper import periodic_sweep_due, register_sweep_hook, sweep
+from mailer.models import Recipient
 from mailer.queues import get_queue
 from tests.fixtures import drain, wait_for
 from tests.helpers import bearer, login
 from tests.rows import events_of, make_messages, recipient_rows, statuses
+
+
+def _comes_due_now(app, recipient_ids):
+    with app.app_context():
+        db.session.execute(update(Recipient).where(Recipient.id.in_(recipient_ids))
+                           .values(next_attempt_at=datetime.now(UTC)))
+        db.session.commit()
 
 
 def _sweep(app, redis):
@@ -28,10 +39,12 @@ def test_flushdb_with_queued_deferred_and_scheduled_work_still_delivers_each_onc
         requeue(deferred, "default")
     drain(deferring_app, redis)
     queued = make_messages(deferring_app, 3, prefix="queued")
-    scheduled = make_messages(deferring_app, 2, prefix="later", send_at=datetime.now(UTC) + timedelta(seconds=5))
+    # Scheduled far enough ahead that no drain under load reaches them; the test moves their time up below.
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    scheduled = make_messages(deferring_app, 2, prefix="later", send_at=later)
     with deferring_app.app_context():
         requeue(queued, "default")
-        requeue(scheduled, "default", at=datetime.now(UTC) + timedelta(seconds=5))
+        requeue(scheduled, "default", at=later)
     assert statuses(deferring_app) == {"deferred": 1, "queued": 5}
 
     redis.flushdb()
@@ -40,6 +53,7 @@ def test_flushdb_with_queued_deferred_and_scheduled_work_still_delivers_each_onc
     drain(deferring_app, redis)
     assert statuses(deferring_app)["queued"] == 2
     assert not any(m.rcpt_tos[0].startswith("later") for m in sink.messages)
+    _comes_due_now(deferring_app, scheduled)  # their send_at arrives: the sweeper must now find them
 
     def delivered():
         _sweep(deferring_app, redis)
