@@ -75,7 +75,11 @@ class PreparedSubmission:
 def prepare_submission(principal: Principal, submission: Submission) -> PreparedSubmission:
     """Check and keep one submitted message, no writes (so it can run beside another's transaction).
     Raises one of REFUSALS."""
-    kept = keep_message(_config(), _tenant(principal), submission)
+    return _prepared(_config(), _tenant(principal), principal, submission)
+
+
+def _prepared(config: Config, tenant: Tenant, principal: Principal, submission: Submission) -> PreparedSubmission:
+    kept = keep_message(config, tenant, submission)
     keyed = keyed_message(principal, kept.idempotency_key, submission.raw) if kept.idempotency_key else None
     return PreparedSubmission(principal, kept, _checked(_TAGS, kept.tags, "X-Mailer-Tag"),
                               _checked(_METADATA, kept.metadata, "X-Mailer-Metadata"), keyed)
@@ -90,6 +94,35 @@ def submit_message(principal: Principal, submission: Submission) -> dict[str, An
     if isinstance(result, Exception):
         raise result
     return result
+
+
+def store_submitted(items: Sequence[tuple[Principal, Submission]],
+                    on_commit: Callable[[list[dict[str, Any] | Exception]], None] | None = None,
+                    ) -> list[dict[str, Any] | Exception]:
+    """Submissions as the sessions handed them over, prepared and stored together (the writer's group): each
+    tenant is loaded once for the group. A submission refused while prepared gets its refusal (one of
+    REFUSALS) and is stored nowhere; the others are stored as store_submissions stores them. A failed read or
+    commit raises for them all."""
+    config = _config()
+    tenants: dict[Any, Tenant] = {}
+    results: list[dict[str, Any] | Exception | None] = [None] * len(items)
+    kept: list[tuple[int, PreparedSubmission]] = []
+    for index, (principal, submission) in enumerate(items):
+        if principal.tenant_id not in tenants:
+            tenants[principal.tenant_id] = _tenant(principal)
+        try:
+            kept.append((index, _prepared(config, tenants[principal.tenant_id], principal, submission)))
+        except REFUSALS as refused:
+            results[index] = refused
+
+    def merged(stored: list[dict[str, Any] | Exception]) -> list[dict[str, Any] | Exception]:
+        for (index, _), result in zip(kept, stored, strict=True):
+            results[index] = result
+        return [result for result in results if result is not None]
+
+    stored = store_submissions([item for _, item in kept],
+                               on_commit=None if on_commit is None else lambda done: on_commit(merged(done)))
+    return merged(stored)
 
 
 def store_submissions(items: Sequence[PreparedSubmission],
