@@ -161,13 +161,13 @@ class _Group:
         tenant_id = item.principal.tenant_id
         if tenant_id not in self.rooms:
             self.rooms[tenant_id] = room_left(self.config, tenant_id)
-        if item.keyed is not None:
-            if (tenant_id, item.keyed.key) in self.keys:
-                self.stage()  # the same key twice in one group: the second is answered with the first's reply
-            if replayed := find_replay(tenant_id, item.keyed):
+        if item.keyed is not None and (tenant_id, item.keyed.key) in self.keys:
+            self.stage()  # the same key twice in one group: the second is answered with the first's reply
+        try:
+            # A key used with another message refuses this one only, not the group it arrived with.
+            if item.keyed is not None and (replayed := find_replay(tenant_id, item.keyed)):
                 self.results[index] = replayed[0]
                 return
-        try:
             self.rooms[tenant_id] = _take_room(self.config, tenant_id, self.rooms[tenant_id], item)
         except REFUSALS as refused:
             self.results[index] = refused

@@ -14,10 +14,11 @@ from typing import Any
 from redis import Redis
 from sqlalchemy import event, select, text
 
+from mailer.errors import IdempotencyConflictError
 from mailer.extensions import db
 from mailer.mail.submitted import Submission as SubmittedMail
 from mailer.models import AuditEvent, Message, Recipient, Tenant
-from mailer.notifications.submission_service import prepare_submission, store_submissions
+from mailer.notifications.submission_service import prepare_submission, store_submissions, store_submitted
 from mailer.security.api_keys import resolve_api_key
 from tests.fixtures import Drainer, Sink
 from tests.helpers import bearer, create_tenant, login
@@ -398,3 +399,19 @@ def test_each_session_of_one_writer_group_gets_its_own_answer(submission: Submis
         counts = dict(db.session.execute(select(Message.tenant_id, db.func.count()).group_by(Message.tenant_id)).all())
         assert counts == {submission.tenant_id: 2, beta: 1}
 
+
+def test_an_idempotency_conflict_refuses_its_own_message_not_its_group(submission: Submission) -> None:
+    keyed = _plain(extra="X-Mailer-Idempotency-Key: order-7")
+    with submission.app.app_context():
+        principal = resolve_api_key(submission.key)
+        assert principal is not None
+
+        def mail(raw: bytes) -> tuple[Any, SubmittedMail]:
+            return principal, SubmittedMail(SENDER, ("ann@example.com",), raw, "client.test", "127.0.0.1", "mx.test")
+
+        [first] = store_submitted([mail(keyed)])
+        conflict, neighbour = store_submitted([mail(keyed.replace(b"Thanks", b"Thank you")), mail(_plain())])
+        db.session.remove()
+        assert isinstance(conflict, IdempotencyConflictError)
+        assert isinstance(first, dict) and isinstance(neighbour, dict) and neighbour["status"] == "queued"
+        assert db.session.scalar(select(db.func.count()).select_from(Message)) == 2
