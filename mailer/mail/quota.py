@@ -72,17 +72,18 @@ def check_room(config: Config, tenant_id: uuid.UUID, count: int) -> None:
     _check(config.TENANT_DAILY_QUOTA, used, count, now, midnight, "tenant's")
 
 
-def room_left(config: Config, tenant_id: uuid.UUID) -> int | None:
-    """How many recipients the tenant may still send today (None: no tenant quota); a read, as check_room."""
+def room_left(config: Config, tenant_id: uuid.UUID, counter: tuple[date | None, int] | None = None) -> int | None:
+    """How many recipients the tenant may still send today (None: no tenant quota); a read, as check_room.
+    ``counter``: the tenant row's (quota_day, quota_used) when the caller has just read the row itself."""
     if config.TENANT_DAILY_QUOTA <= 0:
         return None
-    return max(0, config.TENANT_DAILY_QUOTA - _used_now(tenant_id)[2])
+    return max(0, config.TENANT_DAILY_QUOTA - _used_now(tenant_id, counter)[2])
 
 
-def _used_now(tenant_id: uuid.UUID) -> tuple[datetime, datetime, int]:
+def _used_now(tenant_id: uuid.UUID, counter: tuple[date | None, int] | None = None) -> tuple[datetime, datetime, int]:
     now = datetime.now(UTC)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    day, used = db.session.execute(_COUNTER, {"tenant_id": tenant_id}).one()
+    day, used = counter or db.session.execute(_COUNTER, {"tenant_id": tenant_id}).one()
     return now, midnight, used if day == midnight.date() else used_today(tenant_id, midnight)
 
 

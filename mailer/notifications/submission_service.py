@@ -7,7 +7,7 @@ stores the kept message with service.store_draft (quota, rows, suppressions, aud
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
@@ -120,20 +120,22 @@ def store_submitted(items: Sequence[tuple[Principal, Submission]],
             results[index] = result
         return [result for result in results if result is not None]
 
-    stored = store_submissions([item for _, item in kept],
+    stored = store_submissions([item for _, item in kept], tenants,
                                on_commit=None if on_commit is None else lambda done: on_commit(merged(done)))
     return merged(stored)
 
 
-def store_submissions(items: Sequence[PreparedSubmission],
+def store_submissions(items: Sequence[PreparedSubmission], tenants: Mapping[Any, Tenant] | None = None,
                       on_commit: Callable[[list[dict[str, Any] | Exception]], None] | None = None,
                       ) -> list[dict[str, Any] | Exception]:
     """Prepared submissions that arrived together, stored in one transaction (group commit): each gets its
-    202 body or its own refusal (one of REFUSALS, nothing of it written). ``on_commit`` sees the results as
-    soon as the commit is done; the jobs are enqueued after it. A failed commit raises for them all.
+    202 body or its own refusal (one of REFUSALS, nothing of it written). ``tenants``: rows the caller has
+    just loaded in this session, whose quota counters are read from them instead of again. ``on_commit``
+    sees the results as soon as the commit is done; the jobs are enqueued after it. A failed commit raises
+    for them all.
     """
     config = _config()
-    group = _Group(config)
+    group = _Group(config, tenants or {})
     with atomic() as unit:
         for index, item in enumerate(items):
             group.add(index, item)
@@ -149,8 +151,9 @@ class _Group:
     """The submissions of one transaction: checked one by one, staged together per caller (one tenant-row
     read and write for each caller's messages, service.stage_messages)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, tenants: Mapping[Any, Tenant]) -> None:
         self.config = config
+        self.tenants = tenants
         self.results: dict[int, dict[str, Any] | Exception] = {}
         self.jobs: list[StagedJob] = []
         self.rooms: dict[Any, int | None] = {}  # each tenant's quota left, read once and counted down here
@@ -160,7 +163,9 @@ class _Group:
     def add(self, index: int, item: PreparedSubmission) -> None:
         tenant_id = item.principal.tenant_id
         if tenant_id not in self.rooms:
-            self.rooms[tenant_id] = room_left(self.config, tenant_id)
+            tenant = self.tenants.get(tenant_id)
+            counter = None if tenant is None else (tenant.quota_day, tenant.quota_used)
+            self.rooms[tenant_id] = room_left(self.config, tenant_id, counter)
         if item.keyed is not None and (tenant_id, item.keyed.key) in self.keys:
             self.stage()  # the same key twice in one group: the second is answered with the first's reply
         try:
