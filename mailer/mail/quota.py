@@ -21,7 +21,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from mailer.config import Config
 from mailer.errors import QuotaExceededError
@@ -29,6 +29,9 @@ from mailer.extensions import db
 from mailer.models import ActorType, Message, MessageKind, Recipient, Tenant, User
 
 COUNTED_KINDS = (MessageKind.CUSTOM, MessageKind.BROADCAST)
+# The tenant's counter, built once: constructing the statement and its cache key cost more than the query.
+_COUNTER = select(Tenant.quota_day, Tenant.quota_used).where(Tenant.id == bindparam("tenant_id"))
+_COUNTER_LOCKED = _COUNTER.with_for_update(key_share=True)
 
 
 def used_today(tenant_id: uuid.UUID, since: datetime, created_by: uuid.UUID | None = None) -> int:
@@ -53,9 +56,7 @@ def reserve_recipients(config: Config, tenant_id: uuid.UUID, count: int, *, user
     """
     if not quota_applies(config, user_id):
         return
-    day, used = db.session.execute(
-        select(Tenant.quota_day, Tenant.quota_used).where(Tenant.id == tenant_id).with_for_update(key_share=True)
-    ).one()
+    day, used = db.session.execute(_COUNTER_LOCKED, {"tenant_id": tenant_id}).one()
     values = counted(config, tenant_id, count, day, used, user_id=user_id, pending=pending)
     db.session.execute(
         update(Tenant).where(Tenant.id == tenant_id).values(**values).execution_options(synchronize_session=False)
@@ -71,17 +72,18 @@ def check_room(config: Config, tenant_id: uuid.UUID, count: int) -> None:
     _check(config.TENANT_DAILY_QUOTA, used, count, now, midnight, "tenant's")
 
 
-def room_left(config: Config, tenant_id: uuid.UUID) -> int | None:
-    """How many recipients the tenant may still send today (None: no tenant quota); a read, as check_room."""
+def room_left(config: Config, tenant_id: uuid.UUID, counter: tuple[date | None, int] | None = None) -> int | None:
+    """How many recipients the tenant may still send today (None: no tenant quota); a read, as check_room.
+    ``counter``: the tenant row's (quota_day, quota_used) when the caller has just read the row itself."""
     if config.TENANT_DAILY_QUOTA <= 0:
         return None
-    return max(0, config.TENANT_DAILY_QUOTA - _used_now(tenant_id)[2])
+    return max(0, config.TENANT_DAILY_QUOTA - _used_now(tenant_id, counter)[2])
 
 
-def _used_now(tenant_id: uuid.UUID) -> tuple[datetime, datetime, int]:
+def _used_now(tenant_id: uuid.UUID, counter: tuple[date | None, int] | None = None) -> tuple[datetime, datetime, int]:
     now = datetime.now(UTC)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    day, used = db.session.execute(select(Tenant.quota_day, Tenant.quota_used).where(Tenant.id == tenant_id)).one()
+    day, used = counter or db.session.execute(_COUNTER, {"tenant_id": tenant_id}).one()
     return now, midnight, used if day == midnight.date() else used_today(tenant_id, midnight)
 
 

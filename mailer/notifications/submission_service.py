@@ -7,7 +7,7 @@ stores the kept message with service.store_draft (quota, rows, suppressions, aud
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any
@@ -75,7 +75,11 @@ class PreparedSubmission:
 def prepare_submission(principal: Principal, submission: Submission) -> PreparedSubmission:
     """Check and keep one submitted message, no writes (so it can run beside another's transaction).
     Raises one of REFUSALS."""
-    kept = keep_message(_config(), _tenant(principal), submission)
+    return _prepared(_config(), _tenant(principal), principal, submission)
+
+
+def _prepared(config: Config, tenant: Tenant, principal: Principal, submission: Submission) -> PreparedSubmission:
+    kept = keep_message(config, tenant, submission)
     keyed = keyed_message(principal, kept.idempotency_key, submission.raw) if kept.idempotency_key else None
     return PreparedSubmission(principal, kept, _checked(_TAGS, kept.tags, "X-Mailer-Tag"),
                               _checked(_METADATA, kept.metadata, "X-Mailer-Metadata"), keyed)
@@ -92,15 +96,46 @@ def submit_message(principal: Principal, submission: Submission) -> dict[str, An
     return result
 
 
-def store_submissions(items: Sequence[PreparedSubmission],
+def store_submitted(items: Sequence[tuple[Principal, Submission]],
+                    on_commit: Callable[[list[dict[str, Any] | Exception]], None] | None = None,
+                    ) -> list[dict[str, Any] | Exception]:
+    """Submissions as the sessions handed them over, prepared and stored together (the writer's group): each
+    tenant is loaded once for the group. A submission refused while prepared gets its refusal (one of
+    REFUSALS) and is stored nowhere; the others are stored as store_submissions stores them. A failed read or
+    commit raises for them all."""
+    config = _config()
+    tenants: dict[Any, Tenant] = {}
+    results: list[dict[str, Any] | Exception | None] = [None] * len(items)
+    kept: list[tuple[int, PreparedSubmission]] = []
+    for index, (principal, submission) in enumerate(items):
+        if principal.tenant_id not in tenants:
+            tenants[principal.tenant_id] = _tenant(principal)
+        try:
+            kept.append((index, _prepared(config, tenants[principal.tenant_id], principal, submission)))
+        except REFUSALS as refused:
+            results[index] = refused
+
+    def merged(stored: list[dict[str, Any] | Exception]) -> list[dict[str, Any] | Exception]:
+        for (index, _), result in zip(kept, stored, strict=True):
+            results[index] = result
+        return [result for result in results if result is not None]
+
+    stored = store_submissions([item for _, item in kept], tenants,
+                               on_commit=None if on_commit is None else lambda done: on_commit(merged(done)))
+    return merged(stored)
+
+
+def store_submissions(items: Sequence[PreparedSubmission], tenants: Mapping[Any, Tenant] | None = None,
                       on_commit: Callable[[list[dict[str, Any] | Exception]], None] | None = None,
                       ) -> list[dict[str, Any] | Exception]:
     """Prepared submissions that arrived together, stored in one transaction (group commit): each gets its
-    202 body or its own refusal (one of REFUSALS, nothing of it written). ``on_commit`` sees the results as
-    soon as the commit is done; the jobs are enqueued after it. A failed commit raises for them all.
+    202 body or its own refusal (one of REFUSALS, nothing of it written). ``tenants``: rows the caller has
+    just loaded in this session, whose quota counters are read from them instead of again. ``on_commit``
+    sees the results as soon as the commit is done; the jobs are enqueued after it. A failed commit raises
+    for them all.
     """
     config = _config()
-    group = _Group(config)
+    group = _Group(config, tenants or {})
     with atomic() as unit:
         for index, item in enumerate(items):
             group.add(index, item)
@@ -116,8 +151,9 @@ class _Group:
     """The submissions of one transaction: checked one by one, staged together per caller (one tenant-row
     read and write for each caller's messages, service.stage_messages)."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, tenants: Mapping[Any, Tenant]) -> None:
         self.config = config
+        self.tenants = tenants
         self.results: dict[int, dict[str, Any] | Exception] = {}
         self.jobs: list[StagedJob] = []
         self.rooms: dict[Any, int | None] = {}  # each tenant's quota left, read once and counted down here
@@ -127,14 +163,16 @@ class _Group:
     def add(self, index: int, item: PreparedSubmission) -> None:
         tenant_id = item.principal.tenant_id
         if tenant_id not in self.rooms:
-            self.rooms[tenant_id] = room_left(self.config, tenant_id)
-        if item.keyed is not None:
-            if (tenant_id, item.keyed.key) in self.keys:
-                self.stage()  # the same key twice in one group: the second is answered with the first's reply
-            if replayed := find_replay(tenant_id, item.keyed):
+            tenant = self.tenants.get(tenant_id)
+            counter = None if tenant is None else (tenant.quota_day, tenant.quota_used)
+            self.rooms[tenant_id] = room_left(self.config, tenant_id, counter)
+        if item.keyed is not None and (tenant_id, item.keyed.key) in self.keys:
+            self.stage()  # the same key twice in one group: the second is answered with the first's reply
+        try:
+            # A key used with another message refuses this one only, not the group it arrived with.
+            if item.keyed is not None and (replayed := find_replay(tenant_id, item.keyed)):
                 self.results[index] = replayed[0]
                 return
-        try:
             self.rooms[tenant_id] = _take_room(self.config, tenant_id, self.rooms[tenant_id], item)
         except REFUSALS as refused:
             self.results[index] = refused

@@ -1,8 +1,9 @@
 """The SMTP submission server (API.md §13) on aiosmtpd: STARTTLS on one port, implicit TLS on another.
 
 A session parses and answers; every rule comes from the services POST /v1/messages uses
-(notifications/submission_service, security/api_keys). Database and Redis work runs in a thread pool
-inside an app context, so a slow commit never stalls the other sessions' dialogue. What aiosmtpd 1.4.6
+(notifications/submission_service, security/api_keys). MAIL's, RCPT's and AUTH's database and Redis work
+runs in a thread pool inside an app context, and DATA's checks and storage in the writer thread (writer.py),
+so a slow commit never stalls the other sessions' dialogue. What aiosmtpd 1.4.6
 does not give exactly as §13 says is done here:
 
 - its ``require_starttls`` lets only NOOP, EHLO, STARTTLS and QUIT through and answers without an enhanced
@@ -36,7 +37,6 @@ from mailer.notifications.submission_service import (
     REFUSALS,
     check_recipient_room,
     may_submit_as,
-    prepare_submission,
     quota_room,
 )
 from mailer.security.api_keys import resolve_api_key
@@ -146,10 +146,9 @@ class SubmissionHandler:
         submission = Submission(envelope.mail_from, tuple(envelope.rcpt_tos), envelope.original_content or b"",
                                 session.host_name or "", peer, server.hostname)
         try:
-            # Checked and kept in the pool (beside the writer's transaction); stored by the writer.
-            prepared = await self.run(prepare_submission, session.auth_data, submission)
-            result = await asyncio.wrap_future(self.writer.submit(prepared))
-        except REFUSALS as refused:
+            # Checked, kept and stored by the writer, together with the other sessions' messages waiting.
+            result = await asyncio.wrap_future(self.writer.submit(session.auth_data, submission))
+        except REFUSALS as refused:  # the whole group's (a concurrent commit took the quota room): 451 4.7.1
             return _refusal(refused)
         except Exception:  # the database refused or is unreachable: never a 250 for mail that is not stored
             log.exception("submission could not be stored")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import smtplib
+import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
@@ -10,16 +12,17 @@ from email.policy import default as default_policy
 from typing import Any
 
 from redis import Redis
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
+from mailer.errors import IdempotencyConflictError
 from mailer.extensions import db
 from mailer.mail.submitted import Submission as SubmittedMail
 from mailer.models import AuditEvent, Message, Recipient, Tenant
-from mailer.notifications.submission_service import prepare_submission, store_submissions
+from mailer.notifications.submission_service import prepare_submission, store_submissions, store_submitted
 from mailer.security.api_keys import resolve_api_key
 from tests.fixtures import Drainer, Sink
-from tests.helpers import bearer, login
-from tests.submission.conftest import SENDER, Submission
+from tests.helpers import bearer, create_tenant, login
+from tests.submission.conftest import SENDER, Submission, make_key
 
 
 def _stored(submission: Submission, message_id: str) -> Message:
@@ -339,3 +342,76 @@ def test_a_group_screens_each_message_on_its_own(submission: Submission) -> None
         audited = db.session.scalars(select(AuditEvent.details).where(AuditEvent.action == "message.created")
                                      .order_by(AuditEvent.seq)).all()
         assert [d["message_id"] for d in audited] == [r["id"] for r in results]  # type: ignore[index]
+
+
+def test_each_session_of_one_writer_group_gets_its_own_answer(submission: Submission) -> None:
+    """Three sessions of two tenants whose DATA wait together for the writer are prepared and stored as one
+    group: tenant B's message From tenant A's domain gets 550 5.7.1 and is stored nowhere; the others get 250."""
+    app = submission.app
+    beta = uuid.UUID(create_tenant(app, "beta", "admin@beta.test", mail_from="app@beta.test")["tenant_id"])
+    beta_key = make_key(app, beta)
+    writer = submission.server.handler.writer
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_writer(*_: Any) -> None:  # its first statement waits until the group has queued up
+        if threading.current_thread().name == "submission-writer" and not held.is_set():
+            held.set()
+            release.wait(10)
+
+    def session(key: str, sender: str, from_header: str) -> smtplib.SMTP:
+        client = submission.starttls(login=False)
+        client.login("anyone", key)
+        client.mail(sender)
+        assert client.rcpt("ann@example.com")[0] == 250
+        client.from_header = from_header  # type: ignore[attr-defined]
+        return client
+
+    first = session(submission.key, SENDER, SENDER)
+    group = [session(submission.key, SENDER, SENDER), session(beta_key, "app@beta.test", SENDER),
+             session(beta_key, "app@beta.test", "app@beta.test")]
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", hold_the_writer)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            waiting = pool.submit(first.data, _plain())
+            assert held.wait(10)
+            replies = [pool.submit(client.data, _plain().replace(SENDER.encode(), client.from_header.encode()))
+                       for client in group]
+            deadline = time.monotonic() + 10
+            while writer._queue.qsize() < len(group) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert writer._queue.qsize() == len(group)  # one group: all three wait while the first is stored
+            release.set()
+            assert waiting.result()[0] == 250
+            answers = [(code, reply.decode()) for code, reply in (reply.result() for reply in replies)]
+    finally:
+        release.set()
+        event.remove(engine, "before_cursor_execute", hold_the_writer)
+    for client in [first, *group]:
+        client.quit()
+    assert [code for code, _ in answers] == [250, 550, 250]
+    assert answers[1][1].startswith("5.7.1")
+    with app.app_context():
+        stored = {(m.tenant_id, m.sender) for m in db.session.scalars(select(Message))}
+        assert stored == {(submission.tenant_id, SENDER), (beta, "app@beta.test")}
+        assert _stored(submission, _id_of(answers[2][1])).tenant_id == beta
+        counts = dict(db.session.execute(select(Message.tenant_id, db.func.count()).group_by(Message.tenant_id)).all())
+        assert counts == {submission.tenant_id: 2, beta: 1}
+
+
+def test_an_idempotency_conflict_refuses_its_own_message_not_its_group(submission: Submission) -> None:
+    keyed = _plain(extra="X-Mailer-Idempotency-Key: order-7")
+    with submission.app.app_context():
+        principal = resolve_api_key(submission.key)
+        assert principal is not None
+
+        def mail(raw: bytes) -> tuple[Any, SubmittedMail]:
+            return principal, SubmittedMail(SENDER, ("ann@example.com",), raw, "client.test", "127.0.0.1", "mx.test")
+
+        [first] = store_submitted([mail(keyed)])
+        conflict, neighbour = store_submitted([mail(keyed.replace(b"Thanks", b"Thank you")), mail(_plain())])
+        db.session.remove()
+        assert isinstance(conflict, IdempotencyConflictError)
+        assert isinstance(first, dict) and isinstance(neighbour, dict) and neighbour["status"] == "queued"
+        assert db.session.scalar(select(db.func.count()).select_from(Message)) == 2
