@@ -47,9 +47,9 @@ CC_REPLY = [((), None), ((Address("cc@example.com"),), Address("help@shop.exampl
             ((Address("cc@example.com", "Çé"), Address("dd@example.com", "D D")), Address("r@x.org", "Support Team"))]
 
 
-def reference(content: MessageContent, written: bytes) -> bytes:
-    """The `email` package's build of ``content`` with the Date and boundary ``written`` carries."""
-    message = build_message(content, message_id=MESSAGE_ID)
+def reference(content: MessageContent, written: bytes, message_id: str = MESSAGE_ID) -> bytes:
+    """The `email` package's build of ``content`` with the Date and boundaries ``written`` carries."""
+    message = build_message(content, message_id=message_id)
     message.replace_header("Date", _DATE.search(written).group(1).decode())
     boundaries = iter(_BOUNDARY.findall(written))
     for part in message.walk():  # in the order the generator writes their headers
@@ -130,3 +130,11 @@ def test_a_known_custom_header_name_takes_the_email_package() -> None:
 def test_a_new_message_id_is_made_on_the_senders_domain() -> None:
     written = message_bytes(MessageContent(sender=SENDERS[0], to=RECIPIENTS[0], subject="s", text="t"))
     assert re.search(rb"\r\nMessage-ID: <\d+\.[0-9a-f]{24}@shop\.example>\r\n", written)
+
+
+@pytest.mark.parametrize("message_id", ["<a/b=c{d}@host.example>", f"<{'7' * 13}.{'f' * 70}@shop.example>",
+                                        "<1.abc@xn--bcher-kva.example>", "<\"quoted local\"@shop.example>"])
+def test_a_message_id_of_another_form_is_the_email_packages(message_id: str) -> None:
+    content = MessageContent(sender=SENDERS[0], to=RECIPIENTS[0], subject="s", text="t", html="<p>h</p>")
+    written = message_bytes(content, message_id=message_id)
+    assert written == reference(content, written, message_id)
