@@ -11,21 +11,14 @@ from dataclasses import dataclass
 from mailer.config import Config
 from mailer.domains.signing import dkim_sign
 from mailer.models import Tenant
-from mailer.smtp.mime import (
-    Address,
-    Attachment,
-    MessageContent,
-    build_message,
-    make_message_id,
-    message_id_domain,
-    to_bytes,
-)
+from mailer.smtp.mime import Address, Attachment, MessageContent, make_message_id, message_id_domain
 from mailer.smtp.validation import (
     check_display_name,
     check_size,
     check_subject,
     normalize_address,
 )
+from mailer.smtp.wire import message_bytes
 
 
 @dataclass(frozen=True)
@@ -72,7 +65,7 @@ def compose(
         reply_to=reply_to, attachments=tuple(attachments), headers=headers,
     )
     message_id = message_id or make_message_id(message_id_domain(sender.email))
-    wire = dkim_sign(config, tenant.id, sender.email, to_bytes(build_message(content, message_id=message_id)))
+    wire = dkim_sign(config, tenant.id, sender.email, message_bytes(content, message_id=message_id))
     check_size(wire, config.MAX_MESSAGE_BYTES)
     recipients = _unique((*to, *cc, *bcc))
     return ComposedMessage(sender.email, subject, message_id, wire, recipients)

@@ -4,13 +4,14 @@ package, each recipient's copy then written as bytes around its own parts.
 Per copy the template is still rendered (it may greet the recipient), but the `email` package's header
 objects, folding and generator — most of a copy's cost — run once per skeleton. What a copy changes:
 
-- the To header: written here when it is plain ASCII that fits one line, else folded by the `email` package
-  alone under the skeleton's policy; the Subject likewise when the template personalises it;
+- the To header: written by smtp/wire.py as a single message's is (plain ASCII that fits one line directly, else
+  folded by the `email` package alone under the skeleton's policy); the Subject likewise when the template
+  personalises it;
 - the Date, the recipient's half of the Message-ID (32 hex digits) and the unsubscribe token (base32): they
   keep their length and need no encoding, so the `email` package lays every copy's headers out alike (the
   List-Unsubscribe header comes out as RFC 2047 words the token runs through); the skeleton finds their
   characters by building the probe again with each value changed and comparing the bytes;
-- the text and HTML parts: encoded here by the `email` package's own rules (7bit, 8bit, quoted-printable or
+- the text and HTML parts: encoded by smtp/wire.py by the `email` package's rules (7bit, 8bit, quoted-printable or
   base64, chosen per part as `set_content` chooses) between the skeleton's boundary lines.
 
 A skeleton is only used when a copy spliced from it equals the `email` package's whole build of a second
@@ -22,21 +23,15 @@ whole.
 
 from __future__ import annotations
 
-import binascii
-import functools
 import re
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email import quoprimime
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8, EmailPolicy
-from email.policy import default as DEFAULT_POLICY
-from email.utils import format_datetime
 
 from mailer.smtp.mime import Address, needs_smtputf8, to_bytes
+from mailer.smtp.wire import address_line, date_value, encode_part, fold, needs_utf8, new_boundary
 
 Headers = tuple[tuple[str, str], ...]
 # (to, message_id, headers, unsubscribe_url) → the message as the whole build makes it.
@@ -46,69 +41,12 @@ _HEX, _BASE32 = "0123456789abcdef", "abcdefghijklmnopqrstuvwxyz234567"
 _TOKEN = re.compile(r"[a-z2-7]+")
 _MESSAGE_ID = re.compile(r"<[0-9a-f]{32}\.")
 _ID_DIGITS = 32
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9]+(?: [A-Za-z0-9]+)*")
-_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
-_ONE_LINE = 78 - len("To: ")
-_PART_HEAD = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: {}\r\n\r\n'
 PROBE_TO = Address("probe@copy-wire.invalid")
 CHECK_TO = Address("probe.check@copy-wire.invalid", 'Prøbe Čheck, "Jr"')
 
 # A piece of the skeleton's headers: literal bytes, or (value, start, end) — a slice of one copy's value
 # (end 0: to its end).
 Piece = bytes | tuple[str, int, int]
-
-
-def date_value(now: float | None = None) -> str:
-    """The Date header's value as the `email` package writes what build_message sets (UTC, +0000)."""
-    return _date_at(int(time.time() if now is None else now))
-
-
-@functools.lru_cache(maxsize=4)
-def _date_at(second: int) -> str:  # a worker writes hundreds of copies a second
-    return format_datetime(datetime.fromtimestamp(second, UTC))
-
-
-def fold(name: str, value: object, policy: EmailPolicy) -> bytes:
-    """One header as the `email` package writes it under ``policy`` (CRLF-ended)."""
-    return policy.fold_binary(name, policy.header_store_parse(name, value)[1])
-
-
-def to_line(address: Address, policy: EmailPolicy) -> bytes:
-    """The To header of one copy, as the `email` package writes it."""
-    value = f"{address.name} <{address.email}>" if address.name else address.email
-    if ((not address.name or _PLAIN_NAME.fullmatch(address.name)) and _PLAIN_ADDRESS.fullmatch(address.email)
-            and len(value) <= _ONE_LINE):
-        return b"To: " + value.encode("ascii") + b"\r\n"
-    return fold("To", [address.header()], policy)
-
-
-def encode_part(subtype: str, text: str) -> bytes:
-    """A text part as set_content writes it into a message (headers, blank line, body), under the SMTP policy."""
-    data = text.encode("utf-8")
-    lines = data.splitlines()
-    if max(map(len, lines), default=0) <= DEFAULT_POLICY.max_line_length:
-        cte, body = ("7bit" if data.isascii() else "8bit"), b"\r\n".join(lines) + b"\r\n"
-    else:
-        sniff = lines[:10]
-        if sum(_qp_line(line)[1] for line in sniff) + len(sniff) > len(binascii.b2a_base64(b"\n".join([*sniff, b""]))):
-            cte, data = "base64", b"\n".join([*lines, b""])
-            step = DEFAULT_POLICY.max_line_length // 4 * 3
-            body = b"".join(binascii.b2a_base64(data[i:i + step]) for i in range(0, len(data), step))
-            body = body.replace(b"\n", b"\r\n")
-        else:
-            cte, body = "quoted-printable", b"\r\n".join([_qp_line(line)[0] for line in lines]) + b"\r\n"
-    return _PART_HEAD.format(subtype, cte).encode("ascii") + body
-
-
-@functools.lru_cache(maxsize=8192)
-def _qp_line(line: bytes) -> tuple[bytes, int]:
-    """One line of a part (no line break) quoted-printable encoded as set_content encodes it, soft breaks CRLF,
-    and the length body_encode gives it (LF soft breaks), which the choice of encoding compares.
-
-    body_encode works line by line, so a part is its lines' encodings joined: the lines a broadcast's copies
-    share (its layout, most of the HTML) are encoded once per process, not once per copy."""
-    encoded = quoprimime.body_encode(line.decode("latin-1"), DEFAULT_POLICY.max_line_length)
-    return encoded.replace("\n", "\r\n").encode("latin-1"), len(encoded)
 
 
 @dataclass(frozen=True)
@@ -140,8 +78,8 @@ class Skeleton:
     def splice(self, to: Address, id_digits: str, token: str, date: str, subject: str, text: str,
                html: str) -> bytes | None:
         subject_line = self.subject_line if subject == self.subject else fold("Subject", subject, self.policy)
-        values = {"to": to_line(to, self.policy), "id": id_digits.encode("ascii"), "token": token.encode("ascii"),
-                  "date": date.encode("ascii"), "subject": subject_line}
+        values = {"to": address_line("To", (to,), self.policy), "id": id_digits.encode("ascii"),
+                  "token": token.encode("ascii"), "date": date.encode("ascii"), "subject": subject_line}
         parts = encode_part("plain", text), encode_part("html", html)
         if any(self.boundary in part for part in parts):
             return None
@@ -153,10 +91,6 @@ class Skeleton:
         ])
 
 
-def needs_utf8(address: Address) -> bool:
-    return not address.email.rpartition("@")[0].isascii()
-
-
 def make_skeleton(build: Build, message_id: str, headers: Headers, url: str) -> Skeleton | None:
     """The skeleton of the copies whose first one has these values, or None when copies cannot be spliced.
 
@@ -164,7 +98,7 @@ def make_skeleton(build: Build, message_id: str, headers: Headers, url: str) -> 
     token = url.rpartition("/")[2]
     if not _TOKEN.fullmatch(token) or not _MESSAGE_ID.match(message_id):
         return None
-    boundary, date = f"==============={secrets.randbelow(9 * 10**18) + 10**18}==", date_value()
+    boundary, date = new_boundary(), date_value()
     tail = message_id[1 + _ID_DIGITS:]
     id_a, id_b, id_c = _probe(_HEX, _ID_DIGITS)
     token_a, token_b, token_c = _probe(_BASE32, len(token))
@@ -184,7 +118,7 @@ def make_skeleton(build: Build, message_id: str, headers: Headers, url: str) -> 
     subject = str(message["Subject"])
     subject_line = fold("Subject", subject, policy)
     pieces = _cut(a, wire(PROBE_TO, id_a, token_b)[0], wire(PROBE_TO, id_b, token_a)[0], date, len(token),
-                  to_line(PROBE_TO, policy), subject_line)
+                  address_line("To", (PROBE_TO,), policy), subject_line)
     if pieces is None:
         return None
     skeleton = Skeleton(pieces, policy, boundary.encode("ascii"), subject, subject_line, len(token),

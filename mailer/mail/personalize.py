@@ -41,8 +41,9 @@ from mailer.mail.templates import (
     tenant_context,
 )
 from mailer.models import BroadcastContent, Message, Recipient, Tenant
-from mailer.smtp.mime import Address, MessageContent, build_message, message_id_domain, to_bytes
+from mailer.smtp.mime import Address, MessageContent, build_message, message_id_domain
 from mailer.smtp.validation import MessageValidationError, check_display_name, check_size, check_subject
+from mailer.smtp.wire import message_bytes
 
 log = logging.getLogger(__name__)
 MAX_SUBJECT_COLUMN = 998
@@ -121,7 +122,7 @@ class CopyMaker:
         if wire is None:
             content = MessageContent(sender=self.sender, to=(to,), subject=subject, text=text, html=html,
                                      headers=headers)
-            wire = to_bytes(build_message(content, message_id=message_id))
+            wire = message_bytes(content, message_id=message_id)
         check_size(wire, self.config.MAX_MESSAGE_BYTES)
         return wire
 

@@ -18,12 +18,12 @@ from mailer.domains.keys import dkim_txt_value, new_dkim_key
 from mailer.domains.signing import Signer, sign_wire
 from mailer.extensions import db
 from mailer.mail import personalize
-from mailer.mail.copy_wire import date_value, encode_part, to_line
 from mailer.mail.personalize import CopyMaker, Member
 from mailer.mail.recipient_tokens import unsubscribe_link
 from mailer.mail.templates import TemplateSource, load_builtin
 from mailer.models import Tenant
 from mailer.smtp.mime import Address, MessageContent, build_message, to_bytes
+from mailer.smtp.wire import address_line, date_value, encode_part
 from tests.helpers import create_tenant
 
 SENDER = "news@acme.test"
@@ -178,7 +178,7 @@ def test_a_spliced_copy_is_dkim_signed_and_verifies(app: Flask) -> None:
 def test_the_to_line_is_the_email_packages(address: Address) -> None:
     wire = to_bytes(build_message(MessageContent(sender=Address(SENDER), to=(address,), subject="s", text="t")))
     [line] = re.findall(rb"\r\n(To: .*?\r\n)(?=[^ \t])", wire, re.DOTALL)
-    assert to_line(address, SMTP) == line
+    assert address_line("To", (address,), SMTP) == line
 
 
 @pytest.mark.parametrize("text", ["", "short\n", "ascii line\r\nand more", "é ascii-short", "long " * 40,
