@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 
 from mailer.config import Config
 from mailer.extensions import db
@@ -44,6 +44,8 @@ _MARK_STARTED = (
     .where(_recipients.c.id == bindparam("b_id"), _recipients.c.claim_token == bindparam("b_token"))
     .values(attempt_started_at=bindparam("b_now"), smtp_message_id=bindparam("b_mid"))
 )
+# A recipient's final statuses, and the status of a message whose only recipient has one.
+_FINAL = {RecipientStatus.SENT: MessageStatus.SENT, RecipientStatus.FAILED: MessageStatus.FAILED}
 _EVENT_OF = {
     RecipientStatus.SENT: EventType.MESSAGE_SENT,
     RecipientStatus.DEFERRED: EventType.MESSAGE_DEFERRED,
@@ -65,6 +67,15 @@ class Attempt:
 class Deferral:
     recipient_id: uuid.UUID
     next_attempt_at: datetime
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What record_attempts wrote: the retries to schedule, and the final statuses (sent, failed) it gave
+    recipients, by id; ``final`` is empty when a result was not written (another run holds its row)."""
+
+    deferrals: list[Deferral]
+    final: dict[uuid.UUID, RecipientStatus]
 
 
 MAX_HINT_SECONDS = 24 * 3600
@@ -106,13 +117,13 @@ def _row(attempt: Attempt, config: Config, now: datetime) -> dict[str, Any]:
     return row
 
 
-def record_attempts(attempts: Sequence[Attempt], token: str, config: Config) -> list[Deferral]:
-    """Add an event per attempt and move each recipient on; returns those to retry. Caller commits."""
+def record_attempts(attempts: Sequence[Attempt], token: str, config: Config) -> Recorded:
+    """Add an event per attempt and move each recipient on; returns what it wrote. Caller commits."""
     if not attempts:
-        return []
+        return Recorded([], {})
     now = datetime.now(UTC)
     rows = [_row(a, config, now) for a in attempts]
-    db.session.execute(_RECORD_RESULT, [{**row, "b_token": token} for row in rows])
+    written = db.session.execute(_RECORD_RESULT, [{**row, "b_token": token} for row in rows]).rowcount
     db.session.execute(
         _INSERT_EVENTS,
         [
@@ -124,7 +135,9 @@ def record_attempts(attempts: Sequence[Attempt], token: str, config: Config) -> 
     )
     suppress_hard_failures([(a.recipient_id, a.tenant_id, a.result) for a in attempts])
     _emit_results(rows)
-    return [Deferral(row["b_id"], row["next_attempt_at"]) for row in rows if row["next_attempt_at"] is not None]
+    final = {row["b_id"]: row["status"] for row in rows if row["status"] in _FINAL} if written == len(rows) else {}
+    return Recorded([Deferral(row["b_id"], row["next_attempt_at"]) for row in rows
+                     if row["next_attempt_at"] is not None], final)
 
 
 def _emit_results(rows: Sequence[dict[str, Any]]) -> None:
@@ -204,6 +217,40 @@ def _still_sending(message_ids: list[uuid.UUID]) -> list[uuid.UUID]:
     if not message_ids:
         return []
     return list(db.session.scalars(_STILL_SENDING, {"ids": message_ids}))
+
+
+# A message whose only recipient has the final status ``written``: that status, in one statement.
+_messages = Message.__table__
+_DERIVED = bindparam("derived", type_=_messages.c.status.type)
+_RECIPIENT = bindparam("recipient_id", type_=_recipients.c.id.type)
+_WRITTEN = bindparam("written", type_=_recipients.c.status.type)
+_SET_ALONE = (  # on the table, not the entity: the ORM's bulk-update path cost more than the statement
+    update(_messages)
+    .where(_messages.c.id == bindparam("message_id", type_=_messages.c.id.type),
+           _messages.c.kind != MessageKind.BROADCAST, _messages.c.status != _DERIVED,
+           exists().where(_recipients.c.message_id == _messages.c.id, _recipients.c.id == _RECIPIENT,
+                          _recipients.c.status == _WRITTEN),
+           ~exists().where(_recipients.c.message_id == _messages.c.id,
+                           or_(_recipients.c.id != _RECIPIENT, _recipients.c.status != _WRITTEN)))
+    .values(status=_DERIVED)
+)
+
+
+def set_alone(message_id: uuid.UUID, recipient_id: uuid.UUID, written: RecipientStatus) -> bool:
+    """Roll up a message whose one recipient this transaction just gave the final status ``written`` with one
+    UPDATE instead of locking, probing and counting (roll_up); returns whether it did. Caller commits.
+
+    The UPDATE applies only when the row is the message's only recipient and still has ``written``, the
+    message is no broadcast (roll_up announces those) and its status changes; then it writes what roll_up
+    would derive. Otherwise (another recipient, a concurrent bounce, nothing to change) the caller uses
+    roll_up. Call it only in the transaction that wrote the recipient: its row lock keeps the status read
+    here from changing before the commit (on PostgreSQL the statement's snapshot would not see a change
+    committed while it waited for the message row).
+    """
+    if written not in _FINAL:
+        return False
+    return db.session.execute(_SET_ALONE, {"message_id": message_id, "recipient_id": recipient_id,
+                                           "written": written, "derived": _FINAL[written]}).rowcount == 1
 
 
 def roll_up(message_ids: Sequence[uuid.UUID]) -> None:
