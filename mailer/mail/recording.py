@@ -23,7 +23,9 @@ from mailer.models import UNFINISHED, DeliveryEvent, Message, MessageKind, Messa
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
 from mailer.webhooks import EventType, emit
 
+# Statements on the tables, not the entities: the ORM's statement path cost more than a statement (leases.py).
 _recipients = Recipient.__table__
+_messages = Message.__table__
 _events = DeliveryEvent.__table__
 _MAX_TEXT = 2000
 # The statements recording a run writes with, built once (with their cache keys), executed with parameters.
@@ -188,23 +190,22 @@ def derived_status(status: str, counts: dict[str, int]) -> str:
 
 
 def _has_recipients(statuses: tuple[str, ...]) -> Any:
-    return (select(_recipients.c.id).where(_recipients.c.message_id == Message.id,
+    return (select(_recipients.c.id).where(_recipients.c.message_id == _messages.c.id,
                                            _recipients.c.status.in_(statuses)).exists())
 
 
 # The roll-up's statements, built once; ``ids`` the messages.
-_MESSAGE_IDS = bindparam("ids", expanding=True, type_=Message.id.type)
-_STILL_SENDING = select(Message.id).where(Message.id.in_(_MESSAGE_IDS), Message.status == MessageStatus.SENDING,
-                                          _has_recipients(UNFINISHED), _has_recipients(_STARTED))
-_WRITE_LOCK = (update(Message).where(Message.id.in_(_MESSAGE_IDS)).values(status=Message.status)
-               .execution_options(synchronize_session=False))
-_LOCK = select(Message.id, Message.status, Message.kind).where(Message.id.in_(_MESSAGE_IDS)).order_by(Message.id) \
-    .with_for_update()
+_MESSAGE_IDS = bindparam("ids", expanding=True, type_=_messages.c.id.type)
+_STILL_SENDING = select(_messages.c.id).where(_messages.c.id.in_(_MESSAGE_IDS),
+                                              _messages.c.status == MessageStatus.SENDING,
+                                              _has_recipients(UNFINISHED), _has_recipients(_STARTED))
+_WRITE_LOCK = update(_messages).where(_messages.c.id.in_(_MESSAGE_IDS)).values(status=_messages.c.status)
+_LOCK = (select(_messages.c.id, _messages.c.status, _messages.c.kind).where(_messages.c.id.in_(_MESSAGE_IDS))
+         .order_by(_messages.c.id).with_for_update())
 _COUNT = (select(_recipients.c.message_id, _recipients.c.status, func.count())
           .where(_recipients.c.message_id.in_(_MESSAGE_IDS))
           .group_by(_recipients.c.message_id, _recipients.c.status))
-_SET_STATUS = (update(Message).where(Message.id.in_(_MESSAGE_IDS)).values(status=bindparam("derived"))
-               .execution_options(synchronize_session=False))
+_SET_STATUS = update(_messages).where(_messages.c.id.in_(_MESSAGE_IDS)).values(status=bindparam("derived"))
 
 
 def _still_sending(message_ids: list[uuid.UUID]) -> list[uuid.UUID]:
@@ -220,11 +221,10 @@ def _still_sending(message_ids: list[uuid.UUID]) -> list[uuid.UUID]:
 
 
 # A message whose only recipient has the final status ``written``: that status, in one statement.
-_messages = Message.__table__
 _DERIVED = bindparam("derived", type_=_messages.c.status.type)
 _RECIPIENT = bindparam("recipient_id", type_=_recipients.c.id.type)
 _WRITTEN = bindparam("written", type_=_recipients.c.status.type)
-_SET_ALONE = (  # on the table, not the entity: the ORM's bulk-update path cost more than the statement
+_SET_ALONE = (
     update(_messages)
     .where(_messages.c.id == bindparam("message_id", type_=_messages.c.id.type),
            _messages.c.kind != MessageKind.BROADCAST, _messages.c.status != _DERIVED,
@@ -265,6 +265,7 @@ def roll_up(message_ids: Sequence[uuid.UUID]) -> None:
     ids = sorted(set(message_ids))
     if not ids:
         return
+    db.session.flush()  # statements on the tables do not autoflush: the caller's ORM changes count
     if db.session.get_bind().dialect.name == "sqlite":  # WAL readers never wait: take the write lock to count
         db.session.execute(_WRITE_LOCK, {"ids": ids})
     locked = db.session.execute(_LOCK, {"ids": ids}).tuples().all()
