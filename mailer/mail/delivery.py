@@ -34,10 +34,10 @@ from mailer.mail.leases import Claim, LeaseKeeper, release_unattempted
 from mailer.mail.outbox import requeue
 from mailer.mail.per_recipient import RecipientRenderError, prepare_recipient_mails, render_recipient_mail
 from mailer.mail.recipient_tokens import envelope_sender
-from mailer.mail.recording import Attempt, Deferral, mark_attempt_started, record_attempts, roll_up
+from mailer.mail.recording import Attempt, Deferral, mark_attempt_started, record_attempts, roll_up, set_alone
 from mailer.mail.suppressions import screen_before_send
 from mailer.mail.transport import smtp_server
-from mailer.models import Recipient
+from mailer.models import Recipient, RecipientStatus
 from mailer.observability.attempts import note_attempts
 from mailer.smtp.handler import OutgoingMail, SmtpSender
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
@@ -94,14 +94,32 @@ class _Run:
     pending: list[tuple[Recipient, RecipientResult]] = field(default_factory=list)
     done: set[uuid.UUID] = field(default_factory=set)
     rolled_up: bool = False
+    # The final statuses the run's latest results wrote, by message: (recipient, status) pairs.
+    written: dict[uuid.UUID, list[tuple[uuid.UUID, RecipientStatus]]] = field(default_factory=dict)
     lease_lost: bool = False  # a window's mark found rows another run had taken: send nothing more
 
     def record(self, pairs: Sequence[tuple[Recipient, RecipientResult]],
                seconds: float | Sequence[float] | None = None) -> None:
         attempts = [Attempt(r.id, r.tenant_id, r.attempts, result) for r, result in pairs]
         with atomic() as unit:
-            deferrals = record_attempts(attempts, self.claim.token, self.config)
-            unit.after_commit(partial(self._recorded, pairs, seconds, deferrals))
+            recorded = record_attempts(attempts, self.claim.token, self.config)
+            self.written = {}
+            for recipient, _ in pairs:
+                if recipient.id in recorded.final:
+                    self.written.setdefault(recipient.message_id, []).append(
+                        (recipient.id, recorded.final[recipient.id]))
+            unit.after_commit(partial(self._recorded, pairs, seconds, recorded.deferrals))
+
+    def roll_up(self) -> None:
+        """Roll up the run's messages in the transaction of its latest results. A run of one message (mail one
+        at a time) whose one recipient those results finished sets it in one statement (set_alone) when that
+        applies; anything else takes the general roll_up, which locks all the messages in id order (so runs
+        never deadlock) and costs a few statements whatever their number."""
+        if len(self.messages) == 1 and len(self.written) == 1:
+            [(message_id, written)] = self.written.items()
+            if len(written) == 1 and set_alone(message_id, *written[0]):
+                return
+        roll_up(sorted(self.messages))
 
     def _recorded(self, pairs: Sequence[tuple[Recipient, RecipientResult]],
                   seconds: float | Sequence[float] | None, deferrals: list[Deferral]) -> None:
@@ -332,7 +350,7 @@ def _roll_up_with_results(run: _Run) -> None:
     itself only (the results still commit) and is tried again by _finish in a transaction of its own."""
     try:
         with savepoint():
-            roll_up(sorted(run.messages))
+            run.roll_up()
         run.rolled_up = True
     except Exception:
         log.warning("message roll-up failed with the results; trying again on its own", exc_info=True)

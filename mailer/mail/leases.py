@@ -26,51 +26,53 @@ from mailer.models.message import QUEUE_PRIORITY
 
 log = logging.getLogger(__name__)
 
+# The statements on the table, not the entity: the ORM's statement path cost ~0.3 ms more per SELECT and ~0.6 ms
+# more per UPDATE than the statements themselves (SQLite, in process), paid on every claim.
+_recipients = Recipient.__table__
 # What a claim reads of each candidate row.
-_COLUMNS = (Recipient.id, Recipient.status, Recipient.attempt_started_at, Recipient.job_id, Recipient.priority)
+_COLUMNS = (_recipients.c.id, _recipients.c.status, _recipients.c.attempt_started_at, _recipients.c.job_id,
+            _recipients.c.priority)
 BULK_PRIORITY = QUEUE_PRIORITY["bulk"]
 
 
 def due_condition(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
     """Rows a job may take: waiting and due, or `sending` under a lease that ran out."""
-    waiting = and_(
-        Recipient.status.in_(WAITING),
-        or_(Recipient.next_attempt_at.is_(None), Recipient.next_attempt_at <= now),
-    )
-    lease_expired = and_(Recipient.status == RecipientStatus.SENDING, Recipient.lease_until < now)
+    c = _recipients.c
+    waiting = and_(c.status.in_(WAITING), or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now))
+    lease_expired = and_(c.status == RecipientStatus.SENDING, c.lease_until < now)
     return or_(waiting, lease_expired)
 
 
 # The statements a claim runs, built once (building one and its cache key on every claim was a fifth of the
 # delivery loop's CPU when mail comes one message at a time); executed with their parameters.
-_NOW = bindparam("now", type_=Recipient.lease_until.type)
-_IDS = bindparam("ids", expanding=True, type_=Recipient.id.type)
-_OWNER = bindparam("owner", type_=Recipient.tenant_id.type)
+_c = _recipients.c
+_NOW = bindparam("now", type_=_c.lease_until.type)
+_IDS = bindparam("ids", expanding=True, type_=_c.id.type)
+_OWNER = bindparam("owner", type_=_c.tenant_id.type)
 _LIMIT = bindparam("limit", type_=Integer())
 _CANDIDATES = (
-    select(*_COLUMNS).where(Recipient.id.in_(_IDS), due_condition(_NOW)).with_for_update(skip_locked=True)
+    select(*_COLUMNS).where(_c.id.in_(_IDS), due_condition(_NOW)).with_for_update(skip_locked=True)
 )
 _EXPIRED = (
     select(*_COLUMNS)
-    .where(Recipient.tenant_id == _OWNER, Recipient.status == RecipientStatus.SENDING, Recipient.lease_until < _NOW)
-    .order_by(Recipient.lease_until)
+    .where(_c.tenant_id == _OWNER, _c.status == RecipientStatus.SENDING, _c.lease_until < _NOW)
+    .order_by(_c.lease_until)
     .limit(_LIMIT)
     .with_for_update(skip_locked=True)
 )
 _WAITING = (
     select(*_COLUMNS)
-    .where(Recipient.tenant_id == _OWNER, Recipient.status.in_(WAITING),
-           or_(Recipient.next_attempt_at.is_(None), Recipient.next_attempt_at <= _NOW))
-    .order_by(Recipient.priority, Recipient.created_at, Recipient.position)
+    .where(_c.tenant_id == _OWNER, _c.status.in_(WAITING),
+           or_(_c.next_attempt_at.is_(None), _c.next_attempt_at <= _NOW))
+    .order_by(_c.priority, _c.created_at, _c.position)
     .limit(_LIMIT)
     .with_for_update(skip_locked=True)
 )
 _TAKE = (
-    update(Recipient)
-    .where(Recipient.id.in_(_IDS), due_condition(_NOW))
+    update(_recipients)
+    .where(_c.id.in_(_IDS), due_condition(_NOW))
     .values(status=RecipientStatus.SENDING, lease_until=bindparam("lease_end"), claim_token=bindparam("token"))
-    .returning(Recipient.id)
-    .execution_options(synchronize_session=False)
+    .returning(_c.id)
 )
 
 

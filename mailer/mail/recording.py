@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 
 from mailer.config import Config
 from mailer.extensions import db
@@ -23,7 +23,9 @@ from mailer.models import UNFINISHED, DeliveryEvent, Message, MessageKind, Messa
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
 from mailer.webhooks import EventType, emit
 
+# Statements on the tables, not the entities: the ORM's statement path cost more than a statement (leases.py).
 _recipients = Recipient.__table__
+_messages = Message.__table__
 _events = DeliveryEvent.__table__
 _MAX_TEXT = 2000
 # The statements recording a run writes with, built once (with their cache keys), executed with parameters.
@@ -44,6 +46,8 @@ _MARK_STARTED = (
     .where(_recipients.c.id == bindparam("b_id"), _recipients.c.claim_token == bindparam("b_token"))
     .values(attempt_started_at=bindparam("b_now"), smtp_message_id=bindparam("b_mid"))
 )
+# A recipient's final statuses, and the status of a message whose only recipient has one.
+_FINAL = {RecipientStatus.SENT: MessageStatus.SENT, RecipientStatus.FAILED: MessageStatus.FAILED}
 _EVENT_OF = {
     RecipientStatus.SENT: EventType.MESSAGE_SENT,
     RecipientStatus.DEFERRED: EventType.MESSAGE_DEFERRED,
@@ -65,6 +69,15 @@ class Attempt:
 class Deferral:
     recipient_id: uuid.UUID
     next_attempt_at: datetime
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What record_attempts wrote: the retries to schedule, and the final statuses (sent, failed) it gave
+    recipients, by id; ``final`` is empty when a result was not written (another run holds its row)."""
+
+    deferrals: list[Deferral]
+    final: dict[uuid.UUID, RecipientStatus]
 
 
 MAX_HINT_SECONDS = 24 * 3600
@@ -106,13 +119,13 @@ def _row(attempt: Attempt, config: Config, now: datetime) -> dict[str, Any]:
     return row
 
 
-def record_attempts(attempts: Sequence[Attempt], token: str, config: Config) -> list[Deferral]:
-    """Add an event per attempt and move each recipient on; returns those to retry. Caller commits."""
+def record_attempts(attempts: Sequence[Attempt], token: str, config: Config) -> Recorded:
+    """Add an event per attempt and move each recipient on; returns what it wrote. Caller commits."""
     if not attempts:
-        return []
+        return Recorded([], {})
     now = datetime.now(UTC)
     rows = [_row(a, config, now) for a in attempts]
-    db.session.execute(_RECORD_RESULT, [{**row, "b_token": token} for row in rows])
+    written = db.session.execute(_RECORD_RESULT, [{**row, "b_token": token} for row in rows]).rowcount
     db.session.execute(
         _INSERT_EVENTS,
         [
@@ -124,7 +137,9 @@ def record_attempts(attempts: Sequence[Attempt], token: str, config: Config) -> 
     )
     suppress_hard_failures([(a.recipient_id, a.tenant_id, a.result) for a in attempts])
     _emit_results(rows)
-    return [Deferral(row["b_id"], row["next_attempt_at"]) for row in rows if row["next_attempt_at"] is not None]
+    final = {row["b_id"]: row["status"] for row in rows if row["status"] in _FINAL} if written == len(rows) else {}
+    return Recorded([Deferral(row["b_id"], row["next_attempt_at"]) for row in rows
+                     if row["next_attempt_at"] is not None], final)
 
 
 def _emit_results(rows: Sequence[dict[str, Any]]) -> None:
@@ -175,23 +190,22 @@ def derived_status(status: str, counts: dict[str, int]) -> str:
 
 
 def _has_recipients(statuses: tuple[str, ...]) -> Any:
-    return (select(_recipients.c.id).where(_recipients.c.message_id == Message.id,
+    return (select(_recipients.c.id).where(_recipients.c.message_id == _messages.c.id,
                                            _recipients.c.status.in_(statuses)).exists())
 
 
 # The roll-up's statements, built once; ``ids`` the messages.
-_MESSAGE_IDS = bindparam("ids", expanding=True, type_=Message.id.type)
-_STILL_SENDING = select(Message.id).where(Message.id.in_(_MESSAGE_IDS), Message.status == MessageStatus.SENDING,
-                                          _has_recipients(UNFINISHED), _has_recipients(_STARTED))
-_WRITE_LOCK = (update(Message).where(Message.id.in_(_MESSAGE_IDS)).values(status=Message.status)
-               .execution_options(synchronize_session=False))
-_LOCK = select(Message.id, Message.status, Message.kind).where(Message.id.in_(_MESSAGE_IDS)).order_by(Message.id) \
-    .with_for_update()
+_MESSAGE_IDS = bindparam("ids", expanding=True, type_=_messages.c.id.type)
+_STILL_SENDING = select(_messages.c.id).where(_messages.c.id.in_(_MESSAGE_IDS),
+                                              _messages.c.status == MessageStatus.SENDING,
+                                              _has_recipients(UNFINISHED), _has_recipients(_STARTED))
+_WRITE_LOCK = update(_messages).where(_messages.c.id.in_(_MESSAGE_IDS)).values(status=_messages.c.status)
+_LOCK = (select(_messages.c.id, _messages.c.status, _messages.c.kind).where(_messages.c.id.in_(_MESSAGE_IDS))
+         .order_by(_messages.c.id).with_for_update())
 _COUNT = (select(_recipients.c.message_id, _recipients.c.status, func.count())
           .where(_recipients.c.message_id.in_(_MESSAGE_IDS))
           .group_by(_recipients.c.message_id, _recipients.c.status))
-_SET_STATUS = (update(Message).where(Message.id.in_(_MESSAGE_IDS)).values(status=bindparam("derived"))
-               .execution_options(synchronize_session=False))
+_SET_STATUS = update(_messages).where(_messages.c.id.in_(_MESSAGE_IDS)).values(status=bindparam("derived"))
 
 
 def _still_sending(message_ids: list[uuid.UUID]) -> list[uuid.UUID]:
@@ -206,6 +220,39 @@ def _still_sending(message_ids: list[uuid.UUID]) -> list[uuid.UUID]:
     return list(db.session.scalars(_STILL_SENDING, {"ids": message_ids}))
 
 
+# A message whose only recipient has the final status ``written``: that status, in one statement.
+_DERIVED = bindparam("derived", type_=_messages.c.status.type)
+_RECIPIENT = bindparam("recipient_id", type_=_recipients.c.id.type)
+_WRITTEN = bindparam("written", type_=_recipients.c.status.type)
+_SET_ALONE = (
+    update(_messages)
+    .where(_messages.c.id == bindparam("message_id", type_=_messages.c.id.type),
+           _messages.c.kind != MessageKind.BROADCAST, _messages.c.status != _DERIVED,
+           exists().where(_recipients.c.message_id == _messages.c.id, _recipients.c.id == _RECIPIENT,
+                          _recipients.c.status == _WRITTEN),
+           ~exists().where(_recipients.c.message_id == _messages.c.id,
+                           or_(_recipients.c.id != _RECIPIENT, _recipients.c.status != _WRITTEN)))
+    .values(status=_DERIVED)
+)
+
+
+def set_alone(message_id: uuid.UUID, recipient_id: uuid.UUID, written: RecipientStatus) -> bool:
+    """Roll up a message whose one recipient this transaction just gave the final status ``written`` with one
+    UPDATE instead of locking, probing and counting (roll_up); returns whether it did. Caller commits.
+
+    The UPDATE applies only when the row is the message's only recipient and still has ``written``, the
+    message is no broadcast (roll_up announces those) and its status changes; then it writes what roll_up
+    would derive. Otherwise (another recipient, a concurrent bounce, nothing to change) the caller uses
+    roll_up. Call it only in the transaction that wrote the recipient: its row lock keeps the status read
+    here from changing before the commit (on PostgreSQL the statement's snapshot would not see a change
+    committed while it waited for the message row).
+    """
+    if written not in _FINAL:
+        return False
+    return db.session.execute(_SET_ALONE, {"message_id": message_id, "recipient_id": recipient_id,
+                                           "written": written, "derived": _FINAL[written]}).rowcount == 1
+
+
 def roll_up(message_ids: Sequence[uuid.UUID]) -> None:
     """Derive each message's status from its recipients' (one counting pass), writing only changes. Caller commits.
 
@@ -218,6 +265,7 @@ def roll_up(message_ids: Sequence[uuid.UUID]) -> None:
     ids = sorted(set(message_ids))
     if not ids:
         return
+    db.session.flush()  # statements on the tables do not autoflush: the caller's ORM changes count
     if db.session.get_bind().dialect.name == "sqlite":  # WAL readers never wait: take the write lock to count
         db.session.execute(_WRITE_LOCK, {"ids": ids})
     locked = db.session.execute(_LOCK, {"ids": ids}).tuples().all()

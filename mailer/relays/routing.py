@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import uuid
 
+from sqlalchemy import bindparam, select
+
 from mailer.config import Config
 from mailer.extensions import db
 from mailer.models import TenantRelay
@@ -17,6 +19,8 @@ from mailer.security.secret_box import SecretUnreadableError
 from mailer.smtp.settings import Encryption, SmtpServer
 
 log = logging.getLogger(__name__)
+# Built once: a claim looks its tenant's relay up, and building the statement cost more than running it.
+_RELAY_OF = select(TenantRelay).where(TenantRelay.tenant_id == bindparam("tenant_id", type_=TenantRelay.tenant_id.type))
 UNREADABLE = "the tenant relay's password cannot be decrypted with SECRETS_KEY"
 
 
@@ -42,5 +46,5 @@ def tenant_relay_server(config: Config, owner: str) -> SmtpServer | None:
         tenant_id = uuid.UUID(owner)
     except ValueError:
         return None
-    relay = db.session.get(TenantRelay, tenant_id)
+    relay = db.session.scalars(_RELAY_OF, {"tenant_id": tenant_id}).first()
     return relay_server(config, relay) if relay is not None else None

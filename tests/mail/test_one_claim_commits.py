@@ -55,16 +55,20 @@ def test_a_failing_roll_up_undoes_itself_only_and_is_done_again(fast_app: Flask,
     from mailer.mail import delivery
 
     [rid] = make_messages(fast_app, 1)
-    real_roll_up, calls = delivery.roll_up, []
+    real_with_results, real_roll_up, calls = delivery._Run.roll_up, delivery.roll_up, []
 
-    def failing_once(message_ids: Any) -> None:
-        calls.append(list(message_ids))
+    def failing(run: Any) -> None:
+        calls.append("with the results")
+        real_with_results(run)
+        db.session.execute(update(Message).values(subject="half a roll-up"))
+        raise RuntimeError("roll-up failed")
+
+    def on_its_own(message_ids: Any) -> None:
+        calls.append("on its own")
         real_roll_up(message_ids)
-        if len(calls) == 1:
-            db.session.execute(update(Message).values(subject="half a roll-up"))
-            raise RuntimeError("roll-up failed")
 
-    monkeypatch.setattr(delivery, "roll_up", failing_once)
+    monkeypatch.setattr(delivery._Run, "roll_up", failing)
+    monkeypatch.setattr(delivery, "roll_up", on_its_own)
     with fast_app.app_context():
         _deliver(fast_app, [rid])
         db.session.expire_all()
@@ -73,7 +77,7 @@ def test_a_failing_roll_up_undoes_itself_only_and_is_done_again(fast_app: Flask,
         assert row.status == "sent"
         assert db.session.scalars(select(DeliveryEvent.outcome).where(DeliveryEvent.recipient_id == rid)).all() \
             == ["sent"]
-        assert len(calls) == 2  # with the results (undone), then on its own
+        assert calls == ["with the results", "on its own"]  # the first undone
         assert message.subject == "n0" and message.status == "sent"
 
 
