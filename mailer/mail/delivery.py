@@ -94,8 +94,8 @@ class _Run:
     pending: list[tuple[Recipient, RecipientResult]] = field(default_factory=list)
     done: set[uuid.UUID] = field(default_factory=set)
     rolled_up: bool = False
-    # The final statuses the run's latest results wrote, by message: (recipient, status) pairs.
-    written: dict[uuid.UUID, list[tuple[uuid.UUID, RecipientStatus]]] = field(default_factory=dict)
+    # The final statuses the run's latest results wrote, by recipient (record_attempts' Recorded.final).
+    final: dict[uuid.UUID, RecipientStatus] = field(default_factory=dict)
     lease_lost: bool = False  # a window's mark found rows another run had taken: send nothing more
 
     def record(self, pairs: Sequence[tuple[Recipient, RecipientResult]],
@@ -103,11 +103,7 @@ class _Run:
         attempts = [Attempt(r.id, r.tenant_id, r.attempts, result) for r, result in pairs]
         with atomic() as unit:
             recorded = record_attempts(attempts, self.claim.token, self.config)
-            self.written = {}
-            for recipient, _ in pairs:
-                if recipient.id in recorded.final:
-                    self.written.setdefault(recipient.message_id, []).append(
-                        (recipient.id, recorded.final[recipient.id]))
+            self.final = recorded.final
             unit.after_commit(partial(self._recorded, pairs, seconds, recorded.deferrals))
 
     def roll_up(self) -> None:
@@ -115,9 +111,9 @@ class _Run:
         at a time) whose one recipient those results finished sets it in one statement (set_alone) when that
         applies; anything else takes the general roll_up, which locks all the messages in id order (so runs
         never deadlock) and costs a few statements whatever their number."""
-        if len(self.messages) == 1 and len(self.written) == 1:
-            [(message_id, written)] = self.written.items()
-            if len(written) == 1 and set_alone(message_id, *written[0]):
+        if len(self.messages) == 1 and len(self.final) == 1:
+            [message_id], [(recipient_id, status)] = self.messages, self.final.items()
+            if set_alone(message_id, recipient_id, status):
                 return
         roll_up(sorted(self.messages))
 
