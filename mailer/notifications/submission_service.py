@@ -63,19 +63,13 @@ def quota_room(principal: Principal) -> int | None:
 
 @dataclass(frozen=True)
 class PreparedSubmission:
-    """A submission checked and kept (nothing stored): what store_submissions needs."""
+    """A submission checked and kept (nothing stored): what _store_prepared needs."""
 
     principal: Principal
     kept: KeptMessage
     tags: list[str]
     metadata: dict[str, str]
     keyed: KeyedRequest | None
-
-
-def prepare_submission(principal: Principal, submission: Submission) -> PreparedSubmission:
-    """Check and keep one submitted message, no writes (so it can run beside another's transaction).
-    Raises one of REFUSALS."""
-    return _prepared(_config(), _tenant(principal), principal, submission)
 
 
 def _prepared(config: Config, tenant: Tenant, principal: Principal, submission: Submission) -> PreparedSubmission:
@@ -85,23 +79,12 @@ def _prepared(config: Config, tenant: Tenant, principal: Principal, submission: 
                               _checked(_METADATA, kept.metadata, "X-Mailer-Metadata"), keyed)
 
 
-def submit_message(principal: Principal, submission: Submission) -> dict[str, Any]:
-    """Store a submitted message like POST /v1/messages stores one (kind custom); the 202 body (its id).
-
-    Raises one of REFUSALS or a database error (nothing stored).
-    """
-    [result] = store_submissions([prepare_submission(principal, submission)])
-    if isinstance(result, Exception):
-        raise result
-    return result
-
-
 def store_submitted(items: Sequence[tuple[Principal, Submission]],
                     on_commit: Callable[[list[dict[str, Any] | Exception]], None] | None = None,
                     ) -> list[dict[str, Any] | Exception]:
     """Submissions as the sessions handed them over, prepared and stored together (the writer's group): each
     tenant is loaded once for the group. A submission refused while prepared gets its refusal (one of
-    REFUSALS) and is stored nowhere; the others are stored as store_submissions stores them. A failed read or
+    REFUSALS) and is stored nowhere; the others are stored together by _store_prepared. A failed read or
     commit raises for them all."""
     config = _config()
     tenants: dict[Any, Tenant] = {}
@@ -120,22 +103,22 @@ def store_submitted(items: Sequence[tuple[Principal, Submission]],
             results[index] = result
         return [result for result in results if result is not None]
 
-    stored = store_submissions([item for _, item in kept], tenants,
-                               on_commit=None if on_commit is None else lambda done: on_commit(merged(done)))
+    stored = _store_prepared([item for _, item in kept], tenants,
+                             on_commit=None if on_commit is None else lambda done: on_commit(merged(done)))
     return merged(stored)
 
 
-def store_submissions(items: Sequence[PreparedSubmission], tenants: Mapping[Any, Tenant] | None = None,
-                      on_commit: Callable[[list[dict[str, Any] | Exception]], None] | None = None,
-                      ) -> list[dict[str, Any] | Exception]:
+def _store_prepared(items: Sequence[PreparedSubmission], tenants: Mapping[Any, Tenant],
+                    on_commit: Callable[[list[dict[str, Any] | Exception]], None] | None = None,
+                    ) -> list[dict[str, Any] | Exception]:
     """Prepared submissions that arrived together, stored in one transaction (group commit): each gets its
-    202 body or its own refusal (one of REFUSALS, nothing of it written). ``tenants``: rows the caller has
-    just loaded in this session, whose quota counters are read from them instead of again. ``on_commit``
+    202 body or its own refusal (one of REFUSALS, nothing of it written). ``tenants``: the rows store_submitted
+    has just loaded in this session, whose quota counters are read from them instead of again. ``on_commit``
     sees the results as soon as the commit is done; the jobs are enqueued after it. A failed commit raises
     for them all.
     """
     config = _config()
-    group = _Group(config, tenants or {})
+    group = _Group(config, tenants)
     with atomic() as unit:
         for index, item in enumerate(items):
             group.add(index, item)

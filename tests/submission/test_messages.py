@@ -18,7 +18,7 @@ from mailer.errors import IdempotencyConflictError
 from mailer.extensions import db
 from mailer.mail.submitted import Submission as SubmittedMail
 from mailer.models import AuditEvent, Message, Recipient, Tenant
-from mailer.notifications.submission_service import prepare_submission, store_submissions, store_submitted
+from mailer.notifications.submission_service import store_submitted
 from mailer.security.api_keys import resolve_api_key
 from tests.fixtures import Drainer, Sink
 from tests.helpers import bearer, create_tenant, login
@@ -325,10 +325,9 @@ def test_a_group_screens_each_message_on_its_own(submission: Submission) -> None
     with submission.app.app_context():
         principal = resolve_api_key(submission.key)
         assert principal is not None
-        prepared = [prepare_submission(principal, SubmittedMail(SENDER, tuple(rcpts), _plain(to=rcpts[0]),
-                                                                "client.test", "127.0.0.1", "mx.test"))
-                    for rcpts in groups]
-        results = store_submissions(prepared)
+        results = store_submitted([(principal, SubmittedMail(SENDER, tuple(rcpts), _plain(to=rcpts[0]),
+                                                             "client.test", "127.0.0.1", "mx.test"))
+                                   for rcpts in groups])
         db.session.remove()
     assert [(r["status"], [x["status"] for x in r["recipients"]]) for r in results] == [  # type: ignore[index]
         ("queued", ["queued", "failed"]), ("failed", ["failed"]), ("queued", ["queued"])]
