@@ -59,6 +59,16 @@ class WorkerProcesses:
         self.procs.append(proc)
         return proc
 
+    def wait_registered(self, proc: subprocess.Popen[bytes], timeout: float = 30) -> float:
+        """Wait until RQ lists the worker of `proc` (it has started and may take jobs); return when it did."""
+        from redis import Redis
+        from rq import Worker
+
+        connection = Redis.from_url(TEST_REDIS_URL)
+        wait_for(lambda: any(worker.pid == proc.pid for worker in Worker.all(connection=connection)),
+                 timeout=timeout, interval=0.05)
+        return time.time()
+
     def kill(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
         """Signal the worker's process group and its work horse (RQ puts a horse in its own group)."""
         horses = _children(proc.pid)

@@ -94,20 +94,19 @@ def test_sigkill_then_an_immediate_bare_replacement_sends_retries_and_send_at_on
     first = workers.start()
     wait_for(lambda: _deferred_at(fast_app, grey) and len(sink.messages) >= 3, timeout=30, interval=0.02)
     workers.kill(first)
-    killed_at = time.time()
     first.wait(timeout=10)
     assert redis.keys("rq:scheduler-lock:*"), "the killed worker should still hold RQ's scheduler locks"
     assert sink.handler.count("grey0@example.com") == 0 and statuses(fast_app).get("sending")
     deferred = _deferred_at(fast_app, grey)
 
-    workers.start()
+    # A loaded machine can take seconds to start the replacement; "on time" counts from when it could work.
+    ready_at = workers.wait_registered(workers.start())
     wait_for(lambda: statuses(fast_app) == {"sent": 62}, timeout=20, interval=0.2)
-    assert time.time() - killed_at < 20
     retry_delay, sweep, few = 1.0, 2.0, 6.0
     grey_sent = sink.handler.arrivals["grey0@example.com"]
-    assert grey_sent - deferred <= retry_delay + sweep + few, grey_sent - deferred
+    assert grey_sent - max(deferred + retry_delay, ready_at) <= sweep + few, (grey_sent - deferred, ready_at - deferred)
     later_sent = sink.handler.arrivals["later0@example.com"]
-    assert send_at.timestamp() <= later_sent <= send_at.timestamp() + sweep + few
+    assert send_at.timestamp() <= later_sent <= max(send_at.timestamp(), ready_at) + sweep + few
     ambiguous = {r.id for r in recipient_rows(fast_app) if "ambiguous" in events_of(fast_app, r.id)}
     for row in recipient_rows(fast_app):
         copies = sink.handler.count(row.email)
