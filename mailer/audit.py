@@ -51,7 +51,7 @@ TENANTS = Tenant.__table__
 # FOR NO KEY UPDATE: exclusive among writers of the chain (and of the quota), but not against the KEY SHARE
 # locks that this transaction's own inserts of rows referencing the tenant already hold, which FOR UPDATE
 # would wait for: two such transactions would deadlock.
-_LOCKED_ROW = (
+LOCKED_ROW = (
     select(TENANTS.c.quota_day, TENANTS.c.quota_used, TENANTS.c.audit_seq, TENANTS.c.audit_head)
     .where(TENANTS.c.id == bindparam("tenant_row")).with_for_update(key_share=True)
 )
@@ -154,7 +154,7 @@ def _locked_head(tenant_id: uuid.UUID) -> tuple[int, str]:
 
 def locked_tenant_row(tenant_id: uuid.UUID) -> Row[Any]:
     """The tenant row's chain head and quota counter, locked until the caller's transaction ends (see above)."""
-    return db.session.execute(_LOCKED_ROW, {"tenant_row": tenant_id}).one()
+    return db.session.execute(LOCKED_ROW, {"tenant_row": tenant_id}).one()
 
 
 def write_tenant_row(tenant_id: uuid.UUID, values: dict[str, Any]) -> None:
@@ -180,6 +180,19 @@ def add_chain(
 ) -> tuple[list[AuditEvent], dict[str, Any]]:
     """``add_chained`` for one event per entry of ``details``, in order, each linked to the one before: one
     INSERT for them all. Returns the events and the tenant row's new head values (the last event's)."""
+    events, rows, head_values = chained_rows(action, tenant_id=tenant_id, seq=seq, head=head, details=details,
+                                             actor_id=actor_id, actor_type=actor_type, ip=ip)
+    # A Core INSERT: the objects stay outside the session (no flush of them, no identity map), as stored.
+    db.session.execute(_INSERT_EVENTS, rows)
+    return events, head_values
+
+
+def chained_rows(
+    action: str, *, tenant_id: uuid.UUID, seq: int, head: str, details: Sequence[dict[str, Any]],
+    actor_id: uuid.UUID | None = None, actor_type: ActorType = ActorType.USER, ip: str | None = None,
+) -> tuple[list[AuditEvent], list[dict[str, Any]], dict[str, Any]]:
+    """``add_chain`` without its INSERT: the events, their rows (by column key), which the caller inserts in
+    this transaction (with other rows: one statement), and the tenant row's new head values."""
     if ip is None and has_request_context():
         ip = request.remote_addr
     key = _configured_keys()[0]
@@ -191,12 +204,10 @@ def add_chain(
         event.hash = keyed_hash(_content_of(event), key)  # every field is set: nothing may change now
         events.append(event)
         seq, head = event.seq, event.hash
-    # A Core INSERT: the objects stay outside the session (no flush of them, no identity map), as stored.
-    db.session.execute(_INSERT_EVENTS,
-                       [{c.key: getattr(event, c.key) for c in AuditEvent.__table__.c} for event in events])
     current_unit().after_commit(partial(_log_committed_head, str(tenant_id), seq, head),
                                 key=(_log_committed_head, tenant_id))
-    return events, {"audit_seq": seq, "audit_head": head}
+    rows = [{c.key: getattr(event, c.key) for c in AuditEvent.__table__.c} for event in events]
+    return events, rows, {"audit_seq": seq, "audit_head": head}
 
 
 def _log_committed_head(tenant_id: str, seq: int, head: str) -> None:

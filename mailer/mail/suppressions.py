@@ -44,11 +44,14 @@ _EVENT_CHUNK = 5000
 _SUPPRESSIONS = Suppression.__table__
 # Built once (a Core select on the table, IN lists expanded at execution): building it and its cache key on
 # every accepted message cost more CPU than running it.
-_SUPPRESSED_AMONG = select(_SUPPRESSIONS.c.email).where(
+_AMONG = (
     _SUPPRESSIONS.c.tenant_id == bindparam("tenant_id"),
     _SUPPRESSIONS.c.email.in_(bindparam("emails", expanding=True)),
     _SUPPRESSIONS.c.scope.in_(bindparam("scopes", expanding=True)),
 )
+_SUPPRESSED_AMONG = select(_SUPPRESSIONS.c.email).where(*_AMONG)
+# The same look-up as one array value (PostgreSQL), for a statement that carries the screen with another read.
+SUPPRESSED_LIST = select(func.array_agg(_SUPPRESSIONS.c.email)).where(*_AMONG).scalar_subquery()
 _INSERT_EVENTS = insert(DeliveryEvent.__table__)
 
 
@@ -68,17 +71,33 @@ def suppressed_among(tenant_id: uuid.UUID, emails: Iterable[str], scopes: Sequen
 
     An erased address (API.md §11) is stored as its digest: each address is looked up in every form.
     """
-    config = current_app.config["MAILER"]
-    forms: dict[str, str] = {}
-    for email in {email.lower() for email in emails}:
-        forms[email] = email
-        forms.update(dict.fromkeys(address_digests(config, email), email))
+    forms = stored_forms(emails)
     wanted = sorted(forms)
     found: set[str] = set()
     for start in range(0, len(wanted), _CHUNK):
         found.update(forms[stored.lower()] for stored in db.session.scalars(_SUPPRESSED_AMONG, {
             "tenant_id": tenant_id, "emails": wanted[start:start + _CHUNK], "scopes": list(scopes)}))
     return found
+
+
+def stored_forms(emails: Iterable[str]) -> dict[str, str]:
+    """Each form an address may be stored in (as written, lower-cased, or as its digests) → that address."""
+    config = current_app.config["MAILER"]
+    forms: dict[str, str] = {}
+    for email in {email.lower() for email in emails}:
+        forms[email] = email
+        forms.update(dict.fromkeys(address_digests(config, email), email))
+    return forms
+
+
+def screen_parameters(tenant_id: uuid.UUID, kind: str, rows: Sequence[dict[str, object]],
+                      ) -> tuple[dict[str, object], dict[str, str]] | None:
+    """SUPPRESSED_LIST's parameters for screening new ``rows`` and the forms that map its answer back to their
+    addresses; None when they are too many for one look-up (``screen_new_rows`` then)."""
+    forms = stored_forms(str(row["email"]) for row in rows)
+    if len(forms) > _CHUNK:
+        return None
+    return {"tenant_id": tenant_id, "emails": sorted(forms), "scopes": list(scopes_for(kind))}, forms
 
 
 def add_suppression(
@@ -179,7 +198,11 @@ def screen_new_rows(tenant_id: uuid.UUID, kind: str, rows: list[dict[str, object
 
     Mutates ``rows`` before the insert; their events are added by ``add_suppressed_events`` after it.
     """
-    hits = suppressed_among(tenant_id, (str(row["email"]) for row in rows), scopes_for(kind))
+    return mark_suppressed(rows, suppressed_among(tenant_id, (str(row["email"]) for row in rows), scopes_for(kind)))
+
+
+def mark_suppressed(rows: list[dict[str, object]], hits: set[str]) -> int:
+    """``screen_new_rows`` given the lower-cased suppressed addresses among the rows'."""
     count = 0
     for row in rows:
         if str(row["email"]).lower() in hits:

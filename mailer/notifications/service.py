@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import current_app
 
-from mailer.audit import add_chain, locked_tenant_row, write_tenant_row
+from mailer.audit import chained_rows
 from mailer.config import Config
 from mailer.errors import ValidationError
 from mailer.extensions import atomic, db
@@ -23,11 +23,12 @@ from mailer.i18n import rendered_in
 from mailer.mail.compose import ComposedMessage, address, compose
 from mailer.mail.outbox import StagedJob, enqueue, stage
 from mailer.mail.quota import counted, quota_applies
+from mailer.mail.suppressions import add_suppressed_events, suppressed_pairs
 from mailer.mail.templates import render, tenant_context
-from mailer.models import ActorType, Message, MessageKind, MessageStatus, Recipient, Role, Tenant
+from mailer.models import ActorType, AuditEvent, Message, MessageKind, MessageStatus, Recipient, Role, Tenant
 from mailer.notifications.content import requested_content
 from mailer.notifications.idempotency import KeyedRequest, remember
-from mailer.notifications.rows import insert_new_messages
+from mailer.notifications.rows import insert_with_tenant_row, locked_and_screened, new_rows
 from mailer.notifications.schemas import AddressIn, MessageRequest
 from mailer.notifications.serializers import accepted_json
 from mailer.security.types import Principal
@@ -173,28 +174,31 @@ def stage_messages(
     config: Config, principal: Principal, tenant_id: uuid.UUID, drafts: Sequence[Draft],
 ) -> list[tuple[Message, list[StagedJob]]]:
     """Stage several drafts of one caller in its transaction (SMTP submission's group commit stages the
-    messages waiting together this way): their rows first (one suppression screen, one INSERT per table), then
-    one locking read and one UPDATE of the tenant row for them all — the quota counted for the total, one audit
-    event each, chained (one INSERT).
+    messages waiting together this way): their rows built, then one locking read of the tenant row (which on
+    PostgreSQL also carries the suppression screen of all their recipients), the quota counted for the total
+    and one audit event each, chained; then one write of it all (rows.insert_with_tenant_row: on PostgreSQL one
+    statement for the messages, recipients, audit events and the tenant row's UPDATE).
 
-    The tenant row is locked (quota and audit: one read, one write) only after the rows are in, just before
-    the commit: that lock orders every request of the tenant, so it is held for as little as possible. A refused
-    quota raises after the insert, and the caller's transaction (a batch item's savepoint) rolls it back.
+    The tenant row's lock orders every request of the tenant, so it is held for as little as possible: from
+    that read to the commit there are one statement and the COMMIT. A refused quota raises before anything
+    is written, and the caller's transaction (a batch item's savepoint) rolls back the rest.
     """
     staged = []
     for draft in drafts:
         message = new_message(tenant_id, principal, draft)
         staged.append((message, stage(message)))
-    insert_new_messages([message for message, _ in staged])
-    count = sum(len(message.recipients) for message, _ in staged)
+    messages = [message for message, _ in staged]
+    rows = new_rows(messages)
+    count = sum(len(message.recipients) for message in messages)
     # One locking read and one UPDATE of the tenant row for both the quota and the audit chain head.
-    locked = locked_tenant_row(tenant_id)
-    values = counted(config, tenant_id, count, locked.quota_day, locked.quota_used, user_id=_own_quota(principal),
-                     pending=count)
-    _, head = add_chain("message.created", tenant_id=tenant_id, seq=locked.audit_seq, head=locked.audit_head,
-                        actor_id=principal.id, actor_type=principal.kind,
-                        details=[_audit_details(message) for message, _ in staged])
-    write_tenant_row(tenant_id, {**values, **head})
+    locked = locked_and_screened(messages, rows)
+    # The rows are not in yet (they go with the tenant row's UPDATE): a day's first count finds none of them.
+    values = counted(config, tenant_id, count, locked.quota_day, locked.quota_used, user_id=_own_quota(principal))
+    _, events, head = chained_rows("message.created", tenant_id=tenant_id, seq=locked.audit_seq,
+                                   head=locked.audit_head, actor_id=principal.id, actor_type=principal.kind,
+                                   details=[_audit_details(message) for message, _ in staged])
+    insert_with_tenant_row(tenant_id, [*rows, (AuditEvent.__table__, events)], {**values, **head})
+    add_suppressed_events(suppressed_pairs(rows[1][1]))
     return staged
 
 
