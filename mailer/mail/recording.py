@@ -21,7 +21,7 @@ from mailer.extensions import db
 from mailer.mail.suppressions import suppress_hard_failures
 from mailer.models import UNFINISHED, DeliveryEvent, Message, MessageKind, MessageStatus, Recipient, RecipientStatus
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
-from mailer.webhooks import EventType, emit
+from mailer.webhooks import EventType, emit, subscribes_column
 
 # Statements on the tables, not the entities: the ORM's statement path cost more than a statement (leases.py).
 _recipients = Recipient.__table__
@@ -40,6 +40,9 @@ _RECORD_RESULT = (
         attempt_started_at=None,
     )
 )
+# One result (mail one message at a time) also returns whether its tenant has an enabled webhook endpoint: the
+# subscriber check of its event, read in the same transaction after the write, without a round trip of its own.
+_RECORD_ONE_RESULT = _RECORD_RESULT.returning(subscribes_column(_recipients.c.tenant_id))
 _INSERT_EVENTS = insert(_events)
 _MARK_STARTED = (
     update(_recipients)
@@ -125,7 +128,12 @@ def record_attempts(attempts: Sequence[Attempt], token: str, config: Config) -> 
         return Recorded([], {})
     now = datetime.now(UTC)
     rows = [_row(a, config, now) for a in attempts]
-    written = db.session.execute(_RECORD_RESULT, [{**row, "b_token": token} for row in rows]).rowcount
+    subscribed: bool | None = None  # unknown: the events look it up
+    if len(rows) == 1:
+        returned = db.session.execute(_RECORD_ONE_RESULT, {**rows[0], "b_token": token}).scalars().all()
+        written, subscribed = len(returned), bool(returned[0]) if returned else None
+    else:
+        written = db.session.execute(_RECORD_RESULT, [{**row, "b_token": token} for row in rows]).rowcount
     db.session.execute(
         _INSERT_EVENTS,
         [
@@ -136,14 +144,15 @@ def record_attempts(attempts: Sequence[Attempt], token: str, config: Config) -> 
         ],
     )
     suppress_hard_failures([(a.recipient_id, a.tenant_id, a.result) for a in attempts])
-    _emit_results(rows)
+    _emit_results(rows, subscribed)
     final = {row["b_id"]: row["status"] for row in rows if row["status"] in _FINAL} if written == len(rows) else {}
     return Recorded([Deferral(row["b_id"], row["next_attempt_at"]) for row in rows
                      if row["next_attempt_at"] is not None], final)
 
 
-def _emit_results(rows: Sequence[dict[str, Any]]) -> None:
-    """`message.sent|deferred|failed` for each written result; `message.suppressed` is the suppressions'."""
+def _emit_results(rows: Sequence[dict[str, Any]], subscribed: bool | None) -> None:
+    """`message.sent|deferred|failed` for each written result; `message.suppressed` is the suppressions'.
+    ``subscribed``: whether the rows' tenants have an enabled endpoint, if already read in this transaction."""
     by_type: dict[EventType, list[tuple[uuid.UUID, dict[str, Any]]]] = {}
     for row in rows:
         if row["error_code"] != ErrorCode.SUPPRESSED:
@@ -151,7 +160,7 @@ def _emit_results(rows: Sequence[dict[str, Any]]) -> None:
                 "status": row["status"], "smtp_code": row["smtp_code"], "enhanced_code": row["enhanced_code"],
                 "response": row["smtp_response"]}))
     for event_type, subjects in by_type.items():
-        emit(db.session, event_type, subjects)
+        emit(db.session, event_type, subjects, subscribed=subscribed)
 
 
 def mark_attempt_started(ids: Sequence[uuid.UUID], token: str, message_ids: dict[uuid.UUID, str]) -> int:
