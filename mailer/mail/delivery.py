@@ -35,7 +35,7 @@ from mailer.mail.outbox import requeue
 from mailer.mail.per_recipient import RecipientRenderError, prepare_recipient_mails, render_recipient_mail
 from mailer.mail.recipient_tokens import envelope_sender
 from mailer.mail.recording import Attempt, Deferral, mark_attempt_started, record_attempts, roll_up, set_alone
-from mailer.mail.suppressions import screen_before_send
+from mailer.mail.suppressions import screen_before_send, suppression_params
 from mailer.mail.transport import smtp_server
 from mailer.models import Recipient, RecipientStatus, TenantRelay
 from mailer.observability.attempts import note_attempts
@@ -192,6 +192,12 @@ def _screened_chunks(run: _Run, items: list[_Item], failures: list[tuple[Recipie
     commit before the send instead of two). Returns a window per chunk, the first one open; the run's last
     rolls up its messages with its last results."""
     with atomic():
+        if len(items) == 1 and len(items[0].recipients) == 1 and not failures:
+            # One mail to one address (mail one message at a time): the mark screens it, one statement for two.
+            # A row it leaves unmarked is suppressed or lost its lease: the general way below tells which.
+            window = _Window(run, items, rolls_up=last_group)
+            if window.open(0, unless_suppressed=suppression_params(items[0].recipients[0])):
+                return [window]
         recipients = [r for item in items for r in item.recipients] + [r for r, _ in failures]
         _, suppressed = screen_before_send(recipients)
         blocked = {r.id for r, _ in suppressed}
@@ -282,20 +288,25 @@ class _Window:
     opened_at: float = 0.0
     last_reply_at: float = 0.0
 
-    def open(self, start: int) -> None:
-        """Mark chunk[start:start + size] as being tried, in the caller's transaction."""
+    def open(self, start: int, *, unless_suppressed: dict[str, object] | None = None) -> bool:
+        """Mark chunk[start:start + size] as being tried, in the caller's transaction. ``unless_suppressed``
+        (a one-mail window's recipient's suppression_params): False, nothing done, if it did not mark the row."""
         self.start, self.end = start, min(start + self.size, len(self.chunk))
         items = self.chunk[start:self.end]
         recipients = [r for item in items for r in item.recipients]
         marked = mark_attempt_started([r.id for r in recipients], self.run.claim.token,
-                                      {r.id: item.message_id for item in items for r in item.recipients})
+                                      {r.id: item.message_id for item in items for r in item.recipients},
+                                      unless_suppressed=unless_suppressed)
+        if marked < len(recipients) and unless_suppressed is not None:
+            return False
         if marked < len(recipients):
             # Their lease ran out (a starved renewal) and another run took some: sending could send them twice.
             release_unattempted(self.run.claim.token, [r.id for r in recipients])
             self.run.lease_lost = True
-            return
+            return True
         self.run.in_flight = [*self.run.in_flight, *recipients]
         self.opened_at = self.last_reply_at = time.monotonic()
+        return True
 
     def on_result(self, index: int, results: list[RecipientResult]) -> None:
         now = time.monotonic()

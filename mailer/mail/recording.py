@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 
 from mailer.config import Config
 from mailer.extensions import db
-from mailer.mail.suppressions import suppress_hard_failures
+from mailer.mail.suppressions import SUPPRESSES, suppress_hard_failures
 from mailer.models import UNFINISHED, DeliveryEvent, Message, MessageKind, MessageStatus, Recipient, RecipientStatus
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
 from mailer.webhooks import EventType, emit, subscribes_column
@@ -49,6 +49,9 @@ _MARK_STARTED = (
     .where(_recipients.c.id == bindparam("b_id"), _recipients.c.claim_token == bindparam("b_token"))
     .values(attempt_started_at=bindparam("b_now"), smtp_message_id=bindparam("b_mid"))
 )
+# One row marked only if its tenant does not suppress its address: a one-mail window's screening and mark in
+# one round trip (its parameters: suppressions.suppression_params).
+_MARK_STARTED_UNLESS_SUPPRESSED = _MARK_STARTED.where(~SUPPRESSES)
 # A recipient's final statuses, and the status of a message whose only recipient has one.
 _FINAL = {RecipientStatus.SENT: MessageStatus.SENT, RecipientStatus.FAILED: MessageStatus.FAILED}
 _EVENT_OF = {
@@ -163,12 +166,18 @@ def _emit_results(rows: Sequence[dict[str, Any]], subscribed: bool | None) -> No
         emit(db.session, event_type, subjects, subscribed=subscribed)
 
 
-def mark_attempt_started(ids: Sequence[uuid.UUID], token: str, message_ids: dict[uuid.UUID, str]) -> int:
+def mark_attempt_started(ids: Sequence[uuid.UUID], token: str, message_ids: dict[uuid.UUID, str], *,
+                         unless_suppressed: dict[str, object] | None = None) -> int:
     """Note, before the handler gets them, which rows are being tried (and the Message-ID they carry); returns
-    how many were marked: a row whose lease ran out and that another run took is not."""
+    how many were marked: a row whose lease ran out and that another run took is not. ``unless_suppressed``
+    (one row; suppression_params): nor is the row if its tenant suppresses its address."""
     if not ids:
         return 0
     now = datetime.now(UTC)
+    if unless_suppressed is not None:
+        [rid] = ids
+        return db.session.execute(_MARK_STARTED_UNLESS_SUPPRESSED, {
+            "b_id": rid, "b_mid": message_ids[rid], "b_token": token, "b_now": now, **unless_suppressed}).rowcount
     return db.session.execute(
         _MARK_STARTED, [{"b_id": rid, "b_mid": message_ids[rid], "b_token": token, "b_now": now} for rid in ids]
     ).rowcount

@@ -49,6 +49,13 @@ _SUPPRESSED_AMONG = select(_SUPPRESSIONS.c.email).where(
     _SUPPRESSIONS.c.email.in_(bindparam("emails", expanding=True)),
     _SUPPRESSIONS.c.scope.in_(bindparam("scopes", expanding=True)),
 )
+# Whether the tenant suppresses an address (any of its forms) in one of the scopes, for a caller's own statement
+# to screen one row with (suppression_params): a one-message claim's in-flight mark (mail/recording.py).
+SUPPRESSES = exists().where(
+    _SUPPRESSIONS.c.tenant_id == bindparam("s_tenant", type_=_SUPPRESSIONS.c.tenant_id.type),
+    _SUPPRESSIONS.c.email.in_(bindparam("s_forms", expanding=True, type_=_SUPPRESSIONS.c.email.type)),
+    _SUPPRESSIONS.c.scope.in_(bindparam("s_scopes", expanding=True, type_=_SUPPRESSIONS.c.scope.type)),
+)
 _INSERT_EVENTS = insert(DeliveryEvent.__table__)
 
 
@@ -68,17 +75,26 @@ def suppressed_among(tenant_id: uuid.UUID, emails: Iterable[str], scopes: Sequen
 
     An erased address (API.md §11) is stored as its digest: each address is looked up in every form.
     """
-    config = current_app.config["MAILER"]
     forms: dict[str, str] = {}
     for email in {email.lower() for email in emails}:
-        forms[email] = email
-        forms.update(dict.fromkeys(address_digests(config, email), email))
+        forms.update(dict.fromkeys(_forms(email), email))
     wanted = sorted(forms)
     found: set[str] = set()
     for start in range(0, len(wanted), _CHUNK):
         found.update(forms[stored.lower()] for stored in db.session.scalars(_SUPPRESSED_AMONG, {
             "tenant_id": tenant_id, "emails": wanted[start:start + _CHUNK], "scopes": list(scopes)}))
     return found
+
+
+def _forms(email: str) -> list[str]:
+    """The forms a suppression of the lower-cased ``email`` may be stored in: itself, or its digests (erased)."""
+    return [email, *address_digests(current_app.config["MAILER"], email)]
+
+
+def suppression_params(recipient: Recipient) -> dict[str, object]:
+    """SUPPRESSES' parameters for a claimed row (its tenant, address and message kind)."""
+    return {"s_tenant": recipient.tenant_id, "s_forms": _forms(recipient.email.lower()),
+            "s_scopes": list(scopes_for(recipient.message.kind))}
 
 
 def add_suppression(
