@@ -269,8 +269,10 @@ def run_trickle(sink: Sink, n: int, rate: float, app: Any, redis_url: str, env: 
     meter = CpuMeter({"workers": [p.pid for p in procs], "sink": [sink.proc.pid]}, env["DATABASE_URL"], redis_url)
     committed: dict[str, float] = {}
     resets = 0
+    spies: list[subprocess.Popen[bytes]] = []
     try:
         wait_for_workers(redis, 2)
+        spies = _profilers(procs, "trickle-") if PROFILE_DIR else []
         time.sleep(1.0)  # let the first periodic sweep come and go
         with app.app_context():
             tenant_id = db.session.scalars(db.select(Tenant.id)).one()
@@ -291,6 +293,7 @@ def run_trickle(sink: Sink, n: int, rate: float, app: Any, redis_url: str, env: 
             _wait(lambda: sink.received - start_count >= n + resets, 300, "trickled mails")
             cpu = per_message_ms(meter.stop(), n + resets)
     finally:
+        _stop_profilers(spies)
         stop_processes(procs)
     arrivals = sink.reset_arrivals()
     latencies = sorted(arrivals[a] - t for a, t in committed.items() if a in arrivals)
