@@ -185,6 +185,7 @@ def _mark(redis: Redis, owner: uuid.UUID, loop_id: str, *, may_hand_over: bool =
     try:
         with redis.pipeline(transaction=False) as pipe:
             metrics.write_deferred(pipe)
+            nudges.take_nudges(pipe, owner)  # those _wait left: the loop claims after this
             nudges.mark_looping(pipe, owner, loop_id)
             turns.report_in(pipe, owner, loop_id, nudges.LOOP_MARK_SECONDS, may_hand_over=may_hand_over,
                             turn_over=turn_over)
@@ -232,7 +233,8 @@ def _discard_jobs(redis: Redis, job_ids: frozenset[str]) -> None:
 
 
 def _wait(redis: Redis, owner: uuid.UUID, seconds: float) -> None:
+    """Wait for a nudge; the pending ones are taken by the _mark that follows every _wait (one round trip)."""
     try:
-        nudges.wait_for_nudge(redis, owner, seconds)
+        nudges.wait_for_nudge(redis, owner, seconds, take_all=False)
     except RedisError:
         time.sleep(seconds)
