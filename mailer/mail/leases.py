@@ -210,15 +210,13 @@ class _Renewer:
         self.pid = os.getpid()
         self._due: dict[LeaseKeeper, float] = {}
         self._renewing: LeaseKeeper | None = None
-        self._wakes_at = 0.0  # when the thread's wait ends by itself
         self._changed = threading.Condition()
         threading.Thread(target=self._run, name="lease-renewer", daemon=True).start()
 
     def add(self, keeper: LeaseKeeper) -> None:
         with self._changed:
-            due = self._due[keeper] = time.monotonic() + keeper.interval
-            if due < self._wakes_at:  # else the thread wakes in time by itself: no wake-up per claim
-                self._changed.notify()
+            self._due[keeper] = time.monotonic() + keeper.interval
+            self._changed.notify()
 
     def discard(self, keeper: LeaseKeeper) -> None:
         with self._changed:
@@ -232,9 +230,7 @@ class _Renewer:
                 now = time.monotonic()
                 due = [keeper for keeper, at in self._due.items() if at <= now]
                 if not due:
-                    self._wakes_at = min(self._due.values(), default=now + 60.0)
-                    self._changed.wait(self._wakes_at - now)
-                    self._wakes_at = 0.0
+                    self._changed.wait(min(self._due.values(), default=now + 60.0) - now)
                     continue
                 keeper = self._renewing = min(due, key=self._due.__getitem__)
                 self._due[keeper] = now + keeper.interval
