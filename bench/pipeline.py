@@ -21,6 +21,9 @@ from POST to the sink and the reset (critical mail) p99 during the run; once wit
 worker``s and once with the Procfile's ``MailerWorker`` (--api-workers), against raw smtplib on
 one persistent connection. (bench/api.py measures the HTTP ingest path on its own.)
 
+``--arrival claims`` runs the delivery loop's one-message claims in the benchmark's process, no workers:
+--n messages committed first (untimed), then ``claim_due_for_owner`` (one row) + ``deliver_claim`` for each,
+the process CPU (and statements) per claim over the last N after --warm-up claims.
 ``--arrival trickle`` commits N messages one at a time at --rate per second in the benchmark's
 process (what the service does after a POST: commit, then a job or a nudge) while 2 workers run: the
 workers' CPU per message at a fixed arrival rate, without the web competing for the cores.
@@ -266,8 +269,10 @@ def run_trickle(sink: Sink, n: int, rate: float, app: Any, redis_url: str, env: 
     meter = CpuMeter({"workers": [p.pid for p in procs], "sink": [sink.proc.pid]}, env["DATABASE_URL"], redis_url)
     committed: dict[str, float] = {}
     resets = 0
+    spies: list[subprocess.Popen[bytes]] = []
     try:
         wait_for_workers(redis, 2)
+        spies = _profilers(procs, "trickle-") if PROFILE_DIR else []
         time.sleep(1.0)  # let the first periodic sweep come and go
         with app.app_context():
             tenant_id = db.session.scalars(db.select(Tenant.id)).one()
@@ -288,11 +293,49 @@ def run_trickle(sink: Sink, n: int, rate: float, app: Any, redis_url: str, env: 
             _wait(lambda: sink.received - start_count >= n + resets, 300, "trickled mails")
             cpu = per_message_ms(meter.stop(), n + resets)
     finally:
+        _stop_profilers(spies)
         stop_processes(procs)
     arrivals = sink.reset_arrivals()
     latencies = sorted(arrivals[a] - t for a, t in committed.items() if a in arrivals)
     return {"rate": rate, "p50_s": percentile(latencies, 50), "p99_s": percentile(latencies, 99), "resets": resets,
             "cpu_ms_per_msg": cpu}
+
+
+def run_claims(sink: Sink, n: int, warm_up: int, app: Any) -> dict[str, Any]:
+    """``warm_up`` + ``n`` one-message claims (claim_due_for_owner + deliver_claim) in process: CPU ms and
+    statements per claim over the last ``n``."""
+    from sqlalchemy import event
+
+    from mailer.extensions import db
+    from mailer.mail.delivery import deliver_claim, smtp_sender
+    from mailer.mail.leases import claim_due_for_owner
+    from mailer.models import Tenant
+
+    statements = [0]
+    with app.app_context():
+        tenant_id = db.session.scalars(db.select(Tenant.id)).one()
+        for start in range(0, warm_up + n, 500):
+            db.session.add_all(_messages(tenant_id, start, min(500, warm_up + n - start), "default", "claim", "custom"))
+            db.session.commit()
+        db.session.expunge_all()
+        config = app.config["MAILER"]
+        def count(*args: Any) -> None:
+            statements[0] += 1
+            if os.environ.get("BENCH_SQL"):  # print each statement's start
+                print(args[2][:150].replace("\n", " "))
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        start_count = sink.received
+        for i in range(warm_up + n):
+            if i == warm_up:
+                cpu, wall, statements[0] = time.process_time(), time.monotonic(), 0
+            claim = claim_due_for_owner(tenant_id, 1, config.DELIVERY_LEASE_SECONDS, expired=False, commit=False)
+            deliver_claim(claim, config)
+        cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+        smtp_sender().close()
+        _wait(lambda: sink.received - start_count >= warm_up + n, 60, "claimed mails")
+    return {"claims": n, "cpu_ms_per_claim": round(cpu * 1000 / n, 2), "wall_ms_per_claim": round(wall * 1000 / n, 2),
+            "statements_per_claim": round(statements[0] / n, 2)}
 
 
 # --- 4. real traffic: one message per request, through gunicorn -------------------------------
@@ -409,9 +452,11 @@ def main() -> None:
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"))
     parser.add_argument("--worker-class", default=None, help="default: bare rq worker; e.g. mailer.worker.MailerWorker")
     parser.add_argument("--reset-every", type=float, default=0.25, help="seconds between reset mails")
-    parser.add_argument("--arrival", choices=("backlog", "api", "trickle"), default="backlog",
+    parser.add_argument("--arrival", choices=("backlog", "api", "trickle", "claims"), default="backlog",
                         help="backlog: N mails committed first; api: N POSTs, one message each, while workers run; "
-                             "trickle: N messages committed one at a time at --rate, no web")
+                             "trickle: N messages committed one at a time at --rate, no web; "
+                             "claims: N one-message claims in process, no workers")
+    parser.add_argument("--warm-up", type=int, default=30, help="claims before the measured N (--arrival claims)")
     parser.add_argument("--rate", type=float, default=30.0, help="messages per second (--arrival trickle)")
     parser.add_argument("--clients", type=int, default=8, help="concurrent API clients (--arrival api)")
     parser.add_argument("--web-workers", type=int, default=4, help="gunicorn -w (--arrival api)")
@@ -435,6 +480,13 @@ def main() -> None:
               f"p99 {result['p99_s']:.3f}s ({result['resets']} resets); CPU ms per message: {cpu}", flush=True)
         print(json.dumps({"arrival": "trickle", "n": args.n, "worker_class": args.worker_class or "rq.Worker",
                           **{k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}}))
+        return
+    if args.arrival == "claims":
+        try:
+            result = run_claims(sink, args.n, args.warm_up, _prepare_database(url, args.redis_url, env))
+        finally:
+            sink.stop()
+        print(json.dumps({"arrival": "claims", "database": url.split(":", 1)[0].split("+")[0], **result}))
         return
     if args.arrival == "api":
         try:

@@ -25,19 +25,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from mailer.config import Config
-from mailer.extensions import atomic, db, savepoint
+from mailer.extensions import atomic, db
 from mailer.mail.leases import Claim, LeaseKeeper, release_unattempted
 from mailer.mail.outbox import requeue
 from mailer.mail.per_recipient import RecipientRenderError, prepare_recipient_mails, render_recipient_mail
 from mailer.mail.recipient_tokens import envelope_sender
 from mailer.mail.recording import Attempt, Deferral, mark_attempt_started, record_attempts, roll_up, set_alone
-from mailer.mail.suppressions import screen_before_send
+from mailer.mail.suppressions import screen_before_send, suppression_params
 from mailer.mail.transport import smtp_server
-from mailer.models import Recipient, RecipientStatus
+from mailer.models import Recipient, RecipientStatus, TenantRelay
 from mailer.observability.attempts import note_attempts
 from mailer.smtp.handler import OutgoingMail, SmtpSender
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
@@ -54,7 +54,11 @@ COMMIT_WINDOW_MAILS = 20
 JOIN_MESSAGES_UP_TO = 4
 INTERRUPTED = "the worker stopped during this attempt; the message may have been delivered"
 # The claimed rows with their messages, joined (a few rows) or in a second query (more): built once.
-_CLAIMED = select(Recipient).where(Recipient.id.in_(bindparam("ids", expanding=True, type_=Recipient.id.type)))
+# Each row also says whether its tenant has a relay of its own (read in the claim's transaction, where the look-up
+# ran before): most have none, and their claims skip that look-up's round trip.
+_HAS_RELAY = exists().where(TenantRelay.tenant_id == Recipient.tenant_id)
+_CLAIMED = (select(Recipient, _HAS_RELAY)
+            .where(Recipient.id.in_(bindparam("ids", expanding=True, type_=Recipient.id.type))))
 _LOAD_JOINED = _CLAIMED.options(joinedload(Recipient.message))
 _LOAD_SELECTIN = _CLAIMED.options(selectinload(Recipient.message))
 
@@ -96,6 +100,7 @@ class _Run:
     rolled_up: bool = False
     # The final statuses the run's latest results wrote, by recipient (record_attempts' Recorded.final).
     final: dict[uuid.UUID, RecipientStatus] = field(default_factory=dict)
+    relayed: set[uuid.UUID] = field(default_factory=set)  # the claim's tenants that have a relay of their own
     lease_lost: bool = False  # a window's mark found rows another run had taken: send nothing more
 
     def record(self, pairs: Sequence[tuple[Recipient, RecipientResult]],
@@ -135,7 +140,7 @@ def deliver_claim(claim: Claim, config: Config) -> None:
     session = db.session()
     # The rows are ours for the run: keep what was loaded instead of reloading after every commit.
     expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
-    recipients = _load(claim.ids)
+    recipients = _load(claim.ids, run.relayed)
     if any(r.message.raw_mime is None for r in recipients):
         db.session.commit()  # a claim left open is not held (on SQLite: the write lock) while mails are rendered
     run.messages.update(r.message_id for r in recipients)
@@ -157,13 +162,15 @@ def deliver_claim(claim: Claim, config: Config) -> None:
             session.expunge_all()
 
 
-def _load(ids: Sequence[uuid.UUID]) -> list[Recipient]:
+def _load(ids: Sequence[uuid.UUID], relayed: set[uuid.UUID]) -> list[Recipient]:
     """The claimed rows with their messages: joined in one query for a few rows (mail one message at a time),
-    in a second query for more (a broadcast's one message is not repeated on every row)."""
+    in a second query for more (a broadcast's one message is not repeated on every row). Adds the tenants
+    with a relay of their own to ``relayed``."""
     load = _LOAD_JOINED if len(ids) <= JOIN_MESSAGES_UP_TO else _LOAD_SELECTIN
-    rows = db.session.scalars(load, {"ids": list(ids)}).unique().all()
+    rows = db.session.execute(load, {"ids": list(ids)}).unique().all()
+    relayed.update(recipient.tenant_id for recipient, has_relay in rows if has_relay)
     order = {rid: index for index, rid in enumerate(ids)}
-    return sorted(rows, key=lambda r: order[r.id])
+    return sorted((recipient for recipient, _ in rows), key=lambda r: order[r.id])
 
 
 def _send_all(run: _Run, recipients: list[Recipient]) -> None:
@@ -171,7 +178,7 @@ def _send_all(run: _Run, recipients: list[Recipient]) -> None:
     for recipient in recipients:
         by_owner[recipient.tenant_id].append(recipient)
     for position, (owner, group) in enumerate(by_owner.items()):
-        server = smtp_server(run.config, str(owner))
+        server = smtp_server(run.config, str(owner), has_relay=owner in run.relayed)
         items, failures = _build_mails(group, run.config)
         chunks = _screened_chunks(run, items, failures, last_group=position == len(by_owner) - 1)
         for window in chunks:
@@ -185,6 +192,12 @@ def _screened_chunks(run: _Run, items: list[_Item], failures: list[tuple[Recipie
     commit before the send instead of two). Returns a window per chunk, the first one open; the run's last
     rolls up its messages with its last results."""
     with atomic():
+        if len(items) == 1 and len(items[0].recipients) == 1 and not failures:
+            # One mail to one address (mail one message at a time): the mark screens it, one statement for two.
+            # A row it leaves unmarked is suppressed or lost its lease: the general way below tells which.
+            window = _Window(run, items, rolls_up=last_group)
+            if window.open(0, unless_suppressed=suppression_params(items[0].recipients[0])):
+                return [window]
         recipients = [r for item in items for r in item.recipients] + [r for r, _ in failures]
         _, suppressed = screen_before_send(recipients)
         blocked = {r.id for r, _ in suppressed}
@@ -275,20 +288,25 @@ class _Window:
     opened_at: float = 0.0
     last_reply_at: float = 0.0
 
-    def open(self, start: int) -> None:
-        """Mark chunk[start:start + size] as being tried, in the caller's transaction."""
+    def open(self, start: int, *, unless_suppressed: dict[str, object] | None = None) -> bool:
+        """Mark chunk[start:start + size] as being tried, in the caller's transaction. ``unless_suppressed``
+        (a one-mail window's recipient's suppression_params): False, nothing done, if it did not mark the row."""
         self.start, self.end = start, min(start + self.size, len(self.chunk))
         items = self.chunk[start:self.end]
         recipients = [r for item in items for r in item.recipients]
         marked = mark_attempt_started([r.id for r in recipients], self.run.claim.token,
-                                      {r.id: item.message_id for item in items for r in item.recipients})
+                                      {r.id: item.message_id for item in items for r in item.recipients},
+                                      unless_suppressed=unless_suppressed)
+        if marked < len(recipients) and unless_suppressed is not None:
+            return False
         if marked < len(recipients):
             # Their lease ran out (a starved renewal) and another run took some: sending could send them twice.
             release_unattempted(self.run.claim.token, [r.id for r in recipients])
             self.run.lease_lost = True
-            return
+            return True
         self.run.in_flight = [*self.run.in_flight, *recipients]
         self.opened_at = self.last_reply_at = time.monotonic()
+        return True
 
     def on_result(self, index: int, results: list[RecipientResult]) -> None:
         now = time.monotonic()
@@ -300,12 +318,13 @@ class _Window:
         per_mail = (now - self.opened_at) / (self.end - self.start)
         self.size = max(1, min(COMMIT_WINDOW_MAILS, int(COMMIT_WINDOW_SECONDS / max(per_mail, 1e-6))))
         pairs, seconds = self.run.pending, self.seconds
-        with atomic():  # these results and the next window's start, together
-            if self.end < len(self.chunk):
-                self.open(self.end)
-            self.run.record(pairs, seconds)
-            if self.end == len(self.chunk) and self.rolls_up:
-                _roll_up_with_results(self.run)
+        if self.end == len(self.chunk) and self.rolls_up:
+            _record_with_roll_up(self.run, pairs, seconds)
+        else:
+            with atomic():  # these results and the next window's start, together
+                if self.end < len(self.chunk):
+                    self.open(self.end)
+                self.run.record(pairs, seconds)
         self.run.pending, self.seconds = [], []
         self.run.in_flight = [r for r in self.run.in_flight if r.id not in self.run.done]
         _stop_if_lease_lost(self.run)  # before the handler tries the next mail
@@ -341,15 +360,27 @@ def _abort(run: _Run, recipients: list[Recipient], exc: BaseException) -> None:
         log.exception("could not record the interrupted run; its leases will run out and the sweeper retries")
 
 
-def _roll_up_with_results(run: _Run) -> None:
-    """Roll up in the transaction of the run's last results, under a savepoint: a roll-up that fails undoes
-    itself only (the results still commit) and is tried again by _finish in a transaction of its own."""
+class _RollUpFailed(Exception):
+    pass
+
+
+def _record_with_roll_up(run: _Run, pairs: Sequence[tuple[Recipient, RecipientResult]],
+                         seconds: Sequence[float]) -> None:
+    """The run's last results and its messages' roll-up in one transaction, no savepoint (two round trips
+    fewer per one-message claim): a roll-up that fails takes the transaction down with it, so the results
+    are written again in one of their own, and _finish rolls up in another."""
     try:
-        with savepoint():
-            run.roll_up()
+        with atomic():
+            run.record(pairs, seconds)
+            try:
+                run.roll_up()
+            except Exception as exc:
+                raise _RollUpFailed from exc
         run.rolled_up = True
-    except Exception:
-        log.warning("message roll-up failed with the results; trying again on its own", exc_info=True)
+    except _RollUpFailed:
+        log.warning("message roll-up failed with the results; recording them alone", exc_info=True)
+        with atomic():
+            run.record(pairs, seconds)
 
 
 def _finish(run: _Run) -> None:

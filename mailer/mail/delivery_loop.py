@@ -35,6 +35,7 @@ from mailer.mail.leases import claim_due_for_owner, claim_recipients, next_due_i
 from mailer.mail.outbox import requeue
 from mailer.mail.recording import Deferral
 from mailer.models import WAITING, Message, Recipient
+from mailer.observability import metrics
 from mailer.queues import discard_waiting_jobs
 
 log = logging.getLogger(__name__)
@@ -59,18 +60,19 @@ def deliver_and_keep_going(recipient_ids: Sequence[uuid.UUID], job_id: str | Non
     config: Config = current_app.config["MAILER"]
     owners = _owners(recipient_ids)
     deadline = time.monotonic() + MAX_LOOP_SECONDS
-    try:
-        claim = claim_recipients(recipient_ids, config.DELIVERY_LEASE_SECONDS, commit=False)
-        deliver_claim(claim, config)
-        for owner in owners:
-            serving: uuid.UUID | None = owner
-            linger = bool(claim.ids)
-            while serving is not None:
-                serving = _keep_delivering(serving, config, should_stop, deadline, linger=linger, own_job=job_id)
-                linger = False  # a tenant taken from the line with nothing due (its own job came first): next
-    finally:
-        _reschedule_early(recipient_ids, job_id)
-        smtp_sender().close()  # QUIT: a work horse's sessions die with it otherwise
+    with metrics.deferred_writes():  # each claim's metrics go with the loop's mark after it: one round trip
+        try:
+            claim = claim_recipients(recipient_ids, config.DELIVERY_LEASE_SECONDS, commit=False)
+            deliver_claim(claim, config)
+            for owner in owners:
+                serving: uuid.UUID | None = owner
+                linger = bool(claim.ids)
+                while serving is not None:
+                    serving = _keep_delivering(serving, config, should_stop, deadline, linger=linger, own_job=job_id)
+                    linger = False  # a tenant taken from the line with nothing due (its own job came first): next
+        finally:
+            _reschedule_early(recipient_ids, job_id)
+            smtp_sender().close()  # QUIT: a work horse's sessions die with it otherwise
 
 
 def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[], bool], deadline: float, *,
@@ -182,6 +184,8 @@ def _mark(redis: Redis, owner: uuid.UUID, loop_id: str, *, may_hand_over: bool =
     """Mark the loop for nudges and report in on the bulk lane, one round trip; the tenant to hand over to."""
     try:
         with redis.pipeline(transaction=False) as pipe:
+            metrics.write_deferred(pipe)
+            nudges.take_nudges(pipe, owner)  # those _wait left: the loop claims after this
             nudges.mark_looping(pipe, owner, loop_id)
             turns.report_in(pipe, owner, loop_id, nudges.LOOP_MARK_SECONDS, may_hand_over=may_hand_over,
                             turn_over=turn_over)
@@ -229,7 +233,8 @@ def _discard_jobs(redis: Redis, job_ids: frozenset[str]) -> None:
 
 
 def _wait(redis: Redis, owner: uuid.UUID, seconds: float) -> None:
+    """Wait for a nudge; the pending ones are taken by the _mark that follows every _wait (one round trip)."""
     try:
-        nudges.wait_for_nudge(redis, owner, seconds)
+        nudges.wait_for_nudge(redis, owner, seconds, take_all=False)
     except RedisError:
         time.sleep(seconds)

@@ -9,7 +9,9 @@ failed, is not due and so never claimed: running a job twice is harmless.
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -172,7 +174,8 @@ def release_unattempted(token: str, ids: Sequence[uuid.UUID]) -> None:
 
 
 class LeaseKeeper:
-    """Renews a claim's lease from a thread while the job is alive and sending.
+    """Renews a claim's lease while the job is alive and sending, from the process's one renewing thread
+    (_Renewer: starting and joining a thread per claim cost more than a one-message claim's SMTP exchange).
 
     A killed worker stops renewing, so its rows come back after at most one lease; a hung
     job is ended by the RQ job timeout, which is longer than the SMTP handler's deadline.
@@ -180,24 +183,14 @@ class LeaseKeeper:
 
     def __init__(self, engine: Engine, token: str, lease_seconds: int) -> None:
         self.engine, self.token, self.lease_seconds = engine, token, lease_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{token[:8]}", daemon=True)
+        self.interval = max(lease_seconds / 3, 0.2)
 
     def __enter__(self) -> LeaseKeeper:
-        self._thread.start()
+        _renewer().add(self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        interval = max(self.lease_seconds / 3, 0.2)
-        while not self._stop.wait(interval):
-            try:
-                self.renew()
-            except SQLAlchemyError:
-                log.warning("lease renewal failed; rows may be taken back when the lease ends", exc_info=True)
+        _renewer().discard(self)
 
     def renew(self) -> None:
         until = datetime.now(UTC) + timedelta(seconds=self.lease_seconds)
@@ -207,3 +200,58 @@ class LeaseKeeper:
                 .where(Recipient.claim_token == self.token, Recipient.status == RecipientStatus.SENDING)
                 .values(lease_until=until)
             )
+
+
+class _Renewer:
+    """One daemon thread per process renewing every open LeaseKeeper's lease each ``interval`` from its start.
+    ``discard`` returns once no renewal of that keeper is running or can start (as joining its thread did)."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self._due: dict[LeaseKeeper, float] = {}
+        self._renewing: LeaseKeeper | None = None
+        self._changed = threading.Condition()
+        threading.Thread(target=self._run, name="lease-renewer", daemon=True).start()
+
+    def add(self, keeper: LeaseKeeper) -> None:
+        with self._changed:
+            self._due[keeper] = time.monotonic() + keeper.interval
+            self._changed.notify()
+
+    def discard(self, keeper: LeaseKeeper) -> None:
+        with self._changed:
+            self._due.pop(keeper, None)
+            while self._renewing is keeper:
+                self._changed.wait()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                now = time.monotonic()
+                due = [keeper for keeper, at in self._due.items() if at <= now]
+                if not due:
+                    self._changed.wait(min(self._due.values(), default=now + 60.0) - now)
+                    continue
+                keeper = self._renewing = min(due, key=self._due.__getitem__)
+                self._due[keeper] = now + keeper.interval
+            try:
+                keeper.renew()
+            except SQLAlchemyError:
+                log.warning("lease renewal failed; rows may be taken back when the lease ends", exc_info=True)
+            finally:
+                with self._changed:
+                    self._renewing = None
+                    self._changed.notify_all()
+
+
+_the_renewer: _Renewer | None = None
+_renewer_made = threading.Lock()
+
+
+def _renewer() -> _Renewer:
+    """The process's renewer; a forked work horse (which has none of its parent's threads) makes its own."""
+    global _the_renewer
+    with _renewer_made:
+        if _the_renewer is None or _the_renewer.pid != os.getpid():
+            _the_renewer = _Renewer()
+        return _the_renewer

@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 
 from redis import Redis
+from redis.client import Pipeline
 
 LOOP_KEY = "mailer:loop:{owner}"
 NUDGE_KEY = "mailer:nudge:{owner}"
@@ -37,9 +38,9 @@ return 0
 """
 
 
-def mark_looping(redis: Redis, owner: uuid.UUID, loop_id: str) -> None:
-    redis.register_script(_MARK_UNLESS_ANOTHERS)(keys=[LOOP_KEY.format(owner=owner)],
-                                                 args=[loop_id, LOOP_MARK_SECONDS])
+def mark_looping(redis: Redis | Pipeline, owner: uuid.UUID, loop_id: str) -> None:
+    # EVAL, not a registered script: a pipeline with one asks SCRIPT EXISTS first, a round trip per mark.
+    redis.eval(_MARK_UNLESS_ANOTHERS, 1, LOOP_KEY.format(owner=owner), loop_id, LOOP_MARK_SECONDS)
 
 
 def unmark_looping(redis: Redis, owner: uuid.UUID, loop_id: str) -> None:
@@ -59,10 +60,18 @@ def nudge(redis: Redis, owner: uuid.UUID) -> None:
         pipe.execute()
 
 
-def wait_for_nudge(redis: Redis, owner: uuid.UUID, timeout: float) -> bool:
-    """Block up to ``timeout`` seconds for a nudge; True when one came (all pending ones are taken)."""
+def wait_for_nudge(redis: Redis, owner: uuid.UUID, timeout: float, *, take_all: bool = True) -> bool:
+    """Block up to ``timeout`` seconds for a nudge; True when one came (all pending ones are taken, unless
+    ``take_all`` is false: the caller does it with take_nudges before it next claims)."""
     key = NUDGE_KEY.format(owner=owner)
     if redis.blpop([key], timeout=max(timeout, 0.01)) is None:
         return False
-    redis.delete(key)
+    if take_all:
+        take_nudges(redis, owner)
     return True
+
+
+def take_nudges(redis: Redis | Pipeline, owner: uuid.UUID) -> None:
+    """Drop the pending nudges: a claim made after this sees the rows of every nudge dropped (each was pushed
+    after its rows were committed)."""
+    redis.delete(NUDGE_KEY.format(owner=owner))

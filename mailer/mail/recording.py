@@ -18,10 +18,10 @@ from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 
 from mailer.config import Config
 from mailer.extensions import db
-from mailer.mail.suppressions import suppress_hard_failures
+from mailer.mail.suppressions import SUPPRESSES, suppress_hard_failures
 from mailer.models import UNFINISHED, DeliveryEvent, Message, MessageKind, MessageStatus, Recipient, RecipientStatus
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
-from mailer.webhooks import EventType, emit
+from mailer.webhooks import EventType, emit, subscribes_column
 
 # Statements on the tables, not the entities: the ORM's statement path cost more than a statement (leases.py).
 _recipients = Recipient.__table__
@@ -40,12 +40,18 @@ _RECORD_RESULT = (
         attempt_started_at=None,
     )
 )
+# One result (mail one message at a time) also returns whether its tenant has an enabled webhook endpoint: the
+# subscriber check of its event, read in the same transaction after the write, without a round trip of its own.
+_RECORD_ONE_RESULT = _RECORD_RESULT.returning(subscribes_column(_recipients.c.tenant_id))
 _INSERT_EVENTS = insert(_events)
 _MARK_STARTED = (
     update(_recipients)
     .where(_recipients.c.id == bindparam("b_id"), _recipients.c.claim_token == bindparam("b_token"))
     .values(attempt_started_at=bindparam("b_now"), smtp_message_id=bindparam("b_mid"))
 )
+# One row marked only if its tenant does not suppress its address: a one-mail window's screening and mark in
+# one round trip (its parameters: suppressions.suppression_params).
+_MARK_STARTED_UNLESS_SUPPRESSED = _MARK_STARTED.where(~SUPPRESSES)
 # A recipient's final statuses, and the status of a message whose only recipient has one.
 _FINAL = {RecipientStatus.SENT: MessageStatus.SENT, RecipientStatus.FAILED: MessageStatus.FAILED}
 _EVENT_OF = {
@@ -125,7 +131,12 @@ def record_attempts(attempts: Sequence[Attempt], token: str, config: Config) -> 
         return Recorded([], {})
     now = datetime.now(UTC)
     rows = [_row(a, config, now) for a in attempts]
-    written = db.session.execute(_RECORD_RESULT, [{**row, "b_token": token} for row in rows]).rowcount
+    subscribed: bool | None = None  # unknown: the events look it up
+    if len(rows) == 1:
+        returned = db.session.execute(_RECORD_ONE_RESULT, {**rows[0], "b_token": token}).scalars().all()
+        written, subscribed = len(returned), bool(returned[0]) if returned else None
+    else:
+        written = db.session.execute(_RECORD_RESULT, [{**row, "b_token": token} for row in rows]).rowcount
     db.session.execute(
         _INSERT_EVENTS,
         [
@@ -136,14 +147,15 @@ def record_attempts(attempts: Sequence[Attempt], token: str, config: Config) -> 
         ],
     )
     suppress_hard_failures([(a.recipient_id, a.tenant_id, a.result) for a in attempts])
-    _emit_results(rows)
+    _emit_results(rows, subscribed)
     final = {row["b_id"]: row["status"] for row in rows if row["status"] in _FINAL} if written == len(rows) else {}
     return Recorded([Deferral(row["b_id"], row["next_attempt_at"]) for row in rows
                      if row["next_attempt_at"] is not None], final)
 
 
-def _emit_results(rows: Sequence[dict[str, Any]]) -> None:
-    """`message.sent|deferred|failed` for each written result; `message.suppressed` is the suppressions'."""
+def _emit_results(rows: Sequence[dict[str, Any]], subscribed: bool | None) -> None:
+    """`message.sent|deferred|failed` for each written result; `message.suppressed` is the suppressions'.
+    ``subscribed``: whether the rows' tenants have an enabled endpoint, if already read in this transaction."""
     by_type: dict[EventType, list[tuple[uuid.UUID, dict[str, Any]]]] = {}
     for row in rows:
         if row["error_code"] != ErrorCode.SUPPRESSED:
@@ -151,15 +163,21 @@ def _emit_results(rows: Sequence[dict[str, Any]]) -> None:
                 "status": row["status"], "smtp_code": row["smtp_code"], "enhanced_code": row["enhanced_code"],
                 "response": row["smtp_response"]}))
     for event_type, subjects in by_type.items():
-        emit(db.session, event_type, subjects)
+        emit(db.session, event_type, subjects, subscribed=subscribed)
 
 
-def mark_attempt_started(ids: Sequence[uuid.UUID], token: str, message_ids: dict[uuid.UUID, str]) -> int:
+def mark_attempt_started(ids: Sequence[uuid.UUID], token: str, message_ids: dict[uuid.UUID, str], *,
+                         unless_suppressed: dict[str, object] | None = None) -> int:
     """Note, before the handler gets them, which rows are being tried (and the Message-ID they carry); returns
-    how many were marked: a row whose lease ran out and that another run took is not."""
+    how many were marked: a row whose lease ran out and that another run took is not. ``unless_suppressed``
+    (one row; suppression_params): nor is the row if its tenant suppresses its address."""
     if not ids:
         return 0
     now = datetime.now(UTC)
+    if unless_suppressed is not None:
+        [rid] = ids
+        return db.session.execute(_MARK_STARTED_UNLESS_SUPPRESSED, {
+            "b_id": rid, "b_mid": message_ids[rid], "b_token": token, "b_now": now, **unless_suppressed}).rowcount
     return db.session.execute(
         _MARK_STARTED, [{"b_id": rid, "b_mid": message_ids[rid], "b_token": token, "b_now": now} for rid in ids]
     ).rowcount

@@ -52,6 +52,13 @@ _AMONG = (
 _SUPPRESSED_AMONG = select(_SUPPRESSIONS.c.email).where(*_AMONG)
 # The same look-up as one array value (PostgreSQL), for a statement that carries the screen with another read.
 SUPPRESSED_LIST = select(func.array_agg(_SUPPRESSIONS.c.email)).where(*_AMONG).scalar_subquery()
+# Whether the tenant suppresses an address (any of its forms) in one of the scopes, for a caller's own statement
+# to screen one row with (suppression_params): a one-message claim's in-flight mark (mail/recording.py).
+SUPPRESSES = exists().where(
+    _SUPPRESSIONS.c.tenant_id == bindparam("s_tenant", type_=_SUPPRESSIONS.c.tenant_id.type),
+    _SUPPRESSIONS.c.email.in_(bindparam("s_forms", expanding=True, type_=_SUPPRESSIONS.c.email.type)),
+    _SUPPRESSIONS.c.scope.in_(bindparam("s_scopes", expanding=True, type_=_SUPPRESSIONS.c.scope.type)),
+)
 _INSERT_EVENTS = insert(DeliveryEvent.__table__)
 
 
@@ -81,13 +88,16 @@ def suppressed_among(tenant_id: uuid.UUID, emails: Iterable[str], scopes: Sequen
 
 
 def stored_forms(emails: Iterable[str]) -> dict[str, str]:
-    """Each form an address may be stored in (as written, lower-cased, or as its digests) → that address."""
-    config = current_app.config["MAILER"]
+    """Each form an address may be stored in (lower-cased, or as its digests) → that address."""
     forms: dict[str, str] = {}
     for email in {email.lower() for email in emails}:
-        forms[email] = email
-        forms.update(dict.fromkeys(address_digests(config, email), email))
+        forms.update(dict.fromkeys(_forms(email), email))
     return forms
+
+
+def _forms(email: str) -> list[str]:
+    """The forms a suppression of the lower-cased ``email`` may be stored in: itself, or its digests (erased)."""
+    return [email, *address_digests(current_app.config["MAILER"], email)]
 
 
 def screen_parameters(tenant_id: uuid.UUID, kind: str, rows: Sequence[dict[str, object]],
@@ -98,6 +108,12 @@ def screen_parameters(tenant_id: uuid.UUID, kind: str, rows: Sequence[dict[str, 
     if len(forms) > _CHUNK:
         return None
     return {"tenant_id": tenant_id, "emails": sorted(forms), "scopes": list(scopes_for(kind))}, forms
+
+
+def suppression_params(recipient: Recipient) -> dict[str, object]:
+    """SUPPRESSES' parameters for a claimed row (its tenant, address and message kind)."""
+    return {"s_tenant": recipient.tenant_id, "s_forms": _forms(recipient.email.lower()),
+            "s_scopes": list(scopes_for(recipient.message.kind))}
 
 
 def add_suppression(

@@ -12,9 +12,10 @@ from mailer.smtp.handler import SmtpSender
 from mailer.smtp.settings import Encryption, SmtpServer
 
 
-def smtp_server(config: Config, owner: str) -> SmtpServer:
-    """The tenant's own relay when it has one (never a fallback to ours), else the operator's."""
-    tenant_relay = tenant_relay_server(config, owner) if owner else None
+def smtp_server(config: Config, owner: str, *, has_relay: bool = True) -> SmtpServer:
+    """The tenant's own relay when it has one (never a fallback to ours), else the operator's. ``has_relay``
+    false: the caller read in its transaction that the tenant has none (no look-up)."""
+    tenant_relay = tenant_relay_server(config, owner) if owner and has_relay else None
     if tenant_relay is not None:
         return tenant_relay
     return SmtpServer(

@@ -70,10 +70,9 @@ def wait_in_line(redis: Redis, owner: uuid.UUID) -> None:
 def report_in(pipe: Pipeline, owner: uuid.UUID, loop_id: str, seconds: int, *, may_hand_over: bool,
               turn_over: bool) -> None:
     """Queue the loop's report on ``pipe``; its reply is the tenant to hand over to (bytes) or None."""
-    pipe.register_script(_REPORT)(
-        keys=[LINE_KEY, LOOPS_KEY.format(owner=owner)],
-        args=[time.time(), LINE_SECONDS, str(owner), loop_id, seconds, int(may_hand_over), int(turn_over)],
-        client=pipe)
+    # EVAL, not a registered script: a pipeline with one asks SCRIPT EXISTS first, a round trip per report.
+    pipe.eval(_REPORT, 2, LINE_KEY, LOOPS_KEY.format(owner=owner),
+              time.time(), LINE_SECONDS, str(owner), loop_id, seconds, int(may_hand_over), int(turn_over))
 
 
 def leave(redis: Redis, owner: uuid.UUID, loop_id: str) -> None:

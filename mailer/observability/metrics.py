@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from flask import has_app_context
@@ -30,6 +32,8 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 POOL_EVENTS = ("opened", "reused", "discarded")
 
 _pool_seen: dict[str, int] = {}
+# Counter writes held for the caller's next Redis pipeline (deferred_writes), when one is open.
+_deferred: ContextVar[list[Callable[[Any], None]] | None] = ContextVar("deferred_metric_writes", default=None)
 
 
 def reply_class(smtp_code: int | None) -> str:
@@ -74,7 +78,7 @@ def observe_attempts(attempts: Sequence[tuple[str, int | None]], seconds: float 
             pipe.hincrby(POOL, name, delta)
 
     if write_counters(write) and pool_deltas:
-        _pool_seen.update(pool_stats)
+        _pool_seen.update(pool_stats)  # deferred: counted as written, so the next deltas do not repeat these
 
 
 def observe_rate_limited(scope: str) -> None:
@@ -122,10 +126,43 @@ def _pool_stats(handler: Any) -> dict[str, int]:
     return {name: int(values[name]) for name in POOL_EVENTS if isinstance(values.get(name), int)}
 
 
+@contextmanager
+def deferred_writes() -> Iterator[None]:
+    """Counter writes made inside the block wait for the caller's next Redis round trip (write_deferred adds
+    them to its pipeline; a delivery loop's mark after every claim) instead of one each; what is left goes
+    in one round trip when the block ends."""
+    writes: list[Callable[[Any], None]] = []
+    token = _deferred.set(writes)
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+        if writes:
+            write_counters(lambda pipe: _apply(writes, pipe))
+
+
+def write_deferred(pipe: Any) -> None:
+    """Add the counter writes deferred so far (deferred_writes) to ``pipe``, whose caller executes it."""
+    writes = _deferred.get()
+    if writes:
+        _apply(writes, pipe)
+
+
+def _apply(writes: list[Callable[[Any], None]], pipe: Any) -> None:
+    for write in writes:
+        write(pipe)
+    writes.clear()
+
+
 def write_counters(write: Any) -> bool:
-    """Run ``write(pipe)`` on one Redis pipeline of counter writes; False (never raised) without an app or Redis."""
+    """Run ``write(pipe)`` on one Redis pipeline of counter writes (inside deferred_writes: later, with another
+    round trip); False (never raised) without an app or Redis."""
     if not has_app_context():
         return False
+    writes = _deferred.get()
+    if writes is not None:
+        writes.append(write)
+        return True
     try:
         pipe = get_redis().pipeline(transaction=False)
         write(pipe)

@@ -1,5 +1,5 @@
 """A one-message claim's commits (mail/delivery.py): the screening and the in-flight mark share the commit made
-before the send; the result and the roll-up share the one after it, the roll-up under a savepoint."""
+before the send; the result and the roll-up share the one after it, the roll-up in that transaction (no savepoint)."""
 
 from __future__ import annotations
 
