@@ -52,7 +52,8 @@ def test_a_bomb_is_a_render_error_within_the_deadline(name):
 def test_the_process_stays_healthy_and_the_pool_replaces_a_killed_child():
     render(TemplateSource("s", None, "warm {{ 1 }}"), {})
     pool = render_child._current_pool()
-    with pytest.raises(TemplateRenderError, match="too long"):
+    # The parent's deadline or the child's own limits (RLIMIT_CPU/AS) end it, whichever a loaded machine hits first.
+    with pytest.raises(TemplateRenderError, match="too long|too much memory or time"):
         render(TemplateSource("s", None, BOMBS["aliased_compare"]), {})
     started = time.monotonic()
     assert render(TemplateSource("Hi {{ n }}", None, "Hello {{ n }}"), {"n": "Ann"}).text == "Hello Ann"
