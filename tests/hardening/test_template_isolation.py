@@ -53,7 +53,7 @@ def test_the_process_stays_healthy_and_the_pool_replaces_a_killed_child():
     render(TemplateSource("s", None, "warm {{ 1 }}"), {})
     pool = render_child._current_pool()
     # The parent's deadline or the child's own limits (RLIMIT_CPU/AS) end it, whichever a loaded machine hits first.
-    with pytest.raises(TemplateRenderError, match="too long|too much memory or time"):
+    with pytest.raises(TemplateRenderError, match=r"too long|too much memory or time"):
         render(TemplateSource("s", None, BOMBS["aliased_compare"]), {})
     started = time.monotonic()
     assert render(TemplateSource("Hi {{ n }}", None, "Hello {{ n }}"), {"n": "Ann"}).text == "Hello Ann"
