@@ -289,21 +289,21 @@ class _Window:
     last_reply_at: float = 0.0
 
     def open(self, start: int, *, unless_suppressed: dict[str, object] | None = None) -> bool:
-        """Mark chunk[start:start + size] as being tried, in the caller's transaction. ``unless_suppressed``
-        (a one-mail window's recipient's suppression_params): False, nothing done, if it did not mark the row."""
+        """Mark chunk[start:start + size] as being tried, in the caller's transaction; True when every row was.
+        ``unless_suppressed`` (a one-mail window's recipient's suppression_params): a row left unmarked may be
+        suppressed, so the caller's general screen tells which; otherwise it lost its lease."""
         self.start, self.end = start, min(start + self.size, len(self.chunk))
         items = self.chunk[start:self.end]
         recipients = [r for item in items for r in item.recipients]
         marked = mark_attempt_started([r.id for r in recipients], self.run.claim.token,
                                       {r.id: item.message_id for item in items for r in item.recipients},
                                       unless_suppressed=unless_suppressed)
-        if marked < len(recipients) and unless_suppressed is not None:
-            return False
         if marked < len(recipients):
-            # Their lease ran out (a starved renewal) and another run took some: sending could send them twice.
-            release_unattempted(self.run.claim.token, [r.id for r in recipients])
-            self.run.lease_lost = True
-            return True
+            if unless_suppressed is None:
+                # Their lease ran out (a starved renewal) and another run took some: sending could send them twice.
+                release_unattempted(self.run.claim.token, [r.id for r in recipients])
+                self.run.lease_lost = True
+            return False
         self.run.in_flight = [*self.run.in_flight, *recipients]
         self.opened_at = self.last_reply_at = time.monotonic()
         return True
