@@ -140,7 +140,11 @@ def deliver_claim(claim: Claim, config: Config) -> None:
     session = db.session()
     # The rows are ours for the run: keep what was loaded instead of reloading after every commit.
     expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
-    recipients = _load(claim.ids, run.relayed)
+    if claim.loaded is not None:
+        recipients = list(claim.loaded)
+        run.relayed.update(claim.relayed)
+    else:
+        recipients = _load(claim.ids, run.relayed)
     if any(r.message.raw_mime is None for r in recipients):
         db.session.commit()  # a claim left open is not held (on SQLite: the write lock) while mails are rendered
     run.messages.update(r.message_id for r in recipients)

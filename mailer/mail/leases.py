@@ -13,17 +13,19 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Row, and_, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Integer, Row, Select, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from mailer.extensions import db
-from mailer.models import WAITING, Recipient, RecipientStatus
+from mailer.models import WAITING, Message, Recipient, RecipientStatus, TenantRelay
 from mailer.models.message import QUEUE_PRIORITY
 
 log = logging.getLogger(__name__)
@@ -52,9 +54,8 @@ _NOW = bindparam("now", type_=_c.lease_until.type)
 _IDS = bindparam("ids", expanding=True, type_=_c.id.type)
 _OWNER = bindparam("owner", type_=_c.tenant_id.type)
 _LIMIT = bindparam("limit", type_=Integer())
-_CANDIDATES = (
-    select(*_COLUMNS).where(_c.id.in_(_IDS), due_condition(_NOW)).with_for_update(skip_locked=True)
-)
+_DUE_AMONG = and_(_c.id.in_(_IDS), due_condition(_NOW))
+_CANDIDATES = select(*_COLUMNS).where(_DUE_AMONG).with_for_update(skip_locked=True)
 _EXPIRED = (
     select(*_COLUMNS)
     .where(_c.tenant_id == _OWNER, _c.status == RecipientStatus.SENDING, _c.lease_until < _NOW)
@@ -62,19 +63,44 @@ _EXPIRED = (
     .limit(_LIMIT)
     .with_for_update(skip_locked=True)
 )
+_WAITING_OF_OWNER = and_(_c.tenant_id == _OWNER, _c.status.in_(WAITING),
+                         or_(_c.next_attempt_at.is_(None), _c.next_attempt_at <= _NOW))
+_CLAIM_ORDER = (_c.priority, _c.created_at, _c.position)
 _WAITING = (
-    select(*_COLUMNS)
-    .where(_c.tenant_id == _OWNER, _c.status.in_(WAITING),
-           or_(_c.next_attempt_at.is_(None), _c.next_attempt_at <= _NOW))
-    .order_by(_c.priority, _c.created_at, _c.position)
-    .limit(_LIMIT)
-    .with_for_update(skip_locked=True)
+    select(*_COLUMNS).where(_WAITING_OF_OWNER).order_by(*_CLAIM_ORDER).limit(_LIMIT).with_for_update(skip_locked=True)
 )
-_TAKE = (
-    update(_recipients)
-    .where(_c.id.in_(_IDS), due_condition(_NOW))
-    .values(status=RecipientStatus.SENDING, lease_until=bindparam("lease_end"), claim_token=bindparam("token"))
-    .returning(_c.id)
+_LEASED = {"status": RecipientStatus.SENDING, "lease_until": bindparam("lease_end"), "claim_token": bindparam("token")}
+_TAKE = update(_recipients).where(_DUE_AMONG).values(_LEASED).returning(_c.id)
+
+
+def _taking_and_loading(candidates: Select[Any]) -> Select[Any]:
+    """PostgreSQL: lock ``candidates`` (SKIP LOCKED), lease them and load them with their messages in one statement
+    instead of three (SELECT, UPDATE, the load). Rows: the leased Recipient, its Message on the first row of
+    each message (a broadcast's body is not repeated per row; the others find it in the session), whether its
+    tenant has a relay of its own, and the status and attempt_started_at it had before the claim."""
+    # A CTE, not a subquery: PostgreSQL runs a CTE that locks rows once, where it may rescan a subquery on the
+    # inner side of the join, which then skips the rows this statement just updated and leases LIMIT more.
+    locked = candidates.cte("locked")
+    has_relay = exists().where(TenantRelay.tenant_id == _c.tenant_id).correlate(_recipients)
+    taken = (
+        update(_recipients)
+        .where(_c.id == locked.c.id, due_condition(_NOW))
+        .values(_LEASED)
+        .returning(*_recipients.c, has_relay.label("has_relay"), locked.c.was_status, locked.c.was_started)
+        .cte("taken")
+    )
+    numbered = select(taken, func.row_number().over(partition_by=taken.c.message_id).label("nth")).subquery()
+    return (
+        select(aliased(Recipient, numbered), Message, numbered.c.has_relay, numbered.c.was_status,
+               numbered.c.was_started)
+        .outerjoin(Message, and_(Message.id == numbered.c.message_id, numbered.c.nth == 1))
+    )
+
+
+_WAS = (_c.id, _c.status.label("was_status"), _c.attempt_started_at.label("was_started"))
+_TAKE_AND_LOAD_AMONG = _taking_and_loading(select(*_WAS).where(_DUE_AMONG).with_for_update(skip_locked=True))
+_TAKE_AND_LOAD_WAITING = _taking_and_loading(
+    select(*_WAS).where(_WAITING_OF_OWNER).order_by(*_CLAIM_ORDER).limit(_LIMIT).with_for_update(skip_locked=True)
 )
 
 
@@ -82,22 +108,29 @@ _TAKE = (
 class Claim:
     """The rows one job run holds: ``ids`` in claim order; ``interrupted`` had an attempt cut short;
     ``job_ids``: the jobs last enqueued for them (now redundant: these rows are taken); ``bulk_only``: every
-    row is ``bulk`` mail (a loop may then hand its worker to another tenant, mail/turns.py)."""
+    row is ``bulk`` mail (a loop may then hand its worker to another tenant, mail/turns.py). ``loaded``: the
+    rows with their messages, in claim order, when the claim loaded them (PostgreSQL, left uncommitted), and
+    ``relayed`` the tenants among them with a relay of their own."""
 
     token: str
     ids: list[uuid.UUID]
     interrupted: set[uuid.UUID]
     job_ids: frozenset[str] = frozenset()
     bulk_only: bool = False
+    loaded: tuple[Recipient, ...] | None = None
+    relayed: frozenset[uuid.UUID] = frozenset()
 
 
 def claim_recipients(recipient_ids: Sequence[uuid.UUID], lease_seconds: int, *, commit: bool = True) -> Claim:
     """Atomically lease the due rows among ``recipient_ids``; commits unless ``commit`` is false (see _take).
     Skips everything else."""
     now = datetime.now(UTC)
+    order = {rid: index for index, rid in enumerate(recipient_ids)}
+    if not commit and _loads_with_claim():
+        return _take_and_load(_TAKE_AND_LOAD_AMONG, {"ids": list(recipient_ids)}, now, lease_seconds,
+                              lambda r: order.get(r.id, 0))
     candidates = db.session.execute(_CANDIDATES, {"ids": list(recipient_ids), "now": now}).all()
     claim = _take(candidates, now, lease_seconds, commit=commit)
-    order = {rid: index for index, rid in enumerate(recipient_ids)}
     return Claim(claim.token, sorted(claim.ids, key=lambda rid: order.get(rid, 0)), claim.interrupted,
                  claim.job_ids, claim.bulk_only)
 
@@ -115,6 +148,9 @@ def claim_due_for_owner(owner: uuid.UUID, limit: int, lease_seconds: int, *, exp
     rows: list[Row[Any]] = []
     if expired:
         rows = list(db.session.execute(_EXPIRED, {"owner": owner, "now": now, "limit": limit}).all())
+    if not rows and not commit and _loads_with_claim():
+        return _take_and_load(_TAKE_AND_LOAD_WAITING, {"owner": owner, "limit": limit}, now, lease_seconds,
+                              lambda r: (r.priority, r.created_at, r.position))
     if len(rows) < limit:
         rows.extend(db.session.execute(_WAITING, {"owner": owner, "now": now, "limit": limit - len(rows)}).all())
     return _take(rows, now, lease_seconds, commit=commit)
@@ -157,6 +193,33 @@ def _take(rows: Sequence[Row[Any]], now: datetime, lease_seconds: int, *, commit
     job_ids = frozenset(row.job_id for row in rows if row.id in taken and row.job_id)
     bulk_only = bool(taken) and all(row.priority >= BULK_PRIORITY for row in rows if row.id in taken)
     return Claim(token, [row.id for row in rows if row.id in taken], interrupted, job_ids, bulk_only)
+
+
+def _loads_with_claim() -> bool:
+    """Whether a claim can lease and load in one statement: PostgreSQL (SQLite's UPDATE … RETURNING cannot return
+    another table's columns, nor sit in a WITH)."""
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _take_and_load(statement: Select[Any], params: dict[str, Any], now: datetime, lease_seconds: int,
+                   order: Callable[[Recipient], Any]) -> Claim:
+    """Run a _taking_and_loading statement, left uncommitted (see _take); the Claim with its rows loaded."""
+    token = uuid.uuid4().hex
+    rows = db.session.execute(statement, {**params, "now": now, "token": token,
+                                          "lease_end": now + timedelta(seconds=lease_seconds)}).all()
+    if not rows:
+        db.session.rollback()
+        return Claim(token, [], set())
+    rows.sort(key=lambda row: order(row[0]))
+    messages = {message.id: message for _, message, *_ in rows if message is not None}
+    for recipient, *_ in rows:  # the session holds loaded objects weakly: a message only its row held is gone
+        set_committed_value(recipient, "message", messages[recipient.message_id])
+    recipients = tuple(row[0] for row in rows)
+    interrupted = {row[0].id for row in rows if row.was_status == RecipientStatus.SENDING and row.was_started}
+    return Claim(token, [r.id for r in recipients], interrupted,
+                 frozenset(r.job_id for r in recipients if r.job_id),
+                 all(r.priority >= BULK_PRIORITY for r in recipients), recipients,
+                 frozenset(r.tenant_id for r, _, has_relay, *_ in rows if has_relay))
 
 
 def release_unattempted(token: str, ids: Sequence[uuid.UUID]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from flask import Flask
 from sqlalchemy import select, update
 
@@ -38,7 +39,9 @@ def test_queue_priority_orders_critical_default_bulk():
     assert queue_priority("unknown") == QUEUE_PRIORITY["bulk"]
 
 
-def test_claim_takes_expired_leases_then_critical_default_bulk_oldest_first(app: Flask):
+# commit=False: on PostgreSQL a claim with no expired rows leases and loads in one statement (the delivery loop's).
+@pytest.mark.parametrize("commit", [True, False])
+def test_claim_takes_expired_leases_then_critical_default_bulk_oldest_first(app: Flask, commit: bool):
     from mailer.extensions import db
     from mailer.mail.leases import claim_due_for_owner
 
@@ -54,9 +57,11 @@ def test_claim_takes_expired_leases_then_critical_default_bulk_oldest_first(app:
         db.session.execute(update(Recipient).where(Recipient.id == expired[0]).values(
             status="sending", lease_until=datetime.now(UTC) - timedelta(seconds=5), claim_token="dead"))
         db.session.commit()
-        first = claim_due_for_owner(owner, 4, 60)
-        rest = claim_due_for_owner(owner, 10, 60)
-        again = claim_due_for_owner(owner, 10, 60)
+        first = claim_due_for_owner(owner, 4, 60, commit=commit)
+        db.session.commit()
+        rest = claim_due_for_owner(owner, 10, 60, commit=commit)
+        db.session.commit()
+        again = claim_due_for_owner(owner, 10, 60, commit=commit)
     assert first.ids[:2] == [expired[0], critical[0]]
     assert set(first.ids[2:]) == set(default)
     assert set(rest.ids) == set(bulk)  # created first, claimed last; the scheduled one is not due
@@ -76,6 +81,69 @@ def test_claim_takes_only_the_owners_rows(app: Flask):
         db.session.rollback()
     with app.app_context():
         assert sorted(claim_due_for_owner(_tenant_id_of(app, "acme"), 10, 60).ids) == sorted(ours)
+
+
+def test_an_uncommitted_claim_leases_at_most_its_limit_in_claim_order_with_its_messages(app: Flask):
+    from mailer.extensions import db
+    from mailer.mail.leases import claim_due_for_owner
+
+    create_tenant(app)
+    default = make_messages(app, 3, queue="default", prefix="default")
+    critical = make_messages(app, 2, queue="critical", prefix="critical")
+    owner = _tenant_id(app)
+    with app.app_context():
+        claims = []
+        for limit in (1, 3, 10):
+            claim = claim_due_for_owner(owner, limit, 60, expired=False, commit=False)
+            assert claim.loaded is None or [r.id for r in claim.loaded] == claim.ids
+            for recipient in claim.loaded or ():
+                assert recipient.claim_token == claim.token and recipient.message.raw_mime
+            db.session.commit()
+            db.session.expunge_all()
+            claims.append(claim.ids)
+        leased = db.session.scalars(select(Recipient.id).where(Recipient.status == "sending")).all()
+    assert claims[0] == [critical[0]]
+    assert claims[1] == [critical[1], default[0], default[1]]
+    assert claims[2] == [default[2]]
+    assert sorted(leased) == sorted(default + critical)
+
+
+def test_an_uncommitted_claim_of_a_shared_message_loads_it_once_for_every_row(app: Flask):
+    from mailer.extensions import db
+    from mailer.mail.leases import claim_due_for_owner
+
+    create_tenant(app)
+    [first] = make_messages(app, 1)
+    owner = _tenant_id(app)
+    with app.app_context():
+        message = db.session.get(Recipient, first).message
+        message.recipients.extend(Recipient(tenant_id=owner, position=i, email=f"copy{i}@example.com")
+                                  for i in range(1, 6))
+        db.session.commit()
+        db.session.expunge_all()
+        claim = claim_due_for_owner(owner, 10, 60, expired=False, commit=False)
+        assert len(claim.ids) == 6
+        loaded = claim.loaded or [db.session.get(Recipient, rid) for rid in claim.ids]  # SQLite: not loaded
+        assert all(r.message is loaded[0].message for r in loaded) and loaded[0].message.raw_mime
+        db.session.rollback()
+
+
+def test_an_uncommitted_claim_of_an_expired_attempt_says_it_was_interrupted(app: Flask):
+    from mailer.extensions import db
+    from mailer.mail.leases import claim_recipients
+
+    create_tenant(app)
+    rows = make_messages(app, 2)
+    with app.app_context():
+        db.session.execute(update(Recipient).where(Recipient.id.in_(rows)).values(
+            status="sending", lease_until=datetime.now(UTC) - timedelta(seconds=5), claim_token="dead"))
+        db.session.execute(update(Recipient).where(Recipient.id == rows[1]).values(
+            attempt_started_at=datetime.now(UTC) - timedelta(seconds=70)))
+        db.session.commit()
+        claim = claim_recipients(list(reversed(rows)), 60, commit=False)
+        db.session.commit()
+    assert claim.ids == [rows[1], rows[0]]
+    assert claim.interrupted == {rows[1]}
 
 
 def _tenant_id_of(app: Flask, slug: str) -> uuid.UUID:
