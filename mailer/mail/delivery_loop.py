@@ -99,12 +99,12 @@ def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[],
                 deliver_claim(claim, config)
                 idle_since = time.monotonic()
                 asked, rows = rows, claim_rows(len(claim.ids), idle_since - began, config.DELIVERY_BATCH_SIZE)
-                if len(claim.ids) < asked:
-                    # All that was due is sent; what came since has nudged (a pending nudge returns at once).
-                    # Claiming again right away would mostly find nothing, at a claim and a look-ahead per mail.
-                    _wait(redis, owner, POLL_SECONDS)
-                handed_to = _mark(redis, owner, loop_id, may_hand_over=claim.bulk_only,
-                                  turn_over=time.monotonic() - started >= turns.TURN_SECONDS)
+                # All that was due is sent when the claim took fewer than asked; what came since has nudged (a
+                # pending nudge returns at once). Claiming again right away would mostly find nothing, at a claim
+                # and a look-ahead per mail.
+                wait = POLL_SECONDS if len(claim.ids) < asked else 0.0
+                handed_to = _mark(redis, owner, loop_id, wait=wait, may_hand_over=claim.bulk_only,
+                                  turn_over=time.monotonic() + wait - started >= turns.TURN_SECONDS)
                 if handed_to is not None:
                     return _hand_over(redis, owner, loop_id, handed_to)
                 continue
@@ -116,9 +116,9 @@ def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[],
                     return _take_next(redis)
                 _mark(redis, owner, loop_id)
                 continue
-            _wait(redis, owner, min(POLL_SECONDS, soon) if soon is not None else POLL_SECONDS)
             # Lingering for the tenant's next mail while another tenant waits for a worker: hand over.
-            handed_to = _mark(redis, owner, loop_id, may_hand_over=soon is None, turn_over=True)
+            handed_to = _mark(redis, owner, loop_id, wait=min(POLL_SECONDS, soon) if soon is not None else POLL_SECONDS,
+                              may_hand_over=soon is None, turn_over=True)
             if handed_to is not None:
                 return _hand_over(redis, owner, loop_id, handed_to)
     finally:
@@ -179,19 +179,24 @@ def _reschedule_early(recipient_ids: Sequence[uuid.UUID], job_id: str | None) ->
         requeue(ids, queue)
 
 
-def _mark(redis: Redis, owner: uuid.UUID, loop_id: str, *, may_hand_over: bool = False,
+def _mark(redis: Redis, owner: uuid.UUID, loop_id: str, *, wait: float = 0.0, may_hand_over: bool = False,
           turn_over: bool = False) -> uuid.UUID | None:
-    """Mark the loop for nudges and report in on the bulk lane, one round trip; the tenant to hand over to."""
+    """After waiting up to ``wait`` seconds for a nudge, mark the loop for nudges and report in on the bulk lane:
+    one round trip (the wait's and the mark's were two per claim when mail comes one message at a time); the
+    tenant to hand over to."""
     try:
         with redis.pipeline(transaction=False) as pipe:
+            if wait > 0:
+                nudges.wait_for_nudge(pipe, owner, wait)
             metrics.write_deferred(pipe)
-            nudges.take_nudges(pipe, owner)  # those _wait left: the loop claims after this
+            nudges.take_nudges(pipe, owner)  # those the wait left: the loop claims after this
             nudges.mark_looping(pipe, owner, loop_id)
             turns.report_in(pipe, owner, loop_id, nudges.LOOP_MARK_SECONDS, may_hand_over=may_hand_over,
                             turn_over=turn_over)
             return turns.as_owner(pipe.execute()[-1])
     except RedisError:
         log.debug("could not mark the delivery loop; requests enqueue jobs instead")
+        time.sleep(wait)  # without Redis, a poll
         return None
 
 
@@ -231,10 +236,3 @@ def _discard_jobs(redis: Redis, job_ids: frozenset[str]) -> None:
     except RedisError:
         log.debug("could not discard redundant jobs; they will find nothing to claim")
 
-
-def _wait(redis: Redis, owner: uuid.UUID, seconds: float) -> None:
-    """Wait for a nudge; the pending ones are taken by the _mark that follows every _wait (one round trip)."""
-    try:
-        nudges.wait_for_nudge(redis, owner, seconds, take_all=False)
-    except RedisError:
-        time.sleep(seconds)

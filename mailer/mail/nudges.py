@@ -60,15 +60,11 @@ def nudge(redis: Redis, owner: uuid.UUID) -> None:
         pipe.execute()
 
 
-def wait_for_nudge(redis: Redis, owner: uuid.UUID, timeout: float, *, take_all: bool = True) -> bool:
-    """Block up to ``timeout`` seconds for a nudge; True when one came (all pending ones are taken, unless
-    ``take_all`` is false: the caller does it with take_nudges before it next claims)."""
-    key = NUDGE_KEY.format(owner=owner)
-    if redis.blpop([key], timeout=max(timeout, 0.01)) is None:
-        return False
-    if take_all:
-        take_nudges(redis, owner)
-    return True
+def wait_for_nudge(pipe: Pipeline, owner: uuid.UUID, timeout: float) -> None:
+    """Block the pipeline up to ``timeout`` seconds for a nudge (a BLPOP blocks outside MULTI: ``pipe`` must be
+    transaction=False), before the commands queued after it; the caller takes the pending ones with take_nudges
+    before it next claims."""
+    pipe.blpop([NUDGE_KEY.format(owner=owner)], timeout=max(timeout, 0.01))
 
 
 def take_nudges(redis: Redis | Pipeline, owner: uuid.UUID) -> None:
