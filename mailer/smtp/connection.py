@@ -11,6 +11,7 @@ import io
 import ipaddress
 import logging
 import os
+import select
 import smtplib
 import socket
 import ssl
@@ -157,6 +158,7 @@ class Connection:
     pid: int = field(default_factory=os.getpid)
     messages: int = 0
     reused: bool = False
+    idle_since: float = field(default_factory=time.monotonic)  # when it was last given back to the pool
 
     def has_extension(self, name: str) -> bool:
         return self.client.has_extn(name)
@@ -174,6 +176,19 @@ class Connection:
         try:
             return self.command("noop").code == 250
         except NETWORK_ERRORS:
+            return False
+
+    def quiet(self) -> bool:
+        """Nothing has come from the server since its last reply (no unsolicited 421, no close, no reset): a poll of
+        the socket, no round trip."""
+        sock = self.client.sock
+        if sock is None or (isinstance(sock, ssl.SSLSocket) and sock.pending()):
+            return False
+        poller = select.poll()
+        try:
+            poller.register(sock, select.POLLIN | select.POLLPRI)
+            return not poller.poll(0)
+        except (OSError, ValueError):
             return False
 
     def reset(self) -> bool:

@@ -80,7 +80,8 @@ class SmtpSender:
                         connection = pool.acquire(server, deadline)
                     result = deliver(connection, mail, deadline)
                     if result.untouched and connection.reused:
-                        # Died between its NOOP check and our MAIL: nothing was sent, try a fresh one.
+                        # Died (or said 421) since the pool checked it, before our MAIL: nothing was sent, try a
+                        # fresh one.
                         pool.discard(connection)
                         connection = None
                         deadline = time.monotonic() + server.attempt_deadline

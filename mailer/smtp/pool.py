@@ -1,8 +1,9 @@
 """A thread-safe pool of SMTP connections, keyed by ``SmtpServer.pool_key``.
 
 A connection is never shared across owners, credentials or TLS settings; at most
-``max_per_key`` exist per key (idle and in use together); an idle one is checked with
-NOOP before reuse and recycled by age and by message count. A pool belongs to the
+``max_per_key`` exist per key (idle and in use together); an idle one is checked before reuse
+(with NOOP, or when it was given back moments ago, by a poll of its socket) and recycled by age
+and by message count. A pool belongs to the
 process that created it: after ``fork`` the child gets a fresh default pool and never
 touches a connection opened by its parent.
 """
@@ -21,6 +22,10 @@ from mailer.smtp.replies import Reply
 from mailer.smtp.settings import SmtpServer
 
 log = logging.getLogger(__name__)
+
+# A connection given back less than this long ago is reused without NOOP when its socket has nothing to read
+# (servers time idle sessions out after minutes: RFC 5321 §4.5.3.2.7 asks for at least 5).
+UNPROBED_REUSE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -42,8 +47,10 @@ class _Slot:
 class ConnectionPool:
     """Hands out ready connections; callers give each back with ``release`` or ``discard``."""
 
-    def __init__(self, *, max_per_key: int = 4, max_age: float = 300.0, max_messages: int = 500) -> None:
+    def __init__(self, *, max_per_key: int = 4, max_age: float = 300.0, max_messages: int = 500,
+                 unprobed_reuse_seconds: float = UNPROBED_REUSE_SECONDS) -> None:
         self.max_per_key = max_per_key
+        self.unprobed_reuse_seconds = unprobed_reuse_seconds
         self.max_age = max_age
         self.max_messages = max_messages
         self._start_over()
@@ -61,7 +68,7 @@ class ConnectionPool:
             self._start_over()
 
     def acquire(self, server: SmtpServer, deadline: float) -> Connection:
-        """A live connection for ``server``: a pooled one that answered NOOP, else a new one.
+        """A live connection for ``server``: a pooled one that is ready (_ready), else a new one.
 
         Waits for a free slot until ``deadline`` when the key is at ``max_per_key``.
         Raises ServerFault (opening failed, or no slot in time).
@@ -74,7 +81,7 @@ class ConnectionPool:
                 return self._open(key, server, deadline)
             if self._expired(connection):
                 self._drop(key, connection, "recycled", polite=True)
-            elif connection.is_alive(min(deadline, time.monotonic() + server.timeout)):
+            elif self._ready(connection, server, deadline):
                 connection.reused = True
                 self._count("reused")
                 return connection
@@ -90,9 +97,18 @@ class ConnectionPool:
         if self._expired(connection):
             self._drop(key, connection, "recycled", polite=True)
             return
+        connection.idle_since = time.monotonic()
         with self._lock:
             self._slots[key].idle.append(connection)
             self._freed.notify()
+
+    def _ready(self, connection: Connection, server: SmtpServer, deadline: float) -> bool:
+        """Given back moments ago and nothing has come from the server since (a poll, no round trip: Postfix's
+        client reuses a connection it cached moments ago without a probe too); else NOOP answered. A server that
+        drops it or answers 421 at our MAIL meanwhile has taken nothing: the handler retries on a new one."""
+        if time.monotonic() - connection.idle_since < self.unprobed_reuse_seconds and connection.quiet():
+            return True
+        return connection.is_alive(min(deadline, time.monotonic() + server.timeout))
 
     def discard(self, connection: Connection) -> None:
         """Drop a broken connection (421, disconnect, timeout, protocol confusion)."""

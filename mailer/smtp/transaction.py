@@ -37,7 +37,8 @@ class TransactionResult:
 
     results: dict[str, RecipientResult]
     broken: bool = False  # discard the connection
-    untouched: bool = False  # lost before anything was accepted: safe to retry on a new connection
+    # Lost, or told 421 (closing), at the first MAIL: nothing was accepted, safe to retry on a new connection.
+    untouched: bool = False
 
 
 class _Lost(Exception):
@@ -61,7 +62,7 @@ def deliver(connection: Connection, mail: OutgoingMail, deadline: float) -> Tran
     while pending:
         accepted: list[str] = []
         try:
-            pending = _transaction(connection, mail, pending, accepted, result)
+            pending = _transaction(connection, mail, pending, accepted, result, first=first)
         except _Lost as lost:
             reply = Reply.none(str(lost))
             for rcpt in accepted:
@@ -81,11 +82,13 @@ def deliver(connection: Connection, mail: OutgoingMail, deadline: float) -> Tran
 
 
 def _transaction(
-    connection: Connection, mail: OutgoingMail, pending: list[str], accepted: list[str], result: TransactionResult
+    connection: Connection, mail: OutgoingMail, pending: list[str], accepted: list[str], result: TransactionResult,
+    *, first: bool = False,
 ) -> list[str]:
-    """One MAIL…DATA transaction; returns the recipients left for another transaction."""
+    """One MAIL…DATA transaction (``first``: of the mail); returns the recipients left for another transaction."""
     reply = _step(connection, "mail", f"FROM:<{mail.sender}>{_mail_options(connection, mail)}")
     if reply.code != 250:
+        result.untouched = first and reply.code == 421
         for rcpt in pending:
             result.results[rcpt] = classify(rcpt, reply, ErrorCode.SENDER_REJECTED)
         _reset_after_refusal(connection, result, reply)

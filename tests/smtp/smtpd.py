@@ -113,8 +113,9 @@ class ScriptedServer:
     ``on_data``: "accept" | "drop_mid_data" (reset after the first bytes of data) |
     "drop_after_dot" (close after the whole data, no reply) | "trickle" (after the data,
     a never-ending reply one byte every ``interval``). ``trickle_greeting`` trickles
-    from the start. ``drop_mail_after_noop`` closes the connection, unanswered, on a MAIL
-    that follows a NOOP (a connection dying just after the pool checked it).
+    from the start. ``on_second_mail``: "drop" closes the connection, unanswered, at its second MAIL (a
+    connection dying just after the pool checked it), "421" answers that MAIL 421 and closes. ``verbs``: every
+    command verb received, in order.
     """
 
     def __init__(
@@ -124,9 +125,10 @@ class ScriptedServer:
         on_data: str = "accept",
         trickle_greeting: bool = False,
         interval: float = 0.05,
-        drop_mail_after_noop: bool = False,
+        on_second_mail: str = "",
     ) -> None:
-        self.drop_mail_after_noop = drop_mail_after_noop
+        self.on_second_mail = on_second_mail
+        self.verbs: list[bytes] = []
         self.greeting = greeting
         self.on_data = on_data
         self.trickle_greeting = trickle_greeting
@@ -178,14 +180,17 @@ class ScriptedServer:
             conn.sendall(f"{self.greeting}\r\n".encode())
             if not self.greeting.startswith("2"):
                 return
-            noop_seen = False
+            mails = 0
             while not self._stop.is_set():
                 line = reader.readline()
                 if not line:
                     return
                 verb = line[:4].upper()
-                noop_seen = noop_seen or verb == b"NOOP"
-                if verb == b"MAIL" and noop_seen and self.drop_mail_after_noop:
+                self.verbs.append(verb)
+                mails += verb == b"MAIL"
+                if mails == 2 and verb == b"MAIL" and self.on_second_mail:
+                    if self.on_second_mail == "421":
+                        conn.sendall(b"421 4.3.2 shutting down\r\n")
                     return
                 if verb == b"EHLO":
                     conn.sendall(b"250-scripted\r\n250-8BITMIME\r\n250 SIZE 50000000\r\n")

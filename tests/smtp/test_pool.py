@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from dataclasses import replace
+
+import pytest
 
 from mailer.smtp.handler import SmtpSender
 from mailer.smtp.pool import ConnectionPool, default_pool
@@ -14,12 +17,45 @@ from tests.smtp.smtpd import ScriptedServer
 
 
 def test_reuse_across_sends(handler, server, recorder, make_mail, pool) -> None:
-    """Two sends, one connection (checked with NOOP before the second)."""
+    """Two sends, one connection."""
     handler.send(server, make_mail("a@example.com"))
     handler.send(server, make_mail("b@example.com"))
     assert len(recorder.peers) == 1
     stats = pool.stats()
     assert (stats.opened, stats.reused, stats.idle, stats.in_use) == (1, 1, 1, 0)
+
+
+def test_a_connection_given_back_moments_ago_is_reused_without_noop(make_server, make_mail) -> None:
+    """Within unprobed_reuse_seconds and with nothing to read on its socket: no NOOP round trip; later, NOOP."""
+    pool = ConnectionPool(unprobed_reuse_seconds=0.3)
+    handler = SmtpSender(pool)
+    with ScriptedServer() as smtp:
+        server = make_server(smtp.port)
+        handler.send(server, make_mail("a@example.com"))
+        handler.send(server, make_mail("b@example.com"))
+        assert b"NOOP" not in smtp.verbs
+        time.sleep(0.4)
+        handler.send(server, make_mail("c@example.com"))
+        pool.close()
+    assert smtp.verbs.count(b"NOOP") == 1 and smtp.connections == 1 and len(smtp.messages) == 3
+
+
+def test_a_connection_the_server_closed_moments_ago_is_probed_and_replaced(make_server, make_mail) -> None:
+    """An unsolicited 421 and close while pooled: the poll sees it, so NOOP, a new connection, one delivery."""
+    with ScriptedServer() as smtp:
+        server = make_server(smtp.port)
+        pool = ConnectionPool()
+        handler = SmtpSender(pool)
+        handler.send(server, make_mail("a@example.com"))
+        for conn in smtp._open:
+            conn.sendall(b"421 4.4.2 idle too long\r\n")
+            conn.shutdown(socket.SHUT_RDWR)
+        time.sleep(0.1)
+        [result] = handler.send(server, make_mail("b@example.com"))
+        pool.close()
+    assert result.outcome is Outcome.SENT
+    assert smtp.connections == 2 and len(smtp.messages) == 2
+    assert (pool.stats().opened, pool.stats().discarded) == (2, 1)
 
 
 def test_dead_pooled_connection_replaced_with_exactly_one_delivery(
@@ -38,14 +74,26 @@ def test_dead_pooled_connection_replaced_with_exactly_one_delivery(
     assert (pool.stats().opened, pool.stats().discarded) == (2, 1)
 
 
-def test_connection_dying_after_noop_is_retried_on_a_new_one(handler, make_server, make_mail) -> None:
-    """Closed unanswered at MAIL, just after a good NOOP: nothing was sent, so one retry."""
-    with ScriptedServer(drop_mail_after_noop=True) as smtp:
+@pytest.mark.parametrize("on_second_mail", ["drop", "421"])
+def test_connection_dying_after_the_check_is_retried_on_a_new_one(handler, make_server, make_mail,
+                                                                   on_second_mail: str) -> None:
+    """Closed unanswered, or told 421, at MAIL just after the pool found it ready: nothing was sent, so one retry
+    on a new connection, no deferral."""
+    with ScriptedServer(on_second_mail=on_second_mail) as smtp:
         server = make_server(smtp.port)
         handler.send(server, make_mail("a@example.com"))
         [result] = handler.send(server, make_mail("b@example.com"))
     assert result.outcome is Outcome.SENT
     assert smtp.connections == 2 and len(smtp.messages) == 2
+
+
+def test_a_421_at_mail_on_a_new_connection_is_a_deferral(handler, make_server, make_mail) -> None:
+    """Only a reused connection is tried again: a new one told 421 at MAIL defers the mail (once)."""
+    with ScriptedServer(on_second_mail="421") as smtp:
+        server = make_server(smtp.port)
+        [first, second] = handler.send_batch(server, [make_mail("a@example.com"), make_mail("b@example.com")])
+    assert first[0].outcome is Outcome.SENT and second[0].outcome is Outcome.DEFERRED
+    assert second[0].smtp_code == 421 and smtp.connections == 1 and len(smtp.messages) == 1
 
 
 def test_no_reuse_across_owners_or_credentials(handler, server, recorder, make_mail, pool) -> None:
