@@ -4,9 +4,10 @@ Called where the wire bytes are built: once per composed message, once per recip
 content differs (broadcasts). The signature is the message's first header; nothing after signing
 may re-encode or reorder the message (the SMTP client sends the bytes as they are).
 
-dkimpy canonicalizes, selects and hashes the headers, writes and folds the tag list; only the RSA step
-is OpenSSL's (cryptography): dkimpy's pure-Python modular exponentiation costs ~17 ms per 2048-bit
-signature, which would make signing, not SMTP, the limit of a broadcast (bench/signing.py).
+The header is the one dkimpy's DKIM.sign writes: dkimpy folds the tag list (and parses a message that is not
+all CRLF lines), mailer/domains/relaxed.py canonicalizes as dkimpy does, and the RSA step is OpenSSL's
+(cryptography): dkimpy's pure-Python modular exponentiation costs ~17 ms per 2048-bit signature, which would
+make signing, not SMTP, the limit of a broadcast (bench/signing.py).
 
 The signer of a (tenant, sender domain) is looked up once per process and kept with the tenant's
 ``domains_version``, which every change to its domains and keys raises in the same transaction
@@ -31,11 +32,11 @@ import dkim
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from dkim import canonicalization
 from sqlalchemy import select
 
 from mailer.config import Config
 from mailer.domains.names import domain_of
+from mailer.domains.relaxed import Field, header_fields, relaxed_body, relaxed_value, signed_part
 from mailer.extensions import db
 from mailer.models import DkimKey, RecordStatus, SendingDomain, Tenant
 from mailer.security.sealed import open_value
@@ -48,6 +49,7 @@ SIGNED_HEADERS = (
     "from", "to", "cc", "subject", "date", "message-id", "mime-version", "content-type", "reply-to",
     "list-unsubscribe", "list-unsubscribe-post",
 )
+_SIGNED = tuple(name.encode("ascii") for name in SIGNED_HEADERS)
 _HEADER_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:", re.MULTILINE)
 _HEADER = b"DKIM-Signature"
 
@@ -71,51 +73,24 @@ def _loaded(pem: bytes) -> rsa.RSAPrivateKey:
     return key
 
 
-_RELAXED = dkim.CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
-_WSP = re.compile(rb"[\t ]+")
-
-
-def _parsed(wire: bytes) -> tuple[list[list[bytes]], bytes]:
-    """dkimpy's (headers, body) of the message, parsing only its header block when its lines all end in CRLF
-    (the body is then the bytes after the first blank line, as dkimpy's own parse gives it)."""
-    head, blank, body = wire.partition(b"\r\n\r\n")
-    if blank and not wire.startswith(b"\r\n") and wire.count(b"\n") == wire.count(b"\r\n"):
-        return dkim.rfc822_parse(head + blank)[0], body
-    return dkim.rfc822_parse(wire)  # type: ignore[no-any-return]
-
-
-def relaxed_body(body: bytes) -> bytes:
-    """RFC 6376's relaxed body canonicalization, as dkimpy's Relaxed.canonicalize_body of a CRLF body: line by
-    line, each distinct line's form kept (a broadcast's copies share most of their lines)."""
-    lines = body.split(b"\r\n")
-    joined = b"\r\n".join([*map(_relaxed_line, lines[:-1]), _WSP.sub(b" ", lines[-1])])
-    return canonicalization.correct_empty_body(canonicalization.strip_trailing_lines(joined))
-
-
-@functools.lru_cache(maxsize=8192)
-def _relaxed_line(line: bytes) -> bytes:
-    return _WSP.sub(b" ", line.rstrip(b"\t "))
-
-
-def _signature(signer: Signer, headers: list[list[bytes]], body: bytes, include: list[bytes]) -> bytes:
+def _signature(signer: Signer, fields: list[Field], body: bytes, include: list[bytes]) -> bytes:
     """The DKIM-Signature header (rsa-sha256, relaxed/relaxed) as dkimpy's DKIM.sign writes it, its RSA step
     OpenSSL's with the key parsed once per key (dkimpy parses the PEM in pure Python on every call)."""
     domain = signer.domain.encode("ascii")
-    fields = [
+    tags = [
         (b"v", b"1"), (b"a", b"rsa-sha256"), (b"c", b"relaxed/relaxed"), (b"d", domain), (b"i", b"@" + domain),
         (b"q", b"dns/txt"), (b"s", signer.selector.encode("ascii")), (b"t", str(int(time.time())).encode("ascii")),
         (b"h", b" : ".join(include)),
         (b"bh", base64.b64encode(hashlib.sha256(relaxed_body(body)).digest())),
         (b"b", b"0" * 60),  # dkimpy's placeholder: b= folds onto its own line
     ]
-    value = dkim.fold(b"; ".join(b"=".join(x) for x in fields), namelen=len(_HEADER), linesep=b"\r\n")
-    value = dkim.RE_BTAG.sub(b"\\1", value)
-    digest = hashlib.sha256()
-    dkim.hash_headers(digest, _RELAXED, _RELAXED.canonicalize_headers(headers), include, (_HEADER, b" " + value),
-                      dict(fields))
-    signature = signer.private_key.sign(digest.digest(), padding.PKCS1v15(), Prehashed(hashes.SHA256()))
-    fields[-1] = (b"b", base64.b64encode(signature))
-    value = b"; ".join(b"=".join(x) for x in fields) + b"\r\n"
+    value = dkim.fold(b"; ".join(b"=".join(x) for x in tags), namelen=len(_HEADER), linesep=b"\r\n")
+    # The signed fields, then this header with an empty b= and no CRLF (RFC 6376 §3.7), hashed in one call.
+    signed = signed_part(fields, include) + b"dkim-signature:" + relaxed_value(dkim.RE_BTAG.sub(b"\\1", value))
+    signature = signer.private_key.sign(hashlib.sha256(signed).digest(), padding.PKCS1v15(),
+                                        Prehashed(hashes.SHA256()))
+    tags[-1] = (b"b", base64.b64encode(signature))
+    value = b"; ".join(b"=".join(x) for x in tags) + b"\r\n"
     return _HEADER + b": " + dkim.fold(value, namelen=len(_HEADER), linesep=b"\r\n")  # type: ignore[no-any-return]
 
 
@@ -167,13 +142,20 @@ def signed_headers(wire: bytes) -> list[bytes]:
     """The SIGNED_HEADERS present in the message's header block, in that order, and From twice."""
     head = wire.split(b"\r\n\r\n", 1)[0]
     present = {name.lower() for name in _HEADER_NAME.findall(head)}
-    names = [name.encode() for name in SIGNED_HEADERS if name.encode() in present]
-    return [*names, b"from"]
+    return [*(name for name in _SIGNED if name in present), b"from"]
 
 
 def sign_wire(signer: Signer, wire: bytes) -> bytes:
-    headers, body = _parsed(wire)
-    return _signature(signer, headers, body, signed_headers(wire)) + wire
+    head, blank, body = wire.partition(b"\r\n\r\n")
+    # Only the header block is parsed when every line ends in CRLF: the body is then the bytes after the first
+    # blank line, as dkimpy's own parse gives it.
+    crlf = blank and not wire.startswith(b"\r\n") and wire.count(b"\n") == wire.count(b"\r\n")
+    fields = header_fields(head) if crlf else None
+    if fields is None:
+        headers, body = dkim.rfc822_parse(wire)
+        fields = [(name, value) for name, value in headers]
+    present = {name.lower() for name, _ in fields}
+    return _signature(signer, fields, body, [*(name for name in _SIGNED if name in present), b"from"]) + wire
 
 
 def dkim_sign(config: Config, tenant_id: uuid.UUID, sender: str, wire: bytes) -> bytes:

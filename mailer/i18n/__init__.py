@@ -7,13 +7,14 @@ config, so any layer may use it (``force_locale`` renders account mail in a work
 from __future__ import annotations
 
 from mailer.i18n.locales import DEFAULT_LOCALE, SUPPORTED_LOCALES, Locale, babel_name, lookup, negotiate_header
-from mailer.i18n.setup import init_i18n, rendered_in, request_locale
+from mailer.i18n.setup import catalog, init_i18n, rendered_in, request_locale
 
 __all__ = [
     "DEFAULT_LOCALE",
     "SUPPORTED_LOCALES",
     "Locale",
     "babel_name",
+    "catalog",
     "init_i18n",
     "lookup",
     "negotiate_header",

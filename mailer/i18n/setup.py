@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from babel import support
 from flask import Flask, Response, current_app, g, has_app_context, has_request_context, request
-from flask_babel import Babel, Domain, force_locale, get_locale
+from flask_babel import Babel, Domain, force_locale, get_locale, get_translations
 
 from mailer.config import ROOT
 from mailer.i18n.locales import SUPPORTED_LOCALES, babel_name, lookup, negotiate_header
@@ -72,6 +72,13 @@ def rendered_in(locale: str | None) -> Iterator[None]:
     chosen = locale if locale in SUPPORTED_LOCALES else _default_locale()
     with force_locale(babel_name(chosen)):
         yield
+
+
+def catalog(locale: str | None) -> support.NullTranslations:
+    """The catalog gettext reads inside ``rendered_in(locale)``: for a caller rendering many times in one language
+    (a broadcast's copies), which then need not enter that context, and look the catalog up, per render."""
+    with rendered_in(locale):
+        return get_translations()
 
 
 def _default_locale() -> str:

@@ -19,17 +19,19 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
+from babel.support import NullTranslations
 from flask import current_app
 
 from mailer.config import Config
 from mailer.domains.signing import Signer, find_signer, sign_wire
 from mailer.extensions import db
-from mailer.i18n import rendered_in
+from mailer.i18n import catalog, rendered_in
 from mailer.mail.compose import sender_of
 from mailer.mail.copy_wire import Skeleton, make_skeleton
 from mailer.mail.layout import Layout
 from mailer.mail.recipient_free import is_recipient_free
 from mailer.mail.recipient_tokens import unsubscribe_link
+from mailer.mail.rendering import translated_by
 from mailer.mail.templates import (
     Rendered,
     TemplateRenderError,
@@ -94,6 +96,7 @@ class CopyMaker:
     skeletons: dict[str, Skeleton | None] = field(default_factory=dict)
     alike: dict[str, Rendered] = field(default_factory=dict)  # per language, when not rendered per copy
     made: dict[tuple[str, str, str], Rendered | TemplateRenderError] = field(default_factory=dict)  # prerender's
+    catalogs: dict[str, NullTranslations] = field(default_factory=dict)  # per language, looked up once
 
     @classmethod
     def of(cls, config: Config, tenant: Tenant, sender: str, source: TemplateSource, data: dict[str, Any],
@@ -140,7 +143,9 @@ class CopyMaker:
         if isinstance(made, TemplateRenderError):
             raise made
         if made is None:
-            with rendered_in(locale):
+            if locale not in self.catalogs:
+                self.catalogs[locale] = catalog(locale)
+            with translated_by(self.catalogs[locale]):  # as rendered_in(locale), without entering it per copy
                 made = render(source, self.context if alike else self.recipient_context(email, name))
         check_subject(made.subject)
         if alike:

@@ -5,11 +5,15 @@ subject and text parts are not."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 import jinja2
+from babel.support import NullTranslations
 from flask_babel import get_translations
 from jinja2 import TemplateError
 from jinja2.sandbox import SecurityError
@@ -37,12 +41,31 @@ class Rendered:
     text: str | None
 
 
+# The catalog gettext reads when a caller set one (translated_by), else Flask-Babel's current one.
+_catalog: ContextVar[NullTranslations | None] = ContextVar("catalog", default=None)
+
+
+@contextmanager
+def translated_by(catalog: NullTranslations) -> Iterator[None]:
+    """Renders in here read ``catalog`` (i18n.catalog(locale): what ``rendered_in(locale)`` would have them read)."""
+    token = _catalog.set(catalog)
+    try:
+        yield
+    finally:
+        _catalog.reset(token)
+
+
+def _translations() -> NullTranslations:
+    chosen = _catalog.get()
+    return get_translations() if chosen is None else chosen
+
+
 def _gettext(message: str) -> str:
-    return get_translations().ugettext(message)
+    return _translations().ugettext(message)  # type: ignore[no-any-return]
 
 
 def _ngettext(singular: str, plural: str, count: int) -> str:
-    return get_translations().ungettext(singular, plural, count)
+    return _translations().ungettext(singular, plural, count)  # type: ignore[no-any-return]
 
 
 def _environment(*, autoescape: bool) -> BoundedSandbox:

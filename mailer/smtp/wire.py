@@ -149,15 +149,27 @@ def encode_body(text: str) -> tuple[str, bytes]:
         step = DEFAULT_POLICY.max_line_length // 4 * 3
         body = b"".join(binascii.b2a_base64(data[i:i + step]) for i in range(0, len(data), step))
         return "base64", body.replace(b"\n", b"\r\n")
-    return "quoted-printable", b"\r\n".join([_qp_line(line)[0] for line in lines]) + b"\r\n"
+    known = _QP_LINES.get  # a C call per line; a copy's own lines (name, link) are encoded by _qp_line
+    encoded = [(known(line) or _qp_line(line))[0] for line in lines]
+    return "quoted-printable", b"\r\n".join(encoded) + b"\r\n"
 
 
-@functools.lru_cache(maxsize=8192)
+_QP_LINES: dict[bytes, tuple[bytes, int]] = {}
+_QP_LINES_KEPT = 8192
+
+
 def _qp_line(line: bytes) -> tuple[bytes, int]:
     """One line of a part (no line break) quoted-printable encoded as set_content encodes it, soft breaks CRLF,
     and the length body_encode gives it (LF soft breaks), which the choice of encoding compares.
 
     body_encode works line by line, so a part is its lines' encodings joined: the lines a broadcast's copies
-    share (its layout, most of the HTML) are encoded once per process, not once per copy."""
-    encoded = quoprimime.body_encode(line.decode("latin-1"), DEFAULT_POLICY.max_line_length)
-    return encoded.replace("\n", "\r\n").encode("latin-1"), len(encoded)
+    share (its layout, most of the HTML) are encoded once per process (kept in _QP_LINES, emptied when full),
+    not once per copy."""
+    found = _QP_LINES.get(line)
+    if found is None:
+        encoded = quoprimime.body_encode(line.decode("latin-1"), DEFAULT_POLICY.max_line_length)
+        found = encoded.replace("\n", "\r\n").encode("latin-1"), len(encoded)
+        if len(_QP_LINES) >= _QP_LINES_KEPT:
+            _QP_LINES.clear()
+        _QP_LINES[line] = found
+    return found

@@ -179,6 +179,13 @@ WIRES = {
     "only a line break": b"From: a@acme.com\r\nTo: b@example.com\r\n\r\n\r\n",
     "bare line feeds": b"From: a@acme.com\nTo: b@example.com\n\nbody  one \nbody two\r\n",
     "no body": b"From: a@acme.com\r\nTo: b@example.com\r\n",
+    "runs of spaces only": b"From: a@acme.com\r\nTo: b@example.com\r\n\r\n  lead  and   runs\r\nend \r\n\r\n",
+    "fields repeated, folded, empty": b"To: first@example.com\r\nFrom: a@acme.com\r\nTo:\r\n\t second@example.com\r\n"
+                                      b"Subject:\r\nX-Empty:\r\nLIST-Unsubscribe: \t<https://u.test/x>\t \r\n"
+                                      b"Content-Type: multipart/alternative;\r\n boundary=\"b\"\r\n\r\nbody\r\n",
+    "lone carriage returns": b"From: a@acme.com\r\nSubject: a\rb\r\n\r\nbody\rmore  \r\nlast \t ",
+    "an mbox From_ line": b"From a@acme.com Mon Dec  7 00:00:00 2026\r\nFrom: a@acme.com\r\nTo: b@example.com\r\n"
+                          b"\r\nx\r\n",
 }
 
 
