@@ -22,6 +22,7 @@ import re
 import ssl
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, TypeVar
 
 from aiosmtpd.controller import Controller
@@ -42,7 +43,7 @@ from mailer.notifications.submission_service import (
 from mailer.security.api_keys import resolve_api_key
 from mailer.security.types import Principal
 from mailer.smtp.validation import MessageValidationError, normalize_address
-from mailer.submission.limits import AuthFailures, MessageRate, SessionSlots
+from mailer.submission.limits import AuthFailures, MessageRate, QuotaRooms, SessionSlots
 from mailer.submission.writer import SubmissionWriter
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,8 @@ class SubmissionHandler:
     def __init__(self, app: Flask, runner: Runner) -> None:
         self.config: Config = app.config["MAILER"]
         self.run = runner
-        self.writer = SubmissionWriter(app)
+        self.rooms = QuotaRooms()
+        self.writer = SubmissionWriter(app, self.rooms)
         self.rate = MessageRate(self.config)
         self.failed_auth = AuthFailures()
 
@@ -165,7 +167,7 @@ class SubmissionHandler:
 
     def _spend_and_measure(self, principal: Principal) -> tuple[int | None, int | None]:
         """In the pool, once per transaction: the rate limit's verdict and the quota room its RCPTs are held to."""
-        return self.rate.retry_after(principal), quota_room(principal)
+        return self.rate.retry_after(principal), self.rooms.room(principal.tenant_id, partial(quota_room, principal))
 
     def authenticate(self, session: Any, credentials: LoginPassword) -> AuthResult:
         """In the pool: the API key (the password; any username) → its principal, counting failures."""
@@ -186,9 +188,9 @@ class SubmissionHandler:
 
 
 def _may_not_fit(session: Any, count: int) -> bool:
-    """Whether `count` recipients may pass the quota room read at MAIL (None: no quota), so RCPT asks the
-    database why; within the room it answers at once, and the commit counts again (a concurrent session's
-    recipients are found there: 451 at DATA)."""
+    """Whether `count` recipients may pass the quota room known at MAIL (None: no quota; limits.QuotaRooms), so
+    RCPT asks the database why; within the room it answers at once, and the commit counts again (a concurrent
+    session's recipients are found there: 451 at DATA)."""
     room = getattr(session, "quota_room", None)
     return room is not None and count > room
 
