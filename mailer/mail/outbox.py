@@ -67,20 +67,36 @@ def stage(message: Message, row_ids: Sequence[uuid.UUID] | None = None) -> list[
     its rows itself (a broadcast: no object per recipient) passes the ids of the rows that wait, in position
     order, and gives each row its job's id from the jobs, which list them in that order.
     """
+    if row_ids is None:
+        return stage_together([message])[0]
     size = _config().DELIVERY_BATCH_SIZE
     at = message.send_at if message.status == MessageStatus.SCHEDULED else None
-    objects = row_ids is None
-    if objects:
+    return [StagedJob(message.queue, _new_job_id(), tuple(row_ids[start:start + size]), at, message.tenant_id)
+            for start in range(0, len(row_ids), size)]
+
+
+def stage_together(messages: Sequence[Message]) -> list[list[StagedJob]]:
+    """``stage`` for several messages' recipient objects, whose jobs may carry recipients of several messages of
+    one queue, send time and tenant (DELIVERY_BATCH_SIZE at most, as the sweeper's requeue mixes them): a group
+    of one-recipient messages costs one job, not one each. Each job is listed once, with the first message it
+    carries."""
+    size = _config().DELIVERY_BATCH_SIZE
+    filling: dict[tuple[str, datetime | None, uuid.UUID], tuple[int, str, list[uuid.UUID]]] = {}
+    made: list[tuple[tuple[str, datetime | None, uuid.UUID], tuple[int, str, list[uuid.UUID]]]] = []
+    for index, message in enumerate(messages):
+        key = (message.queue, message.send_at if message.status == MessageStatus.SCHEDULED else None,
+               message.tenant_id)
         for recipient in message.recipients:
             recipient.id = recipient.id or uuid.uuid4()
-    ids = [r.id for r in message.recipients] if row_ids is None else row_ids
-    jobs = []
-    for start in range(0, len(ids), size):
-        job = StagedJob(message.queue, _new_job_id(), tuple(ids[start:start + size]), at, message.tenant_id)
-        if objects:
-            for recipient in message.recipients[start:start + size]:
-                recipient.job_id = job.job_id
-        jobs.append(job)
+            job = filling.get(key)
+            if job is None or len(job[2]) >= size:
+                job = filling[key] = (index, _new_job_id(), [])
+                made.append((key, job))
+            job[2].append(recipient.id)
+            recipient.job_id = job[1]
+    jobs: list[list[StagedJob]] = [[] for _ in messages]
+    for (queue, at, owner), (index, job_id, ids) in made:
+        jobs[index].append(StagedJob(queue, job_id, tuple(ids), at, owner))
     return jobs
 
 

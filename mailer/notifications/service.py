@@ -21,7 +21,7 @@ from mailer.errors import ValidationError
 from mailer.extensions import atomic, db
 from mailer.i18n import rendered_in
 from mailer.mail.compose import ComposedMessage, address, compose
-from mailer.mail.outbox import StagedJob, enqueue, stage
+from mailer.mail.outbox import StagedJob, enqueue, stage_together
 from mailer.mail.quota import counted, quota_applies
 from mailer.mail.suppressions import add_suppressed_events, suppressed_pairs
 from mailer.mail.templates import render, tenant_context
@@ -183,11 +183,8 @@ def stage_messages(
     that read to the commit there are one statement and the COMMIT. A refused quota raises before anything
     is written, and the caller's transaction (a batch item's savepoint) rolls back the rest.
     """
-    staged = []
-    for draft in drafts:
-        message = new_message(tenant_id, principal, draft)
-        staged.append((message, stage(message)))
-    messages = [message for message, _ in staged]
+    messages = [new_message(tenant_id, principal, draft) for draft in drafts]
+    staged = list(zip(messages, stage_together(messages), strict=True))
     rows = new_rows(messages)
     count = sum(len(message.recipients) for message in messages)
     # One locking read and one UPDATE of the tenant row for both the quota and the audit chain head.

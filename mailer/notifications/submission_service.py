@@ -79,13 +79,16 @@ def _prepared(config: Config, tenant: Tenant, principal: Principal, submission: 
                               _checked(_METADATA, kept.metadata, "X-Mailer-Metadata"), keyed)
 
 
-def store_submitted(items: Sequence[tuple[Principal, Submission]],
-                    on_commit: Callable[[list[dict[str, Any] | Exception]], None] | None = None,
+OnCommit = Callable[[list[dict[str, Any] | Exception], Mapping[Any, int | None]], None]
+
+
+def store_submitted(items: Sequence[tuple[Principal, Submission]], on_commit: OnCommit | None = None,
                     ) -> list[dict[str, Any] | Exception]:
     """Submissions as the sessions handed them over, prepared and stored together (the writer's group): each
     tenant is loaded once for the group. A submission refused while prepared gets its refusal (one of
     REFUSALS) and is stored nowhere; the others are stored together by _store_prepared. A failed read or
-    commit raises for them all."""
+    commit raises for them all. ``on_commit`` sees the results and each tenant's quota room left (None: no
+    quota) as soon as the commit is done."""
     config = _config()
     tenants: dict[Any, Tenant] = {}
     results: list[dict[str, Any] | Exception | None] = [None] * len(items)
@@ -104,18 +107,18 @@ def store_submitted(items: Sequence[tuple[Principal, Submission]],
         return [result for result in results if result is not None]
 
     stored = _store_prepared([item for _, item in kept], tenants,
-                             on_commit=None if on_commit is None else lambda done: on_commit(merged(done)))
+                             on_commit=None if on_commit is None else
+                             lambda done, rooms: on_commit(merged(done), rooms))
     return merged(stored)
 
 
 def _store_prepared(items: Sequence[PreparedSubmission], tenants: Mapping[Any, Tenant],
-                    on_commit: Callable[[list[dict[str, Any] | Exception]], None] | None = None,
-                    ) -> list[dict[str, Any] | Exception]:
+                    on_commit: OnCommit | None = None) -> list[dict[str, Any] | Exception]:
     """Prepared submissions that arrived together, stored in one transaction (group commit): each gets its
     202 body or its own refusal (one of REFUSALS, nothing of it written). ``tenants``: the rows store_submitted
     has just loaded in this session, whose quota counters are read from them instead of again. ``on_commit``
-    sees the results as soon as the commit is done; the jobs are enqueued after it. A failed commit raises
-    for them all.
+    sees the results and the rooms left as soon as the commit is done; the jobs are enqueued after it. A
+    failed commit raises for them all.
     """
     config = _config()
     group = _Group(config, tenants)
@@ -125,7 +128,7 @@ def _store_prepared(items: Sequence[PreparedSubmission], tenants: Mapping[Any, T
         group.stage()
         results = [group.results[index] for index in range(len(items))]
         if on_commit is not None:
-            unit.after_commit(partial(on_commit, results))
+            unit.after_commit(partial(on_commit, results, group.rooms))
         enqueue(group.jobs)
     return results
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from mailer.extensions import db
 from mailer.mail.submitted import Submission
 from mailer.notifications.submission_service import store_submitted
 from mailer.security.types import Principal
+from mailer.submission.limits import QuotaRooms
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 64
@@ -35,8 +37,9 @@ class _Pending:
 
 
 class SubmissionWriter:
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, rooms: QuotaRooms) -> None:
         self.app = app
+        self.rooms = rooms
         self._queue: queue.Queue[_Pending | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="submission-writer", daemon=True)
         self._thread.start()
@@ -69,8 +72,9 @@ class SubmissionWriter:
             self._write(batch)
 
     def _write(self, batch: list[_Pending]) -> None:
-        def answer(results: list[dict[str, Any] | Exception]) -> None:
+        def answer(results: list[dict[str, Any] | Exception], rooms: Mapping[Any, int | None]) -> None:
             # As soon as the commit is done: the sessions answer while their jobs are being enqueued.
+            self.rooms.committed(rooms)
             for item, result in zip(batch, results, strict=True):
                 item.done.set_result(result)
 
@@ -82,6 +86,7 @@ class SubmissionWriter:
                     db.session.remove()
         except Exception as exc:  # nothing of the group is stored: every session answers 451 and the client retries
             log.exception("could not store %d submitted message(s)", len(batch))
+            self.rooms.forget()
             for item in batch:
                 if not item.done.done():
                     item.done.set_exception(exc)

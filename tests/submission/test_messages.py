@@ -293,6 +293,43 @@ def test_the_quota_is_checked_again_at_the_commit(submission_factory: Any) -> No
         assert db.session.scalar(select(db.func.count()).select_from(Message)) == 1
 
 
+def test_a_room_the_api_took_since_the_last_commit_is_found_by_the_next_message(submission_factory: Any) -> None:
+    """MAIL may answer from the room the writer's last commit left (limits.QuotaRooms, at most a second old): a
+    room the API took meanwhile is refused at RCPT or, when the known room still had it, at the commit (451 4.7.1
+    either way), and nothing over the quota is stored."""
+    submission = submission_factory(TENANT_DAILY_QUOTA=2)
+    client = submission.starttls()
+    assert _send(client, _plain(), ["ann@example.com"])[0] == 250
+    response = submission.app.test_client().post("/v1/messages", headers=bearer(submission.key), json={
+        "to": ["bob@example.com"], "subject": "via the API", "text": "hi"})
+    assert response.status_code == 202
+    assert client.mail(SENDER)[0] == 250
+    code, reply = client.rcpt("cat@example.com")
+    if code == 250:
+        code, reply = client.data(_plain())
+    assert code == 451 and reply.startswith(b"4.7.1") and b"try again in" in reply
+    client.quit()
+    with submission.app.app_context():
+        assert db.session.scalar(select(db.func.count()).select_from(Recipient)) == 2
+
+
+def test_messages_stored_together_share_one_delivery_job(submission: Submission, sink: Sink, redis: Redis) -> None:
+    """A group's recipients of one queue go in one job (outbox.stage_together), and that job delivers them all."""
+    rcpts = ["ann@example.com", "bob@example.com", "cat@example.com"]
+    with submission.app.app_context():
+        principal = resolve_api_key(submission.key)
+        assert principal is not None
+        results = store_submitted([(principal, SubmittedMail(SENDER, (rcpt,), _plain(to=rcpt), "client.test",
+                                                             "127.0.0.1", "mx.test")) for rcpt in rcpts])
+        db.session.remove()
+        assert [r["status"] for r in results] == ["queued"] * 3  # type: ignore[index]
+        assert len(set(db.session.scalars(select(Recipient.job_id)))) == 1
+    Drainer(submission.app, redis)()
+    assert sorted(r for m in sink.messages for r in m.rcpt_tos) == rcpts
+    with submission.app.app_context():
+        assert set(db.session.scalars(select(Recipient.status))) == {"sent"}
+
+
 def test_messages_committed_together_keep_the_audit_chain_and_the_quota(submission: Submission) -> None:
     """Sessions whose DATA lands together share a commit: one audit event each, the chain intact, all counted."""
     clients = [submission.starttls() for _ in range(6)]
