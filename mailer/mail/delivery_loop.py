@@ -36,7 +36,7 @@ from mailer.mail.outbox import requeue
 from mailer.mail.recording import Deferral
 from mailer.models import WAITING, Message, Recipient
 from mailer.observability import metrics
-from mailer.queues import discard_waiting_jobs
+from mailer.queues import delete_removed, remove_waiting
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,6 @@ def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[],
             looked_for_expired = time.monotonic() if look else looked_for_expired
             claim = claim_due_for_owner(owner, rows, config.DELIVERY_LEASE_SECONDS, expired=look, commit=False)
             if claim.ids:
-                _discard_jobs(redis, claim.job_ids - {own_job or ""})
                 began = time.monotonic()
                 deliver_claim(claim, config)
                 idle_since = time.monotonic()
@@ -103,7 +102,8 @@ def _keep_delivering(owner: uuid.UUID, config: Config, should_stop: Callable[[],
                 # pending nudge returns at once). Claiming again right away would mostly find nothing, at a claim
                 # and a look-ahead per mail.
                 wait = POLL_SECONDS if len(claim.ids) < asked else 0.0
-                handed_to = _mark(redis, owner, loop_id, wait=wait, may_hand_over=claim.bulk_only,
+                handed_to = _mark(redis, owner, loop_id, discard=claim.job_ids - {own_job or ""}, wait=wait,
+                                  may_hand_over=claim.bulk_only,
                                   turn_over=time.monotonic() + wait - started >= turns.TURN_SECONDS)
                 if handed_to is not None:
                     return _hand_over(redis, owner, loop_id, handed_to)
@@ -179,13 +179,18 @@ def _reschedule_early(recipient_ids: Sequence[uuid.UUID], job_id: str | None) ->
         requeue(ids, queue)
 
 
-def _mark(redis: Redis, owner: uuid.UUID, loop_id: str, *, wait: float = 0.0, may_hand_over: bool = False,
-          turn_over: bool = False) -> uuid.UUID | None:
-    """After waiting up to ``wait`` seconds for a nudge, mark the loop for nudges and report in on the bulk lane:
-    one round trip (the wait's and the mark's were two per claim when mail comes one message at a time); the
-    tenant to hand over to."""
+def _mark(redis: Redis, owner: uuid.UUID, loop_id: str, *, discard: frozenset[str] = frozenset(), wait: float = 0.0,
+          may_hand_over: bool = False, turn_over: bool = False) -> uuid.UUID | None:
+    """Take the jobs ``discard`` off their queues, wait up to ``wait`` seconds for a nudge, mark the loop for nudges
+    and report in on the bulk lane: one round trip (those were three per claim when mail comes one message at a
+    time); the tenant to hand over to."""
+    jobs = sorted(discard)
     try:
         with redis.pipeline(transaction=False) as pipe:
+            # The jobs of rows this loop took would only fork a work horse to find nothing. Taken off after the
+            # claim's delivery, not before it, to share this round trip: most are jobs a nudge replaced, never
+            # enqueued (the outbox names a row's job before it knows whether a loop runs).
+            removals = remove_waiting(pipe, jobs)
             if wait > 0:
                 nudges.wait_for_nudge(pipe, owner, wait)
             metrics.write_deferred(pipe)
@@ -193,7 +198,9 @@ def _mark(redis: Redis, owner: uuid.UUID, loop_id: str, *, wait: float = 0.0, ma
             nudges.mark_looping(pipe, owner, loop_id)
             turns.report_in(pipe, owner, loop_id, nudges.LOOP_MARK_SECONDS, may_hand_over=may_hand_over,
                             turn_over=turn_over)
-            return turns.as_owner(pipe.execute()[-1])
+            replies = pipe.execute()
+        delete_removed(redis, jobs, replies[:removals])
+        return turns.as_owner(replies[-1])
     except RedisError:
         log.debug("could not mark the delivery loop; requests enqueue jobs instead")
         time.sleep(wait)  # without Redis, a poll
@@ -227,12 +234,4 @@ def _take_next(redis: Redis) -> uuid.UUID | None:
         return turns.take_next(redis)
     except RedisError:
         return None
-
-
-def _discard_jobs(redis: Redis, job_ids: frozenset[str]) -> None:
-    """The jobs of rows this loop took would only fork a work horse to find nothing: take them off."""
-    try:
-        discard_waiting_jobs(redis, job_ids)
-    except RedisError:
-        log.debug("could not discard redundant jobs; they will find nothing to claim")
 

@@ -10,11 +10,13 @@ Redis that only they and the web app can reach (RQ runs whatever a job names), n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
 from redis import Redis
+from redis.client import Pipeline
 from rq import Queue
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
@@ -81,13 +83,25 @@ def discard_waiting_jobs(redis: Redis, job_ids: set[str] | frozenset[str]) -> in
     if not ordered:
         return 0
     with redis.pipeline(transaction=False) as pipe:
-        for job_id in ordered:
-            for name in QUEUE_NAMES:
-                pipe.lrem(f"rq:queue:{name}", 0, job_id)
-                pipe.zrem(ScheduledJobRegistry.key_template.format(name), job_id)
+        remove_waiting(pipe, ordered)
         removed = pipe.execute()
+    return delete_removed(redis, ordered, removed)
+
+
+def remove_waiting(pipe: Pipeline, job_ids: Sequence[str]) -> int:
+    """Queue on ``pipe`` the removal of these jobs from every queue and schedule (discard_waiting_jobs in a
+    caller's round trip); the number of replies that adds, for delete_removed."""
+    for job_id in job_ids:
+        for name in QUEUE_NAMES:
+            pipe.lrem(f"rq:queue:{name}", 0, job_id)
+            pipe.zrem(ScheduledJobRegistry.key_template.format(name), job_id)
+    return len(job_ids) * 2 * len(QUEUE_NAMES)
+
+
+def delete_removed(redis: Redis, job_ids: Sequence[str], replies: Sequence[Any]) -> int:
+    """Delete the jobs that remove_waiting(…, job_ids) took off a queue (its ``replies``); how many."""
     per_job = 2 * len(QUEUE_NAMES)
-    gone = [job_id for index, job_id in enumerate(ordered) if any(removed[index * per_job:(index + 1) * per_job])]
+    gone = [job_id for index, job_id in enumerate(job_ids) if any(replies[index * per_job:(index + 1) * per_job])]
     if gone:
         redis.delete(*(Job.key_for(job_id) for job_id in gone))
     return len(gone)
