@@ -61,11 +61,11 @@ def _translations() -> NullTranslations:
 
 
 def _gettext(message: str) -> str:
-    return _translations().ugettext(message)  # type: ignore[no-any-return]
+    return _translations().ugettext(message)
 
 
 def _ngettext(singular: str, plural: str, count: int) -> str:
-    return _translations().ungettext(singular, plural, count)  # type: ignore[no-any-return]
+    return _translations().ungettext(singular, plural, count)
 
 
 def _environment(*, autoescape: bool) -> BoundedSandbox:

@@ -138,3 +138,15 @@ def test_a_message_id_of_another_form_is_the_email_packages(message_id: str) -> 
     content = MessageContent(sender=SENDERS[0], to=RECIPIENTS[0], subject="s", text="t", html="<p>h</p>")
     written = message_bytes(content, message_id=message_id)
     assert written == reference(content, written, message_id)
+
+
+def test_quoted_printable_lines_are_the_same_after_the_kept_lines_are_emptied(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-process lines (_QP_LINES) are emptied when full, in the middle of a part: its lines stay encoded."""
+    monkeypatch.setattr(wire, "_QP_LINES", {})
+    monkeypatch.setattr(wire, "_QP_LINES_KEPT", 3)
+    text = "".join(f"line {i} {'word ' * 20}= é\n" for i in range(12))
+    content = MessageContent(sender=SENDERS[0], to=RECIPIENTS[0], subject="Hello", text=text, html=None)
+    for _ in range(2):
+        written = message_bytes(content, message_id=MESSAGE_ID)
+        assert b"quoted-printable" in written and written == reference(content, written)
+    assert len(wire._QP_LINES) <= 3
