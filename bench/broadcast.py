@@ -25,7 +25,7 @@ role user) and the run measures:
 Variants: `plain`; `suppressed` — every 10th user bulk-inserted on the tenant's suppression list
 (scope broadcast): they must not reach the sink, and the run checks the sink's count and the rows;
 `dkim` — a verified sending domain for the sender with its key sealed as mailer.domains stores it,
-so every copy is DKIM-signed. Redis --redis-url (default db 4) is FLUSHED. The last line printed is
+so every copy is DKIM-signed. Redis --redis-url (BENCH_REDIS_URL, default db 4) is FLUSHED. The last line printed is
 one JSON object.
 
 `--fairness` measures tenants' turns on the bulk lane instead (mail/turns.py): a second tenant, beta, with
@@ -397,7 +397,7 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated: plain,suppressed,dkim")
     parser.add_argument("--raw-n", type=int, default=20_000, help="mails of the raw smtplib baseline")
     parser.add_argument("--database-url", default=PG_URL)
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/4")
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/4"))
     parser.add_argument("--workers", type=int, default=2, help="bare rq workers")
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn -w")
     parser.add_argument("--reset-every", type=float, default=0.25, help="seconds between reset mails")
