@@ -41,6 +41,16 @@ def make_messages(app: Flask, count: int, *, queue: str = "default", kind: str =
         return [m.recipients[0].id for m in messages]
 
 
+def add_second_recipient(recipient_id: uuid.UUID) -> None:
+    """Give the message of ``recipient_id`` another recipient (in the caller's app context)."""
+    from mailer.extensions import db
+
+    first = db.session.get(Recipient, recipient_id)
+    db.session.add(Recipient(message_id=first.message_id, tenant_id=first.tenant_id, position=1,
+                             email="second@example.com"))
+    db.session.commit()
+
+
 def recipient_rows(app: Flask) -> list[Recipient]:
     from mailer.extensions import db
 

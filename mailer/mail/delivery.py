@@ -102,13 +102,17 @@ class _Run:
     final: dict[uuid.UUID, RecipientStatus] = field(default_factory=dict)
     relayed: set[uuid.UUID] = field(default_factory=set)  # the claim's tenants that have a relay of their own
     lease_lost: bool = False  # a window's mark found rows another run had taken: send nothing more
+    alone_rolled_up: bool = False  # the latest results' record_attempts rolled up the run's one message
 
     def record(self, pairs: Sequence[tuple[Recipient, RecipientResult]],
-               seconds: float | Sequence[float] | None = None) -> None:
+               seconds: float | Sequence[float] | None = None, *, with_roll_up: bool = False) -> None:
+        """``with_roll_up``: the run's last results, rolled up next in their transaction (roll_up): a run of one
+        message lets record_attempts roll it up with them (set_alone's case) when the database can."""
         attempts = [Attempt(r.id, r.tenant_id, r.attempts, result) for r, result in pairs]
+        alone = next(iter(self.messages)) if with_roll_up and len(self.messages) == 1 else None
         with atomic() as unit:
-            recorded = record_attempts(attempts, self.claim.token, self.config)
-            self.final = recorded.final
+            recorded = record_attempts(attempts, self.claim.token, self.config, alone=alone)
+            self.final, self.alone_rolled_up = recorded.final, recorded.rolled_up
             unit.after_commit(partial(self._recorded, pairs, seconds, recorded.deferrals))
 
     def roll_up(self) -> None:
@@ -116,6 +120,8 @@ class _Run:
         at a time) whose one recipient those results finished sets it in one statement (set_alone) when that
         applies; anything else takes the general roll_up, which locks all the messages in id order (so runs
         never deadlock) and costs a few statements whatever their number."""
+        if self.alone_rolled_up:
+            return
         if len(self.messages) == 1 and len(self.final) == 1:
             [message_id], [(recipient_id, status)] = self.messages, self.final.items()
             if set_alone(message_id, recipient_id, status):
@@ -372,11 +378,12 @@ def _record_with_roll_up(run: _Run, pairs: Sequence[tuple[Recipient, RecipientRe
                          seconds: Sequence[float]) -> None:
     """The run's last results and its messages' roll-up in one transaction, no savepoint (two round trips
     fewer per one-message claim): a roll-up that fails takes the transaction down with it, so the results
-    are written again in one of their own, and _finish rolls up in another."""
+    are written again in one of their own, and _finish rolls up in another. On PostgreSQL a one-message run's
+    result may carry its roll-up in its own statement: a failure of that statement is treated alike."""
     try:
         with atomic():
-            run.record(pairs, seconds)
             try:
+                run.record(pairs, seconds, with_roll_up=True)
                 run.roll_up()
             except Exception as exc:
                 raise _RollUpFailed from exc

@@ -84,6 +84,7 @@ class Recorded:
 
     deferrals: list[Deferral]
     final: dict[uuid.UUID, RecipientStatus]
+    rolled_up: bool = False  # the message given as ``alone`` was rolled up in the same statement
 
 
 MAX_HINT_SECONDS = 24 * 3600
@@ -125,32 +126,40 @@ def _row(attempt: Attempt, config: Config, now: datetime) -> dict[str, Any]:
     return row
 
 
-def record_attempts(attempts: Sequence[Attempt], token: str, config: Config) -> Recorded:
-    """Add an event per attempt and move each recipient on; returns what it wrote. Caller commits."""
+def record_attempts(attempts: Sequence[Attempt], token: str, config: Config, *,
+                    alone: uuid.UUID | None = None) -> Recorded:
+    """Add an event per attempt and move each recipient on; returns what it wrote. Caller commits.
+
+    ``alone``: the message of a one-attempt run, to roll up with its result when that attempt finishes its
+    only recipient (set_alone). On PostgreSQL the result, its event and that roll-up are one statement
+    (``Recorded.rolled_up`` says whether the roll-up applied; if not, the caller rolls up as usual)."""
     if not attempts:
         return Recorded([], {})
     now = datetime.now(UTC)
     rows = [_row(a, config, now) for a in attempts]
+    events = [
+        {"id": uuid.uuid4(), "recipient_id": a.recipient_id, "tenant_id": a.tenant_id, "at": now,
+         "outcome": a.result.outcome, "smtp_code": a.result.smtp_code,
+         "enhanced_code": a.result.enhanced_code, "response": (a.result.response or "")[:_MAX_TEXT] or None}
+        for a in attempts
+    ]
     subscribed: bool | None = None  # unknown: the events look it up
-    if len(rows) == 1:
-        returned = db.session.execute(_RECORD_ONE_RESULT, {**rows[0], "b_token": token}).scalars().all()
-        written, subscribed = len(returned), bool(returned[0]) if returned else None
+    rolled_up = False
+    if (alone is not None and len(rows) == 1 and rows[0]["status"] in _FINAL
+            and db.session.get_bind().dialect.name == "postgresql"):
+        written, subscribed, rolled_up = _record_one_with_roll_up(rows[0], events[0], token, alone)
     else:
-        written = db.session.execute(_RECORD_RESULT, [{**row, "b_token": token} for row in rows]).rowcount
-    db.session.execute(
-        _INSERT_EVENTS,
-        [
-            {"id": uuid.uuid4(), "recipient_id": a.recipient_id, "tenant_id": a.tenant_id, "at": now,
-             "outcome": a.result.outcome, "smtp_code": a.result.smtp_code,
-             "enhanced_code": a.result.enhanced_code, "response": (a.result.response or "")[:_MAX_TEXT] or None}
-            for a in attempts
-        ],
-    )
+        if len(rows) == 1:
+            returned = db.session.execute(_RECORD_ONE_RESULT, {**rows[0], "b_token": token}).scalars().all()
+            written, subscribed = len(returned), bool(returned[0]) if returned else None
+        else:
+            written = db.session.execute(_RECORD_RESULT, [{**row, "b_token": token} for row in rows]).rowcount
+        db.session.execute(_INSERT_EVENTS, events)
     suppress_hard_failures([(a.recipient_id, a.tenant_id, a.result) for a in attempts])
     _emit_results(rows, subscribed)
     final = {row["b_id"]: row["status"] for row in rows if row["status"] in _FINAL} if written == len(rows) else {}
     return Recorded([Deferral(row["b_id"], row["next_attempt_at"]) for row in rows
-                     if row["next_attempt_at"] is not None], final)
+                     if row["next_attempt_at"] is not None], final, rolled_up)
 
 
 def _emit_results(rows: Sequence[dict[str, Any]], subscribed: bool | None) -> None:
@@ -269,6 +278,44 @@ def set_alone(message_id: uuid.UUID, recipient_id: uuid.UUID, written: Recipient
         return False
     return db.session.execute(_SET_ALONE, {"message_id": message_id, "recipient_id": recipient_id,
                                            "written": written, "derived": _FINAL[written]}).rowcount == 1
+
+
+# One final result, its event and its message's roll-up in one statement (PostgreSQL: data-modifying CTEs, each
+# run once whether or not the main query reads it). Every part reads the statement's snapshot, so the roll-up
+# cannot see the recipient's new status: it applies when the result was written ("recorded" has its row, which
+# the UPDATE keeps locked until the commit, as set_alone relies on) and the message has no other recipient
+# (recipients are added with their message only) — the conditions of _SET_ALONE, read that way.
+_RECORDED = (_RECORD_RESULT.values(updated_at=bindparam("b_updated"))
+             .returning(_recipients.c.id, subscribes_column(_recipients.c.tenant_id).label("subscribed"))
+             .cte("recorded"))
+_EVENT = insert(_events).values({c.key: bindparam(f"e_{c.key}", type_=c.type) for c in _events.c}
+                                ).cte("event")
+_ALONE_SET = (
+    update(_messages)
+    .where(_messages.c.id == bindparam("r_message", type_=_messages.c.id.type),
+           _messages.c.kind != MessageKind.BROADCAST, _messages.c.status != bindparam("r_derived"),
+           exists(select(_RECORDED.c.id)),
+           ~exists().where(_recipients.c.message_id == _messages.c.id, _recipients.c.id != bindparam("b_id")))
+    .values(status=bindparam("r_derived", type_=_messages.c.status.type), updated_at=bindparam("b_updated"))
+    .returning(_messages.c.id)
+    .cte("rolled")
+)
+_RECORD_ONE_WITH_ROLL_UP = (select(_RECORDED.c.subscribed, select(func.count()).select_from(_ALONE_SET)
+                                   .scalar_subquery().label("rolled"))
+                            .add_cte(_EVENT))
+
+
+def _record_one_with_roll_up(row: dict[str, Any], event: dict[str, Any], token: str,
+                             message_id: uuid.UUID) -> tuple[int, bool | None, bool]:
+    """(rows written, whether the tenant subscribes if written, whether the message was rolled up)."""
+    # updated_at set here: two tables' onupdate defaults in one statement would share one parameter name.
+    params = {**row, "b_token": token, "b_updated": event["at"], "r_message": message_id,
+              "r_derived": _FINAL[row["status"]],
+              **{f"e_{key}": value for key, value in event.items()}}
+    returned = db.session.execute(_RECORD_ONE_WITH_ROLL_UP, params).one_or_none()
+    if returned is None:
+        return 0, None, False
+    return 1, bool(returned.subscribed), bool(returned.rolled)
 
 
 def roll_up(message_ids: Sequence[uuid.UUID]) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import event, select, update
 
 from mailer.models import Message, MessageKind, Recipient, RecipientStatus
 from tests.fixtures import Sink
-from tests.rows import make_messages
+from tests.rows import add_second_recipient, make_messages
 
 FINAL = (RecipientStatus.SENT, RecipientStatus.FAILED)
 
@@ -57,14 +57,9 @@ def test_set_alone_gives_the_general_roll_ups_status_for_every_written_status(
 
 
 def test_set_alone_declines_a_message_with_another_recipient(fast_app: Flask) -> None:
-    from mailer.extensions import db
-
     [rid] = make_messages(fast_app, 1)
     with fast_app.app_context():
-        first = db.session.get(Recipient, rid)
-        db.session.add(Recipient(message_id=first.message_id, tenant_id=first.tenant_id, position=1,
-                                 email="second@example.com"))
-        db.session.commit()
+        add_second_recipient(rid)
         assert _write_then_roll_up(rid, "sent", alone=True) == (False, "sending")
 
 
@@ -133,5 +128,6 @@ def test_a_one_message_run_rolls_up_in_one_statement(fast_app: Flask, sink: Sink
             event.remove(db.engine, "before_cursor_execute", record)
         message = db.session.get(Message, _message_of(rid))
         assert (db.session.get(Recipient, rid).status, message.status) == (status, status)
-    rolled_up = [s for s in statements if s.startswith("update messages")]
-    assert len(rolled_up) == 1 and not any("count(" in s for s in statements)
+    # On PostgreSQL the roll-up rides the result's statement (record_attempts' ``alone``); never the general count.
+    rolled_up = [s for s in statements if "update messages" in s]
+    assert len(rolled_up) == 1 and not any("group by" in s for s in statements)
