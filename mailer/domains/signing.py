@@ -141,7 +141,11 @@ def _opened(config: Config, key_id: uuid.UUID, sealed: str) -> bytes:
 def signed_headers(wire: bytes) -> list[bytes]:
     """The SIGNED_HEADERS present in the message's header block, in that order, and From twice."""
     head = wire.split(b"\r\n\r\n", 1)[0]
-    present = {name.lower() for name in _HEADER_NAME.findall(head)}
+    return _included({name.lower() for name in _HEADER_NAME.findall(head)})
+
+
+def _included(present: set[bytes]) -> list[bytes]:
+    """The SIGNED_HEADERS among the lower-cased field names ``present``, in that order, and From twice."""
     return [*(name for name in _SIGNED if name in present), b"from"]
 
 
@@ -154,8 +158,7 @@ def sign_wire(signer: Signer, wire: bytes) -> bytes:
     if fields is None:
         headers, body = dkim.rfc822_parse(wire)
         fields = [(name, value) for name, value in headers]
-    present = {name.lower() for name, _ in fields}
-    return _signature(signer, fields, body, [*(name for name in _SIGNED if name in present), b"from"]) + wire
+    return _signature(signer, fields, body, _included({name.lower() for name, _ in fields})) + wire
 
 
 def dkim_sign(config: Config, tenant_id: uuid.UUID, sender: str, wire: bytes) -> bytes:

@@ -25,19 +25,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from mailer.config import Config
 from mailer.extensions import atomic, db
-from mailer.mail.leases import Claim, LeaseKeeper, release_unattempted
+from mailer.mail.leases import TENANT_HAS_RELAY, Claim, LeaseKeeper, release_unattempted
 from mailer.mail.outbox import requeue
 from mailer.mail.per_recipient import RecipientRenderError, prepare_recipient_mails, render_recipient_mail
 from mailer.mail.recipient_tokens import envelope_sender
 from mailer.mail.recording import Attempt, Deferral, mark_attempt_started, record_attempts, roll_up, set_alone
 from mailer.mail.suppressions import screen_before_send, suppression_params
 from mailer.mail.transport import smtp_server
-from mailer.models import Recipient, RecipientStatus, TenantRelay
+from mailer.models import Recipient, RecipientStatus
 from mailer.observability.attempts import note_attempts
 from mailer.smtp.handler import OutgoingMail, SmtpSender
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
@@ -56,8 +56,7 @@ INTERRUPTED = "the worker stopped during this attempt; the message may have been
 # The claimed rows with their messages, joined (a few rows) or in a second query (more): built once.
 # Each row also says whether its tenant has a relay of its own (read in the claim's transaction, where the look-up
 # ran before): most have none, and their claims skip that look-up's round trip.
-_HAS_RELAY = exists().where(TenantRelay.tenant_id == Recipient.tenant_id)
-_CLAIMED = (select(Recipient, _HAS_RELAY)
+_CLAIMED = (select(Recipient, TENANT_HAS_RELAY)
             .where(Recipient.id.in_(bindparam("ids", expanding=True, type_=Recipient.id.type))))
 _LOAD_JOINED = _CLAIMED.options(joinedload(Recipient.message))
 _LOAD_SELECTIN = _CLAIMED.options(selectinload(Recipient.message))

@@ -199,12 +199,15 @@ def _mark(redis: Redis, owner: uuid.UUID, loop_id: str, *, discard: frozenset[st
             turns.report_in(pipe, owner, loop_id, nudges.LOOP_MARK_SECONDS, may_hand_over=may_hand_over,
                             turn_over=turn_over)
             replies = pipe.execute()
-        delete_removed(redis, jobs, replies[:removals])
-        return turns.as_owner(replies[-1])
     except RedisError:
         log.debug("could not mark the delivery loop; requests enqueue jobs instead")
         time.sleep(wait)  # without Redis, a poll
         return None
+    try:
+        delete_removed(redis, jobs, replies[:removals])
+    except RedisError:  # the mark is made and the wait is over: only the removed jobs' hashes stay behind, unqueued
+        log.debug("could not delete the jobs taken off their queues")
+    return turns.as_owner(replies[-1])
 
 
 def _unmark(redis: Redis, owner: uuid.UUID, loop_id: str) -> None:

@@ -71,6 +71,8 @@ _WAITING = (
 )
 _LEASED = {"status": RecipientStatus.SENDING, "lease_until": bindparam("lease_end"), "claim_token": bindparam("token")}
 _TAKE = update(_recipients).where(_DUE_AMONG).values(_LEASED).returning(_c.id)
+# Whether a row's tenant has a relay of its own, read beside the row (the claim's load, or delivery's _load).
+TENANT_HAS_RELAY = exists().where(TenantRelay.tenant_id == _c.tenant_id).correlate(_recipients)
 
 
 def _taking_and_loading(candidates: Select[Any]) -> Select[Any]:
@@ -81,12 +83,11 @@ def _taking_and_loading(candidates: Select[Any]) -> Select[Any]:
     # A CTE, not a subquery: PostgreSQL runs a CTE that locks rows once, where it may rescan a subquery on the
     # inner side of the join, which then skips the rows this statement just updated and leases LIMIT more.
     locked = candidates.cte("locked")
-    has_relay = exists().where(TenantRelay.tenant_id == _c.tenant_id).correlate(_recipients)
     taken = (
         update(_recipients)
         .where(_c.id == locked.c.id, due_condition(_NOW))
         .values(_LEASED)
-        .returning(*_recipients.c, has_relay.label("has_relay"), locked.c.was_status, locked.c.was_started)
+        .returning(*_recipients.c, TENANT_HAS_RELAY.label("has_relay"), locked.c.was_status, locked.c.was_started)
         .cte("taken")
     )
     numbered = select(taken, func.row_number().over(partition_by=taken.c.message_id).label("nth")).subquery()
@@ -186,13 +187,18 @@ def _take(rows: Sequence[Row[Any]], now: datetime, lease_seconds: int, *, commit
     if commit:
         db.session.commit()
     taken = set(claimed)
-    interrupted = {
-        row.id for row in rows
-        if row.id in taken and row.status == RecipientStatus.SENDING and row.attempt_started_at is not None
-    }
-    job_ids = frozenset(row.job_id for row in rows if row.id in taken and row.job_id)
-    bulk_only = bool(taken) and all(row.priority >= BULK_PRIORITY for row in rows if row.id in taken)
-    return Claim(token, [row.id for row in rows if row.id in taken], interrupted, job_ids, bulk_only)
+    leased = [row for row in rows if row.id in taken]
+    return _claim(token, leased, [(row.status, row.attempt_started_at) for row in leased])
+
+
+def _claim(token: str, leased: Sequence[Any], before: Sequence[tuple[RecipientStatus, datetime | None]],
+           loaded: tuple[Recipient, ...] | None = None, relayed: frozenset[uuid.UUID] = frozenset()) -> Claim:
+    """The Claim of the ``leased`` rows (in claim order; each with id, job_id, priority), given the status and
+    attempt_started_at each had ``before`` the claim: one whose attempt was under way was interrupted."""
+    interrupted = {row.id for row, (status, started) in zip(leased, before, strict=True)
+                   if status == RecipientStatus.SENDING and started is not None}
+    return Claim(token, [row.id for row in leased], interrupted, frozenset(row.job_id for row in leased if row.job_id),
+                 bool(leased) and all(row.priority >= BULK_PRIORITY for row in leased), loaded, relayed)
 
 
 def _loads_with_claim() -> bool:
@@ -215,11 +221,8 @@ def _take_and_load(statement: Select[Any], params: dict[str, Any], now: datetime
     for recipient, *_ in rows:  # the session holds loaded objects weakly: a message only its row held is gone
         set_committed_value(recipient, "message", messages[recipient.message_id])
     recipients = tuple(row[0] for row in rows)
-    interrupted = {row[0].id for row in rows if row.was_status == RecipientStatus.SENDING and row.was_started}
-    return Claim(token, [r.id for r in recipients], interrupted,
-                 frozenset(r.job_id for r in recipients if r.job_id),
-                 all(r.priority >= BULK_PRIORITY for r in recipients), recipients,
-                 frozenset(r.tenant_id for r, _, has_relay, *_ in rows if has_relay))
+    return _claim(token, recipients, [(row.was_status, row.was_started) for row in rows], recipients,
+                  frozenset(r.tenant_id for r, _, has_relay, *_ in rows if has_relay))
 
 
 def release_unattempted(token: str, ids: Sequence[uuid.UUID]) -> None:
@@ -279,6 +282,8 @@ class _Renewer:
     def add(self, keeper: LeaseKeeper) -> None:
         with self._changed:
             self._due[keeper] = time.monotonic() + keeper.interval
+            # Woken per claim. Waking it only when this renewal falls before its next wake-up was tried (stop 33)
+            # and reverted: the SIGKILL test then sent its send_at mail 3-4 s late, cause not found.
             self._changed.notify()
 
     def discard(self, keeper: LeaseKeeper) -> None:

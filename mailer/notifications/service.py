@@ -191,10 +191,10 @@ def stage_messages(
     locked = locked_and_screened(messages, rows)
     # The rows are not in yet (they go with the tenant row's UPDATE): a day's first count finds none of them.
     values = counted(config, tenant_id, count, locked.quota_day, locked.quota_used, user_id=_own_quota(principal))
-    _, events, head = chained_rows("message.created", tenant_id=tenant_id, seq=locked.audit_seq,
+    _, audit_rows, head = chained_rows("message.created", tenant_id=tenant_id, seq=locked.audit_seq,
                                    head=locked.audit_head, actor_id=principal.id, actor_type=principal.kind,
                                    details=[_audit_details(message) for message, _ in staged])
-    insert_with_tenant_row(tenant_id, [*rows, (AuditEvent.__table__, events)], {**values, **head})
+    insert_with_tenant_row(tenant_id, [*rows, (AuditEvent.__table__, audit_rows)], {**values, **head})
     add_suppressed_events(suppressed_pairs(rows[1][1]))
     return staged
 

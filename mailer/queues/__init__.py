@@ -74,23 +74,10 @@ def job_meta(extra: dict[str, Any] | None = None) -> dict[str, Any]:
     return {**context, **(extra or {})}
 
 
-def discard_waiting_jobs(redis: Redis, job_ids: set[str] | frozenset[str]) -> int:
-    """Remove jobs still waiting (queued or scheduled) whose work someone already took; how many went.
-
-    A job that already started is left alone (it finds nothing to claim). Raises RedisError.
-    """
-    ordered = sorted(job_ids)
-    if not ordered:
-        return 0
-    with redis.pipeline(transaction=False) as pipe:
-        remove_waiting(pipe, ordered)
-        removed = pipe.execute()
-    return delete_removed(redis, ordered, removed)
-
-
 def remove_waiting(pipe: Pipeline, job_ids: Sequence[str]) -> int:
-    """Queue on ``pipe`` the removal of these jobs from every queue and schedule (discard_waiting_jobs in a
-    caller's round trip); the number of replies that adds, for delete_removed."""
+    """Queue on ``pipe`` (the caller's round trip) the removal of these jobs, whose work someone already took, from
+    every queue and schedule where they still wait; a job that already started is left alone (it finds nothing to
+    claim). The number of replies that adds, for delete_removed."""
     for job_id in job_ids:
         for name in QUEUE_NAMES:
             pipe.lrem(f"rq:queue:{name}", 0, job_id)

@@ -143,13 +143,14 @@ def encode_body(text: str) -> tuple[str, bytes]:
     lines = data.splitlines()
     if max(map(len, lines), default=0) <= DEFAULT_POLICY.max_line_length:
         return ("7bit" if data.isascii() else "8bit"), b"\r\n".join(lines) + b"\r\n"
+    known = _QP_LINES.get  # a C call per line; a line not kept yet (a copy's name, link) is encoded by _qp_line
     sniff = lines[:10]
-    if sum(_qp_line(line)[1] for line in sniff) + len(sniff) > len(binascii.b2a_base64(b"\n".join([*sniff, b""]))):
+    qp_length = sum((known(line) or _qp_line(line))[1] for line in sniff) + len(sniff)
+    if qp_length > len(binascii.b2a_base64(b"\n".join([*sniff, b""]))):
         data = b"\n".join([*lines, b""])
         step = DEFAULT_POLICY.max_line_length // 4 * 3
         body = b"".join(binascii.b2a_base64(data[i:i + step]) for i in range(0, len(data), step))
         return "base64", body.replace(b"\n", b"\r\n")
-    known = _QP_LINES.get  # a C call per line; a copy's own lines (name, link) are encoded by _qp_line
     encoded = [(known(line) or _qp_line(line))[0] for line in lines]
     return "quoted-printable", b"\r\n".join(encoded) + b"\r\n"
 
@@ -159,17 +160,15 @@ _QP_LINES_KEPT = 8192
 
 
 def _qp_line(line: bytes) -> tuple[bytes, int]:
-    """One line of a part (no line break) quoted-printable encoded as set_content encodes it, soft breaks CRLF,
-    and the length body_encode gives it (LF soft breaks), which the choice of encoding compares.
+    """One line of a part (no line break) not in _QP_LINES, quoted-printable encoded as set_content encodes it,
+    soft breaks CRLF, and the length body_encode gives it (LF soft breaks), which the choice of encoding compares;
+    kept in _QP_LINES (emptied when full).
 
     body_encode works line by line, so a part is its lines' encodings joined: the lines a broadcast's copies
-    share (its layout, most of the HTML) are encoded once per process (kept in _QP_LINES, emptied when full),
-    not once per copy."""
-    found = _QP_LINES.get(line)
-    if found is None:
-        encoded = quoprimime.body_encode(line.decode("latin-1"), DEFAULT_POLICY.max_line_length)
-        found = encoded.replace("\n", "\r\n").encode("latin-1"), len(encoded)
-        if len(_QP_LINES) >= _QP_LINES_KEPT:
-            _QP_LINES.clear()
-        _QP_LINES[line] = found
+    share (its layout, most of the HTML) are encoded once per process, not once per copy."""
+    encoded = quoprimime.body_encode(line.decode("latin-1"), DEFAULT_POLICY.max_line_length)
+    found = encoded.replace("\n", "\r\n").encode("latin-1"), len(encoded)
+    if len(_QP_LINES) >= _QP_LINES_KEPT:
+        _QP_LINES.clear()
+    _QP_LINES[line] = found
     return found

@@ -22,9 +22,7 @@ import re
 import ssl
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from email._header_value_parser import get_addr_spec, get_angle_addr
-from email.errors import HeaderParseError
-from functools import lru_cache, partial
+from functools import partial
 from typing import Any, TypeVar
 
 from aiosmtpd.controller import Controller
@@ -66,7 +64,6 @@ _WORKERS = 8
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 # What get_angle_addr reads the same way: <dot-atom@dot-atom>, then whitespace (a comment after it goes to the parser).
 _PLAIN_ANGLE_ADDR = re.compile(rf"^[ \t]*<({_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*)>[ \t]*(.*)$", re.DOTALL)
-_CACHED_ARG = 600  # MAIL and RCPT arguments longer than this are parsed uncached (the cache holds no huge strings)
 
 
 class Runner:
@@ -201,27 +198,6 @@ def _may_not_fit(session: Any, count: int) -> bool:
     return room is not None and count > room
 
 
-@lru_cache(maxsize=4096)
-def _address_and_rest(arg: str, local_part_limit: int) -> tuple[str | None, str | None]:
-    """aiosmtpd's ``SMTP._getaddr`` (its address and the parameters after it), remembered (a session's MAIL
-    FROM comes back with every message), and a plain ``<dot-atom@domain>`` read by a pattern: the email
-    package's header parser costs ~90 µs an address, a tenth of the event loop's time."""
-    plain = _PLAIN_ANGLE_ADDR.match(arg)
-    if plain is not None and not plain.group(2).startswith("("):
-        address, rest = plain.group(1), plain.group(2)
-    elif not arg:
-        return "", ""
-    else:
-        try:
-            parsed, rest = get_angle_addr(arg) if arg.lstrip().startswith("<") else get_addr_spec(arg)
-        except HeaderParseError:
-            return None, None
-        address = parsed.addr_spec
-    if local_part_limit and len(address.rpartition("@")[0]) > local_part_limit:
-        return None, None
-    return address, rest
-
-
 def _refusal(refused: Exception) -> str:
     """The reply for a submission's own refusal (submission_service.REFUSALS)."""
     if isinstance(refused, SenderRefusedError):
@@ -303,8 +279,16 @@ class SubmissionSMTP(SMTP):
 
     # -- MAIL, RCPT -----------------------------------------------------------------------------------------
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-        return _address_and_rest(arg, self.local_part_limit) if len(arg) <= _CACHED_ARG else \
-            _address_and_rest.__wrapped__(arg, self.local_part_limit)
+        """aiosmtpd's reading of the argument (its address and the parameters after it), a plain
+        ``<dot-atom@domain>`` by a pattern: the email package's header parser, which aiosmtpd reads every form
+        with, costs ~90 µs an address, a tenth of the event loop's time."""
+        plain = _PLAIN_ANGLE_ADDR.match(arg)
+        if plain is None or plain.group(2).startswith("("):
+            return super()._getaddr(arg)
+        address, rest = plain.groups()
+        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return address, rest
 
     async def smtp_MAIL(self, arg: str | None) -> None:
         if arg and self.session.authenticated and self.session.host_name and _NULL_SENDER.match(arg):

@@ -121,9 +121,12 @@ def test_an_uncommitted_claim_of_a_shared_message_loads_it_once_for_every_row(ap
                                   for i in range(1, 6))
         db.session.commit()
         db.session.expunge_all()
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("the claim loads its rows on PostgreSQL only (elsewhere deliver_claim's _load does)")
         claim = claim_due_for_owner(owner, 10, 60, expired=False, commit=False)
         assert len(claim.ids) == 6
-        loaded = claim.loaded or [db.session.get(Recipient, rid) for rid in claim.ids]  # SQLite: not loaded
+        loaded = claim.loaded
+        assert loaded is not None
         assert all(r.message is loaded[0].message for r in loaded) and loaded[0].message.raw_mime
         db.session.rollback()
 
