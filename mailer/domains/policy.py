@@ -9,27 +9,65 @@ sender is reset, service.release_sender, and is not grandfathered).
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import uuid
+from collections.abc import Mapping
+from typing import Protocol
+
+from sqlalchemy import bindparam, select
 
 from mailer.config import Config
 from mailer.domains.names import domain_of
 from mailer.extensions import db
-from mailer.models import RecordStatus, SendingDomain, Tenant
+from mailer.models import RecordStatus, SendingDomain
+
+_CACHE_SIZE = 4096
+# Each tenant's domain_statuses as of a domains_version (every change to its domains raises it in the change's
+# transaction, domains/service._changed): tenant id → (version, statuses).
+_remembered: dict[uuid.UUID, tuple[int, dict[str, bool]]] = {}
+# Built once: the statement and its cache key cost more CPU than the query (SMTP submission asks per group).
+_DOMAINS = select(SendingDomain.name, SendingDomain.status).where(SendingDomain.tenant_id == bindparam("tenant"))
 
 
-def verified_domains(tenant: Tenant) -> set[str]:
-    return set(db.session.scalars(
-        select(SendingDomain.name).where(SendingDomain.tenant_id == tenant.id,
-                                         SendingDomain.status == RecordStatus.VERIFIED)
-    ))
+class SendingTenant(Protocol):
+    """What the rule reads of a tenant: a Tenant, or the submission writer's lighter row of it."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def mail_from(self) -> str | None: ...
 
 
-def may_send_as(config: Config, tenant: Tenant, address: str) -> bool:
+def domain_statuses(tenant_id: uuid.UUID) -> dict[str, bool]:
+    """Each domain the tenant added, by name: whether it is verified (one query)."""
+    return {name: status == RecordStatus.VERIFIED
+            for name, status in db.session.execute(_DOMAINS, {"tenant": tenant_id})}
+
+
+def domain_statuses_as_of(tenant_id: uuid.UUID, version: int) -> dict[str, bool]:
+    """``domain_statuses``, read again only when ``version`` (the tenant's domains_version, read by the caller in
+    its own transaction) is not the one they were read at: a domain un-verified or deleted is seen at once."""
+    remembered = _remembered.get(tenant_id)
+    if remembered is not None and remembered[0] == version:
+        return remembered[1]
+    statuses = domain_statuses(tenant_id)
+    if len(_remembered) >= _CACHE_SIZE:
+        _remembered.clear()  # rare (thousands of tenants sending over SMTP in one process); a miss is one query
+    _remembered[tenant_id] = (version, statuses)
+    return statuses
+
+
+def verified_domains(tenant: SendingTenant) -> set[str]:
+    return {name for name, verified in domain_statuses(tenant.id).items() if verified}
+
+
+def may_send_as(config: Config, tenant: SendingTenant, address: str,
+                domains: Mapping[str, bool] | None = None) -> bool:
+    """``domains``: the tenant's ``domain_statuses`` when the caller has them, else they are read here."""
     domain = domain_of(address)
     if domain == domain_of(config.MAIL_FROM):
         return True
-    if domain in verified_domains(tenant):
+    if domains is None:
+        domains = domain_statuses(tenant.id)
+    if domains.get(domain, False):
         return True
-    added = db.session.scalar(select(SendingDomain.id).where(SendingDomain.tenant_id == tenant.id,
-                                                             SendingDomain.name == domain))
-    return added is None and bool(tenant.mail_from) and domain == domain_of(tenant.mail_from or "")
+    return domain not in domains and bool(tenant.mail_from) and domain == domain_of(tenant.mail_from or "")

@@ -98,12 +98,14 @@ _CACHE_SIZE = 4096
 _signers: dict[tuple[uuid.UUID, str], tuple[int, tuple[str, ...], Signer | None]] = {}
 
 
-def find_signer(config: Config, tenant_id: uuid.UUID, sender: str) -> Signer | None:
+def find_signer(config: Config, tenant_id: uuid.UUID, sender: str, version: int | None = None) -> Signer | None:
     """The newest verified key of the tenant's verified domain equal to the sender's, if any (cached while
-    the tenant's domains_version stays the same)."""
+    the tenant's domains_version stays the same). ``version``: that version as the caller read it in its
+    transaction, else it is the identity map's Tenant's."""
     domain = domain_of(sender)
-    tenant = db.session.get(Tenant, tenant_id)  # the identity map's row in a request: no query
-    version = tenant.domains_version if tenant is not None else -1
+    if version is None:
+        tenant = db.session.get(Tenant, tenant_id)  # the identity map's row in a request: no query
+        version = tenant.domains_version if tenant is not None else -1
     cached = _signers.get((tenant_id, domain))
     if cached is not None and cached[0] == version and cached[1] == config.SECRETS_KEY:
         return cached[2]
@@ -161,7 +163,8 @@ def sign_wire(signer: Signer, wire: bytes) -> bytes:
     return _signature(signer, fields, body, _included({name.lower() for name, _ in fields})) + wire
 
 
-def dkim_sign(config: Config, tenant_id: uuid.UUID, sender: str, wire: bytes) -> bytes:
-    """``wire`` with a DKIM-Signature when the sender's domain is a verified domain of the tenant, else as is."""
-    signer = find_signer(config, tenant_id, sender)
+def dkim_sign(config: Config, tenant_id: uuid.UUID, sender: str, wire: bytes, version: int | None = None) -> bytes:
+    """``wire`` with a DKIM-Signature when the sender's domain is a verified domain of the tenant, else as is
+    (``version``: find_signer's)."""
+    signer = find_signer(config, tenant_id, sender, version)
     return wire if signer is None else sign_wire(signer, wire)

@@ -10,17 +10,17 @@ application's own. The result is stored as the message's wire form and sent as i
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from email.utils import formatdate, getaddresses
+from typing import Protocol
 
 from mailer.config import Config
-from mailer.domains.policy import may_send_as
+from mailer.domains.policy import SendingTenant, may_send_as
 from mailer.domains.signing import dkim_sign
 from mailer.mail.compose import ComposedMessage
-from mailer.models import Tenant
 from mailer.smtp.mime import Address, make_message_id, message_id_domain
 from mailer.smtp.validation import MessageValidationError, check_subject, normalize_address
 
@@ -30,6 +30,13 @@ IDEMPOTENCY_HEADER = "x-mailer-idempotency-key"
 _FIELD_NAME = re.compile(rb"^([\x21-\x39\x3b-\x7e]+)[ \t]*:")
 _MESSAGE_ID = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
 _HELO_SAFE = re.compile(r"^[A-Za-z0-9.\-\[\]:_]{1,255}$")
+
+
+class SubmittingTenant(SendingTenant, Protocol):
+    """What keeping a message reads of its tenant (a Tenant, or the submission writer's row of it)."""
+
+    @property
+    def domains_version(self) -> int: ...
 
 
 class SenderRefusedError(Exception):
@@ -73,12 +80,13 @@ class _Header:
         return joined.decode("utf-8", errors="replace").strip()
 
 
-def keep_message(config: Config, tenant: Tenant, submission: Submission) -> KeptMessage:
+def keep_message(config: Config, tenant: SubmittingTenant, submission: Submission,
+                 domains: Mapping[str, bool] | None = None) -> KeptMessage:
     """The stored form of a submitted message. Raises MessageValidationError (malformed or injected headers)
-    or SenderRefusedError (From not on a domain the tenant may send as, §10's rule)."""
+    or SenderRefusedError (From not on a domain the tenant may send as, §10's rule; ``domains``: may_send_as's)."""
     headers, body = _split(submission.raw)
     sender = _from_address(headers)
-    if not may_send_as(config, tenant, sender):
+    if not may_send_as(config, tenant, sender, domains):
         raise SenderRefusedError(f"the From address's domain is not one this tenant may send as: {sender}")
     kept: list[_Header] = []
     tags: list[str] = []
@@ -102,7 +110,7 @@ def keep_message(config: Config, tenant: Tenant, submission: Submission) -> Kept
     if not _find(kept, "date"):
         trailer.append(f"Date: {formatdate(usegmt=True)}".encode())
     head = [_received(submission), *(h.raw for h in kept), *trailer]
-    wire = dkim_sign(config, tenant.id, sender, b"\r\n".join(head) + b"\r\n\r\n" + body)
+    wire = dkim_sign(config, tenant.id, sender, b"\r\n".join(head) + b"\r\n\r\n" + body, tenant.domains_version)
     recipients = tuple(Address(email, "") for email in submission.recipients)
     return KeptMessage(ComposedMessage(sender, subject, message_id, wire, recipients), tags, metadata, key)
 
