@@ -54,10 +54,6 @@ def unmark_looping(redis: Redis, owner: uuid.UUID, loop_id: str) -> None:
     redis.register_script(_UNMARK_OWN)(keys=[LOOP_KEY.format(owner=owner)], args=[loop_id])
 
 
-def loop_running(redis: Redis, owner: uuid.UUID) -> bool:
-    return bool(redis.exists(LOOP_KEY.format(owner=owner)))
-
-
 def nudge_if_looping(redis: Redis, owner: uuid.UUID) -> bool:
     """Nudge the tenant's loop if its mark is up; whether it was. One round trip: the look and the nudge were
     two, each ~0.1 ms of a request's CPU."""

@@ -9,11 +9,14 @@ from mailer.mail.nudges import (
     LOOP_KEY,
     LOOP_MARK_SECONDS,
     NUDGE_KEY,
-    loop_running,
     mark_looping,
     nudge_if_looping,
     unmark_looping,
 )
+
+
+def loop_running(redis, owner):
+    return bool(redis.exists(LOOP_KEY.format(owner=owner)))
 
 
 def test_a_second_loop_leaves_the_running_loops_mark_up(redis):
