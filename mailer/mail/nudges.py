@@ -32,6 +32,13 @@ if holder and holder ~= ARGV[1] then return 0 end
 redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1
 """
+_NUDGE_IF_MARKED = """
+if redis.call('exists', KEYS[1]) == 0 then return 0 end
+redis.call('lpush', KEYS[2], '1')
+redis.call('ltrim', KEYS[2], 0, ARGV[1])
+redis.call('expire', KEYS[2], ARGV[2])
+return 1
+"""
 _UNMARK_OWN = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
@@ -47,17 +54,12 @@ def unmark_looping(redis: Redis, owner: uuid.UUID, loop_id: str) -> None:
     redis.register_script(_UNMARK_OWN)(keys=[LOOP_KEY.format(owner=owner)], args=[loop_id])
 
 
-def loop_running(redis: Redis, owner: uuid.UUID) -> bool:
-    return bool(redis.exists(LOOP_KEY.format(owner=owner)))
-
-
-def nudge(redis: Redis, owner: uuid.UUID) -> None:
-    key = NUDGE_KEY.format(owner=owner)
-    with redis.pipeline(transaction=False) as pipe:
-        pipe.lpush(key, "1")
-        pipe.ltrim(key, 0, _NUDGES_KEPT - 1)
-        pipe.expire(key, LOOP_MARK_SECONDS)
-        pipe.execute()
+def nudge_if_looping(redis: Redis, owner: uuid.UUID) -> bool:
+    """Nudge the tenant's loop if its mark is up; whether it was. One round trip: the look and the nudge were
+    two, each ~0.1 ms of a request's CPU."""
+    return bool(redis.register_script(_NUDGE_IF_MARKED)(
+        keys=[LOOP_KEY.format(owner=owner), NUDGE_KEY.format(owner=owner)],
+        args=[_NUDGES_KEPT - 1, LOOP_MARK_SECONDS]))
 
 
 def wait_for_nudge(pipe: Pipeline, owner: uuid.UUID, timeout: float) -> None:

@@ -202,14 +202,10 @@ def _enqueue_job(queue: str, job_id: str, ids: list[uuid.UUID], at: datetime | N
 
 def _handed_to_a_running_loop(owner: uuid.UUID) -> bool:
     """Nudge the tenant's running delivery loop, if there is one (then no job is needed but for critical mail)."""
-    redis = current_app.extensions["redis"]
     try:
-        if not nudges.loop_running(redis, owner):
-            return False
-        nudges.nudge(redis, owner)
+        return nudges.nudge_if_looping(current_app.extensions["redis"], owner)
     except RedisError:
         return False
-    return True
 
 
 def _wait_for_a_turn(queue: str, owner: uuid.UUID | None) -> None:

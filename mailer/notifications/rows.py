@@ -106,11 +106,22 @@ def insert_with_tenant_row(tenant_id: uuid.UUID, rows: Sequence[tuple[Table, lis
             db.session.execute(_insert(table), table_rows)
         write_tenant_row(tenant_id, tenant_values)
         return
+    # A NULL is written by leaving out a column with no default: the statement then keeps under psycopg's 50
+    # parameters (57 before), past which psycopg parses the query's text again on every execution (~0.3 ms).
+    rows = [(table, [{key: value for key, value in row.items() if value is not None or key in _defaulted(table)}
+                     for row in table_rows]) for table, table_rows in rows]
     params: dict[str, Any] = {"tenant_row": tenant_id, **{f"set_{key}": tenant_values[key] for key in keys}}
-    for n, (_, table_rows) in enumerate(rows):
-        for i, row in enumerate(table_rows):
-            params.update((f"t{n}r{i}_{key}", value) for key, value in row.items())
-    db.session.execute(_together(shape, keys), params)
+    for n, row in enumerate(row for _, table_rows in rows for row in table_rows):
+        params.update((f"r{n}_{key}", value) for key, value in row.items())
+    db.session.execute(_together(tuple((table, tuple(row)) for table, table_rows in rows for row in table_rows), keys),
+                       params)
+
+
+@cache
+def _defaulted(table: Table) -> frozenset[str]:
+    """The columns that a default would fill, not NULL, if left out of an INSERT."""
+    return frozenset(column.key for column in table.columns
+                     if column.default is not None or column.server_default is not None)
 
 
 @cache
@@ -120,16 +131,16 @@ def _insert(table: Table) -> Insert:
 
 
 @lru_cache(maxsize=256)
-def _together(shape: tuple[tuple[Table, int, tuple[str, ...]], ...], keys: tuple[str, ...]) -> Update:
-    """The one statement of ``insert_with_tenant_row`` for rows of this shape, built once (its cache key too)."""
+def _together(shape: tuple[tuple[Table, tuple[str, ...]], ...], keys: tuple[str, ...]) -> Update:
+    """The one statement of ``insert_with_tenant_row`` for rows of this shape (each row's table and columns),
+    built once (its cache key too)."""
     tenants = Tenant.__table__
     statement = (update(tenants).where(tenants.c.id == bindparam("tenant_row"))
                  .values({key: bindparam(f"set_{key}") for key in keys}))
-    for n, (table, count, columns) in enumerate(shape):
+    for n, (table, columns) in enumerate(shape):
         # One INSERT per row: SQLAlchemy caches no multi-row VALUES (it would compile the statement each time).
-        for i in range(count):
-            row = {key: bindparam(f"t{n}r{i}_{key}") for key in columns}
-            statement = statement.add_cte(insert(table).values(row).cte(f"new_{table.name}_{i}"))
+        row = {key: bindparam(f"r{n}_{key}") for key in columns}
+        statement = statement.add_cte(insert(table).values(row).cte(f"new_{table.name}_{n}"))
     return statement
 
 
