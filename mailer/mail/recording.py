@@ -21,7 +21,7 @@ from mailer.extensions import db
 from mailer.mail.suppressions import SUPPRESSES, suppress_hard_failures
 from mailer.models import UNFINISHED, DeliveryEvent, Message, MessageKind, MessageStatus, Recipient, RecipientStatus
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
-from mailer.webhooks import EventType, emit, subscribes_column
+from mailer.webhooks import EventType, emit, subscribed_among, subscribes_column
 
 # Statements on the tables, not the entities: the ORM's statement path cost more than a statement (leases.py).
 _recipients = Recipient.__table__
@@ -154,6 +154,7 @@ def record_attempts(attempts: Sequence[Attempt], token: str, config: Config, *,
             written, subscribed = len(returned), bool(returned[0]) if returned else None
         else:
             written = db.session.execute(_RECORD_RESULT, [{**row, "b_token": token} for row in rows]).rowcount
+            subscribed = subscribed_among(db.session, {a.tenant_id for a in attempts})
         db.session.execute(_INSERT_EVENTS, events)
     suppress_hard_failures([(a.recipient_id, a.tenant_id, a.result) for a in attempts])
     _emit_results(rows, subscribed)
