@@ -19,16 +19,8 @@ from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 from mailer.config import Config
 from mailer.extensions import db
 from mailer.mail.suppressions import SUPPRESSES, suppress_hard_failures
-from mailer.models import (
-    MESSAGE_FINISHED,
-    UNFINISHED,
-    DeliveryEvent,
-    Message,
-    MessageKind,
-    MessageStatus,
-    Recipient,
-    RecipientStatus,
-)
+from mailer.models import UNFINISHED, DeliveryEvent, Message, MessageKind, MessageStatus, Recipient, RecipientStatus
+from mailer.models.message import MESSAGE_FINISHED
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
 from mailer.webhooks import EventType, emit, subscribed_among, subscribes_column
 
