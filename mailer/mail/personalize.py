@@ -29,7 +29,7 @@ from mailer.i18n import catalog, rendered_in
 from mailer.mail.compose import sender_of
 from mailer.mail.copy_wire import Skeleton, make_skeleton
 from mailer.mail.layout import Layout
-from mailer.mail.recipient_free import is_recipient_free
+from mailer.mail.recipient_free import is_recipient_free, subject_is_recipient_free
 from mailer.mail.recipient_tokens import unsubscribe_link
 from mailer.mail.rendering import translated_by
 from mailer.mail.templates import (
@@ -95,6 +95,7 @@ class CopyMaker:
     spliced: bool = False
     skeletons: dict[str, Skeleton | None] = field(default_factory=dict)
     alike: dict[str, Rendered] = field(default_factory=dict)  # per language, when not rendered per copy
+    subjects: dict[str, str] = field(default_factory=dict)  # per language, when the subject alone renders alike
     made: dict[tuple[str, str, str], Rendered | TemplateRenderError] = field(default_factory=dict)  # prerender's
     catalogs: dict[str, NullTranslations] = field(default_factory=dict)  # per language, looked up once
 
@@ -146,8 +147,12 @@ class CopyMaker:
             if locale not in self.catalogs:
                 self.catalogs[locale] = catalog(locale)
             with translated_by(self.catalogs[locale]):  # as rendered_in(locale), without entering it per copy
-                made = render(source, self.context if alike else self.recipient_context(email, name))
-        check_subject(made.subject)
+                made = render(source, self.context if alike else self.recipient_context(email, name),
+                              subject=self.subjects.get(locale))
+        if locale not in self.subjects:  # a kept subject was checked when it was kept
+            check_subject(made.subject)
+            if subject_is_recipient_free(source):
+                self.subjects[locale] = made.subject
         if alike:
             self.alike[locale] = made
         return made

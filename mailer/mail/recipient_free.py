@@ -25,6 +25,11 @@ def is_recipient_free(source: TemplateSource) -> bool:
                ((source.subject, False), (source.html, True), (source.text, False)) if text is not None)
 
 
+def subject_is_recipient_free(source: TemplateSource) -> bool:
+    """True when ``source``'s subject renders the same for every recipient of the same broadcast."""
+    return _part_is_recipient_free(source.subject, False)
+
+
 @functools.lru_cache(maxsize=256)
 def _part_is_recipient_free(text: str, html: bool) -> bool:
     try:

@@ -20,8 +20,9 @@ from mailer.config import Config
 from mailer.extensions import db
 from mailer.mail.suppressions import SUPPRESSES, suppress_hard_failures
 from mailer.models import UNFINISHED, DeliveryEvent, Message, MessageKind, MessageStatus, Recipient, RecipientStatus
+from mailer.models.message import MESSAGE_FINISHED
 from mailer.smtp.results import ErrorCode, Outcome, RecipientResult
-from mailer.webhooks import EventType, emit, subscribes_column
+from mailer.webhooks import EventType, emit, subscribed_among, subscribes_column
 
 # Statements on the tables, not the entities: the ORM's statement path cost more than a statement (leases.py).
 _recipients = Recipient.__table__
@@ -154,6 +155,7 @@ def record_attempts(attempts: Sequence[Attempt], token: str, config: Config, *,
             written, subscribed = len(returned), bool(returned[0]) if returned else None
         else:
             written = db.session.execute(_RECORD_RESULT, [{**row, "b_token": token} for row in rows]).rowcount
+            subscribed = subscribed_among(db.session, {a.tenant_id for a in attempts})
         db.session.execute(_INSERT_EVENTS, events)
     suppress_hard_failures([(a.recipient_id, a.tenant_id, a.result) for a in attempts])
     _emit_results(rows, subscribed)
@@ -342,12 +344,17 @@ def roll_up(message_ids: Sequence[uuid.UUID]) -> None:
         for message_id, status, count in db.session.execute(_COUNT, {"ids": list(current)}):
             counts[message_id][status] = count
     changed: dict[str, list[uuid.UUID]] = {}
+    finished: set[uuid.UUID] = set()
     for message_id, status in current.items():
         derived = derived_status(status, counts[message_id])
         if derived != status:
             changed.setdefault(derived, []).append(message_id)
+        if derived in MESSAGE_FINISHED:
+            finished.add(message_id)
     for derived, changed_ids in changed.items():  # one UPDATE per new status, however many messages
         db.session.execute(_SET_STATUS, {"ids": changed_ids, "derived": derived})
-    broadcasts = [message_id for message_id, _, kind in locked if kind == MessageKind.BROADCAST]
+    # Only a finished broadcast has an event to raise: one still sending costs no query (most roll-ups of a broadcast).
+    broadcasts = [message_id for message_id, _, kind in locked
+                  if kind == MessageKind.BROADCAST and message_id in finished]
     if broadcasts:
         emit(db.session, EventType.BROADCAST_FINISHED, broadcasts)

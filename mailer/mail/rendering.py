@@ -132,15 +132,17 @@ def _render_part(template: jinja2.Template | None, context: dict[str, Any], *, p
 
 
 def render_in_process(source: TemplateSource, context: dict[str, Any], *,
-                      seconds: float = MAX_RENDER_SECONDS) -> Rendered:
-    """``render`` in this process: for built-in templates, and inside the render child."""
-    subject_template = _compile(source.subject, part="subject", html=False)
+                      seconds: float = MAX_RENDER_SECONDS, subject: str | None = None) -> Rendered:
+    """``render`` in this process: for built-in templates, and inside the render child. ``subject``: the subject
+    this render would give, known already (rendered once for every recipient of a broadcast): not rendered again."""
+    subject_template = None if subject is not None else _compile(source.subject, part="subject", html=False)
     html_template = _compile(source.html, part="html", html=True)
     text_template = _compile(source.text, part="text", html=False)
     with RenderBudget(seconds, traced=not source.trusted):
-        subject = _render_part(subject_template, context, part="subject") or ""
+        if subject is None:
+            subject = " ".join((_render_part(subject_template, context, part="subject") or "").split())
         return Rendered(
-            subject=" ".join(subject.split()),  # a subject is one line, whatever the template did
+            subject=subject,  # one line, whatever the template did
             html=_render_part(html_template, context, part="html"),
             text=_render_part(text_template, context, part="text"),
         )

@@ -49,13 +49,16 @@ class TemplateNotFoundError(LookupError):
 DEFAULT_BRAND_COLOR = "#2563eb"
 
 
-def render(source: TemplateSource, context: dict[str, Any], *, seconds: float = MAX_RENDER_SECONDS) -> Rendered:
+def render(source: TemplateSource, context: dict[str, Any], *, seconds: float = MAX_RENDER_SECONDS,
+           subject: str | None = None) -> Rendered:
     """Render every part within one budget of time and size. Raises TemplateRenderError naming the part and line.
 
     A template a tenant wrote renders in a child process with memory and CPU limits and a hard kill (N2).
+    ``subject``: what the subject renders to with this context, known already: a render in this process (a built-in
+    template) keeps it instead of rendering the part again; the child renders every part.
     """
     if source.trusted:
-        return render_in_process(source, context, seconds=seconds)
+        return render_in_process(source, context, seconds=seconds, subject=subject)
     _compile_parts(source)
     return render_isolated(source, context, seconds)
 

@@ -15,8 +15,10 @@ subject; when no enabled endpoint of the tenants subscribes, a message event cos
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, exists, func, select
@@ -27,6 +29,7 @@ from mailer.models.webhook import WebhookEndpoint, WebhookEvent
 from mailer.webhooks.events import EventDraft, EventType, record_events, subscribers_of, utc_text
 
 _CHUNK = 1000  # recipient ids per IN (...)
+_REMEMBERED = 4096  # tenants remembered without an endpoint (emptied when full: a miss is one query)
 
 # The per-result statements, built once (building one and its cache key per recorded result was a tenth of a
 # delivery loop's CPU when mail comes one message at a time); ``ids`` recipient ids.
@@ -42,6 +45,16 @@ _MESSAGE_ROWS = (
     .where(Recipient.id.in_(_IDS))
 )
 
+# A tenant read with no enabled endpoint is taken as still having none for this long by the process that read it
+# (a broadcast records several windows of results a second, each asking again otherwise). An endpoint created or
+# enabled in another process gets the events of results recorded from at most this long after; in this process,
+# from at once (forget_unsubscribed).
+NO_SUBSCRIBER_SECONDS = 1.0
+_TENANT_SUBSCRIBES = select(WebhookEndpoint.id).where(
+    WebhookEndpoint.tenant_id.in_(bindparam("tenants", expanding=True, type_=WebhookEndpoint.tenant_id.type)),
+    WebhookEndpoint.enabled.is_(True)).limit(1)
+_unsubscribed: dict[uuid.UUID, float] = {}  # tenant id -> when (time.monotonic) it was read with no endpoint
+
 Drafter = Callable[[Session, EventType, Sequence[Any], Mapping[str, Any]], list[EventDraft]]
 
 
@@ -51,15 +64,37 @@ def subscribes_column(tenant_id: ColumnElement[uuid.UUID]) -> ColumnElement[bool
     return exists().where(WebhookEndpoint.tenant_id == tenant_id, WebhookEndpoint.enabled.is_(True))
 
 
+def subscribed_among(session: Session, tenant_ids: set[uuid.UUID]) -> bool:
+    """For emit's ``subscribed``: False when none of these tenants has an enabled endpoint (read within the last
+    NO_SUBSCRIBER_SECONDS, else now, in ``session``), else True."""
+    now = time.monotonic()
+    if all(now - _unsubscribed.get(tenant_id, -NO_SUBSCRIBER_SECONDS) < NO_SUBSCRIBER_SECONDS
+           for tenant_id in tenant_ids):
+        return False
+    if session.scalar(_TENANT_SUBSCRIBES, {"tenants": sorted(tenant_ids)}) is not None:
+        return True
+    if len(_unsubscribed) >= _REMEMBERED:
+        _unsubscribed.clear()
+    _unsubscribed.update(dict.fromkeys(tenant_ids, now))
+    return False
+
+
+def forget_unsubscribed(tenant_id: uuid.UUID) -> None:
+    """The tenant has an enabled endpoint now: this process reads it again at its next events."""
+    _unsubscribed.pop(tenant_id, None)
+
+
 def emit(session: Session, event_type: EventType, subjects: Sequence[Any], *, subscribed: bool | None = None,
          **data: Any) -> None:
     """Record ``event_type`` about each of ``subjects`` in ``session`` (see the module docstring).
 
-    ``subscribed`` false: the caller read (subscribes_column) in this transaction, after the change, that no
-    tenant of these ``message.*`` subjects has an enabled endpoint, so there is nothing to record.
+    ``subscribed`` false: the caller read (subscribes_column, subscribed_among) that no tenant of these
+    ``message.*`` subjects has an enabled endpoint, so there is nothing to record; true: that one has, so the
+    events are drafted without asking again.
     """
     if subjects and subscribed is not False:
-        record_events(session, _DRAFTERS.get(event_type, _message_drafts)(session, event_type, subjects, data))
+        drafter = _DRAFTERS.get(event_type) or partial(_message_drafts, asked=subscribed is True)
+        record_events(session, drafter(session, event_type, subjects, data))
 
 
 def _message_data(row: Any, **overrides: Any) -> dict[str, Any]:
@@ -74,12 +109,12 @@ def _message_data(row: Any, **overrides: Any) -> dict[str, Any]:
 
 
 def _message_drafts(session: Session, event_type: EventType, subjects: Sequence[Any],
-                    data: Mapping[str, Any]) -> list[EventDraft]:
+                    data: Mapping[str, Any], *, asked: bool = False) -> list[EventDraft]:
     own = [(subject, {}) if isinstance(subject, uuid.UUID) else subject for subject in subjects]
     session.flush()  # the recipients' new statuses, before the data reads them
     ids = list(dict.fromkeys(recipient_id for recipient_id, _ in own))
     chunks = [ids[start:start + _CHUNK] for start in range(0, len(ids), _CHUNK)]
-    if not any(_anyone_subscribes(session, chunk) for chunk in chunks):
+    if not asked and not any(_anyone_subscribes(session, chunk) for chunk in chunks):
         return []
     rows: dict[uuid.UUID, Any] = {}
     for chunk in chunks:

@@ -20,6 +20,7 @@ from mailer.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDeliver
 from mailer.security.scope import get_owned, tenant_select
 from mailer.security.sealed import seal_value
 from mailer.security.types import Principal
+from mailer.webhooks.emitting import forget_unsubscribed
 from mailer.webhooks.events import EventDraft, EventType, record_events
 from mailer.webhooks.guard import UnsafeUrlError, check_url
 from mailer.webhooks.signing import new_secret
@@ -65,6 +66,7 @@ def create_endpoint(principal: Principal, url: str, events: list[str], descripti
     db.session.flush()
     with atomic():
         _audit(principal, "webhook.created", endpoint, events=endpoint.events)
+    forget_unsubscribed(endpoint.tenant_id)
     return endpoint, secret
 
 
@@ -85,6 +87,8 @@ def update_endpoint(principal: Principal, endpoint_id: str, changes: dict[str, A
             endpoint.disabled_reason, endpoint.failure_streak, endpoint.blocked_until = None, 0, None
     with atomic():
         _audit(principal, "webhook.changed", endpoint, fields=sorted(changes))
+    if endpoint.enabled:
+        forget_unsubscribed(endpoint.tenant_id)
     return endpoint
 
 

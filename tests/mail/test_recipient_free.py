@@ -210,3 +210,46 @@ def test_a_bomb_in_a_claims_copies_fails_that_copy_alone(app: Flask) -> None:
             _copy(maker, members[1])
         texts = [_parts(_copy(maker, member)[0])[1] for member in (members[0], members[2])]
     assert texts[0].startswith("Hi Ann") and texts[1].startswith("Hi Cy")
+
+
+# Ours (trusted, rendered in-process): a subject that never names the recipient above a body that does.
+GREETING = TemplateSource("Offices closed {{ data.day }}", "<p>Dear {{ recipient.name or recipient.email }}</p>",
+                          "Dear {{ recipient.email }}", trusted=True)
+
+
+def test_a_subject_the_same_for_everyone_renders_once_per_language(app: Flask,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The body is rendered per copy; the subject once per language, then kept (its part is not rendered again)."""
+    kept: list[str | None] = []
+
+    def counted(source: TemplateSource, context: dict[str, Any], **kwargs: Any) -> Any:
+        kept.append(kwargs.get("subject"))
+        return render(source, context, **kwargs)
+
+    monkeypatch.setattr(personalize, "render", counted)
+    data = {"day": "24 December"}
+    with app.app_context():
+        tenant = _tenant(app)
+        maker = _maker(app, GREETING, data, tenant)
+        copies = [(member, *_copy(maker, member)) for member in [*MEMBERS, *MEMBERS]]
+        for member, wire, url in copies:
+            alone = render(GREETING, context_for(tenant, data, member.email, member.name))
+            html, text = maker.layout(member.locale or maker.default_locale).wrap(alone, url)
+            assert _parts(wire) == ("Offices closed 24 December", text, html)
+    assert kept.count(None) == 2  # the first render of each language
+    assert len(kept) >= len(MEMBERS) * 2 and set(kept) == {None, "Offices closed 24 December"}
+
+
+def test_a_subject_naming_the_recipient_renders_per_copy(app: Flask) -> None:
+    source = TemplateSource("For {{ recipient.email }}", GREETING.html, GREETING.text, trusted=True)
+    with app.app_context():
+        maker = _maker(app, source, {})
+        subjects = [_parts(_copy(maker, member)[0])[0] for member in [*MEMBERS, *MEMBERS]]
+    assert subjects == [f"For {member.email}" for member in [*MEMBERS, *MEMBERS]]
+
+
+def test_a_kept_subject_is_not_rendered_again() -> None:
+    broken = TemplateSource("{{ 1 / 0 }}", "<p>{{ x }}</p>", None, trusted=True)
+    assert render(broken, {"x": "a"}, subject="Kept").subject == "Kept"
+    with pytest.raises(TemplateRenderError):
+        render(broken, {"x": "a"})

@@ -90,3 +90,33 @@ def test_a_result_another_run_holds_is_not_written_but_its_event_is(fast_app: Fl
         from mailer.extensions import db
 
         assert db.session.get(Recipient, rid).status == "sending"
+
+
+def test_a_roll_up_leaving_a_broadcast_unfinished_does_not_look_for_its_finished_event(fast_app: Flask) -> None:
+    """Most roll-ups of a broadcast (one per window of results) leave it sending: no query for broadcast.finished;
+    the one that finishes it still raises the event (tests/webhooks/test_delivery.py)."""
+    from sqlalchemy import event
+
+    from mailer.extensions import atomic, db
+    from mailer.mail.recording import roll_up
+
+    [rid] = make_messages(fast_app, 1, kind=MessageKind.BROADCAST.value)
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    with fast_app.app_context():
+        add_second_recipient(rid)
+        recipient = db.session.get(Recipient, rid)
+        message_id = recipient.message_id
+        db.session.execute(update(Recipient).where(Recipient.id == rid).values(status="sent"))
+        db.session.commit()
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            with atomic():
+                roll_up([message_id])
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+        assert db.session.get(Message, message_id).status == "sending"
+    assert statements and not [s for s in statements if "messages.meta" in s]
