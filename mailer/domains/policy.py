@@ -17,13 +17,11 @@ from sqlalchemy import bindparam, select
 
 from mailer.config import Config
 from mailer.domains.names import domain_of
+from mailer.domains.versioned import AsOfVersion
 from mailer.extensions import db
 from mailer.models import RecordStatus, SendingDomain
 
-_CACHE_SIZE = 4096
-# Each tenant's domain_statuses as of a domains_version (every change to its domains raises it in the change's
-# transaction, domains/service._changed): tenant id → (version, statuses).
-_remembered: dict[uuid.UUID, tuple[int, dict[str, bool]]] = {}
+_statuses: AsOfVersion[uuid.UUID, dict[str, bool]] = AsOfVersion()  # tenant id → its domain_statuses
 # Built once: the statement and its cache key cost more CPU than the query (SMTP submission asks per group).
 _DOMAINS = select(SendingDomain.name, SendingDomain.status).where(SendingDomain.tenant_id == bindparam("tenant"))
 
@@ -46,14 +44,7 @@ def domain_statuses(tenant_id: uuid.UUID) -> dict[str, bool]:
 def domain_statuses_as_of(tenant_id: uuid.UUID, version: int) -> dict[str, bool]:
     """``domain_statuses``, read again only when ``version`` (the tenant's domains_version, read by the caller in
     its own transaction) is not the one they were read at: a domain un-verified or deleted is seen at once."""
-    remembered = _remembered.get(tenant_id)
-    if remembered is not None and remembered[0] == version:
-        return remembered[1]
-    statuses = domain_statuses(tenant_id)
-    if len(_remembered) >= _CACHE_SIZE:
-        _remembered.clear()  # rare (thousands of tenants sending over SMTP in one process); a miss is one query
-    _remembered[tenant_id] = (version, statuses)
-    return statuses
+    return _statuses.get(tenant_id, version, lambda: domain_statuses(tenant_id))
 
 
 def verified_domains(tenant: SendingTenant) -> set[str]:

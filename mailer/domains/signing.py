@@ -37,6 +37,7 @@ from sqlalchemy import select
 from mailer.config import Config
 from mailer.domains.names import domain_of
 from mailer.domains.relaxed import Field, header_fields, relaxed_body, relaxed_value, signed_part
+from mailer.domains.versioned import AsOfVersion
 from mailer.extensions import db
 from mailer.models import DkimKey, RecordStatus, SendingDomain, Tenant
 from mailer.security.sealed import open_value
@@ -94,26 +95,19 @@ def _signature(signer: Signer, fields: list[Field], body: bytes, include: list[b
     return _HEADER + b": " + dkim.fold(value, namelen=len(_HEADER), linesep=b"\r\n")  # type: ignore[no-any-return]
 
 
-_CACHE_SIZE = 4096
-_signers: dict[tuple[uuid.UUID, str], tuple[int, tuple[str, ...], Signer | None]] = {}
+_signers: AsOfVersion[tuple[uuid.UUID, str], Signer | None] = AsOfVersion()  # (tenant id, domain) → its signer
 
 
 def find_signer(config: Config, tenant_id: uuid.UUID, sender: str, version: int | None = None) -> Signer | None:
-    """The newest verified key of the tenant's verified domain equal to the sender's, if any (cached while
-    the tenant's domains_version stays the same). ``version``: that version as the caller read it in its
+    """The newest verified key of the tenant's verified domain equal to the sender's, if any (kept while the
+    tenant's domains_version and SECRETS_KEY stay the same). ``version``: that version as the caller read it in its
     transaction, else it is the identity map's Tenant's."""
     domain = domain_of(sender)
     if version is None:
         tenant = db.session.get(Tenant, tenant_id)  # the identity map's row in a request: no query
         version = tenant.domains_version if tenant is not None else -1
-    cached = _signers.get((tenant_id, domain))
-    if cached is not None and cached[0] == version and cached[1] == config.SECRETS_KEY:
-        return cached[2]
-    signer = _lookup_signer(config, tenant_id, domain)
-    if len(_signers) >= _CACHE_SIZE:
-        _signers.clear()  # rare (thousands of tenant domains per process); a miss is one query
-    _signers[(tenant_id, domain)] = (version, config.SECRETS_KEY, signer)
-    return signer
+    return _signers.get((tenant_id, domain), (version, config.SECRETS_KEY),
+                        lambda: _lookup_signer(config, tenant_id, domain))
 
 
 def _lookup_signer(config: Config, tenant_id: uuid.UUID, domain: str) -> Signer | None:
